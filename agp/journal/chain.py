@@ -1,0 +1,180 @@
+"""Journal entries: pure construction and checking, no I/O.
+
+An entry is one JSON object a line with exactly these members::
+
+    {seq, ts, kind, session, body, prev, kid, hash, sig}
+
+- ``prev``: hex SHA-256 ``hash`` of the previous entry (64 zeros for entry 0)
+- ``hash`` = hex SHA-256( raw32(prev) || JCS(entry without hash and sig) )
+- ``sig``  = base64 Ed25519( JCS(entry without sig) ) by the key named by ``kid``
+
+JCS is RFC 8785. Lines are written in canonical form (JCS of the whole entry),
+but a verifier never relies on that: it re-canonicalizes what it parsed.
+Because the member names are fixed ASCII, the canonical text of an entry is
+assembled from the canonical text of each value, so the body is serialized
+once per append. See adr/0001.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from agp.journal import _crypto
+from agp.journal.canonical import canonicalize
+
+__all__ = (
+    "ENTRY_FIELDS",
+    "GENESIS_PREV",
+    "Entry",
+    "EntryFormatError",
+    "assemble_unsigned",
+    "entry_hash",
+    "finish",
+    "format_ts",
+    "parse_entry",
+    "seal",
+)
+
+ENTRY_FIELDS = frozenset({"seq", "ts", "kind", "session", "body", "prev", "kid", "hash", "sig"})
+GENESIS_PREV = "0" * 64
+_J = canonicalize
+
+
+class EntryFormatError(ValueError):
+    """A line is not a well-formed journal entry (the message says which member)."""
+
+
+def format_ts(t: float) -> str:
+    """RFC 3339 UTC with microseconds, e.g. ``2026-11-23T08:55:01.123456Z``."""
+    secs = int(t)
+    micros = int(round((t - secs) * 1_000_000))
+    if micros == 1_000_000:
+        secs, micros = secs + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{micros:06d}Z"
+
+
+def _parts(body_c: bytes, kid: str, kind: str, prev: str, seq: int, session: str) -> tuple[bytes, bytes]:
+    head = b'{"body":' + body_c
+    tail = (
+        b',"kid":' + _J(kid) + b',"kind":' + _J(kind) + b',"prev":' + _J(prev)
+        + b',"seq":' + str(seq).encode("ascii") + b',"session":' + _J(session)
+    )
+    return head, tail
+
+
+def assemble_unsigned(body_c: bytes, *, kid: str, kind: str, prev: str, seq: int, session: str, ts: str) -> bytes:
+    """JCS of the entry without ``hash`` and ``sig`` (``body_c`` is JCS of the body)."""
+    head, tail = _parts(body_c, kid, kind, prev, seq, session)
+    return head + tail + b',"ts":' + _J(ts) + b"}"
+
+
+def entry_hash(prev: str, unsigned: bytes) -> str:
+    return _crypto.sha256(bytes.fromhex(prev) + unsigned).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    ts: str
+    kind: str
+    session: str
+    body: Mapping[str, Any]
+    prev: str
+    kid: str
+    hash: str
+    sig: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq, "ts": self.ts, "kind": self.kind, "session": self.session, "body": self.body,
+            "prev": self.prev, "kid": self.kid, "hash": self.hash, "sig": self.sig,
+        }
+
+    def to_line(self) -> bytes:
+        """The canonical line as written to the journal, with its newline."""
+        return _J(self.to_dict()) + b"\n"
+
+
+def seal(
+    *, signer, body: Mapping[str, Any], body_c: bytes, kind: str, prev: str, seq: int, session: str, ts: str
+) -> tuple[Entry, bytes]:
+    """Hash, sign and serialize one entry. Returns the entry and its line (with newline).
+
+    ``signer`` is an :class:`agp.journal.keys.SigningKey`. This is the whole
+    append path that needs no lock except the order of ``prev``; the journal
+    splits it so that signing runs outside its chain lock.
+    """
+    kid = signer.kid
+    head, tail = _parts(body_c, kid, kind, prev, seq, session)
+    ts_c = b',"ts":' + _J(ts) + b"}"
+    h = _crypto.sha256(bytes.fromhex(prev) + head + tail + ts_c).hex()
+    return finish(signer, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
+
+
+def finish(signer, body, head: bytes, tail: bytes, ts_c: bytes, h: str, *, kind, prev, seq, session, ts):
+    h_c = b',"hash":"' + h.encode("ascii") + b'"'
+    sig = base64.b64encode(signer.sign(head + h_c + tail + ts_c)).decode("ascii")
+    line = head + h_c + tail + b',"sig":"' + sig.encode("ascii") + b'"' + ts_c + b"\n"
+    entry = Entry(seq=seq, ts=ts, kind=kind, session=session, body=body, prev=prev, kid=signer.kid, hash=h, sig=sig)
+    return entry, line
+
+
+def _hex64(v: Any, name: str) -> str:
+    if type(v) is not str or len(v) != 64:
+        raise EntryFormatError(f"member {name!r} must be 64 hex digits")
+    try:
+        bytes.fromhex(v)
+    except ValueError:
+        raise EntryFormatError(f"member {name!r} must be 64 hex digits") from None
+    if v != v.lower():
+        raise EntryFormatError(f"member {name!r} must be lowercase hex")
+    return v
+
+
+def parse_entry(obj: Any) -> tuple[Entry, bytes, bytes, bytes]:
+    """Check the shape of a parsed line; return (entry, unsigned_bytes, signed_bytes, signature).
+
+    Raises :class:`EntryFormatError` naming the member. The caller still has to
+    compare ``entry.hash`` with :func:`entry_hash` of ``entry.prev`` and the
+    unsigned bytes, and check the signature.
+    """
+    if type(obj) is not dict:
+        raise EntryFormatError("line is not a JSON object")
+    keys = obj.keys()
+    if keys != ENTRY_FIELDS:
+        missing = sorted(ENTRY_FIELDS - keys)
+        extra = sorted(keys - ENTRY_FIELDS)
+        raise EntryFormatError(
+            "members " + ", ".join(f"missing {m!r}" for m in missing) + (", " if missing and extra else "")
+            + ", ".join(f"unexpected {x!r}" for x in extra)
+        )
+    seq = obj["seq"]
+    if type(seq) is not int or seq < 0:
+        raise EntryFormatError("member 'seq' must be a non-negative integer")
+    for name in ("ts", "kind", "session", "kid", "sig"):
+        if type(obj[name]) is not str:
+            raise EntryFormatError(f"member {name!r} must be a string")
+    if type(obj["body"]) is not dict:
+        raise EntryFormatError("member 'body' must be an object")
+    prev = _hex64(obj["prev"], "prev")
+    h = _hex64(obj["hash"], "hash")
+    try:
+        sig = base64.b64decode(obj["sig"], validate=True)
+    except (binascii.Error, ValueError):
+        raise EntryFormatError("member 'sig' is not base64") from None
+    if len(sig) != 64:
+        raise EntryFormatError(f"member 'sig' must decode to 64 bytes, found {len(sig)}")
+    body_c = _J(obj["body"])
+    head, tail = _parts(body_c, obj["kid"], obj["kind"], prev, seq, obj["session"])
+    ts_c = b',"ts":' + _J(obj["ts"]) + b"}"
+    entry = Entry(
+        seq=seq, ts=obj["ts"], kind=obj["kind"], session=obj["session"], body=obj["body"], prev=prev,
+        kid=obj["kid"], hash=h, sig=obj["sig"],
+    )
+    unsigned = head + tail + ts_c
+    signed = head + b',"hash":"' + h.encode("ascii") + b'"' + tail + ts_c
+    return entry, unsigned, signed, sig

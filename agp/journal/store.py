@@ -1,0 +1,470 @@
+"""The append-only journal file: durable appends with group commit, recovery.
+
+Append path (thread-safe; called from many threads, e.g. the gate's workers):
+
+1. redact secret values, canonicalize the body          (no lock)
+2. take the chain lock: assign seq, ts, prev; hash      (microseconds)
+3. sign                                                 (no lock; the GIL is released)
+4. hand the line to the commit queue; the first waiter whose line is next in
+   order becomes the leader, writes every contiguous ready line with one
+   ``write`` and one ``fdatasync``, and wakes the rest   (group commit)
+5. return only when the entry's line is durable
+
+A failed write or sync (disk full, read-only file system, I/O error) poisons
+the journal: that append and every later one raise :class:`JournalWriteError`
+until the journal is reopened, and the file is cut back to the last durable
+byte where possible. Reopening cuts a torn last line (a crash mid-write) and
+journals the recovery as a ``journal.recovery`` entry.
+
+One writer at a time: ``open`` takes an exclusive ``flock`` on the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from agp.errors import JournalError, JournalVerificationError, JournalWriteError
+from agp.journal import _crypto
+from agp.journal.canonical import CanonicalizationError, canonicalize
+from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, _parts, finish, format_ts, parse_entry
+from agp.journal.head import Head, HeadFormatError, head_path_for, read_head, write_head_file
+from agp.journal.keys import PublicKey, SigningKey
+from agp.journal.redact import SecretRedactor
+
+__all__ = ("FORMAT", "Journal", "read_first_entry", "read_last_entries")
+
+FORMAT = "agp-journal/1"
+_BLOCK = 1 << 16
+
+
+def _read_block(fd: int, offset: int, size: int) -> bytes:
+    return os.pread(fd, size, offset)
+
+
+def read_last_entries(fd: int, size: int, count: int) -> list[tuple[int, bytes]]:
+    """The last ``count`` complete lines before ``size`` as (offset, line-without-newline), oldest first."""
+    out: list[tuple[int, bytes]] = []
+    end = size
+    buf = b""
+    pos = size
+    while pos > 0 and len(out) < count:
+        start = max(0, pos - _BLOCK)
+        buf = _read_block(fd, start, pos - start) + buf
+        pos = start
+        # peel complete lines off the end of buf
+        while len(out) < count:
+            nl = buf.rfind(b"\n", 0, len(buf) - 1) if buf.endswith(b"\n") else -2
+            if nl == -2:
+                raise JournalError("internal: tail read without trailing newline")
+            if nl == -1 and pos > 0:
+                break  # need more bytes
+            line = buf[nl + 1 : -1]
+            out.append((pos + nl + 1, line))
+            buf = buf[: nl + 1]
+            if nl == -1:
+                break
+        end = pos
+    del end
+    out.reverse()
+    return out
+
+
+def read_first_entry(fd: int) -> bytes:
+    data = b""
+    off = 0
+    while True:
+        chunk = _read_block(fd, off, _BLOCK)
+        if not chunk:
+            return data
+        nl = chunk.find(b"\n")
+        if nl >= 0:
+            return data + chunk[:nl]
+        data += chunk
+        off += len(chunk)
+
+
+class Journal:
+    """An open, writable journal. Create with :meth:`Journal.open`."""
+
+    def __init__(self, *_a: Any, **_k: Any) -> None:
+        raise TypeError("use Journal.open(path, key)")
+
+    # ------------------------------------------------------------------ open
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        key: SigningKey,
+        *,
+        redactor: SecretRedactor | None = None,
+        head_every: float | None = None,
+        clock: Callable[[], float] = time.time,
+        on_append: Callable[[Entry], None] | None = None,
+    ) -> "Journal":
+        """Open (creating if absent) the journal at ``path`` for appending with ``key``.
+
+        Refuses (``JournalVerificationError``) when the last entries or the head
+        do not verify, and (``JournalError``) when another process holds it.
+        ``head_every`` (seconds) writes the signed head in the background when
+        new entries have arrived. ``on_append`` is called with each durable entry
+        (in commit order) from the committing thread; it must be quick.
+        """
+        self = object.__new__(cls)
+        self.path = Path(path)
+        self.head_path = head_path_for(self.path)
+        self._key = key
+        self._redactor = redactor or SecretRedactor()
+        self._clock = clock
+        self._on_append = on_append
+        self._chain_lock = threading.Lock()
+        self._cv = threading.Condition(threading.Lock())
+        self._head_lock = threading.Lock()
+        self._ready: dict[int, tuple[bytes, Entry]] = {}
+        self._head_seq = -1
+        self._writing = False
+        self._failed: JournalWriteError | None = None
+        self._closed = False
+        self._head_thread: threading.Thread | None = None
+        self._stop_head = threading.Event()
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise JournalWriteError(f"cannot open journal {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise JournalError(f"journal {self.path} is in use by another process (its writer holds the lock)") from exc
+        self._fd = fd
+        try:
+            self._recover_and_load()
+        except BaseException:
+            os.close(fd)
+            raise
+        if head_every:
+            self._head_thread = threading.Thread(
+                target=self._head_loop, args=(head_every,), name="agp-journal-head", daemon=True
+            )
+            self._head_thread.start()
+        return self
+
+    def _recover_and_load(self) -> None:
+        fd = self._fd
+        size = os.fstat(fd).st_size
+        head = self._read_head_or_refuse()
+        recovery: dict[str, Any] | None = None
+        if size > 0:
+            last = _read_block(fd, size - 1, 1)
+            if last != b"\n":
+                # torn final line: cut back to the last newline
+                tail_start = self._last_newline_before(size) + 1
+                cut = _read_block(fd, tail_start, size - tail_start)
+                try:
+                    os.ftruncate(fd, tail_start)
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise JournalWriteError(f"cannot cut the torn last line of {self.path}: {exc.strerror}") from exc
+                recovery = {"cut_bytes": len(cut), "cut_sha256": _crypto.sha256(cut).hex(), "at_offset": tail_start}
+                size = tail_start
+        self._durable_size = size
+        if size == 0:
+            if head is not None:
+                raise JournalVerificationError(
+                    f"journal {self.path} is empty but its signed head covers entry {head.seq}: truncated", line=1
+                )
+            self._next_seq = 0
+            self._prev = GENESIS_PREV
+            self._genesis = None
+            self._next_write = 0
+            self._durable_seq = -1
+            if recovery is not None:  # a torn first line: nothing else was ever written
+                self._append("journal.recovery", "", recovery)
+            self._append_open(reopened=False)
+            self.write_head()
+            return
+        tail = read_last_entries(fd, size, 2)
+        entries = [self._check_line(off, line) for off, line in tail]
+        if len(entries) == 2 and entries[1].prev != entries[0].hash:
+            raise JournalVerificationError(
+                f"the last entry's prev {entries[1].prev[:12]}… is not the hash of the entry before it "
+                f"({entries[0].hash[:12]}…)", seq=entries[1].seq,
+            )
+        last = entries[-1]
+        current_kid = last.body.get("new_kid") if last.kind == "key.rotate" else last.kid
+        if current_kid != self._key.kid:
+            raise JournalError(
+                f"journal {self.path} is signed by key {current_kid} now, but the key given is {self._key.kid}"
+                " (after a rotation, use the new key)"
+            )
+        first = self._check_line(0, read_first_entry(fd))
+        self._genesis = first.hash
+        if head is not None:
+            self._check_head(head, last)
+        else:
+            raise JournalVerificationError(
+                f"journal {self.path} has entries but no signed head ({self.head_path}); "
+                "it may have been truncated. Verify it with `agp verify` before appending"
+            )
+        self._next_seq = last.seq + 1
+        self._prev = last.hash
+        self._next_write = self._next_seq
+        self._durable_seq = last.seq
+        if recovery is not None:
+            self._append("journal.recovery", "", recovery)
+        self._append_open(reopened=True)
+
+    def _last_newline_before(self, size: int) -> int:
+        pos = size
+        while pos > 0:
+            start = max(0, pos - _BLOCK)
+            block = _read_block(self._fd, start, pos - start)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                return start + i
+            pos = start
+        return -1
+
+    def _check_line(self, offset: int, line: bytes) -> Entry:
+        """Check one line's shape, hash and (when the key is ours) signature."""
+        try:
+            entry, unsigned, signed, sig = parse_entry(json.loads(line))
+        except (ValueError, EntryFormatError, CanonicalizationError) as exc:
+            raise JournalVerificationError(f"entry at byte {offset} is not a valid entry: {exc}") from exc
+        expect = _crypto.sha256(bytes.fromhex(entry.prev) + unsigned).hex()
+        if not _crypto.digest_eq(expect, entry.hash):
+            raise JournalVerificationError(
+                f"hash mismatch: expected {expect[:16]}…, found {entry.hash[:16]}…", seq=entry.seq
+            )
+        if entry.kid == self._key.kid:
+            try:
+                self._key.public.verify(sig, signed)
+            except _crypto.InvalidSignature:
+                raise JournalVerificationError("bad signature", seq=entry.seq) from None
+        return entry
+
+    def _read_head_or_refuse(self) -> Head | None:
+        try:
+            head = read_head(self.head_path)
+        except HeadFormatError as exc:
+            raise JournalVerificationError(f"{self.head_path}: {exc}") from exc
+        return head
+
+    def _check_head(self, head: Head, last: Entry) -> None:
+        if head.genesis != self._genesis:
+            raise JournalVerificationError(f"{self.head_path} belongs to another journal (genesis differs)")
+        if head.kid == self._key.kid:
+            try:
+                head.verify(self._key.public)
+            except Exception:
+                raise JournalVerificationError(f"{self.head_path}: bad signature") from None
+        if head.seq > last.seq:
+            raise JournalVerificationError(
+                f"journal ends at entry {last.seq} but its signed head covers entry {head.seq}: truncated",
+                seq=last.seq,
+            )
+        if head.seq == last.seq and head.hash != last.hash:
+            raise JournalVerificationError(
+                f"entry {head.seq} hash differs from the signed head: rewritten", seq=head.seq
+            )
+        # head.seq < last.seq: entries after the head; the full verifier checks them.
+
+    def _append_open(self, *, reopened: bool) -> None:
+        body = {"format": FORMAT, "public_key": self._key.public.to_b64(), "reopened": reopened, "pid": os.getpid()}
+        entry = self._append("journal.open", "", body)
+        if entry.seq == 0:
+            self._genesis = entry.hash
+
+    # ---------------------------------------------------------------- append
+    @property
+    def kid(self) -> str:
+        return self._key.kid
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._key.public
+
+    @property
+    def last_seq(self) -> int:
+        """seq of the last durable entry (-1 if none)."""
+        return self._durable_seq
+
+    @property
+    def genesis(self) -> str | None:
+        return self._genesis
+
+    @property
+    def redactor(self) -> SecretRedactor:
+        return self._redactor
+
+    #: kinds only the journal itself writes
+    RESERVED_KINDS = frozenset({"journal.open", "journal.head", "journal.recovery", "key.rotate"})
+
+    def append(self, kind: str, session: str, body: Mapping[str, Any]) -> Entry:
+        """Append one entry; return it once its line is durable. Raises JournalWriteError."""
+        if kind in self.RESERVED_KINDS:
+            raise ValueError(f"kind {kind!r} is written by the journal itself")
+        return self._append(kind, session, body)
+
+    def _append(
+        self, kind: str, session: str, body: Mapping[str, Any], rotate_to: SigningKey | None = None
+    ) -> Entry:
+        if self._failed is not None:
+            raise JournalWriteError(f"journal {self.path} failed earlier ({self._failed}); reopen it")
+        if self._closed:
+            raise JournalWriteError(f"journal {self.path} is closed")
+        if type(kind) is not str or not kind or type(session) is not str:
+            raise JournalWriteError("kind must be a non-empty string and session a string")
+        body = self._redactor.redact(dict(body))
+        try:
+            body_c = canonicalize(body)
+        except CanonicalizationError as exc:
+            raise JournalWriteError(f"body cannot be canonicalized: {exc}") from exc
+        with self._chain_lock:
+            if self._failed is not None:
+                raise JournalWriteError(f"journal {self.path} failed earlier ({self._failed}); reopen it")
+            key = self._key
+            seq = self._next_seq
+            prev = self._prev
+            ts = format_ts(self._clock())
+            head, tail = _parts(body_c, key.kid, kind, prev, seq, session)
+            ts_c = b',"ts":' + canonicalize(ts) + b"}"
+            h = _crypto.sha256(bytes.fromhex(prev) + head + tail + ts_c).hex()
+            self._prev = h
+            self._next_seq = seq + 1
+            if rotate_to is not None:
+                self._key = rotate_to  # entries after the rotation entry use the new key
+        entry, line = finish(key, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
+        return self._commit(seq, line, entry)
+
+    def _commit(self, seq: int, line: bytes, entry: Entry) -> Entry:
+        cv = self._cv
+        with cv:
+            self._ready[seq] = (line, entry)
+            while True:
+                if self._durable_seq >= seq:
+                    return entry
+                if self._failed is not None:
+                    raise JournalWriteError(f"journal append failed: {self._failed}")
+                if not self._writing and self._next_write in self._ready:
+                    batch: list[bytes] = []
+                    done: list[Entry] = []
+                    s = self._next_write
+                    while s in self._ready:
+                        ln, en = self._ready.pop(s)
+                        batch.append(ln)
+                        done.append(en)
+                        s += 1
+                    self._writing = True
+                    cv.release()
+                    err: BaseException | None = None
+                    try:
+                        self._write_durably(b"".join(batch))
+                    except BaseException as exc:  # noqa: BLE001 - every failure poisons
+                        err = exc
+                    finally:
+                        cv.acquire()
+                    self._writing = False
+                    if err is not None:
+                        self._poison(err)
+                        cv.notify_all()
+                        raise JournalWriteError(f"journal append failed: {self._failed}") from err
+                    self._next_write = s
+                    self._durable_seq = s - 1
+                    if self._on_append is not None:
+                        for en in done:
+                            try:
+                                self._on_append(en)
+                            except Exception:  # an observer must never break the journal
+                                pass
+                    cv.notify_all()
+                    continue
+                cv.wait()
+
+    def _write_durably(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        os.fdatasync(self._fd)
+        self._durable_size += len(data)
+
+    def _poison(self, exc: BaseException) -> None:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
+        self._failed = JournalWriteError(f"write to {self.path} failed: {reason}")
+        # cut any partial batch so no line the writer did not confirm stays behind
+        try:
+            os.ftruncate(self._fd, self._durable_size)
+            os.fsync(self._fd)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ head
+    def write_head(self) -> Head:
+        """Announce (``journal.head`` entry) and write the signed head covering it. Raises JournalWriteError."""
+        with self._head_lock:
+            e = self._append("journal.head", "", {"covers": "this entry"})
+            assert self._genesis is not None
+            head = Head.create(self._key, genesis=self._genesis, seq=e.seq, hash=e.hash, ts=e.ts)
+            try:
+                write_head_file(self.head_path, head)
+            except OSError as exc:
+                self._poison(exc)
+                raise JournalWriteError(f"cannot write the signed head {self.head_path}: {exc.strerror}") from exc
+            self._head_seq = e.seq
+            return head
+
+    def _head_loop(self, every: float) -> None:
+        last = self._durable_seq
+        while not self._stop_head.wait(every):
+            if self._failed is not None or self._closed:
+                return
+            if self._durable_seq != last:
+                try:
+                    self.write_head()
+                except JournalWriteError:
+                    return  # poisoned: every append now fails, which is what callers see
+                last = self._durable_seq
+
+    # ---------------------------------------------------------------- rotate
+    def rotate(self, new_key: SigningKey) -> Entry:
+        """Append a ``key.rotate`` entry signed by the current key introducing ``new_key``.
+
+        Entries after it are signed by ``new_key``; the head is rewritten with it.
+        """
+        if new_key.kid == self._key.kid:
+            raise JournalError("the new key is the current key")
+        body = {"new_kid": new_key.kid, "new_public_key": new_key.public.to_b64(), "previous_kid": self._key.kid}
+        entry = self._append("key.rotate", "", body, rotate_to=new_key)
+        self.write_head()
+        return entry
+
+    # ----------------------------------------------------------------- close
+    def close(self) -> None:
+        """Write the head (if anything is new) and release the journal."""
+        if self._closed:
+            return
+        self._stop_head.set()
+        if self._head_thread is not None:
+            self._head_thread.join()
+        try:
+            if self._failed is None and self._head_seq != self._durable_seq:
+                self.write_head()
+        finally:
+            self._closed = True
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+

@@ -1,0 +1,452 @@
+"""Offline verification of a journal with only public keys.
+
+:func:`scan_journal` streams the file in constant memory and collects every
+problem as data (``VerifyReport.errors``); :func:`verify_journal` raises
+:class:`JournalVerificationError` for the first one. What is checked:
+
+- every line is a well-formed entry; ``seq`` counts up from 0 without gaps;
+- ``prev`` is the hash of the line before (64 zeros for entry 0);
+- ``hash`` is SHA-256(raw(prev) || JCS(entry without hash and sig));
+- ``sig`` is a valid Ed25519 signature by the key ``kid`` names;
+- entry 0 is ``journal.open`` signed by a key the verifier trusts; every later
+  key was introduced by a ``key.rotate`` entry signed by the key then in force,
+  and a retired key signs nothing after its rotation;
+- the signed head: present, signed by the key in force at the entry it covers,
+  tied to this journal (genesis), not beyond the end (truncation), naming the
+  right hash (rewrite), and not older than the last head the journal announced
+  (rollback). Entries after the head verify but are reported as not covered.
+
+Large journals are split into byte ranges on line boundaries and checked by a
+pool of worker processes (one per core); chunk seams are checked here. This
+module imports nothing from the gate or the sandbox (a test checks it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import multiprocessing
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agp.errors import JournalVerificationError, UsageError
+from agp.journal import _crypto
+from agp.journal.canonical import CanonicalizationError
+from agp.journal.chain import GENESIS_PREV, EntryFormatError, parse_entry
+from agp.journal.head import Head, HeadFormatError, head_path_for, read_head
+from agp.journal.keys import Keyring, PublicKey
+
+__all__ = ("VerifyError", "VerifyReport", "scan_journal", "verify_journal")
+
+_SESSION_CAP = 100_000
+_PARALLEL_MIN_BYTES = 4 << 20
+_READ = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyError:
+    seq: int | None
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.seq is not None:
+            where.append(f"entry {self.seq}")
+        return (", ".join(where) + ": " if where else "") + self.reason
+
+
+@dataclass
+class VerifyReport:
+    path: str
+    entries: int = 0
+    sessions: int = 0
+    sessions_capped: bool = False
+    kinds: dict[str, int] = field(default_factory=dict)
+    kids: list[str] = field(default_factory=list)
+    rotations: int = 0
+    first_ts: str | None = None
+    last_ts: str | None = None
+    last_seq: int | None = None
+    last_hash: str | None = None
+    head: dict[str, Any] = field(default_factory=dict)
+    errors: list[VerifyError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    workers: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "path": self.path,
+            "entries": self.entries,
+            "sessions": self.sessions,
+            "kinds": dict(sorted(self.kinds.items())),
+            "kids": self.kids,
+            "rotations": self.rotations,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "head": self.head,
+            "errors": [{"seq": e.seq, "line": e.line, "reason": e.reason} for e in self.errors],
+            "notes": self.notes,
+        }
+
+
+# ---------------------------------------------------------------- worker side
+def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -> dict[str, Any]:
+    path, start, end, kid_raw, head_seq, max_errors = args
+    keys: dict[str, PublicKey] = {}
+    for kid, raw in kid_raw.items():
+        keys[kid] = PublicKey.from_raw(raw)
+    res: dict[str, Any] = {
+        "start": start, "lines": 0, "first": None, "last": None, "errors": [], "kinds": Counter(),
+        "sessions": set(), "sessions_capped": False, "runs": [], "rotations": [], "markers": [],
+        "at_head": None, "genesis": None, "first_ts": None, "last_ts": None, "torn": None,
+    }
+    errors = res["errors"]
+    kinds = res["kinds"]
+    sessions = res["sessions"]
+    runs = res["runs"]
+    prev_hash: str | None = None
+    prev_seq: int | None = None
+    local = 0
+
+    def err(seq: int | None, reason: str) -> None:
+        if len(errors) < max_errors:
+            errors.append((seq, local, reason))
+
+    with open(path, "rb") as f:
+        f.seek(start)
+        remaining = end - start
+        pending = b""
+        while remaining > 0 or pending:
+            if remaining > 0:
+                block = f.read(min(_READ, remaining))
+                if not block:
+                    remaining = 0
+                remaining -= len(block)
+                data = pending + block
+            else:
+                data = pending
+            lines = data.split(b"\n")
+            torn = None
+            if remaining > 0:
+                pending = lines.pop()
+            else:
+                pending = b""
+                torn = lines.pop() or None  # empty after a final newline
+            for raw in lines:
+                local += 1
+                try:
+                    entry, unsigned, signed, sig = parse_entry(json.loads(raw))
+                except (ValueError, EntryFormatError, CanonicalizationError, RecursionError) as exc:
+                    err(None, f"not a valid entry: {exc}")
+                    prev_hash = None
+                    prev_seq = None if prev_seq is None else prev_seq + 1
+                    continue
+                seq = entry.seq
+                if res["first"] is None:
+                    res["first"] = (seq, entry.prev, local)
+                    res["first_ts"] = entry.ts
+                res["last_ts"] = entry.ts
+                expect = _crypto.sha256(bytes.fromhex(entry.prev) + unsigned).hex()
+                if expect != entry.hash:
+                    err(seq, f"hash mismatch: the entry hashes to {expect[:16]}…, its hash member says {entry.hash[:16]}… (entry edited)")
+                if prev_hash is not None and entry.prev != prev_hash:
+                    err(seq, f"prev {entry.prev[:16]}… is not the hash of the line before ({prev_hash[:16]}…): lines removed, inserted or reordered")
+                if prev_seq is not None and seq != prev_seq + 1:
+                    err(seq, f"seq {seq} follows seq {prev_seq}: lines removed, duplicated or reordered")
+                pub = keys.get(entry.kid)
+                if pub is None:
+                    err(seq, f"signed by key {entry.kid}, which neither the verifier trusts nor any rotation introduced")
+                else:
+                    try:
+                        pub.verify(sig, signed)
+                    except _crypto.InvalidSignature:
+                        err(seq, f"bad signature for key {entry.kid}")
+                kind = entry.kind
+                kinds[kind] += 1
+                if entry.session:
+                    if len(sessions) < _SESSION_CAP:
+                        sessions.add(entry.session)
+                    else:
+                        res["sessions_capped"] = True
+                if runs and runs[-1][0] == entry.kid and runs[-1][2] == seq - 1:
+                    runs[-1][2] = seq
+                else:
+                    runs.append([entry.kid, seq, seq, local])
+                if kind == "key.rotate":
+                    body = entry.body
+                    try:
+                        new = PublicKey.from_b64(body["new_public_key"])
+                        if new.kid != body.get("new_kid"):
+                            raise ValueError("new_kid does not match new_public_key")
+                    except Exception as exc:  # noqa: BLE001 - any malformed rotation is an error
+                        err(seq, f"malformed key rotation: {exc}")
+                    else:
+                        keys.setdefault(new.kid, new)
+                        res["rotations"].append((seq, local, entry.kid, new.kid))
+                elif kind == "journal.head":
+                    res["markers"].append((seq, local))
+                if seq == 0:
+                    res["genesis"] = (entry.kind, entry.kid, entry.prev, entry.hash, entry.body.get("public_key"))
+                if head_seq is not None and seq == head_seq:
+                    res["at_head"] = (entry.hash, entry.kid, entry.kind, entry.body.get("new_kid"), local)
+                prev_hash = entry.hash
+                prev_seq = seq
+                res["last"] = (seq, entry.hash)
+            if torn is not None:
+                local += 1
+                res["torn"] = len(torn)
+                err(None, f"torn final line ({len(torn)} bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal")
+    res["lines"] = local
+    return res
+
+
+# ------------------------------------------------------------------ main side
+def _rotation_keys(path: str) -> dict[str, bytes]:
+    """Public keys introduced by rotation entries anywhere in the file (a fast byte scan).
+
+    Used only so that workers can check signatures; whether a key was legitimately
+    in force is decided afterwards from the key timeline.
+    """
+    found: dict[str, bytes] = {}
+    needle = b"key.rotate"
+    with open(path, "rb") as f:
+        carry = b""
+        while True:
+            block = f.read(_READ)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            scan, carry = data[:cut], data[cut:]
+            i = scan.find(needle)
+            while i >= 0:
+                s = scan.rfind(b"\n", 0, i) + 1
+                e = scan.find(b"\n", i)
+                try:
+                    obj = json.loads(scan[s:e])
+                    if obj.get("kind") == "key.rotate":
+                        pk = PublicKey.from_b64(obj["body"]["new_public_key"])
+                        found[pk.kid] = pk.raw
+                except Exception:  # noqa: BLE001 - the worker reports malformed lines
+                    pass
+                i = scan.find(needle, e)
+    return found
+
+
+def _chunks(path: str, size: int, n: int) -> list[tuple[int, int]]:
+    if n <= 1 or size < _PARALLEL_MIN_BYTES:
+        return [(0, size)]
+    bounds = [0]
+    with open(path, "rb") as f:
+        for k in range(1, n):
+            off = size * k // n
+            if off <= bounds[-1]:
+                continue
+            f.seek(off)
+            f.readline()
+            pos = f.tell()
+            if bounds[-1] < pos < size:
+                bounds.append(pos)
+    bounds.append(size)
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def scan_journal(
+    path: str | os.PathLike[str],
+    keyring: Keyring,
+    *,
+    head_path: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    max_errors: int = 100,
+) -> VerifyReport:
+    """Check everything; return a report whose ``errors`` list every problem found."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"no journal file at {p}")
+    hp = Path(head_path) if head_path is not None else head_path_for(p)
+    report = VerifyReport(path=str(p))
+    head: Head | None = None
+    try:
+        head = read_head(hp)
+    except HeadFormatError as exc:
+        report.errors.append(VerifyError(None, None, f"head {hp}: {exc}"))
+    if head is None and not report.errors:
+        report.errors.append(VerifyError(None, None, f"no signed head at {hp}: truncation cannot be ruled out"))
+    size = p.stat().st_size
+    if size == 0:
+        report.errors.append(VerifyError(None, 1, "the journal is empty"))
+        return report
+    nproc = workers or os.cpu_count() or 1
+    kid_raw = {kid: keyring[kid].raw for kid in keyring}
+    for kid, raw in _rotation_keys(str(p)).items():
+        kid_raw.setdefault(kid, raw)
+    ranges = _chunks(str(p), size, nproc * 4)
+    head_seq = head.seq if head is not None else None
+    args = [(str(p), a, b, kid_raw, head_seq, max_errors) for a, b in ranges]
+    if len(args) == 1:
+        results = [_scan_chunk(args[0])]
+        report.workers = 1
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(processes=min(nproc, len(args))) as pool:
+            results = list(pool.imap(_scan_chunk, args))
+        report.workers = min(nproc, len(args))
+    _merge(report, results, keyring, kid_raw, head, max_errors)
+    return report
+
+
+def verify_journal(
+    path: str | os.PathLike[str], keyring: Keyring, **kwargs: Any
+) -> VerifyReport:
+    """Verify ``path``; return the report, or raise JournalVerificationError for the first problem."""
+    report = scan_journal(path, keyring, **kwargs)
+    if report.errors:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        raise JournalVerificationError(first.reason + more, seq=first.seq, line=first.line)
+    return report
+
+
+def _merge(
+    report: VerifyReport,
+    results: list[dict[str, Any]],
+    keyring: Keyring,
+    kid_raw: dict[str, bytes],
+    head: Head | None,
+    max_errors: int,
+) -> None:
+    errors: list[VerifyError] = []
+    base = 0
+    kinds: Counter[str] = Counter()
+    sessions: set[str] = set()
+    runs: list[tuple[str, int, int, int]] = []
+    rotations: list[tuple[int, int, str, str]] = []
+    markers: list[tuple[int, int]] = []
+    prev_last: tuple[int, str] | None = None
+    genesis = None
+    at_head = None
+    for r in results:
+        for seq, local, reason in r["errors"]:
+            errors.append(VerifyError(seq, base + local, reason))
+        if r["first"] is not None and prev_last is not None:
+            fseq, fprev, flocal = r["first"]
+            if fprev != prev_last[1]:
+                errors.append(VerifyError(fseq, base + flocal, f"prev {fprev[:16]}… is not the hash of the line before ({prev_last[1][:16]}…): lines removed, inserted or reordered"))
+            if fseq != prev_last[0] + 1:
+                errors.append(VerifyError(fseq, base + flocal, f"seq {fseq} follows seq {prev_last[0]}: lines removed, duplicated or reordered"))
+        if r["last"] is not None:
+            prev_last = r["last"]
+        kinds.update(r["kinds"])
+        if len(sessions) < _SESSION_CAP:
+            sessions.update(r["sessions"])
+        report.sessions_capped |= r["sessions_capped"] or len(sessions) >= _SESSION_CAP
+        runs.extend((kid, a, b, base + line) for kid, a, b, line in r["runs"])
+        rotations.extend((seq, base + line, old, new) for seq, line, old, new in r["rotations"])
+        markers.extend((seq, base + line) for seq, line in r["markers"])
+        if r["genesis"] is not None and genesis is None:
+            genesis = r["genesis"]
+        if r["at_head"] is not None:
+            h, kid, kind, new_kid, line = r["at_head"]
+            at_head = (h, kid, kind, new_kid, base + line)
+        if report.first_ts is None:
+            report.first_ts = r["first_ts"]
+        if r["last_ts"] is not None:
+            report.last_ts = r["last_ts"]
+        base += r["lines"]
+    report.entries = sum(kinds.values())
+    report.kinds = dict(kinds)
+    report.sessions = len(sessions)
+    report.rotations = len(rotations)
+    if prev_last is not None:
+        report.last_seq, report.last_hash = prev_last
+
+    # entry 0: journal.open, genesis prev, signed by a trusted key
+    first = results[0]["first"]
+    if first is None or first[0] != 0:
+        errors.append(VerifyError(first[0] if first else None, 1, "the first line is not entry 0"))
+    if genesis is not None:
+        kind, kid, prev, ghash, pub = genesis
+        if kind != "journal.open":
+            errors.append(VerifyError(0, 1, f"entry 0 is {kind!r}, not 'journal.open'"))
+        if prev != GENESIS_PREV:
+            errors.append(VerifyError(0, 1, "entry 0 must have prev = 64 zeros"))
+        if kid not in keyring:
+            errors.append(VerifyError(0, 1, f"entry 0 is signed by key {kid}, which the verifier does not trust (expected {', '.join(keyring)})"))
+        elif pub is not None and pub != keyring[kid].to_b64():
+            errors.append(VerifyError(0, 1, "entry 0 names a public key other than the one that signed it"))
+
+    # key timeline: who was allowed to sign which entry
+    kids_seen: list[str] = []
+    rot_iter = sorted(rotations)
+    current = genesis[1] if genesis is not None else None
+    ri = 0
+    for kid, a, b, line in sorted(runs, key=lambda t: t[1]):
+        if kid not in kids_seen:
+            kids_seen.append(kid)
+        s = a
+        while s <= b:
+            while ri < len(rot_iter) and rot_iter[ri][0] < s:
+                rseq, _rline, old, new = rot_iter[ri]
+                if old == current:
+                    current = new
+                ri += 1
+            nxt = rot_iter[ri][0] if ri < len(rot_iter) else None
+            seg_end = b if nxt is None or nxt > b else nxt
+            if current is not None and kid != current:
+                errors.append(VerifyError(s, line + (s - a), f"signed by key {kid}, but the key in force is {current} (a key no rotation introduced, or one already retired)"))
+                break
+            s = seg_end + 1
+    report.kids = kids_seen
+
+    # the signed head
+    if head is not None:
+        report.head = {"present": True, "seq": head.seq, "hash": head.hash, "kid": head.kid, "ts": head.ts, "covered": None}
+        if genesis is not None and head.genesis != genesis[3]:
+            errors.append(VerifyError(None, None, "the head belongs to another journal (its genesis is not this journal's entry 0)"))
+        elif report.last_seq is not None and head.seq > report.last_seq:
+            errors.append(VerifyError(report.last_seq, base, f"the journal ends at entry {report.last_seq} but its signed head covers entry {head.seq}: truncated or rolled back"))
+        elif at_head is not None:
+            h, kid, kind, new_kid, line = at_head
+            if h != head.hash:
+                errors.append(VerifyError(head.seq, line, f"entry {head.seq} has hash {h[:16]}…, the signed head says {head.hash[:16]}…: history rewritten"))
+            signer = new_kid if kind == "key.rotate" else kid
+            if head.kid != signer:
+                errors.append(VerifyError(head.seq, line, f"the head is signed by key {head.kid}, but entry {head.seq} was under key {signer}"))
+            else:
+                key = PublicKey.from_raw(kid_raw[signer]) if signer in kid_raw else None
+                if key is None:
+                    errors.append(VerifyError(None, None, f"the head is signed by unknown key {head.kid}"))
+                else:
+                    try:
+                        head.verify(key)
+                    except (_crypto.InvalidSignature, ValueError):
+                        errors.append(VerifyError(None, None, "the head's signature does not verify"))
+            if kind != "journal.head":
+                errors.append(VerifyError(head.seq, line, f"the head covers entry {head.seq}, which is a {kind!r} entry, not a head announcement"))
+            uncovered = (report.last_seq or 0) - head.seq
+            report.head["covered"] = uncovered == 0
+            report.head["uncovered_entries"] = uncovered
+            if uncovered:
+                report.notes.append(f"{uncovered} entries after the head (seq {head.seq + 1}..{report.last_seq}) verify but are not covered by the signed head")
+            later = [m for m in markers if m[0] > head.seq]
+            if len(later) >= 2:
+                mseq, mline = later[-1]
+                errors.append(VerifyError(mseq, mline, f"head rolled back: entry {mseq} announces a head covering it, but the head file covers only entry {head.seq}"))
+            elif len(later) == 1:
+                report.notes.append(f"the head announced at entry {later[0][0]} was not written (crash during the head write?)")
+    else:
+        report.head = {"present": False}
+    errors.sort(key=lambda e: (e.line if e.line is not None else -1))
+    report.errors = errors[:max_errors] if len(errors) > max_errors else errors
+
