@@ -1,0 +1,3 @@
+"""One module per `agp` command group; each exposes register(subparsers)."""
+
+__all__ = ()

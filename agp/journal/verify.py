@@ -279,10 +279,9 @@ def scan_journal(
     head: Head | None = None
     try:
         head = read_head(hp)
+        head_problem = None if head is not None else f"no signed head at {hp}: truncation cannot be ruled out"
     except HeadFormatError as exc:
-        report.errors.append(VerifyError(None, None, f"head {hp}: {exc}"))
-    if head is None and not report.errors:
-        report.errors.append(VerifyError(None, None, f"no signed head at {hp}: truncation cannot be ruled out"))
+        head_problem = f"head {hp}: {exc}"
     size = p.stat().st_size
     if size == 0:
         report.errors.append(VerifyError(None, 1, "the journal is empty"))
@@ -302,7 +301,7 @@ def scan_journal(
         with ctx.Pool(processes=min(nproc, len(args))) as pool:
             results = list(pool.imap(_scan_chunk, args))
         report.workers = min(nproc, len(args))
-    _merge(report, results, keyring, kid_raw, head, max_errors)
+    _merge(report, results, keyring, kid_raw, head, head_problem, max_errors)
     return report
 
 
@@ -324,6 +323,7 @@ def _merge(
     keyring: Keyring,
     kid_raw: dict[str, bytes],
     head: Head | None,
+    head_problem: str | None,
     max_errors: int,
 ) -> None:
     errors: list[VerifyError] = []
@@ -413,7 +413,7 @@ def _merge(
     if head is not None:
         report.head = {"present": True, "seq": head.seq, "hash": head.hash, "kid": head.kid, "ts": head.ts, "covered": None}
         if genesis is not None and head.genesis != genesis[3]:
-            errors.append(VerifyError(None, None, "the head belongs to another journal (its genesis is not this journal's entry 0)"))
+            errors.append(VerifyError(0, 1, "the head belongs to another journal (its genesis is not this journal's entry 0)"))
         elif report.last_seq is not None and head.seq > report.last_seq:
             errors.append(VerifyError(report.last_seq, base, f"the journal ends at entry {report.last_seq} but its signed head covers entry {head.seq}: truncated or rolled back"))
         elif at_head is not None:
@@ -426,12 +426,12 @@ def _merge(
             else:
                 key = PublicKey.from_raw(kid_raw[signer]) if signer in kid_raw else None
                 if key is None:
-                    errors.append(VerifyError(None, None, f"the head is signed by unknown key {head.kid}"))
+                    errors.append(VerifyError(head.seq, line, f"the head is signed by unknown key {head.kid}"))
                 else:
                     try:
                         head.verify(key)
                     except (_crypto.InvalidSignature, ValueError):
-                        errors.append(VerifyError(None, None, "the head's signature does not verify"))
+                        errors.append(VerifyError(head.seq, line, "the signature of the head covering this entry does not verify"))
             if kind != "journal.head":
                 errors.append(VerifyError(head.seq, line, f"the head covers entry {head.seq}, which is a {kind!r} entry, not a head announcement"))
             uncovered = (report.last_seq or 0) - head.seq
@@ -447,6 +447,7 @@ def _merge(
                 report.notes.append(f"the head announced at entry {later[0][0]} was not written (crash during the head write?)")
     else:
         report.head = {"present": False}
-    errors.sort(key=lambda e: (e.line if e.line is not None else -1))
+        errors.append(VerifyError(report.last_seq, base, head_problem or "no signed head"))
+    errors.sort(key=lambda e: (e.line is None, e.line or 0))
     report.errors = errors[:max_errors] if len(errors) > max_errors else errors
 

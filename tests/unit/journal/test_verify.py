@@ -1,0 +1,246 @@
+"""Every tampering the journal must catch, each failing with a reason that names the line."""
+
+import json
+import shutil
+
+import pytest
+
+from agp.errors import JournalVerificationError
+from agp.journal import Journal, Keyring, SigningKey, init_keys, verify_journal
+from agp.journal import verify as verify_mod
+from agp.journal.canonical import canonicalize
+from agp.journal.chain import GENESIS_PREV, seal
+from agp.journal.head import head_path_for
+from tests.support.journal import lines, make_journal, write_lines
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def mode(request, monkeypatch):
+    """Run each case with one process and with worker chunks (seams between chunks)."""
+    if request.param == "parallel":
+        monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+        return {"workers": 2}
+    return {"workers": 1}
+
+
+def scan(path, ring, mode):
+    return verify_mod.scan_journal(path, ring, **mode)
+
+
+def fails_at(path, ring, mode, line, text):
+    report = scan(path, ring, mode)
+    assert not report.ok, "tampering was not detected"
+    hits = [e for e in report.errors if e.line == line and text in e.reason]
+    assert hits, f"expected an error at line {line} containing {text!r}, got {[str(e) for e in report.errors]}"
+    with pytest.raises(JournalVerificationError, match=r"line \d+"):
+        verify_journal(path, ring, **mode)
+    return report
+
+
+def reseal(raw_lines, start, signer, *, first_prev=None):
+    """Re-hash and re-sign lines[start:] with ``signer`` (an attacker rebuilding the chain)."""
+    out = list(raw_lines[:start])
+    prev = first_prev if first_prev is not None else (json.loads(raw_lines[start - 1])["hash"] if start else GENESIS_PREV)
+    for raw in raw_lines[start:]:
+        o = json.loads(raw)
+        e, line = seal(signer=signer, body=o["body"], body_c=canonicalize(o["body"]), kind=o["kind"], prev=prev,
+                       seq=o["seq"], session=o["session"], ts=o["ts"])
+        out.append(line)
+        prev = e.hash
+    return out
+
+
+def test_untouched_journal_verifies(tmp_path, mode):
+    path, key, ring = make_journal(tmp_path, 40)
+    r = scan(path, ring, mode)
+    assert r.ok, r.errors
+    assert r.entries == 40 + 3  # open, decisions, head announcement at open and at close
+    assert r.head["covered"] is True
+    assert r.kinds["gate.decision"] == 40
+
+
+def test_edited_body(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 20)
+    ls = lines(path)
+    ls[6] = ls[6].replace(b'"decision":"deny"', b'"decision":"allow"')
+    write_lines(path, ls)
+    fails_at(path, ring, mode, 7, "hash mismatch")
+
+
+def test_edited_ts(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 20)
+    ls = lines(path)
+    o = json.loads(ls[9])
+    ls[9] = ls[9].replace(o["ts"].encode(), b"2001-01-01T00:00:00.000000Z")
+    write_lines(path, ls)
+    fails_at(path, ring, mode, 10, "hash mismatch")
+
+
+def test_reordered_lines(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 20)
+    ls = lines(path)
+    ls[8], ls[9] = ls[9], ls[8]
+    write_lines(path, ls)
+    fails_at(path, ring, mode, 9, "reordered")
+
+
+def test_deleted_middle_line(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 20)
+    ls = lines(path)
+    del ls[10]
+    write_lines(path, ls)
+    fails_at(path, ring, mode, 11, "removed")
+
+
+def test_duplicated_line(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 20)
+    ls = lines(path)
+    ls.insert(5, ls[4])
+    write_lines(path, ls)
+    fails_at(path, ring, mode, 6, "duplicated")
+
+
+def test_truncated_tail_with_head(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 20)
+    ls = lines(path)
+    write_lines(path, ls[:15])
+    fails_at(path, ring, mode, 15, "truncated")
+
+
+def test_truncated_tail_and_head_removed(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 20)
+    write_lines(path, lines(path)[:15])
+    head_path_for(path).unlink()
+    fails_at(path, ring, mode, 15, "no signed head")
+
+
+def test_head_rolled_back_to_an_older_signed_head(tmp_path, mode):
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    j = Journal.open(path, key)
+    for i in range(5):
+        j.append("gate.decision", "s", {"i": i})
+    j.write_head()
+    old_head = head_path_for(path).read_bytes()
+    for i in range(5):
+        j.append("gate.decision", "s", {"i": i})
+    j.write_head()
+    for i in range(5):
+        j.append("gate.decision", "s", {"i": i})
+    j.close()
+    head_path_for(path).write_bytes(old_head)
+    ring = Keyring.from_public_key(key.public)
+    report = scan(path, ring, mode)
+    assert not report.ok
+    assert any("rolled back" in e.reason and e.line is not None for e in report.errors), report.errors
+
+
+def test_head_from_another_journal(tmp_path, mode):
+    key = init_keys(tmp_path / "keys")
+    a, _, ring = make_journal(tmp_path, 10, key=key, name="a.jsonl")
+    b, _, _ = make_journal(tmp_path, 10, key=key, name="b.jsonl")
+    shutil.copy(head_path_for(b), head_path_for(a))
+    report = scan(a, ring, mode)
+    assert not report.ok
+    assert any("another journal" in e.reason for e in report.errors)
+
+
+def test_entry_resigned_with_unknown_key(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 20)
+    attacker = SigningKey.generate()
+    write_lines(path, reseal(lines(path), 12, attacker))
+    fails_at(path, ring, mode, 13, "neither the verifier trusts nor any rotation introduced")
+
+
+def test_forged_rotation_signed_by_the_new_key(tmp_path, mode):
+    path, key, ring = make_journal(tmp_path, 10)
+    attacker = SigningKey.generate()
+    ls = lines(path)
+    last = json.loads(ls[-1])
+    body = {"new_kid": attacker.kid, "new_public_key": attacker.public.to_b64(), "previous_kid": key.kid}
+    e, rot = seal(signer=attacker, body=body, body_c=canonicalize(body), kind="key.rotate", prev=last["hash"],
+                  seq=last["seq"] + 1, session="", ts=last["ts"])
+    ls.append(rot)
+    ls += reseal([json.dumps({**json.loads(ls[1]), "seq": last["seq"] + 2}).encode() + b"\n"], 0, attacker, first_prev=e.hash)
+    write_lines(path, ls)
+    fails_at(path, ring, mode, len(ls) - 1, "key in force")
+
+
+def test_forged_rotation_claiming_the_current_key(tmp_path, mode):
+    path, key, ring = make_journal(tmp_path, 10)
+    attacker = SigningKey.generate()
+    ls = lines(path)
+    last = json.loads(ls[-1])
+    body = {"new_kid": attacker.kid, "new_public_key": attacker.public.to_b64(), "previous_kid": key.kid}
+    _, rot = seal(signer=attacker, body=body, body_c=canonicalize(body), kind="key.rotate", prev=last["hash"],
+                  seq=last["seq"] + 1, session="", ts=last["ts"])
+    o = json.loads(rot)
+    o["kid"] = key.kid  # pretend the legitimate key signed it
+    ls.append(json.dumps(o).encode() + b"\n")
+    write_lines(path, ls)
+    report = scan(path, ring, mode)
+    assert not report.ok
+    assert any(e.line == len(ls) for e in report.errors), report.errors
+
+
+def test_valid_chain_signed_by_the_wrong_key(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 10)
+    attacker = SigningKey.generate()
+    write_lines(path, reseal(lines(path), 0, attacker))
+    fails_at(path, ring, mode, 1, "does not trust")
+
+
+def test_torn_final_line(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 10)
+    ls = lines(path)
+    ls.append(ls[-1][:40])  # a crash mid-append: no newline
+    write_lines(path, ls)
+    fails_at(path, ring, mode, len(ls), "torn final line")
+
+
+def test_rotation_verifies_with_only_the_first_public_key(tmp_path, mode):
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    j = Journal.open(path, key)
+    j.append("gate.decision", "s", {"i": 1})
+    new = SigningKey.generate()
+    j.rotate(new)
+    j.append("gate.decision", "s", {"i": 2})
+    j.close()
+    j = Journal.open(path, new)  # reopening with the new key works; with the old one it is refused
+    j.append("gate.decision", "s", {"i": 3})
+    j.close()
+    r = scan(path, Keyring.from_public_key(key.public), mode)
+    assert r.ok, r.errors
+    assert r.kids == [key.kid, new.kid] and r.rotations == 1
+    # only the new key: entry 0 is signed by a key the verifier does not hold
+    r2 = scan(path, Keyring.from_public_key(new.public), mode)
+    assert not r2.ok and r2.errors[0].line == 1
+
+
+def test_retired_key_signing_after_rotation_is_rejected(tmp_path, mode):
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    j = Journal.open(path, key)
+    new = SigningKey.generate()
+    j.rotate(new)
+    j.close()
+    ls = lines(path)
+    # the old key keeps signing after its rotation: rebuild the tail with it
+    rot_idx = next(i for i, ln in enumerate(ls) if b'"kind":"key.rotate"' in ln)
+    write_lines(path, reseal(ls, rot_idx + 1, key))
+    report = scan(path, Keyring.from_public_key(key.public), mode)
+    assert not report.ok
+    assert any(e.line == rot_idx + 2 and "key in force" in e.reason for e in report.errors), report.errors
+
+
+def test_journal_verify_module_imports_nothing_from_gate_or_sandbox():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agp.journal.verify; "
+        "bad=[m for m in sys.modules if m.startswith(('agp.gate','agp.sandbox','agp.policy','agp.run','agp.approvers'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
