@@ -38,31 +38,39 @@ class CanonicalizationError(ValueError):
 
 
 def _fast_ok(obj: Any) -> bool:
-    stack = [obj]
-    pop = stack.pop
-    push = stack.append
-    while stack:
-        o = pop()
-        t = type(o)
-        if t is str or o is None or t is bool:
-            continue
-        if t is int:
-            if -_MAX_SAFE <= o <= _MAX_SAFE:
+    """True when ``json.dumps`` gives exactly the RFC 8785 bytes for ``obj`` (see the module doc)."""
+    t = type(obj)
+    if t is dict:
+        for k, v in obj.items():
+            if type(k) is not str or (not k.isascii() and max(k) > "\uffff"):
+                return False
+            tv = type(v)
+            if tv is str or v is None or tv is bool:
                 continue
-            return False
-        if t is dict:
-            for k, v in o.items():
-                if type(k) is not str:
-                    return False
-                if not k.isascii() and max(k) > "\uffff":
-                    return False
-                push(v)
-            continue
-        if t is list:
-            stack.extend(o)
-            continue
-        return False  # float, tuple, subclasses, anything else: reference path
-    return True
+            if tv is int:
+                if -_MAX_SAFE <= v <= _MAX_SAFE:
+                    continue
+                return False
+            if not _fast_ok(v):
+                return False
+        return True
+    if t is list:
+        for v in obj:
+            tv = type(v)
+            if tv is str or v is None or tv is bool:
+                continue
+            if tv is int:
+                if -_MAX_SAFE <= v <= _MAX_SAFE:
+                    continue
+                return False
+            if not _fast_ok(v):
+                return False
+        return True
+    if t is str or obj is None or t is bool:
+        return True
+    if t is int:
+        return -_MAX_SAFE <= obj <= _MAX_SAFE
+    return False  # float, tuple, subclasses, anything else: the reference path decides
 
 
 def canonicalize(obj: Any) -> bytes:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import json.encoder
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -35,10 +37,12 @@ __all__ = (
     "entry_hash",
     "finish",
     "format_ts",
+    "jstr",
     "parse_entry",
     "seal",
 )
 
+_encode_str = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 ENTRY_FIELDS = frozenset({"seq", "ts", "kind", "session", "body", "prev", "kid", "hash", "sig"})
 GENESIS_PREV = "0" * 64
 _J = canonicalize
@@ -48,20 +52,33 @@ class EntryFormatError(ValueError):
     """A line is not a well-formed journal entry (the message says which member)."""
 
 
+_ts_cache: tuple[int, str] = (-1, "")
+
+
 def format_ts(t: float) -> str:
-    """RFC 3339 UTC with microseconds, e.g. ``2026-11-23T08:55:01.123456Z``."""
+    """RFC 3339 UTC with microseconds (truncated), e.g. ``2026-11-23T08:55:01.123456Z``."""
+    global _ts_cache
     secs = int(t)
-    micros = int(round((t - secs) * 1_000_000))
-    if micros == 1_000_000:
-        secs, micros = secs + 1, 0
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{micros:06d}Z"
+    cached_secs, prefix = _ts_cache
+    if secs != cached_secs:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+        _ts_cache = (secs, prefix)
+    return f"{prefix}.{int((t - secs) * 1_000_000):06d}Z"
+
+
+def jstr(s: str) -> bytes:
+    """JCS of one string (the C string encoder escapes exactly as RFC 8785 does)."""
+    try:
+        return _encode_str(s).encode("utf-8")
+    except UnicodeEncodeError:
+        return _J(s)  # lone surrogates: the reference serializer raises a CanonicalizationError
 
 
 def _parts(body_c: bytes, kid: str, kind: str, prev: str, seq: int, session: str) -> tuple[bytes, bytes]:
     head = b'{"body":' + body_c
     tail = (
-        b',"kid":' + _J(kid) + b',"kind":' + _J(kind) + b',"prev":' + _J(prev)
-        + b',"seq":' + str(seq).encode("ascii") + b',"session":' + _J(session)
+        b',"kid":' + jstr(kid) + b',"kind":' + jstr(kind) + b',"prev":' + jstr(prev)
+        + b',"seq":' + str(seq).encode("ascii") + b',"session":' + jstr(session)
     )
     return head, tail
 
@@ -69,7 +86,7 @@ def _parts(body_c: bytes, kid: str, kind: str, prev: str, seq: int, session: str
 def assemble_unsigned(body_c: bytes, *, kid: str, kind: str, prev: str, seq: int, session: str, ts: str) -> bytes:
     """JCS of the entry without ``hash`` and ``sig`` (``body_c`` is JCS of the body)."""
     head, tail = _parts(body_c, kid, kind, prev, seq, session)
-    return head + tail + b',"ts":' + _J(ts) + b"}"
+    return head + tail + b',"ts":' + jstr(ts) + b"}"
 
 
 def entry_hash(prev: str, unsigned: bytes) -> str:
@@ -110,7 +127,7 @@ def seal(
     """
     kid = signer.kid
     head, tail = _parts(body_c, kid, kind, prev, seq, session)
-    ts_c = b',"ts":' + _J(ts) + b"}"
+    ts_c = b',"ts":' + jstr(ts) + b"}"
     h = _crypto.sha256(bytes.fromhex(prev) + head + tail + ts_c).hex()
     return finish(signer, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
 
@@ -170,7 +187,7 @@ def parse_entry(obj: Any) -> tuple[Entry, bytes, bytes, bytes]:
         raise EntryFormatError(f"member 'sig' must decode to 64 bytes, found {len(sig)}")
     body_c = _J(obj["body"])
     head, tail = _parts(body_c, obj["kid"], obj["kind"], prev, seq, obj["session"])
-    ts_c = b',"ts":' + _J(obj["ts"]) + b"}"
+    ts_c = b',"ts":' + jstr(obj["ts"]) + b"}"
     entry = Entry(
         seq=seq, ts=obj["ts"], kind=obj["kind"], session=obj["session"], body=obj["body"], prev=prev,
         kid=obj["kid"], hash=h, sig=obj["sig"],

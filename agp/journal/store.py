@@ -22,6 +22,7 @@ One writer at a time: ``open`` takes an exclusive ``flock`` on the file.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import threading
@@ -32,7 +33,7 @@ from typing import Any, Callable, Mapping
 from agp.errors import JournalError, JournalVerificationError, JournalWriteError
 from agp.journal import _crypto
 from agp.journal.canonical import CanonicalizationError, canonicalize
-from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, _parts, finish, format_ts, parse_entry
+from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, _parts, finish, format_ts, jstr, parse_entry
 from agp.journal.head import Head, HeadFormatError, head_path_for, read_head, write_head_file
 from agp.journal.keys import PublicKey, SigningKey
 from agp.journal.redact import SecretRedactor
@@ -123,11 +124,11 @@ class Journal:
         self._clock = clock
         self._on_append = on_append
         self._chain_lock = threading.Lock()
-        self._cv = threading.Condition(threading.Lock())
+        self._wcv = threading.Condition(threading.Lock())
+        self._stop_writer = False
         self._head_lock = threading.Lock()
-        self._ready: dict[int, tuple[bytes, Entry]] = {}
+        self._ready: dict[int, tuple[bytes, Entry, threading.Event]] = {}
         self._head_seq = -1
-        self._writing = False
         self._failed: JournalWriteError | None = None
         self._closed = False
         self._head_thread: threading.Thread | None = None
@@ -142,9 +143,13 @@ class Journal:
             os.close(fd)
             raise JournalError(f"journal {self.path} is in use by another process (its writer holds the lock)") from exc
         self._fd = fd
+        self._next_write = 0
+        self._durable_seq = -1
+        self._writer_thread = threading.Thread(target=self._writer, name="agp-journal-writer", daemon=True)
         try:
             self._recover_and_load()
         except BaseException:
+            self._stop_writer_thread()
             os.close(fd)
             raise
         if head_every:
@@ -156,6 +161,7 @@ class Journal:
 
     def _recover_and_load(self) -> None:
         fd = self._fd
+        self._writer_thread.start()
         size = os.fstat(fd).st_size
         head = self._read_head_or_refuse()
         recovery: dict[str, Any] | None = None
@@ -180,9 +186,8 @@ class Journal:
                 )
             self._next_seq = 0
             self._prev = GENESIS_PREV
+            self._prev_raw = bytes(32)
             self._genesis = None
-            self._next_write = 0
-            self._durable_seq = -1
             if recovery is not None:  # a torn first line: nothing else was ever written
                 self._append("journal.recovery", "", recovery)
             self._append_open(reopened=False)
@@ -213,8 +218,10 @@ class Journal:
             )
         self._next_seq = last.seq + 1
         self._prev = last.hash
-        self._next_write = self._next_seq
-        self._durable_seq = last.seq
+        self._prev_raw = bytes.fromhex(last.hash)
+        with self._wcv:
+            self._next_write = self._next_seq
+            self._durable_seq = last.seq
         if recovery is not None:
             self._append("journal.recovery", "", recovery)
         self._append_open(reopened=True)
@@ -325,66 +332,80 @@ class Journal:
             body_c = canonicalize(body)
         except CanonicalizationError as exc:
             raise JournalWriteError(f"body cannot be canonicalized: {exc}") from exc
-        with self._chain_lock:
+        kind_c = jstr(kind)
+        session_c = jstr(session)
+        head = b'{"body":' + body_c
+        sha256 = hashlib.sha256
+        with self._chain_lock:  # keep this section short: it is the only serial part of an append
             if self._failed is not None:
                 raise JournalWriteError(f"journal {self.path} failed earlier ({self._failed}); reopen it")
             key = self._key
             seq = self._next_seq
             prev = self._prev
             ts = format_ts(self._clock())
-            head, tail = _parts(body_c, key.kid, kind, prev, seq, session)
-            ts_c = b',"ts":' + canonicalize(ts) + b"}"
-            h = _crypto.sha256(bytes.fromhex(prev) + head + tail + ts_c).hex()
-            self._prev = h
+            unsigned = (
+                head + b',"kid":"' + key.kid.encode() + b'","kind":' + kind_c + b',"prev":"' + prev.encode()
+                + b'","seq":' + str(seq).encode() + b',"session":' + session_c + b',"ts":"' + ts.encode() + b'"}'
+            )
+            digest = sha256(self._prev_raw + unsigned).digest()
+            self._prev_raw = digest
+            self._prev = h = digest.hex()
             self._next_seq = seq + 1
             if rotate_to is not None:
                 self._key = rotate_to  # entries after the rotation entry use the new key
+        # ts_c is the fixed-shape tail ,"ts":"...Z"} of the canonical text
+        cut = len(unsigned) - len(ts) - 9  # len(b',"ts":""}') == 9
+        tail, ts_c = unsigned[len(head):cut], unsigned[cut:]
         entry, line = finish(key, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
         return self._commit(seq, line, entry)
 
     def _commit(self, seq: int, line: bytes, entry: Entry) -> Entry:
-        cv = self._cv
-        with cv:
-            self._ready[seq] = (line, entry)
-            while True:
-                if self._durable_seq >= seq:
-                    return entry
-                if self._failed is not None:
-                    raise JournalWriteError(f"journal append failed: {self._failed}")
-                if not self._writing and self._next_write in self._ready:
-                    batch: list[bytes] = []
-                    done: list[Entry] = []
-                    s = self._next_write
-                    while s in self._ready:
-                        ln, en = self._ready.pop(s)
-                        batch.append(ln)
-                        done.append(en)
-                        s += 1
-                    self._writing = True
-                    cv.release()
-                    err: BaseException | None = None
+        done = threading.Event()
+        with self._wcv:
+            if self._failed is not None:
+                raise JournalWriteError(f"journal append failed: {self._failed}")
+            self._ready[seq] = (line, entry, done)
+            if seq == self._next_write:
+                self._wcv.notify()
+        done.wait()
+        if self._durable_seq < seq:
+            raise JournalWriteError(f"journal append failed: {self._failed}")
+        return entry
+
+    def _writer(self) -> None:
+        """The committing thread: one write and one fdatasync per batch of contiguous entries."""
+        wcv = self._wcv
+        while True:
+            with wcv:
+                while self._next_write not in self._ready and not self._stop_writer:
+                    wcv.wait()
+                if self._next_write not in self._ready:
+                    return  # stopping and nothing left to write
+                batch = []
+                s = self._next_write
+                while s in self._ready:
+                    batch.append(self._ready.pop(s))
+                    s += 1
+            try:
+                self._write_durably(b"".join(line for line, _, _ in batch))
+            except BaseException as exc:  # noqa: BLE001 - every failure poisons the journal
+                with wcv:
+                    self._poison(exc)
+                    stranded = list(self._ready.values())
+                    self._ready.clear()
+                for _, _, ev in batch + stranded:
+                    ev.set()
+                continue
+            with wcv:
+                self._next_write = s
+                self._durable_seq = s - 1
+            for _, entry, ev in batch:
+                if self._on_append is not None:
                     try:
-                        self._write_durably(b"".join(batch))
-                    except BaseException as exc:  # noqa: BLE001 - every failure poisons
-                        err = exc
-                    finally:
-                        cv.acquire()
-                    self._writing = False
-                    if err is not None:
-                        self._poison(err)
-                        cv.notify_all()
-                        raise JournalWriteError(f"journal append failed: {self._failed}") from err
-                    self._next_write = s
-                    self._durable_seq = s - 1
-                    if self._on_append is not None:
-                        for en in done:
-                            try:
-                                self._on_append(en)
-                            except Exception:  # an observer must never break the journal
-                                pass
-                    cv.notify_all()
-                    continue
-                cv.wait()
+                        self._on_append(entry)
+                    except Exception:  # noqa: BLE001 - an observer must never break the journal
+                        pass
+                ev.set()
 
     def _write_durably(self, data: bytes) -> None:
         view = memoryview(data)
@@ -457,10 +478,18 @@ class Journal:
                 self.write_head()
         finally:
             self._closed = True
+            self._stop_writer_thread()
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             finally:
                 os.close(self._fd)
+
+    def _stop_writer_thread(self) -> None:
+        with self._wcv:
+            self._stop_writer = True
+            self._wcv.notify()
+        if self._writer_thread.is_alive():
+            self._writer_thread.join()
 
     def __enter__(self) -> "Journal":
         return self
