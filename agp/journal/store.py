@@ -126,7 +126,7 @@ class Journal:
         self._chain_lock = threading.Lock()
         self._wcv = threading.Condition(threading.Lock())
         self._stop_writer = False
-        self._head_lock = threading.Lock()
+        self._head_lock = threading.RLock()  # rotate() holds it across its entry and the head
         self._ready: dict[int, tuple[bytes, Entry, threading.Event]] = {}
         self._head_seq = -1
         self._failed: JournalWriteError | None = None
@@ -460,9 +460,10 @@ class Journal:
         """
         if new_key.kid == self._key.kid:
             raise JournalError("the new key is the current key")
-        body = {"new_kid": new_key.kid, "new_public_key": new_key.public.to_b64(), "previous_kid": self._key.kid}
-        entry = self._append("key.rotate", "", body, rotate_to=new_key)
-        self.write_head()
+        with self._head_lock:  # no head may be written between the rotation and the new key's head
+            body = {"new_kid": new_key.kid, "new_public_key": new_key.public.to_b64(), "previous_kid": self._key.kid}
+            entry = self._append("key.rotate", "", body, rotate_to=new_key)
+            self.write_head()
         return entry
 
     # ----------------------------------------------------------------- close

@@ -27,6 +27,7 @@ import base64
 import json
 import multiprocessing
 import os
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,7 +298,9 @@ def scan_journal(
         results = [_scan_chunk(args[0])]
         report.workers = 1
     else:
-        ctx = multiprocessing.get_context("fork")
+        # fork is fast, but unsafe in a process that already runs threads (a gate, a
+        # journal writer): there the workers start fresh instead
+        ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
         with ctx.Pool(processes=min(nproc, len(args))) as pool:
             results = list(pool.imap(_scan_chunk, args))
         report.workers = min(nproc, len(args))

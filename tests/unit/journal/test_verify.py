@@ -244,3 +244,20 @@ def test_journal_verify_module_imports_nothing_from_gate_or_sandbox():
         "print(bad); sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_parallel_verify_from_a_threaded_process(tmp_path, monkeypatch):
+    """`agp run` verifies while its gate and journal threads run: workers must not be forked there."""
+    import threading
+
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    path, _, ring = make_journal(tmp_path, 200)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        r = verify_mod.scan_journal(path, ring, workers=2)
+    finally:
+        stop.set()
+        t.join()
+    assert r.ok and r.workers == 2
