@@ -160,7 +160,7 @@ def init_keys(key_dir: str | os.PathLike[str]) -> SigningKey:
 def load_signing_key(key_dir_or_file: str | os.PathLike[str]) -> SigningKey:
     """Load ``D/agp.key`` (or the file given). Refuses a key group or others can read."""
     p = Path(key_dir_or_file)
-    if p.is_dir():
+    if p.is_dir() or (not p.exists() and p.suffix != ".key"):
         p = p / KEY_FILE
     try:
         st = p.stat()

@@ -1,0 +1,53 @@
+"""``agp doctor``: is this machine ready for a governed run?"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from agp.commands._util import HelpFormatter, out_console, print_json
+from agp.doctor import run_checks
+from agp.paths import default_key_dir
+
+__all__ = ("register",)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="check that this machine is ready for a governed run",
+        formatter_class=HelpFormatter,
+        description=(
+            "A readiness audit: Docker engine reachable (and whether it has routes), images\n"
+            "present and pinned by id, the signing key present with safe permissions, the\n"
+            "harness binaries at the validated versions, Unix sockets creatable, the policy\n"
+            "valid. Each line passes or fails with the fix. `agp run` performs the same checks\n"
+            "first and refuses to start on a failure.\n\n"
+            "Exit status: 0 when nothing failed, 1 otherwise."
+        ),
+    )
+    p.add_argument("--key-dir", type=Path, default=None, help=f"key directory (default {default_key_dir()})")
+    p.add_argument("--policy", type=Path, default=None, help="policy file to validate (default: policies/default.toml)")
+    p.add_argument("--intendant", action="append", choices=["reference", "claude-code", "codex"],
+                   help="intendant images to check (repeatable; default: all three)")
+    p.add_argument("--json", action="store_true", help="print [{name, status, detail, fix}] as JSON")
+    p.set_defaults(func=_doctor)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    intendants = args.intendant or ["reference", "claude-code", "codex"]
+    harness = any(i != "reference" for i in intendants)
+    checks = run_checks(key_dir=args.key_dir or default_key_dir(), policy=args.policy, intendants=intendants,
+                        harness=harness)
+    if args.json:
+        print_json([c.to_json_dict() for c in checks])
+    else:
+        c = out_console()
+        marks = {"pass": "[green]✓ pass[/]", "warn": "[yellow]! warn[/]", "fail": "[red]✗ fail[/]"}
+        for ch in checks:
+            c.print(f"{marks[ch.status]}  [bold]{ch.name:<18}[/] {ch.detail}")
+            if ch.status != "pass" and ch.fix:
+                c.print(f"{'':8}{'':18} fix: {ch.fix}")
+        failed = sum(1 for ch in checks if ch.status == "fail")
+        c.print("[green]ready[/]" if not failed else f"[red]{failed} check(s) failed[/]")
+    return 0 if all(ch.ok for ch in checks) else 1

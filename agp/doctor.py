@@ -1,0 +1,165 @@
+"""Readiness audit: what `agp doctor` prints and what `agp run` checks before starting.
+
+Each check returns a :class:`Check` (data, not an exception): name, status
+(pass / warn / fail), what was seen, and the fix. A check that cannot run
+(a missing component) fails; nothing passes by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+__all__ = ("Check", "run_checks", "CHECKS")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "pass" | "warn" | "fail"
+    detail: str
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+    def to_json_dict(self) -> dict:
+        return asdict(self)
+
+
+def _docker_client():
+    import docker
+
+    return docker.from_env(timeout=10)
+
+
+def check_docker() -> Check:
+    try:
+        client = _docker_client()
+        client.ping()
+        v = client.version()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine is the finding
+        return Check("docker engine", "fail", f"no Docker engine answers: {exc}",
+                     "run `bash scripts/setup.sh --no-demo` (starts dockerd), or start your engine")
+    return Check("docker engine", "pass", f"Docker {v.get('Version')} (API {v.get('ApiVersion')}) answers")
+
+
+def check_docker_routes() -> Check:
+    try:
+        client = _docker_client()
+        nets = [n.name for n in client.networks.list() if n.attrs.get("Driver") == "bridge"]
+    except Exception as exc:  # noqa: BLE001
+        return Check("engine routes", "fail", f"cannot list Docker networks: {exc}", "start the Docker engine")
+    if nets:
+        return Check("engine routes", "warn",
+                     f"bridge networks exist ({', '.join(nets)}); agp sandboxes still use --network none and the "
+                     "preflight proves each one has no route",
+                     "for a routeless engine: dockerd --bridge=none --iptables=false --ip-forward=false")
+    return Check("engine routes", "pass", "no bridge networks: containers have no route unless a test creates one")
+
+
+def check_keys(key_dir: Path) -> Check:
+    from agp.errors import KeyFileError
+    from agp.journal import load_signing_key
+
+    try:
+        key = load_signing_key(key_dir)
+    except KeyFileError as exc:
+        return Check("signing key", "fail", str(exc), f"agp keys init --dir {key_dir}")
+    mode = stat.S_IMODE((key_dir / "agp.key").stat().st_mode) if key_dir.is_dir() else None
+    return Check("signing key", "pass", f"key {key.kid} in {key_dir}" + (f" (mode {mode:04o})" if mode else ""))
+
+
+def check_sockets() -> Check:
+    try:
+        d = Path(tempfile.mkdtemp(prefix="agp-doctor-"))
+        os.chmod(d, 0o700)
+        p = d / "gate.sock"
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.bind(str(p))
+            s.listen(1)
+        finally:
+            s.close()
+            p.unlink(missing_ok=True)
+            d.rmdir()
+    except OSError as exc:
+        return Check("unix sockets", "fail", f"cannot create a Unix socket in {tempfile.gettempdir()}: {exc}",
+                     "set TMPDIR to a writable local directory")
+    return Check("unix sockets", "pass", f"Unix sockets can be created under {tempfile.gettempdir()}")
+
+
+def check_policy(policy: Path | None) -> Check:
+    try:
+        from agp.policy import load_policy
+    except ImportError as exc:
+        return Check("policy", "fail", f"the policy engine is not available: {exc}", "reinstall agp")
+    from agp.errors import AgpError
+    from agp.paths import repo_root
+
+    path = policy or repo_root() / "policies" / "default.toml"
+    try:
+        p = load_policy(path)
+    except AgpError as exc:
+        return Check("policy", "fail", f"{path}: {exc}", f"agp policy check {path}")
+    digest = getattr(p, "digest", None) or ""
+    return Check("policy", "pass", f"{path} is valid" + (f" (digest {str(digest)[:12]}…)" if digest else ""))
+
+
+def check_images(intendants: Iterable[str]) -> list[Check]:
+    try:
+        from agp.sandbox import images as images_mod
+    except ImportError as exc:
+        return [Check("images", "fail", f"the sandbox image module is not available: {exc}", "reinstall agp")]
+    out = []
+    for name in intendants:
+        try:
+            ref = images_mod.resolve_intendant_image(name)
+        except Exception as exc:  # noqa: BLE001 - the finding is the message
+            out.append(Check(f"image {name}", "fail", str(exc), "agp images build"))
+            continue
+        out.append(Check(f"image {name}", "pass", f"{ref}"))
+    return out
+
+
+def check_harness_versions() -> Check:
+    from agp.paths import repo_root
+
+    pins = json.loads((repo_root() / "intendants" / "pins.json").read_text())
+    want = {k: v["version"] for k, v in pins.items() if not k.startswith("_")}
+    try:
+        from agp.sandbox import images as images_mod
+
+        found = images_mod.harness_versions()
+    except Exception as exc:  # noqa: BLE001
+        return Check("harness versions", "fail", f"cannot read the harness versions in the images: {exc}", "agp images build")
+    bad = {k: (want[k], found.get(k)) for k in want if found.get(k) != want[k]}
+    if bad:
+        return Check("harness versions", "fail",
+                     "; ".join(f"{k}: validated {w}, image has {f}" for k, (w, f) in bad.items()), "agp images build")
+    return Check("harness versions", "pass", ", ".join(f"{k} {v}" for k, v in want.items()) + " (validated pins)")
+
+
+def run_checks(*, key_dir: Path, policy: Path | None = None, intendants: Iterable[str] = ("reference",),
+               harness: bool = True) -> list[Check]:
+    checks: list[Callable[[], Check | list[Check]]] = [
+        check_docker, check_docker_routes, lambda: check_keys(key_dir), check_sockets, lambda: check_policy(policy),
+        lambda: check_images(intendants),
+    ]
+    if harness:
+        checks.append(check_harness_versions)
+    results: list[Check] = []
+    for c in checks:
+        r = c()
+        results.extend(r if isinstance(r, list) else [r])
+    return results
+
+
+CHECKS = ("docker engine", "engine routes", "signing key", "unix sockets", "policy", "images", "harness versions")
