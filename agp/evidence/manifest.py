@@ -1,0 +1,164 @@
+"""The bundle manifest: the SHA-256 of every file, signed with the journal's key.
+
+``manifest.json``::
+
+    {"format": "agp-evidence-manifest/1", "status": "good" | "failed", "failures": [...],
+     "run_id": ..., "created": ..., "gated": N, "kid": ..., "journal": {...},
+     "files": [{"path": "journal.jsonl", "sha256": "…", "size": N}, ...]}   # sorted by path
+
+``manifest.sig``::
+
+    {"v": 1, "alg": "Ed25519", "domain": "agp-evidence-manifest/v1", "kid": ..., "sig": <base64>}
+
+``sig`` is Ed25519 over ``b"agp-evidence-manifest/v1\\n" + JCS(manifest)`` (RFC 8785, the
+journal's canonicalizer; the prefix keeps a manifest signature from ever passing as a
+journal entry or head signature). The two manifest files are the only ones not listed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
+
+from agp.errors import EvidenceError
+from agp.journal.canonical import CanonicalizationError, canonicalize
+from agp.journal.keys import PublicKey, SigningKey
+
+__all__ = (
+    "MANIFEST",
+    "MANIFEST_DOMAIN",
+    "MANIFEST_FORMAT",
+    "SIGNATURE",
+    "check_files",
+    "file_entries",
+    "file_sha256",
+    "list_files",
+    "read_manifest",
+    "sign_manifest",
+    "verify_manifest_signature",
+)
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+MANIFEST_FORMAT = "agp-evidence-manifest/1"
+MANIFEST_DOMAIN = b"agp-evidence-manifest/v1\n"
+_SELF = frozenset({MANIFEST, SIGNATURE})
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def list_files(root: Path) -> tuple[list[str], list[str]]:
+    """(regular files, anything else: symlinks, sockets, ...) under ``root`` as sorted posix paths."""
+    files, odd = [], []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        d = Path(dirpath)
+        for name in list(dirnames):
+            if (d / name).is_symlink():
+                odd.append((d / name).relative_to(root).as_posix())
+                dirnames.remove(name)
+        for name in filenames:
+            p = d / name
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink() or not p.is_file():
+                odd.append(rel)
+            elif rel not in _SELF:
+                files.append(rel)
+    return sorted(files), sorted(odd)
+
+
+def file_entries(root: Path) -> list[dict[str, Any]]:
+    files, odd = list_files(root)
+    if odd:
+        raise EvidenceError(f"refusing to list non-regular files in a bundle: {', '.join(odd)}")
+    return [{"path": rel, "sha256": file_sha256(root / rel), "size": (root / rel).stat().st_size} for rel in files]
+
+
+def _signed_bytes(manifest: Mapping[str, Any]) -> bytes:
+    try:
+        return MANIFEST_DOMAIN + canonicalize(manifest)
+    except CanonicalizationError as exc:
+        raise EvidenceError(f"{MANIFEST}: cannot be canonicalized (RFC 8785): {exc}") from exc
+
+
+def sign_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
+    sig = key.sign(_signed_bytes(manifest))
+    return {"v": 1, "alg": "Ed25519", "domain": MANIFEST_DOMAIN.decode().strip(), "kid": key.kid,
+            "sig": base64.b64encode(sig).decode("ascii")}
+
+
+def read_manifest(bundle: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parse manifest.json and manifest.sig; raise EvidenceError naming the file."""
+    out = []
+    for name in (MANIFEST, SIGNATURE):
+        p = bundle / name
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise EvidenceError(f"{name}: missing from the bundle") from exc
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise EvidenceError(f"{name}: not readable JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise EvidenceError(f"{name}: not a JSON object")
+        out.append(doc)
+    manifest, sig = out
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise EvidenceError(f"{MANIFEST}: unknown format {manifest.get('format')!r} (expected {MANIFEST_FORMAT})")
+    if not isinstance(manifest.get("files"), list):
+        raise EvidenceError(f"{MANIFEST}: no files list")
+    if sig.get("v") != 1 or sig.get("alg") != "Ed25519" or not isinstance(sig.get("kid"), str) or not isinstance(sig.get("sig"), str):
+        raise EvidenceError(f"{SIGNATURE}: expected {{v: 1, alg: Ed25519, kid, sig}}")
+    return manifest, sig
+
+
+def verify_manifest_signature(manifest: Mapping[str, Any], sig: Mapping[str, Any], key: PublicKey) -> None:
+    """Raise EvidenceError unless ``key`` signed ``manifest``."""
+    if sig.get("kid") != key.kid:
+        raise EvidenceError(f"{SIGNATURE}: signed by key {sig.get('kid')}, expected the journal's key {key.kid}")
+    try:
+        raw = base64.b64decode(sig["sig"], validate=True)
+    except (binascii.Error, ValueError, KeyError) as exc:
+        raise EvidenceError(f"{SIGNATURE}: signature is not base64") from exc
+    try:
+        key.verify(raw, _signed_bytes(manifest))
+    except Exception as exc:  # InvalidSignature, or a malformed signature length
+        raise EvidenceError(f"{SIGNATURE}: the signature does not verify with key {key.kid}: {MANIFEST} was changed or signed by another key") from exc
+
+
+def check_files(bundle: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """Every problem with the files against the manifest: missing, changed, extra, odd entries."""
+    problems: list[str] = []
+    listed: dict[str, Mapping[str, Any]] = {}
+    for item in manifest.get("files", []):
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not isinstance(item.get("sha256"), str):
+            problems.append(f"{MANIFEST}: malformed file entry {item!r}")
+            continue
+        rel = item["path"]
+        pp = PurePosixPath(rel)
+        if pp.is_absolute() or ".." in pp.parts or rel in _SELF or rel in listed:
+            problems.append(f"{MANIFEST}: bad or duplicate path {rel!r}")
+            continue
+        listed[rel] = item
+    present, odd = list_files(bundle)
+    for rel in odd:
+        problems.append(f"{rel}: not a regular file (symlink or special file) in the bundle")
+    present_set = set(present)
+    for rel, item in sorted(listed.items()):
+        if rel not in present_set:
+            problems.append(f"{rel}: listed in the manifest but missing from the bundle")
+            continue
+        digest = file_sha256(bundle / rel)
+        if digest != item["sha256"]:
+            problems.append(f"{rel}: sha256 {digest[:16]}… differs from the manifest's {item['sha256'][:16]}… (file changed)")
+        elif item.get("size") is not None and (bundle / rel).stat().st_size != item["size"]:
+            problems.append(f"{rel}: size differs from the manifest")
+    for rel in sorted(present_set - set(listed)):
+        problems.append(f"{rel}: in the bundle but not in the manifest (file added)")
+    return problems

@@ -1,0 +1,90 @@
+"""The timeline: every journal event in order, as JSON and as a markdown table.
+
+The timeline is a reading aid. The journal is the record: each row names the entry's
+``seq`` and ``hash`` so a reader can find the signed line it summarizes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+__all__ = ("build_timeline", "render_timeline_md", "summarize_entry")
+
+_CELL = 140
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _input_summary(tool: str, inp: Any) -> str:
+    if isinstance(inp, dict):
+        for key in ("command", "cmd", "file_path", "path", "pattern", "url", "query"):
+            if key in inp:
+                return _short(inp[key])
+    return _short(inp)
+
+
+def summarize_entry(entry: Mapping[str, Any]) -> str:
+    """One line saying what an entry records."""
+    kind = entry.get("kind", "?")
+    body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
+    if kind == "gate.decision":
+        call = body.get("call") if isinstance(body.get("call"), dict) else {}
+        tool = str(call.get("tool", "?"))
+        effect = body.get("effect")
+        approval = body.get("approval") if isinstance(body.get("approval"), dict) else None
+        via = f" after approval {approval.get('outcome')}" if approval else ""
+        eff = f" ({effect})" if effect and effect != body.get("decision") else ""
+        rule = f" rule {body.get('rule')}" if body.get("rule") else ""
+        tid = f" [{call.get('tool_use_id')}]" if call.get("tool_use_id") else ""
+        return f"{tool} {_input_summary(tool, call.get('input'))} → {str(body.get('decision', '?')).upper()}{eff}{via}{rule}{tid}"
+    if kind == "journal.open":
+        return f"journal opened ({'reopened' if body.get('reopened') else 'new'}, {body.get('format', '?')})"
+    if kind == "journal.head":
+        return "signed head written covering this entry"
+    if kind == "journal.recovery":
+        return f"recovery after a crash: {_short(body)}"
+    if kind == "key.rotate":
+        return f"key rotated to {body.get('new_kid', '?')}"
+    if kind.startswith("approval."):
+        parts = [f"{k}={_short(body[k], 40)}" for k in ("tool", "outcome", "approvers", "reason", "quorum") if k in body]
+        return f"{kind.split('.', 1)[1]}: " + (", ".join(parts) if parts else _short(body))
+    return _short(body, _CELL)
+
+
+def build_timeline(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for e in entries:
+        rows.append({
+            "seq": e.get("seq"),
+            "ts": e.get("ts"),
+            "kind": e.get("kind"),
+            "session": e.get("session"),
+            "summary": summarize_entry(e),
+            "hash": e.get("hash"),
+            "body": e.get("body"),
+        })
+    return rows
+
+
+def _md_cell(text: Any) -> str:
+    s = "" if text is None else str(text)
+    s = s.replace("|", "\\|").replace("\n", " ")
+    return s if len(s) <= _CELL else s[: _CELL - 1] + "…"
+
+
+def render_timeline_md(rows: list[dict[str, Any]], *, title: str = "Timeline", note: str | None = None) -> str:
+    out = [f"# {title}", ""]
+    if note:
+        out += [note, ""]
+    out += [f"{len(rows)} journal entries. Each row names the entry's seq; the journal line with that seq is the signed record.", ""]
+    out += ["| seq | time (UTC) | kind | session | what happened |", "|---:|---|---|---|---|"]
+    for r in rows:
+        out.append(
+            f"| {r['seq']} | {_md_cell(r['ts'])} | {_md_cell(r['kind'])} | {_md_cell(r['session'])} | {_md_cell(r['summary'])} |"
+        )
+    return "\n".join(out) + "\n"

@@ -1,0 +1,121 @@
+"""Build run directories for evidence tests: a real journal (real Journal class, real keys),
+run.json, policy.toml and a harness transcript from the fixtures beside this file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from agp.journal import Journal, SigningKey, init_keys
+
+__all__ = ("CALLS", "FIXTURES", "POLICY_DIGEST", "make_run", "transcript_path")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POLICY_DIGEST = "5e1f" * 16
+
+#: (tool_use_id, gate tool, input, decision) per harness, matching the fixture transcripts
+CALLS = {
+    "claude-code": [
+        ("toolu_0001", "Bash", {"command": "ls"}, "allow"),
+        ("toolu_0002", "Bash", {"command": "rm -rf /ws/.."}, "deny"),
+        ("toolu_0003", "Read", {"file_path": "/ws/a.txt"}, "allow"),
+    ],
+    "codex": [
+        ("call_0001", "Bash", {"command": "ls"}, "allow"),
+        ("call_0002", "Bash", {"command": "rm -rf /ws/.."}, "deny"),
+        ("call_0003", "apply_patch", {"command": "*** Begin Patch\n*** Add File: /ws/c.txt\n+hello\n*** End Patch\n"}, "allow"),
+    ],
+    "reference": [
+        ("ref-0001", "Bash", {"command": "ls"}, "allow"),
+        ("ref-0002", "Bash", {"command": "rm -rf /ws/.."}, "deny"),
+        ("ref-0003", "Write", {"file_path": "/ws/c.txt", "content": "hello"}, "allow"),
+    ],
+}
+
+_TRANSCRIPTS = {
+    "claude-code": ("claude-session.jsonl", "projects/-ws/5d0c7a8e-2f0b-4a41-9c55-0a7c2b1e6f10.jsonl"),
+    "codex": ("codex-rollout.jsonl", "sessions/2026/11/23/rollout-2026-11-23T09-10-00-01a20731-05d1-7c3e-9a10-4b2f5e6d7c80.jsonl"),
+    "reference": ("reference-transcript.jsonl", "transcript.jsonl"),
+}
+
+POLICY = """\
+[[rule]]
+id = "allow-read-workspace"
+effect = "allow"
+description = "read inside the workspace"
+
+[[rule]]
+id = "require-write-workspace"
+effect = "require"
+description = "writes inside the workspace need a human"
+
+[[rule]]
+id = "deny-outside-workspace"
+effect = "deny"
+description = "nothing outside the workspace"
+"""
+
+
+def transcript_path(run: Path, harness: str) -> Path:
+    return run / "transcript" / _TRANSCRIPTS[harness][1]
+
+
+def _rule(tool: str, decision: str) -> tuple[str, str]:
+    if decision == "deny":
+        return "deny-outside-workspace", "deny"
+    if tool in ("Write", "apply_patch"):
+        return "require-write-workspace", "require"
+    return "allow-read-workspace", "allow"
+
+
+def make_run(
+    tmp: Path,
+    harness: str = "claude-code",
+    *,
+    calls: list[tuple[str, str, dict, str]] | None = None,
+    key: SigningKey | None = None,
+    transcript: bool = True,
+    name: str = "run",
+) -> tuple[Path, SigningKey]:
+    """A finished run directory with a closed journal (signed head) and the harness transcript."""
+    if key is None:
+        key = init_keys(tmp / f"{name}-keydir")
+    run = tmp / name
+    (run / "keys").mkdir(parents=True)
+    (run / "keys" / "agp.pub").write_bytes(key.public.to_pem())
+    (run / "policy.toml").write_text(POLICY)
+    calls = CALLS[harness] if calls is None else calls
+    j = Journal.open(run / "journal.jsonl", key)
+    j.append("run.start", "", {"run_id": "r-1", "harness": harness})
+    j.append("sandbox.create", "", {"container": "c0ffee", "image_id": "sha256:" + "ab" * 32})
+    j.append("sandbox.preflight", "", {"ok": True, "interfaces": ["lo"], "connect": "no route"})
+    for tid, tool, inp, decision in calls:
+        rule, effect = _rule(tool, decision)
+        approval = None
+        if effect == "require":
+            approval = {"nonce_digest": "9f" * 32, "outcome": "approved", "approvers": ["alice"]}
+        j.append("gate.decision", "s1", {
+            "call": {"id": f"c-{tid}", "harness": harness, "tool": tool, "input": inp, "cwd": "/ws", "tool_use_id": tid},
+            "decision": decision, "effect": effect, "rule": rule, "matched": [rule],
+            "reason": f"rule {rule}", "policy_digest": POLICY_DIGEST, "statements": [], "approval": approval,
+        })
+    j.append("relay.request", "", {"bytes_in": 1200, "bytes_out": 3400, "status": 200})
+    j.append("run.end", "", {"exit_code": 0})
+    j.close()
+    run_json = {
+        "run_id": "r-1", "task": "list the files, then clean up", "intendant": harness, "harness": harness,
+        "harness_version": {"claude-code": "2.1.328", "codex": "0.169.0", "reference": "1"}[harness],
+        "image": "agp/claude-code:2.1.328", "image_id": "sha256:" + "ab" * 32, "workspace": "/tmp/ws",
+        "policy_path": "policy.toml", "policy_digest": POLICY_DIGEST, "approver": "none",
+        "started": "2026-11-23T09:00:00Z", "ended": "2026-11-23T09:01:30.5Z", "exit_code": 0, "exit_reason": "finished",
+        "preflight": {"ok": True}, "relay": {"requests": 1, "bytes_in": 1200, "bytes_out": 3400},
+    }
+    (run / "run.json").write_text(json.dumps(run_json, indent=2))
+    if transcript:
+        dst = transcript_path(run, harness)
+        dst.parent.mkdir(parents=True)
+        shutil.copyfile(FIXTURES / _TRANSCRIPTS[harness][0], dst)
+    (run / "logs").mkdir()
+    (run / "logs" / "harness.stdout").write_text("done\n")
+    return run, key
