@@ -1,0 +1,86 @@
+"""Reconciliation rules: every recorded call needs a gate decision; a denied call must not have run."""
+
+from agp.evidence.reconcile import DecisionRef, reconcile
+from agp.evidence.transcripts import Transcript, TranscriptCall
+
+
+def call(tid, tool="Bash", result=None, claimed=None):
+    return TranscriptCall(tool_use_id=tid, tool=tool, input={"command": "x"}, source=f"s.jsonl:{tid}", result=result, claimed_decision=claimed)
+
+
+def dec(tid, decision="allow", tool="Bash", seq=5):
+    return DecisionRef(seq=seq, ts="t", session="s", tool_use_id=tid, tool=tool, harness="claude-code", decision=decision, effect=decision, rule="r")
+
+
+def tr(harness, *calls):
+    return Transcript(harness=harness, files=["s.jsonl"], calls=list(calls))
+
+
+def codes(rec, severity=None):
+    return [a.code for a in rec.anomalies if severity is None or a.severity == severity]
+
+
+def test_every_call_matched_is_ok():
+    rec = reconcile(tr("claude-code", call("a"), call("b", result={"is_error": True})), [dec("a"), dec("b", "deny")])
+    assert rec.ok and codes(rec) == []
+    assert rec.counts()["matched"] == 2 and rec.counts()["gated_decisions"] == 2
+
+
+def test_call_without_decision_fails():
+    rec = reconcile(tr("claude-code", call("a"), call("b")), [dec("a")])
+    assert not rec.ok
+    assert codes(rec, "fail") == ["ungated_call"]
+    assert "b" in rec.failures[0].message and "s.jsonl:b" in rec.failures[0].message
+    assert [c["status"] for c in rec.calls] == ["matched", "ungated"]
+
+
+def test_exempt_tool_is_reported_not_failed():
+    rec = reconcile(tr("codex", call("a", "exec_command"), call("p", "update_plan")), [dec("a")])
+    assert rec.ok and codes(rec) == ["exempt_call"]
+    # the same tool name is not exempt for another harness
+    assert not reconcile(tr("claude-code", call("p", "update_plan")), []).ok
+
+
+def test_claude_denied_call_that_ran_fails():
+    rec = reconcile(tr("claude-code", call("a", result={"is_error": False, "text": "ok"})), [dec("a", "deny")])
+    assert codes(rec, "fail") == ["ran_despite_deny"]
+
+
+def test_codex_denied_call_must_say_blocked():
+    ran = reconcile(tr("codex", call("a", "exec_command", result={"text": "Process exited with code 0"})), [dec("a", "deny")])
+    assert codes(ran, "fail") == ["ran_despite_deny"]
+    blocked = reconcile(tr("codex", call("a", "exec_command", result={"text": "Command blocked by PreToolUse hook: no"})), [dec("a", "deny")])
+    assert blocked.ok
+
+
+def test_denied_call_without_result_is_not_an_anomaly():
+    assert reconcile(tr("claude-code", call("a")), [dec("a", "deny")]).ok
+
+
+def test_reference_claimed_decision_must_match_journal():
+    rec = reconcile(tr("reference", call("a", claimed="allow", result={"outcome": "blocked"})), [dec("a", "deny")])
+    assert codes(rec, "fail") == ["decision_mismatch"]
+    ran = reconcile(tr("reference", call("a", claimed="deny", result={"outcome": "ran", "exit_code": 0})), [dec("a", "deny")])
+    assert codes(ran, "fail") == ["ran_despite_deny"]
+
+
+def test_decision_without_call_and_without_id_warn():
+    d = DecisionRef(seq=9, ts="t", session="s", tool_use_id=None, tool="Bash", harness="h", decision="deny", effect="deny", rule=None)
+    rec = reconcile(tr("claude-code", call("a")), [dec("a"), dec("zz", seq=7), d])
+    assert rec.ok
+    assert sorted(codes(rec, "warn")) == ["decision_without_call", "decision_without_id"]
+
+
+def test_tool_name_mismatch_warns_except_codex():
+    assert codes(reconcile(tr("claude-code", call("a", "Read")), [dec("a", tool="Bash")])) == ["tool_name_mismatch"]
+    assert codes(reconcile(tr("codex", call("a", "exec_command")), [dec("a", tool="Bash")])) == []
+
+
+def test_missing_transcript_fails():
+    rec = reconcile(Transcript(harness="claude-code"), [dec("a")])
+    assert "transcript_missing" in codes(rec, "fail")
+
+
+def test_output_is_deterministic():
+    t = tr("claude-code", call("a"), call("b"))
+    assert reconcile(t, [dec("a")]).to_json_dict() == reconcile(t, [dec("a")]).to_json_dict()
