@@ -105,12 +105,7 @@ def render_report(report: VerifyReport) -> None:
 
 
 def _verify_bundle(args: argparse.Namespace, keyring: Keyring | None) -> int:
-    try:
-        from agp.evidence import verify_bundle  # built with the evidence bundle (issue 9)
-    except ImportError as exc:
-        raise UsageError(f"{args.path} is a directory, and this agp cannot verify evidence bundles yet") from exc
-    return verify_bundle_cli(args, keyring, verify_bundle)
+    """A directory is an evidence bundle: manifest, signatures, journal and head, reconciliation."""
+    from agp.commands.evidence import verify_bundle_cli
 
-
-def verify_bundle_cli(args: argparse.Namespace, keyring: Keyring | None, verify_bundle) -> int:  # pragma: no cover - wired with issue 9
-    raise UsageError("bundle verification is not wired yet")
+    return verify_bundle_cli(args, keyring)
