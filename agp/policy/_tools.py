@@ -1,0 +1,192 @@
+"""From a harness tool call to the statements the engine evaluates.
+
+- Bash (Claude Code; Codex reports its shell tool as Bash too): ``input.command`` through the
+  shell classifier.
+- Read / Glob / Grep / NotebookRead: a ``read`` of the path (Glob: of the pattern joined to
+  its base; Grep: of ``path``, default the cwd).
+- Write / Edit / MultiEdit / NotebookEdit: a ``write`` of the file.
+- apply_patch: a ``write`` of every path the patch adds, updates, deletes or moves to.
+- WebFetch: a ``url`` statement with the host; WebSearch: a ``url`` statement without one.
+- mcp__SERVER__TOOL: an ``mcp`` statement; when the tool looks like a database tool and its input
+  carries SQL, every SQL statement too.
+- Task: a ``task`` statement (the subagent's own calls come through the gate one by one).
+- anything else, or an input of the wrong shape, or an unknown harness: ``unknown``.
+
+This is where paths are resolved (``normalize_path`` reads symlinks inside the workspace), so
+``classify`` does I/O and ``evaluate_classified`` does not.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any
+
+from agp.policy.classify import Statement, classify_shell, classify_sql, normalize_path, url_host
+from agp.policy.engine import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
+
+__all__ = ("HARNESSES", "classify")
+
+HARNESSES = frozenset({"claude-code", "codex", "reference"})
+
+_READ_TOOLS = {"Read": "file_path", "NotebookRead": "notebook_path"}
+_WRITE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
+_SHELL_TOOLS = {"Bash": "command"}
+#: the null device and the process's own standard streams: reading or writing them touches no file
+_NULL_PATHS = frozenset({"/dev/null", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/0", "/dev/fd/1",
+                         "/dev/fd/2", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2"})
+#: directories whose programs are the system's own (a program run by any other path is that path)
+_SYSTEM_BIN = frozenset({"/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin", "/usr/local/sbin"})
+_DB_HINT = re.compile(r"(sql|postgres|pg|mysql|maria|sqlite|duckdb|database|db|query|bigquery|snowflake|redshift|clickhouse)", re.I)
+_SQL_KEYS = ("sql", "query", "statement", "statements")
+_PATCH_FILE = re.compile(r"^\*\*\* (?:Add File|Update File|Delete File|Move to): (.+?)\s*$", re.M)
+_GLOB_MAGIC = re.compile(r"[*?\[]")
+_TEXT_MAX = 500
+
+
+def _unknown(text: str, reason: str) -> ClassifiedStatement:
+    return ClassifiedStatement(kind="unknown", text=text[:_TEXT_MAX], reason=reason)
+
+
+def _resolve(written: str, literal: bool, cwd: str, call: ToolCall) -> PathFact:
+    if not literal:
+        return PathFact(written, None, None)
+    has_glob = bool(_GLOB_MAGIC.search(written))
+    probe = written
+    if has_glob:
+        # where can the pattern's matches lie? at most as far out as its fixed prefix
+        prefix = []
+        for seg in written.split("/"):
+            if _GLOB_MAGIC.search(seg):
+                break
+            prefix.append(seg)
+        probe = "/".join(prefix) or ("/" if written.startswith("/") else ".")
+        rest = written[len(probe):]
+        if ".." in rest.split("/"):
+            return PathFact(written, None, None)  # '..' after a wildcard: could lead anywhere
+    r = normalize_path(probe, cwd, call.workspace, host_root=call.host_workspace)
+    if r.path in _NULL_PATHS and not has_glob:
+        return PathFact(written, r.path, "null")
+    if not r.inside_workspace:
+        return PathFact(written, r.path if r.path.startswith("/") else None, "outside")
+    if has_glob:
+        # a wildcard directly under the root can name everything in it
+        loc = "root" if r.is_workspace_root else "inside"
+        return PathFact(written, r.path.rstrip("/") + written[len(probe):] if probe != written else r.path, loc)
+    return PathFact(written, r.path, "root" if r.is_workspace_root else "inside")
+
+
+def _from_classifier(s: Statement, call: ToolCall) -> ClassifiedStatement:
+    cwd = s.cwd or call.cwd
+    literal = tuple(l and not g for l, g in zip(s.literal, s.globs)) if s.globs else s.literal
+    if len(literal) != len(s.argv):
+        literal = (False,) * len(s.argv)
+    paths_lit = s.paths_literal if len(s.paths_literal) == len(s.paths) else (False,) * len(s.paths)
+    paths = tuple(_resolve(p, lit, cwd, call) for p, lit in zip(s.paths, paths_lit))
+    program = s.program or None
+    if s.kind == "exec" and s.argv:
+        word = s.argv[0]
+        if "/" in word:
+            d = posixpath.dirname(posixpath.normpath(word))
+            if not (word.startswith("/") and d in _SYSTEM_BIN):
+                # ./ls or /tmp/x/ls is not ls: name the program by its path
+                program = word
+                paths = paths + (_resolve(word, literal[0] if literal else False, cwd, call),)
+    mcp_server = mcp_tool = None
+    return ClassifiedStatement(
+        kind=s.kind, text=s.text[:_TEXT_MAX], program=program, argv=s.argv, literal=literal, paths=paths,
+        host=s.host, sql_kind=s.sql_kind, sql_flags=s.flags if s.kind == "sql" else (), mcp_server=mcp_server,
+        mcp_tool=mcp_tool, via=s.via, reason=s.reason or None, facts=s.flags,
+    )
+
+
+def _str(inp: Any, key: str) -> str | None:
+    v = inp.get(key) if isinstance(inp, dict) else None
+    return v if isinstance(v, str) else None
+
+
+def _path_stmt(kind: str, tool: str, path: str, call: ToolCall) -> ClassifiedStatement:
+    return ClassifiedStatement(kind=kind, text=f"{tool} {path}"[:_TEXT_MAX],
+                               paths=(_resolve(path, True, call.cwd, call),))
+
+
+def classify(call: ToolCall) -> ClassifiedCall:
+    """Split ``call`` into the statements the policy evaluates (never raises for bad input)."""
+    return ClassifiedCall(call, tuple(_statements(call)))
+
+
+def _statements(call: ToolCall) -> list[ClassifiedStatement]:
+    tool, inp = call.tool, call.input
+    if call.harness not in HARNESSES:
+        return [_unknown(f"{tool} call", f"unknown harness {call.harness[:40]!r}")]
+    if not isinstance(inp, dict):
+        return [_unknown(f"{tool} call", "tool input is not an object")]
+    if not call.workspace.startswith("/") or not call.cwd.startswith("/"):
+        return [_unknown(f"{tool} call", "the call has no absolute workspace or cwd")]
+
+    if tool in _SHELL_TOOLS:
+        cmd = _str(inp, _SHELL_TOOLS[tool])
+        if cmd is None:
+            return [_unknown(f"{tool} call", f"{tool} input has no command string")]
+        return [_from_classifier(s, call) for s in classify_shell(cmd, call.cwd)]
+
+    if tool in _READ_TOOLS or tool in _WRITE_TOOLS:
+        key = _READ_TOOLS.get(tool) or _WRITE_TOOLS[tool]
+        p = _str(inp, key)
+        if not p:
+            return [_unknown(f"{tool} call", f"{tool} input has no {key}")]
+        return [_path_stmt("read" if tool in _READ_TOOLS else "write", tool, p, call)]
+
+    if tool == "Glob":
+        pattern = _str(inp, "pattern")
+        base = inp.get("path") or call.cwd
+        if not pattern or not isinstance(base, str):
+            return [_unknown("Glob call", "Glob input has no pattern")]
+        full = pattern if pattern.startswith("/") else posixpath.join(base, pattern)
+        return [ClassifiedStatement(kind="read", text=f"Glob {pattern} in {base}"[:_TEXT_MAX],
+                                    paths=(_resolve(base, True, call.cwd, call), _resolve(full, True, call.cwd, call)))]
+
+    if tool == "Grep":
+        base = inp.get("path") or call.cwd
+        if not isinstance(base, str) or not isinstance(inp.get("pattern"), str):
+            return [_unknown("Grep call", "Grep input has no pattern")]
+        return [_path_stmt("read", "Grep", base, call)]
+
+    if tool == "apply_patch":
+        text = next((v for k, v in sorted(inp.items()) if isinstance(v, str) and "*** Begin Patch" in v), None)
+        if text is None:
+            return [_unknown("apply_patch call", "no patch text in the input")]
+        files = _PATCH_FILE.findall(text)
+        if not files:
+            return [_unknown("apply_patch call", "the patch names no file")]
+        return [_path_stmt("write", "apply_patch", f, call) for f in files]
+
+    if tool == "WebFetch":
+        url = _str(inp, "url")
+        if not url:
+            return [_unknown("WebFetch call", "WebFetch input has no url")]
+        return [ClassifiedStatement(kind="url", text=f"WebFetch {url}"[:_TEXT_MAX], host=url_host(url))]
+    if tool == "WebSearch":
+        q = _str(inp, "query") or ""
+        return [ClassifiedStatement(kind="url", text=f"WebSearch {q}"[:_TEXT_MAX], host=None)]
+
+    if tool == "Task":
+        desc = _str(inp, "description") or _str(inp, "subagent_type") or ""
+        return [ClassifiedStatement(kind="task", text=f"Task {desc}"[:_TEXT_MAX],
+                                    program=_str(inp, "subagent_type"))]
+
+    if tool.startswith("mcp__"):
+        parts = tool.split("__")
+        if len(parts) < 3 or not parts[1] or not all(parts[2:]):
+            return [_unknown(tool, "malformed MCP tool name")]
+        server, name = parts[1], "__".join(parts[2:])
+        out = [ClassifiedStatement(kind="mcp", text=tool, mcp_server=server, mcp_tool=name)]
+        if _DB_HINT.search(server) or _DB_HINT.search(name):
+            for key in _SQL_KEYS:
+                v = inp.get(key)
+                texts = [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+                for t in texts:
+                    out += [_from_classifier(s, call) for s in classify_sql(t)]
+        return out
+
+    return [_unknown(f"{tool} call", f"agp has no classifier for the tool {tool[:60]!r}")]

@@ -1,0 +1,680 @@
+"""The decision procedure: classify a tool call into statements, then evaluate every statement.
+
+``evaluate_classified`` is pure: no I/O, no clock except the ``now`` it is given, no
+randomness; the same classified call, policy and ``now`` always give the same
+:class:`Decision`. ``classify`` (in ``_tools``) is where paths are resolved against
+the workspace.
+
+Order of effects: deny > require > allow. A statement no rule matches is denied. A
+call is allowed only if every one of its statements is allowed; a call with no
+statement at all is denied. Unknown statements (``eval``, ``$CMD``, an unknown tool)
+are matched only by rules that say ``unknown = true``.
+
+Matching under uncertainty (three-valued): a word or path decided at run time
+(``$VAR``, ``$(...)``, a glob) could be anything. Each matcher answers yes, no or
+maybe. An allow or require rule matches only on a definite yes from every matcher;
+a deny rule matches unless some matcher gives a definite no. So a run-time value can
+never help a call get allowed, and can always get it denied.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from agp.errors import PolicyError
+from agp.policy._glob import compile_name, compile_path, has_magic
+from agp.policy.attest import policy_digest
+from agp.policy.model import PolicyFile, Rule, read_policy_file
+
+__all__ = (
+    "ClassifiedCall",
+    "ClassifiedStatement",
+    "Decision",
+    "PathFact",
+    "Policy",
+    "StatementDecision",
+    "ToolCall",
+    "evaluate",
+    "evaluate_classified",
+    "load_policy",
+)
+
+log = logging.getLogger(__name__)
+
+_MAYBE = None  # the third truth value
+_REASON_TEXT_MAX = 160
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call as the harness reports it to its hook."""
+
+    harness: str
+    tool: str
+    input: Mapping[str, Any]
+    cwd: str
+    workspace: str
+    session: str = ""
+    tool_use_id: str | None = None
+    #: the host directory that backs ``workspace`` when the harness runs in a sandbox (symlinks
+    #: inside the workspace are read there); None: the workspace path is the same on this host;
+    #: "": never read the filesystem (lexical resolution only)
+    host_workspace: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d = {"harness": self.harness, "tool": self.tool, "input": dict(self.input), "cwd": self.cwd,
+             "workspace": self.workspace, "session": self.session}
+        if self.tool_use_id is not None:
+            d["tool_use_id"] = self.tool_use_id
+        return d
+
+
+@dataclass(frozen=True)
+class PathFact:
+    """A path a statement reads, writes or names, resolved against the workspace.
+
+    ``location`` is ``inside``, ``root`` (the workspace itself) or ``outside``; ``None``
+    when the path is decided only at run time (then ``path`` is ``None`` too).
+    """
+
+    written: str
+    path: str | None
+    location: str | None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"written": self.written, "path": self.path, "location": self.location or "unknown"}
+
+
+@dataclass(frozen=True)
+class ClassifiedStatement:
+    """One thing a call does, in the terms rules speak about."""
+
+    kind: str
+    text: str
+    program: str | None = None
+    argv: tuple[str, ...] = ()
+    #: per argv word: True when the word is literal (known before run time)
+    literal: tuple[bool, ...] = ()
+    paths: tuple[PathFact, ...] = ()
+    host: str | None = None
+    sql_kind: str | None = None
+    sql_flags: tuple[str, ...] = ()
+    mcp_server: str | None = None
+    mcp_tool: str | None = None
+    via: tuple[str, ...] = ()
+    reason: str | None = None
+    #: classifier facts (shell: 'glob', 'stdin_code', 'interpreter', ...; sql: 'no_where', ...)
+    facts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.literal and len(self.literal) != len(self.argv):
+            raise ValueError("literal must have one flag per argv word")
+        if not self.literal and self.argv:
+            object.__setattr__(self, "literal", (True,) * len(self.argv))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "text": self.text}
+        if self.program is not None:
+            d["program"] = self.program
+        if self.argv:
+            d["argv"] = [w if lit else {"runtime": w} for w, lit in zip(self.argv, self.literal)]
+        if self.paths:
+            d["paths"] = [p.to_json_dict() for p in self.paths]
+        for k in ("host", "sql_kind", "mcp_server", "mcp_tool", "reason"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        if self.sql_flags:
+            d["sql_flags"] = list(self.sql_flags)
+        if self.via:
+            d["via"] = list(self.via)
+        if self.facts and self.facts != self.sql_flags:
+            d["facts"] = list(self.facts)
+        return d
+
+
+@dataclass(frozen=True)
+class ClassifiedCall:
+    call: ToolCall
+    statements: tuple[ClassifiedStatement, ...]
+
+
+@dataclass(frozen=True)
+class StatementDecision:
+    statement: ClassifiedStatement
+    effect: str
+    rule: str | None
+    matched: tuple[str, ...]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d = self.statement.to_json_dict()
+        d.update(effect=self.effect, rule=self.rule, matched=list(self.matched))
+        return d
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one evaluation. ``reason`` is safe to show the agent."""
+
+    effect: str
+    rule: str | None
+    matched: tuple[str, ...]
+    reason: str
+    policy_digest: str
+    statements: tuple[StatementDecision, ...]
+    approver_group: str | None = None
+    quorum: int | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect == "allow"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "effect": self.effect,
+            "rule": self.rule,
+            "matched": list(self.matched),
+            "reason": self.reason,
+            "policy_digest": self.policy_digest,
+            "statements": [s.to_json_dict() for s in self.statements],
+            "approver_group": self.approver_group,
+            "quorum": self.quorum,
+        }
+
+
+# --------------------------------------------------------------------------- compiled rules
+
+_EXEC_ONLY = ("program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
+              "operands_max")
+_IMPLIED_KINDS: dict[str, frozenset[str]] = {
+    **{k: frozenset({"exec"}) for k in _EXEC_ONLY},
+    "sql_kind": frozenset({"sql"}),
+    "sql_flags_any": frozenset({"sql"}),
+    "sql_flags_none": frozenset({"sql"}),
+    "host": frozenset({"url"}),
+    "mcp_server": frozenset({"mcp"}),
+    "mcp_tool": frozenset({"mcp"}),
+}
+_ALL_KINDS = frozenset({"exec", "read", "write", "sql", "url", "mcp", "task"})
+
+#: options that take a value before a program's subcommand (``git -C dir push``)
+_VALUE_OPTIONS: dict[str, frozenset[str]] = {
+    "git": frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--super-prefix",
+                      "--config-env", "--exec-path", "--list-cmds", "--attr-source"}),
+    "docker": frozenset({"-H", "--host", "--config", "--context", "-c", "-l", "--log-level"}),
+    "cargo": frozenset({"-C", "--config", "-Z"}),
+    "npm": frozenset({"--prefix", "-C", "--workspace", "-w"}),
+    "go": frozenset({"-C"}),
+}
+
+
+def _tv_all(values: Iterable[bool | None]) -> bool | None:
+    out: bool | None = True
+    for v in values:
+        if v is False:
+            return False
+        if v is None:
+            out = None
+    return out
+
+
+def _tv_any(values: Iterable[bool | None]) -> bool | None:
+    out: bool | None = False
+    for v in values:
+        if v is True:
+            return True
+        if v is None:
+            out = None
+    return out
+
+
+def _flag_match(pattern: str, word: str) -> bool | None:
+    """Does option ``pattern`` match argument ``word`` (a literal word)?"""
+    if not word.startswith("-") or word == "-":
+        return False
+    if has_magic(pattern):
+        if compile_name(pattern).match(word):
+            return True
+        name = word.split("=", 1)[0]
+        return True if compile_name(pattern).match(name) else False
+    if pattern.startswith("--"):
+        if not word.startswith("--") or word == "--":
+            return False
+        want = pattern[2:]
+        got = word[2:].split("=", 1)[0]
+        if got == want:
+            return True
+        if got and want.startswith(got):
+            return _MAYBE  # GNU getopt accepts unambiguous abbreviations
+        return False
+    if len(pattern) == 2:
+        if word.startswith("--"):
+            return False
+        if word == pattern:
+            return True
+        if pattern[1] in word[1:]:
+            return _MAYBE  # inside a cluster (-rf), or an option's attached value
+        return False
+    # one dash, several letters (find -delete, -exec): exact or longer (-execdir)
+    if word == pattern or word.startswith(pattern):
+        return True
+    return False
+
+
+class _Compiled:
+    """A rule with its matchers turned into functions of a statement (three-valued)."""
+
+    __slots__ = ("rule", "index", "tier", "kinds", "harness_re", "tool_re", "program_re", "stmt_checks",
+                 "deny_mode", "not_before", "not_after")
+
+    def __init__(self, rule: Rule, index: int, tier: int, source: str) -> None:
+        self.rule = rule
+        self.index = index
+        self.tier = tier
+        self.deny_mode = rule.effect == "deny"
+        self.not_before = rule.not_before
+        self.not_after = rule.not_after
+        kinds = frozenset(rule.kind) if rule.kind else _ALL_KINDS
+        for key, implied in _IMPLIED_KINDS.items():
+            if getattr(rule, key) is not None:
+                kinds = kinds & implied
+        if rule.unknown:
+            kinds = frozenset({"unknown"})
+        elif not kinds:
+            raise PolicyError(
+                f"{source}: rule {rule.id!r} can never match: its matchers apply to different statement kinds "
+                f"(kind = {list(rule.kind or ())}, with {', '.join(k for k in _IMPLIED_KINDS if getattr(rule, k))})"
+            )
+        self.kinds = kinds
+        try:
+            self.harness_re = [compile_name(p) for p in rule.harness] if rule.harness else None
+            self.tool_re = [compile_name(p) for p in rule.tool] if rule.tool else None
+            self.program_re = [compile_name(p) for p in rule.program] if rule.program else None
+            self.stmt_checks = self._statement_checks(rule)
+        except (ValueError, re.error) as exc:
+            raise PolicyError(f"{source}: rule {rule.id!r}: bad pattern: {exc}") from exc
+
+    # -- call level (definite: harness and tool names are always known)
+    def admits(self, harness: str, tool: str, kind: str, program: str | None) -> bool:
+        if kind not in self.kinds:
+            return False
+        if self.harness_re is not None and not any(r.match(harness) for r in self.harness_re):
+            return False
+        if self.tool_re is not None and not any(r.match(tool) for r in self.tool_re):
+            return False
+        if self.program_re is not None:
+            if program is None or not any(r.match(program) for r in self.program_re):
+                return False
+        return True
+
+    def in_force(self, now: _dt.datetime) -> bool:
+        if self.not_before is not None and now < self.not_before:
+            return False
+        if self.not_after is not None and now >= self.not_after:
+            return False
+        return True
+
+    def matches(self, s: ClassifiedStatement, ws: str) -> bool:
+        result: bool | None = True
+        for check in self.stmt_checks:
+            v = check(s, ws)
+            if v is False:
+                return False
+            if v is None:
+                result = None
+        return result is True or (result is None and self.deny_mode)
+
+    # -- statement level
+    @staticmethod
+    def _statement_checks(rule: Rule) -> list[Callable[[ClassifiedStatement, str], bool | None]]:
+        checks: list[Callable[[ClassifiedStatement, str], bool | None]] = []
+
+        if rule.subcommand:
+            subs = frozenset(rule.subcommand)
+
+            def subcommand(s: ClassifiedStatement, ws: str) -> bool | None:
+                skip = _VALUE_OPTIONS.get(s.program or "", frozenset())
+                words = s.argv[1:]
+                lits = s.literal[1:]
+                i, uncertain = 0, False
+                while i < len(words):
+                    w, lit = words[i], lits[i]
+                    if not lit:
+                        uncertain = True
+                        break
+                    if w.startswith("-") and w != "-":
+                        if w in skip:
+                            i += 2
+                            continue
+                        i += 1
+                        continue
+                    if w in subs:
+                        return True
+                    break
+                # not the first operand: a deny rule still considers it (an unknown option
+                # might have taken the word before it as its value)
+                if uncertain or any((not l) or (w in subs) for w, l in zip(words[i + 1:], lits[i + 1:])):
+                    return _MAYBE
+                return False
+
+            checks.append(subcommand)
+
+        def word_checks(patterns: tuple[str, ...], fn: Callable[[str, str], bool | None], want_any: bool):
+            def check(s: ClassifiedStatement, ws: str) -> bool | None:
+                vals = []
+                for w, lit in zip(s.argv[1:], s.literal[1:]):
+                    if not lit:
+                        vals.append(_MAYBE)
+                        continue
+                    vals.append(_tv_any(fn(p, w) for p in patterns))
+                anyv = _tv_any(vals)
+                if want_any:
+                    return anyv
+                return None if anyv is None else (not anyv)
+
+            return check
+
+        def glob_word(p: str, w: str) -> bool:
+            if p.startswith("re:"):
+                return _compile_re(p[3:]).search(w) is not None
+            return bool(compile_name(p).match(w))
+
+        if rule.args_prefix:
+            alts = [tuple(compile_name(x) for x in a.split()) for a in rule.args_prefix]
+
+            def args_prefix(s: ClassifiedStatement, ws: str) -> bool | None:
+                words, lits = s.argv[1:], s.literal[1:]
+                vals = []
+                for alt in alts:
+                    if len(words) < len(alt):
+                        vals.append(False)
+                        continue
+                    vals.append(_tv_all(_MAYBE if not lits[i] else bool(rx.match(words[i]))
+                                        for i, rx in enumerate(alt)))
+                return _tv_any(vals)
+
+            checks.append(args_prefix)
+        if rule.operands_max is not None:
+            limit = rule.operands_max
+
+            def operands_max(s: ClassifiedStatement, ws: str) -> bool | None:
+                n = maybe = 0
+                for w, lit in zip(s.argv[1:], s.literal[1:]):
+                    if not lit:
+                        maybe += 1  # may expand to any number of words
+                    elif not w.startswith("-") or w == "-":
+                        n += 1
+                if n > limit:
+                    return False
+                return True if maybe == 0 else _MAYBE
+
+            checks.append(operands_max)
+        if rule.facts_any:
+            fa = frozenset(rule.facts_any)
+            checks.append(lambda s, ws: bool(fa.intersection(s.facts)))
+        if rule.facts_none:
+            fn = frozenset(rule.facts_none)
+            checks.append(lambda s, ws: not fn.intersection(s.facts))
+
+        if rule.flags_any:
+            checks.append(word_checks(rule.flags_any, _flag_match, True))
+        if rule.flags_none:
+            checks.append(word_checks(rule.flags_none, _flag_match, False))
+        if rule.args_any:
+            checks.append(word_checks(rule.args_any, glob_word, True))
+        if rule.args_none:
+            checks.append(word_checks(rule.args_none, glob_word, False))
+
+        if rule.location:
+            locs = frozenset(rule.location)
+            checks.append(lambda s, ws: _tv_all(
+                _MAYBE if p.location is None else (p.location in locs) for p in s.paths))
+        if rule.touches:
+            locs_t = frozenset(rule.touches)
+            checks.append(lambda s, ws: _tv_any(
+                _MAYBE if p.location is None else (p.location in locs_t) for p in s.paths))
+        if rule.path:
+            pats = [(p, compile_path(p)) for p in rule.path]
+            checks.append(lambda s, ws: _tv_all(_path_match(pats, p, ws) for p in s.paths))
+        if rule.touches_path:
+            pats_t = [(p, compile_path(p)) for p in rule.touches_path]
+            checks.append(lambda s, ws: _tv_any(_path_match(pats_t, p, ws) for p in s.paths))
+
+        if rule.sql_kind:
+            sk = frozenset(rule.sql_kind)
+            checks.append(lambda s, ws: _MAYBE if s.sql_kind is None else (s.sql_kind in sk))
+        if rule.sql_flags_any:
+            sfa = frozenset(rule.sql_flags_any)
+            checks.append(lambda s, ws: bool(sfa.intersection(s.sql_flags)))
+        if rule.sql_flags_none:
+            sfn = frozenset(rule.sql_flags_none)
+            checks.append(lambda s, ws: not sfn.intersection(s.sql_flags))
+        if rule.host:
+            hosts = [compile_name(h.lower()) for h in rule.host]
+            checks.append(lambda s, ws: _MAYBE if not s.host else any(h.match(s.host.lower()) for h in hosts))
+        if rule.mcp_server:
+            srv = [compile_name(p) for p in rule.mcp_server]
+            checks.append(lambda s, ws: _MAYBE if s.mcp_server is None else any(r.match(s.mcp_server) for r in srv))
+        if rule.mcp_tool:
+            mt = [compile_name(p) for p in rule.mcp_tool]
+            checks.append(lambda s, ws: _MAYBE if s.mcp_tool is None else any(r.match(s.mcp_tool) for r in mt))
+        return checks
+
+
+@lru_cache(maxsize=1024)
+def _compile_re(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _path_match(pats: list[tuple[str, re.Pattern[str]]], p: PathFact, ws: str) -> bool | None:
+    if p.path is None:
+        return _MAYBE
+    for raw, rx in pats:
+        if raw.startswith("/"):
+            if rx.match(p.path):
+                return True
+        elif p.location in ("inside", "root"):
+            rel = "." if p.location == "root" else posixpath.relpath(p.path, ws)
+            if rx.match(rel):
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class Policy:
+    """One or more policy files (tiers) in force together, strictest-wins.
+
+    Build with :func:`load_policy` or :meth:`from_files`. The object is read-only; its
+    ``digest`` is the sha256 of the RFC 8785 canonical JSON of the normalized tiers.
+    """
+
+    __slots__ = ("tiers", "sources", "digest", "_rules", "_allowlist_tiers", "_approvals", "_cache")
+
+    def __init__(self, tiers: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> None:
+        self.tiers: tuple[PolicyFile, ...] = tuple(tiers)
+        self.sources: tuple[str, ...] = tuple(sources) if sources else tuple(f"<tier {i}>" for i in range(len(tiers)))
+        if len(self.sources) != len(self.tiers):
+            raise ValueError("one source name per tier")
+        seen: dict[str, str] = {}
+        rules: list[_Compiled] = []
+        for t, (pf, src) in enumerate(zip(self.tiers, self.sources)):
+            for r in pf.rule:
+                if r.id in seen:
+                    raise PolicyError(f"rule id {r.id!r} appears in both {seen[r.id]} and {src}; ids must be unique across tiers")
+                seen[r.id] = src
+                rules.append(_Compiled(r, len(rules), t, src))
+        self._rules: tuple[_Compiled, ...] = tuple(rules)
+        self._allowlist_tiers = tuple(i for i, pf in enumerate(self.tiers) if pf.policy.no_match == "deny")
+        self._approvals = all(pf.policy.approvals for pf in self.tiers)
+        self.digest: str = policy_digest(self.tiers)
+        self._cache: dict[tuple[str, str, str, str | None], tuple[_Compiled, ...]] = {}
+
+    @classmethod
+    def from_files(cls, files: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> "Policy":
+        return cls(files, sources)
+
+    @classmethod
+    def empty(cls) -> "Policy":
+        """A policy with no rules: it denies everything."""
+        return cls([PolicyFile()], ["<empty>"])
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(c.rule for c in self._rules)
+
+    @property
+    def approvals(self) -> bool:
+        return self._approvals
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for c in self._rules:
+            if c.rule.id == rule_id:
+                return c.rule
+        return None
+
+    def _candidates(self, harness: str, tool: str, kind: str, program: str | None) -> tuple[_Compiled, ...]:
+        key = (harness, tool, kind, program)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = tuple(c for c in self._rules if c.admits(harness, tool, kind, program))
+            if len(self._cache) > 8192:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+    def __repr__(self) -> str:
+        return f"Policy(tiers={list(self.sources)!r}, rules={len(self._rules)}, digest={self.digest[:12]}…)"
+
+
+def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> Policy:
+    """Load one policy file, or several as tiers (strictest-wins). Raises PolicyError."""
+    if isinstance(path, (str, os.PathLike)):
+        paths = [path]
+    else:
+        paths = list(path)
+    if not paths:
+        raise PolicyError("no policy file given")
+    files = [read_policy_file(p) for p in paths]
+    return Policy(files, [str(Path(p)) for p in paths])
+
+
+# --------------------------------------------------------------------------- evaluation
+
+_RANK = {"allow": 0, "require": 1, "deny": 2}
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _REASON_TEXT_MAX else text[: _REASON_TEXT_MAX - 1] + "…"
+
+
+def evaluate(call: ToolCall, policy: Policy, now: _dt.datetime) -> Decision:
+    """Classify ``call`` and evaluate it: ``evaluate_classified(classify(call), policy, now)``."""
+    from agp.policy._tools import classify
+
+    return evaluate_classified(classify(call), policy, now)
+
+
+def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.datetime) -> Decision:
+    """Decide a classified call. Pure: same inputs, same Decision."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    call = classified.call
+    statements = classified.statements
+    if not statements:
+        statements = (ClassifiedStatement(kind="unknown", text="", reason="the call does nothing agp can recognise"),)
+    ws = posixpath.normpath(call.workspace) if call.workspace else "/"
+
+    decided: list[StatementDecision] = []
+    notes: list[str | None] = []
+    for s in statements:
+        program = s.program if s.kind == "exec" else None
+        matched = [c for c in policy._candidates(call.harness, call.tool, s.kind, program)
+                   if c.in_force(now) and c.matches(s, ws)]
+        effect, deciding, note = _statement_effect(matched, policy)
+        decided.append(StatementDecision(s, effect, deciding.rule.id if deciding else None,
+                                         tuple(c.rule.id for c in matched)))
+        notes.append(note)
+
+    worst = max(_RANK[d.effect] for d in decided)
+    effect = next(e for e, r in _RANK.items() if r == worst)
+    idx = next(i for i, d in enumerate(decided) if _RANK[d.effect] == worst)
+    lead = decided[idx]
+    matched_all: list[str] = []
+    for d in decided:
+        for rid in d.matched:
+            if rid not in matched_all:
+                matched_all.append(rid)
+
+    approver_group = quorum = None
+    n = len(decided)
+    where = f"statement {idx + 1} of {n}" if n > 1 else "statement"
+    text = _short(lead.statement.text) or f"{call.tool} call"
+    if effect == "require":
+        reqs = [policy.rule(d.rule) for d in decided if d.effect == "require" and d.rule]
+        groups = sorted({r.approver_group for r in reqs if r and r.approver_group})
+        if len(groups) > 1:
+            effect = "deny"
+            reason = (f"denied: the statements of this call need approval from different groups "
+                      f"({', '.join(groups)}); split the command")
+            return Decision("deny", lead.rule, tuple(matched_all), reason, policy.digest, tuple(decided))
+        approver_group = groups[0] if groups else None
+        quorum = max((r.quorum or 1) for r in reqs if r) if reqs else 1
+        desc = _desc(policy, lead.rule)
+        reason = f"approval required by rule {lead.rule}{desc} ({where}: `{text}`)"
+    elif effect == "deny":
+        if lead.rule is None:
+            reason = f"denied: no rule allows {where}: `{text}`"
+            if lead.statement.kind == "unknown" and lead.statement.reason:
+                reason += f" ({lead.statement.reason})"
+        else:
+            desc = _desc(policy, lead.rule)
+            note = notes[idx]
+            reason = f"denied by rule {lead.rule}{desc} ({where}: `{text}`)" + (f"; {note}" if note else "")
+    else:
+        rules = []
+        for d in decided:
+            if d.rule and d.rule not in rules:
+                rules.append(d.rule)
+        reason = f"allowed by rule{'s' if len(rules) > 1 else ''} {', '.join(rules)}"
+    return Decision(effect, lead.rule, tuple(matched_all), reason, policy.digest, tuple(decided),
+                    approver_group, quorum)
+
+
+def _desc(policy: Policy, rule_id: str | None) -> str:
+    r = policy.rule(rule_id) if rule_id else None
+    return f": {r.description}" if r and r.description else ""
+
+
+def _statement_effect(matched: list[_Compiled], policy: Policy) -> tuple[str, _Compiled | None, str | None]:
+    by = {"deny": None, "require": None, "allow": None}
+    for c in matched:
+        if by[c.rule.effect] is None:
+            by[c.rule.effect] = c
+    if by["deny"] is not None:
+        return "deny", by["deny"], None
+    if policy._allowlist_tiers:
+        tiers_hit = {c.tier for c in matched}
+        for t in policy._allowlist_tiers:
+            if t not in tiers_hit:
+                return "deny", None, None
+    if by["require"] is not None:
+        if not policy._approvals:
+            return "deny", by["require"], "this policy has no approvers (approvals = false), so approval cannot be given"
+        return "require", by["require"], None
+    if by["allow"] is not None:
+        return "allow", by["allow"], None
+    return "deny", None, None

@@ -1,0 +1,92 @@
+"""Explanations and example-based tests for policies (no printing here; the CLI renders).
+
+- :func:`explain` evaluates one call and returns the decision with every statement and every
+  rule that matched it, as JSON-able data.
+- :func:`run_policy_tests` runs the ``[[test]]`` cases written beside the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from agp.policy._tools import classify
+from agp.policy.engine import Decision, Policy, ToolCall, evaluate_classified
+from agp.policy.model import TestCase, read_policy_file
+
+__all__ = ("TestResult", "explain", "explain_json", "run_policy_tests")
+
+
+def explain(call: ToolCall, policy: Policy, now: _dt.datetime) -> Decision:
+    return evaluate_classified(classify(call), policy, now)
+
+
+def explain_json(decision: Decision, call: ToolCall) -> dict[str, Any]:
+    """The ``agp policy explain --json`` document."""
+    d = decision.to_json_dict()
+    return {
+        "decision": d["effect"],
+        "rule": d["rule"],
+        "matched": d["matched"],
+        "statements": d["statements"],
+        "reason": d["reason"],
+        "policy_digest": d["policy_digest"],
+        "approver_group": d["approver_group"],
+        "quorum": d["quorum"],
+        "call": {"harness": call.harness, "tool": call.tool, "input": dict(call.input), "cwd": call.cwd,
+                 "workspace": call.workspace},
+    }
+
+
+@dataclass(frozen=True)
+class TestResult:
+    __test__ = False  # not a pytest class
+
+    index: int
+    case: TestCase
+    decision: Decision
+    ok: bool
+    problem: str | None
+
+    @property
+    def label(self) -> str:
+        if self.case.name:
+            return self.case.name
+        inp = self.case.input
+        brief = inp.get("command") or inp.get("file_path") or inp.get("url") or inp.get("pattern") or ""
+        return f"{self.case.tool} {brief}".strip()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "name": self.label, "ok": self.ok, "problem": self.problem,
+                "expect": self.case.expect, "expect_rule": self.case.rule, "got": self.decision.effect,
+                "rule": self.decision.rule, "reason": self.decision.reason}
+
+
+def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime | None = None,
+                     *, host_workspace: str | None = "") -> list[TestResult]:
+    """Run every ``[[test]]`` of every file against the policy made of all the files (tiers).
+
+    ``host_workspace=""`` (the default) resolves paths lexically: example cases do not depend on
+    what happens to exist on this machine.
+    """
+    files = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    policy = Policy([read_policy_file(p) for p in files], [str(p) for p in files])
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    results = []
+    i = 0
+    for f in files:
+        for case in read_policy_file(f).test:
+            i += 1
+            call = ToolCall(harness=case.harness, tool=case.tool, input=case.input,
+                            cwd=case.cwd or case.workspace, workspace=case.workspace, session="policy-test",
+                            host_workspace=host_workspace)
+            d = evaluate_classified(classify(call), policy, case.now or now)
+            problem = None
+            if d.effect != case.expect:
+                problem = f"expected {case.expect}, got {d.effect}: {d.reason}"
+            elif case.rule is not None and d.rule != case.rule:
+                problem = f"expected rule {case.rule}, got {d.rule}: {d.reason}"
+            results.append(TestResult(i, case, d, problem is None, problem))
+    return results

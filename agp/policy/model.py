@@ -1,0 +1,423 @@
+"""Policy files: TOML in, frozen pydantic models out.
+
+A policy file looks like::
+
+    [policy]
+    name = "default"
+    description = "..."
+    # no_match = "abstain"   # or "deny": this tier must itself allow every statement
+    # approvals = true       # false: every `require` becomes `deny` (CI)
+
+    [[rule]]
+    id = "read-workspace"
+    effect = "allow"                 # allow | deny | require
+    description = "read files inside the workspace"
+    kind = ["read"]
+    location = ["inside", "root"]    # every path of the statement is in the workspace
+
+    [[test]]
+    tool = "Read"
+    input = { file_path = "README.md" }
+    expect = "allow"
+
+Every key is checked: an unknown key, a wrong type or an impossible combination
+is a :class:`~agp.errors.PolicyError` naming the file, the line and the rule.
+The matchers and their semantics are documented on :class:`Rule` and in
+adr/0003-policy-language.md.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agp.errors import PolicyError
+
+__all__ = (
+    "KINDS",
+    "LOCATIONS",
+    "SQL_KINDS",
+    "PolicyFile",
+    "PolicyHeader",
+    "Rule",
+    "TestCase",
+    "parse_policy_text",
+    "read_policy_file",
+)
+
+Effect = Literal["allow", "deny", "require"]
+Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown"]
+Location = Literal["inside", "root", "outside", "null"]
+
+#: statement kinds a rule may name in ``kind``
+KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown")
+#: where a resolved path lies relative to the workspace
+LOCATIONS: tuple[str, ...] = ("inside", "root", "outside", "null")
+#: SQL statement kinds the SQL classifier reports
+SQL_KINDS: tuple[str, ...] = (
+    "select", "insert", "update", "delete", "merge", "ddl", "grant", "transaction", "unknown",
+)
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _listify(v: Any) -> Any:
+    """Let a matcher be written as one string or as a list of strings."""
+    if isinstance(v, str):
+        return (v,)
+    if isinstance(v, list):
+        return tuple(v)
+    return v
+
+
+def _nonempty(v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if v is not None:
+        if not v:
+            raise ValueError("must not be an empty list (leave the key out to not constrain it)")
+        for s in v:
+            if not s:
+                raise ValueError("must not contain an empty string")
+    return v
+
+
+Names = Annotated[tuple[str, ...] | None, BeforeValidator(_listify)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Rule(_Strict):
+    """One rule. Every matcher that is present must hold; a list matcher holds for any of its items.
+
+    Call-level matchers: ``harness``, ``tool`` (names or globs).
+
+    Statement-level matchers (a call is split into statements: each simple shell command,
+    each redirection, each SQL statement, each file a tool reads or writes...):
+
+    - ``kind``: statement kinds (exec, read, write, sql, url, mcp, task).
+    - ``program``: the program a shell statement runs (basename; glob).
+    - ``subcommand``: the first operand (``git push`` → ``push``).
+    - ``flags_any`` / ``flags_none``: some / none of these options is given. ``-r`` also
+      matches inside a cluster (``-rf``); ``--force`` also matches an abbreviation
+      (``--forc``) and ``--force=x``; ``-delete`` (one dash, several letters) matches the
+      word or a longer word starting with it (``-exec`` matches ``-execdir``); globs allowed.
+    - ``args_any`` / ``args_none``: some / no argument word matches one of these globs
+      (a pattern ``re:REGEX`` is a regular expression searched in the word instead).
+    - ``operands_max``: at most this many operands (words not starting with ``-``; an option's
+      value counts as an operand, so the count errs high).
+    - ``args_prefix``: the arguments start with these words (``"-m pytest"``; word globs).
+    - ``facts_any`` / ``facts_none``: some / none of these classifier facts is recorded on the
+      statement (shell: ``glob``, ``stdin_code``, ``interpreter``...; SQL: ``no_where``...).
+    - ``location``: every path of the statement lies in one of these places
+      (``inside`` the workspace, the workspace ``root`` itself, ``outside``, or ``null``: the
+      null device and the process's own standard streams, /dev/null, /dev/stdout...).
+    - ``touches``: some path of the statement lies in one of these places.
+    - ``path`` / ``touches_path``: every / some path matches one of these globs
+      (relative globs are relative to the workspace; ``**`` crosses directories).
+    - ``sql_kind``, ``sql_flags_any``, ``sql_flags_none``: SQL statements.
+    - ``host``: URL host globs. ``mcp_server``, ``mcp_tool``: MCP names (globs).
+    - ``unknown = true``: the rule matches statements the classifiers could not
+      decide (``eval``, ``$CMD``, unparseable input, unknown tools). No other rule ever
+      matches them. Such a rule may only carry call-level matchers.
+
+    Words and paths that are decided only at run time (``$VAR``, ``$(...)``, globs) are
+    treated as "could be anything": an allow/require rule matches only when it holds for
+    every possible value, a deny rule whenever it holds for some value.
+
+    ``not_before`` / ``not_after`` (TOML datetimes with an offset) bound when the rule is in
+    force, judged by the ``now`` the caller passes. ``approver_group`` and ``quorum`` are for
+    ``require`` rules only.
+    """
+
+    id: str
+    effect: Effect
+    description: str = ""
+
+    harness: Names = None
+    tool: Names = None
+
+    kind: Annotated[tuple[Kind, ...] | None, BeforeValidator(_listify)] = None
+    program: Names = None
+    subcommand: Names = None
+    flags_any: Names = None
+    flags_none: Names = None
+    args_any: Names = None
+    args_none: Names = None
+    args_prefix: Names = None
+    operands_max: int | None = Field(default=None, ge=0, le=1000)
+    facts_any: Names = None
+    facts_none: Names = None
+    location: Annotated[tuple[Location, ...] | None, BeforeValidator(_listify)] = None
+    touches: Annotated[tuple[Location, ...] | None, BeforeValidator(_listify)] = None
+    path: Names = None
+    touches_path: Names = None
+    sql_kind: Names = None
+    sql_flags_any: Names = None
+    sql_flags_none: Names = None
+    host: Names = None
+    mcp_server: Names = None
+    mcp_tool: Names = None
+    unknown: bool = False
+
+    not_before: _dt.datetime | None = None
+    not_after: _dt.datetime | None = None
+
+    approver_group: str | None = None
+    quorum: int | None = Field(default=None, ge=1, le=16)
+
+    @field_validator(
+        "harness", "tool", "kind", "program", "subcommand", "flags_any", "flags_none", "args_any",
+        "args_none", "args_prefix", "facts_any", "facts_none", "location", "touches", "path",
+        "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host", "mcp_server", "mcp_tool",
+    )
+    @classmethod
+    def check_nonempty(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return _nonempty(v)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, v: str) -> str:
+        if not _ID_RE.match(v):
+            raise ValueError("rule id must be 1-64 characters of letters, digits, '.', '_' or '-'")
+        return v
+
+    @field_validator("args_any", "args_none")
+    @classmethod
+    def _check_regex(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for p in v or ():
+            if p.startswith("re:"):
+                try:
+                    re.compile(p[3:])
+                except re.error as exc:
+                    raise ValueError(f"bad regular expression {p!r}: {exc}") from None
+        return v
+
+    @field_validator("sql_kind")
+    @classmethod
+    def _check_sql_kind(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for k in v or ():
+            if k not in SQL_KINDS:
+                raise ValueError(f"unknown SQL kind {k!r}; expected one of {', '.join(SQL_KINDS)}")
+        return v
+
+    @field_validator("not_before", "not_after")
+    @classmethod
+    def _aware(cls, v: _dt.datetime | None) -> _dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("must carry a UTC offset (write 2026-01-01T00:00:00Z)")
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Rule":
+        statement_keys = [k for k in _STATEMENT_MATCHERS if getattr(self, k) is not None]
+        if self.unknown and statement_keys:
+            raise ValueError(
+                f"a rule with unknown = true may only use harness/tool matchers, not {', '.join(statement_keys)}"
+            )
+        if self.effect != "deny" and not (self.unknown or statement_keys or self.harness or self.tool):
+            raise ValueError(
+                f"an {self.effect} rule needs at least one matcher; an allow-everything rule is not supported"
+            )
+        if self.effect != "require" and (self.approver_group is not None or self.quorum is not None):
+            raise ValueError("approver_group and quorum are only for effect = \"require\"")
+        if self.not_before and self.not_after and self.not_after <= self.not_before:
+            raise ValueError("not_after must be later than not_before")
+        if self.kind and "unknown" in self.kind:
+            raise ValueError("use unknown = true, not kind = [\"unknown\"]")
+        return self
+
+    def matchers(self) -> dict[str, Any]:
+        """The matchers that are present, as written (for explanations)."""
+        out = {}
+        for k in _CALL_MATCHERS + _STATEMENT_MATCHERS:
+            v = getattr(self, k)
+            if v is not None:
+                out[k] = list(v) if isinstance(v, tuple) else v
+        if self.unknown:
+            out["unknown"] = True
+        return out
+
+
+_CALL_MATCHERS = ("harness", "tool")
+_STATEMENT_MATCHERS = (
+    "kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
+    "operands_max", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
+    "mcp_server", "mcp_tool",
+)
+
+
+class PolicyHeader(_Strict):
+    """The ``[policy]`` table."""
+
+    name: str = "policy"
+    description: str = ""
+    version: Literal[1] = 1
+    #: what this tier says about a statement none of its rules matches: "abstain" leaves it to
+    #: the other tiers (and to the global default, deny); "deny" makes the tier an allow-list
+    no_match: Literal["abstain", "deny"] = "abstain"
+    #: false: no approver is available, so every `require` decision becomes `deny`
+    approvals: bool = True
+
+
+class TestCase(_Strict):
+    """A ``[[test]]`` example: the call and the decision it must get."""
+
+    __test__ = False  # not a pytest class
+
+    name: str | None = None
+    harness: str = "claude-code"
+    tool: str
+    input: dict[str, Any]
+    cwd: str | None = None
+    workspace: str = "/workspace"
+    expect: Effect
+    rule: str | None = None
+    now: _dt.datetime | None = None
+
+    @field_validator("now")
+    @classmethod
+    def _aware(cls, v: _dt.datetime | None) -> _dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("must carry a UTC offset")
+        return v
+
+
+class PolicyFile(_Strict):
+    """One policy file (one tier)."""
+
+    policy: PolicyHeader = PolicyHeader()
+    rule: tuple[Rule, ...] = ()
+    test: tuple[TestCase, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "PolicyFile":
+        seen: set[str] = set()
+        for r in self.rule:
+            if r.id in seen:
+                raise ValueError(f"duplicate rule id {r.id!r}")
+            seen.add(r.id)
+        return self
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_policy_file(path: str | Path) -> PolicyFile:
+    """Read and validate one TOML policy file; raises PolicyError with file and line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{p}: cannot read policy file: {exc}") from exc
+    return parse_policy_text(text, source=str(p))
+
+
+def parse_policy_text(text: str, *, source: str = "<policy>") -> PolicyFile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        return PolicyFile.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(_describe(exc, text, data, source)) from exc
+
+
+def _describe(exc: ValidationError, text: str, data: Mapping[str, Any], source: str) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        line = _locate(text, loc)
+        where = f"{source}:{line}" if line else source
+        what = _subject(data, loc)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_for(loc)
+            hint = difflib.get_close_matches(key, list(model.model_fields), n=1) if model else []
+            msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        field = ".".join(str(x) for x in loc[2:] if not isinstance(x, int)) if len(loc) > 2 else ""
+        lines.append(f"{where}: {what}{(' ' + field) if field and err['type'] != 'extra_forbidden' else ''}: {msg}")
+    return "invalid policy:\n  " + "\n  ".join(lines)
+
+
+def _model_for(loc: tuple) -> type[BaseModel] | None:
+    if not loc:
+        return None
+    if len(loc) == 1:
+        return PolicyFile
+    top = loc[0]
+    if top == "policy":
+        return PolicyHeader
+    if top == "rule":
+        return Rule
+    if top == "test":
+        return TestCase
+    return None
+
+
+def _subject(data: Mapping[str, Any], loc: tuple) -> str:
+    if len(loc) >= 2 and loc[0] in ("rule", "test") and isinstance(loc[1], int):
+        items = data.get(loc[0]) or []
+        ident = None
+        if loc[1] < len(items) and isinstance(items[loc[1]], dict):
+            ident = items[loc[1]].get("id") or items[loc[1]].get("name")
+        return f"{loc[0]} #{loc[1] + 1}" + (f" ({ident!r})" if ident else "")
+    if loc and loc[0] == "policy":
+        return "[policy]"
+    return "policy file"
+
+
+_HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _locate(text: str, loc: tuple) -> int | None:
+    """Best-effort line number (1-based) of the key an error points at."""
+    if not loc:
+        return None
+    lines = text.splitlines()
+    top = str(loc[0])
+    start = 0
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        count = -1
+        for i, ln in enumerate(lines):
+            m = _HEADER_RE.match(ln)
+            if m and m.group(1) == "[[" and m.group(2).strip() == top:
+                count += 1
+                if count == loc[1]:
+                    start = i
+                    break
+        else:
+            return None
+        keys = [k for k in loc[2:] if not isinstance(k, int)]
+    else:
+        for i, ln in enumerate(lines):
+            m = _HEADER_RE.match(ln)
+            if m and m.group(2).strip() == top:
+                start = i
+                break
+        else:
+            # a top-level key
+            for i, ln in enumerate(lines):
+                if re.match(rf"^\s*{re.escape(top)}\s*=", ln):
+                    return i + 1
+            return None
+        keys = [k for k in loc[1:] if not isinstance(k, int)]
+    if not keys:
+        return start + 1
+    key = str(keys[0])
+    for i in range(start + 1, len(lines)):
+        if _HEADER_RE.match(lines[i]):
+            break
+        if re.match(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", lines[i]):
+            return i + 1
+    return start + 1
