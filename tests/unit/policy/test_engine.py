@@ -1,0 +1,359 @@
+"""agp/policy/engine.py: the decision procedure on classified statements (no classifier involved)."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from agp.policy import ClassifiedCall, ClassifiedStatement, PathFact, Policy, ToolCall, evaluate_classified
+from agp.policy.model import parse_policy_text
+
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
+WS = "/ws"
+
+
+def pol(*texts: str, names=None) -> Policy:
+    return Policy([parse_policy_text(t) for t in texts], names)
+
+
+def rules(*rules: str, header: str = "") -> str:
+    return header + "\n".join(f"[[rule]]\n{r.strip()}\n" for r in rules)
+
+
+def call(tool="Bash", harness="claude-code") -> ToolCall:
+    return ToolCall(harness=harness, tool=tool, input={}, cwd=WS, workspace=WS, session="s")
+
+
+def inside(p: str) -> PathFact:
+    return PathFact(p, f"{WS}/{p}", "inside")
+
+
+def outside(p: str) -> PathFact:
+    return PathFact(p, p, "outside")
+
+
+RUNTIME = PathFact("$X", None, None)
+
+
+def ex(*argv, literal=None, paths=(), via=(), facts=()) -> ClassifiedStatement:
+    return ClassifiedStatement(kind="exec", text=" ".join(argv), program=argv[0].rsplit("/", 1)[-1], argv=tuple(argv),
+                               literal=tuple(literal) if literal else (), paths=tuple(paths), via=via, facts=facts)
+
+
+def decide(policy, *stmts, tool="Bash", harness="claude-code", now=NOW):
+    return evaluate_classified(ClassifiedCall(call(tool, harness), tuple(stmts)), policy, now)
+
+
+ALLOW_LS = 'id = "ls"\neffect = "allow"\nprogram = "ls"\nlocation = ["inside", "root"]'
+
+
+# ------------------------------------------------------------------ order and defaults
+
+
+def test_no_matching_rule_denies_and_says_so():
+    d = decide(pol(rules(ALLOW_LS)), ex("cat", "a", paths=[inside("a")]))
+    assert d.effect == "deny" and d.rule is None and d.matched == ()
+    assert d.reason == "denied: no rule allows statement: `cat a`"
+
+
+def test_empty_policy_denies_everything():
+    for p in (Policy.empty(), pol("")):
+        d = decide(p, ex("ls"))
+        assert d.effect == "deny"
+        d = decide(p, ClassifiedStatement(kind="read", text="Read x", paths=(inside("x"),)), tool="Read")
+        assert d.effect == "deny"
+
+
+def test_a_call_with_no_statement_is_denied_not_vacuously_allowed():
+    d = evaluate_classified(ClassifiedCall(call(), ()), pol(rules(ALLOW_LS)), NOW)
+    assert d.effect == "deny" and "does nothing agp can recognise" in d.reason
+
+
+def test_deny_beats_require_beats_allow_within_a_statement():
+    a = 'id = "a"\neffect = "allow"\nprogram = "rm"'
+    r = 'id = "r"\neffect = "require"\nprogram = "rm"'
+    dn = 'id = "d"\neffect = "deny"\nprogram = "rm"'
+    s = ex("rm", "x")
+    assert decide(pol(rules(a)), s).effect == "allow"
+    assert decide(pol(rules(a, r)), s).effect == "require"
+    for order in ((a, r, dn), (dn, r, a), (r, dn, a)):
+        d = decide(pol(rules(*order)), s)
+        assert d.effect == "deny" and d.rule == "d" and set(d.matched) == {"a", "r", "d"}
+
+
+def test_every_statement_must_be_allowed_and_the_reason_names_the_statement():
+    p = pol(rules(ALLOW_LS, 'id = "no-curl"\neffect = "deny"\ndescription = "network tools"\nprogram = "curl"'))
+    d = decide(p, ex("ls", paths=[]), ex("curl", "http://x"), ex("ls"))
+    assert d.effect == "deny" and d.rule == "no-curl"
+    assert d.reason == "denied by rule no-curl: network tools (statement 2 of 3: `curl http://x`)"
+    assert [s.effect for s in d.statements] == ["allow", "deny", "allow"]
+    d = decide(p, ex("ls"), ex("ls"))
+    assert d.effect == "allow" and d.reason == "allowed by rule ls"
+
+
+def test_the_first_strictest_statement_decides():
+    p = pol(rules(ALLOW_LS, 'id = "r"\neffect = "require"\nprogram = "touch"', 'id = "d"\neffect = "deny"\nprogram = "dd"'))
+    d = decide(p, ex("touch", "a"), ex("dd"), ex("touch", "b"))
+    assert d.rule == "d" and "statement 2 of 3" in d.reason
+    d = decide(p, ex("ls"), ex("touch", "a"))
+    assert d.effect == "require" and d.rule == "r" and "statement 2 of 2" in d.reason
+
+
+def test_reason_carries_no_internals():
+    p = pol(rules('id = "d"\neffect = "deny"\nprogram = "curl"'), names=["/etc/agp/org-policy.toml"])
+    d = decide(p, ex("curl", "x"))
+    assert p.digest not in d.reason and "/etc/agp" not in d.reason and "Traceback" not in d.reason
+
+
+def test_long_statement_text_is_shortened_in_the_reason():
+    d = decide(Policy.empty(), ex("echo", "x" * 1000))
+    assert len(d.reason) < 260 and d.reason.endswith("…`")
+
+
+# ------------------------------------------------------------------ unknown statements
+
+
+UNKNOWN = ClassifiedStatement(kind="unknown", text='eval "$X"', reason="eval runs a string decided at run time")
+
+
+def test_unknown_statements_are_matched_only_by_rules_that_say_unknown():
+    everything = [f'id = "k{k}"\neffect = "allow"\nkind = "{k}"' for k in ("exec", "read", "write", "sql", "url", "mcp", "task")]
+    d = decide(pol(rules(*everything, 'id = "t"\neffect = "allow"\ntool = "*"')), UNKNOWN)
+    assert d.effect == "deny" and d.matched == ()
+    assert d.reason == 'denied: no rule allows statement: `eval "$X"` (eval runs a string decided at run time)'
+    d = decide(pol(rules('id = "u"\neffect = "allow"\nunknown = true\ntool = "Bash"')), UNKNOWN)
+    assert d.effect == "allow" and d.rule == "u"
+    d = decide(pol(rules('id = "u"\neffect = "allow"\nunknown = true\ntool = "Bash"')), UNKNOWN, tool="Other")
+    assert d.effect == "deny"
+
+
+# ------------------------------------------------------------------ three-valued matching
+
+
+def test_a_run_time_word_never_helps_an_allow_and_always_feeds_a_deny():
+    allow_sed = 'id = "sed"\neffect = "allow"\nprogram = "sed"\nflags_none = ["-i"]'
+    deny_rm = 'id = "rm"\neffect = "deny"\nprogram = "rm"\nflags_any = ["-r", "-f"]'
+    allow_rm = 'id = "rm-ok"\neffect = "allow"\nprogram = "rm"'
+    p = pol(rules(allow_sed, deny_rm, allow_rm))
+    assert decide(p, ex("sed", "s/a/b/", "f")).effect == "allow"
+    assert decide(p, ex("sed", "$OPT", "f", literal=[True, False, True])).effect == "deny"
+    assert decide(p, ex("rm", "x")).effect == "allow"
+    d = decide(p, ex("rm", "$F", literal=[True, False]))
+    assert d.effect == "deny" and d.rule == "rm"
+
+
+def test_run_time_paths_fail_inside_rules_and_hit_outside_rules():
+    p = pol(rules(ALLOW_LS, 'id = "out"\neffect = "deny"\ntouches = ["outside"]'))
+    assert decide(p, ex("ls", "a", paths=[inside("a")])).effect == "allow"
+    d = decide(p, ex("ls", "$X", literal=[True, False], paths=[RUNTIME]))
+    assert d.effect == "deny" and d.rule == "out"
+    d = decide(pol(rules(ALLOW_LS)), ex("ls", "$X", literal=[True, False], paths=[RUNTIME]))
+    assert d.effect == "deny" and d.rule is None
+
+
+@pytest.mark.parametrize(
+    "pattern, words, expect",
+    [
+        ("-r", ["-r"], "deny"),
+        ("-r", ["-rf"], "deny"),
+        ("-r", ["-fr"], "deny"),
+        ("-r", ["-f"], "allow"),
+        ("-r", ["--recursive"], "allow"),
+        ("--recursive", ["--recursive"], "deny"),
+        ("--recursive", ["--rec"], "deny"),
+        ("--recursive", ["--recursive=yes"], "deny"),
+        ("--recursive", ["--r"], "deny"),
+        ("--recursive", ["--reflink"], "allow"),
+        ("--recursive", ["-r"], "allow"),
+        ("-exec", ["-execdir"], "deny"),
+        ("-exec", ["-exe"], "allow"),
+        ("-delete", ["-delete"], "deny"),
+        ("-i*", ["-i.bak"], "deny"),
+        ("-i*", ["-n"], "allow"),
+        ("-r", ["x-r", "r"], "allow"),
+        ("-r", ["-"], "allow"),
+    ],
+)
+def test_flag_matching(pattern, words, expect):
+    p = pol(rules('id = "a"\neffect = "allow"\nprogram = "t"', f'id = "d"\neffect = "deny"\nprogram = "t"\nflags_any = ["{pattern}"]'))
+    assert decide(p, ex("t", *words)).effect == expect
+
+
+def test_flags_none_refuses_clusters_and_abbreviations_it_cannot_rule_out():
+    p = pol(rules('id = "a"\neffect = "allow"\nprogram = "sed"\nflags_none = ["-i", "--in-place"]'))
+    assert decide(p, ex("sed", "-n", "p")).effect == "allow"
+    assert decide(p, ex("sed", "-ni", "p")).effect == "deny"      # -n -i, or -n with a value
+    assert decide(p, ex("sed", "--in", "p")).effect == "deny"     # abbreviation of --in-place
+    assert decide(p, ex("sed", "--expression=p")).effect == "allow"
+
+
+def test_subcommand_skips_options_with_values_and_a_deny_considers_later_operands():
+    p = pol(rules(
+        'id = "read"\neffect = "allow"\nprogram = "git"\nsubcommand = ["status", "log"]',
+        'id = "fp"\neffect = "deny"\nprogram = "git"\nsubcommand = "push"\nflags_any = ["--force", "-f"]',
+        'id = "push"\neffect = "allow"\nprogram = "git"\nsubcommand = "push"',
+    ))
+    assert decide(p, ex("git", "status")).effect == "allow"
+    assert decide(p, ex("git", "-C", "sub", "log")).effect == "allow"
+    assert decide(p, ex("git", "--no-pager", "log")).effect == "allow"
+    assert decide(p, ex("git", "push", "origin")).effect == "allow"
+    assert decide(p, ex("git", "push", "--force")).rule == "fp"
+    assert decide(p, ex("git", "-C", "x", "push", "-f")).rule == "fp"
+    # an option agp does not know might take a value: the deny still matches, the allow does not
+    assert decide(p, ex("git", "--unknown-opt", "x", "push", "-f")).rule == "fp"
+    d = decide(p, ex("git", "$SUB", literal=[True, False]))
+    assert d.effect == "deny"
+
+
+def test_args_prefix_operands_max_and_regex_args():
+    p = pol(rules(
+        'id = "pytest"\neffect = "allow"\nprogram = "python"\nargs_prefix = ["-m pytest", "-m unittest"]',
+        'id = "uniq"\neffect = "allow"\nprogram = "uniq"\noperands_max = 1',
+        'id = "suid"\neffect = "deny"\nprogram = "chmod"\nargs_any = ["re:^[ugoa]*[-+=][rwxXt]*s", "re:^[0-7]?[2-7][0-7]{3}$"]',
+        'id = "chmod"\neffect = "allow"\nprogram = "chmod"',
+    ))
+    assert decide(p, ex("python", "-m", "pytest", "-q")).effect == "allow"
+    assert decide(p, ex("python", "-m", "unittest")).effect == "allow"
+    assert decide(p, ex("python", "evil.py", "-m", "pytest")).effect == "deny"
+    assert decide(p, ex("python", "-m")).effect == "deny"
+    assert decide(p, ex("python", "-m", "$M", literal=[True, True, False])).effect == "deny"
+    assert decide(p, ex("uniq", "-c", "in.txt")).effect == "allow"
+    assert decide(p, ex("uniq", "in.txt", "out.txt")).effect == "deny"
+    assert decide(p, ex("uniq", "$@", literal=[True, False])).effect == "deny"
+    for mode in ("u+s", "g+s", "+s", "4755", "2755", "06755", "a=rwxs"):
+        assert decide(p, ex("chmod", mode, "f")).rule == "suid", mode
+    for mode in ("755", "0644", "u+x", "go-w"):
+        assert decide(p, ex("chmod", mode, "f")).effect == "allow", mode
+
+
+def test_location_is_every_path_and_touches_is_some_path():
+    p = pol(rules('id = "cp"\neffect = "allow"\nprogram = "cp"\nlocation = ["inside"]',
+                  'id = "root"\neffect = "deny"\nprogram = "cp"\ntouches = ["root"]'))
+    assert decide(p, ex("cp", "a", "b", paths=[inside("a"), inside("b")])).effect == "allow"
+    assert decide(p, ex("cp", "a", "/etc/x", paths=[inside("a"), outside("/etc/x")])).effect == "deny"
+    d = decide(p, ex("cp", "a", ".", paths=[inside("a"), PathFact(".", WS, "root")]))
+    assert d.rule == "root"
+    assert decide(p, ex("cp")).effect == "allow"  # no paths: nothing outside
+
+
+def test_path_globs_relative_to_the_workspace_and_absolute():
+    p = pol(rules('id = "src"\neffect = "allow"\nkind = "write"\npath = ["src/**", "docs/*.md"]',
+                  'id = "tmp"\neffect = "allow"\nkind = "write"\npath = ["/tmp/agp-*/**"]',
+                  'id = "env"\neffect = "deny"\nkind = "write"\ntouches_path = ["**/.env", ".git/hooks/**"]'))
+    w = lambda *ps: ClassifiedStatement(kind="write", text="w", paths=tuple(ps))  # noqa: E731
+    assert decide(p, w(inside("src/a/b.py"))).effect == "allow"
+    assert decide(p, w(inside("src"))).effect == "allow"
+    assert decide(p, w(inside("docs/a.md"))).effect == "allow"
+    assert decide(p, w(inside("docs/x/a.md"))).effect == "deny"
+    assert decide(p, w(inside("srcx/a.py"))).effect == "deny"
+    assert decide(p, w(outside("/tmp/agp-1/x/y"))).effect == "allow"
+    assert decide(p, w(outside("/src/a.py"))).effect == "deny"
+    assert decide(p, w(inside("src/.env"))).rule == "env"
+    assert decide(p, w(inside(".git/hooks/pre-commit"))).rule == "env"
+    assert decide(p, w(RUNTIME)).rule == "env"
+
+
+def test_sql_host_and_mcp_matchers():
+    p = pol(rules(
+        'id = "sel"\neffect = "allow"\nsql_kind = ["select"]',
+        'id = "nowhere"\neffect = "deny"\nsql_flags_any = ["no_where"]',
+        'id = "upd"\neffect = "require"\nsql_kind = ["update", "delete"]',
+        'id = "gh"\neffect = "allow"\nhost = ["*.github.com", "github.com"]',
+        'id = "mcp"\neffect = "allow"\nmcp_server = "db"\nmcp_tool = ["query", "list_*"]',
+    ))
+    sql = lambda k, *f: ClassifiedStatement(kind="sql", text=k, sql_kind=k, sql_flags=f)  # noqa: E731
+    assert decide(p, sql("select")).effect == "allow"
+    assert decide(p, sql("update")).effect == "require"
+    assert decide(p, sql("delete", "no_where")).rule == "nowhere"
+    assert decide(p, sql("ddl")).effect == "deny"
+    url = lambda h: ClassifiedStatement(kind="url", text="u", host=h)  # noqa: E731
+    assert decide(p, url("api.GitHub.com")).effect == "allow"
+    assert decide(p, url("github.com.evil.example")).effect == "deny"
+    assert decide(p, url(None)).effect == "deny"
+    m = lambda s, t: ClassifiedStatement(kind="mcp", text="m", mcp_server=s, mcp_tool=t)  # noqa: E731
+    assert decide(p, m("db", "list_tables")).effect == "allow"
+    assert decide(p, m("db", "drop")).effect == "deny"
+    assert decide(p, m("dbx", "query")).effect == "deny"
+
+
+def test_harness_and_tool_globs():
+    p = pol(rules('id = "a"\neffect = "allow"\nharness = "codex"\ntool = "mcp__*"\nkind = "mcp"'))
+    s = ClassifiedStatement(kind="mcp", text="m", mcp_server="x", mcp_tool="y")
+    assert decide(p, s, tool="mcp__x__y", harness="codex").effect == "allow"
+    assert decide(p, s, tool="mcp__x__y", harness="claude-code").effect == "deny"
+    assert decide(p, s, tool="Bash", harness="codex").effect == "deny"
+
+
+# ------------------------------------------------------------------ require, approvals, tiers, time
+
+
+def test_require_carries_approver_group_and_quorum():
+    p = pol(rules('id = "c"\neffect = "require"\nprogram = "git"\napprover_group = "maintainers"\nquorum = 2'))
+    d = decide(p, ex("git", "commit"))
+    assert (d.effect, d.approver_group, d.quorum) == ("require", "maintainers", 2)
+    assert d.reason == "approval required by rule c (statement: `git commit`)"
+
+
+def test_statements_needing_different_approver_groups_are_denied():
+    p = pol(rules('id = "a"\neffect = "require"\nprogram = "git"\napprover_group = "devs"',
+                  'id = "b"\neffect = "require"\nprogram = "psql"\napprover_group = "dba"'))
+    d = decide(p, ex("git", "commit"), ex("psql"))
+    assert d.effect == "deny" and "different groups (dba, devs)" in d.reason
+    d = decide(p, ex("git", "commit"), ex("git", "tag"))
+    assert d.effect == "require" and d.approver_group == "devs" and d.quorum == 1
+
+
+def test_approvals_false_turns_require_into_deny_naming_the_rule():
+    p = pol(rules('id = "c"\neffect = "require"\nprogram = "git"', header='[policy]\napprovals = false\n'))
+    d = decide(p, ex("git", "commit"))
+    assert d.effect == "deny" and d.rule == "c" and "approvals = false" in d.reason
+
+
+def test_tiers_are_strictest_wins_in_either_order():
+    org = rules('id = "org-no-curl"\neffect = "deny"\nprogram = "curl"')
+    user = rules('id = "user-curl"\neffect = "allow"\nprogram = "curl"', 'id = "user-ls"\neffect = "allow"\nprogram = "ls"')
+    for p in (pol(org, user), pol(user, org)):
+        assert decide(p, ex("curl", "x")).rule == "org-no-curl"
+        assert decide(p, ex("ls")).effect == "allow"  # the org tier abstains on ls
+
+
+def test_an_allow_list_tier_must_itself_allow_every_statement():
+    org = rules('id = "org-ls"\neffect = "allow"\nprogram = "ls"', header='[policy]\nno_match = "deny"\n')
+    user = rules('id = "user-cat"\neffect = "allow"\nprogram = "cat"', 'id = "user-ls"\neffect = "allow"\nprogram = "ls"')
+    p = pol(org, user)
+    assert decide(p, ex("ls")).effect == "allow"
+    d = decide(p, ex("cat", "f"))
+    assert d.effect == "deny" and d.matched == ("user-cat",)
+
+
+def test_a_require_in_one_tier_beats_an_allow_in_another():
+    p = pol(rules('id = "r"\neffect = "require"\nprogram = "git"'), rules('id = "a"\neffect = "allow"\nprogram = "git"'))
+    assert decide(p, ex("git", "commit")).effect == "require"
+
+
+def test_rules_are_in_force_only_between_not_before_and_not_after():
+    p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_before = 2026-11-23T09:00:00Z\nnot_after = 2026-11-23T11:00:00+00:00'))
+    assert decide(p, ex("ls"), now=NOW).effect == "allow"
+    assert decide(p, ex("ls"), now=NOW - dt.timedelta(hours=2)).effect == "deny"
+    assert decide(p, ex("ls"), now=NOW + dt.timedelta(hours=1)).effect == "deny"  # not_after is exclusive
+    with pytest.raises(ValueError, match="timezone-aware"):
+        decide(p, ex("ls"), now=dt.datetime(2026, 1, 1))
+
+
+# ------------------------------------------------------------------ output
+
+
+def test_decision_json_is_complete_and_serializable():
+    p = pol(rules(ALLOW_LS))
+    d = decide(p, ex("ls", "$D", literal=[True, False], paths=[RUNTIME]))
+    j = json.loads(json.dumps(d.to_json_dict()))
+    assert set(j) == {"effect", "rule", "matched", "reason", "policy_digest", "statements", "approver_group", "quorum"}
+    assert j["policy_digest"] == p.digest and len(p.digest) == 64
+    st = j["statements"][0]
+    assert st["argv"] == ["ls", {"runtime": "$D"}] and st["paths"] == [{"written": "$X", "path": None, "location": "unknown"}]
+    assert st["effect"] == "deny" and st["matched"] == []
+
+
+def test_statement_literal_must_match_argv_length():
+    with pytest.raises(ValueError):
+        ClassifiedStatement(kind="exec", text="x", argv=("a", "b"), literal=(True,))
