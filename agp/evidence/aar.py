@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from agp.evidence.reconcile import Anomaly, Reconciliation
 
-__all__ = ("build_aar", "policy_rules", "render_aar_md")
+__all__ = ("AarCollector", "build_aar", "policy_rules", "render_aar_md")
 
 _APPROVED = frozenset({"approved", "approve", "allow", "allowed", "auto-approved", "auto_approved"})
 
@@ -62,155 +62,178 @@ def policy_rules(path: Path) -> dict[str, Any]:
     return {"path": path.name, "present": True, "rules": rules, "error": None}
 
 
-def _preflight(entries: list[Mapping[str, Any]], run: Mapping[str, Any]) -> dict[str, Any]:
-    journaled = [e.get("body") for e in entries if e.get("kind") == "sandbox.preflight"]
-    last = journaled[-1] if journaled else None
-    passed = None
-    src = last if isinstance(last, dict) else run.get("preflight") if isinstance(run.get("preflight"), dict) else None
-    if isinstance(src, dict):
-        for key in ("ok", "passed", "pass"):
-            if isinstance(src.get(key), bool):
-                passed = src[key]
-                break
-        else:
-            result = src.get("result", src.get("status"))
-            if isinstance(result, str):
-                passed = result.lower() in ("ok", "pass", "passed", "success")
-    return {"passed": passed, "journaled": last, "journaled_count": len(journaled), "run_json": run.get("preflight")}
+def _preflight_passed(src: Any) -> bool | None:
+    if not isinstance(src, dict):
+        return None
+    for key in ("ok", "passed", "pass"):
+        if isinstance(src.get(key), bool):
+            return src[key]
+    result = src.get("result", src.get("status"))
+    if isinstance(result, str):
+        return result.lower() in ("ok", "pass", "passed", "success")
+    return None
 
 
-def _relay(entries: list[Mapping[str, Any]], run: Mapping[str, Any]) -> dict[str, Any]:
-    reqs = [e.get("body") for e in entries if e.get("kind") == "relay.request"]
-    tot = {"requests": len(reqs), "bytes_in": 0, "bytes_out": 0}
-    for b in reqs:
-        if isinstance(b, dict):
-            for k in ("bytes_in", "bytes_out"):
-                if isinstance(b.get(k), int):
-                    tot[k] += b[k]
-    return {"journaled": tot, "run_json": run.get("relay")}
+class AarCollector:
+    """Streams over journal entries (constant memory in the journal's length) and builds the report."""
 
+    def __init__(self) -> None:
+        self.gated = 0
+        self.counts: Counter[str] = Counter()
+        self.by_tool: Counter[str] = Counter()
+        self.by_rule: Counter[str] = Counter()
+        self.digests: Counter[str] = Counter()
+        self.harnesses: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()
+        self.preflight: Any = None
+        self.preflights = 0
+        self.relay = {"requests": 0, "bytes_in": 0, "bytes_out": 0}
+        self.first_ts: str | None = None
+        self.last_ts: str | None = None
 
-def build_aar(
-    *,
-    run: Mapping[str, Any] | None,
-    entries: list[Mapping[str, Any]],
-    verify: Mapping[str, Any],
-    reconciliation: Reconciliation,
-    policy: Mapping[str, Any],
-    policy_digest_of_copy: str | None,
-    anomalies: Iterable[Anomaly] = (),
-) -> tuple[dict[str, Any], list[Anomaly]]:
-    """Return (aar dict without status, anomalies found here + those given + the reconciliation's)."""
-    run = dict(run or {})
-    found: list[Anomaly] = list(anomalies)
-    decisions = [e for e in entries if e.get("kind") == "gate.decision"]
-    counts: Counter[str] = Counter()
-    by_tool: Counter[str] = Counter()
-    by_rule: Counter[str] = Counter()
-    digests: Counter[str] = Counter()
-    harnesses: Counter[str] = Counter()
-    for e in decisions:
+    def add(self, e: Mapping[str, Any]) -> None:
+        kind = str(e.get("kind"))
+        self.kinds[kind] += 1
+        ts = e.get("ts") if isinstance(e.get("ts"), str) else None
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts = ts
         body = e.get("body") if isinstance(e.get("body"), dict) else {}
+        if kind == "gate.decision":
+            self._decision(body)
+        elif kind == "sandbox.preflight":
+            self.preflight = body
+            self.preflights += 1
+        elif kind == "relay.request":
+            self.relay["requests"] += 1
+            for k in ("bytes_in", "bytes_out"):
+                if type(body.get(k)) is int:
+                    self.relay[k] += body[k]
+
+    def _decision(self, body: Mapping[str, Any]) -> None:
+        self.gated += 1
         call = body.get("call") if isinstance(body.get("call"), dict) else {}
-        counts[str(body.get("decision"))] += 1
+        self.counts[str(body.get("decision"))] += 1
         if body.get("effect") == "require":
-            counts["require"] += 1
+            self.counts["require"] += 1
         appr = body.get("approval") if isinstance(body.get("approval"), dict) else None
         if appr is not None:
             outcome = str(appr.get("outcome", "")).lower()
             if outcome in _APPROVED:
-                counts["approved"] += 1
+                self.counts["approved"] += 1
             elif "time" in outcome:
-                counts["timed_out"] += 1
+                self.counts["timed_out"] += 1
             else:
-                counts["approval_denied"] += 1
-        by_tool[str(call.get("tool", "?"))] += 1
-        by_rule[str(body.get("rule"))] += 1
+                self.counts["approval_denied"] += 1
+        self.by_tool[str(call.get("tool", "?"))] += 1
+        self.by_rule[str(body.get("rule"))] += 1
         if isinstance(body.get("policy_digest"), str):
-            digests[body["policy_digest"]] += 1
+            self.digests[body["policy_digest"]] += 1
         if call.get("harness"):
-            harnesses[str(call["harness"])] += 1
-    kinds = Counter(str(e.get("kind")) for e in entries)
+            self.harnesses[str(call["harness"])] += 1
 
-    run_digest = run.get("policy_digest")
-    if isinstance(run_digest, str) and digests and set(digests) != {run_digest}:
-        others = sorted(set(digests) - {run_digest})
-        found.append(Anomaly("fail", "policy_digest_mismatch",
-                             f"run.json says policy {run_digest[:16]}…, but gate decisions were made under "
-                             + ", ".join(d[:16] + "…" for d in others)))
-    if policy_digest_of_copy and isinstance(run_digest, str) and policy_digest_of_copy != run_digest:
-        found.append(Anomaly("fail", "policy_copy_mismatch",
-                             f"the policy copy in the run digests to {policy_digest_of_copy[:16]}…, run.json says {run_digest[:16]}…"))
+    def finish(
+        self,
+        *,
+        run: Mapping[str, Any] | None,
+        verify: Mapping[str, Any],
+        reconciliation: Reconciliation,
+        policy: Mapping[str, Any],
+        policy_digest_of_copy: str | None,
+        anomalies: Iterable[Anomaly] = (),
+    ) -> tuple[dict[str, Any], list[Anomaly]]:
+        """Return (aar dict without status, anomalies found here + those given + the reconciliation's)."""
+        run = dict(run or {})
+        found: list[Anomaly] = list(anomalies)
+        digests = self.digests
+        run_digest = run.get("policy_digest")
+        if isinstance(run_digest, str) and digests and set(digests) != {run_digest}:
+            others = sorted(set(digests) - {run_digest})
+            found.append(Anomaly("fail", "policy_digest_mismatch",
+                                 f"run.json says policy {run_digest[:16]}…, but gate decisions were made under "
+                                 + ", ".join(d[:16] + "…" for d in others)))
+        if policy_digest_of_copy and isinstance(run_digest, str) and policy_digest_of_copy != run_digest:
+            found.append(Anomaly("fail", "policy_copy_mismatch",
+                                 f"the policy copy in the run digests to {policy_digest_of_copy[:16]}…, run.json says {run_digest[:16]}…"))
 
-    preflight = _preflight(entries, run)
-    if preflight["passed"] is False and decisions:
-        found.append(Anomaly("fail", "ran_after_failed_preflight",
-                             "the egress preflight failed, yet the harness made tool calls"))
-    elif preflight["passed"] is None:
-        found.append(Anomaly("warn", "preflight_missing", "no preflight result in the journal or run.json"))
+        passed = _preflight_passed(self.preflight)
+        if passed is None:
+            passed = _preflight_passed(run.get("preflight"))
+        if passed is False and self.gated:
+            found.append(Anomaly("fail", "ran_after_failed_preflight",
+                                 "the egress preflight failed, yet the harness made tool calls"))
+        elif passed is None:
+            found.append(Anomaly("warn", "preflight_missing", "no preflight result in the journal or run.json"))
 
-    started = _parse_time(run.get("started"))
-    ended = _parse_time(run.get("ended"))
-    first_ts = entries[0].get("ts") if entries else None
-    last_ts = entries[-1].get("ts") if entries else None
-    src = "run.json"
-    if started is None or ended is None:
-        started, ended, src = _parse_time(first_ts), _parse_time(last_ts), "journal first/last entry"
-    duration = (ended - started).total_seconds() if started and ended else None
+        started = _parse_time(run.get("started"))
+        ended = _parse_time(run.get("ended"))
+        src = "run.json"
+        if started is None or ended is None:
+            started, ended, src = _parse_time(self.first_ts), _parse_time(self.last_ts), "journal first/last entry"
+        duration = (ended - started).total_seconds() if started and ended else None
 
-    if run.get("harness") and harnesses and set(harnesses) != {run["harness"]}:
-        found.append(Anomaly("warn", "harness_mismatch",
-                             f"run.json says harness {run['harness']!r}, decisions name {sorted(harnesses)}"))
+        if run.get("harness") and self.harnesses and set(self.harnesses) != {run["harness"]}:
+            found.append(Anomaly("warn", "harness_mismatch",
+                                 f"run.json says harness {run['harness']!r}, decisions name {sorted(self.harnesses)}"))
+        c = self.counts
+        aar = {
+            "format": "agp-aar/1",
+            "run": {k: run.get(k) for k in (
+                "run_id", "task", "intendant", "harness", "harness_version", "image", "image_id", "workspace",
+                "approver", "exit_code", "exit_reason")},
+            "harness_reported": None,
+            "policy": {
+                "digest": run_digest,
+                "digests_in_decisions": dict(digests),
+                "copy_digest": policy_digest_of_copy,
+                "file": policy.get("path"),
+                "rules": policy.get("rules", []),
+                "rules_error": policy.get("error"),
+            },
+            "timing": {
+                "started": started.isoformat() if started else None,
+                "ended": ended.isoformat() if ended else None,
+                "duration_s": round(duration, 3) if duration is not None else None,
+                "source": src,
+                "journal_first_ts": self.first_ts,
+                "journal_last_ts": self.last_ts,
+            },
+            "counts": {
+                "gated": self.gated,
+                "allow": c.get("allow", 0),
+                "deny": c.get("deny", 0),
+                "require": c.get("require", 0),
+                "approved": c.get("approved", 0),
+                "approval_denied": c.get("approval_denied", 0),
+                "timed_out": c.get("timed_out", 0),
+                "frames_rejected": self.kinds.get("gate.frame_rejected", 0),
+                "approvals_refused": self.kinds.get("approval.refused", 0),
+                "by_tool": dict(sorted(self.by_tool.items())),
+                "by_rule": dict(sorted(self.by_rule.items())),
+            },
+            "preflight": {"passed": passed, "journaled": self.preflight, "journaled_count": self.preflights,
+                          "run_json": run.get("preflight")},
+            "relay": {"journaled": dict(self.relay), "run_json": run.get("relay")},
+            "journal": {
+                "ok": verify.get("ok"),
+                "entries": verify.get("entries"),
+                "kinds": verify.get("kinds"),
+                "kids": verify.get("kids"),
+                "head": verify.get("head"),
+                "errors": verify.get("errors", [])[:10],
+                "notes": verify.get("notes", []),
+            },
+            "reconciliation": {"ok": reconciliation.ok, **reconciliation.counts()},
+        }
+        return aar, found + list(reconciliation.anomalies)
 
-    aar = {
-        "format": "agp-aar/1",
-        "run": {k: run.get(k) for k in (
-            "run_id", "task", "intendant", "harness", "harness_version", "image", "image_id", "workspace",
-            "approver", "exit_code", "exit_reason")},
-        "harness_reported": None,
-        "policy": {
-            "digest": run_digest,
-            "digests_in_decisions": dict(digests),
-            "copy_digest": policy_digest_of_copy,
-            "file": policy.get("path"),
-            "rules": policy.get("rules", []),
-            "rules_error": policy.get("error"),
-        },
-        "timing": {
-            "started": started.isoformat() if started else None,
-            "ended": ended.isoformat() if ended else None,
-            "duration_s": round(duration, 3) if duration is not None else None,
-            "source": src,
-            "journal_first_ts": first_ts,
-            "journal_last_ts": last_ts,
-        },
-        "counts": {
-            "gated": len(decisions),
-            "allow": counts.get("allow", 0),
-            "deny": counts.get("deny", 0),
-            "require": counts.get("require", 0),
-            "approved": counts.get("approved", 0),
-            "approval_denied": counts.get("approval_denied", 0),
-            "timed_out": counts.get("timed_out", 0),
-            "frames_rejected": kinds.get("gate.frame_rejected", 0),
-            "approvals_refused": kinds.get("approval.refused", 0),
-            "by_tool": dict(sorted(by_tool.items())),
-            "by_rule": dict(sorted(by_rule.items())),
-        },
-        "preflight": preflight,
-        "relay": _relay(entries, run),
-        "journal": {
-            "ok": verify.get("ok"),
-            "entries": verify.get("entries"),
-            "kinds": verify.get("kinds"),
-            "kids": verify.get("kids"),
-            "head": verify.get("head"),
-            "errors": verify.get("errors", [])[:10],
-            "notes": verify.get("notes", []),
-        },
-        "reconciliation": {"ok": reconciliation.ok, **reconciliation.counts()},
-    }
-    return aar, found + list(reconciliation.anomalies)
+
+def build_aar(*, entries: Iterable[Mapping[str, Any]], **kwargs: Any) -> tuple[dict[str, Any], list[Anomaly]]:
+    """:class:`AarCollector` over ``entries``, then :meth:`AarCollector.finish` with ``kwargs``."""
+    col = AarCollector()
+    for e in entries:
+        col.add(e)
+    return col.finish(**kwargs)
 
 
 def _fmt(v: Any) -> str:

@@ -37,9 +37,9 @@ from typing import Any, Callable
 from agp.errors import AgpError, EvidenceError, JournalVerificationError
 from agp.evidence import manifest as mf
 from agp.evidence._entries import read_entries
-from agp.evidence.aar import build_aar, policy_rules, render_aar_md
-from agp.evidence.reconcile import Anomaly, decision_ref, reconcile
-from agp.evidence.timeline import build_timeline, render_timeline_md
+from agp.evidence.aar import AarCollector, policy_rules, render_aar_md
+from agp.evidence.reconcile import Anomaly, Reconciliation, decision_ref, reconcile
+from agp.evidence.timeline import TimelineWriter
 from agp.evidence.transcripts import HARNESSES, load_transcript
 from agp.journal import Keyring, PublicKey, SecretRedactor, SigningKey
 from agp.journal.chain import format_ts
@@ -173,6 +173,21 @@ def _private_markers(key: SigningKey) -> list[bytes]:
     return [b"PRIVATE KEY-----", body, seed, seed.hex().encode(), base64.b64encode(seed).rstrip(b"=")]
 
 
+def _contains_any(path: Path, markers: list[bytes]) -> bool:
+    """Whether any marker occurs in the file (streamed in blocks that overlap by the longest marker)."""
+    keep = max(len(m) for m in markers) - 1
+    tail = b""
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                return False
+            data = tail + block
+            if any(m in data for m in markers):
+                return True
+            tail = data[-keep:] if keep else b""
+
+
 def _bundle_keyring(bundle: Path) -> Keyring:
     ring = bundle / KEYS / KEYRING_FILE
     pub = bundle / KEYS / PUB_FILE
@@ -183,17 +198,26 @@ def _bundle_keyring(bundle: Path) -> Keyring:
     raise EvidenceError(f"{KEYS}/: no public key ({PUB_FILE} or {KEYRING_FILE}) in the bundle; pass --key PUB")
 
 
-def _rotated_keys(journal: Path) -> dict[str, PublicKey]:
-    """Keys introduced by key.rotate entries (only call after the journal verified)."""
-    out: dict[str, PublicKey] = {}
+def _decisions_and_rotations(journal: Path) -> tuple[list[Any], dict[str, PublicKey]]:
+    """One streaming pass: the gate decisions, and the keys key.rotate entries introduced.
+
+    Only call after the journal verified: the verifier has already checked every rotation.
+    """
+    decisions = []
+    keys: dict[str, PublicKey] = {}
     for _, e in read_entries(journal):
-        if e and e.get("kind") == "key.rotate" and isinstance(e.get("body"), dict):
+        if not e:
+            continue
+        kind = e.get("kind")
+        if kind == "gate.decision":
+            decisions.append(decision_ref(e))
+        elif kind == "key.rotate" and isinstance(e.get("body"), dict):
             try:
                 k = PublicKey.from_b64(e["body"]["new_public_key"])
             except (AgpError, KeyError, TypeError):
                 continue
-            out[k.kid] = k
-    return out
+            keys[k.kid] = k
+    return decisions, keys
 
 
 def _render_verify_text(report: VerifyReport, command: str) -> str:
@@ -223,15 +247,11 @@ def _policy_digest(path: Path) -> str | None:
     return digest if isinstance(digest, str) else None
 
 
-def _guess_harness(run: dict[str, Any], entries: list[dict[str, Any]]) -> str | None:
+def _guess_harness(run: dict[str, Any], harnesses: Counter[str]) -> str | None:
     h = run.get("harness") or run.get("intendant")
     if h in HARNESSES:
         return h
-    c = Counter(
-        e["body"]["call"].get("harness") for e in entries
-        if e.get("kind") == "gate.decision" and isinstance(e.get("body"), dict) and isinstance(e["body"].get("call"), dict)
-    )
-    for name, _ in c.most_common():
+    for name, _ in harnesses.most_common():
         if name in HARNESSES:
             return name
     return None
@@ -370,37 +390,42 @@ def _build_into(
     if include_logs:
         _copy_tree(run / LOGS, b / LOGS, warnings, redact)
 
-    entries = [e for _, e in read_entries(b / JOURNAL) if e is not None]
-    decisions = [decision_ref(e) for e in entries if e.get("kind") == "gate.decision"]
-    rep.gated = len(decisions)
+    # 4. one pass over the journal: timeline, report counters, gate decisions
     rep.run_id = run_meta.get("run_id") if isinstance(run_meta.get("run_id"), str) else None
+    note = None if vreport.ok else f"**The journal does not verify** ({_journal_failure(vreport)}); these rows are unverified."
+    collector = AarCollector()
+    decisions = []
+    with TimelineWriter(b / "timeline.json", b / "timeline.md", verified=vreport.ok,
+                        title=f"Timeline of run {rep.run_id or '?'}", note=note) as timeline:
+        for _, e in read_entries(b / JOURNAL):
+            if e is None:
+                continue
+            timeline.add(e)
+            collector.add(e)
+            if e.get("kind") == "gate.decision":
+                decisions.append(decision_ref(e))
+    rep.gated = len(decisions)
 
-    # 4. reconciliation
-    harness = _guess_harness(run_meta, entries)
+    # 5. reconciliation of the harness's transcript with the decisions
+    harness = _guess_harness(run_meta, collector.harnesses)
     rep.harness = harness
     extra: list[Anomaly] = []
     if harness is None:
         extra.append(Anomaly("fail", "harness_unknown", "neither run.json nor the journal names a known harness; the transcript cannot be read"))
-        from agp.evidence.reconcile import Reconciliation
-
         rec = Reconciliation(harness="unknown", transcript_files=[], gated=len(decisions))
         transcript_meta: dict[str, Any] = {}
     else:
         transcript = load_transcript(b / TRANSCRIPT, harness)
         rec = reconcile(transcript, decisions)
         transcript_meta = transcript.meta
+        del transcript
     if n_transcript and not rec.transcript_files:
         warnings.append(f"{TRANSCRIPT}/ holds {n_transcript} file(s), none of them a {harness} transcript")
     _write(b / RECONCILIATION, _json_bytes(rec.to_json_dict()))
 
-    # 5. timeline and after-action report
-    rows = build_timeline(entries)
-    note = None if vreport.ok else f"**The journal does not verify** ({_journal_failure(vreport)}); these rows are unverified."
-    _write(b / "timeline.json", _json_bytes({"format": "agp-timeline/1", "journal_verified": vreport.ok, "events": rows}))
-    _write(b / "timeline.md", render_timeline_md(rows, title=f"Timeline of run {rep.run_id or '?'}", note=note))
-    policy = policy_rules(b / "policy.toml")
-    aar, anomalies = build_aar(
-        run=run_meta, entries=entries, verify=rep.journal, reconciliation=rec, policy=policy,
+    # the after-action report
+    aar, anomalies = collector.finish(
+        run=run_meta, verify=rep.journal, reconciliation=rec, policy=policy_rules(b / "policy.toml"),
         policy_digest_of_copy=_policy_digest(b / "policy.toml"), anomalies=extra,
     )
     aar["harness_reported"] = transcript_meta or None
@@ -418,8 +443,7 @@ def _build_into(
         failures.append(f"{rel}: not a regular file; removed")
         (b / rel).unlink()
     for rel in files:
-        data = (b / rel).read_bytes()
-        if any(m in data for m in markers):
+        if _contains_any(b / rel, markers):
             failures.append(f"{rel}: holds private key material; removed from the bundle")
             (b / rel).unlink()
 
@@ -521,9 +545,11 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
     rep.manifest_kid = sig.get("kid")
 
     # the manifest signature: by the key in force at the journal's head
+    decisions: list[Any] = []
     if vreport is not None and vreport.ok:
+        decisions, rotated = _decisions_and_rotations(jpath)
         known = dict(keyring.items())
-        known.update(_rotated_keys(jpath))
+        known.update(rotated)
         head_kid = vreport.head.get("kid")
         if sig.get("kid") != head_kid:
             failures.append(f"{mf.SIGNATURE}: signed by key {sig.get('kid')}, but the journal's key in force is {head_kid}")
@@ -548,8 +574,6 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
 
     # recompute what the bundle claims from the bundle itself
     if vreport is not None and vreport.ok:
-        entries = [e for _, e in read_entries(jpath) if e is not None]
-        decisions = [decision_ref(e) for e in entries if e.get("kind") == "gate.decision"]
         rep.gated = len(decisions)
         if rep.gated == 0:
             failures.append(f"{JOURNAL}: zero tool calls were gated (no gate.decision entries)")

@@ -7,9 +7,11 @@ The timeline is a reading aid. The journal is the record: each row names the ent
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-__all__ = ("build_timeline", "render_timeline_md", "summarize_entry")
+__all__ = ("TimelineWriter", "build_timeline", "render_timeline_md", "summarize_entry", "timeline_row")
 
 _CELL = 140
 
@@ -56,19 +58,20 @@ def summarize_entry(entry: Mapping[str, Any]) -> str:
     return _short(body, _CELL)
 
 
+def timeline_row(e: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": e.get("seq"),
+        "ts": e.get("ts"),
+        "kind": e.get("kind"),
+        "session": e.get("session"),
+        "summary": summarize_entry(e),
+        "hash": e.get("hash"),
+        "body": e.get("body"),
+    }
+
+
 def build_timeline(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for e in entries:
-        rows.append({
-            "seq": e.get("seq"),
-            "ts": e.get("ts"),
-            "kind": e.get("kind"),
-            "session": e.get("session"),
-            "summary": summarize_entry(e),
-            "hash": e.get("hash"),
-            "body": e.get("body"),
-        })
-    return rows
+    return [timeline_row(e) for e in entries]
 
 
 def _md_cell(text: Any) -> str:
@@ -77,14 +80,50 @@ def _md_cell(text: Any) -> str:
     return s if len(s) <= _CELL else s[: _CELL - 1] + "…"
 
 
-def render_timeline_md(rows: list[dict[str, Any]], *, title: str = "Timeline", note: str | None = None) -> str:
+def _md_head(title: str, note: str | None) -> list[str]:
     out = [f"# {title}", ""]
     if note:
         out += [note, ""]
-    out += [f"{len(rows)} journal entries. Each row names the entry's seq; the journal line with that seq is the signed record.", ""]
+    out += ["Each row names the entry's seq; the journal line with that seq is the signed record.", ""]
     out += ["| seq | time (UTC) | kind | session | what happened |", "|---:|---|---|---|---|"]
-    for r in rows:
-        out.append(
-            f"| {r['seq']} | {_md_cell(r['ts'])} | {_md_cell(r['kind'])} | {_md_cell(r['session'])} | {_md_cell(r['summary'])} |"
-        )
+    return out
+
+
+def _md_row(r: Mapping[str, Any]) -> str:
+    return f"| {r['seq']} | {_md_cell(r['ts'])} | {_md_cell(r['kind'])} | {_md_cell(r['session'])} | {_md_cell(r['summary'])} |"
+
+
+def render_timeline_md(rows: list[dict[str, Any]], *, title: str = "Timeline", note: str | None = None) -> str:
+    out = _md_head(title, note) + [_md_row(r) for r in rows] + ["", f"{len(rows)} journal entries."]
     return "\n".join(out) + "\n"
+
+
+class TimelineWriter:
+    """Write timeline.json and timeline.md row by row (memory does not grow with the journal)."""
+
+    def __init__(self, json_path: Path, md_path: Path, *, verified: bool, title: str, note: str | None) -> None:
+        self._j = open(json_path, "w", encoding="utf-8")
+        self._m = open(md_path, "w", encoding="utf-8")
+        self._n = 0
+        self._j.write('{"format": "agp-timeline/1", "journal_verified": %s, "events": [' % ("true" if verified else "false"))
+        self._m.write("\n".join(_md_head(title, note)) + "\n")
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        row = timeline_row(entry)
+        self._j.write(("\n" if self._n == 0 else ",\n") + json.dumps(row, ensure_ascii=False, sort_keys=False))
+        self._m.write(_md_row(row) + "\n")
+        self._n += 1
+
+    def close(self) -> None:
+        self._j.write("\n]}\n")
+        self._m.write(f"\n{self._n} journal entries.\n")
+        for f in (self._j, self._m):
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+
+    def __enter__(self) -> "TimelineWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

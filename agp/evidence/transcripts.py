@@ -54,7 +54,7 @@ __all__ = (
 )
 
 HARNESSES = ("claude-code", "codex", "reference")
-_TEXT_CAP = 2000
+_TEXT_CAP = 500
 
 
 @dataclass
@@ -135,23 +135,24 @@ def _cap(text: str) -> str:
 
 def _lines(path: Path, rel: str, problems: list[TranscriptProblem]) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
-        data = path.read_bytes()
+        f = open(path, "rb")
     except OSError as exc:
         problems.append(TranscriptProblem(rel, f"cannot read: {exc.strerror}"))
         return
-    for n, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        src = f"{rel}:{n}"
-        try:
-            obj = json.loads(raw)
-        except ValueError as exc:
-            problems.append(TranscriptProblem(src, f"not JSON: {exc}"))
-            continue
-        if not isinstance(obj, dict):
-            problems.append(TranscriptProblem(src, "line is not a JSON object"))
-            continue
-        yield src, obj
+    with f:
+        for n, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            src = f"{rel}:{n}"
+            try:
+                obj = json.loads(raw)
+            except ValueError as exc:
+                problems.append(TranscriptProblem(src, f"not JSON: {exc}"))
+                continue
+            if not isinstance(obj, dict):
+                problems.append(TranscriptProblem(src, "line is not a JSON object"))
+                continue
+            yield src, obj
 
 
 class _Calls:
