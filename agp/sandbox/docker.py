@@ -1,0 +1,691 @@
+"""The Docker sandbox driver: hardened create, inspect-before-start, preflight, exec, teardown.
+
+Every container agp starts is created with::
+
+    network_mode=none  cap_drop=[ALL]  security_opt=[no-new-privileges]  pids_limit  mem_limit (= memswap)
+    user=10001:10001   read_only root  tmpfs /tmp and $HOME   init  private ipc and cgroup namespaces
+    /workspace (rw bind)  /run/agp (the socket DIRECTORY, rw bind)  /opt/agp/intendants (ro)  config files (ro)
+
+and then inspected *before it is started*: :func:`check_hardening` compares
+the engine's own view of the container with what was asked for, and any
+missing or different setting raises :class:`agp.errors.HardeningError` naming
+it; the container is removed, never started, and nothing falls back to the
+host. Every mount source passes the deny-list (:mod:`agp.sandbox.mounts`)
+before create and again in the inspect data.
+
+Execs never carry values in their argv or environment as the engine records
+them: the command is a fixed launcher (``python3 -I -S -c``) and the real
+argv and environment travel on the exec's stdin as one length-prefixed JSON
+header (see :data:`LAUNCHER_SOURCE`). That is how resolved
+``{{secret:NAME}}`` values reach a process without showing up in ``docker
+inspect``, the exec's inspect data, or any host process's arguments.
+
+Teardown is idempotent, runs from ``__exit__`` (normal end, error, Ctrl-C),
+from an ``atexit`` hook, and defers SIGINT/SIGTERM while it removes the
+container; :func:`interrupt_on_terminate` turns SIGTERM/SIGHUP into
+``KeyboardInterrupt`` so a killed ``agp run`` still tears down, and
+:func:`reap_orphans` removes containers whose owning process died without
+(SIGKILL). Every container carries the label ``agp.run=<run id>``.
+
+The sandbox is namespaces, cgroups and seccomp around a shared kernel, not a
+VM: a kernel exploit defeats it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import stat
+import struct
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from agp.errors import HardeningError, SandboxError, SecretError
+from agp.sandbox.driver import (
+    AGENT_HOME,
+    CONTAINER_INTENDANTS,
+    CONTAINER_SOCKET_DIR,
+    CONTAINER_WORKSPACE,
+    EventSink,
+    ExecResult,
+    PreflightResult,
+    SandboxSpec,
+)
+from agp.sandbox.images import ImageRef, resolve_image
+from agp.sandbox.mounts import check_mount_source
+from agp.sandbox.preflight import PROBE_ARGV, PreflightFailed, evaluate_probe
+from agp.sandbox.secrets import SecretResolver, contains_placeholder
+
+__all__ = (
+    "LABEL_HOST",
+    "LABEL_PID",
+    "LABEL_RUN",
+    "LAUNCHER_SOURCE",
+    "DockerSandbox",
+    "ExecProcess",
+    "ExecTimeoutError",
+    "check_hardening",
+    "docker_client",
+    "interrupt_on_terminate",
+    "list_run_containers",
+    "reap_orphans",
+)
+
+LABEL_RUN = "agp.run"
+LABEL_PID = "agp.pid"
+LABEL_HOST = "agp.host"
+LABEL_MANAGED = "agp.managed"
+
+#: runs inside the container as ``python3 -I -S -c LAUNCHER_SOURCE``; reads a 4-byte
+#: big-endian length and that many bytes of JSON {argv, env, cwd} from stdin, then
+#: execs argv with env. What follows the header on stdin is the process's stdin.
+LAUNCHER_SOURCE = r"""
+import os, sys, json
+def rd(n):
+    b = b""
+    while len(b) < n:
+        c = os.read(0, n - len(b))
+        if not c:
+            sys.stderr.write("agp-exec: stdin closed before the header\n"); os._exit(125)
+        b += c
+    return b
+h = json.loads(rd(int.from_bytes(rd(4), "big")).decode("utf-8"))
+env = dict(os.environ)
+env.update(h.get("env") or {})
+if h.get("cwd"):
+    os.chdir(h["cwd"])
+argv = h["argv"]
+try:
+    os.execvpe(argv[0], argv, env)
+except OSError as e:
+    sys.stderr.write("agp-exec: cannot run %s: %s\n" % (argv[0], e.strerror)); os._exit(127)
+""".strip()
+_LAUNCHER_ARGV = ["python3", "-I", "-S", "-c", LAUNCHER_SOURCE]
+
+
+class ExecTimeoutError(SandboxError):
+    """An exec did not finish within its timeout (the process was killed)."""
+
+
+def docker_client(timeout: float = 60.0) -> Any:
+    """A docker SDK client for the local engine, or SandboxError when none answers."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except DockerException as exc:
+        raise SandboxError(f"no Docker engine answers ({exc}); run scripts/setup.d/30-docker.sh") from exc
+    return client
+
+
+# --------------------------------------------------------------------------- hardening
+
+def _expected_mounts(spec: SandboxSpec) -> list[tuple[Path, str, bool]]:
+    """(resolved host source, container target, read_only) for every mount, deny-list checked."""
+    denied = tuple(spec.denied)
+    ws = check_mount_source(spec.workspace, denied)
+    if not ws.is_dir():
+        raise SandboxError(f"workspace {spec.workspace} is not a directory")
+    sock = check_mount_source(spec.socket_dir, denied)
+    st = os.stat(sock)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SandboxError(f"socket_dir {spec.socket_dir} must be a directory (a bind-mounted socket file goes stale)")
+    out = [(ws, CONTAINER_WORKSPACE, False), (sock, CONTAINER_SOCKET_DIR, False)]
+    if spec.intendant_dir is not None:
+        out.append((check_mount_source(spec.intendant_dir, denied), CONTAINER_INTENDANTS, True))
+    for m in spec.config_mounts:
+        if not m.target.startswith("/") or m.target in {t for _, t, _ in out}:
+            raise SandboxError(f"bad config mount target {m.target!r}")
+        out.append((check_mount_source(m.source, denied), m.target, True))
+    return out
+
+
+def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpec,
+                    mounts: list[tuple[Path, str, bool]]) -> list[str]:
+    """Compare the engine's inspect data with the hardened settings; return the problems (empty = ok).
+
+    Pure over ``attrs`` (the dict from ``GET /containers/{id}/json``), so each
+    check is unit-testable; the driver runs it against the real engine.
+    """
+    problems: list[str] = []
+    hc = attrs.get("HostConfig") or {}
+    cfg = attrs.get("Config") or {}
+
+    def bad(name: str, expected: Any, found: Any) -> None:
+        problems.append(f"{name} (expected {expected!r}, found {found!r})")
+
+    if hc.get("NetworkMode") != "none":
+        bad("network_mode", "none", hc.get("NetworkMode"))
+    nets = sorted(((attrs.get("NetworkSettings") or {}).get("Networks") or {}).keys())
+    if nets not in ([], ["none"]):
+        bad("networks", ["none"], nets)
+    cap_drop = [c.upper().removeprefix("CAP_") for c in (hc.get("CapDrop") or [])]
+    if "ALL" not in cap_drop:
+        bad("cap_drop", ["ALL"], hc.get("CapDrop"))
+    if hc.get("CapAdd"):
+        bad("cap_add", None, hc.get("CapAdd"))
+    if hc.get("Privileged"):
+        bad("privileged", False, True)
+    sec = [s.lower().replace("=", ":") for s in (hc.get("SecurityOpt") or [])]
+    if not any(s in ("no-new-privileges", "no-new-privileges:true") for s in sec):
+        bad("no_new_privileges", ["no-new-privileges"], hc.get("SecurityOpt"))
+    if any("unconfined" in s or s == "label:disable" or s.endswith("no-new-privileges:false") for s in sec):
+        bad("security_opt", "no unconfined profiles", hc.get("SecurityOpt"))
+    if hc.get("PidsLimit") != spec.pids_limit:
+        bad("pids_limit", spec.pids_limit, hc.get("PidsLimit"))
+    if hc.get("Memory") != spec.mem_limit:
+        bad("mem_limit", spec.mem_limit, hc.get("Memory"))
+    if hc.get("ReadonlyRootfs") is not True:
+        bad("read_only", True, hc.get("ReadonlyRootfs"))
+    tmpfs = hc.get("Tmpfs") or {}
+    for path in ("/tmp", AGENT_HOME):
+        if path not in tmpfs:
+            bad("tmpfs", ["/tmp", AGENT_HOME], sorted(tmpfs))
+            break
+    user = str(cfg.get("User") or "")
+    if user != f"{spec.uid}:{spec.gid}" or spec.uid == 0 or spec.gid == 0 or user.split(":")[0] in ("", "0", "root"):
+        bad("user", f"{spec.uid}:{spec.gid} (non-root)", user)
+    for key, name in (("PidMode", "pid_mode"), ("IpcMode", "ipc_mode"), ("UTSMode", "uts_mode"),
+                      ("UsernsMode", "userns_mode"), ("CgroupnsMode", "cgroupns_mode")):
+        v = str(hc.get(key) or "")
+        if v == "host" or v.startswith("container:"):
+            bad(name, "private", v)
+    if hc.get("Devices"):
+        bad("devices", [], hc.get("Devices"))
+    if hc.get("VolumesFrom"):
+        bad("volumes_from", [], hc.get("VolumesFrom"))
+    if hc.get("Binds"):
+        bad("binds", [], hc.get("Binds"))
+    if hc.get("Init") is not True:
+        bad("init", True, hc.get("Init"))
+    if attrs.get("Image") != image_id:
+        bad("image", image_id, attrs.get("Image"))
+    want = {(str(src), tgt, ro) for src, tgt, ro in mounts}
+    found = set()
+    for m in attrs.get("Mounts") or []:
+        if m.get("Type") == "tmpfs" and m.get("Destination") in tmpfs:
+            continue
+        found.add((str(m.get("Source")), str(m.get("Destination")), not m.get("RW", True)))
+        if m.get("Type") != "bind":
+            bad("mounts", "bind mounts only", f"{m.get('Type')} at {m.get('Destination')}")
+    if found != want:
+        bad("mounts", sorted(want), sorted(found))
+    for src, tgt, _ in found:
+        if tgt == CONTAINER_SOCKET_DIR and not os.path.isdir(src):
+            bad("socket_dir", "a directory", src)
+        try:
+            check_mount_source(src, spec.denied)
+        except SandboxError as exc:
+            problems.append(f"mount {tgt}: {exc}")
+    return problems
+
+
+# --------------------------------------------------------------------------- signals and reaping
+
+_LIVE: "set[DockerSandbox]" = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _teardown_all_at_exit() -> None:  # pragma: no cover - exercised by the SIGINT subprocess test
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for sb in live:
+        with contextlib.suppress(Exception):
+            sb.teardown()
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT/SIGTERM/SIGHUP while a teardown runs (main thread only), then re-deliver."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    pending: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {}
+    for s in sigs:
+        with contextlib.suppress(ValueError, OSError):
+            old[s] = signal.signal(s, lambda n, _f: pending.append(n))
+    try:
+        yield pending
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        for n in pending[:1]:
+            os.kill(os.getpid(), n)
+
+
+@contextlib.contextmanager
+def interrupt_on_terminate() -> Iterator[None]:
+    """Within this block SIGTERM and SIGHUP raise KeyboardInterrupt, so ``with`` teardown runs."""
+    def _raise(_n: int, _f: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, _raise) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def list_run_containers(client: Any, run_id: str | None = None) -> list[Any]:
+    """Containers agp made (all states), optionally for one run: the leak check."""
+    label = f"{LABEL_RUN}={run_id}" if run_id else LABEL_RUN
+    return client.containers.list(all=True, filters={"label": label})
+
+
+def reap_orphans(client: Any | None = None) -> list[str]:
+    """Remove agp containers made on this host by a process that no longer exists."""
+    client = client or docker_client()
+    host = socket.gethostname()
+    removed = []
+    for c in list_run_containers(client):
+        labels = c.labels or {}
+        if labels.get(LABEL_HOST) != host:
+            continue
+        try:
+            pid = int(labels.get(LABEL_PID, "0"))
+            os.kill(pid, 0)
+            continue  # owner alive
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue
+        with contextlib.suppress(Exception):
+            c.remove(force=True)
+            removed.append(c.id)
+    return removed
+
+
+# --------------------------------------------------------------------------- exec
+
+class ExecProcess:
+    """A running exec: write to stdin, iterate (stream, bytes) output frames, wait for the exit code.
+
+    ``stream`` is 1 for stdout and 2 for stderr (Docker's multiplexing).
+    """
+
+    def __init__(self, api: Any, exec_id: str, sock: Any) -> None:
+        self._api = api
+        self.id = exec_id
+        self._wrapper = sock
+        self._sock: socket.socket = getattr(sock, "_sock", sock)
+        self._buf = b""
+        self._eof = False
+        self._stdin_closed = False
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._sock.sendall(data)
+
+    def close_stdin(self) -> None:
+        if not self._stdin_closed:
+            self._stdin_closed = True
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)
+
+    def _fill(self, deadline: float | None) -> bool:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            r, _, _ = select.select([self._sock], [], [], left)
+            if not r:
+                raise TimeoutError
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            self._eof = True
+            return False
+        self._buf += chunk
+        return True
+
+    def frames(self, timeout: float | None = None) -> Iterator[tuple[int, bytes]]:
+        """Output frames as they arrive; raises TimeoutError when ``timeout`` (total) passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            while len(self._buf) < 8:
+                if self._eof or not self._fill(deadline):
+                    return
+            stream, size = struct.unpack(">BxxxL", self._buf[:8])
+            while len(self._buf) < 8 + size:
+                if self._eof or not self._fill(deadline):
+                    return
+            data, self._buf = self._buf[8:8 + size], self._buf[8 + size:]
+            yield stream, data
+
+    __iter__ = frames
+
+    def wait(self, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self._api.exec_inspect(self.id)
+            if not info.get("Running"):
+                code = info.get("ExitCode")
+                return -1 if code is None else int(code)
+            if time.monotonic() > deadline:
+                raise ExecTimeoutError(f"exec {self.id[:12]} still running after its output ended")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        """Kill the exec'd process (its host pid, when the engine is local and we may)."""
+        with contextlib.suppress(Exception):
+            pid = int(self._api.exec_inspect(self.id).get("Pid") or 0)
+            if pid > 0:
+                os.kill(pid, signal.SIGKILL)
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._wrapper.close()
+        with contextlib.suppress(Exception):
+            self._sock.close()
+
+
+# --------------------------------------------------------------------------- the driver
+
+class DockerSandbox:
+    """One hardened container for one run. See the module docstring for the guarantees.
+
+    ``events(kind, body)`` receives ``sandbox.create``, ``sandbox.inspect``,
+    ``sandbox.preflight`` and ``sandbox.teardown`` (wire it to the journal).
+    ``secrets`` resolves ``{{secret:NAME}}`` in exec environments and stdin.
+    """
+
+    def __init__(self, spec: SandboxSpec, *, client: Any | None = None, events: EventSink | None = None,
+                 secrets: SecretResolver | None = None) -> None:
+        self.spec = spec
+        self._client = client
+        self._events = events
+        self.secrets = secrets
+        self.container_id: str | None = None
+        self.image: ImageRef | None = None
+        self._mounts: list[tuple[Path, str, bool]] = []
+        self._torn_down = False
+        self._lock = threading.Lock()
+
+    # -- plumbing
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    def _emit(self, kind: str, body: dict[str, Any]) -> None:
+        if self._events is not None:
+            self._events(kind, body)
+
+    def _create_kwargs(self) -> dict[str, Any]:
+        """The hardened create arguments. Tests override this to inject a missing flag."""
+        from docker.types import Mount
+
+        spec = self.spec
+        assert self.image is not None
+        for k, v in spec.env.items():
+            if contains_placeholder(k) or contains_placeholder(v):
+                raise SecretError(f"container environment {k} holds a secret placeholder; the container "
+                                  "environment is visible in docker inspect: pass secrets to exec() instead")
+        env = {"HOME": AGENT_HOME, "TMPDIR": "/tmp", **dict(spec.env)}
+        labels = {
+            LABEL_RUN: spec.run_id,
+            LABEL_PID: str(os.getpid()),
+            LABEL_HOST: socket.gethostname(),
+            LABEL_MANAGED: "1",
+            **dict(spec.labels),
+        }
+        return dict(
+            image=self.image.id,
+            command=list(spec.command),
+            user=f"{spec.uid}:{spec.gid}",
+            working_dir=CONTAINER_WORKSPACE,
+            environment=env,
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            pids_limit=spec.pids_limit,
+            mem_limit=spec.mem_limit,
+            memswap_limit=spec.mem_limit,
+            read_only=True,
+            tmpfs={
+                "/tmp": f"rw,nosuid,nodev,size={spec.tmp_size},mode=1777",
+                AGENT_HOME: f"rw,nosuid,nodev,size={spec.home_size},uid={spec.uid},gid={spec.gid},mode=0700",
+            },
+            mounts=[Mount(target=tgt, source=str(src), type="bind", read_only=ro) for src, tgt, ro in self._mounts],
+            init=True,
+            ipc_mode="private",
+            cgroupns="private",
+            labels=labels,
+            hostname="agp-sandbox",
+            detach=True,
+        )
+
+    # -- lifecycle
+    def create(self) -> str:
+        """Resolve the image, check mounts, create, inspect (refuse on any gap), start."""
+        from docker.errors import DockerException
+
+        if self.container_id is not None:
+            raise SandboxError("this sandbox was already created")
+        if self.spec.uid == 0 or self.spec.gid == 0:
+            raise HardeningError("a sandbox never runs as root (uid/gid 0)")
+        t0 = time.monotonic()
+        self.image = resolve_image(self.spec.image, client=self.client)
+        self._mounts = _expected_mounts(self.spec)
+        kwargs = self._create_kwargs()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        try:
+            container = self.client.containers.create(**kwargs)
+        except DockerException as exc:
+            with _LIVE_LOCK:
+                _LIVE.discard(self)
+            self._torn_down = True
+            raise SandboxError(f"container create failed: {exc}") from exc
+        self.container_id = container.id
+        self._emit("sandbox.create", {
+            "container": container.id, "run": self.spec.run_id, "image": self.spec.image, "image_id": self.image.id,
+            "image_warning": self.image.warning, "mounts": [[str(s), t, "ro" if r else "rw"] for s, t, r in self._mounts],
+        })
+        try:
+            self.inspect_hardening()
+            container.start()
+            running = self.client.api.inspect_container(container.id)
+            if not (running.get("State") or {}).get("Running"):
+                raise SandboxError(f"container {container.id[:12]} did not start: {running.get('State')}")
+            nets = sorted(((running.get("NetworkSettings") or {}).get("Networks") or {}).keys())
+            if nets not in ([], ["none"]):
+                raise HardeningError(f"container {container.id[:12]} joined networks {nets} after start")
+        except BaseException:
+            self.teardown()
+            raise
+        self.create_ms = (time.monotonic() - t0) * 1000
+        return container.id
+
+    def inspect_hardening(self) -> dict[str, Any]:
+        """Inspect the container and raise HardeningError naming every missing or different flag."""
+        if self.container_id is None or self.image is None:
+            raise SandboxError("inspect_hardening() before create()")
+        attrs = self.client.api.inspect_container(self.container_id)
+        problems = check_hardening(attrs, image_id=self.image.id, spec=self.spec, mounts=self._mounts)
+        hc = attrs.get("HostConfig") or {}
+        body = {
+            "container": self.container_id, "ok": not problems, "problems": problems,
+            "seen": {
+                "network_mode": hc.get("NetworkMode"), "cap_drop": hc.get("CapDrop"),
+                "security_opt": hc.get("SecurityOpt"), "pids_limit": hc.get("PidsLimit"),
+                "memory": hc.get("Memory"), "read_only": hc.get("ReadonlyRootfs"),
+                "tmpfs": sorted((hc.get("Tmpfs") or {}).keys()), "user": (attrs.get("Config") or {}).get("User"),
+                "image": attrs.get("Image"),
+            },
+        }
+        self._emit("sandbox.inspect", body)
+        if problems:
+            raise HardeningError(f"container {self.container_id[:12]} is not hardened; refusing to start it: "
+                                 + "; ".join(problems))
+        return body
+
+    def preflight(self) -> PreflightResult:
+        """Run the egress probe inside; on anything but a clean result, tear down and raise PreflightFailed."""
+        if self.container_id is None:
+            raise SandboxError("preflight() before create()")
+        try:
+            res = self.exec(list(PROBE_ARGV), timeout=10.0, _launcher=False)
+            result = evaluate_probe(res.stdout, container=self.container_id, exit_code=res.exit_code)
+        except ExecTimeoutError:
+            result = PreflightResult(False, "probe did not finish within 10 s", (), (), {"outcome": "hang"}, 10000.0,
+                                     self.container_id)
+        except SandboxError as exc:
+            result = PreflightResult(False, f"probe could not run: {exc}", (), (), {}, 0.0, self.container_id)
+        self._emit("sandbox.preflight", result.to_json_dict())
+        if not result.ok:
+            self.teardown()
+            raise PreflightFailed(result)
+        return result
+
+    def _start_exec(self, argv: list[str], *, env: Mapping[str, str] | None, stdin: bytes | str | None,
+                    user: str | None, workdir: str | None, launcher: bool = True) -> ExecProcess:
+        from docker.errors import DockerException
+
+        if self.container_id is None or self._torn_down:
+            raise SandboxError("exec on a sandbox that is not running")
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise SandboxError("exec needs a non-empty argv of strings")
+        if user is not None and user.split(":")[0].strip() in ("", "0", "root"):
+            raise HardeningError(f"refusing to exec as {user!r}: a sandbox never runs anything as root")
+        for a in argv:
+            if contains_placeholder(a):
+                raise SecretError("a {{secret:NAME}} placeholder in argv would put the value in the process table; "
+                                  "pass it through env or stdin")
+        payload = stdin.encode("utf-8") if isinstance(stdin, str) else (stdin or b"")
+        resolved_env = dict(env or {})
+        if self.secrets is not None:
+            resolved_env = self.secrets.resolve(resolved_env)
+            if payload:
+                payload = self.secrets.resolve_text(payload.decode("utf-8")).encode("utf-8")
+        else:
+            for k, v in resolved_env.items():
+                if contains_placeholder(v) or contains_placeholder(k):
+                    raise SecretError(f"env {k} holds a secret placeholder but this sandbox has no secret resolver")
+            if payload and contains_placeholder(payload.decode("utf-8", "replace")):
+                raise SecretError("stdin holds a secret placeholder but this sandbox has no secret resolver")
+        if launcher:
+            header = json.dumps({"argv": argv, "env": resolved_env, "cwd": workdir}).encode("utf-8")
+            cmd = _LAUNCHER_ARGV
+            prefix = struct.pack(">I", len(header)) + header
+        else:
+            if resolved_env:
+                raise SandboxError("an exec without the launcher cannot carry an environment")
+            cmd, prefix = argv, b""
+        try:
+            exec_id = self.client.api.exec_create(
+                self.container_id, cmd, stdout=True, stderr=True, stdin=True, tty=False,
+                user=user or f"{self.spec.uid}:{self.spec.gid}", workdir=workdir if not launcher else None,
+            )["Id"]
+            sock = self.client.api.exec_start(exec_id, socket=True)
+        except DockerException as exc:
+            raise SandboxError(f"exec failed to start: {exc}") from exc
+        proc = ExecProcess(self.client.api, exec_id, sock)
+        try:
+            proc.write(prefix + payload)
+        except OSError as exc:
+            proc.close()
+            raise SandboxError(f"exec stdin write failed: {exc}") from exc
+        return proc
+
+    def exec(self, argv: list[str], *, env: Mapping[str, str] | None = None, stdin: bytes | str | None = None,
+             user: str | None = None, workdir: str | None = None, timeout: float | None = None,
+             _launcher: bool = True) -> ExecResult:
+        """Run argv to completion inside; stdin (if any) is sent then closed."""
+        proc = self._start_exec(argv, env=env, stdin=stdin, user=user, workdir=workdir, launcher=_launcher)
+        proc.close_stdin()
+        out, err = bytearray(), bytearray()
+        try:
+            for stream, data in proc.frames(timeout=timeout):
+                (err if stream == 2 else out).extend(data)
+            code = proc.wait(timeout=5.0 if timeout is None else max(timeout, 1.0))
+        except TimeoutError as exc:
+            proc.kill()
+            raise ExecTimeoutError(f"exec {argv[0]} did not finish within {timeout} s; killed") from exc
+        finally:
+            proc.close()
+        return ExecResult(code, bytes(out), bytes(err))
+
+    def exec_stream(self, argv: list[str], *, env: Mapping[str, str] | None = None,
+                    stdin: bytes | str | None = None, user: str | None = None, workdir: str | None = None,
+                    keep_stdin_open: bool = False) -> ExecProcess:
+        """Start argv inside and return the ExecProcess to stream from (the harness)."""
+        proc = self._start_exec(argv, env=env, stdin=stdin, user=user, workdir=workdir)
+        if not keep_stdin_open:
+            proc.close_stdin()
+        return proc
+
+    def copy_out(self, path: str, dest: Path) -> Path:
+        """Copy a file or directory out of the container into ``dest`` (a directory), safely."""
+        import io
+
+        from docker.errors import DockerException
+
+        if self.container_id is None or self._torn_down:
+            raise SandboxError("copy_out on a sandbox that is not running")
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            stream, _ = self.client.api.get_archive(self.container_id, path)
+            data = b"".join(stream)
+        except DockerException as exc:
+            raise SandboxError(f"copy_out {path}: {exc}") from exc
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(dest, filter="data")
+        return dest / Path(path).name
+
+    def teardown(self) -> None:
+        """Remove the container (force). Idempotent; signals are deferred while it runs."""
+        from docker.errors import DockerException, NotFound
+
+        with self._lock:
+            if self._torn_down:
+                return
+            self._torn_down = True
+        with _signals_deferred():
+            t0 = time.monotonic()
+            outcome = "removed"
+            if self.container_id is not None:
+                for attempt in range(3):
+                    try:
+                        self.client.api.remove_container(self.container_id, force=True, v=True)
+                        break
+                    except NotFound:
+                        outcome = "already gone"
+                        break
+                    except DockerException as exc:
+                        outcome = f"remove failed: {exc}"
+                        time.sleep(0.2 * (attempt + 1))
+                with _LIVE_LOCK:
+                    _LIVE.discard(self)
+                with contextlib.suppress(Exception):
+                    self._emit("sandbox.teardown", {"container": self.container_id, "outcome": outcome,
+                                                    "elapsed_ms": round((time.monotonic() - t0) * 1000, 1)})
+            else:
+                with _LIVE_LOCK:
+                    _LIVE.discard(self)
+        if outcome.startswith("remove failed"):
+            raise SandboxError(f"teardown of {self.container_id}: {outcome}")
+
+    def __enter__(self) -> "DockerSandbox":
+        if self.container_id is None:
+            self.create()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.teardown()

@@ -1,0 +1,159 @@
+"""The sandbox plug point: what a driver must do, and the data it trades in.
+
+``agp run`` talks to a sandbox only through :class:`SandboxDriver`;
+:class:`agp.sandbox.docker.DockerSandbox` is the implementation (a Kubernetes
+or VM driver can follow). The order of a governed run is fixed::
+
+    create()  ->  inspect_hardening()  ->  preflight()  ->  exec(...)*  ->  teardown()
+
+and a driver fails closed at every step: a missing hardened flag, an
+interface or route seen by the preflight, an unresolved secret or a denied
+mount raises (:mod:`agp.errors`) and the sandbox is torn down. Teardown is
+idempotent and always runs (context manager).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
+
+__all__ = (
+    "AGENT_GID",
+    "AGENT_HOME",
+    "AGENT_UID",
+    "CONTAINER_INTENDANTS",
+    "CONTAINER_SOCKET_DIR",
+    "CONTAINER_WORKSPACE",
+    "EventSink",
+    "ExecResult",
+    "ExtraMount",
+    "PreflightResult",
+    "SandboxDriver",
+    "SandboxSpec",
+)
+
+#: the non-root user every agp image defines and every sandbox runs as
+AGENT_UID = 10001
+AGENT_GID = 10001
+AGENT_HOME = "/home/agent"
+CONTAINER_WORKSPACE = "/workspace"
+CONTAINER_SOCKET_DIR = "/run/agp"
+CONTAINER_INTENDANTS = "/opt/agp/intendants"
+
+#: ``events(kind, body)``: the orchestrator wires this to ``journal.append(kind, session, body)``.
+#: Kinds: sandbox.create, sandbox.inspect, sandbox.preflight, sandbox.teardown.
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class ExtraMount:
+    """A host file or directory mounted read-only (config files: managed settings, hooks)."""
+
+    source: Path
+    target: str
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything a driver needs to create one hardened sandbox.
+
+    ``socket_dir`` is the run's socket *directory* (gate.sock, relay.sock live
+    in it); it is mounted at /run/agp. Mounting a socket file instead is the
+    classic ENOENT trap (the file is re-created by the server, the bind keeps
+    the old inode), so the driver refuses anything but a directory.
+    ``denied`` adds host paths to the mount deny-list (agp adds its key
+    directory and data directory on its own; pass the run's journal here).
+    """
+
+    image: str
+    run_id: str
+    workspace: Path
+    socket_dir: Path
+    intendant_dir: Path | None = None
+    config_mounts: tuple[ExtraMount, ...] = ()
+    denied: tuple[Path, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: uid/gid the sandbox runs as: never 0. The workspace must be writable by it (agp run uses
+    #: the agent uid 10001 by default, or the workspace owner's uid when that is not root).
+    uid: int = AGENT_UID
+    gid: int = AGENT_GID
+    mem_limit: int = 2 * 1024**3
+    pids_limit: int = 512
+    tmp_size: str = "512m"
+    home_size: str = "512m"
+    command: tuple[str, ...] = ("sleep", "infinity")
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    """What the in-container egress probe saw. ``ok`` only when the only interface is
+    ``lo``, there is no route, and the TEST-NET-1 connect failed at once with ENETUNREACH."""
+
+    ok: bool
+    reason: str
+    interfaces: tuple[str, ...]
+    routes: tuple[str, ...]
+    connect: Mapping[str, Any]
+    elapsed_ms: float
+    container: str = ""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "reason": self.reason,
+            "interfaces": list(self.interfaces),
+            "routes": list(self.routes),
+            "connect": dict(self.connect),
+            "elapsed_ms": round(self.elapsed_ms, 1),
+            "container": self.container,
+        }
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+@runtime_checkable
+class SandboxDriver(Protocol):
+    """One sandbox for one run. Every method raises an :class:`agp.errors.SandboxError`
+    subclass on failure; none falls back to running anything on the host."""
+
+    def create(self) -> str: ...  # container id; inspects and refuses (HardeningError) before returning
+
+    def inspect_hardening(self) -> dict[str, Any]: ...  # raises HardeningError naming what is missing
+
+    def preflight(self) -> PreflightResult: ...  # raises PreflightError (with .result) and tears down
+
+    def exec(
+        self,
+        argv: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | str | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult: ...
+
+    def exec_stream(
+        self,
+        argv: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | str | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+    ) -> Iterator[tuple[int, bytes]]: ...
+
+    def copy_out(self, path: str, dest: Path) -> Path: ...
+
+    def teardown(self) -> None: ...  # idempotent; never raises for an already-gone container
+
+    def __enter__(self) -> "SandboxDriver": ...
+
+    def __exit__(self, *exc: object) -> None: ...

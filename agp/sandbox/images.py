@@ -1,0 +1,457 @@
+"""Sandbox images: pinned references, and the offline build.
+
+Pinning. Every image agp runs is referenced by image id (``sha256:<64 hex>``)
+or digest (``name@sha256:…``). A specific version tag (``name:1.2``) is
+accepted with a warning, because a tag can move; ``latest`` or no tag at all
+is refused with :class:`agp.errors.ImagePinError`. :func:`resolve_image`
+always returns the engine's image id, which is what the sandbox creates and
+what the run journals.
+
+Building (``agp images build``). There is no registry: the base is a
+``debootstrap --variant=minbase bookworm`` root from the Debian mirror apt
+already uses (read from /etc/apt/sources.list and sources.list.d), finished by
+``images/base/finalize.sh`` (the ``agent`` user, uid 10001; mount points;
+caches removed) and loaded with ``docker import``. The intendant images
+(``images/<name>/Dockerfile``, each starting ``ARG BASE`` / ``FROM ${BASE}``)
+are built from it with ``--network none``; the harness binaries are the native
+executables from the npm packages at the versions in ``intendants/pins.json``.
+Every image carries ``agp.inputs``, a digest of everything that went into it;
+a build whose inputs did not change is skipped. The resolved ids are written to
+the pin file (:func:`pin_file`, ``<agp data dir>/images.json``), which
+:func:`resolve_intendant_image` reads at run time.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from agp.errors import ImagePinError, SandboxError
+
+__all__ = (
+    "BASE_SUITE",
+    "INTENDANTS",
+    "ImageRef",
+    "apt_mirror",
+    "base_inputs",
+    "build_all",
+    "build_base",
+    "build_intendant",
+    "harness_binaries",
+    "harness_versions",
+    "load_pins",
+    "pin_file",
+    "resolve_image",
+    "resolve_intendant_image",
+)
+
+BASE_SUITE = "bookworm"
+INTENDANTS = ("reference", "claude-code", "codex")
+_ID_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_DIGEST_RE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as agp runs it: the engine's id, the reference it came from, and any warning."""
+
+    id: str
+    ref: str
+    warning: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.ref} -> {self.id}" if self.ref != self.id else self.id
+
+
+def _client() -> Any:
+    from agp.sandbox.docker import docker_client
+
+    return docker_client()
+
+
+def resolve_image(ref: str, *, client: Any | None = None) -> ImageRef:
+    """Resolve ``ref`` to an image id, refusing unpinned references (see the module docstring)."""
+    from docker.errors import DockerException, ImageNotFound
+
+    ref = (ref or "").strip()
+    warning = None
+    if not ref:
+        raise ImagePinError("no image given")
+    if _ID_RE.fullmatch(ref) or _DIGEST_RE.match(ref):
+        pass
+    elif ref.startswith("sha256:"):
+        raise ImagePinError(f"image {ref!r}: an image id must be the full sha256:<64 hex>")
+    else:
+        name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
+        if not tag:
+            raise ImagePinError(f"image {ref!r} has no tag or digest; pin it by image id or digest "
+                                "(see `agp images list`)")
+        if tag == "latest":
+            raise ImagePinError(f"image {ref!r} uses the moving tag 'latest'; pin it by image id or digest")
+        warning = f"image {ref!r} is pinned only by a tag, which can move; prefer its image id"
+    client = client or _client()
+    try:
+        image_id = client.api.inspect_image(ref)["Id"]
+    except ImageNotFound as exc:
+        raise ImagePinError(f"image {ref!r} is not present in the local engine (run `agp images build`)") from exc
+    except DockerException as exc:
+        raise SandboxError(f"cannot inspect image {ref!r}: {exc}") from exc
+    if _ID_RE.fullmatch(ref) and image_id != ref:
+        raise ImagePinError(f"image {ref!r} resolved to a different id {image_id}")
+    if warning:
+        warning += f" (resolved to {image_id})"
+    return ImageRef(image_id, ref, warning)
+
+
+# --------------------------------------------------------------------------- pins
+
+def pin_file() -> Path:
+    """Where the built image ids are recorded: ``$AGP_IMAGES_FILE`` or ``<agp data dir>/images.json``."""
+    from agp.paths import data_dir
+
+    return Path(os.environ.get("AGP_IMAGES_FILE") or data_dir() / "images.json")
+
+
+def load_pins() -> dict[str, dict[str, Any]]:
+    path = pin_file()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ImagePinError(f"image pin file {path} is unreadable: {exc}") from exc
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, dict):
+        raise ImagePinError(f"image pin file {path} has no 'images' object")
+    return images
+
+
+def _save_pins(images: dict[str, dict[str, Any]]) -> None:
+    path = pin_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"version": 1, "images": images}, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def resolve_intendant_image(name: str, *, client: Any | None = None) -> ImageRef:
+    """The pinned image id of an intendant (``reference``, ``claude-code``, ``codex``) or of ``base``."""
+    pins = load_pins()
+    pin = pins.get(name)
+    if not pin or not _ID_RE.fullmatch(str(pin.get("id", ""))):
+        raise ImagePinError(f"no pinned image for {name!r} in {pin_file()} (run `agp images build`)")
+    ref = resolve_image(pin["id"], client=client)
+    labels = ((client or _client()).api.inspect_image(ref.id).get("Config") or {}).get("Labels") or {}
+    if labels.get("agp.inputs") != pin.get("inputs"):
+        raise ImagePinError(f"image {ref.id} for {name!r} does not carry the pinned inputs digest")
+    return ImageRef(ref.id, f"agp/{name}", None)
+
+
+def harness_versions(*, client: Any | None = None) -> dict[str, str | None]:
+    """Harness version baked into each pinned harness image (from its ``agp.harness.version`` label)."""
+    out: dict[str, str | None] = {}
+    client = client or _client()
+    for name in ("claude-code", "codex"):
+        try:
+            ref = resolve_intendant_image(name, client=client)
+        except ImagePinError:
+            out[name] = None
+            continue
+        labels = (client.api.inspect_image(ref.id).get("Config") or {}).get("Labels") or {}
+        out[name] = labels.get("agp.harness.version")
+    return out
+
+
+# --------------------------------------------------------------------------- inputs
+
+def _repo() -> Path:
+    from agp.paths import repo_root
+
+    return repo_root()
+
+
+def _sha256_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(_repo())).encode() + b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _deb822_entries(text: str) -> list[dict[str, str]]:
+    entries, cur = [], {}
+    for line in text.splitlines() + [""]:
+        if not line.strip():
+            if cur:
+                entries.append(cur)
+            cur = {}
+            continue
+        if line.startswith("#") or line[:1].isspace():
+            continue
+        if ":" in line:
+            k, v = line.split(":", 1)
+            cur[k.strip().lower()] = v.strip()
+    return entries
+
+
+def apt_mirror(suite: str = BASE_SUITE, root: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror apt is configured with for ``suite`` (main archive, not security/updates)."""
+    candidates: list[str] = []
+    lists = [root / "sources.list", *sorted((root / "sources.list.d").glob("*.list"))]
+    for f in lists:
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            parts = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
+            if len(parts) >= 3 and parts[0] == "deb" and parts[2] == suite:
+                candidates.append(parts[1])
+    for f in sorted((root / "sources.list.d").glob("*.sources")):
+        try:
+            entries = _deb822_entries(f.read_text())
+        except OSError:
+            continue
+        for e in entries:
+            if "deb" not in e.get("types", "").split() or e.get("enabled", "yes").lower() == "no":
+                continue
+            if suite in e.get("suites", "").split():
+                candidates.extend(e.get("uris", "").split())
+    for uri in candidates:
+        if uri.startswith(("http://", "https://", "file:/")):
+            return uri.rstrip("/")
+    raise SandboxError(f"no apt source for Debian {suite} in {root}/sources.list(.d); cannot build the base image")
+
+
+def _base_files() -> list[Path]:
+    return sorted(p for p in (_repo() / "images" / "base").rglob("*") if p.is_file())
+
+
+def _base_packages() -> list[str]:
+    text = (_repo() / "images" / "base" / "packages.txt").read_text()
+    return sorted({w for line in text.splitlines() for w in line.split("#", 1)[0].split()})
+
+
+def base_inputs(mirror: str | None = None) -> dict[str, Any]:
+    return {
+        "suite": BASE_SUITE,
+        "variant": "minbase",
+        "mirror": mirror or apt_mirror(),
+        "packages": _base_packages(),
+        "files": _sha256_files(_base_files()),
+    }
+
+
+def _find_image_by_inputs(client: Any, digest: str) -> str | None:
+    imgs = client.images.list(filters={"label": f"agp.inputs={digest}"})
+    return imgs[0].id if imgs else None
+
+
+def _run(cmd: list[str], log: Log, **kw: Any) -> None:
+    log("    $ " + " ".join(cmd[:6]) + (" ..." if len(cmd) > 6 else ""))
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise SandboxError(f"{cmd[0]} failed ({r.returncode}): {(r.stderr or r.stdout)[-2000:]}")
+
+
+def _cache_dir() -> Path:
+    d = Path(os.environ.get("AGP_IMAGE_CACHE") or _repo() / ".cache" / "images")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def build_base(*, client: Any | None = None, force: bool = False, log: Log = print) -> dict[str, Any]:
+    """debootstrap + finalize + docker import; skipped when an image with the same inputs exists."""
+    client = client or _client()
+    inputs = base_inputs()
+    digest = _digest(inputs)
+    have = None if force else _find_image_by_inputs(client, digest)
+    if have:
+        log(f"    base: up to date ({have[:19]}, inputs {digest[:12]})")
+        return {"id": have, "inputs": digest, "tag": f"agp/base:{digest[:12]}", "built": False}
+    if shutil.which("debootstrap") is None:
+        raise SandboxError("debootstrap is not installed (scripts/setup.d/10-system.sh installs it)")
+    if os.geteuid() != 0:
+        raise SandboxError("building the base image needs root (debootstrap)")
+    t0 = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="agp-base-", dir=_cache_dir()))
+    try:
+        rootfs = work / "rootfs"
+        log(f"    base: debootstrap --variant=minbase {BASE_SUITE} from {inputs['mirror']} "
+            f"(+ {', '.join(inputs['packages'])})")
+        _run(["debootstrap", "--variant=minbase", "--include=" + ",".join(inputs["packages"]), BASE_SUITE,
+              str(rootfs), inputs["mirror"]], log)
+        _run(["bash", str(_repo() / "images" / "base" / "finalize.sh"), str(rootfs)], log)
+        tarball = work / "rootfs.tar"
+        _run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tarball), "."], log)
+        tag = digest[:12]
+        changes = [
+            f"LABEL agp.inputs={digest}",
+            "LABEL agp.role=base",
+            f"LABEL agp.base.suite={BASE_SUITE}",
+            "ENV PATH=/usr/local/bin:/usr/bin:/bin",
+            "ENV HOME=/home/agent",
+            "ENV LANG=C.UTF-8",
+            "USER 10001:10001",
+            "WORKDIR /workspace",
+            'CMD ["sleep", "infinity"]',
+        ]
+        res = client.api.import_image_from_file(str(tarball), repository="agp/base", tag=tag, changes=changes)
+        image_id = client.api.inspect_image(f"agp/base:{tag}")["Id"]
+        log(f"    base: imported {image_id[:19]} in {time.monotonic() - t0:.0f}s")
+        del res
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"id": image_id, "inputs": digest, "tag": f"agp/base:{tag}", "built": True}
+
+
+# --------------------------------------------------------------------------- harness binaries
+
+def _pins() -> dict[str, Any]:
+    return json.loads((_repo() / "intendants" / "pins.json").read_text())
+
+
+def _is_elf(p: Path) -> bool:
+    try:
+        with open(p, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def _npm_prefix(name: str, version: str, log: Log) -> Path:
+    """The npm install of a pinned harness (shared with scripts/setup.d/50-harnesses.sh's layout)."""
+    pin = _pins()[name]
+    dest = Path(os.environ.get("AGP_HARNESS_DIR") or _repo() / ".cache" / "harnesses") / f"{name}-{version}"
+    lock = dest / "node_modules" / ".package-lock.json"
+    if lock.exists():
+        return dest
+    if shutil.which("npm") is None:
+        raise SandboxError("npm is not installed; it is needed to fetch the harness binaries")
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log(f"    {name}: npm install {pin['npm']}@{version}")
+    _run(["npm", "install", "--prefix", str(tmp), "--no-audit", "--no-fund", "--loglevel=error", "--save-exact",
+          f"{pin['npm']}@{version}"], log)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+def harness_binaries(name: str, *, log: Log = print) -> tuple[str, dict[str, Path], str]:
+    """(version, {file name in the build context: host path}, integrity digest) for a harness image."""
+    version = _pins()[name]["version"]
+    prefix = _npm_prefix(name, version, log)
+    nm = prefix / "node_modules"
+    files: dict[str, Path] = {}
+    if name == "claude-code":
+        cands = [nm / "@anthropic-ai/claude-code/bin/claude.exe",
+                 *sorted(Path(p) for p in glob.glob(str(nm / "@anthropic-ai/claude-code-linux-*/claude")))]
+        found = [c for c in cands if _is_elf(c)]
+        if not found:
+            raise SandboxError(f"no native claude binary in {nm} (looked at {[str(c) for c in cands]})")
+        files["claude"] = found[0]
+    elif name == "codex":
+        vend = sorted(Path(p) for p in glob.glob(str(nm / "@openai/codex-linux-*/vendor/*-linux-musl")))
+        if not vend or not _is_elf(vend[0] / "bin" / "codex"):
+            raise SandboxError(f"no native codex binary under {nm}/@openai/codex-linux-*/vendor")
+        files["codex"] = vend[0] / "bin" / "codex"
+        if (vend[0] / "codex-path" / "rg").exists():
+            files["rg"] = vend[0] / "codex-path" / "rg"
+    else:
+        raise SandboxError(f"{name} has no harness binaries")
+    lock = json.loads((nm / ".package-lock.json").read_text())
+    integ = {k: v.get("integrity") for k, v in sorted(lock.get("packages", {}).items())}
+    return version, files, _digest(integ)
+
+
+# --------------------------------------------------------------------------- intendant images
+
+def _common_files() -> list[Path]:
+    return sorted(p for p in (_repo() / "images" / "common").rglob("*") if p.is_file())
+
+
+def build_intendant(name: str, base_id: str, *, client: Any | None = None, force: bool = False,
+                    log: Log = print) -> dict[str, Any]:
+    """Build images/<name>/Dockerfile FROM the base, offline (--network none); skipped if inputs match."""
+    client = client or _client()
+    if name not in INTENDANTS:
+        raise SandboxError(f"unknown intendant image {name!r} (one of {', '.join(INTENDANTS)})")
+    ddir = _repo() / "images" / name
+    dockerfile = ddir / "Dockerfile"
+    version, binaries, integrity = (None, {}, None) if name == "reference" else harness_binaries(name, log=log)
+    inputs = {
+        "base": base_id,
+        "files": _sha256_files([dockerfile, *_common_files()]),
+        "harness": {"version": version, "integrity": integrity},
+    }
+    digest = _digest(inputs)
+    have = None if force else _find_image_by_inputs(client, digest)
+    if have:
+        log(f"    {name}: up to date ({have[:19]}, inputs {digest[:12]})")
+        return {"id": have, "inputs": digest, "tag": f"agp/{name}:{digest[:12]}", "built": False,
+                "harness_version": version}
+    t0 = time.monotonic()
+    ctx = Path(tempfile.mkdtemp(prefix=f"ctx-{name}-", dir=_cache_dir()))
+    try:
+        shutil.copy2(dockerfile, ctx / "Dockerfile")
+        for f in _common_files():
+            shutil.copy2(f, ctx / f.name)
+        for fname, src in binaries.items():
+            try:
+                os.link(src, ctx / fname)
+            except OSError:
+                shutil.copy2(src, ctx / fname)
+        labels = {"agp.inputs": digest, "agp.role": "intendant", "agp.intendant": name}
+        if version:
+            labels["agp.harness.version"] = version
+        tag = f"agp/{name}:{digest[:12]}"
+        log(f"    {name}: docker build --network none --build-arg BASE={base_id[:19]}…")
+        try:
+            image, _logs = client.images.build(path=str(ctx), tag=tag, buildargs={"BASE": base_id},
+                                               network_mode="none", labels=labels, rm=True, forcerm=True,
+                                               pull=False)
+        except Exception as exc:  # docker.errors.BuildError / APIError
+            raise SandboxError(f"building {name} failed: {exc}") from exc
+        log(f"    {name}: built {image.id[:19]} in {time.monotonic() - t0:.0f}s")
+        return {"id": image.id, "inputs": digest, "tag": tag, "built": True, "harness_version": version}
+    finally:
+        shutil.rmtree(ctx, ignore_errors=True)
+
+
+def build_all(*, only: list[str] | None = None, force: bool = False, client: Any | None = None,
+              log: Log = print) -> dict[str, dict[str, Any]]:
+    """Build the base and the intendant images (all, or ``only``), then record their ids in the pin file."""
+    client = client or _client()
+    names = list(only or INTENDANTS)
+    for n in names:
+        if n not in INTENDANTS:
+            raise SandboxError(f"unknown image {n!r} (one of {', '.join(INTENDANTS)})")
+    pins = load_pins()
+    base = build_base(client=client, force=force, log=log)
+    pins["base"] = {k: base[k] for k in ("id", "inputs", "tag")}
+    _save_pins(pins)
+    results = {"base": base}
+    for n in names:
+        r = build_intendant(n, base["id"], client=client, force=force, log=log)
+        results[n] = r
+        pins[n] = {k: r[k] for k in ("id", "inputs", "tag", "harness_version")}
+        _save_pins(pins)
+    return results
