@@ -190,6 +190,6 @@ def _test(args: argparse.Namespace) -> int:
         c.print(f"{mark} {r.index:3d} {escape(r.label)}  → {r.decision.effect}"
                 + (f"\n         {escape(r.problem)}" if r.problem else ""))
     if not results:
-        c.print("[red]no [[test]] cases in these files[/]")
+        c.print("[red]no " + escape("[[test]]") + " cases in these files[/]")
     c.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return 0 if ok else 1
