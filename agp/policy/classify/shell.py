@@ -1,11 +1,1891 @@
-"""Shell classification (in progress: until the tree-sitter walker lands every command is unknown)."""
+"""Shell classification: every simple command a bash string runs, from a real parse (tree-sitter-bash).
+
+`classify_shell(command, cwd)` returns a tuple of Statements; a call is allowed only if every one
+of them is. What is found:
+
+- every simple command through pipelines, `&&`/`||`/`;`/`&`, subshells, `{ ..; }`, if/while/for/
+  case/select, `!`, `$(..)` and backticks (backtick bodies are unescaped and re-parsed, as bash
+  does), process substitution `<(..)`/`>(..)`, command substitutions inside strings, `${x:-$(..)}`,
+  `$((..))`, array subscripts and here-doc bodies with an unquoted delimiter;
+- function definitions: a call to a defined function yields its body's statements (via
+  'function:NAME'); a body that is never called is still classified where it is defined;
+- `VAR=x cmd` prefixes (the command is found; assigning PATH, LD_*, BASH_ENV, IFS, ... is an
+  unknown statement: it changes what later words mean);
+- quoting and escapes: `\\rm`, `'r'm`, `"rm"`, `$'\\x72m'` all give program 'rm';
+- wrappers that run another command: sudo, doas, env, nice, nohup, timeout, time, stdbuf, ionice,
+  chrt, taskset, setsid, unshare, flock, chroot, command, builtin, exec, coproc, busybox, xargs,
+  parallel, watch, find -exec/-execdir/-ok/-okdir, sh/bash/dash/zsh/ksh -c with a literal string,
+  su/runuser -c, script -c, trap, eval with literal words. The wrapper itself is a statement too;
+  the inner command carries via=(wrapper, ...);
+- redirections: `> f`, `>> f`, `>| f`, `&> f`, `<> f` are write statements, `< f` read statements
+  (/dev/null, /dev/stdin, /dev/stdout, /dev/stderr and /dev/fd/0-2 are left out; /dev/tcp and
+  /dev/udp are network: unknown); tee, sed -i, dd of=, sort -o, cp/mv/install/ln destinations,
+  rm/rmdir/unlink/shred/truncate/touch/mkdir/chmod/chown/chgrp targets and find -fprint* files are
+  write statements too;
+- `cd`/`pushd` inside the string change the directory later relative paths are joined to; when a
+  cd may or may not have happened, every candidate is listed; after `cd "$X"` the cwd is unknown;
+- SQL given to psql -c, mysql -e, sqlite3 DB "SQL", duckdb, ... and in here-docs fed to them is
+  classified with classify_sql; URLs in arguments become url statements with their host.
+
+Unknown statements (decided at run time, or beyond static analysis): eval, `bash -c "$VAR"`,
+`$CMD args`, a command name that is not a literal word (or contains a glob or brace expansion),
+`source`/`.` of a non-literal path, `alias`, `hash -p`, `enable`, `shopt -s expand_aliases`,
+assignments to IFS/PATH/LD_PRELOAD/..., interpreter one-liners (python -c, perl -e, ruby -e,
+node -e/-p, php -r, lua -e, Rscript -e, awk programs that call system()/pipe/redirect/getline,
+sed scripts with e/w/W/r/R commands or s///e|w flags, git -c / --config-env / -O/--open-files-in-pager
+/ --upload-pack / --exec / rebase -x), a shell or interpreter reading its program from stdin that
+is not a literal here-doc/here-string (`curl .. | sh`, `base64 -d | bash`, `python -`), a line
+continuation inside a word, and the whole string when tree-sitter reports an ERROR or MISSING node
+(one unknown statement for everything).
+
+Interpreter one-liners are classified as BOTH an exec statement (program 'python', flag
+'interpreter') and an unknown statement: a policy has to allow unknown statements explicitly to
+let one through, and no shipped policy does.
+"""
 
 from __future__ import annotations
 
+import functools
+import posixpath
+import re
+import threading
+from dataclasses import dataclass, field
+
+import tree_sitter
+import tree_sitter_bash
+
 from agp.policy.classify._statement import Statement
+from agp.policy.classify.sql import classify_sql, dialect_for
+from agp.policy.classify.urls import url_host
 
-__all__ = ("classify_shell",)
+__all__ = ("classify_shell", "MAX_COMMAND_BYTES", "MAX_DEPTH")
+
+MAX_COMMAND_BYTES = 256 * 1024  # a longer string is one unknown statement
+MAX_DEPTH = 8  # nesting of bash -c / eval / backticks / function calls
+MAX_CWDS = 4  # candidate working directories tracked before giving up (cwd unknown)
+
+_LANGUAGE = tree_sitter.Language(tree_sitter_bash.language())
+_LOCAL = threading.local()
 
 
-def classify_shell(command: str, cwd: str) -> tuple[Statement, ...]:
-    return (Statement(kind="unknown", text=command[:500], cwd=cwd, reason="shell classifier not built yet"),)
+def _parser() -> tree_sitter.Parser:
+    p = getattr(_LOCAL, "parser", None)
+    if p is None:
+        p = _LOCAL.parser = tree_sitter.Parser(_LANGUAGE)
+    return p
+
+
+# --------------------------------------------------------------------------------------- tables
+
+SYSTEM_BIN_DIRS = frozenset({"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"})
+
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "rbash", "posh", "yash", "busybox-sh"})
+NON_POSIX_SHELLS = frozenset({"fish", "csh", "tcsh", "xonsh", "nu", "elvish", "pwsh", "powershell"})
+INTERPRETERS = {
+    # program: options whose presence makes the next word (or the attached rest) program text
+    "python": ("-c",), "python2": ("-c",), "python3": ("-c",), "pypy": ("-c",), "pypy3": ("-c",),
+    "perl": ("-e", "-E"), "ruby": ("-e",), "node": ("-e", "-p", "--eval", "--print"),
+    "nodejs": ("-e", "-p", "--eval", "--print"), "deno": ("eval",), "bun": ("-e", "--eval"),
+    "php": ("-r", "-R", "-B", "-E"), "lua": ("-e",), "luajit": ("-e",), "Rscript": ("-e",),
+    "R": ("-e",), "tclsh": (), "wish": (), "osascript": ("-e",), "julia": ("-e", "-E"),
+    "groovy": ("-e",), "scala": ("-e",), "jshell": (), "irb": (), "ghci": ("-e",), "guile": ("-c",),
+    "racket": ("-e",), "sbcl": ("--eval",), "erl": ("-eval",), "elixir": ("-e",), "swift": ("-e",),
+    "gdb": ("-ex", "--eval-command"), "vim": ("-c", "+", "--cmd"), "vi": ("-c", "+", "--cmd"),
+    "nvim": ("-c", "+", "--cmd"), "emacs": ("--eval",), "ed": (), "ex": ("-c", "+"),
+    "expect": ("-c",), "tmux": (), "screen": (),
+}
+# interpreters that read their program from stdin when given no script operand
+STDIN_INTERPRETERS = frozenset({"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
+                                "nodejs", "php", "lua", "luajit", "Rscript", "R", "tclsh", "wish",
+                                "osascript", "julia", "irb", "jshell", "ghci", "guile", "racket", "sbcl",
+                                "erl", "elixir", "gdb", "ed", "ex", "expect", "bc", "dc"})
+
+SQL_CLIENTS = frozenset({"psql", "pgcli", "mysql", "mariadb", "sqlite3", "duckdb", "clickhouse-client",
+                         "sqlcmd", "snowsql", "trino", "presto"})
+
+NETWORK_PROGRAMS = frozenset({"curl", "wget", "http", "https", "httpie", "xh", "aria2c", "lynx", "links",
+                              "w3m", "nc", "ncat", "netcat", "socat", "telnet", "ssh", "scp", "sftp",
+                              "rsync", "ftp", "tftp", "openssl"})
+
+# commands whose operands are never files
+NO_PATH_OPERANDS = frozenset({
+    "echo", "printf", "true", "false", ":", "test", "[", "expr", "seq", "sleep", "yes", "basename",
+    "dirname", "date", "whoami", "id", "uname", "pwd", "set", "shift", "exit", "return", "break",
+    "continue", "wait", "jobs", "kill", "let", "read", "type", "which", "hash", "help", "umask",
+    "ulimit", "unalias", "printenv", "getopts", "export", "local", "declare", "typeset", "readonly",
+    "unset", "alias", "logger", "tput", "stty", "nproc", "arch", "hostname", "groups", "env",
+})
+# commands whose first operand is a pattern/script, not a file (unless given by option)
+PATTERN_FIRST = {
+    "grep": ("-e", "--regexp", "-f", "--file"), "egrep": ("-e", "--regexp", "-f", "--file"),
+    "fgrep": ("-e", "--regexp", "-f", "--file"), "rg": ("-e", "--regexp", "-f", "--file"),
+    "ag": (), "ack": (), "sed": ("-e", "--expression", "-f", "--file"),
+    "awk": ("-f", "--file"), "gawk": ("-f", "--file"), "mawk": ("-f",), "nawk": ("-f",),
+    "jq": ("-f", "--from-file"), "yq": (), "git-grep": (),
+}
+# options (per program) that take a separate argument; used to skip option values when finding
+# the wrapped command of a wrapper
+WRAPPER_OPTS_WITH_ARG = {
+    "sudo": {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "-R", "--user", "--group",
+             "--close-from", "--chdir", "--host", "--prompt", "--role", "--type", "--other-user",
+             "--command-timeout", "--chroot"},
+    "doas": {"-u", "-C"},
+    "env": {"-u", "--unset", "-C", "--chdir", "-S", "--split-string", "-P", "--default-signal",
+            "--ignore-signal", "--block-signal", "-a", "--argv0"},
+    "nice": {"-n", "--adjustment"},
+    "timeout": {"-s", "--signal", "-k", "--kill-after"},
+    "time": {"-o", "--output", "-f", "--format"},
+    "stdbuf": {"-i", "-o", "-e", "--input", "--output", "--error"},
+    "ionice": {"-c", "--class", "-n", "--classdata", "-p", "--pid", "-P", "--pgid", "-u", "--uid"},
+    "chrt": set(),
+    "taskset": set(),
+    "setsid": set(),
+    "unshare": {"--map-user", "--map-group", "--setuid", "--setgid", "-S", "-G", "-R", "--root",
+                "-w", "--wd", "--propagation"},
+    "nsenter": {"-t", "--target", "-S", "--setuid", "-G", "--setgid", "-r", "--root", "-w", "--wd"},
+    "flock": {"-w", "--timeout", "-E", "--conflict-exit-code"},
+    "chroot": {"--userspec", "--groups"},
+    "command": set(),
+    "builtin": set(),
+    "exec": {"-a"},
+    "coproc": set(),
+    "nohup": set(),
+    "xvfb-run": {"-n", "--server-num", "-s", "--server-args", "-f", "--auth-file", "-e", "--error-file", "-p"},
+    "caffeinate": {"-t", "-w"},
+    "unbuffer": set(),
+    "catchsegv": set(),
+    "prlimit": set(),
+    "runuser": {"-u", "--user", "-g", "--group", "-G", "--supp-group", "-s", "--shell", "-w"},
+    "firejail": set(),
+    "proot": {"-r", "-b", "-w", "-q"},
+    "fakeroot": {"-l", "--lib", "--faked", "-s", "-i"},
+    "ltrace": {"-o", "-e", "-p", "-u", "-n", "-s"},
+    "strace": {"-o", "-e", "-p", "-u", "-s", "-P", "-a", "-b", "-E", "-I", "-O", "-S", "-X"},
+    "valgrind": set(),
+    "torsocks": set(),
+    "proxychains": {"-f"},
+    "proxychains4": {"-f"},
+    "dbus-launch": set(),
+    "systemd-run": {"-p", "--property", "-u", "--unit", "--uid", "--gid", "-E", "--setenv",
+                    "--working-directory", "-M", "--machine", "--description", "--slice"},
+    "pkexec": {"--user"},
+}
+WRAPPERS = frozenset(WRAPPER_OPTS_WITH_ARG)
+# wrappers taking positional arguments before the command (how many)
+WRAPPER_POSITIONALS = {"timeout": 1, "chroot": 1, "flock": 1, "taskset": 1, "chrt": 1}
+
+DANGEROUS_ENV = frozenset({
+    "PATH", "IFS", "BASH_ENV", "ENV", "PS4", "PROMPT_COMMAND", "SHELLOPTS", "BASHOPTS", "CDPATH",
+    "GLOBIGNORE", "HOME", "PAGER", "MANPAGER", "GIT_PAGER", "EDITOR", "VISUAL", "GIT_EDITOR",
+    "SHELL", "BROWSER", "LESSOPEN", "LESSCLOSE", "LESSKEY", "TERMINFO", "INPUTRC", "PYTHONPATH",
+    "PYTHONSTARTUP", "PYTHONHOME", "PYTHONINSPECT", "PYTHONUSERBASE", "PERL5OPT", "PERL5LIB",
+    "PERLLIB", "PERL5DB", "RUBYOPT", "RUBYLIB", "NODE_OPTIONS", "NODE_PATH", "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "SSH_ASKPASS", "SUDO_ASKPASS", "SSH_AUTH_SOCK", "TMPDIR",
+    "XDG_CONFIG_HOME", "XDG_DATA_HOME", "ZDOTDIR", "MAKEFLAGS", "MAKEFILES", "CC", "CXX", "LD",
+    "NPM_CONFIG_PREFIX", "npm_config_script_shell", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+    "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "no_proxy",
+    "NO_PROXY", "PROMPT_COMMAND", "TZDIR", "LOCPATH", "NLSPATH", "GCONV_PATH", "HOSTALIASES",
+    "RESOLV_HOST_CONF", "MALLOC_CHECK_", "PS1", "PS2", "PS0",
+})
+DANGEROUS_ENV_PREFIXES = ("LD_", "DYLD_", "GIT_", "BASH_FUNC_", "PYTHON", "PERL", "RUBY", "NODE_",
+                          "NPM_CONFIG_", "npm_config_", "CARGO_", "RUSTC", "RUSTFLAGS", "GOFLAGS",
+                          "GOPROXY", "PIP_", "UV_", "POETRY_", "DOCKER_", "KUBECONFIG", "AWS_",
+                          "GOOGLE_", "AZURE_", "SSL_", "CURL_", "WGET", "LC_", "LANGUAGE")
+_SAFE_ENV = frozenset({"LC_ALL", "LC_CTYPE", "LC_MESSAGES", "LANGUAGE", "PYTHONUNBUFFERED",
+                       "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONFAULTHANDLER",
+                       "PYTHONUTF8", "PYTHONIOENCODING", "NODE_ENV", "GIT_TERMINAL_PROMPT",
+                       "RUST_BACKTRACE", "CARGO_TERM_COLOR"})
+
+# writers: how to find the files a program writes
+_WRITE_ALL_OPERANDS = frozenset({"rm", "rmdir", "unlink", "shred", "truncate", "touch", "mkdir", "mkfifo",
+                                 "mknod", "tee", "srm", "wipe"})
+_WRITE_SKIP_FIRST = frozenset({"chmod", "chown", "chgrp", "setfacl", "chattr", "chcon"})
+_WRITE_LAST = frozenset({"cp", "install", "ln", "link", "rsync", "scp"})
+_WRITE_ALL_BUT_NONE = frozenset({"mv"})  # sources and destination
+
+_WRITERS = (_WRITE_ALL_OPERANDS | _WRITE_SKIP_FIRST | _WRITE_LAST | _WRITE_ALL_BUT_NONE
+            | {"dd", "sort", "tar", "unzip", "patch", "cpio", "7z", "git-apply", "bsdtar"})
+
+_DEV_HARMLESS = frozenset({"/dev/null", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/0",
+                           "/dev/fd/1", "/dev/fd/2", "/dev/zero", "/dev/tty"})
+
+_REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_GLOB_CHARS = frozenset("*?[")
+_BRACE_RE = re.compile(r"\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
+_CONTINUATION_IN_WORD = re.compile(r"[^\s\\;|&()<>]\\\n")
+_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
+                "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+
+
+# --------------------------------------------------------------------------------------- words
+
+@dataclass(slots=True)
+class _W:
+    """An evaluated word: value (quote-removed) when literal, else the source text."""
+
+    value: str
+    literal: bool = True
+    glob: bool = False
+    brace: bool = False
+    quoted: bool = False  # any part was quoted (a quoted word is never an option or keyword)
+    source: str = ""
+
+
+def _unescape_unquoted(raw: str) -> tuple[str, bool, str]:
+    """Quote removal for an unquoted word segment: (value, has_unescaped_glob, pattern-text) where
+    pattern-text replaces escaped characters by '_' (for brace detection)."""
+    if "\\" not in raw:
+        return raw, ("*" in raw or "?" in raw or "[" in raw), raw
+    out = []
+    pat = []
+    glob = False
+    i = 0
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == "\\" and i + 1 < n:
+            nxt = raw[i + 1]
+            if nxt != "\n":
+                out.append(nxt)
+                pat.append("_")
+            i += 2
+            continue
+        if c in _GLOB_CHARS:
+            glob = True
+        out.append(c)
+        pat.append(c)
+        i += 1
+    return "".join(out), glob, "".join(pat)
+
+
+def _unescape_dquoted(raw: str) -> str:
+    out = []
+    i = 0
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == "\\" and i + 1 < n and raw[i + 1] in '$`"\\\n':
+            if raw[i + 1] != "\n":
+                out.append(raw[i + 1])
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _decode_ansi_c(body: str) -> str | None:
+    """$'...' decoding; None when an escape is not understood (the word is then non-literal)."""
+    out = []
+    i = 0
+    n = len(body)
+    while i < n:
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        if i + 1 >= n:
+            return None
+        e = body[i + 1]
+        if e in _ANSI_SIMPLE:
+            out.append(_ANSI_SIMPLE[e])
+            i += 2
+        elif e == "x":
+            m = re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:])
+            if not m:
+                return None
+            out.append(chr(int(m.group(0), 16)))
+            i += 2 + len(m.group(0))
+        elif e in "uU":
+            m = re.match(r"[0-9a-fA-F]{1,%d}" % (4 if e == "u" else 8), body[i + 2:])
+            if not m:
+                return None
+            try:
+                out.append(chr(int(m.group(0), 16)))
+            except (ValueError, OverflowError):
+                return None
+            i += 2 + len(m.group(0))
+        elif e in "01234567":
+            m = re.match(r"[0-7]{1,3}", body[i + 1:])
+            assert m is not None
+            out.append(chr(int(m.group(0), 8) & 0xFF))
+            i += 1 + len(m.group(0))
+        elif e == "c" and i + 2 < n:
+            out.append(chr(ord(body[i + 2]) & 0x1F))
+            i += 3
+        else:
+            return None
+    s = "".join(out)
+    if "\x00" in s:
+        s = s.split("\x00", 1)[0]  # bash truncates at NUL
+    return s
+
+
+def _program_name(value: str) -> tuple[str, bool]:
+    """(program, is_path_outside_system_dirs). '/usr/bin/rm' -> ('rm', False); './x/ls' -> ('./x/ls', True)."""
+    if "/" not in value:
+        return value, False
+    d, b = posixpath.split(value)
+    d = posixpath.normpath(d) if d else d
+    if d.startswith("//"):
+        d = "/" + d.lstrip("/")
+    if d in SYSTEM_BIN_DIRS and b:
+        return b, False
+    return value, True
+
+
+def _is_option(w: _W) -> bool:
+    return w.literal and not w.quoted and w.value[:1] == "-" and len(w.value) > 1
+
+
+# --------------------------------------------------------------------------------------- walker
+
+@dataclass(slots=True)
+class _Env:
+    cwds: tuple[str, ...]  # candidate working directories; '' = unknown
+    via: tuple[str, ...] = ()
+    depth: int = 0
+
+
+@dataclass(slots=True)
+class _Stdin:
+    kind: str = "inherit"  # inherit | pipe | file | heredoc | herestring
+    literal: str | None = None  # here-doc / here-string body when literal
+
+
+@dataclass
+class _Ctx:
+    src: bytes
+    out: list[Statement] = field(default_factory=list)
+    functions: dict[str, object] = field(default_factory=dict)
+    called: set[str] = field(default_factory=set)
+    call_stack: list[str] = field(default_factory=list)
+
+    def text(self, node) -> str:
+        return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+class _Abort(Exception):
+    """Stop the walk: the whole string becomes one unknown statement."""
+
+
+def _join(path: str, cwds: tuple[str, ...]) -> list[tuple[str, bool]]:
+    if path.startswith("/") or path.startswith("~"):
+        return [(path, True)]
+    out = []
+    for c in cwds:
+        if not c:
+            out.append((path, False))
+        else:
+            out.append((c.rstrip("/") + "/" + path if path not in ("", ".") else c, True))
+    return out
+
+
+def _uniq(seq):
+    seen = set()
+    out = []
+    for x in seq:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+class _Walker:
+    def __init__(self, ctx: _Ctx) -> None:
+        self.ctx = ctx
+
+    # ---- emit helpers
+    def emit(self, st: Statement) -> None:
+        self.ctx.out.append(st)
+
+    def unknown(self, env: _Env, text: str, reason: str, program: str = "", flags: tuple[str, ...] = ()) -> None:
+        self.emit(Statement(kind="unknown", program=program, text=text[:500], reason=reason, via=env.via,
+                            cwd=env.cwds[0] if len(env.cwds) == 1 else "", flags=flags))
+
+    def _paths(self, words: list[_W], env: _Env) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+        ps: list[tuple[str, bool]] = []
+        for w in words:
+            if not w.literal:
+                ps.append((w.source, False))
+            else:
+                ps.extend(_join(w.value, env.cwds))
+        ps = _uniq(ps)
+        return tuple(p for p, _ in ps), tuple(lit for _, lit in ps)
+
+    def file_stmt(self, kind: str, words: list[_W], env: _Env, text: str, program: str = "",
+                  flags: tuple[str, ...] = ()) -> None:
+        if not words:
+            return
+        keep = []
+        for w in words:
+            if w.literal and w.value in _DEV_HARMLESS:
+                continue
+            if w.literal and (w.value.startswith("/dev/tcp/") or w.value.startswith("/dev/udp/")):
+                parts = w.value.split("/")
+                host = parts[3].lower() if len(parts) > 3 else None
+                self.emit(Statement(kind="url", host=host, url=w.value, text=text[:500], via=env.via))
+                self.unknown(env, text, "bash network redirection (/dev/tcp, /dev/udp)")
+                continue
+            keep.append(w)
+        if not keep:
+            return
+        paths, lits = self._paths(keep, env)
+        self.emit(Statement(kind=kind, program=program, paths=paths, paths_literal=lits, text=text[:500],
+                            via=env.via, cwd=env.cwds[0] if len(env.cwds) == 1 else "",
+                            flags=flags + tuple("glob" for w in keep[:1] if any(x.glob for x in keep))))
+
+    # ---- words
+    def word(self, node, env: _Env) -> _W:
+        t = node.type
+        src = self.ctx.text(node)
+        if t == "word":
+            v, glob, pat = _unescape_unquoted(src)
+            return _W(v, True, glob, "{" in pat and bool(_BRACE_RE.search(pat)), False, src)
+        if t == "number":
+            return _W(src, True, False, False, False, src)
+        if t == "raw_string":
+            return _W(src[1:-1], True, False, False, True, src)
+        if t == "ansi_c_string":
+            dec = _decode_ansi_c(src[2:-1])
+            if dec is None:
+                return _W(src, False, False, False, True, src)
+            return _W(dec, True, False, False, True, src)
+        if t in ("string", "translated_string"):
+            parts = []
+            literal = True
+            for c in node.children:
+                if c.type == "string_content":
+                    parts.append(_unescape_dquoted(self.ctx.text(c)))
+                elif c.type in ('"', "$\"", "$"):
+                    continue
+                elif not c.is_named:
+                    # anonymous tokens inside a string (e.g. '$' alone) are text
+                    parts.append(self.ctx.text(c))
+                else:
+                    literal = False
+                    self.expansion(c, env)
+            v = "".join(parts)
+            return _W(v if literal else src, literal, False, False, True, src)
+        if t == "concatenation":
+            vals = []
+            pats = []
+            literal = True
+            glob = False
+            quoted = False
+            for c in node.children:
+                if c.type == "word":
+                    v, g, pat = _unescape_unquoted(self.ctx.text(c))
+                    vals.append(v)
+                    pats.append(pat)
+                    glob = glob or g
+                    continue
+                w = self.word(c, env)
+                literal = literal and w.literal
+                glob = glob or w.glob
+                quoted = quoted or w.quoted
+                vals.append(w.value)
+                pats.append("_" * len(w.value) if w.quoted else w.value)
+                if w.brace:
+                    pats.append("{,}")
+            brace = bool(_BRACE_RE.search("".join(pats)))
+            if brace:
+                literal = False
+            return _W("".join(vals) if literal else src, literal, glob, brace, quoted, src)
+        if t == "brace_expression":
+            return _W(src, False, False, True, False, src)
+        # expansions and substitutions: not literal; walk what they run
+        self.expansion(node, env)
+        return _W(src, False, False, False, False, src)
+
+    def expansion(self, node, env: _Env) -> None:
+        """Walk whatever a non-literal part runs (command/process substitutions anywhere inside)."""
+        t = node.type
+        if t == "command_substitution":
+            self.substitution(node, env, "$(..)")
+            return
+        if t == "process_substitution":
+            self.substitution(node, env, "<(..)")
+            return
+        if t in ("arithmetic_expansion", "subscript"):
+            self.arithmetic(node, env)
+            return
+        for c in node.named_children:
+            self.expansion(c, env)
+
+    def arithmetic(self, node, env: _Env) -> None:
+        # bash evaluates array subscripts inside arithmetic recursively, including the VALUES of
+        # variables: x='a[$(cmd)]'; echo $((x)) runs cmd. A variable in arithmetic whose value is
+        # not known here is therefore code of unknown content.
+        for n in _iter_named(node):
+            if n.type in ("command_substitution", "process_substitution"):
+                continue
+            if n.type in ("variable_name", "simple_expansion", "expansion"):
+                name = self.ctx.text(n).lstrip("$").strip("{}")
+                if not name.isdigit() and name not in self._numeric_vars:
+                    self.unknown(env, self.ctx.text(node),
+                                 f"arithmetic evaluation of variable {name!r}: its value can run code")
+                    break
+        for c in node.named_children:
+            if c.type in ("command_substitution", "process_substitution"):
+                self.expansion(c, env)
+            else:
+                for n in _iter_subs(c):
+                    self.expansion(n, env)
+
+    def substitution(self, node, env: _Env, label: str) -> None:
+        src = self.ctx.text(node)
+        sub_env = _Env(env.cwds, env.via + (label,), env.depth + 1)
+        if src.startswith("`"):
+            # bash removes one level of backslash escaping, then parses the body
+            inner = re.sub(r"\\([$`\\])", r"\1", src[1:-1])
+            self.nested(inner, _Env(env.cwds, env.via + ("`..`",), env.depth + 1), "`..`", src)
+            return
+        for c in node.named_children:
+            self.stmt(c, sub_env, _Stdin("inherit"))
+
+    def nested(self, code: str, env: _Env, label: str, text: str) -> None:
+        if env.depth > MAX_DEPTH:
+            self.unknown(env, text, "nesting deeper than %d levels" % MAX_DEPTH)
+            return
+        inner = _classify(code, env.cwds, env.via, env.depth, self.ctx.functions)
+        self.ctx.out.extend(inner)
+
+    # ---- statements
+    def stmt(self, node, env: _Env, stdin: _Stdin) -> tuple[str, ...]:
+        """Walk one statement node; returns the candidate cwds after it."""
+        t = node.type
+        if t in ("comment", "heredoc_body", "heredoc_start", "heredoc_end") or not node.is_named:
+            return env.cwds
+        if t == "command":
+            return self.command(node, env, stdin, [])
+        if t == "redirected_statement":
+            return self.redirected(node, env, stdin)
+        if t in ("program", "compound_statement", "list", "do_group", "else_clause", "elif_clause"):
+            return self.sequence(node.named_children, env, stdin, node)
+        if t == "subshell":
+            self.sequence(node.named_children, env, stdin, node)
+            return env.cwds
+        if t == "pipeline":
+            named = node.named_children
+            for i, c in enumerate(named):
+                self.stmt(c, env, stdin if i == 0 else _Stdin("pipe"))
+            return env.cwds
+        if t == "negated_command":
+            return self.sequence(node.named_children, env, stdin, node)
+        if t == "function_definition":
+            name_node = node.child_by_field_name("name")
+            body = node.child_by_field_name("body")
+            name = self.ctx.text(name_node) if name_node is not None else ""
+            if not name or body is None:
+                self.unknown(env, self.ctx.text(node), "function definition without a name or body")
+                return env.cwds
+            self.ctx.functions[name] = (body, env)
+            return env.cwds
+        if t in ("variable_assignment", "variable_assignments"):
+            assigns = [node] if t == "variable_assignment" else [c for c in node.named_children]
+            for a in assigns:
+                self.assignment(a, env, persistent=True)
+            return env.cwds
+        if t == "declaration_command":
+            return self.declaration(node, env)
+        if t == "unset_command":
+            words = [self.word(c, env) for c in node.named_children]
+            self.exec_stmt("unset", [_W("unset")] + words, env, self.ctx.text(node), ())
+            return env.cwds
+        if t in ("for_statement", "while_statement", "c_style_for_statement"):
+            return self.loop(node, env, stdin)
+        if t in ("if_statement", "case_statement", "case_item"):
+            return self.branches(node, env, stdin)
+        if t == "test_command":
+            self.test(node, env)
+            return env.cwds
+        if t in ("command_substitution", "process_substitution"):
+            self.expansion(node, env)
+            return env.cwds
+        # anything else (arithmetic compound '((..))', expressions): walk substitutions inside,
+        # treat arithmetic conservatively
+        if self.ctx.text(node).startswith("(("):
+            self.arithmetic(node, env)
+            return env.cwds
+        for c in node.named_children:
+            if c.type in ("command", "pipeline", "list", "subshell", "compound_statement", "redirected_statement"):
+                self.stmt(c, env, stdin)
+            else:
+                for n in _iter_subs(c):
+                    self.expansion(n, env)
+        return env.cwds
+
+    def sequence(self, children, env: _Env, stdin: _Stdin, parent) -> tuple[str, ...]:
+        cwds = env.cwds
+        for c in children:
+            if not c.is_named or c.type == "comment":
+                continue
+            # after a possible cd, the previous directories remain possible (cd can fail)
+            after = self.stmt(c, _Env(cwds, env.via, env.depth), stdin)
+            cwds = _merge_cwds(cwds, after)
+        return cwds
+
+    def branches(self, node, env: _Env, stdin: _Stdin) -> tuple[str, ...]:
+        cwds = env.cwds
+        for c in node.named_children:
+            if c.type in ("word", "string", "raw_string", "concatenation", "simple_expansion", "expansion",
+                          "number", "extglob_pattern"):
+                self.word(c, env)  # case subjects/patterns: walk substitutions
+                continue
+            after = self.stmt(c, _Env(cwds, env.via, env.depth), stdin)
+            cwds = _merge_cwds(cwds, after)
+        return cwds
+
+    def loop(self, node, env: _Env, stdin: _Stdin) -> tuple[str, ...]:
+        if node.type == "c_style_for_statement":
+            for c in node.named_children:
+                if c.type != "do_group" and c.type != "compound_statement":
+                    for n in _iter_subs(c):
+                        self.expansion(n, env)
+                    # loop counters assigned numbers are safe in arithmetic
+                    for n in _iter_named(c):
+                        if n.type == "variable_assignment" or n.type == "binary_expression":
+                            left = n.child_by_field_name("left") or n.child_by_field_name("name")
+                            if left is not None and left.type == "variable_name":
+                                self._numeric_vars.add(self.ctx.text(left))
+        else:
+            for c in node.children:
+                f = None
+                if c.type in ("word", "string", "raw_string", "concatenation", "simple_expansion", "expansion",
+                              "command_substitution", "process_substitution", "number", "arithmetic_expansion"):
+                    self.word(c, env)
+                del f
+        body = node.child_by_field_name("body")
+        cond = [c for c in node.children_by_field_name("condition")] if node.type == "while_statement" else []
+        # a cd inside a loop body repeats: after one, the directory is unknown
+        changes_dir = _mentions_cd(self.ctx, node)
+        loop_env = _Env(env.cwds + ("",) if changes_dir else env.cwds, env.via, env.depth)
+        if changes_dir:
+            loop_env.cwds = tuple(_uniq(loop_env.cwds))
+        for c in cond:
+            if c.is_named:
+                self.stmt(c, loop_env, stdin)
+        if body is not None:
+            self.stmt(body, loop_env, stdin)
+        return loop_env.cwds if changes_dir else env.cwds
+
+    def test(self, node, env: _Env) -> None:
+        # [[ ]] / [ ]: walk substitutions; arithmetic comparisons evaluate variables as arithmetic
+        text = self.ctx.text(node)
+        if re.search(r"\s-(eq|ne|lt|le|gt|ge)\s", text) and re.search(r"\$|\b[A-Za-z_]\w*\s+-(eq|ne|lt|le|gt|ge)", text):
+            if text.startswith("[["):
+                self.arithmetic(node, env)
+                return
+        for n in _iter_subs(node):
+            self.expansion(n, env)
+
+    # ---- assignments
+    @property
+    def _numeric_vars(self) -> set[str]:
+        s = getattr(self.ctx, "numeric_vars", None)
+        if s is None:
+            s = self.ctx.numeric_vars = set()  # type: ignore[attr-defined]
+        return s
+
+    def assignment(self, node, env: _Env, persistent: bool, prefix_of: str = "") -> None:
+        name_node = node.child_by_field_name("name")
+        value_node = node.child_by_field_name("value")
+        text = self.ctx.text(node)
+        if name_node is None:
+            self.unknown(env, text, "assignment without a name")
+            return
+        if name_node.type == "subscript":
+            self.arithmetic(name_node, env)
+            name = self.ctx.text(name_node.child_by_field_name("name") or name_node)
+        else:
+            name = self.ctx.text(name_node)
+        value: _W | None = None
+        if value_node is not None:
+            if value_node.type == "array":
+                for c in value_node.named_children:
+                    w = self.word(c, env)
+                    if w.literal and ("$(" in w.value or "`" in w.value or "[" in w.value):
+                        self.unknown(env, text, "literal value holds shell code a later evaluation may run")
+                value = _W(self.ctx.text(value_node), False, source=self.ctx.text(value_node))
+            else:
+                value = self.word(value_node, env)
+        if _env_is_dangerous(name):
+            where = f" for {prefix_of}" if prefix_of else ""
+            self.unknown(env, text, f"assignment to {name}{where} changes how later commands are found or run")
+        if value is not None and value.literal and re.search(r"\$\(|`|\[.*\]", value.value):
+            self.unknown(env, text, "literal value holds shell code a later evaluation may run")
+        if persistent:
+            if value is not None and value.literal and re.fullmatch(r"-?[0-9]+", value.value or "0"):
+                self._numeric_vars.add(name)
+            else:
+                self._numeric_vars.discard(name)
+
+    def declaration(self, node, env: _Env) -> tuple[str, ...]:
+        kw = node.children[0].type if node.children else "declare"
+        words: list[_W] = [_W(kw)]
+        text = self.ctx.text(node)
+        for c in node.named_children:
+            if c.type == "variable_assignment":
+                self.assignment(c, env, persistent=True)
+                words.append(_W(self.ctx.text(c), True, source=self.ctx.text(c)))
+            elif c.type == "variable_name":
+                words.append(_W(self.ctx.text(c)))
+            else:
+                w = self.word(c, env)
+                words.append(w)
+                if not w.literal:
+                    self.unknown(env, text, f"{kw} with a non-literal argument can assign any variable")
+        self.exec_stmt(kw, words, env, text, ())
+        return env.cwds
+
+    # ---- redirections
+    def redirected(self, node, env: _Env, stdin: _Stdin) -> tuple[str, ...]:
+        body = node.child_by_field_name("body")
+        redirects = node.children_by_field_name("redirect")
+        extra: list = []  # statements that follow (tree-sitter hangs `| sh`, `&& x` under heredocs)
+        for r in redirects:
+            self.redirect(r, env, extra_out=extra)
+        st_in = stdin
+        for r in redirects:
+            st_in = self.stdin_of(r, env, st_in)
+        if body is None:
+            return env.cwds
+        if body.type == "command":
+            after = self.command(body, env, st_in, [])
+        else:
+            after = self.stmt(body, env, st_in)
+        cwds = _merge_cwds(env.cwds, after)
+        for kind, n in extra:
+            if kind == "pipe":
+                self.stmt(n, _Env(cwds, env.via, env.depth), _Stdin("pipe"))
+            else:
+                cwds = _merge_cwds(cwds, self.stmt(n, _Env(cwds, env.via, env.depth), stdin))
+        return cwds
+
+    def stdin_of(self, r, env: _Env, current: _Stdin) -> _Stdin:
+        if r.type == "heredoc_redirect":
+            start = None
+            body = None
+            for c in r.children:
+                if c.type == "heredoc_start":
+                    start = self.ctx.text(c)
+                elif c.type == "heredoc_body":
+                    body = c
+            if body is None:
+                return _Stdin("heredoc", "")
+            quoted = start is not None and any(q in start for q in "'\"\\")
+            raw = self.ctx.text(body)
+            if start is not None and self.ctx.text(r).startswith("<<-"):
+                raw = "\n".join(line.lstrip("\t") for line in raw.split("\n"))
+            if quoted:
+                return _Stdin("heredoc", raw)
+            if any(c.is_named and c.type != "heredoc_content" for c in body.children) or "`" in raw:
+                return _Stdin("heredoc", None)
+            return _Stdin("heredoc", _unescape_heredoc(raw))
+        if r.type == "herestring_redirect":
+            ws = [self.word(c, env) for c in r.named_children]
+            if len(ws) == 1 and ws[0].literal:
+                return _Stdin("herestring", ws[0].value + "\n")
+            return _Stdin("herestring", None)
+        if r.type == "file_redirect":
+            op = _redirect_op(r)
+            desc = r.child_by_field_name("descriptor")
+            if op in ("<", "<>") and (desc is None or self.ctx.text(desc) == "0"):
+                return _Stdin("file", None)
+        return current
+
+    def redirect(self, r, env: _Env, extra_out: list | None = None, program: str = "") -> None:
+        text = self.ctx.text(r)
+        if r.type == "file_redirect":
+            op = _redirect_op(r)
+            dests = r.children_by_field_name("destination")
+            ws = [self.word(d, env) for d in dests]
+            if op in (">&", "<&", ">&-", "<&-") and all(w.literal and (w.value.isdigit() or w.value == "-") for w in ws):
+                return  # fd duplication / close
+            if op in (">&", "<&") and any(not w.literal for w in ws):
+                self.unknown(env, text, "redirection to a computed file descriptor or file")
+                return
+            if op in ("<",):
+                self.file_stmt("read", ws, env, text, program)
+            elif op == "<>":
+                self.file_stmt("read", ws, env, text, program)
+                self.file_stmt("write", ws, env, text, program)
+            else:
+                self.file_stmt("write", ws, env, text, program, flags=("append",) if ">>" in op else ())
+            return
+        if r.type == "heredoc_redirect":
+            start_quoted = False
+            for c in r.children:
+                if c.type == "heredoc_start":
+                    s = self.ctx.text(c)
+                    start_quoted = any(q in s for q in "'\"\\")
+            for i, c in enumerate(r.children):
+                fname = r.field_name_for_child(i)
+                if c.type == "heredoc_body":
+                    if not start_quoted:
+                        for n in _iter_subs(c):
+                            self.expansion(n, env)
+                        if "`" in self.ctx.text(c):
+                            self.unknown(env, self.ctx.text(c), "backtick in an unquoted here-doc body")
+                elif c.type in ("file_redirect", "herestring_redirect"):
+                    self.redirect(c, env, extra_out, program)
+                elif c.type == "pipeline" and extra_out is not None:
+                    for n in c.named_children:
+                        extra_out.append(("pipe", n))
+                elif c.is_named and c.type not in ("heredoc_start", "heredoc_end") and extra_out is not None:
+                    extra_out.append(("seq", c))
+                elif c.is_named and c.type not in ("heredoc_start", "heredoc_end"):
+                    self.stmt(c, env, _Stdin())
+                del fname
+            return
+        if r.type == "herestring_redirect":
+            for c in r.named_children:
+                self.word(c, env)
+            return
+        # unknown redirect node
+        for n in _iter_subs(r):
+            self.expansion(n, env)
+
+    # ---- simple commands
+    def command(self, node, env: _Env, stdin: _Stdin, outer_redirects: list) -> tuple[str, ...]:
+        text = self.ctx.text(node)
+        name_node = node.child_by_field_name("name")
+        words: list[_W] = []
+        prefix_assigns = []
+        for c in node.children:
+            ct = c.type
+            if ct == "variable_assignment":
+                prefix_assigns.append(c)
+            elif ct in _REDIRECT_TYPES:
+                self.redirect(c, env)
+                stdin = self.stdin_of(c, env, stdin)
+            elif ct == "command_name":
+                cn = c.named_children
+                words.append(self.word(cn[0] if cn else c, env))
+            elif c.is_named:
+                words.append(self.word(c, env))
+            elif ct.strip():
+                # an anonymous token where a word is expected ('$' of $"..") : not literal
+                words.append(_W(self.ctx.text(c), False, source=self.ctx.text(c)))
+        del name_node
+        prog_hint = words[0].value if words and words[0].literal else ""
+        for a in prefix_assigns:
+            self.assignment(a, env, persistent=False, prefix_of=prog_hint)
+        if not words:
+            return env.cwds
+        return self.dispatch(words, env, stdin, text)
+
+    def exec_stmt(self, program: str, words: list[_W], env: _Env, text: str, paths_words: list[_W] | tuple,
+                  flags: tuple[str, ...] = ()) -> None:
+        paths, lits = self._paths(list(paths_words), env)
+        self.emit(Statement(
+            kind="exec", program=program, argv=tuple(w.value if w.literal else w.source for w in words),
+            literal=tuple(w.literal for w in words), globs=tuple(w.glob for w in words),
+            paths=paths, paths_literal=lits, cwd=env.cwds[0] if len(env.cwds) == 1 else "",
+            flags=flags, via=env.via, text=text[:500]))
+
+    def dispatch(self, words: list[_W], env: _Env, stdin: _Stdin, text: str) -> tuple[str, ...]:
+        """Classify one simple command given its evaluated words. Returns the cwds after it."""
+        first = words[0]
+        if not first.literal:
+            self.unknown(env, text, f"command name is decided at run time: {first.source}")
+            # its arguments still name files
+            self.exec_stmt("", words, env, text, words[1:], ("computed_program",))
+            return env.cwds
+        if first.glob or first.brace:
+            self.unknown(env, text, f"command name contains a glob or brace expansion: {first.source}")
+            return env.cwds
+        if first.value == "":
+            self.unknown(env, text, "empty command name")
+            return env.cwds
+        prog, is_path = _program_name(first.value)
+        args = words[1:]
+        # a defined function shadows any program of the same name
+        if not is_path and prog in self.ctx.functions and prog not in ("command", "builtin"):
+            return self.call_function(prog, env, stdin, text)
+        flags: tuple[str, ...] = ("program_path",) if is_path else ()
+        return self.program(prog, first, args, env, stdin, text, flags, is_path)
+
+    def call_function(self, name: str, env: _Env, stdin: _Stdin, text: str) -> tuple[str, ...]:
+        body, _def_env = self.ctx.functions[name]  # type: ignore[misc]
+        self.ctx.called.add(name)
+        if name in self.ctx.call_stack or len(self.ctx.call_stack) >= MAX_DEPTH:
+            return env.cwds  # recursion: its statements are already listed
+        self.ctx.call_stack.append(name)
+        try:
+            f_env = _Env(env.cwds, env.via + (f"function:{name}",), env.depth + 1)
+            after = self.stmt(body, f_env, stdin)
+        finally:
+            self.ctx.call_stack.pop()
+        return _merge_cwds(env.cwds, after)
+
+    # ---- per-program knowledge
+    def program(self, prog: str, first: _W, args: list[_W], env: _Env, stdin: _Stdin, text: str,
+                flags: tuple[str, ...], is_path: bool) -> tuple[str, ...]:
+        words = [first] + args
+        path_words = self.operand_paths(prog, args)
+        if is_path:
+            path_words = [first] + path_words
+        inner_env = _Env(env.cwds, env.via + (prog,), env.depth)
+
+        # --- directory changes
+        if prog in ("cd", "pushd", "popd", "chdir"):
+            self.exec_stmt(prog, words, env, text, path_words, flags)
+            ops = [a for a in args if not _is_option(a)]
+            if prog == "popd" or not ops or not ops[0].literal or ops[0].value == "-":
+                return tuple(_uniq(env.cwds + ("",)))
+            target = ops[0].value
+            if target.startswith("~"):
+                new = (target,)
+            else:
+                new = tuple(p if lit else "" for p, lit in _join(target, env.cwds))
+            return tuple(_uniq(env.cwds + new))[: MAX_CWDS + 1] if len(_uniq(env.cwds + new)) <= MAX_CWDS \
+                else ("",)
+
+        # --- things that change what later words mean, or run strings
+        if prog == "eval":
+            self.exec_stmt(prog, words, env, text, [], flags)
+            self.unknown(env, text, "eval runs a string as code")
+            if args and all(a.literal for a in args):
+                self.nested(" ".join(a.value for a in args), _Env(env.cwds, inner_env.via, env.depth + 1),
+                            "eval", text)
+            return env.cwds
+        if prog in ("alias",):
+            self.exec_stmt(prog, words, env, text, [], flags)
+            if any("=" in (a.value if a.literal else "=") for a in args):
+                self.unknown(env, text, "alias changes what a later command name runs")
+            return env.cwds
+        if prog == "hash" and any(a.literal and a.value.startswith("-") and "p" in a.value for a in args):
+            self.exec_stmt(prog, words, env, text, [], flags)
+            self.unknown(env, text, "hash -p binds a command name to any file")
+            return env.cwds
+        if prog == "enable":
+            self.exec_stmt(prog, words, env, text, path_words, flags)
+            self.unknown(env, text, "enable loads or switches shell builtins")
+            return env.cwds
+        if prog == "shopt" and any(a.literal and a.value in ("expand_aliases", "extdebug") for a in args):
+            self.exec_stmt(prog, words, env, text, [], flags)
+            self.unknown(env, text, "shopt changes how later words are expanded")
+            return env.cwds
+        if prog in ("source", "."):
+            self.exec_stmt("source", words, env, text, path_words, flags)
+            if not args or not args[0].literal:
+                self.unknown(env, text, "source of a path decided at run time")
+            return tuple(_uniq(env.cwds + ("",)))  # a sourced file can cd
+        if prog == "trap":
+            self.exec_stmt(prog, words, env, text, [], flags)
+            ops = [a for a in args if not _is_option(a)]
+            if ops and ops[0].literal and len(ops) > 1:
+                self.nested(ops[0].value, _Env(env.cwds, inner_env.via, env.depth + 1), "trap", text)
+            elif ops and not (len(ops) == 1 or ops[0].value in ("-", "")):
+                self.unknown(env, text, "trap with a handler decided at run time")
+            return env.cwds
+
+        # --- wrappers
+        if prog in WRAPPERS:
+            return self.wrapper(prog, first, args, env, stdin, text, flags)
+        if prog == "busybox" or prog == "toybox":
+            self.exec_stmt(prog, words, env, text, [], flags)
+            if args:
+                return self.dispatch(args, inner_env, stdin, text)
+            return env.cwds
+        if prog in ("su",):
+            return self.su(prog, words, args, env, stdin, text, flags)
+        if prog in SHELLS or prog in NON_POSIX_SHELLS:
+            return self.shell(prog, words, args, env, stdin, text, flags, path_words)
+        if prog == "xargs":
+            return self.xargs(words, args, env, stdin, text, flags)
+        if prog == "find":
+            return self.find(words, args, env, text, flags)
+        if prog == "parallel":
+            return self.parallel(words, args, env, text, flags)
+        if prog == "watch":
+            self.exec_stmt(prog, words, env, text, [], flags)
+            cmd = _skip_opts(args, {"-n", "--interval", "-d", "--differences", "-q", "--equexit", "--chgexit"}
+                             | {"-n"}, with_arg={"-n", "--interval", "-q", "--equexit"})
+            if cmd:
+                if all(w.literal for w in cmd):
+                    self.nested(" ".join(w.value for w in cmd), _Env(env.cwds, inner_env.via, env.depth + 1),
+                                "watch", text)
+                else:
+                    self.unknown(env, text, "watch runs a command string decided at run time")
+            return env.cwds
+        if prog == "script":
+            self.exec_stmt(prog, words, env, text, path_words, flags)
+            self.string_option(args, ("-c", "--command"), env, inner_env, text, "script -c", require=False)
+            return env.cwds
+        if prog in INTERPRETERS or re.fullmatch(r"python3?\.\d+", prog):
+            return self.interpreter(prog, words, args, env, stdin, text, flags, path_words)
+        if prog in ("awk", "gawk", "mawk", "nawk", "busybox-awk"):
+            self.exec_stmt(prog, words, env, text, path_words, flags)
+            self.awk(args, env, text)
+            return env.cwds
+        if prog == "sed" or prog == "gsed":
+            self.exec_stmt(prog, words, env, text, path_words, flags)
+            self.sed(args, env, text)
+            return env.cwds
+        if prog == "git":
+            self.exec_stmt(prog, words, env, text, path_words, flags)
+            self.git(args, env, text)
+            return env.cwds
+        if prog in SQL_CLIENTS:
+            self.exec_stmt(prog, words, env, text, path_words, flags)
+            self.sql_client(prog, args, env, stdin, text)
+            return env.cwds
+
+        self.exec_stmt(prog, words, env, text, path_words, flags + self.exec_flags(prog, args))
+        if prog in _WRITERS:
+            self.writes(prog, args, env, text, path_words[1:] if is_path else path_words)
+        self.urls(prog, args, env, text)
+        if prog in ("ssh",) and len([a for a in args if not _is_option(a)]) > 1:
+            self.unknown(env, text, "ssh runs a remote command")
+        return env.cwds
+
+    def exec_flags(self, prog: str, args: list[_W]) -> tuple[str, ...]:
+        fl: list[str] = []
+        if any(not a.literal for a in args):
+            fl.append("nonliteral_args")
+        if any(a.glob for a in args):
+            fl.append("glob")
+        if stdin_reader := (prog in ("bc", "dc")):
+            del stdin_reader
+        return tuple(fl)
+
+    def operand_paths(self, prog: str, args: list[_W]) -> list[_W]:
+        """Words a program may treat as files: operands, option values that look like paths."""
+        if prog in NO_PATH_OPERANDS:
+            return [a for a in args if not a.literal]
+        out: list[_W] = []
+        after_dd = False
+        pattern_pending = prog in PATTERN_FIRST
+        if pattern_pending:
+            givers = PATTERN_FIRST[prog]
+            for a in args:
+                v = a.value
+                if a.literal and not a.quoted and v[:1] == "-" and (
+                        v in givers or v.split("=", 1)[0] in givers or v[:2] in givers):
+                    pattern_pending = False
+                    break
+        skip_next_file_opt = False
+        for a in args:
+            if skip_next_file_opt:
+                skip_next_file_opt = False
+                out.append(a)
+                continue
+            if not a.literal:
+                out.append(a)
+                continue
+            v = a.value
+            if not after_dd and not a.quoted and v == "--":
+                after_dd = True
+                continue
+            if not after_dd and _is_option(a):
+                if "=" in v:
+                    val = v.split("=", 1)[1]
+                    if _looks_pathy(val):
+                        out.append(_W(val, True, a.glob, source=a.source))
+                elif not v.startswith("--") and len(v) > 2:
+                    for i, ch in enumerate(v[2:], start=2):
+                        if ch in "/~.":
+                            out.append(_W(v[i:], True, a.glob, source=a.source))
+                            break
+                continue
+            if pattern_pending:
+                pattern_pending = False
+                continue
+            if prog in ("dd",) and "=" in v:
+                k, _, val = v.partition("=")
+                if k in ("if", "of"):
+                    out.append(_W(val, True, a.glob, source=a.source))
+                continue
+            if _URL_RE.match(v):
+                continue
+            if prog == "git" and not out and v.isidentifier():
+                continue  # git subcommand
+            out.append(a)
+        return out
+
+    def writes(self, prog: str, args: list[_W], env: _Env, text: str, ops: list[_W]) -> None:
+        if prog in _WRITE_ALL_OPERANDS:
+            self.file_stmt("write", ops, env, text, prog)
+        elif prog in _WRITE_SKIP_FIRST:
+            opts_ref = any(a.literal and a.value.startswith("--reference") for a in args)
+            self.file_stmt("write", ops if opts_ref else ops[1:], env, text, prog)
+        elif prog in _WRITE_LAST or prog in _WRITE_ALL_BUT_NONE:
+            t_dir = None
+            for i, a in enumerate(args):
+                if a.literal and a.value in ("-t", "--target-directory") and i + 1 < len(args):
+                    t_dir = args[i + 1]
+                elif a.literal and a.value.startswith("--target-directory="):
+                    t_dir = _W(a.value.split("=", 1)[1], True)
+            if prog in _WRITE_ALL_BUT_NONE:
+                self.file_stmt("write", ops, env, text, prog)
+            elif t_dir is not None:
+                self.file_stmt("write", [t_dir], env, text, prog)
+            elif ops:
+                self.file_stmt("write", ops[-1:], env, text, prog)
+        elif prog == "dd":
+            self.file_stmt("write", [_W(a.value[3:], True) for a in args if a.literal and a.value.startswith("of=")]
+                           + [a for a in args if not a.literal], env, text, prog)
+        elif prog == "sort":
+            for i, a in enumerate(args):
+                if a.literal and a.value in ("-o",) and i + 1 < len(args):
+                    self.file_stmt("write", [args[i + 1]], env, text, prog)
+                elif a.literal and (a.value.startswith("--output=") or (a.value.startswith("-o") and len(a.value) > 2)):
+                    self.file_stmt("write", [_W(a.value.split("=", 1)[1] if "=" in a.value else a.value[2:])],
+                                   env, text, prog)
+        elif prog in ("tar", "unzip", "patch", "cpio", "7z", "git-apply", "bsdtar"):
+            self.file_stmt("write", [_W(".", True)] + [a for a in ops if a.literal and "/" in a.value], env, text, prog,
+                           flags=("archive",))
+
+    def urls(self, prog: str, args: list[_W], env: _Env, text: str) -> None:
+        for a in args:
+            if not a.literal:
+                if prog in NETWORK_PROGRAMS:
+                    self.emit(Statement(kind="url", host=None, url=a.source, via=env.via + (prog,), text=text[:500],
+                                        reason="URL decided at run time"))
+                continue
+            v = a.value
+            if _URL_RE.match(v) or (prog in NETWORK_PROGRAMS and not _is_option(a) and "." in v and "/" not in v[:1]):
+                self.emit(Statement(kind="url", host=url_host(v), url=v, via=env.via + (prog,), text=text[:500]))
+
+    # ---- wrappers
+    def wrapper(self, prog: str, first: _W, args: list[_W], env: _Env, stdin: _Stdin, text: str,
+                flags: tuple[str, ...]) -> tuple[str, ...]:
+        with_arg = WRAPPER_OPTS_WITH_ARG[prog]
+        i = 0
+        new_cwds = env.cwds
+        assigns: list[str] = []
+        special = ""
+        while i < len(args):
+            a = args[i]
+            if not a.literal:
+                break
+            v = a.value
+            if v == "--" and not a.quoted:
+                i += 1
+                break
+            if not _is_option(a):
+                if prog in ("env", "sudo", "doas", "su") and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", v):
+                    assigns.append(v)
+                    i += 1
+                    continue
+                break
+            base = v.split("=", 1)[0]
+            if prog == "env" and base in ("-C", "--chdir"):
+                target = v.split("=", 1)[1] if "=" in v else (args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else None)
+                new_cwds = tuple(p for p, _ in _join(target, env.cwds)) if target else ("",)
+            if prog == "env" and base in ("-S", "--split-string"):
+                special = "env -S splits a string into a command line itself"
+            if prog in ("sudo",) and base in ("-s", "--shell", "-i", "--login", "-e", "--edit"):
+                special = special or ("sudo -e edits files as root" if base in ("-e", "--edit") else "")
+            if prog == "nice" and re.fullmatch(r"-[0-9]+", v):
+                i += 1
+                continue
+            if base in with_arg and "=" not in v:
+                i += 2
+                continue
+            # combined short options with the value attached (-uroot)
+            i += 1
+        npos = WRAPPER_POSITIONALS.get(prog, 0)
+        if prog == "chrt":
+            npos = 1
+        if prog == "taskset" and i < len(args) and args[i].literal and args[i].value in ("-c", "--cpu-list"):
+            i += 1
+        positionals = args[i:i + npos]
+        rest = args[i + npos:]
+        if prog == "command" and any(a.literal and a.value in ("-v", "-V") for a in args[:i]):
+            rest = []
+        if prog == "flock" and rest[:1] and rest[0].literal and rest[0].value in ("-c", "--command"):
+            self.exec_stmt(prog, [first] + args, env, text, positionals, flags)
+            if len(rest) > 1 and rest[1].literal:
+                self.nested(rest[1].value, _Env(env.cwds, env.via + (prog,), env.depth + 1), "flock -c", text)
+            else:
+                self.unknown(env, text, "flock -c with a command decided at run time")
+            return env.cwds
+        path_words = [w for w in positionals if prog in ("chroot", "flock")]
+        if prog == "time":
+            for j, a in enumerate(args[:i]):
+                if a.literal and a.value in ("-o", "--output") and j + 1 < len(args):
+                    self.file_stmt("write", [args[j + 1]], env, text, prog)
+        self.exec_stmt(prog, [first] + args, env, text, path_words, flags)
+        inner_env = _Env(new_cwds if prog != "chroot" else ("",), env.via + (prog,), env.depth)
+        for asg in assigns:
+            name = asg.split("=", 1)[0]
+            if _env_is_dangerous(name):
+                self.unknown(env, text, f"{prog} sets {name}, which changes how the command is found or run")
+            val = asg.split("=", 1)[1]
+            if re.search(r"\$\(|`", val):
+                self.unknown(env, text, "literal value holds shell code a later evaluation may run")
+        if special:
+            self.unknown(env, text, special)
+        if not rest:
+            if prog in ("sudo", "doas", "su", "runuser", "pkexec") and any(
+                    a.literal and a.value in ("-s", "-i", "--shell", "--login") for a in args):
+                self.unknown(env, text, f"{prog} starts an interactive shell reading from stdin")
+            return env.cwds
+        if prog == "exec" or prog == "command" or prog == "builtin":
+            return self.dispatch(rest, inner_env, stdin, text)
+        self.dispatch(rest, inner_env, stdin, text)
+        return env.cwds
+
+    def su(self, prog, words, args, env, stdin, text, flags) -> tuple[str, ...]:
+        self.exec_stmt(prog, words, env, text, [], flags)
+        inner = _Env(env.cwds, env.via + (prog,), env.depth)
+        found = self.string_option(args, ("-c", "--command", "--session-command"), env, inner, text, "su -c",
+                                   require=False)
+        if not found:
+            self.unknown(env, text, f"{prog} starts a shell reading from stdin")
+        return env.cwds
+
+    def string_option(self, args: list[_W], opts: tuple[str, ...], env: _Env, inner: _Env, text: str,
+                      label: str, require: bool = True) -> bool:
+        for i, a in enumerate(args):
+            if not a.literal:
+                continue
+            for o in opts:
+                val: _W | None = None
+                if a.value == o and i + 1 < len(args):
+                    val = args[i + 1]
+                elif o.startswith("--") and a.value.startswith(o + "="):
+                    val = _W(a.value.split("=", 1)[1], a.literal, source=a.source)
+                if val is not None:
+                    if val.literal:
+                        self.nested(val.value, _Env(inner.cwds, inner.via, inner.depth + 1), label, text)
+                    else:
+                        self.unknown(env, text, f"{label} runs a string decided at run time")
+                    return True
+        if require:
+            self.unknown(env, text, f"{label}: no command string found")
+        return False
+
+    def shell(self, prog, words, args, env, stdin, text, flags, path_words) -> tuple[str, ...]:
+        inner = _Env(env.cwds, env.via + (f"{prog} -c",), env.depth)
+        if prog in NON_POSIX_SHELLS:
+            self.exec_stmt(prog, words, env, text, path_words, flags + ("interpreter",))
+            self.unknown(env, text, f"{prog} is not a POSIX shell; its code is not classified")
+            return env.cwds
+        # parse shell options: -c STRING, -o opt, -O opt, --rcfile f, --init-file f, -s, -i, -l
+        cmd_string: _W | None = None
+        has_c = False
+        script: _W | None = None
+        reads_stdin_flag = False
+        interactive = False
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if not a.literal:
+                if not has_c and script is None:
+                    script = a
+                break
+            v = a.value
+            if v == "--" or v == "-":
+                i += 1
+                if v == "-":
+                    reads_stdin_flag = True
+                break
+            if v.startswith("--"):
+                if v in ("--rcfile", "--init-file"):
+                    self.unknown(env, text, f"{prog} {v} runs a startup file")
+                    i += 2
+                    continue
+                if v in ("--login", "--interactive"):
+                    interactive = True
+                i += 1
+                continue
+            if v.startswith("-") or v.startswith("+"):
+                letters = v[1:]
+                if "c" in letters:
+                    has_c = True
+                if "s" in letters:
+                    reads_stdin_flag = True
+                if "i" in letters:
+                    interactive = True
+                if ("o" in letters or "O" in letters) and i + 1 < len(args):
+                    i += 2
+                    continue
+                i += 1
+                continue
+            break
+        rest = args[i:]
+        if has_c:
+            cmd_string = rest[0] if rest else None
+        elif rest and not reads_stdin_flag:
+            script = rest[0]
+        self.exec_stmt(prog, words, env, text, path_words, flags + (("runs_script",) if script else ()))
+        if has_c:
+            if cmd_string is None:
+                self.unknown(env, text, f"{prog} -c without a command string")
+            elif not cmd_string.literal:
+                self.unknown(env, text, f"{prog} -c runs a string decided at run time")
+            else:
+                self.nested(cmd_string.value, _Env(inner.cwds, inner.via, inner.depth + 1), f"{prog} -c", text)
+            return env.cwds
+        if script is not None:
+            if not script.literal:
+                self.unknown(env, text, f"{prog} runs a script whose path is decided at run time")
+            return env.cwds
+        if interactive:
+            self.unknown(env, text, f"{prog} interactive shell")
+            return env.cwds
+        # the shell reads its program from stdin
+        if stdin.kind in ("heredoc", "herestring") and stdin.literal is not None:
+            self.nested(stdin.literal, _Env(env.cwds, env.via + (f"{prog} <<",), env.depth + 1), "heredoc", text)
+        else:
+            self.unknown(env, text, f"{prog} reads its program from stdin ({stdin.kind}): content decided at run time",
+                         flags=("stdin_code",))
+        return env.cwds
+
+    def interpreter(self, prog, words, args, env, stdin, text, flags, path_words) -> tuple[str, ...]:
+        base = re.sub(r"\d+(\.\d+)*$", "", prog) or prog
+        code_opts = INTERPRETERS.get(prog, INTERPRETERS.get(base, ("-c",)))
+        self.exec_stmt(prog, words, env, text, path_words, flags + ("interpreter",))
+        for a in args:
+            if not a.literal:
+                continue
+            v = a.value
+            if any(v == o or (o.startswith("-") and not o.startswith("--") and v.startswith(o) and len(v) > len(o)
+                              and prog not in ("vim", "vi", "nvim", "ex"))
+                   or (o.startswith("--") and v.startswith(o + "=")) or (o == "+" and v.startswith("+"))
+                   for o in code_opts):
+                self.unknown(env, text, f"{prog} {v} runs a program given on the command line",
+                             program=prog, flags=("interpreter",))
+                return env.cwds
+            if prog in ("perl",) and re.fullmatch(r"-[a-zA-Z]*[eE][a-zA-Z]*", v):
+                self.unknown(env, text, f"{prog} {v} runs a program given on the command line", program=prog,
+                             flags=("interpreter",))
+                return env.cwds
+        operands = [a for a in args if not _is_option(a)]
+        if prog in ("python", "python3", "python2", "pypy", "pypy3") or base == "python":
+            # -m module runs a module; '-' or no operand reads stdin
+            if any(a.literal and (a.value == "-m" or a.value.startswith("-m")) for a in args):
+                return env.cwds
+        if prog in INTERPRETERS and not INTERPRETERS[prog] and prog not in STDIN_INTERPRETERS:
+            self.unknown(env, text, f"{prog} runs commands that are not classified", program=prog,
+                         flags=("interpreter",))
+            return env.cwds
+        if (not operands or any(a.literal and a.value == "-" for a in args)) and (
+                prog in STDIN_INTERPRETERS or base in STDIN_INTERPRETERS):
+            self.unknown(env, text, f"{prog} reads its program from stdin ({stdin.kind})", program=prog,
+                         flags=("interpreter", "stdin_code"))
+        return env.cwds
+
+    def xargs(self, words, args, env, stdin, text, flags) -> tuple[str, ...]:
+        with_arg = {"-I", "-n", "-L", "-P", "-d", "-E", "-s", "-a", "--arg-file", "--delimiter", "--max-args",
+                    "--max-lines", "--max-procs", "--eof", "--max-chars", "--process-slot-var", "-l", "-i"}
+        i = 0
+        repl = None
+        path_words: list[_W] = []
+        while i < len(args):
+            a = args[i]
+            if not a.literal or not _is_option(a):
+                break
+            v = a.value
+            if v == "--":
+                i += 1
+                break
+            if v == "-I" and i + 1 < len(args):
+                repl = args[i + 1].value
+            elif v.startswith("-I") and len(v) > 2:
+                repl = v[2:]
+            elif v in ("-i",) or v.startswith("--replace"):
+                repl = v.split("=", 1)[1] if "=" in v else "{}"
+            if v in ("-a", "--arg-file") and i + 1 < len(args):
+                path_words.append(args[i + 1])
+            if v in with_arg and v not in ("-i", "-l"):
+                i += 2
+                continue
+            i += 1
+        rest = args[i:]
+        self.exec_stmt("xargs", words, env, text, path_words, flags)
+        inner_env = _Env(env.cwds, env.via + ("xargs",), env.depth)
+        if not rest:
+            rest = [_W("echo")]
+        if repl is not None:
+            rest = [w if not (w.literal and repl in w.value) else _W(w.source, False, source=w.source) for w in rest]
+        else:
+            rest = rest + [_W("<stdin-args>", False, source="<arguments read from stdin>")]
+        self.dispatch(rest, inner_env, _Stdin("pipe"), text)
+        return env.cwds
+
+    def parallel(self, words, args, env, text, flags) -> tuple[str, ...]:
+        self.exec_stmt("parallel", words, env, text, [], flags)
+        # GNU parallel: options, then the command template, then ::: arguments; the template is run
+        # by a shell with {} replaced by each argument.
+        i = 0
+        while i < len(args) and args[i].literal and _is_option(args[i]):
+            i += 1
+        tmpl = []
+        for w in args[i:]:
+            if w.literal and w.value in (":::", "::::", ":::+", "::::+"):
+                break
+            tmpl.append(w)
+        if not tmpl:
+            self.unknown(env, text, "parallel runs commands read from its input")
+            return env.cwds
+        if not all(w.literal for w in tmpl):
+            self.unknown(env, text, "parallel command template decided at run time")
+            return env.cwds
+        code = " ".join(w.value for w in tmpl)
+        # the arguments are substituted into a command line that a shell parses again: their text
+        # is code, so the template alone cannot tell what runs
+        self.unknown(env, text, "parallel substitutes its arguments into a shell command line")
+        code = re.sub(r"\{[^}]*\}", "PARALLEL_ARG", code)
+        self.nested(code, _Env(env.cwds, env.via + ("parallel",), env.depth + 1), "parallel", text)
+        return env.cwds
+
+    def find(self, words, args, env, text, flags) -> tuple[str, ...]:
+        # starting points: operands before the first expression token
+        starts: list[_W] = []
+        i = 0
+        while i < len(args) and args[i].literal and args[i].value in ("-H", "-L", "-P") or (
+                i < len(args) and args[i].literal and args[i].value.startswith("-O")):
+            i += 1
+        while i < len(args):
+            a = args[i]
+            if a.literal and (a.value.startswith("-") or a.value in ("(", "!", ")", ",")):
+                break
+            starts.append(a)
+            i += 1
+        if not starts:
+            starts = [_W(".", True)]
+        expr = args[i:]
+        fl: list[str] = []
+        inner_env = _Env(env.cwds, env.via + ("find",), env.depth)
+        j = 0
+        pending: list[tuple[list[_W], str]] = []
+        while j < len(expr):
+            a = expr[j]
+            v = a.value if a.literal else ""
+            if not a.literal:
+                fl.append("nonliteral_args")
+            if v == "-delete":
+                fl.append("delete")
+            if v in ("-fprint", "-fprint0", "-fls", "-fprintf") and j + 1 < len(expr):
+                self.file_stmt("write", [expr[j + 1]], env, text, "find")
+                fl.append("writes_file")
+            if v in ("-exec", "-execdir", "-ok", "-okdir"):
+                fl.append(v.lstrip("-"))
+                k = j + 1
+                cmd: list[_W] = []
+                while k < len(expr) and not (expr[k].literal and expr[k].value in (";", "+")):
+                    cmd.append(expr[k])
+                    k += 1
+                if k >= len(expr):
+                    self.unknown(env, text, f"find {v} without a terminating ';' or '+'")
+                cmd = [w if not (w.literal and "{}" in w.value) else _W(w.value, False, source=w.value) for w in cmd]
+                if cmd:
+                    pending.append((cmd, v))
+                else:
+                    self.unknown(env, text, f"find {v} without a command")
+                j = k + 1
+                continue
+            j += 1
+        self.exec_stmt("find", words, env, text, starts, flags + tuple(_uniq(fl)))
+        for cmd, v in pending:
+            e = inner_env
+            if v in ("-execdir", "-okdir"):
+                e = _Env(tuple(_uniq([p if lit else "" for s in starts for p, lit in
+                                       (_join(s.value, env.cwds) if s.literal else [(s.source, False)])]))
+                         + ("",), inner_env.via, env.depth)
+            self.dispatch(cmd, e, _Stdin("inherit"), text)
+        return env.cwds
+
+    # ---- program-specific code checks
+    def awk(self, args: list[_W], env: _Env, text: str) -> None:
+        prog_text = None
+        for i, a in enumerate(args):
+            if a.literal and a.value in ("-f", "--file") or (a.literal and a.value.startswith("-f") and len(a.value) > 2
+                                                             and not a.value.startswith("-F")):
+                self.unknown(env, text, "awk program read from a file")
+                return
+            if a.literal and a.value in ("-F", "-v", "--assign", "--field-separator"):
+                continue
+            if _is_option(a):
+                continue
+            if i > 0 and args[i - 1].literal and args[i - 1].value in ("-F", "-v", "--assign", "--field-separator"):
+                continue
+            prog_text = a
+            break
+        if prog_text is None:
+            return
+        if not prog_text.literal:
+            self.unknown(env, text, "awk program decided at run time")
+            return
+        p = prog_text.value
+        if re.search(r"\bsystem\s*\(|\|\s*getline|\|&|\b(print|printf)\b[^;}\n]*[>|]|getline\s*<|@load|@include"
+                     r"|\bclose\s*\(|\bfflush\s*\(\s*\"", p):
+            self.unknown(env, text, "awk program runs commands or writes files (system, pipes, redirection)",
+                         program="awk")
+
+    def sed(self, args: list[_W], env: _Env, text: str) -> None:
+        scripts: list[_W] = []
+        inplace = False
+        given = False
+        ops: list[_W] = []
+        i = 0
+        after_dd = False
+        while i < len(args):
+            a = args[i]
+            v = a.value if a.literal else ""
+            if a.literal and not after_dd and v == "--":
+                after_dd = True
+            elif a.literal and not after_dd and (v in ("-e", "--expression") and i + 1 < len(args)):
+                scripts.append(args[i + 1])
+                given = True
+                i += 1
+            elif a.literal and not after_dd and v.startswith("--expression="):
+                scripts.append(_W(v.split("=", 1)[1]))
+                given = True
+            elif a.literal and not after_dd and (v in ("-f", "--file") or v.startswith("--file=")):
+                self.unknown(env, text, "sed script read from a file")
+                return
+            elif a.literal and not after_dd and (v.startswith("-i") or v.startswith("--in-place")
+                                                 or (v.startswith("-") and not v.startswith("--") and "i" in v[1:]
+                                                     and "e" not in v[1:])):
+                inplace = True
+            elif a.literal and not after_dd and _is_option(a):
+                if v in ("-l", "--line-length") and i + 1 < len(args):
+                    i += 1
+            else:
+                ops.append(a)
+            i += 1
+        if not given and ops:
+            scripts.append(ops.pop(0))
+        for s in scripts:
+            if not s.literal:
+                self.unknown(env, text, "sed script decided at run time")
+                return
+            if _sed_dangerous(s.value):
+                self.unknown(env, text, "sed script runs commands or reads/writes other files (e, w, W, r, R)",
+                             program="sed")
+        if inplace:
+            self.file_stmt("write", ops, env, text, "sed", flags=("in_place",))
+
+    def git(self, args: list[_W], env: _Env, text: str) -> None:
+        i = 0
+        sub = None
+        while i < len(args):
+            a = args[i]
+            if not a.literal:
+                self.unknown(env, text, "git with an argument decided at run time before the subcommand")
+                return
+            v = a.value
+            if v in ("-c", "--config-env") or v.startswith("--config-env=") or v.startswith("-c"):
+                self.unknown(env, text, "git -c / --config-env can make git run any command (core.pager, alias.*=!)")
+                return
+            if v.startswith("--exec-path") or v.startswith("--upload-pack") or v.startswith("--receive-pack"):
+                self.unknown(env, text, f"git {v.split('=')[0]} names a program for git to run")
+                return
+            if v in ("-C", "--git-dir", "--work-tree", "--namespace", "--super-prefix") and i + 1 < len(args):
+                i += 2
+                continue
+            if v.startswith("-"):
+                i += 1
+                continue
+            sub = v
+            break
+        rest = args[i + 1:]
+        for j, a in enumerate(rest):
+            if not a.literal:
+                continue
+            v = a.value
+            if v in ("-O", "--open-files-in-pager") or v.startswith("--open-files-in-pager") or (
+                    sub == "grep" and v.startswith("-O")):
+                self.unknown(env, text, "git grep -O runs a pager command")
+            elif v.startswith("--upload-pack") or v.startswith("--receive-pack") or v == "-u" and sub in (
+                    "clone", "fetch", "pull", "ls-remote", "archive"):
+                self.unknown(env, text, f"git {sub} {v} names a program to run")
+            elif sub in ("rebase",) and (v in ("-x", "--exec") or v.startswith("--exec=")):
+                if v in ("-x", "--exec") and j + 1 < len(rest) and rest[j + 1].literal:
+                    self.nested(rest[j + 1].value, _Env(env.cwds, env.via + ("git rebase --exec",), env.depth + 1),
+                                "git rebase --exec", text)
+                else:
+                    self.unknown(env, text, "git rebase --exec runs a command")
+            elif v.startswith("--output=") or v == "--output":
+                target = v.split("=", 1)[1] if "=" in v else (rest[j + 1].value if j + 1 < len(rest) else "")
+                self.file_stmt("write", [_W(target)], env, text, "git")
+            elif v in ("--ext-diff",) or v.startswith("--extcmd") or v in ("-x",) and sub == "difftool":
+                self.unknown(env, text, f"git {sub} {v} runs an external program")
+            elif v.startswith("--config=") or v.startswith("--template="):
+                self.unknown(env, text, f"git {sub} {v.split('=')[0]} loads configuration that can run commands")
+        if sub in ("bisect",) and rest[:1] and rest[0].literal and rest[0].value == "run":
+            if len(rest) > 1 and all(w.literal for w in rest[1:]):
+                self.dispatch(rest[1:], _Env(env.cwds, env.via + ("git bisect run",), env.depth), _Stdin(), text)
+            else:
+                self.unknown(env, text, "git bisect run with a command decided at run time")
+        if sub in ("submodule",) and any(a.literal and a.value == "foreach" for a in rest):
+            self.unknown(env, text, "git submodule foreach runs a shell command in each submodule")
+        if sub in ("filter-branch", "filter-repo"):
+            self.unknown(env, text, f"git {sub} runs filter commands")
+        if sub == "config" or sub == "var":
+            pass  # the policy decides on `git config` writes
+        for a in rest:
+            if a.literal and _URL_RE.match(a.value) or (a.literal and re.match(r"^[\w.-]+@[\w.-]+:", a.value)):
+                v = a.value
+                host = url_host(v) if _URL_RE.match(v) else url_host("ssh://" + v.replace(":", "/", 1))
+                self.emit(Statement(kind="url", host=host, url=v, via=env.via + ("git",), text=text[:500]))
+
+    def sql_client(self, prog: str, args: list[_W], env: _Env, stdin: _Stdin, text: str) -> None:
+        via = env.via + (prog,)
+        dialect = dialect_for(prog)
+        found = False
+        sqls: list[_W] = []
+        files: list[_W] = []
+        opts_cmd = {"psql": ("-c", "--command"), "pgcli": ("-c",), "mysql": ("-e", "--execute"),
+                    "mariadb": ("-e", "--execute"), "duckdb": ("-c", "-s", "-cmd"), "sqlite3": ("-cmd",),
+                    "clickhouse-client": ("-q", "--query"), "sqlcmd": ("-Q", "-q"), "snowsql": ("-q", "--query"),
+                    "trino": ("--execute",), "presto": ("--execute",)}.get(prog, ())
+        opts_file = {"psql": ("-f", "--file"), "mysql": (), "sqlcmd": ("-i",), "snowsql": ("-f", "--filename"),
+                     "duckdb": ("-f",), "sqlite3": ("-init",), "trino": ("-f", "--file")}.get(prog, ())
+        ops: list[_W] = []
+        i = 0
+        while i < len(args):
+            a = args[i]
+            v = a.value if a.literal else ""
+            hit = False
+            for o in opts_cmd:
+                if v == o and i + 1 < len(args):
+                    sqls.append(args[i + 1])
+                    i += 2
+                    hit = True
+                    break
+                if v.startswith(o + "=") and o.startswith("--"):
+                    sqls.append(_W(v.split("=", 1)[1]))
+                    i += 1
+                    hit = True
+                    break
+                if prog in ("mysql", "mariadb") and o == "-e" and v.startswith("-e") and len(v) > 2:
+                    sqls.append(_W(v[2:]))
+                    i += 1
+                    hit = True
+                    break
+            if hit:
+                continue
+            for o in opts_file:
+                if v == o and i + 1 < len(args):
+                    files.append(args[i + 1])
+                    i += 2
+                    hit = True
+                    break
+            if hit:
+                continue
+            if a.literal and _is_option(a):
+                i += 1
+                continue
+            ops.append(a)
+            i += 1
+        if prog in ("sqlite3", "duckdb") and len(ops) > 1:
+            sqls.extend(ops[1:])
+        for s in sqls:
+            found = True
+            if not s.literal:
+                self.unknown(env, text, f"{prog}: SQL decided at run time")
+                continue
+            if prog == "sqlite3" and s.value.lstrip().startswith("."):
+                self.unknown(env, text, "sqlite3 dot-command (.shell/.system/.output/.load/.import)")
+                continue
+            if prog in ("mysql", "mariadb") and re.search(r"(^|;)\s*(\\!|system\s)", s.value, re.I):
+                self.unknown(env, text, "mysql client system command")
+                continue
+            self.ctx.out.extend(classify_sql(s.value, dialect=dialect, via=via))
+        for f in files:
+            found = True
+            self.unknown(env, text, f"{prog} runs SQL from a file")
+        if not found:
+            if stdin.kind in ("heredoc", "herestring") and stdin.literal is not None:
+                body = stdin.literal
+                if prog == "sqlite3" and re.search(r"(^|\n)\s*\.", body):
+                    self.unknown(env, text, "sqlite3 dot-command in input")
+                elif prog == "psql" and re.search(r"(^|\n|;)\s*\\", body):
+                    self.unknown(env, text, "psql meta-command (\\! \\o \\copy ...) in input")
+                else:
+                    self.ctx.out.extend(classify_sql(body, dialect=dialect, via=via))
+            elif stdin.kind != "inherit" or prog not in ("psql",):
+                self.unknown(env, text, f"{prog} reads SQL from stdin ({stdin.kind})")
+            else:
+                self.unknown(env, text, f"{prog} interactive session reads SQL from the terminal")
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+def _iter_named(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.named_children))
+
+
+def _iter_subs(node):
+    """Outermost command/process substitutions (and arithmetic/subscripts) below node."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type in ("command_substitution", "process_substitution", "arithmetic_expansion"):
+            yield n
+            continue
+        stack.extend(reversed(n.named_children))
+
+
+def _mentions_cd(ctx: _Ctx, node) -> bool:
+    for n in _iter_named(node):
+        if n.type == "command_name":
+            t = ctx.text(n).strip("'\"\\")
+            if t in ("cd", "pushd", "popd", "chdir", "source", ".") or t.startswith("$"):
+                return True
+    return False
+
+
+def _merge_cwds(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, ...]:
+    m = tuple(_uniq(after))
+    if len(m) > MAX_CWDS:
+        return ("",)
+    return m
+
+
+def _redirect_op(r) -> str:
+    for c in r.children:
+        if not c.is_named:
+            return c.type
+    return ""
+
+
+def _looks_pathy(v: str) -> bool:
+    return "/" in v or v.startswith("~") or v.startswith(".")
+
+
+def _env_is_dangerous(name: str) -> bool:
+    if name in _SAFE_ENV:
+        return False
+    return name in DANGEROUS_ENV or name.startswith(DANGEROUS_ENV_PREFIXES)
+
+
+def _skip_opts(args: list[_W], opts: set[str], with_arg: set[str]) -> list[_W]:
+    i = 0
+    while i < len(args) and args[i].literal and _is_option(args[i]):
+        if args[i].value in with_arg:
+            i += 2
+        else:
+            i += 1
+    return args[i:]
+
+
+def _unescape_heredoc(raw: str) -> str:
+    return re.sub(r"\\([$`\\])", r"\1", raw.replace("\\\n", ""))
+
+
+_SED_CMD = re.compile(r"(?:^|[;\n{}]|^\s*\d+|[/$]|\d)\s*!?\s*([ewWrRv])(?:\s|$|;)")
+
+
+def _sed_dangerous(script: str) -> bool:
+    """Conservative: True if a sed script may use e/w/W/r/R commands or the s///e or s///w flags."""
+    s = script
+    # s commands: find flags after the third delimiter
+    for m in re.finditer(r"(?:^|[;\n{}\s!0-9$/])s(.)", s):
+        d = m.group(1)
+        if d in "\\\n":
+            return True
+        rest = s[m.end():]
+        parts = []
+        i = 0
+        cnt = 0
+        while i < len(rest) and cnt < 2:
+            if rest[i] == "\\":
+                i += 2
+                continue
+            if rest[i] == d:
+                cnt += 1
+            i += 1
+        if cnt < 2:
+            continue
+        flags = re.match(r"[^;\n}]*", rest[i:]).group(0)
+        if "e" in flags or "w" in flags or "W" in flags:
+            return True
+        del parts
+    # standalone commands e, w, W, r, R (after an address or at a command start)
+    stripped = re.sub(r"s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImM0-9]*", "", s)
+    stripped = re.sub(r"/(?:\\.|[^/])*/", "", stripped)
+    return bool(re.search(r"(^|[;\n{}!,0-9$])\s*[ewWrRF]\b", stripped)) or bool(
+        re.search(r"(^|[;\n{}])\s*[ewWrR](\s|$)", stripped))
+
+
+def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int,
+              functions: dict | None = None) -> list[Statement]:
+    env = _Env(cwds, via, depth)
+    if len(code.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason=f"command longer than {MAX_COMMAND_BYTES} bytes")]
+    if "\x00" in code:
+        return [Statement(kind="unknown", text=code[:500], via=via, reason="NUL byte in command")]
+    if _CONTINUATION_IN_WORD.search(code):
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason="line continuation inside a word (the parser and bash disagree)")]
+    src = code.encode("utf-8", "surrogateescape")
+    tree = _parser().parse(src)
+    root = tree.root_node
+    if root.has_error:
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason="the command does not parse (syntax error or unsupported syntax)")]
+    ctx = _Ctx(src)
+    if functions:
+        ctx.functions.update(functions)
+    w = _Walker(ctx)
+    try:
+        w.stmt(root, env, _Stdin())
+        # functions that were defined but never called: their bodies still count
+        for name, (body, denv) in list(ctx.functions.items()):
+            if functions and name in functions:
+                continue
+            if name not in ctx.called:
+                w.stmt(body, _Env(denv.cwds, denv.via + (f"function:{name}",), denv.depth + 1), _Stdin())
+    except RecursionError:
+        return [Statement(kind="unknown", text=code[:500], via=via, reason="command nested too deeply to classify")]
+    if not ctx.out and code.strip() and not _only_comments_or_assignments(root):
+        return [Statement(kind="unknown", text=code[:500], via=via, reason="no command found")]
+    return ctx.out
+
+
+def _only_comments_or_assignments(root) -> bool:
+    return all(c.type in ("comment", "variable_assignment", "variable_assignments", "function_definition")
+               for c in root.named_children)
+
+
+_CACHE_MAX_BYTES = 4096
+
+
+@functools.lru_cache(maxsize=4096)
+def _classify_cached(command: str, cwd: str) -> tuple[Statement, ...]:
+    return _classify_shell(command, cwd)
+
+
+def classify_shell(command: str, cwd: str, *, cache: bool = True) -> tuple[Statement, ...]:
+    """Every statement a bash command string runs (see the module docstring). Never raises on bad
+    input: anything that cannot be analysed is an `unknown` statement.
+
+    The result depends only on (command, cwd) (nothing on disk is read), so results for strings up
+    to 4 KiB are memoized (LRU, 4096 entries); Statements are frozen, sharing them is safe.
+    cache=False classifies afresh (benchmarks)."""
+    if cache and isinstance(command, str) and isinstance(cwd, str) and len(command) <= _CACHE_MAX_BYTES:
+        return _classify_cached(command, cwd)
+    return _classify_shell(command, cwd)
+
+
+def _classify_shell(command: str, cwd: str) -> tuple[Statement, ...]:
+    if not isinstance(command, str):
+        return (Statement(kind="unknown", text=repr(command)[:500], reason="command is not a string"),)
+    if not command.strip():
+        return (Statement(kind="unknown", text=command, reason="empty command"),)
+    cwd = cwd if isinstance(cwd, str) and cwd.startswith("/") else ""
+    try:
+        out = _classify(command, (cwd,), (), 0)
+    except RecursionError:
+        out = [Statement(kind="unknown", text=command[:500], reason="command nested too deeply to classify")]
+    if not out:
+        # only assignments / comments / function definitions: nothing runs, but say so
+        out = [Statement(kind="exec", program=":", argv=(":",), literal=(True,), globs=(False,), text=command[:500],
+                         cwd=cwd, reason="no command runs (assignments, comments or definitions only)")]
+    return tuple(out)
