@@ -21,6 +21,7 @@ One writer at a time: ``open`` takes an exclusive ``flock`` on the file.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
@@ -36,6 +37,7 @@ from agp.journal.canonical import CanonicalizationError, canonicalize
 from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, _parts, finish, format_ts, jstr, parse_entry
 from agp.journal.head import Head, HeadFormatError, head_path_for, read_head, write_head_file
 from agp.journal.keys import PublicKey, SigningKey
+from agp.journal.merkle import CompactRange
 from agp.journal.redact import SecretRedactor
 
 __all__ = ("FORMAT", "Journal", "read_first_entry", "read_last_entries")
@@ -129,6 +131,8 @@ class Journal:
         self._head_lock = threading.RLock()  # rotate() holds it across its entry and the head
         self._ready: dict[int, tuple[bytes, Entry, threading.Event]] = {}
         self._head_seq = -1
+        self._tree = CompactRange()  # RFC 6962 tree over every entry's raw hash (issue 6)
+        self._tree_at: dict[int, CompactRange] = {}  # snapshots at head announcements
         self._failed: JournalWriteError | None = None
         self._closed = False
         self._head_thread: threading.Thread | None = None
@@ -219,12 +223,39 @@ class Journal:
         self._next_seq = last.seq + 1
         self._prev = last.hash
         self._prev_raw = bytes.fromhex(last.hash)
+        self._tree = self._restore_tree(head, last)
         with self._wcv:
             self._next_write = self._next_seq
             self._durable_seq = last.seq
         if recovery is not None:
             self._append("journal.recovery", "", recovery)
         self._append_open(reopened=True)
+
+    def _restore_tree(self, head: Head, last: Entry) -> CompactRange:
+        """The compact range after ``last``: the signed head's state plus the entries after the head.
+
+        A head without tree state (written before the tree existed) means one pass over the file.
+        """
+        extra = dict(head.extra)
+        if "tree" in extra:
+            try:
+                tree = CompactRange.from_bytes(base64.b64decode(extra["tree"], validate=True))
+            except ValueError as exc:
+                raise JournalVerificationError(f"{self.head_path}: bad tree state: {exc}") from exc
+            if tree.size != head.seq + 1:
+                raise JournalVerificationError(
+                    f"{self.head_path}: tree state has {tree.size} leaves, the head covers {head.seq + 1} entries")
+            after = last.seq - head.seq
+            if after:
+                size = os.fstat(self._fd).st_size
+                for off, line in read_last_entries(self._fd, size, after):
+                    tree.append(bytes.fromhex(self._check_line(off, line).hash))
+            return tree
+        tree = CompactRange()
+        with open(self.path, "rb") as f:
+            for line in f:
+                tree.append(bytes.fromhex(json.loads(line)["hash"]))
+        return tree
 
     def _last_newline_before(self, size: int) -> int:
         pos = size
@@ -351,6 +382,9 @@ class Journal:
             self._prev_raw = digest
             self._prev = h = digest.hex()
             self._next_seq = seq + 1
+            self._tree.append(digest)
+            if kind == "journal.head":
+                self._tree_at[seq] = self._tree.copy()
             if rotate_to is not None:
                 self._key = rotate_to  # entries after the rotation entry use the new key
         # ts_c is the fixed-shape tail ,"ts":"...Z"} of the canonical text
@@ -431,7 +465,9 @@ class Journal:
         with self._head_lock:
             e = self._append("journal.head", "", {"covers": "this entry"})
             assert self._genesis is not None
-            head = Head.create(self._key, genesis=self._genesis, seq=e.seq, hash=e.hash, ts=e.ts)
+            tree = self._tree_at.pop(e.seq)
+            head = Head.create(self._key, genesis=self._genesis, seq=e.seq, hash=e.hash, ts=e.ts,
+                               extra=checkpoint_fields(self._key, self._genesis, tree))
             try:
                 write_head_file(self.head_path, head)
             except OSError as exc:
@@ -498,3 +534,12 @@ class Journal:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+
+def checkpoint_fields(key: SigningKey, genesis: str, tree: CompactRange) -> dict[str, str]:
+    """The head's transparency fields: a C2SP signed checkpoint (origin = the journal's
+    origin, size = entries covered, RFC 6962 root) and the compact range to resume from."""
+    from agp.journal.checkpoint import format_checkpoint, journal_origin, sign_checkpoint
+
+    origin = journal_origin(genesis)
+    note = sign_checkpoint(format_checkpoint(origin, tree.size, tree.root()), key, origin)
+    return {"checkpoint": note, "tree": base64.b64encode(tree.to_bytes()).decode("ascii")}

@@ -111,7 +111,9 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
         "start": start, "lines": 0, "first": None, "last": None, "errors": [], "kinds": Counter(),
         "sessions": set(), "sessions_capped": False, "runs": [], "rotations": [], "markers": [],
         "at_head": None, "genesis": None, "first_ts": None, "last_ts": None, "torn": None,
+        "leaves": b"",
     }
+    leaves = bytearray()  # each line's raw hash in order (zeros for an unreadable line): the Merkle leaves
     errors = res["errors"]
     kinds = res["kinds"]
     sessions = res["sessions"]
@@ -150,10 +152,12 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
                     entry, unsigned, signed, sig = parse_entry(json.loads(raw))
                 except (ValueError, EntryFormatError, CanonicalizationError, RecursionError) as exc:
                     err(None, f"not a valid entry: {exc}")
+                    leaves += bytes(32)
                     prev_hash = None
                     prev_seq = None if prev_seq is None else prev_seq + 1
                     continue
                 seq = entry.seq
+                leaves += bytes.fromhex(entry.hash)
                 if res["first"] is None:
                     res["first"] = (seq, entry.prev, local)
                     res["first_ts"] = entry.ts
@@ -209,6 +213,7 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
                 res["torn"] = len(torn)
                 err(None, f"torn final line ({len(torn)} bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal")
     res["lines"] = local
+    res["leaves"] = bytes(leaves)
     return res
 
 
@@ -437,6 +442,7 @@ def _merge(
                         errors.append(VerifyError(head.seq, line, "the signature of the head covering this entry does not verify"))
             if kind != "journal.head":
                 errors.append(VerifyError(head.seq, line, f"the head covers entry {head.seq}, which is a {kind!r} entry, not a head announcement"))
+            _check_checkpoint(errors, report, head, results, genesis, kid_raw, line)
             uncovered = (report.last_seq or 0) - head.seq
             report.head["covered"] = uncovered == 0
             report.head["uncovered_entries"] = uncovered
@@ -454,3 +460,40 @@ def _merge(
     errors.sort(key=lambda e: (e.line is None, e.line or 0))
     report.errors = errors[:max_errors] if len(errors) > max_errors else errors
 
+
+def _check_checkpoint(errors: list[VerifyError], report: VerifyReport, head: Head, results: list[dict[str, Any]],
+                      genesis: Any, kid_raw: dict[str, bytes], line: int) -> None:
+    """The head's C2SP checkpoint: signed by the head's key under this journal's origin, covering
+    exactly entries 0..head.seq, with the RFC 6962 root of their hashes."""
+    extra = dict(head.extra)
+    note = extra.get("checkpoint")
+    if note is None:
+        report.notes.append("the head carries no Merkle checkpoint (written before issue 6)")
+        return
+    from agp.journal.checkpoint import journal_origin, open_checkpoint
+    from agp.journal.merkle import CompactRange
+
+    try:
+        origin = journal_origin(genesis[3]) if genesis is not None else None
+        cp = open_checkpoint(note, kid_raw[head.kid], origin=origin)
+    except (JournalVerificationError, KeyError, ValueError) as exc:
+        errors.append(VerifyError(head.seq, line, f"the head's checkpoint does not verify: {exc}"))
+        return
+    if cp.size != head.seq + 1:
+        errors.append(VerifyError(head.seq, line, f"the head's checkpoint covers {cp.size} entries, the head {head.seq + 1}"))
+        return
+    tree = CompactRange()
+    need = cp.size
+    for r in results:
+        blob = r["leaves"]
+        for i in range(0, len(blob), 32):
+            if tree.size == need:
+                break
+            tree.append(blob[i:i + 32])
+        if tree.size == need:
+            break
+    if tree.size != need or tree.root() != cp.root:
+        errors.append(VerifyError(head.seq, line, "the head's checkpoint root is not the Merkle root of entries "
+                                  f"0..{head.seq}: history rewritten"))
+        return
+    report.head["checkpoint"] = {"origin": cp.origin, "size": cp.size, "root": cp.root_b64}

@@ -261,3 +261,47 @@ def test_parallel_verify_from_a_threaded_process(tmp_path, monkeypatch):
         stop.set()
         t.join()
     assert r.ok and r.workers == 2
+
+
+def _resign_head_with_checkpoint(path, key, note):
+    from agp.journal.head import Head, read_head, write_head_file
+
+    h = read_head(head_path_for(path))
+    extra = dict(h.extra)
+    extra["checkpoint"] = note
+    write_head_file(head_path_for(path), Head.create(key, genesis=h.genesis, seq=h.seq, hash=h.hash, ts=h.ts, extra=extra))
+    return h
+
+
+def test_head_checkpoint_with_a_wrong_root_is_caught(tmp_path, mode):
+    from agp.journal.checkpoint import format_checkpoint, journal_origin, sign_checkpoint
+
+    path, key, ring = make_journal(tmp_path, 10)
+    h = json.loads(head_path_for(path).read_text())
+    origin = journal_origin(h["genesis"])
+    bogus = sign_checkpoint(format_checkpoint(origin, h["seq"] + 1, b"\x07" * 32), key, origin)
+    _resign_head_with_checkpoint(path, key, bogus)
+    report = scan(path, ring, mode)
+    assert not report.ok
+    assert any("not the Merkle root" in e.reason and e.line == h["seq"] + 1 for e in report.errors), report.errors
+
+
+def test_head_checkpoint_signed_by_another_key_is_caught(tmp_path, mode):
+    from agp.journal.checkpoint import format_checkpoint, journal_origin, sign_checkpoint
+    from agp.journal.merkle import CompactRange
+
+    path, key, ring = make_journal(tmp_path, 10)
+    h = json.loads(head_path_for(path).read_text())
+    origin = journal_origin(h["genesis"])
+    tree = CompactRange.from_leaf_data(bytes.fromhex(json.loads(ln)["hash"]) for ln in lines(path)[: h["seq"] + 1])
+    note = sign_checkpoint(format_checkpoint(origin, tree.size, tree.root()), SigningKey.generate(), origin)
+    _resign_head_with_checkpoint(path, key, note)
+    report = scan(path, ring, mode)
+    assert not report.ok
+    assert any("checkpoint does not verify" in e.reason for e in report.errors), report.errors
+
+
+def test_head_checkpoint_is_reported(tmp_path, mode):
+    path, _, ring = make_journal(tmp_path, 10)
+    r = scan(path, ring, mode)
+    assert r.ok and r.head["checkpoint"]["size"] == r.head["seq"] + 1
