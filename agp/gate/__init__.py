@@ -1,1 +1,67 @@
-__all__ = ()
+"""The gate: the host-side decision server every tool call passes through.
+
+Public surface::
+
+    GateServer(socket_dir=..., policy=..., journal=..., approvers=[...])   await serve(); shutdown()
+    parse_request(bytes) -> CheckRequest      Verdict      FrameDecoder      request_verdict(path, req)
+    SessionTable(max_sessions=, rate=, window=)      ApprovalBroker / Answer / Outcome
+"""
+
+from agp.gate.approvals import (
+    Answer,
+    AnswerCode,
+    AnswerResult,
+    ApprovalBroker,
+    ApprovalRequest,
+    ApprovalResult,
+    Approver,
+    GateEvent,
+    NoApprover,
+    Outcome,
+    UnsafeAutoApprover,
+)
+from agp.gate.protocol import (
+    MAX_FRAME,
+    CheckRequest,
+    FrameCode,
+    FrameDecoder,
+    FrameRejected,
+    Verdict,
+    call_digest,
+    encode_frame,
+    parse_request,
+    request_verdict,
+)
+from agp.gate.server import SOCKET_NAME, GateServer, prepare_socket_dir
+from agp.gate.sessions import Refusal, RefusalReason, SessionRefused, SessionTable
+
+__all__ = (
+    "MAX_FRAME",
+    "SOCKET_NAME",
+    "Answer",
+    "AnswerCode",
+    "AnswerResult",
+    "ApprovalBroker",
+    "ApprovalRequest",
+    "ApprovalResult",
+    "Approver",
+    "CheckRequest",
+    "FrameCode",
+    "FrameDecoder",
+    "FrameRejected",
+    "GateEvent",
+    "GateServer",
+    "NoApprover",
+    "Outcome",
+    "Refusal",
+    "RefusalReason",
+    "SessionRefused",
+    "SessionTable",
+    "UnsafeAutoApprover",
+    "Verdict",
+    "call_digest",
+    "encode_frame",
+    "parse_request",
+    "prepare_socket_dir",
+    "request_verdict",
+)

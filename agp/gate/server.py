@@ -1,0 +1,494 @@
+"""The gate: a Unix-socket decision server (anyio).
+
+For each ``check`` frame, in this order:
+
+1. parse and validate the frame (:func:`agp.gate.protocol.parse_request`); a bad
+   frame is journaled as ``gate.frame_rejected`` and answered with a deny when
+   an id can be recovered;
+2. admit the session (:class:`agp.gate.sessions.SessionTable`): unknown session,
+   session cap and rate limit are journaled denies;
+3. classify and evaluate the call against the policy;
+4. resolve ``require`` through the approvals broker (a human, the demo's
+   automatic approver, or nobody: CI mode is a deny);
+5. append ``gate.decision`` to the journal durably (the blocking append runs in
+   a worker thread, so concurrent clients share group commits);
+6. answer with the verdict and the journal seq of its entry.
+
+A failed append answers deny, and from then on the gate denies every call
+without asking the policy (the journal is poisoned; restart to recover). A
+client that disconnects mid-call does not stop its decision from being
+journaled. :meth:`GateServer.shutdown` (SIGTERM in ``agp gate``) stops
+accepting, denies pending approvals, answers every call in flight, then writes
+the signed head.
+
+The socket is ``<socket_dir>/gate.sock``; the directory is created mode 0700
+(and optionally handed to the sandbox's uid) before anything else starts, and
+it is the directory, not the socket file, that sandboxes mount.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import hashlib
+import logging
+import os
+import socket
+import stat
+import threading
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import anyio
+import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
+
+from agp.errors import GateError, JournalWriteError
+from agp.gate.approvals import ApprovalBroker, ApprovalResult, Approver, GateEvent, NoApprover, Outcome
+from agp.gate.protocol import CheckRequest, FrameCode, FrameDecoder, FrameRejected, Verdict, call_digest, parse_request
+from agp.gate.sessions import SessionRefused, SessionTable
+
+__all__ = ("SOCKET_NAME", "GateServer", "prepare_socket_dir")
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "gate.sock"
+_JOURNAL_FAILED = ("the gate could not record this decision in its journal, so the call is denied; "
+                   "the gate denies every call until it is restarted")
+
+
+def prepare_socket_dir(socket_dir: Path, *, uid: int | None = None, gid: int | None = None) -> Path:
+    """Create (or check) the socket directory: a real directory, mode 0700, owned by us or ``uid``.
+
+    Refuses (GateError) a symlink, a non-directory, or a directory another user owns.
+    """
+    socket_dir = Path(socket_dir)
+    try:
+        socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(socket_dir)
+    except OSError as exc:
+        raise GateError(f"cannot create the socket directory {socket_dir}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise GateError(f"the socket directory {socket_dir} is not a directory (or is a symlink)")
+    me = os.geteuid()
+    allowed = {me} | ({uid} if uid is not None else set())
+    if st.st_uid not in allowed:
+        raise GateError(f"the socket directory {socket_dir} belongs to uid {st.st_uid}, not to this user ({me})")
+    try:
+        os.chmod(socket_dir, 0o700)
+        if uid is not None:
+            os.chown(socket_dir, uid, gid if gid is not None else -1)
+    except OSError as exc:
+        raise GateError(f"cannot secure the socket directory {socket_dir}: {exc.strerror}") from exc
+    return socket_dir
+
+
+def _statements_summary(statements: Sequence[Mapping[str, Any]]) -> str:
+    texts = [str(s.get("text", "")) for s in statements if s.get("text")]
+    return " ; ".join(texts)[:200]
+
+
+class GateServer:
+    """The gate, in-process. ``await serve(task_status=...)`` in a task group; ``shutdown()`` from anywhere.
+
+    ``journal`` is an open :class:`agp.journal.Journal` (anything with ``append``,
+    ``write_head`` and ``close``); with ``own_journal=True`` the server closes it at the
+    end, otherwise it only writes the head. ``approvers`` is a sequence of approver
+    channels (empty or :class:`NoApprover`: every ``require`` is a deny).
+    ``on_event`` receives a :class:`GateEvent` for each decision, pending approval,
+    resolved approval, rejected frame and session change, from the gate's thread; it
+    must be quick.
+    """
+
+    def __init__(
+        self,
+        *,
+        socket_dir: str | os.PathLike[str],
+        policy: Any,
+        journal: Any,
+        approvers: Sequence[Approver] = (),
+        sessions: SessionTable | None = None,
+        workspace: str = "/workspace",
+        approval_timeout: float = 20.0,
+        allow_automatic: bool = False,
+        on_event: Callable[[GateEvent], None] | None = None,
+        own_journal: bool = False,
+        socket_uid: int | None = None,
+        socket_gid: int | None = None,
+        append_threads: int = 64,
+        max_connections: int = 1024,
+        frame_timeout: float = 10.0,
+        idle_timeout: float = 600.0,
+        drain_timeout: float = 30.0,
+        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+    ) -> None:
+        self.socket_dir = Path(socket_dir)
+        self.socket_path = self.socket_dir / SOCKET_NAME
+        self.policy = policy
+        self.journal = journal
+        self.sessions = sessions if sessions is not None else SessionTable()
+        self.workspace = workspace
+        self.own_journal = own_journal
+        self._on_event = on_event
+        self._socket_uid, self._socket_gid = socket_uid, socket_gid
+        self._limiter = anyio.CapacityLimiter(append_threads)
+        self._max_connections = max_connections
+        self._frame_timeout = frame_timeout
+        self._idle_timeout = idle_timeout
+        self._drain_timeout = drain_timeout
+        self._now = now
+        approvers = tuple(approvers) or (NoApprover(),)
+        self.broker = ApprovalBroker(approvers, record=self._record_sync, timeout=approval_timeout,
+                                     allow_automatic=allow_automatic, on_event=self._emit)
+        self.failed: str | None = None
+        self.stopping = False
+        self.decisions = {"allow": 0, "deny": 0}
+        self._inflight = 0
+        self._connections = 0
+        self._stop: anyio.Event | None = None
+        self._idle: anyio.Event | None = None
+        self._token: Any = None
+        self._loop_thread: int | None = None
+        self._served = False
+
+    # ------------------------------------------------------------------ utils
+    def _emit(self, event: GateEvent) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # noqa: BLE001 - a UI must never break the gate
+                log.exception("gate event sink failed")
+
+    def _record_sync(self, kind: str, session: str, body: Mapping[str, Any]) -> Any:
+        if self.failed is not None:
+            raise JournalWriteError(self.failed)
+        try:
+            return self.journal.append(kind, session, body)
+        except JournalWriteError as exc:
+            self._poison(str(exc))
+            raise
+
+    def _poison(self, why: str) -> None:
+        if self.failed is None:
+            self.failed = why
+            log.error("journal append failed; the gate now denies every call: %s", why)
+            self._emit(GateEvent("journal_failed", {"reason": why}))
+
+    async def _record(self, kind: str, session: str, body: Mapping[str, Any]) -> Any:
+        return await anyio.to_thread.run_sync(self._record_sync, kind, session, body, limiter=self._limiter)
+
+    # --------------------------------------------------------------- sessions
+    def register_session(self, sid: str, **meta: Any) -> None:
+        """Register a run/harness session (journaled as ``gate.session``). Blocking; any thread.
+
+        Raises SessionRefused (journaled too) at the session cap.
+        """
+        try:
+            new = self.sessions.register(sid)
+        except SessionRefused as exc:
+            self._record_sync("gate.session", sid, {"event": "refused", "reason": exc.refusal.reason.value,
+                                                     "detail": exc.refusal.detail, **meta})
+            raise
+        if new:
+            self._record_sync("gate.session", sid, {"event": "register", **meta})
+            self._emit(GateEvent("session", {"event": "register", "session": sid}))
+
+    def close_session(self, sid: str) -> None:
+        if self.sessions.close(sid):
+            self._record_sync("gate.session", sid, {"event": "close"})
+            self._emit(GateEvent("session", {"event": "close", "session": sid}))
+
+    # ----------------------------------------------------------------- decide
+    async def check(self, req: CheckRequest) -> Verdict:
+        """Decide one validated request, journal it, return the verdict (never raises for a deny)."""
+        self._inflight += 1
+        try:
+            return await self._check(req)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0 and self._idle is not None:
+                self._idle.set()
+
+    async def _check(self, req: CheckRequest) -> Verdict:
+        call = req.call_dict()
+        if self.failed is not None:
+            self._count_and_emit(req, "deny", None, None, [], "journal_failed")
+            return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED)
+        refusal, new = self.sessions.admit(req.session)
+        if new:
+            try:
+                await self._record("gate.session", req.session, {"event": "register", "auto": True})
+            except JournalWriteError:
+                return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED)
+        approval: ApprovalResult | None = None
+        statements: list[Mapping[str, Any]] = []
+        if refusal is not None:
+            effect, decision, rule, matched, digest = "deny", "deny", None, [], None
+            reason = f"denied: {refusal.text}"
+            extra: dict[str, Any] = {"refusal": refusal.reason.value}
+        else:
+            extra = {}
+            try:
+                d = self._evaluate(req)
+            except Exception as exc:  # noqa: BLE001 - a classifier bug is a deny, never an allow
+                log.exception("policy evaluation failed")
+                effect, decision, rule, matched, digest = "deny", "deny", None, [], getattr(self.policy, "digest", None)
+                reason = "denied: the gate could not evaluate this call"
+                extra = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            else:
+                effect, rule, matched, digest = d.effect, d.rule, list(d.matched), d.policy_digest
+                statements = [s.to_json_dict() for s in d.statements]
+                reason = d.reason
+                if effect == "allow":
+                    decision = "allow"
+                elif effect == "require":
+                    approval = await self._approve(req, call, d, statements)
+                    decision = "allow" if approval.allowed else "deny"
+                    reason = self._approval_reason(d, approval)
+                else:
+                    decision = "deny"
+        if decision not in ("allow", "deny"):  # defensive: only an explicit allow allows
+            decision = "deny"
+        body = {
+            "call": call, "decision": decision, "effect": effect, "rule": rule, "matched": matched,
+            "reason": reason, "policy_digest": digest, "statements": statements,
+            "approval": approval.to_json_dict() if approval is not None else None, **extra,
+        }
+        try:
+            entry = await self._record("gate.decision", req.session, body)
+        except JournalWriteError:
+            self._count_and_emit(req, "deny", rule, None, statements, "journal_failed")
+            return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED, rule=rule)
+        except Exception as exc:  # noqa: BLE001 - anything else that stops the journal is a deny too
+            log.exception("journal append raised")
+            self._poison(f"{type(exc).__name__}: {exc}")
+            return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED, rule=rule)
+        self._count_and_emit(req, decision, rule, entry.seq, statements, effect)
+        return Verdict(id=req.id, decision=decision, reason=reason, rule=rule, seq=entry.seq)
+
+    def _evaluate(self, req: CheckRequest) -> Any:
+        from agp.policy import ToolCall, evaluate
+
+        tc = ToolCall(harness=req.harness, tool=req.tool, input=req.input, cwd=req.cwd or self.workspace,
+                      workspace=self.workspace, session=req.session, tool_use_id=req.tool_use_id)
+        return evaluate(tc, self.policy, self._now())
+
+    async def _approve(self, req: CheckRequest, call: dict[str, Any], d: Any,
+                       statements: list[Mapping[str, Any]]) -> ApprovalResult:
+        if self.stopping:
+            return ApprovalResult(None, Outcome.CANCELLED, detail="the gate is shutting down")
+        return await self.broker.require(
+            session=req.session, call=call, call_digest=call_digest(call), statements=statements, rule=d.rule,
+            matched=d.matched, reason=d.reason, quorum=d.quorum, approver_group=d.approver_group,
+        )
+
+    @staticmethod
+    def _approval_reason(d: Any, a: ApprovalResult) -> str:
+        if a.outcome is Outcome.APPROVED:
+            return f"approved by {', '.join(a.approvers)} (rule {d.rule})"
+        if a.outcome is Outcome.APPROVED_AUTOMATICALLY:
+            return f"approved automatically by the demo's auto approver (rule {d.rule}; no human looked at it)"
+        base = d.reason
+        return f"denied: {base}; {a.detail or a.outcome.value}"
+
+    def _count_and_emit(self, req: CheckRequest, decision: str, rule: str | None, seq: int | None,
+                        statements: Sequence[Mapping[str, Any]], effect: str) -> None:
+        self.decisions[decision] = self.decisions.get(decision, 0) + 1
+        if self._on_event is not None:
+            self._emit(GateEvent("decision", {
+                "session": req.session, "tool": req.tool, "harness": req.harness,
+                "summary": _statements_summary(statements) or req.tool, "decision": decision, "effect": effect,
+                "rule": rule, "seq": seq, "tool_use_id": req.tool_use_id,
+            }))
+
+    async def reject_frame(self, exc: FrameRejected, body: bytes | None) -> Verdict | None:
+        """Journal a rejected frame; return the deny to send (``None`` when no id was recovered)."""
+        entry_body: dict[str, Any] = {"code": exc.code.value, "detail": exc.detail, "request_id": exc.request_id}
+        if body is not None:
+            entry_body["size"] = len(body)
+            entry_body["sha256"] = hashlib.sha256(body).hexdigest()
+        seq = None
+        try:
+            entry = await self._record("gate.frame_rejected", exc.session or "", entry_body)
+            seq = entry.seq
+        except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
+            pass
+        self.decisions["deny"] = self.decisions.get("deny", 0) + 1
+        self._emit(GateEvent("frame_rejected", {"code": exc.code.value, "detail": exc.detail, "seq": seq}))
+        reason = f"denied: the gate rejected the request ({exc.code.value}: {exc.detail[:160]})"
+        return Verdict(id=exc.request_id or "", decision="deny", reason=reason, seq=seq)
+
+    async def handle_frame(self, body: bytes) -> Verdict | None:
+        try:
+            req = parse_request(body)
+        except FrameRejected as exc:
+            return await self.reject_frame(exc, body)
+        return await self.check(req)
+
+    # ------------------------------------------------------------ connections
+    async def _handle_conn(self, stream: anyio.abc.SocketStream) -> None:
+        if self._connections >= self._max_connections:
+            await stream.aclose()
+            return
+        self._connections += 1
+        dec = FrameDecoder()
+        try:
+            async with stream:
+                while not self.stopping or self._inflight:
+                    timeout = self._frame_timeout if dec.pending else self._idle_timeout
+                    with anyio.move_on_after(timeout) as scope:
+                        try:
+                            data = await stream.receive(65536)
+                        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                            data = b""
+                    if scope.cancelled_caught:
+                        if dec.pending:
+                            await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, "the frame did not arrive in time"), None)
+                        return
+                    if not data:
+                        if dec.pending:
+                            await self.reject_frame(FrameRejected(
+                                FrameCode.TRUNCATED, f"the peer closed after {dec.pending} bytes of a frame"), None)
+                        return
+                    try:
+                        frames = dec.feed(data)
+                    except FrameRejected as exc:  # oversized/empty length: cannot resync
+                        v = await self.reject_frame(exc, None)
+                        await self._send(stream, v)
+                        return
+                    for body in frames:
+                        with anyio.CancelScope(shield=True):  # a decision once begun is journaled and answered
+                            v = await self.handle_frame(body)
+                        if not await self._send(stream, v):
+                            return
+        finally:
+            self._connections -= 1
+
+    @staticmethod
+    async def _send(stream: anyio.abc.SocketStream, v: Verdict | None) -> bool:
+        if v is None:
+            return True
+        try:
+            await stream.send(v.to_frame())
+            return True
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return False  # the client left; its decision is already journaled
+
+    # ---------------------------------------------------------------- serving
+    def _bind(self) -> socket.socket:
+        prepare_socket_dir(self.socket_dir, uid=self._socket_uid, gid=self._socket_gid)
+        path = str(self.socket_path)
+        if os.path.lexists(path):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.settimeout(1.0)
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)  # stale socket from a previous gate
+            else:
+                raise GateError(f"another gate is already serving {path}")
+            finally:
+                probe.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            old = os.umask(0o177)
+            try:
+                sock.bind(path)
+            finally:
+                os.umask(old)
+            os.chmod(path, 0o600)
+            if self._socket_uid is not None:
+                os.chown(path, self._socket_uid, self._socket_gid if self._socket_gid is not None else -1)
+            sock.listen(512)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise GateError(f"cannot listen on {path}: {exc.strerror}") from exc
+        return sock
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[Any] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Bind the socket, then serve until :meth:`shutdown`; drains and writes the head on the way out."""
+        if self._served:
+            raise GateError("a GateServer serves once")
+        self._served = True
+        self._stop = anyio.Event()
+        self._idle = anyio.Event()
+        self._token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
+        raw = self._bind()
+        try:
+            listener = await anyio.abc.SocketListener.from_socket(raw)
+        except BaseException:
+            raw.close()
+            self._unlink_socket()
+            raise
+        try:
+            self.broker.start()
+            async with anyio.create_task_group() as conn_tg:
+                async with anyio.create_task_group() as accept_tg:
+                    accept_tg.start_soon(self._accept_loop, listener, conn_tg)
+                    task_status.started(self)
+                    await self._stop.wait()
+                    accept_tg.cancel_scope.cancel()
+                self.stopping = True
+                await listener.aclose()
+                self._unlink_socket()
+                self.broker.cancel_all()
+                with anyio.move_on_after(self._drain_timeout):
+                    while self._inflight:
+                        self._idle = anyio.Event()
+                        await self._idle.wait()
+                conn_tg.cancel_scope.cancel()
+        finally:
+            self.stopping = True
+            self._unlink_socket()
+            self.broker.close()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._finish_journal)
+
+    async def _accept_loop(self, listener: Any, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    await anyio.sleep(0.05)  # out of descriptors: back off, never crash
+                    continue
+                raise
+            tg.start_soon(self._handle_conn, stream)
+
+    def _unlink_socket(self) -> None:
+        try:
+            os.unlink(self.socket_path)
+        except OSError:
+            pass
+
+    def _finish_journal(self) -> None:
+        try:
+            if self.own_journal:
+                self.journal.close()
+            elif self.failed is None:
+                self.journal.write_head()
+        except JournalWriteError as exc:
+            self._poison(str(exc))
+            log.error("could not write the journal head: %s", exc)
+
+    def shutdown(self) -> None:
+        """Stop accepting, deny pending approvals, answer in-flight calls, write the head. Any thread."""
+        if self._stop is None:
+            self.stopping = True
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._stop.set()
+        else:
+            try:
+                anyio.from_thread.run_sync(self._stop.set, token=self._token)
+            except RuntimeError:
+                pass
+
+    async def aclose(self) -> None:
+        self.shutdown()

@@ -1,0 +1,150 @@
+"""Session admission: registration, a per-session rate limit, a global session cap.
+
+Every ``check`` names a session. The table answers :meth:`SessionTable.admit`
+with ``None`` (go on) or a :class:`Refusal` whose ``reason`` is one of the
+typed :class:`RefusalReason` values; the server turns every refusal into a
+journaled deny. The table itself does no I/O and takes its clock as an
+argument, so it is tested without sleeping.
+
+- ``unknown_session``: the session was never registered (and the table does not
+  auto-register), or it was closed.
+- ``session_limit``: registering one more session would exceed ``max_sessions``
+  (at :meth:`register`, or at the first call of a new session when
+  ``auto_register`` is on).
+- ``rate_limited``: the session made ``rate`` calls within the last ``window``
+  seconds (a sliding window: the limit holds over every interval, not per bucket).
+
+Thread-safe (one lock): the in-process API registers sessions from other threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+from agp.errors import GateError
+
+__all__ = ("Refusal", "RefusalReason", "SessionRefused", "SessionTable")
+
+
+class RefusalReason(str, Enum):
+    RATE_LIMITED = "rate_limited"
+    SESSION_LIMIT = "session_limit"
+    UNKNOWN_SESSION = "unknown_session"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: RefusalReason
+    detail: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.reason.value}: {self.detail}"
+
+
+class SessionRefused(GateError):
+    """Raised by :meth:`SessionTable.register` when the session cap is reached."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+        super().__init__(refusal.text)
+
+
+@dataclass
+class _Session:
+    sid: str
+    registered: float
+    calls: deque[float] = field(default_factory=deque)
+    total: int = 0
+
+
+class SessionTable:
+    """Registered sessions and their recent calls."""
+
+    def __init__(
+        self,
+        *,
+        max_sessions: int = 16,
+        rate: int = 600,
+        window: float = 60.0,
+        auto_register: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_sessions < 1 or rate < 1 or window <= 0:
+            raise ValueError("max_sessions and rate must be >= 1 and window > 0")
+        self.max_sessions = max_sessions
+        self.rate = rate
+        self.window = window
+        self.auto_register = auto_register
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sessions: dict[str, _Session] = {}
+
+    def register(self, sid: str) -> bool:
+        """Register ``sid``; True if new, False if already there. Raises SessionRefused at the cap."""
+        if not isinstance(sid, str) or not sid:
+            raise ValueError("a session id is a non-empty string")
+        with self._lock:
+            if sid in self._sessions:
+                return False
+            self._register_locked(sid)
+            return True
+
+    def _register_locked(self, sid: str) -> None:
+        if len(self._sessions) >= self.max_sessions:
+            raise SessionRefused(Refusal(
+                RefusalReason.SESSION_LIMIT,
+                f"{len(self._sessions)} sessions are open, the gate allows at most {self.max_sessions}",
+            ))
+        self._sessions[sid] = _Session(sid, self._clock())
+
+    def close(self, sid: str) -> bool:
+        """Forget ``sid`` (its later calls are ``unknown_session``); True if it was registered."""
+        with self._lock:
+            return self._sessions.pop(sid, None) is not None
+
+    def admit(self, sid: str) -> tuple[Refusal | None, bool]:
+        """Account one call of ``sid``. Returns (refusal or None, newly auto-registered)."""
+        now = self._clock()
+        with self._lock:
+            s = self._sessions.get(sid)
+            new = False
+            if s is None:
+                if not self.auto_register:
+                    return Refusal(RefusalReason.UNKNOWN_SESSION, "this session is not registered with the gate"), False
+                try:
+                    self._register_locked(sid)
+                except SessionRefused as exc:
+                    return exc.refusal, False
+                s = self._sessions[sid]
+                new = True
+            calls = s.calls
+            horizon = now - self.window
+            while calls and calls[0] <= horizon:
+                calls.popleft()
+            if len(calls) >= self.rate:
+                return Refusal(
+                    RefusalReason.RATE_LIMITED,
+                    f"this session made {len(calls)} calls in the last {self.window:g}s (limit {self.rate})",
+                ), new
+            calls.append(now)
+            s.total += 1
+            return None, new
+
+    def __contains__(self, sid: object) -> bool:
+        with self._lock:
+            return sid in self._sessions
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def snapshot(self) -> dict[str, int]:
+        """session id -> calls admitted so far."""
+        with self._lock:
+            return {sid: s.total for sid, s in self._sessions.items()}

@@ -1,0 +1,221 @@
+"""agp.gate.protocol: framing, the one validating entry point, and a fuzz of both."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agp.gate.protocol import (
+    MAX_FRAME,
+    CheckRequest,
+    FrameCode,
+    FrameDecoder,
+    FrameRejected,
+    Verdict,
+    call_digest,
+    encode_frame,
+    parse_request,
+)
+
+GOOD = {"v": 1, "type": "check", "id": "r1", "session": "s1", "harness": "claude-code", "tool": "Bash",
+        "input": {"command": "ls"}, "cwd": "/workspace", "tool_use_id": "toolu_01"}
+
+
+def body(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_good_request_parses_and_is_frozen():
+    req = parse_request(body(GOOD))
+    assert isinstance(req, CheckRequest)
+    assert req.call_dict() == {"id": "r1", "harness": "claude-code", "tool": "Bash", "input": {"command": "ls"},
+                               "cwd": "/workspace", "tool_use_id": "toolu_01"}
+    with pytest.raises(Exception):
+        req.tool = "Write"  # type: ignore[misc]
+
+
+def test_tool_use_id_optional_and_null():
+    d = dict(GOOD)
+    del d["tool_use_id"]
+    assert parse_request(body(d)).tool_use_id is None
+    d["tool_use_id"] = None
+    assert "tool_use_id" not in parse_request(body(d)).call_dict()
+
+
+@pytest.mark.parametrize(
+    "mutate, code",
+    [
+        (lambda d: d.update(extra=1), FrameCode.INVALID),
+        (lambda d: d.pop("session"), FrameCode.INVALID),
+        (lambda d: d.update(v=2), FrameCode.BAD_VERSION),
+        (lambda d: d.update(v=True), FrameCode.BAD_VERSION),
+        (lambda d: d.update(v="1"), FrameCode.BAD_VERSION),
+        (lambda d: d.update(type="verdict"), FrameCode.UNKNOWN_TYPE),
+        (lambda d: d.update(type="allow"), FrameCode.UNKNOWN_TYPE),
+        (lambda d: d.update(input="ls"), FrameCode.INVALID),
+        (lambda d: d.update(input=["ls"]), FrameCode.INVALID),
+        (lambda d: d.update(tool=""), FrameCode.INVALID),
+        (lambda d: d.update(session=7), FrameCode.INVALID),
+        (lambda d: d.update(cwd=None), FrameCode.INVALID),
+        (lambda d: d.update(id="x" * 300), FrameCode.INVALID),
+        (lambda d: d.update(input={"n": 2**60}), FrameCode.NOT_CANONICAL),
+    ],
+)
+def test_invalid_requests_are_rejected_with_a_code(mutate, code):
+    d = json.loads(json.dumps(GOOD))
+    mutate(d)
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(d))
+    assert ei.value.code is code
+
+
+def test_rejection_recovers_the_id_and_session():
+    d = dict(GOOD, extra="x")
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(d))
+    assert ei.value.request_id == "r1" and ei.value.session == "s1"
+
+
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        (b"", FrameCode.EMPTY),
+        (b"\xff\xfe", FrameCode.NOT_UTF8),
+        (b"{", FrameCode.NOT_JSON),
+        (b"[1,2]", FrameCode.NOT_OBJECT),
+        (b'"check"', FrameCode.NOT_OBJECT),
+        (b'{"v":1,"v":1}', FrameCode.NOT_JSON),  # duplicate keys
+        (b'{"v":NaN}', FrameCode.NOT_JSON),
+        (b'{"v":1e999}', FrameCode.NOT_JSON),
+        (b"[" * 100000 + b"]" * 100000, FrameCode.NOT_JSON),  # recursion
+    ],
+)
+def test_garbage_is_rejected(raw, code):
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(raw)
+    assert ei.value.code is code
+
+
+def test_duplicate_decision_keys_cannot_smuggle_a_field():
+    raw = body(GOOD)[:-1] + b',"tool":"Read"}'
+    with pytest.raises(FrameRejected, match="duplicate key"):
+        parse_request(raw)
+
+
+def test_too_deep_input_is_invalid():
+    inner: dict = {}
+    d = inner
+    for _ in range(80):
+        d["a"] = {}
+        d = d["a"]
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(dict(GOOD, input=inner)))
+    assert ei.value.code is FrameCode.INVALID
+
+
+def test_lone_surrogate_in_input_is_rejected():
+    raw = body(GOOD).replace(b'"ls"', b'"\\ud800"')
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(raw)
+    assert ei.value.code is FrameCode.NOT_CANONICAL
+
+
+def test_frame_round_trip_and_split_delivery():
+    frames = encode_frame(GOOD) + encode_frame(dict(GOOD, id="r2"))
+    dec = FrameDecoder()
+    got = []
+    for i in range(len(frames)):  # one byte at a time
+        got += dec.feed(frames[i : i + 1])
+    assert [parse_request(b).id for b in got] == ["r1", "r2"]
+    assert dec.pending == 0
+
+
+def test_oversized_and_empty_length_prefix():
+    with pytest.raises(FrameRejected) as ei:
+        FrameDecoder().feed(struct.pack(">I", MAX_FRAME + 1))
+    assert ei.value.code is FrameCode.OVERSIZED
+    with pytest.raises(FrameRejected) as ei:
+        FrameDecoder().feed(struct.pack(">I", 0))
+    assert ei.value.code is FrameCode.EMPTY
+    assert FrameDecoder().feed(struct.pack(">I", MAX_FRAME)) == []  # exactly the cap is fine
+
+
+def test_encode_refuses_oversized():
+    from agp.errors import ProtocolError
+
+    with pytest.raises(ProtocolError):
+        encode_frame({"x": "a" * MAX_FRAME})
+
+
+def test_verdict_shape():
+    v = Verdict(id="r1", decision="deny", reason="no", rule=None, seq=4)
+    assert json.loads(v.to_frame()[4:]) == {"v": 1, "type": "verdict", "id": "r1", "decision": "deny",
+                                            "reason": "no", "rule": None, "seq": 4}
+    with pytest.raises(Exception):
+        Verdict(id="r1", decision="require", reason="x")
+
+
+def test_call_digest_is_canonical():
+    a = parse_request(body(GOOD)).call_dict()
+    reordered = json.loads(json.dumps(dict(reversed(list(GOOD.items())))))
+    b = parse_request(body(reordered)).call_dict()
+    assert call_digest(a) == call_digest(b)
+    assert call_digest(a) != call_digest(dict(a, input={"command": "ls "}))
+
+
+# --------------------------------------------------------------------------- fuzz
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda ch: st.lists(ch, max_size=4) | st.dictionaries(st.text(max_size=8), ch, max_size=4),
+    max_leaves=20,
+)
+near_requests = st.fixed_dictionaries(
+    {k: st.one_of(st.just(v), json_values) for k, v in GOOD.items()},
+    optional={"extra": json_values, "decision": st.just("allow")},
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_fuzz_random_bytes_never_crash(raw):
+    try:
+        parse_request(raw)
+    except FrameRejected:
+        pass
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(near_requests)
+def test_fuzz_near_valid_requests_either_parse_exactly_or_are_rejected(obj):
+    try:
+        raw = json.dumps(obj).encode()
+    except ValueError:
+        return
+    try:
+        req = parse_request(raw)
+    except FrameRejected as exc:
+        assert exc.code in FrameCode
+        return
+    # anything that parses is exactly the schema: no extra key, right types
+    assert set(obj) <= set(GOOD)
+    assert req.v == 1 and req.type == "check" and isinstance(req.input, dict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=20))
+def test_fuzz_decoder_never_crashes(chunks):
+    dec = FrameDecoder()
+    for c in chunks:
+        try:
+            for b in dec.feed(c):
+                try:
+                    parse_request(b)
+                except FrameRejected:
+                    pass
+        except FrameRejected:
+            return
