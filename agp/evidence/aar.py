@@ -312,7 +312,8 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
         "",
         "## Reconciliation with the harness's transcript",
         "",
-        f"- ok: {rc['ok']}; transcript calls {rc['transcript_calls']}: matched {rc['matched']}, ungated {rc['ungated']}, exempt {rc['exempt']}",
+        f"- ok: {rc['ok']}; transcript calls {rc['transcript_calls']}: matched {rc['matched']}, ungated {rc['ungated']}, "
+        f"rejected by the harness before any hook {rc['rejected']}, exempt {rc['exempt']}",
         "",
         "## Anomalies",
         "",

@@ -16,8 +16,12 @@ Rules (``fail`` anomalies fail the bundle, ``warn`` ones are reported):
   having run (Claude: a tool_result without ``is_error``; Codex: an output that does not
   say it was blocked; reference: outcome ``ran``).
 - ``decision_mismatch`` (fail): the reference intendant says the gate answered otherwise.
-- ``exempt_call`` (warn): a call to a tool listed in :data:`EXEMPT_TOOLS` (harness-internal
-  tools that hooks never see and that act on nothing outside the conversation).
+- ``rejected_before_gate`` (warn): a call without a decision that the harness itself refused
+  before its hooks could run, so nothing ran: Claude Code answers ``<tool_use_error>…`` for an
+  unknown tool or input that fails validation (measured on 2.1.328: no PreToolUse hook
+  fires for these; note that Edit's validation reads the target file first), Codex answers
+  ``unsupported call: NAME`` for a tool it does not offer (measured on 0.169.0).
+- ``exempt_call`` (warn): a call to a tool listed in :data:`EXEMPT_TOOLS` (empty by default).
 - ``decision_without_call`` (warn): a decision whose id the transcript does not have (a
   transcript cut short by a kill, or a call the gate saw but the harness did not log).
 - ``decision_without_id`` (warn): a decision that carries no tool_use_id.
@@ -35,10 +39,12 @@ from agp.evidence.transcripts import Transcript
 __all__ = ("EXEMPT_TOOLS", "Anomaly", "DecisionRef", "Reconciliation", "decision_ref", "reconcile")
 
 #: tools a harness records that its PreToolUse hooks never see and that act on nothing
-#: but the conversation itself. Kept deliberately short; every exempt call is reported.
+#: but the conversation itself. Empty: on Claude Code 2.1.328 and Codex 0.169.0 the hooks
+#: fired for every tool measured except Codex's write_stdin (which acts on a running
+#: process, so it must not be exempt). Every exempt call is still reported.
 EXEMPT_TOOLS: Mapping[str, frozenset[str]] = {
     "claude-code": frozenset(),
-    "codex": frozenset({"update_plan"}),
+    "codex": frozenset(),
     "reference": frozenset(),
 }
 
@@ -112,7 +118,7 @@ class Reconciliation:
 
     def counts(self) -> dict[str, int]:
         out = {"transcript_calls": len(self.calls), "gated_decisions": self.gated}
-        for status in ("matched", "ungated", "exempt"):
+        for status in ("matched", "ungated", "rejected", "exempt"):
             out[status] = sum(1 for c in self.calls if c["status"] == status)
         out["fail_anomalies"] = len(self.failures)
         out["warn_anomalies"] = len(self.anomalies) - len(self.failures)
@@ -142,6 +148,18 @@ def _ran_although_denied(harness: str, result: Mapping[str, Any] | None) -> bool
         outcome = result.get("outcome")
         return (isinstance(outcome, str) and outcome.lower() in _RAN) or result.get("exit_code") == 0
     return False
+
+
+def _rejected_before_gate(harness: str, result: Mapping[str, Any] | None) -> str | None:
+    """Why the harness refused the call itself before any hook (so nothing ran), or None."""
+    if result is None:
+        return None
+    text = str(result.get("text", "")).lstrip()
+    if harness == "claude-code" and result.get("is_error") is True and text.startswith("<tool_use_error>"):
+        return "Claude Code rejected it before its hooks ran (unknown tool or invalid input)"
+    if harness == "codex" and text.startswith("unsupported call: "):
+        return "Codex does not offer this tool and ran nothing"
+    return None
 
 
 def reconcile(
@@ -185,7 +203,13 @@ def reconcile(
             "result": None if call.result is None else {"is_error": call.result.get("is_error"), "source": call.result.get("source")},
         }
         if not ds:
-            if call.tool in exempt:
+            rejected = _rejected_before_gate(harness, call.result)
+            if rejected is not None:
+                row["status"] = "rejected"
+                add(Anomaly("warn", "rejected_before_gate",
+                            f"{call.tool} call {call.tool_use_id} has no gate decision: {rejected} "
+                            f"(result at {call.result.get('source') if call.result else '?'})", call.tool_use_id, call.source))
+            elif call.tool in exempt:
                 row["status"] = "exempt"
                 add(Anomaly("warn", "exempt_call",
                             f"{call.tool} call {call.tool_use_id} has no gate decision; {harness} hooks do not see this "

@@ -255,12 +255,12 @@ def _codex_input(payload: dict[str, Any]) -> Any:
         return args
     if ptype == "custom_tool_call":
         return payload.get("input")
-    if ptype == "local_shell_call":
+    if ptype in ("local_shell_call", "web_search_call"):
         return payload.get("action")
     return payload.get("arguments", payload.get("input"))
 
 
-_CODEX_CALLS = ("function_call", "custom_tool_call", "local_shell_call", "tool_search_call")
+_CODEX_CALLS = ("function_call", "custom_tool_call", "local_shell_call", "tool_search_call", "web_search_call")
 _CODEX_OUTPUTS = ("function_call_output", "custom_tool_call_output", "tool_search_output")
 
 
@@ -289,6 +289,9 @@ def parse_codex(files: list[Path], root: Path) -> Transcript:
                 name = payload.get("name")
                 if ptype == "local_shell_call":
                     name = name or "local_shell"
+                elif ptype == "web_search_call":
+                    # run by the model provider, never by a local tool: no call_id, no hook
+                    cid, name = payload.get("id"), "web_search"
                 if isinstance(payload.get("namespace"), str) and name:
                     name = f"{payload['namespace']}.{name}"
                 calls.add(TranscriptCall(

@@ -1,5 +1,15 @@
 """Build run directories for evidence tests: a real journal (real Journal class, real keys),
-run.json, policy.toml and a harness transcript from the fixtures beside this file."""
+run.json, policy.toml and a harness transcript from the fixtures beside this file.
+
+Fixtures: ``claude-session.jsonl`` is a session file Claude Code 2.1.328 wrote (``claude -p``
+against a scripted model server on 127.0.0.1, a PreToolUse hook that denied ``rm -rf``),
+with large lines (system prompt snapshots, API request records) left out, paths and ids
+renamed. ``codex-rollout.jsonl`` is a rollout Codex 0.169.0 wrote the same way, shortened
+likewise; the ``view_image`` pair comes from a second such run, and the ``custom_tool_call``
+apply_patch pair is shaped after ``ResponseItem::CustomToolCall`` in codex-rs/protocol
+(fake-model was not offered a freeform apply_patch). ``reference-transcript.jsonl`` follows
+the reference intendant's format in notes/interfaces.md.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +27,17 @@ POLICY_DIGEST = "5e1f" * 16
 #: (tool_use_id, gate tool, input, decision) per harness, matching the fixture transcripts
 CALLS = {
     "claude-code": [
-        ("toolu_0001", "Bash", {"command": "ls"}, "allow"),
-        ("toolu_0002", "Bash", {"command": "rm -rf /ws/.."}, "deny"),
-        ("toolu_0003", "Read", {"file_path": "/ws/a.txt"}, "allow"),
+        ("toolu_0001", "Bash", {"command": "echo hi > allowed.txt", "description": "write a file"}, "allow"),
+        ("toolu_0002", "Bash", {"command": "rm -rf /ws/victim", "description": "delete"}, "deny"),
+        ("toolu_0003", "Read", {"file_path": "/ws/allowed.txt"}, "allow"),
     ],
+    # call_0003 (apply_patch) and call_0004 (update_plan) are "unsupported call" in the
+    # rollout: Codex ran nothing and no hook fired, so the gate has no decision for them
     "codex": [
-        ("call_0001", "Bash", {"command": "ls"}, "allow"),
-        ("call_0002", "Bash", {"command": "rm -rf /ws/.."}, "deny"),
-        ("call_0003", "apply_patch", {"command": "*** Begin Patch\n*** Add File: /ws/c.txt\n+hello\n*** End Patch\n"}, "allow"),
+        ("call_0001", "Bash", {"command": "echo hi > allowed.txt"}, "allow"),
+        ("call_0002", "Bash", {"command": "rm -rf /ws/victim"}, "deny"),
+        ("call_0006", "view_image", {"path": "/ws/allowed.txt"}, "allow"),
+        ("call_0005", "apply_patch", {"command": "*** Begin Patch\n*** Add File: /ws/c.txt\n+hello\n*** End Patch\n"}, "allow"),
     ],
     "reference": [
         ("ref-0001", "Bash", {"command": "ls"}, "allow"),
@@ -34,8 +47,8 @@ CALLS = {
 }
 
 _TRANSCRIPTS = {
-    "claude-code": ("claude-session.jsonl", "projects/-ws/5d0c7a8e-2f0b-4a41-9c55-0a7c2b1e6f10.jsonl"),
-    "codex": ("codex-rollout.jsonl", "sessions/2026/11/23/rollout-2026-11-23T09-10-00-01a20731-05d1-7c3e-9a10-4b2f5e6d7c80.jsonl"),
+    "claude-code": ("claude-session.jsonl", "projects/-ws/1679bc73-8e94-434c-960f-fd47bc585a4c.jsonl"),
+    "codex": ("codex-rollout.jsonl", "sessions/2026/11/23/rollout-2026-11-23T09-06-37-01a207a8-414a-72f2-a343-c6e312da1f61.jsonl"),
     "reference": ("reference-transcript.jsonl", "transcript.jsonl"),
 }
 

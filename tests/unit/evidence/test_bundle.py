@@ -47,13 +47,13 @@ def resign(bundle, key):
 def test_good_bundle_verifies_with_the_supplied_key(tmp_path, harness):
     run, key = make_run(tmp_path, harness)
     rep = build_bundle(run, tmp_path / "bundle", key)
-    assert rep.ok and rep.status == "good" and rep.gated == 3
+    assert rep.ok and rep.status == "good" and rep.gated == len(CALLS[harness])
     b = tmp_path / "bundle"
     listed = {f["path"] for f in json.loads((b / "manifest.json").read_text())["files"]}
     assert EXPECTED_FILES <= listed
     assert any(p.startswith("transcript/") for p in listed)
     v = verify_bundle(b, ring(key))
-    assert v.ok and v.gated == 3 and v.trust == "supplied by the verifier" and v.manifest_kid == key.kid
+    assert v.ok and v.gated == len(CALLS[harness]) and v.trust == "supplied by the verifier" and v.manifest_kid == key.kid
     assert v.journal["ok"] is True
 
 
@@ -74,7 +74,7 @@ def test_bundle_contents(tmp_path):
     timeline = json.loads((b / "timeline.json").read_text())
     journal_lines = (b / "journal.jsonl").read_bytes().splitlines()
     assert [e["seq"] for e in timeline["events"]] == list(range(len(journal_lines)))
-    assert "Bash rm -rf /ws/.. → DENY rule deny-outside-workspace [toolu_0002]" in (b / "timeline.md").read_text()
+    assert "Bash rm -rf /ws/victim → DENY rule deny-outside-workspace [toolu_0002]" in (b / "timeline.md").read_text()
     assert (b / "verify.txt").read_text().startswith("$ agp verify journal.jsonl --key keys/agp.pub\n✓ journal verifies")
     assert json.loads((b / "verify.json").read_text())["ok"] is True
     rec = json.loads((b / "reconciliation.json").read_text())
@@ -221,7 +221,9 @@ def test_missing_signature_fails(tmp_path):
 def test_journal_edited_in_bundle_fails_with_journal_error(tmp_path):
     b, key = built(tmp_path)
     lines = (b / "journal.jsonl").read_bytes().splitlines(keepends=True)
-    lines[6] = lines[6].replace(b'"deny"', b'"allow"')
+    edited = lines[6].replace(b'"decision":"deny"', b'"decision":"allow"')
+    assert edited != lines[6]
+    lines[6] = edited
     (b / "journal.jsonl").write_bytes(b"".join(lines))
     with pytest.raises(JournalVerificationError, match=r"journal\.jsonl: does not verify: line 7, entry 6: hash mismatch") as ei:
         verify_bundle(b, ring(key))
@@ -279,8 +281,57 @@ def test_transcript_call_without_decision_fails_the_bundle(tmp_path):
 def test_codex_ungated_apply_patch_fails(tmp_path):
     calls = [c for c in CALLS["codex"] if c[1] != "apply_patch"]
     run, key = make_run(tmp_path, "codex", calls=calls)
-    with pytest.raises(EvidenceError, match="apply_patch call call_0003 ran without a gate decision"):
+    with pytest.raises(EvidenceError, match="apply_patch call call_0005 ran without a gate decision"):
         build_bundle(run, tmp_path / "bundle", key)
+
+
+def test_codex_unsupported_calls_are_reported_not_failed(tmp_path):
+    run, key = make_run(tmp_path, "codex")
+    rep = build_bundle(run, tmp_path / "bundle", key)
+    rejected = [a for a in rep.anomalies if a["code"] == "rejected_before_gate"]
+    assert [a["tool_use_id"] for a in rejected] == ["call_0003", "call_0004"]
+    rec = json.loads((tmp_path / "bundle" / "reconciliation.json").read_text())
+    assert rec["counts"]["rejected"] == 2 and rec["counts"]["matched"] == 4
+
+
+def _append_rollout(run, *payloads):
+    t = transcript_path(run, "codex")
+    with open(t, "a") as f:
+        for p in payloads:
+            f.write(json.dumps({"timestamp": "2026-11-23T09:06:38.000Z", "type": "response_item", "payload": p}) + "\n")
+
+
+def test_codex_write_stdin_bypasses_the_hooks_and_fails(tmp_path):
+    """Measured on Codex 0.169.0: no PreToolUse hook fires for write_stdin, which types into a running process."""
+    run, key = make_run(tmp_path, "codex")
+    _append_rollout(run,
+        {"type": "function_call", "status": "completed", "id": "fc_9", "name": "write_stdin",
+         "arguments": "{\"session_id\": 1, \"chars\": \"rm -rf /ws\\n\"}", "call_id": "call_0009"},
+        {"type": "function_call_output", "call_id": "call_0009", "output": "Chunk ID: 1\nProcess exited with code 0\n"})
+    with pytest.raises(EvidenceError, match="write_stdin call call_0009 ran without a gate decision"):
+        build_bundle(run, tmp_path / "bundle", key)
+
+
+def test_codex_web_search_is_an_ungated_call(tmp_path):
+    run, key = make_run(tmp_path, "codex")
+    _append_rollout(run, {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "agp"}})
+    with pytest.raises(EvidenceError, match="web_search call ws_1 ran without a gate decision"):
+        build_bundle(run, tmp_path / "bundle", key)
+
+
+def test_claude_calls_rejected_before_hooks_are_reported(tmp_path):
+    """Measured on Claude Code 2.1.328: unknown tools and invalid input are refused before any hook."""
+    run, key = make_run(tmp_path)
+    t = transcript_path(run, "claude-code")
+    with open(t, "a") as f:
+        f.write(json.dumps({"type": "assistant", "message": {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_0004", "name": "NoSuchTool", "input": {"x": 1}}]}}) + "\n")
+        f.write(json.dumps({"type": "user", "message": {"role": "user", "content": [
+            {"type": "tool_result", "content": "<tool_use_error>Error: No such tool available: NoSuchTool</tool_use_error>",
+             "is_error": True, "tool_use_id": "toolu_0004"}]}}) + "\n")
+    rep = build_bundle(run, tmp_path / "bundle", key)
+    assert rep.ok
+    assert any(w.startswith("rejected_before_gate: NoSuchTool call toolu_0004") for w in rep.warnings)
 
 
 def test_zero_gated_calls_fails(tmp_path):
@@ -302,7 +353,9 @@ def test_missing_transcript_fails(tmp_path):
 def test_journal_that_does_not_verify_marks_the_bundle_failed(tmp_path):
     run, key = make_run(tmp_path)
     lines = (run / "journal.jsonl").read_bytes().splitlines(keepends=True)
-    lines[5] = lines[5].replace(b'"ls"', b'"id"')
+    edited = lines[5].replace(b'"decision":"allow"', b'"decision":"deny"')
+    assert edited != lines[5]
+    lines[5] = edited
     (run / "journal.jsonl").write_bytes(b"".join(lines))
     with pytest.raises(EvidenceError, match=r"journal\.jsonl: does not verify: line 6, entry 5: hash mismatch") as ei:
         build_bundle(run, tmp_path / "bundle", key)

@@ -34,11 +34,28 @@ def test_call_without_decision_fails():
     assert [c["status"] for c in rec.calls] == ["matched", "ungated"]
 
 
+def test_no_tool_is_exempt_by_default():
+    for harness in ("claude-code", "codex", "reference"):
+        assert not reconcile(tr(harness, call("p", "update_plan")), [dec("x")]).ok
+
+
 def test_exempt_tool_is_reported_not_failed():
-    rec = reconcile(tr("codex", call("a", "exec_command"), call("p", "update_plan")), [dec("a")])
+    exempt = {"codex": frozenset({"update_plan"})}
+    rec = reconcile(tr("codex", call("a", "exec_command"), call("p", "update_plan")), [dec("a")], exempt_tools=exempt)
     assert rec.ok and codes(rec) == ["exempt_call"]
-    # the same tool name is not exempt for another harness
-    assert not reconcile(tr("claude-code", call("p", "update_plan")), []).ok
+    # the exemption is per harness
+    assert not reconcile(tr("claude-code", call("p", "update_plan")), [], exempt_tools=exempt).ok
+
+
+def test_rejected_before_gate_needs_the_harness_refusal_text():
+    claude = reconcile(tr("claude-code", call("a", "Nope", result={"is_error": True, "text": "<tool_use_error>Error: No such tool available: Nope</tool_use_error>"})), [dec("x")])
+    assert claude.ok and "rejected_before_gate" in codes(claude)
+    # the same text without is_error, or from another harness, proves nothing
+    assert not reconcile(tr("claude-code", call("a", result={"is_error": False, "text": "<tool_use_error>"})), []).ok
+    assert not reconcile(tr("reference", call("a", result={"text": "unsupported call: x"})), []).ok
+    codex = reconcile(tr("codex", call("a", "apply_patch", result={"text": "unsupported call: apply_patch"})), [dec("x")])
+    assert codex.ok and "rejected_before_gate" in codes(codex)
+    assert not reconcile(tr("codex", call("a", result={"text": "Process exited with code 0"})), []).ok
 
 
 def test_claude_denied_call_that_ran_fails():

@@ -19,14 +19,24 @@ def test_claude_code_session(tmp_path):
     assert t.problems == []
     assert t.files == ["projects/-ws/s.jsonl"]
     assert [(c.tool_use_id, c.tool) for c in t.calls] == [("toolu_0001", "Bash"), ("toolu_0002", "Bash"), ("toolu_0003", "Read")]
-    assert t.calls[0].input == {"command": "ls", "description": "List files"}
-    assert t.calls[0].source == "projects/-ws/s.jsonl:4"
+    assert t.calls[0].input == {"command": "echo hi > allowed.txt", "description": "write a file"}
+    assert t.calls[0].source == "projects/-ws/s.jsonl:8"
     ok, blocked, read = t.calls
-    assert ok.result["is_error"] is False and ok.result["text"] == "a.txt\nb.txt"
-    assert blocked.result["is_error"] is True and "PreToolUse:Bash hook error" in blocked.result["text"]
-    assert read.result["text"] == "     1\thello"  # content given as a list of text blocks
+    assert ok.result["is_error"] is False and ok.result["text"] == "(Bash completed with no output)"
+    assert blocked.result["is_error"] is True
+    assert blocked.result["text"].startswith("PreToolUse:Bash hook error: [python3 /opt/agp/bridge.py]: agp denied")
+    assert read.result["is_error"] is False and read.result["text"] == "1\thi\n2\t"
     assert t.meta["versions"] == ["2.1.328"]
-    assert t.meta["sessions"] == ["5d0c7a8e-2f0b-4a41-9c55-0a7c2b1e6f10"]
+    assert t.meta["sessions"] == ["1679bc73-8e94-434c-960f-fd47bc585a4c"]
+
+
+def test_claude_code_request_records_are_not_calls(tmp_path):
+    """api-request-blob lines carry a ``message`` too; only assistant/user lines are the conversation."""
+    d = _dir(tmp_path, "claude-session.jsonl", "s.jsonl")
+    with open(d / "s.jsonl", "a") as f:
+        f.write(json.dumps({"type": "api-request-blob", "sessionId": "x", "hash": "0" * 64, "message": {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_echo", "name": "Bash", "input": {"command": "ls"}}]}}) + "\n")
+    assert "toolu_echo" not in {c.tool_use_id for c in load_transcript(d, "claude-code").calls}
 
 
 def test_claude_code_repeated_block_lines_are_one_call(tmp_path):
@@ -52,14 +62,25 @@ def test_codex_rollout(tmp_path):
     t = load_transcript(_dir(tmp_path, "codex-rollout.jsonl", "sessions/2026/11/23/rollout-x.jsonl"), "codex")
     assert t.problems == []
     assert [(c.tool_use_id, c.tool) for c in t.calls] == [
-        ("call_0001", "exec_command"), ("call_0002", "exec_command"), ("call_0003", "apply_patch"), ("call_0004", "update_plan"),
+        ("call_0001", "exec_command"), ("call_0002", "exec_command"), ("call_0003", "apply_patch"),
+        ("call_0004", "update_plan"), ("call_0006", "view_image"), ("call_0005", "apply_patch"),
     ]
-    c1, c2, c3, _ = t.calls
-    assert c1.input == {"cmd": "ls"}  # arguments are a JSON string in the rollout
-    assert c3.input.startswith("*** Begin Patch")  # custom tool input is free text
-    assert "Process exited with code 0" in c1.result["text"]
-    assert c2.result["text"].startswith("Command blocked by PreToolUse hook")
-    assert t.meta == {"sessions": ["01a20731-05d1-7c3e-9a10-4b2f5e6d7c80"], "versions": ["0.169.0"]}
+    by = {c.tool_use_id: c for c in t.calls}
+    assert by["call_0001"].input == {"cmd": "echo hi > allowed.txt"}  # arguments are a JSON string in the rollout
+    assert by["call_0005"].input.startswith("*** Begin Patch")  # custom tool input is free text
+    assert "Process exited with code 0" in by["call_0001"].result["text"]
+    assert by["call_0002"].result["text"].startswith("Command blocked by PreToolUse hook: agp denied")
+    assert by["call_0003"].result["text"] == "unsupported call: apply_patch"
+    assert t.meta == {"sessions": ["01a207a8-414a-72f2-a343-c6e312da1f61"], "versions": ["0.169.0"]}
+
+
+def test_codex_web_search_is_a_call(tmp_path):
+    d = _dir(tmp_path, "codex-rollout.jsonl", "rollout-a.jsonl")
+    with open(d / "rollout-a.jsonl", "a") as f:
+        f.write(json.dumps({"timestamp": "t", "type": "response_item", "payload": {
+            "type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "q"}}}) + "\n")
+    c = [c for c in load_transcript(d, "codex").calls if c.tool == "web_search"]
+    assert [(x.tool_use_id, x.input) for x in c] == [("ws_1", {"type": "search", "query": "q"})]
 
 
 def test_codex_ignores_non_rollout_files(tmp_path):
