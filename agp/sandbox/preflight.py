@@ -43,10 +43,10 @@ def evaluate_probe(raw: bytes | str, *, container: str = "", exit_code: int = 0)
     """The verdict over the probe's output. Pure; anything unexpected is a failure."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
-        seen: dict[str, Any] = json.loads(text.strip().splitlines()[-1]) if text.strip() else {}
+        seen: dict[str, Any] = json.loads(text.strip().splitlines()[-1]) if text.strip() else None
         if not isinstance(seen, dict):
             raise ValueError("not an object")
-    except ValueError:
+    except (ValueError, TypeError):
         return PreflightResult(False, f"probe output unreadable (exit {exit_code}): {text[:200]!r}", (), (), {}, 0.0,
                                container)
     interfaces = tuple(str(i) for i in seen.get("interfaces") or ())
