@@ -18,7 +18,10 @@ from agp.evidence.reconcile import Anomaly, Reconciliation
 
 __all__ = ("AarCollector", "build_aar", "policy_rules", "render_aar_md")
 
-_APPROVED = frozenset({"approved", "approve", "allow", "allowed", "auto-approved", "auto_approved"})
+#: approval outcomes as agp.gate.approvals.Outcome writes them
+_APPROVED = frozenset({"approved", "approved_automatically"})
+_TIMED_OUT = frozenset({"timed_out"})
+_DENIED = frozenset({"denied"})
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -85,6 +88,7 @@ class AarCollector:
         self.digests: Counter[str] = Counter()
         self.harnesses: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
         self.preflight: Any = None
         self.preflights = 0
         self.relay = {"requests": 0, "bytes_in": 0, "bytes_out": 0}
@@ -119,12 +123,15 @@ class AarCollector:
         appr = body.get("approval") if isinstance(body.get("approval"), dict) else None
         if appr is not None:
             outcome = str(appr.get("outcome", "")).lower()
+            self.outcomes[outcome] += 1
             if outcome in _APPROVED:
                 self.counts["approved"] += 1
-            elif "time" in outcome:
+            elif outcome in _TIMED_OUT:
                 self.counts["timed_out"] += 1
-            else:
+            elif outcome in _DENIED:
                 self.counts["approval_denied"] += 1
+            else:  # no_approver, approver_unreachable, cancelled, anything new: not approved
+                self.counts["approval_unavailable"] += 1
         self.by_tool[str(call.get("tool", "?"))] += 1
         self.by_rule[str(body.get("rule"))] += 1
         if isinstance(body.get("policy_digest"), str):
@@ -204,8 +211,11 @@ class AarCollector:
                 "deny": c.get("deny", 0),
                 "require": c.get("require", 0),
                 "approved": c.get("approved", 0),
+                "approved_automatically": self.outcomes.get("approved_automatically", 0),
                 "approval_denied": c.get("approval_denied", 0),
                 "timed_out": c.get("timed_out", 0),
+                "approval_unavailable": c.get("approval_unavailable", 0),
+                "approval_outcomes": dict(sorted(self.outcomes.items())),
                 "frames_rejected": self.kinds.get("gate.frame_rejected", 0),
                 "approvals_refused": self.kinds.get("approval.refused", 0),
                 "by_tool": dict(sorted(self.by_tool.items())),
@@ -265,7 +275,9 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
         "## Gate decisions",
         "",
         f"- gated calls: **{c['gated']}** — allow {c['allow']}, deny {c['deny']}",
-        f"- require (sent for approval): {c['require']} — approved {c['approved']}, denied by approver {c['approval_denied']}, timed out {c['timed_out']}",
+        f"- require (sent for approval): {c['require']} — approved {c['approved']} (of which automatically, without a human: "
+        f"{c['approved_automatically']}), denied by approver {c['approval_denied']}, timed out {c['timed_out']}, "
+        f"no approver reachable {c['approval_unavailable']}",
         f"- frames rejected: {c['frames_rejected']}; approval answers refused: {c['approvals_refused']}",
         "- by tool: " + (", ".join(f"{k} {v}" for k, v in c["by_tool"].items()) or "—"),
         "- by rule: " + (", ".join(f"{k} {v}" for k, v in c["by_rule"].items()) or "—"),

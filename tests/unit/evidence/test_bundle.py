@@ -88,6 +88,32 @@ def test_require_approval_counts(tmp_path):
     assert (c["require"], c["approved"], c["allow"], c["deny"]) == (1, 1, 2, 1)
 
 
+def test_every_approval_outcome_is_counted(tmp_path):
+    """The outcomes agp.gate.approvals.Outcome writes; only the two approvals allow."""
+    from agp.gate.approvals import Outcome
+
+    calls = [(f"ref-{i:04d}", "Write", {"file_path": f"/ws/{i}", "content": ""}, "allow" if o.allows else "deny")
+             for i, o in enumerate(Outcome, 1)]
+    run, key = make_run(tmp_path, "reference", calls=calls, transcript=False)
+    j = Journal.open(run / "journal.jsonl", key)
+    for i, o in enumerate(Outcome, 1):
+        j.append("gate.decision", "s1", {
+            "call": {"harness": "reference", "tool": "Write", "tool_use_id": f"ref-x{i}"}, "decision": "allow" if o.allows else "deny",
+            "effect": "require", "rule": "require-write-workspace", "policy_digest": "5e1f" * 16,
+            "approval": {"nonce_digest": "0" * 64, "outcome": o.value, "approvers": []},
+        })
+    j.close()
+    with pytest.raises(EvidenceError):  # no transcript: failed, but the counts are still reported
+        build_bundle(run, tmp_path / "bundle", key)
+    c = json.loads((tmp_path / "bundle" / "aar.json").read_text())["counts"]
+    n = len(Outcome)
+    # make_run's calls go through _rule: Write+allow -> require/approved; deny -> plain deny
+    assert c["approval_outcomes"] == {o.value: 1 for o in Outcome} | {"approved": 3}
+    assert c["approved"] == 3 + 1 and c["approved_automatically"] == 1
+    assert c["timed_out"] == 1 and c["approval_denied"] == 1 and c["approval_unavailable"] == 3
+    assert c["require"] == 2 + n
+
+
 def test_no_private_key_material_in_the_bundle(tmp_path):
     run, key = make_run(tmp_path)
     # a careless run directory: the private key sits in keys/ and leaks into a log and the transcript
