@@ -25,6 +25,7 @@ class LaunchSpec:
     cwd: str
     files: dict[str, bytes] = field(default_factory=dict)  # absolute path -> content, mounted read-only
     writable_dirs: tuple[str, ...] = ()  # the harness's own state (must exist, writable by the agent user)
+    hook_command: str = ""  # the exact hook command installed (Codex: checked against `hooks/list`)
 
 
 def bridge_source(harness: str) -> bytes:

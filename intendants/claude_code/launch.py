@@ -89,4 +89,4 @@ def launch_spec(
     if as_root:
         env["IS_SANDBOX"] = "1"  # Claude refuses to bypass permissions as root otherwise
     env.update(extra_env or {})
-    return LaunchSpec("claude-code", tuple(argv), env, workspace, files, (config_dir,))
+    return LaunchSpec("claude-code", tuple(argv), env, workspace, files, (config_dir,), cmd)

@@ -137,4 +137,4 @@ def launch_spec(
     argv += ["-C", workspace, prompt]
     env = {"CODEX_HOME": codex_home, "AGP_MODEL_KEY": api_key, "AGP_GATE_SOCKET": socket}
     env.update(extra_env or {})
-    return LaunchSpec("codex", tuple(argv), env, workspace, files, (codex_home,))
+    return LaunchSpec("codex", tuple(argv), env, workspace, files, (codex_home,), cmd)

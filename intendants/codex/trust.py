@@ -1,0 +1,128 @@
+"""Codex hook inventory and trust entries, from Codex itself (`codex app-server`, hooks/list).
+
+Codex 0.169.0 silently skips a non-managed hook that is not trusted, and an edit
+of the hook's command silently voids its trust. agp therefore never guesses:
+
+- :func:`hook_inventory` starts ``codex app-server`` (JSON-RPC over stdio) with
+  the same CODEX_HOME and /etc/codex the run will use and asks ``hooks/list``
+  for the working directory. Each hook comes back with its ``key``
+  (``<source file>:pre_tool_use:<group>:<handler>``), ``command``, ``enabled``,
+  ``isManaged``, ``trustStatus`` (managed | trusted | untrusted | …) and
+  ``currentHash`` (``sha256:…``).
+- :func:`require_gate_hook` refuses (IntendantError) unless a PreToolUse hook
+  with exactly agp's command, matching every tool, is enabled and trusted
+  (managed counts as trusted). agp calls it before the task starts.
+- :func:`trust_entries` writes the ``[hooks.state."<key>"] trusted_hash`` TOML
+  for hooks that sit in a user config (the fallback when requirements.toml
+  cannot be used), from the hashes Codex reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import time
+from typing import Any, Mapping, Sequence
+
+from agp.errors import IntendantError
+
+from intendants.codex.launch import toml_str
+
+__all__ = ["hook_inventory", "require_gate_hook", "trust_entries"]
+
+TRUSTED = ("managed", "trusted")
+
+
+def _rpc(proc: subprocess.Popen[bytes], msg: Mapping[str, Any]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write((json.dumps(msg) + "\n").encode())
+    proc.stdin.flush()
+
+
+def _await(proc: subprocess.Popen[bytes], want: int, deadline: float) -> dict[str, Any]:
+    assert proc.stdout is not None
+    buf = b""
+    fd = proc.stdout.fileno()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise IntendantError("codex app-server did not answer hooks/list in time")
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise IntendantError("codex app-server exited before answering hooks/list")
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("id") == want:
+                if "error" in msg:
+                    raise IntendantError(f"codex app-server refused request {want}: {msg['error']}")
+                return msg.get("result") or {}
+
+
+def hook_inventory(
+    argv_prefix: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """The hooks Codex would run in `cwd`: `argv_prefix` is how to start codex (e.g. ["codex"] or a
+    namespace wrapper + codex); `env` must carry the run's CODEX_HOME."""
+    proc = subprocess.Popen(
+        [*argv_prefix, "app-server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=dict(env),
+        cwd=cwd,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        _rpc(proc, {"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "agp", "version": "0.1.0"}}})
+        _await(proc, 1, deadline)
+        _rpc(proc, {"method": "initialized"})
+        _rpc(proc, {"id": 2, "method": "hooks/list", "params": {"cwds": [cwd]}})
+        result = _await(proc, 2, deadline)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    hooks: list[dict[str, Any]] = []
+    for entry in result.get("data") or []:
+        if entry.get("errors"):
+            raise IntendantError(f"codex reports hook configuration errors: {entry['errors']}")
+        hooks.extend(entry.get("hooks") or [])
+    return hooks
+
+
+def require_gate_hook(hooks: Sequence[Mapping[str, Any]], command: str) -> Mapping[str, Any]:
+    """The hook entry that runs agp's bridge; IntendantError unless it is enabled, trusted and matches all tools."""
+    ours = [h for h in hooks if h.get("eventName") == "preToolUse" and h.get("command") == command]
+    if not ours:
+        raise IntendantError("Codex does not list agp's PreToolUse hook: the gate would not see its tool calls")
+    for h in ours:
+        if h.get("enabled") is True and h.get("trustStatus") in TRUSTED and h.get("matcher") in ("*", None, ""):
+            return h
+    h = ours[0]
+    raise IntendantError(
+        "agp's Codex hook is not active (enabled={}, trust={}, matcher={!r}): Codex would skip it".format(
+            h.get("enabled"), h.get("trustStatus"), h.get("matcher")
+        )
+    )
+
+
+def trust_entries(hooks: Sequence[Mapping[str, Any]], *, only_commands: Sequence[str] | None = None) -> str:
+    """`[hooks.state."<key>"] trusted_hash = "sha256:…"` for each non-managed hook (optionally only those
+    whose command is in `only_commands`), using the hash Codex itself computed."""
+    out = []
+    for h in hooks:
+        if h.get("isManaged") or not h.get("key") or not h.get("currentHash"):
+            continue
+        if only_commands is not None and h.get("command") not in only_commands:
+            continue
+        out.append(f"[hooks.state.{toml_str(h['key'])}]\ntrusted_hash = {toml_str(h['currentHash'])}\n")
+    return "\n".join(out)
