@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 __all__ = (
     "AGENT_GID",
@@ -148,7 +148,8 @@ class SandboxDriver(Protocol):
         stdin: bytes | str | None = None,
         user: str | None = None,
         workdir: str | None = None,
-    ) -> Iterator[tuple[int, bytes]]: ...
+        keep_stdin_open: bool = False,
+    ) -> Any: ...  # a process handle: write(), close_stdin(), frames() -> (stream, bytes), wait(), kill()
 
     def copy_out(self, path: str, dest: Path) -> Path: ...
 

@@ -115,3 +115,14 @@ def test_harness_binary_runs_in_its_hardened_sandbox(docker_client, spec_for, na
         r = sb.exec(argv, timeout=60)
     assert r.exit_code == 0, r.stderr
     assert want in r.stdout.decode()
+
+
+def test_unchanged_inputs_are_not_rebuilt(docker_client):
+    """`agp images build` a second time: every image is found by its inputs digest, nothing is built."""
+    from agp.sandbox.images import build_all
+
+    before = load_pins()
+    msgs = []
+    res = build_all(client=docker_client, log=msgs.append)
+    assert all(r["built"] is False for r in res.values()), msgs
+    assert {k: v["id"] for k, v in load_pins().items()} == {k: v["id"] for k, v in before.items()}
