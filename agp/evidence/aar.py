@@ -36,24 +36,19 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
-def policy_rules(path: Path) -> dict[str, Any]:
-    """The rules in a policy file: ``{rules: [{id, effect, description}], error}`` (best effort, TOML)."""
-    if not path.is_file():
-        return {"path": path.name, "present": False, "rules": [], "error": "no policy copy in the run"}
+def _toml_rules(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return {"path": path.name, "present": True, "rules": [], "error": f"not readable TOML: {exc}"}
+        return [], f"not readable TOML: {exc}"
     rules: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, list):
             for item in node:
                 if isinstance(item, dict) and "id" in item and "effect" in item:
-                    rules.append({
-                        "id": str(item["id"]), "effect": str(item["effect"]),
-                        "description": str(item.get("description", "")),
-                    })
+                    rules.append({"id": str(item["id"]), "effect": str(item["effect"]),
+                                  "description": str(item.get("description", ""))})
                 else:
                     walk(item)
         elif isinstance(node, dict):
@@ -62,7 +57,36 @@ def policy_rules(path: Path) -> dict[str, Any]:
                     walk(value)
 
     walk(doc)
-    return {"path": path.name, "present": True, "rules": rules, "error": None}
+    return rules, None
+
+
+def policy_rules(path: Path) -> dict[str, Any]:
+    """The policy in force: ``{path, present, digest, rules: [{id, effect, description, matchers…}], error, source}``.
+
+    Loaded with the policy engine (``agp.policy.load_policy``), which also gives the
+    digest the gate records in each decision; if the engine refuses the file, the rules
+    are listed from the TOML as written and ``error`` says why.
+    """
+    info: dict[str, Any] = {"path": path.name, "present": path.is_file(), "digest": None, "rules": [],
+                            "error": None, "source": None}
+    if not path.is_file():
+        info["error"] = "no policy copy in the run"
+        return info
+    try:
+        from agp.policy import load_policy
+
+        pol = load_policy(path)
+        info["digest"] = pol.digest if isinstance(pol.digest, str) else None
+        info["rules"] = [r.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for r in pol.rules]
+        info["source"] = "agp.policy.load_policy"
+        return info
+    except Exception as exc:  # noqa: BLE001 - any refusal: fall back to the TOML text, say why
+        info["error"] = f"the policy engine refused the copy: {exc}"
+    info["rules"], toml_error = _toml_rules(path)
+    info["source"] = "TOML as written"
+    if toml_error:
+        info["error"] += f"; {toml_error}"
+    return info
 
 
 def _preflight_passed(src: Any) -> bool | None:
@@ -146,17 +170,28 @@ class AarCollector:
         verify: Mapping[str, Any],
         reconciliation: Reconciliation,
         policy: Mapping[str, Any],
-        policy_digest_of_copy: str | None,
         anomalies: Iterable[Anomaly] = (),
     ) -> tuple[dict[str, Any], list[Anomaly]]:
         """Return (aar dict without status, anomalies found here + those given + the reconciliation's)."""
         run = dict(run or {})
         found: list[Anomaly] = list(anomalies)
         digests = self.digests
+        policy_digest_of_copy = policy.get("digest")
         run_digest = run.get("policy_digest")
+        if not policy.get("present"):
+            found.append(Anomaly("fail", "policy_copy_missing",
+                                 "the run has no copy of its policy: the rules in force cannot be shown"))
+        elif policy.get("source") != "agp.policy.load_policy":
+            found.append(Anomaly("fail", "policy_copy_unverifiable",
+                                 f"policy copy: {policy.get('error')}; its digest cannot be compared with the decisions'"))
+        if policy_digest_of_copy and digests and set(digests) != {policy_digest_of_copy}:
+            others = sorted(set(digests) - {policy_digest_of_copy})
+            found.append(Anomaly("fail", "policy_digest_mismatch",
+                                 f"the policy copy digests to {policy_digest_of_copy[:16]}…, but gate decisions were made under "
+                                 + ", ".join(d[:16] + "…" for d in others)))
         if isinstance(run_digest, str) and digests and set(digests) != {run_digest}:
             others = sorted(set(digests) - {run_digest})
-            found.append(Anomaly("fail", "policy_digest_mismatch",
+            found.append(Anomaly("fail", "policy_digest_mismatch_run",
                                  f"run.json says policy {run_digest[:16]}…, but gate decisions were made under "
                                  + ", ".join(d[:16] + "…" for d in others)))
         if policy_digest_of_copy and isinstance(run_digest, str) and policy_digest_of_copy != run_digest:
@@ -195,6 +230,7 @@ class AarCollector:
                 "copy_digest": policy_digest_of_copy,
                 "file": policy.get("path"),
                 "rules": policy.get("rules", []),
+                "rules_source": policy.get("source"),
                 "rules_error": policy.get("error"),
             },
             "timing": {
@@ -290,6 +326,8 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
     ]
     if p.get("rules_error"):
         lines.append(f"- rules: {p['rules_error']}")
+    if p.get("rules_source"):
+        lines.append(f"- {len(p.get('rules') or [])} rules, read with {p['rules_source']} (aar.json lists each rule's matchers)")
     if p.get("rules"):
         lines += ["", "| rule | effect | description |", "|---|---|---|"]
         for rule in p["rules"]:

@@ -198,8 +198,8 @@ def _bundle_keyring(bundle: Path) -> Keyring:
     raise EvidenceError(f"{KEYS}/: no public key ({PUB_FILE} or {KEYRING_FILE}) in the bundle; pass --key PUB")
 
 
-def _decisions_and_rotations(journal: Path) -> tuple[list[Any], dict[str, PublicKey]]:
-    """One streaming pass: the gate decisions, and the keys key.rotate entries introduced.
+def _decisions_and_rotations(journal: Path, collector: AarCollector) -> tuple[list[Any], dict[str, PublicKey]]:
+    """One streaming pass: the gate decisions, the keys key.rotate entries introduced, the report counters.
 
     Only call after the journal verified: the verifier has already checked every rotation.
     """
@@ -208,6 +208,7 @@ def _decisions_and_rotations(journal: Path) -> tuple[list[Any], dict[str, Public
     for _, e in read_entries(journal):
         if not e:
             continue
+        collector.add(e)
         kind = e.get("kind")
         if kind == "gate.decision":
             decisions.append(decision_ref(e))
@@ -227,24 +228,6 @@ def _render_verify_text(report: VerifyReport, command: str) -> str:
     with contextlib.redirect_stdout(buf):
         render_report(report)
     return f"$ {command}\n{buf.getvalue()}"
-
-
-def _policy_digest(path: Path) -> str | None:
-    """The policy engine's digest of the policy copy, when the engine is available."""
-    if not path.is_file():
-        return None
-    try:
-        from agp.policy import load_policy  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
-        pol = load_policy(path)
-    except AgpError:
-        return None
-    digest = getattr(pol, "digest", None)
-    if callable(digest):
-        digest = digest()
-    return digest if isinstance(digest, str) else None
 
 
 def _guess_harness(run: dict[str, Any], harnesses: Counter[str]) -> str | None:
@@ -425,8 +408,7 @@ def _build_into(
 
     # the after-action report
     aar, anomalies = collector.finish(
-        run=run_meta, verify=rep.journal, reconciliation=rec, policy=policy_rules(b / "policy.toml"),
-        policy_digest_of_copy=_policy_digest(b / "policy.toml"), anomalies=extra,
+        run=run_meta, verify=rep.journal, reconciliation=rec, policy=policy_rules(b / "policy.toml"), anomalies=extra,
     )
     aar["harness_reported"] = transcript_meta or None
     if rep.gated == 0:
@@ -546,8 +528,9 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
 
     # the manifest signature: by the key in force at the journal's head
     decisions: list[Any] = []
+    collector = AarCollector()
     if vreport is not None and vreport.ok:
-        decisions, rotated = _decisions_and_rotations(jpath)
+        decisions, rotated = _decisions_and_rotations(jpath, collector)
         known = dict(keyring.items())
         known.update(rotated)
         head_kid = vreport.head.get("kid")
@@ -585,11 +568,16 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
             failures.append(f"{mf.MANIFEST}: harness {harness!r} is not one whose transcript can be reconciled")
         else:
             rec = reconcile(load_transcript(b / TRANSCRIPT, harness), decisions)
-            rep.anomalies = [a.to_json_dict() for a in rec.anomalies]
-            rep.counts = {"reconciliation": rec.counts()}
-            for a in rec.anomalies:
+            # the report's checks and counts, recomputed from the journal, run.json and policy.toml
+            run_meta = _load_json_object(b / "run.json")
+            aar, anomalies = collector.finish(run=run_meta, verify=rep.journal, reconciliation=rec,
+                                              policy=policy_rules(b / "policy.toml"))
+            rep.counts = aar["counts"]
+            rep.anomalies = [a.to_json_dict() for a in anomalies]
+            for a in anomalies:
                 if a.severity == "fail":
-                    failures.append(f"{RECONCILIATION}: {a.code}: {a.message}")
+                    where = RECONCILIATION if a in rec.anomalies else "aar.json"
+                    failures.append(f"{where}: {a.code}: {a.message}")
                 else:
                     rep.warnings.append(f"{a.code}: {a.message}")
             try:
@@ -599,7 +587,18 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
             else:
                 if stored != json.loads(json.dumps(rec.to_json_dict())):
                     failures.append(f"{RECONCILIATION}: differs from a recomputation from {JOURNAL} and {TRANSCRIPT}/")
+            stored_aar = _load_json_object(b / "aar.json")
+            if stored_aar.get("counts") != json.loads(json.dumps(aar["counts"])):
+                failures.append(f"aar.json: its counts differ from a recomputation from {JOURNAL}")
     return rep
+
+
+def _load_json_object(path: Path) -> dict[str, Any]:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 def verify_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = None) -> BundleReport:

@@ -22,7 +22,6 @@ from agp.journal import Journal, SigningKey, init_keys
 __all__ = ("CALLS", "FIXTURES", "POLICY_DIGEST", "make_run", "transcript_path")
 
 FIXTURES = Path(__file__).parent / "fixtures"
-POLICY_DIGEST = "5e1f" * 16
 
 #: (tool_use_id, gate tool, input, decision) per harness, matching the fixture transcripts
 CALLS = {
@@ -53,21 +52,46 @@ _TRANSCRIPTS = {
 }
 
 POLICY = """\
+[policy]
+name = "evidence-tests"
+description = "a small policy for the evidence tests"
+
 [[rule]]
 id = "allow-read-workspace"
 effect = "allow"
 description = "read inside the workspace"
+tool = ["Read"]
+kind = ["read"]
+location = ["inside", "root"]
 
 [[rule]]
 id = "require-write-workspace"
 effect = "require"
 description = "writes inside the workspace need a human"
+kind = ["write"]
+location = ["inside"]
 
 [[rule]]
 id = "deny-outside-workspace"
 effect = "deny"
 description = "nothing outside the workspace"
+touches = ["outside"]
 """
+
+
+def _digest(text: str) -> str:
+    import tempfile
+
+    from agp.policy import load_policy
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "policy.toml"
+        p.write_text(text)
+        return load_policy(p).digest
+
+
+#: the policy engine's digest of POLICY, as the gate records it in each decision
+POLICY_DIGEST = _digest(POLICY)
 
 
 def transcript_path(run: Path, harness: str) -> Path:

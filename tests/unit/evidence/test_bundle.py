@@ -14,7 +14,7 @@ from agp.evidence import build_bundle, check_bundle, verify_bundle
 from agp.evidence import manifest as mf
 from agp.journal import Journal, Keyring, SigningKey, init_keys
 from agp.journal.keys import KEYRING_FILE
-from tests.unit.evidence._runs import CALLS, make_run, transcript_path
+from tests.unit.evidence._runs import CALLS, POLICY_DIGEST, make_run, transcript_path
 
 EXPECTED_FILES = {
     "journal.jsonl", "journal.jsonl.head", "keys/agp.pub", "verify.txt", "verify.json", "timeline.md",
@@ -65,8 +65,11 @@ def test_bundle_contents(tmp_path):
     assert aar["run"]["harness_version"] == "2.1.328"
     c = aar["counts"]
     assert (c["gated"], c["allow"], c["deny"], c["require"], c["approved"], c["timed_out"]) == (3, 2, 1, 0, 0, 0)
-    assert aar["policy"]["digest"] == "5e1f" * 16
+    assert aar["policy"]["digest"] == aar["policy"]["copy_digest"] == POLICY_DIGEST
+    assert aar["policy"]["rules_source"] == "agp.policy.load_policy" and aar["policy"]["rules_error"] is None
     assert [r["id"] for r in aar["policy"]["rules"]] == ["allow-read-workspace", "require-write-workspace", "deny-outside-workspace"]
+    assert aar["policy"]["rules"][2]["touches"] == ["outside"]
+    assert not [a for a in aar["anomalies"]]
     assert aar["preflight"]["passed"] is True
     assert aar["relay"]["journaled"] == {"requests": 1, "bytes_in": 1200, "bytes_out": 3400}
     assert aar["timing"]["duration_s"] == 90.5
@@ -99,7 +102,7 @@ def test_every_approval_outcome_is_counted(tmp_path):
     for i, o in enumerate(Outcome, 1):
         j.append("gate.decision", "s1", {
             "call": {"harness": "reference", "tool": "Write", "tool_use_id": f"ref-x{i}"}, "decision": "allow" if o.allows else "deny",
-            "effect": "require", "rule": "require-write-workspace", "policy_digest": "5e1f" * 16,
+            "effect": "require", "rule": "require-write-workspace", "policy_digest": POLICY_DIGEST,
             "approval": {"nonce_digest": "0" * 64, "outcome": o.value, "approvers": []},
         })
     j.close()
@@ -172,7 +175,7 @@ def test_rotated_key_verifies_with_the_first_key(tmp_path):
     j = Journal.open(run / "journal.jsonl", k1)
     j.rotate(k2)
     j.append("gate.decision", "s1", {"call": {"tool": "Bash", "harness": "claude-code", "tool_use_id": "toolu_0001"},
-                                     "decision": "allow", "effect": "allow", "rule": "r", "policy_digest": "5e1f" * 16})
+                                     "decision": "allow", "effect": "allow", "rule": "r", "policy_digest": POLICY_DIGEST})
     j.close()
     (run / "keys" / KEYRING_FILE).write_text(Keyring([k1.public, k2.public]).to_json())
     (run / "keys" / "agp.pub").write_bytes(k2.public.to_pem())
@@ -272,6 +275,24 @@ def test_reconciliation_rewritten_even_by_the_key_holder_fails(tmp_path):
     (b / "reconciliation.json").write_text(json.dumps(rec, indent=2))
     resign(b, key)
     with pytest.raises(EvidenceError, match="reconciliation.json: differs from a recomputation"):
+        verify_bundle(b, ring(key))
+
+
+def test_report_counts_rewritten_by_the_key_holder_fail(tmp_path):
+    b, key = built(tmp_path)
+    aar = json.loads((b / "aar.json").read_text())
+    aar["counts"]["deny"] = 0
+    (b / "aar.json").write_text(json.dumps(aar))
+    resign(b, key)
+    with pytest.raises(EvidenceError, match="aar.json: its counts differ from a recomputation"):
+        verify_bundle(b, ring(key))
+
+
+def test_policy_swapped_in_bundle_and_resigned_fails(tmp_path):
+    b, key = built(tmp_path)
+    (b / "policy.toml").write_text((b / "policy.toml").read_text().replace('effect = "deny"', 'effect = "allow"'))
+    resign(b, key)
+    with pytest.raises(EvidenceError, match="aar.json: policy_digest_mismatch: the policy copy digests to"):
         verify_bundle(b, ring(key))
 
 
@@ -418,6 +439,39 @@ def test_policy_digest_mismatch_fails(tmp_path):
     meta["policy_digest"] = "00" * 32
     (run / "run.json").write_text(json.dumps(meta))
     with pytest.raises(EvidenceError, match="policy_digest_mismatch"):
+        build_bundle(run, tmp_path / "bundle", key)
+
+
+def test_policy_copy_that_differs_from_the_run_fails(tmp_path):
+    run, key = make_run(tmp_path)
+    (run / "policy.toml").write_text((run / "policy.toml").read_text().replace('touches = ["outside"]', 'touches = ["root"]'))
+    with pytest.raises(EvidenceError, match="policy_copy_mismatch"):
+        build_bundle(run, tmp_path / "bundle", key)
+
+
+def test_policy_the_engine_refuses_is_listed_but_fails(tmp_path):
+    run, key = make_run(tmp_path)
+    (run / "policy.toml").write_text('[[rule]]\nid = "x"\neffect = "allow"\nbogus = 1\n')
+    with pytest.raises(EvidenceError, match="policy_copy_unverifiable: policy copy: the policy engine refused the copy"):
+        build_bundle(run, tmp_path / "bundle", key)
+    aar = json.loads((tmp_path / "bundle" / "aar.json").read_text())
+    assert aar["policy"]["rules_source"] == "TOML as written" and aar["policy"]["rules"][0]["id"] == "x"
+
+
+def test_missing_policy_copy_fails(tmp_path):
+    run, key = make_run(tmp_path)
+    (run / "policy.toml").unlink()
+    with pytest.raises(EvidenceError, match="policy_copy_missing"):
+        build_bundle(run, tmp_path / "bundle", key)
+
+
+def test_decisions_under_another_policy_fail_even_if_run_json_agrees(tmp_path):
+    run, key = make_run(tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    meta["policy_digest"] = "00" * 32
+    (run / "run.json").write_text(json.dumps(meta))
+    (run / "policy.toml").write_text((run / "policy.toml").read_text().replace("evidence-tests", "other"))
+    with pytest.raises(EvidenceError, match="policy_digest_mismatch: the policy copy digests to"):
         build_bundle(run, tmp_path / "bundle", key)
 
 
