@@ -113,6 +113,7 @@ class AarCollector:
         self.harnesses: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
+        self.run_anomalies: list[tuple[Any, Mapping[str, Any]]] = []
         self.preflight: Any = None
         self.preflights = 0
         self.relay = {"requests": 0, "bytes_in": 0, "bytes_out": 0}
@@ -132,6 +133,8 @@ class AarCollector:
         elif kind == "sandbox.preflight":
             self.preflight = body
             self.preflights += 1
+        elif kind == "run.anomaly":
+            self.run_anomalies.append((e.get("seq"), body))
         elif kind == "relay.request":
             self.relay["requests"] += 1
             for k in ("bytes_in", "bytes_out"):
@@ -178,6 +181,9 @@ class AarCollector:
         digests = self.digests
         policy_digest_of_copy = policy.get("digest")
         run_digest = run.get("policy_digest")
+        for seq, body in self.run_anomalies:
+            found.append(Anomaly("warn", "journaled_anomaly",
+                                 f"entry {seq}: {body.get('what', 'anomaly')}: {str(body.get('error', body))[:300]}", seq=seq))
         if not policy.get("present"):
             found.append(Anomaly("fail", "policy_copy_missing",
                                  "the run has no copy of its policy: the rules in force cannot be shown"))

@@ -52,6 +52,22 @@ def summarize_entry(entry: Mapping[str, Any]) -> str:
         return f"recovery after a crash: {_short(body)}"
     if kind == "key.rotate":
         return f"key rotated to {body.get('new_kid', '?')}"
+    if kind == "run.start":
+        return f"run started: {_short(body.get('task', ''), 80)} ({body.get('intendant', '?')}, approver {body.get('approver', '?')})"
+    if kind == "run.end":
+        return f"run ended: exit {body.get('exit_code')} — {_short(body.get('reason', ''), 80)}"
+    if kind == "run.anomaly":
+        return f"ANOMALY: {_short(body.get('what', ''), 60)}: {_short(body.get('error', body), 80)}"
+    if kind == "sandbox.preflight":
+        ok = body.get("ok")
+        return f"egress preflight {'passed' if ok else 'FAILED' if ok is False else '?'}: {_short(body.get('reason', body), 100)}"
+    if kind == "sandbox.inspect":
+        problems = body.get("problems") or []
+        return "hardening inspected: " + ("all flags present" if body.get("ok") and not problems else f"PROBLEMS {_short(problems, 90)}")
+    if kind in ("sandbox.create", "sandbox.teardown"):
+        cid = str(body.get("container", ""))[:12]
+        rest = body.get("outcome") or body.get("image") or ""
+        return f"container {cid} {kind.split('.')[1]}d {_short(rest, 80)}".rstrip()
     if kind.startswith("approval."):
         parts = [f"{k}={_short(body[k], 40)}" for k in ("tool", "outcome", "approvers", "reason", "quorum") if k in body]
         return f"{kind.split('.', 1)[1]}: " + (", ".join(parts) if parts else _short(body))

@@ -126,7 +126,7 @@ def make_run(
     j = Journal.open(run / "journal.jsonl", key)
     j.append("run.start", "", {"run_id": "r-1", "harness": harness})
     j.append("sandbox.create", "", {"container": "c0ffee", "image_id": "sha256:" + "ab" * 32})
-    j.append("sandbox.preflight", "", {"ok": True, "interfaces": ["lo"], "connect": "no route"})
+    j.append("sandbox.preflight", "", {"ok": True, "interfaces": ["lo"], "reason": "only lo, no route"})
     for tid, tool, inp, decision in calls:
         rule, effect = _rule(tool, decision)
         approval = None

@@ -296,7 +296,7 @@ def test_policy_swapped_in_bundle_and_resigned_fails(tmp_path):
         verify_bundle(b, ring(key))
 
 
-def test_transcript_call_removed_from_bundle_and_resigned_is_caught_by_recomputation(tmp_path):
+def test_transcript_call_added_to_bundle_and_resigned_is_caught_by_recomputation(tmp_path):
     b, key = built(tmp_path)
     t = next((b / "transcript").rglob("*.jsonl"))
     t.write_text(t.read_text() + json.dumps({"type": "assistant", "message": {"content": [
@@ -542,3 +542,15 @@ def test_check_bundle_reports_every_problem(tmp_path):
     (b / "extra").write_text("y")
     rep = check_bundle(b, ring(key))
     assert not rep.ok and len(rep.failures) == 3
+
+
+def test_journaled_run_anomalies_reach_the_report(tmp_path):
+    run, key = make_run(tmp_path)
+    j = Journal.open(run / "journal.jsonl", key)
+    j.append("run.anomaly", "s1", {"what": "gate restarted", "error": "socket vanished"})
+    j.close()
+    rep = build_bundle(run, tmp_path / "bundle", key)
+    assert any(w.startswith("journaled_anomaly: entry ") and "gate restarted: socket vanished" in w for w in rep.warnings)
+    md = (tmp_path / "bundle" / "timeline.md").read_text()
+    assert "ANOMALY: gate restarted: socket vanished" in md
+    assert "egress preflight passed" in md
