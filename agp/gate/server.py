@@ -152,6 +152,7 @@ class GateServer:
         self._token: Any = None
         self._loop_thread: int | None = None
         self._served = False
+        self._bound = False
 
     # ------------------------------------------------------------------ utils
     def _emit(self, event: GateEvent) -> None:
@@ -203,15 +204,6 @@ class GateServer:
     # ----------------------------------------------------------------- decide
     async def check(self, req: CheckRequest) -> Verdict:
         """Decide one validated request, journal it, return the verdict (never raises for a deny)."""
-        self._inflight += 1
-        try:
-            return await self._check(req)
-        finally:
-            self._inflight -= 1
-            if self._inflight == 0 and self._idle is not None:
-                self._idle.set()
-
-    async def _check(self, req: CheckRequest) -> Verdict:
         call = req.call_dict()
         if self.failed is not None:
             self._count_and_emit(req, "deny", None, None, [], "journal_failed")
@@ -336,7 +328,7 @@ class GateServer:
         dec = FrameDecoder()
         try:
             async with stream:
-                while not self.stopping or self._inflight:
+                while True:
                     timeout = self._frame_timeout if dec.pending else self._idle_timeout
                     with anyio.move_on_after(timeout) as scope:
                         try:
@@ -359,12 +351,22 @@ class GateServer:
                         await self._send(stream, v)
                         return
                     for body in frames:
-                        with anyio.CancelScope(shield=True):  # a decision once begun is journaled and answered
-                            v = await self.handle_frame(body)
-                        if not await self._send(stream, v):
+                        if not await self._serve_frame(stream, body):
                             return
         finally:
             self._connections -= 1
+
+    async def _serve_frame(self, stream: anyio.abc.SocketStream, body: bytes) -> bool:
+        """Decide, journal and answer one frame; shielded: a decision once begun is journaled and answered."""
+        self._inflight += 1
+        try:
+            with anyio.CancelScope(shield=True):
+                v = await self.handle_frame(body)
+                return await self._send(stream, v)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0 and self._idle is not None:
+                self._idle.set()
 
     @staticmethod
     async def _send(stream: anyio.abc.SocketStream, v: Verdict | None) -> bool:
@@ -401,6 +403,7 @@ class GateServer:
             os.chmod(path, 0o600)
             if self._socket_uid is not None:
                 os.chown(path, self._socket_uid, self._socket_gid if self._socket_gid is not None else -1)
+            self._bound = True
             sock.listen(512)
             sock.setblocking(False)
         except OSError as exc:
@@ -417,12 +420,18 @@ class GateServer:
         self._idle = anyio.Event()
         self._token = anyio.lowlevel.current_token()
         self._loop_thread = threading.get_ident()
-        raw = self._bind()
         try:
-            listener = await anyio.abc.SocketListener.from_socket(raw)
+            raw = self._bind()
+            try:
+                listener = await anyio.abc.SocketListener.from_socket(raw)
+            except BaseException:
+                raw.close()
+                raise
         except BaseException:
-            raw.close()
+            self.stopping = True
             self._unlink_socket()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._finish_journal)
             raise
         try:
             self.broker.start()
@@ -462,6 +471,8 @@ class GateServer:
             tg.start_soon(self._handle_conn, stream)
 
     def _unlink_socket(self) -> None:
+        if not self._bound:
+            return  # never remove a socket this server did not create
         try:
             os.unlink(self.socket_path)
         except OSError:
