@@ -414,6 +414,8 @@ class DockerSandbox:
         self._mounts: list[tuple[Path, str, bool]] = []
         self._torn_down = False
         self._lock = threading.Lock()
+        #: members the last copy_out left behind (links leaving the destination, devices, absolute paths)
+        self.copy_out_skipped: list[str] = []
 
     # -- plumbing
     @property
@@ -630,24 +632,59 @@ class DockerSandbox:
             proc.close_stdin()
         return proc
 
-    def copy_out(self, path: str, dest: Path) -> Path:
-        """Copy a file or directory out of the container into ``dest`` (a directory), safely."""
-        import io
+    def copy_out(self, path: str, dest: Path, *, max_bytes: int = 512 * 1024**2) -> Path:
+        """Copy a file or directory out of the container into the directory ``dest``.
 
-        from docker.errors import DockerException
+        Runs ``tar`` inside as the agent (so tmpfs paths such as $HOME, which the engine's
+        archive API cannot see, work too) and extracts through tarfile's ``data`` filter: members
+        with absolute paths or ``..``, links leaving ``dest`` and device files are left behind
+        (listed in ``copy_out_skipped``); set-id bits are cleared.
+        """
+        import io
+        import posixpath
 
         if self.container_id is None or self._torn_down:
             raise SandboxError("copy_out on a sandbox that is not running")
+        if not path.startswith("/"):
+            raise SandboxError(f"copy_out needs an absolute container path, not {path!r}")
+        path = posixpath.normpath(path)
+        parent, name = posixpath.split(path)
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
+        proc = self._start_exec(["tar", "-C", parent or "/", "-cf", "-", "--", name], env=None, stdin=None,
+                                user=None, workdir=None)
+        proc.close_stdin()
+        buf, err = bytearray(), bytearray()
         try:
-            stream, _ = self.client.api.get_archive(self.container_id, path)
-            data = b"".join(stream)
-        except DockerException as exc:
-            raise SandboxError(f"copy_out {path}: {exc}") from exc
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(dest, filter="data")
-        return dest / Path(path).name
+            for stream, data in proc.frames(timeout=300):
+                (err if stream == 2 else buf).extend(data)
+                if len(buf) > max_bytes:
+                    proc.kill()
+                    raise SandboxError(f"copy_out {path}: more than {max_bytes} bytes")
+            code = proc.wait()
+        except TimeoutError as exc:
+            proc.kill()
+            raise SandboxError(f"copy_out {path}: timed out") from exc
+        finally:
+            proc.close()
+        if code != 0:
+            raise SandboxError(f"copy_out {path}: tar exited {code}: {bytes(err[-500:]).decode(errors='replace')}")
+        skipped: list[str] = []
+
+        def _safe(member: tarfile.TarInfo, where: str) -> tarfile.TarInfo | None:
+            try:
+                return tarfile.data_filter(member, where)
+            except tarfile.FilterError:
+                skipped.append(member.name)  # a link out of dest, a device, an absolute path: left behind
+                return None
+
+        try:
+            with tarfile.open(fileobj=io.BytesIO(bytes(buf))) as tar:
+                tar.extractall(dest, filter=_safe)
+        except (tarfile.TarError, OSError) as exc:
+            raise SandboxError(f"copy_out {path}: unreadable archive: {exc}") from exc
+        self.copy_out_skipped = skipped
+        return dest / name
 
     def teardown(self) -> None:
         """Remove the container (force). Idempotent; signals are deferred while it runs."""
