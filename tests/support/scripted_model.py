@@ -13,7 +13,8 @@ own tag. Each model request that offers tools is matched to its conversation
 by the tag in its first user message, and answered with step N where N is the
 number of tool results already in the request (every step makes at most one
 tool call, so N counts the steps completed). A step is either
-``{"tool": NAME, "input": {...}, "id": ID}`` (one tool call; for the
+``{"tool": NAME, "input": {...}, "id": ID}`` (one tool call; ``"input_fn":
+f(results)`` instead of ``input`` computes it when served; for the
 Responses API optionally ``"namespace"`` for a namespaced tool such as an MCP
 server's, or ``"custom": True`` for a freeform tool) or ``{"text": "..."}``
 (the final answer). Requests that offer no tools (titles, summaries, probes)
@@ -89,6 +90,8 @@ class ScriptedModel:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._seq = 0
+        #: called as on_step(conversation, index) just before a step is served (e.g. to stop the gate)
+        self.on_step: Any = None
 
     # ---- lifecycle ----
     def start(self) -> "ScriptedModel":
@@ -143,9 +146,12 @@ class ScriptedModel:
     # ---- decision logic (dialect independent) ----
     def _next_step(self, conversation: str, done: int) -> dict[str, Any]:
         steps = self.script.get(conversation, [])
-        if done < len(steps):
-            return steps[done]
-        return {"text": f"AGP-SCRIPT-END:{conversation}"}
+        step = steps[done] if done < len(steps) else {"text": f"AGP-SCRIPT-END:{conversation}"}
+        if "input_fn" in step:  # an input that depends on an earlier result (e.g. a subagent's id)
+            step = {k: v for k, v in step.items() if k != "input_fn"} | {"input": step["input_fn"](self.results)}
+        if self.on_step is not None:
+            self.on_step(conversation, done)
+        return step
 
     def _nid(self, prefix: str) -> str:
         with self._lock:
