@@ -17,7 +17,7 @@ def read_entries(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
                 continue
             try:
                 obj = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 yield n, None
                 continue
             yield n, obj if isinstance(obj, dict) else None

@@ -363,7 +363,7 @@ def _build_into(
             run_meta = loaded if isinstance(loaded, dict) else {}
             if not run_meta:
                 warnings.append("run.json is not a JSON object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             warnings.append(f"run.json is not JSON: {exc}")
     else:
         warnings.append("the run has no run.json; the report uses the journal alone")
@@ -582,7 +582,7 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
                     rep.warnings.append(f"{a.code}: {a.message}")
             try:
                 stored = json.loads((b / RECONCILIATION).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:
                 failures.append(f"{RECONCILIATION}: not readable: {exc}")
             else:
                 if stored != json.loads(json.dumps(rec.to_json_dict())):
@@ -596,7 +596,7 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
 def _load_json_object(path: Path) -> dict[str, Any]:
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return obj if isinstance(obj, dict) else {}
 

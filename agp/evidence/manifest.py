@@ -103,7 +103,7 @@ def read_manifest(bundle: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             doc = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise EvidenceError(f"{name}: missing from the bundle") from exc
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise EvidenceError(f"{name}: not readable JSON: {exc}") from exc
         if not isinstance(doc, dict):
             raise EvidenceError(f"{name}: not a JSON object")

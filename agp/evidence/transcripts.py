@@ -146,7 +146,7 @@ def _lines(path: Path, rel: str, problems: list[TranscriptProblem]) -> Iterator[
             src = f"{rel}:{n}"
             try:
                 obj = json.loads(raw)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 problems.append(TranscriptProblem(src, f"not JSON: {exc}"))
                 continue
             if not isinstance(obj, dict):
@@ -250,7 +250,7 @@ def _codex_input(payload: dict[str, Any]) -> Any:
         if isinstance(args, str):
             try:
                 return json.loads(args)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return args
         return args
     if ptype == "custom_tool_call":
