@@ -554,3 +554,19 @@ def test_journaled_run_anomalies_reach_the_report(tmp_path):
     md = (tmp_path / "bundle" / "timeline.md").read_text()
     assert "ANOMALY: gate restarted: socket vanished" in md
     assert "egress preflight passed" in md
+
+
+def test_agp_verify_bundle_dir_through_the_cli(tmp_path, capsys):
+    b, key = built(tmp_path)
+    pub = tmp_path / "auditor.pub"
+    pub.write_bytes(key.public.to_pem())
+    assert agp_main(["verify", str(b), "--key", str(pub)]) == 0
+    out = capsys.readouterr().out
+    assert "evidence bundle verifies" in out and "supplied by the verifier" in out
+    assert agp_main(["verify", str(b)]) == 0
+    assert "trust on first use" in capsys.readouterr().out
+    other = tmp_path / "other.pub"
+    other.write_bytes(SigningKey.generate().public.to_pem())
+    assert agp_main(["verify", str(b), "--key", str(other), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] is False and out["failures"][0].startswith("journal.jsonl: does not verify")
