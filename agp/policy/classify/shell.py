@@ -94,6 +94,13 @@ INTERPRETERS = {
     "nvim": ("-c", "+", "--cmd"), "emacs": ("--eval",), "ed": (), "ex": ("-c", "+"),
     "expect": ("-c",), "tmux": (), "screen": (),
 }
+_INTERP_VALUE_OPTS = {
+    "python": frozenset({"-W", "-X", "--check-hash-based-pycs"}), "pypy": frozenset({"-W", "-X"}),
+    "node": frozenset({"-r", "--require", "--import", "--loader", "--experimental-loader", "--conditions", "-C",
+                       "--title", "--env-file"}),
+    "nodejs": frozenset({"-r", "--require", "--import"}), "ruby": frozenset({"-r", "-I", "-C", "-E"}),
+    "php": frozenset({"-d", "-c", "-z"}), "perl": frozenset({"-I", "-M", "-m"}),
+}
 # interpreters that read their program from stdin when given no script operand
 STDIN_INTERPRETERS = frozenset({"python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node",
                                 "nodejs", "php", "lua", "luajit", "Rscript", "R", "tclsh", "wish",
@@ -194,7 +201,9 @@ DANGEROUS_ENV_PREFIXES = ("LD_", "DYLD_", "GIT_", "BASH_FUNC_", "PYTHON", "PERL"
 _SAFE_ENV = frozenset({"LC_ALL", "LC_CTYPE", "LC_MESSAGES", "LANGUAGE", "PYTHONUNBUFFERED",
                        "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PYTHONWARNINGS", "PYTHONFAULTHANDLER",
                        "PYTHONUTF8", "PYTHONIOENCODING", "NODE_ENV", "GIT_TERMINAL_PROMPT",
-                       "RUST_BACKTRACE", "CARGO_TERM_COLOR"})
+                       "RUST_BACKTRACE", "CARGO_TERM_COLOR", "CI", "DEBUG", "TERM", "NO_COLOR", "FORCE_COLOR",
+                       "LANG", "TZ", "COLUMNS", "LINES", "RUST_LOG", "LOG_LEVEL", "VERBOSE", "PYTEST_TIMEOUT",
+                       "NODE_NO_WARNINGS", "GOTRACEBACK"})
 
 # writers: how to find the files a program writes
 _WRITE_ALL_OPERANDS = frozenset({"rm", "rmdir", "unlink", "shred", "truncate", "touch", "mkdir", "mkfifo",
@@ -209,7 +218,48 @@ _WRITERS = (_WRITE_ALL_OPERANDS | _WRITE_SKIP_FIRST | _WRITE_LAST | _WRITE_ALL_B
 _DEV_HARMLESS = frozenset({"/dev/null", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/0",
                            "/dev/fd/1", "/dev/fd/2", "/dev/zero", "/dev/tty"})
 
+# options that name a program or code for the program to run (presence -> unknown statement)
+CODE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "rg": ("--pre", "--hostname-bin"),
+    "sort": ("--compress-program",),
+    "tar": ("--to-command", "--checkpoint-action", "-I", "--use-compress-program", "--rsh-command",
+            "--info-script", "-F", "--new-volume-script", "--rmt-command"),
+    "bsdtar": ("--use-compress-program",),
+    "zip": ("-TT", "--unzip-command"),
+    "rsync": ("-e", "--rsh", "--rsync-path"),
+    "go": ("-exec", "-toolexec", "--exec", "--toolexec"),
+    "npm": ("--script-shell", "--node-options", "--shell"),
+    "yarn": ("--script-shell", "--node-options"),
+    "pnpm": ("--script-shell", "--node-options", "--shell-emulator"),
+    "bun": ("--shell",),
+    "make": ("--eval", "-E"), "gmake": ("--eval", "-E"),
+    "man": ("-P", "--pager", "-H", "--html"),
+    "ssh": ("-o",), "scp": ("-S", "-o"), "sftp": ("-S", "-o"),
+    "pytest": ("-o", "--override-ini"), "py.test": ("-o", "--override-ini"),
+    "sdiff": ("--diff-program",), "diff3": ("--diff-program",),
+    "less": ("+!",), "more": (),
+}
+_MAKE_DANGEROUS_VARS = frozenset({"SHELL", ".SHELLFLAGS", "MAKESHELL", "MAKEFLAGS", "MFLAGS", "GNUMAKEFLAGS",
+                                  "MAKEFILES", ".DEFAULT_GOAL", "MAKEFILE_LIST"})
+_SHELL_META = re.compile(r"[\s;|&$`()<>\\'\"*?\[\]{}!#~]")
+# builtins that treat an argument as a variable name; `a[$(cmd)]` there runs cmd (subscripts are
+# evaluated as arithmetic)
+_VARNAME_BUILTINS = frozenset({"printf", "read", "unset", "declare", "local", "export", "readonly", "typeset",
+                               "let", "mapfile", "readarray", "getopts", "wait", "test", "[", "[[", "printf"})
+
+_WORD_TYPES = frozenset({"word", "string", "raw_string", "ansi_c_string", "translated_string", "concatenation",
+                         "simple_expansion", "expansion", "number", "arithmetic_expansion", "brace_expression"})
+_FILE_TESTS = frozenset({"-a", "-b", "-c", "-d", "-e", "-f", "-g", "-h", "-k", "-p", "-r", "-s", "-t", "-u", "-w",
+                         "-x", "-G", "-L", "-N", "-O", "-S", "-nt", "-ot", "-ef"})
 _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+_STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compound_statement", "redirected_statement",
+                              "file_redirect", "heredoc_redirect", "herestring_redirect", "negated_command",
+                              "if_statement", "while_statement", "for_statement", "c_style_for_statement",
+                              "case_statement", "function_definition", "variable_assignment", "variable_assignments",
+                              "declaration_command", "unset_command", "test_command"})
+# node types whose every occurrence the walker must have visited (checked after the walk)
+_COVERED_TYPES = ("command", "file_redirect", "heredoc_redirect", "herestring_redirect")
+_COVERAGE_QUERY = tree_sitter.Query(_LANGUAGE, "[%s] @n" % " ".join(f"({t})" for t in _COVERED_TYPES))
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _GLOB_CHARS = frozenset("*?[")
 _BRACE_RE = re.compile(r"\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
@@ -360,6 +410,7 @@ class _Ctx:
     src: bytes
     out: list[Statement] = field(default_factory=list)
     functions: dict[str, object] = field(default_factory=dict)
+    visited: set[int] = field(default_factory=set)  # start bytes of command/redirect nodes walked
     called: set[str] = field(default_factory=set)
     call_stack: list[str] = field(default_factory=list)
 
@@ -503,6 +554,9 @@ class _Walker:
     def expansion(self, node, env: _Env) -> None:
         """Walk whatever a non-literal part runs (command/process substitutions anywhere inside)."""
         t = node.type
+        if t == "expansion" and "@P" in self.ctx.text(node):
+            self.unknown(env, self.ctx.text(node), "${var@P} expands a value as a prompt string, running "
+                                                   "command substitutions in it")
         if t == "command_substitution":
             self.substitution(node, env, "$(..)")
             return
@@ -524,7 +578,7 @@ class _Walker:
                 continue
             if n.type in ("variable_name", "simple_expansion", "expansion"):
                 name = self.ctx.text(n).lstrip("$").strip("{}")
-                if not name.isdigit() and name not in self._numeric_vars:
+                if not name.isdigit() and name not in ("?", "#", "$", "!", "-") and name not in self._numeric_vars:
                     self.unknown(env, self.ctx.text(node),
                                  f"arithmetic evaluation of variable {name!r}: its value can run code")
                     break
@@ -539,6 +593,9 @@ class _Walker:
         src = self.ctx.text(node)
         sub_env = _Env(env.cwds, env.via + (label,), env.depth + 1)
         if src.startswith("`"):
+            # the body is re-parsed on its own below: what the outer parse saw inside is covered
+            for n in _iter_named(node):
+                self.ctx.visited.add(n.start_byte)
             # bash removes one level of backslash escaping, then parses the body
             inner = re.sub(r"\\([$`\\])", r"\1", src[1:-1])
             self.nested(inner, _Env(env.cwds, env.via + ("`..`",), env.depth + 1), "`..`", src)
@@ -561,6 +618,9 @@ class _Walker:
             return env.cwds
         if t == "command":
             return self.command(node, env, stdin, [])
+        if t in _REDIRECT_TYPES:  # `$(< file)`, `exec 3>f` forms: a redirection on its own
+            self.redirect(node, env)
+            return env.cwds
         if t == "redirected_statement":
             return self.redirected(node, env, stdin)
         if t in ("program", "compound_statement", "list", "do_group", "else_clause", "elif_clause"):
@@ -611,7 +671,7 @@ class _Walker:
             self.arithmetic(node, env)
             return env.cwds
         for c in node.named_children:
-            if c.type in ("command", "pipeline", "list", "subshell", "compound_statement", "redirected_statement"):
+            if c.type in _STATEMENT_TYPES:
                 self.stmt(c, env, stdin)
             else:
                 for n in _iter_subs(c):
@@ -673,14 +733,49 @@ class _Walker:
         return loop_env.cwds if changes_dir else env.cwds
 
     def test(self, node, env: _Env) -> None:
-        # [[ ]] / [ ]: walk substitutions; arithmetic comparisons evaluate variables as arithmetic
+        """[ .. ] / [[ .. ]]: an exec statement for '[' or '[['; operands that look like paths are its
+        paths; arithmetic comparisons inside [[ ]] evaluate their operands as arithmetic."""
         text = self.ctx.text(node)
-        if re.search(r"\s-(eq|ne|lt|le|gt|ge)\s", text) and re.search(r"\$|\b[A-Za-z_]\w*\s+-(eq|ne|lt|le|gt|ge)", text):
-            if text.startswith("[["):
-                self.arithmetic(node, env)
-                return
-        for n in _iter_subs(node):
-            self.expansion(n, env)
+        prog = "[[" if text.startswith("[[") else "["
+        if prog == "[[" and re.search(r"\s-(eq|ne|lt|le|gt|ge)\s", text):
+            self.arithmetic(node, env)
+        # the parser's expression tree for [ ] does not follow word boundaries ('~' is an operator
+        # to it): collect the leaves and rebuild words from pieces that touch in the source
+        pieces = []
+        stack = list(reversed(node.children))
+        while stack:
+            n = stack.pop()
+            if n.type in _WORD_TYPES or n.type in ("command_substitution", "process_substitution", "test_operator",
+                                                   "regex", "extglob_pattern") or not n.is_named:
+                if not n.is_named and n.type in ("[", "]", "[[", "]]"):
+                    continue
+                pieces.append(n)
+            else:
+                stack.extend(reversed(n.children))
+        words: list[_W] = [_W(prog)]
+        group: list = []
+        for n in pieces + [None]:
+            if group and (n is None or n.start_byte != group[-1].end_byte):
+                parts = [self.word(g, env) if g.is_named and g.type not in ("test_operator", "regex", "extglob_pattern")
+                         else _W(self.ctx.text(g), True, g.type in ("regex", "extglob_pattern"))
+                         for g in group]
+                src = self.ctx.src[group[0].start_byte:group[-1].end_byte].decode("utf-8", "replace")
+                lit = all(p.literal for p in parts)
+                words.append(_W("".join(p.value for p in parts) if lit else src, lit, any(p.glob for p in parts),
+                                any(p.brace for p in parts), any(p.quoted for p in parts), src))
+                group = []
+            if n is not None:
+                group.append(n)
+        words.append(_W("]]" if prog == "[[" else "]"))
+        args = words[1:-1]
+        self.code_options(prog, args, env, text)
+        paths = []
+        for i, a in enumerate(args):
+            prev = args[i - 1].value if i else ""
+            if (a.literal and not _is_option(a) and _looks_pathy(a.value)) or (
+                    prev in _FILE_TESTS and (not a.literal or not _is_option(a))):
+                paths.append(a)
+        self.exec_stmt(prog, words, env, text, paths, self.exec_flags(prog, args))
 
     # ---- assignments
     @property
@@ -798,6 +893,7 @@ class _Walker:
         return current
 
     def redirect(self, r, env: _Env, extra_out: list | None = None, program: str = "") -> None:
+        self.ctx.visited.add(r.start_byte)
         text = self.ctx.text(r)
         if r.type == "file_redirect":
             op = _redirect_op(r)
@@ -851,6 +947,7 @@ class _Walker:
 
     # ---- simple commands
     def command(self, node, env: _Env, stdin: _Stdin, outer_redirects: list) -> tuple[str, ...]:
+        self.ctx.visited.add(node.start_byte)
         text = self.ctx.text(node)
         name_node = node.child_by_field_name("name")
         words: list[_W] = []
@@ -1036,6 +1133,7 @@ class _Walker:
             self.sql_client(prog, args, env, stdin, text)
             return env.cwds
 
+        self.code_options(prog, args, env, text)
         self.exec_stmt(prog, words, env, text, path_words, flags + self.exec_flags(prog, args))
         if prog in _WRITERS:
             self.writes(prog, args, env, text, path_words[1:] if is_path else path_words)
@@ -1043,6 +1141,44 @@ class _Walker:
         if prog in ("ssh",) and len([a for a in args if not _is_option(a)]) > 1:
             self.unknown(env, text, "ssh runs a remote command")
         return env.cwds
+
+    def code_options(self, prog: str, args: list[_W], env: _Env, text: str) -> None:
+        """Options that make a program run another program or code given on the command line."""
+        if prog in _VARNAME_BUILTINS:
+            for a in args:
+                if a.literal and "[" in a.value and ("$" in a.value or "`" in a.value):
+                    self.unknown(env, text, f"{prog}: an array subscript in a variable name is evaluated "
+                                            f"as arithmetic and can run code: {a.value[:60]!r}")
+                    return
+        opts = CODE_OPTIONS.get(prog, ())
+        for a in args:
+            if not a.literal:
+                continue
+            v = a.value
+            if v == "--":
+                break
+            for o in opts:
+                if v == o or v.startswith(o + "=") or (not o.startswith("--") and len(o) == 2 and v.startswith(o)
+                                                       and not v.startswith("--")):
+                    self.unknown(env, text, f"{prog} {o} names a program or code for {prog} to run")
+                    return
+        if prog in ("make", "gmake"):
+            for a in args:
+                if a.literal and not _is_option(a) and "=" in a.value:
+                    name, _, val = a.value.partition("=")
+                    name = name.rstrip(":+?!")
+                    if name in _MAKE_DANGEROUS_VARS or _SHELL_META.search(val):
+                        self.unknown(env, text, f"make variable override {name}= can change the commands "
+                                                f"recipes run")
+                        return
+        if prog == "cargo":
+            for i, a in enumerate(args):
+                if a.literal and (a.value == "--config" or a.value.startswith("--config=")):
+                    val = a.value.split("=", 1)[1] if "=" in a.value else (
+                        args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else "=")
+                    if "=" in val:
+                        self.unknown(env, text, "cargo --config KEY=VALUE can set a runner or linker to any program")
+                        return
 
     def exec_flags(self, prog: str, args: list[_W]) -> tuple[str, ...]:
         fl: list[str] = []
@@ -1056,8 +1192,12 @@ class _Walker:
 
     def operand_paths(self, prog: str, args: list[_W]) -> list[_W]:
         """Words a program may treat as files: operands, option values that look like paths."""
+        if prog in ("test", "["):
+            return [a for i, a in enumerate(args)
+                    if (a.literal and not _is_option(a) and _looks_pathy(a.value))
+                    or (i and args[i - 1].literal and args[i - 1].value in _FILE_TESTS and not _is_option(a))]
         if prog in NO_PATH_OPERANDS:
-            return [a for a in args if not a.literal]
+            return []
         out: list[_W] = []
         after_dd = False
         pattern_pending = prog in PATTERN_FIRST
@@ -1106,6 +1246,10 @@ class _Walker:
             if prog == "git" and not out and v.isidentifier():
                 continue  # git subcommand
             out.append(a)
+            if "=" in v and not v.startswith("="):
+                val = v.split("=", 1)[1]
+                if _looks_pathy(val):
+                    out.append(_W(val, True, a.glob, source=a.source))
         return out
 
     def writes(self, prog: str, args: list[_W], env: _Env, text: str, ops: list[_W]) -> None:
@@ -1342,35 +1486,50 @@ class _Walker:
     def interpreter(self, prog, words, args, env, stdin, text, flags, path_words) -> tuple[str, ...]:
         base = re.sub(r"\d+(\.\d+)*$", "", prog) or prog
         code_opts = INTERPRETERS.get(prog, INTERPRETERS.get(base, ("-c",)))
+        value_opts = _INTERP_VALUE_OPTS.get(base, frozenset())
         self.exec_stmt(prog, words, env, text, path_words, flags + ("interpreter",))
-        for a in args:
-            if not a.literal:
-                continue
-            v = a.value
-            if any(v == o or (o.startswith("-") and not o.startswith("--") and v.startswith(o) and len(v) > len(o)
-                              and prog not in ("vim", "vi", "nvim", "ex"))
-                   or (o.startswith("--") and v.startswith(o + "=")) or (o == "+" and v.startswith("+"))
-                   for o in code_opts):
-                self.unknown(env, text, f"{prog} {v} runs a program given on the command line",
-                             program=prog, flags=("interpreter",))
-                return env.cwds
-            if prog in ("perl",) and re.fullmatch(r"-[a-zA-Z]*[eE][a-zA-Z]*", v):
-                self.unknown(env, text, f"{prog} {v} runs a program given on the command line", program=prog,
-                             flags=("interpreter",))
-                return env.cwds
-        operands = [a for a in args if not _is_option(a)]
-        if prog in ("python", "python3", "python2", "pypy", "pypy3") or base == "python":
-            # -m module runs a module; '-' or no operand reads stdin
-            if any(a.literal and (a.value == "-m" or a.value.startswith("-m")) for a in args):
-                return env.cwds
         if prog in INTERPRETERS and not INTERPRETERS[prog] and prog not in STDIN_INTERPRETERS:
             self.unknown(env, text, f"{prog} runs commands that are not classified", program=prog,
                          flags=("interpreter",))
             return env.cwds
-        if (not operands or any(a.literal and a.value == "-" for a in args)) and (
-                prog in STDIN_INTERPRETERS or base in STDIN_INTERPRETERS):
-            self.unknown(env, text, f"{prog} reads its program from stdin ({stdin.kind})", program=prog,
-                         flags=("interpreter", "stdin_code"))
+        # the interpreter's own options come before the script / module; what follows belongs to it
+        i = 0
+        operand = None
+        module = False
+        while i < len(args):
+            a = args[i]
+            if not a.literal:
+                self.unknown(env, text, f"{prog} option decided at run time (could be one that runs code)",
+                             program=prog, flags=("interpreter",))
+                return env.cwds
+            v = a.value
+            if v == "--":
+                operand = args[i + 1] if i + 1 < len(args) else None
+                break
+            if v == "-" or not v.startswith(("-", "+")) or a.quoted:
+                operand = a
+                break
+            if any(v == o or (o.startswith("-") and not o.startswith("--") and v.startswith(o) and len(v) > len(o)
+                              and prog not in ("vim", "vi", "nvim", "ex"))
+                   or (o.startswith("--") and v.startswith(o + "=")) or (o == "+" and v.startswith("+"))
+                   for o in code_opts) or (
+                    base == "perl" and re.fullmatch(r"-[a-zA-Z]*[eE][a-zA-Z]*", v)):
+                self.unknown(env, text, f"{prog} {v} runs a program given on the command line",
+                             program=prog, flags=("interpreter",))
+                return env.cwds
+            if base in ("python", "pypy") and (v == "-m" or (v.startswith("-m") and len(v) > 2)):
+                module = True
+                break
+            if v in value_opts:
+                i += 2
+                continue
+            i += 1
+        if module:
+            return env.cwds
+        if operand is None or (operand.literal and operand.value == "-"):
+            if prog in STDIN_INTERPRETERS or base in STDIN_INTERPRETERS:
+                self.unknown(env, text, f"{prog} reads its program from stdin ({stdin.kind})", program=prog,
+                             flags=("interpreter", "stdin_code"))
         return env.cwds
 
     def xargs(self, words, args, env, stdin, text, flags) -> tuple[str, ...]:
@@ -1758,10 +1917,17 @@ def _looks_pathy(v: str) -> bool:
     return "/" in v or v.startswith("~") or v.startswith(".")
 
 
+DANGEROUS_ENV_SUFFIXES = ("_OPTIONS", "_OPTS", "FLAGS", "CONFIG", "_CONFIG_PATH", "PATH", "_ADDOPTS", "_PLUGINS",
+                          "_COMMAND", "_CMD", "_PROGRAM", "_SHELL", "_EDITOR", "_PAGER", "_WRAPPER", "_EXEC",
+                          "_PRELOAD", "_HOME", "_ASKPASS", "_HOOK", "_HOOKS", "RC", "_INIT", "_STARTUP")
+
+
 def _env_is_dangerous(name: str) -> bool:
+    """Variables that change which program runs, what it loads, or its configuration."""
     if name in _SAFE_ENV:
         return False
-    return name in DANGEROUS_ENV or name.startswith(DANGEROUS_ENV_PREFIXES)
+    return (name in DANGEROUS_ENV or name.startswith(DANGEROUS_ENV_PREFIXES)
+            or name.upper().endswith(DANGEROUS_ENV_SUFFIXES))
 
 
 def _skip_opts(args: list[_W], opts: set[str], with_arg: set[str]) -> list[_W]:
@@ -1844,6 +2010,14 @@ def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int
                 w.stmt(body, _Env(denv.cwds, denv.via + (f"function:{name}",), denv.depth + 1), _Stdin())
     except RecursionError:
         return [Statement(kind="unknown", text=code[:500], via=via, reason="command nested too deeply to classify")]
+    # fail closed on walker gaps: every command and redirection the parser found must have been
+    # looked at; one that was not makes the whole string unknown
+    missed = [n for n in tree_sitter.QueryCursor(_COVERAGE_QUERY).captures(root).get("n", ())
+              if n.start_byte not in ctx.visited]
+    if missed:
+        n = missed[0]
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason=f"part of the command was not analysed: {ctx.text(n)[:80]!r}")]
     if not ctx.out and code.strip() and not _only_comments_or_assignments(root):
         return [Statement(kind="unknown", text=code[:500], via=via, reason="no command found")]
     return ctx.out
