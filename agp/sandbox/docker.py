@@ -185,6 +185,8 @@ def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpe
         bad("pids_limit", spec.pids_limit, hc.get("PidsLimit"))
     if hc.get("Memory") != spec.mem_limit:
         bad("mem_limit", spec.mem_limit, hc.get("Memory"))
+    if hc.get("MemorySwap") != spec.mem_limit:
+        bad("memswap_limit", spec.mem_limit, hc.get("MemorySwap"))
     if hc.get("ReadonlyRootfs") is not True:
         bad("read_only", True, hc.get("ReadonlyRootfs"))
     tmpfs = hc.get("Tmpfs") or {}
@@ -269,6 +271,10 @@ def _signals_deferred() -> Iterator[list[int]]:
 @contextlib.contextmanager
 def interrupt_on_terminate() -> Iterator[None]:
     """Within this block SIGTERM and SIGHUP raise KeyboardInterrupt, so ``with`` teardown runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
     def _raise(_n: int, _f: Any) -> None:
         raise KeyboardInterrupt
 
@@ -439,12 +445,12 @@ class DockerSandbox:
                 raise SecretError(f"container environment {k} holds a secret placeholder; the container "
                                   "environment is visible in docker inspect: pass secrets to exec() instead")
         env = {"HOME": AGENT_HOME, "TMPDIR": "/tmp", **dict(spec.env)}
-        labels = {
+        labels = {  # agp's own labels last: a caller's label cannot override them
+            **dict(spec.labels),
             LABEL_RUN: spec.run_id,
             LABEL_PID: str(os.getpid()),
             LABEL_HOST: socket.gethostname(),
             LABEL_MANAGED: "1",
-            **dict(spec.labels),
         }
         return dict(
             image=self.image.id,

@@ -84,6 +84,7 @@ FAULTS = [
     ("security_opt", ["no-new-privileges", "seccomp=unconfined"], "security_opt"),
     ("pids_limit", _DROP, "pids_limit"),
     ("mem_limit", _DROP, "mem_limit"),
+    ("memswap_limit", -1, "memswap_limit"),
     ("read_only", _DROP, "read_only"),
     ("tmpfs", _DROP, "tmpfs"),
     ("user", "0:0", "user"),
