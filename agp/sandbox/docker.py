@@ -65,6 +65,8 @@ from agp.sandbox.preflight import PROBE_ARGV, PreflightFailed, evaluate_probe
 from agp.sandbox.secrets import SecretResolver, contains_placeholder
 
 __all__ = (
+    "FORWARDER_PATH",
+    "FORWARDER_PORT",
     "LABEL_HOST",
     "LABEL_PID",
     "LABEL_RUN",
@@ -109,6 +111,11 @@ except OSError as e:
     sys.stderr.write("agp-exec: cannot run %s: %s\n" % (argv[0], e.strerror)); os._exit(127)
 """.strip()
 _LAUNCHER_ARGV = ["python3", "-I", "-S", "-c", LAUNCHER_SOURCE]
+
+
+#: the stdlib forwarder every agp image carries (images/common/agp-forward.py), and its default port
+FORWARDER_PATH = "/opt/agp/bin/agp-forward.py"
+FORWARDER_PORT = 8788
 
 
 class ExecTimeoutError(SandboxError):
@@ -637,6 +644,25 @@ class DockerSandbox:
         if not keep_stdin_open:
             proc.close_stdin()
         return proc
+
+    def start_forwarder(self, port: int = FORWARDER_PORT, *, timeout: float = 10.0) -> ExecProcess:
+        """Start the in-sandbox loopback forwarder to /run/agp/relay.sock; returns once it listens.
+
+        Point the harness at ``http://127.0.0.1:<port>`` (Claude: ANTHROPIC_BASE_URL; Codex: the
+        provider base_url + ``/v1``). Kill the returned process (or tear down) to stop it.
+        """
+        proc = self.exec_stream(["python3", "-I", "-S", FORWARDER_PATH, "--port", str(int(port)),
+                                 "--socket", f"{CONTAINER_SOCKET_DIR}/relay.sock"])
+        seen = b""
+        try:
+            for _stream, data in proc.frames(timeout=timeout):
+                seen += data
+                if b"listening on 127.0.0.1:" in seen:
+                    return proc
+        except TimeoutError:
+            pass
+        proc.kill()
+        raise SandboxError(f"the model forwarder did not start: {seen[-300:].decode(errors='replace')!r}")
 
     def copy_out(self, path: str, dest: Path, *, max_bytes: int = 512 * 1024**2) -> Path:
         """Copy a file or directory out of the container into the directory ``dest``.

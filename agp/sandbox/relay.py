@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +44,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agp.errors import SandboxError
 
-__all__ = ("CREDENTIAL_HEADER_RE", "Credential", "ModelRelay", "RelayThread", "Upstream")
+__all__ = ("CREDENTIAL_HEADER_RE", "PROVIDERS", "Credential", "ModelRelay", "RelayThread", "Upstream")
 
 MAX_HEAD = 64 * 1024
 #: any header the container sends whose name matches is dropped before forwarding
@@ -84,12 +84,27 @@ class Upstream:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+#: known model APIs: (upstream URL, credential header, host environment variable, value prefix)
+PROVIDERS: dict[str, tuple[str, str, str, str]] = {
+    "anthropic": ("https://api.anthropic.com", "x-api-key", "ANTHROPIC_API_KEY", ""),
+    "openai": ("https://api.openai.com", "authorization", "OPENAI_API_KEY", "Bearer "),
+}
+
+
 @dataclass(frozen=True)
 class Credential:
     """The header the host adds (e.g. ``x-api-key: …`` or ``authorization: Bearer …``). Never printed."""
 
     header: str
     value: str = field(repr=False)
+
+    @classmethod
+    def for_provider(cls, provider: str) -> "Credential":
+        """The host's key for a known provider (see PROVIDERS), read from its usual variable."""
+        if provider not in PROVIDERS:
+            raise SandboxError(f"unknown model provider {provider!r} (one of {', '.join(PROVIDERS)})")
+        _, header, env_var, prefix = PROVIDERS[provider]
+        return cls.from_env(header, env_var, prefix=prefix)
 
     @classmethod
     def from_env(cls, header: str, env_var: str, *, prefix: str = "") -> "Credential":
@@ -198,7 +213,8 @@ class ModelRelay:
 
     def __init__(self, socket_path: Path, upstream: Upstream, credential: Credential | None, *,
                  on_request: OnRequest | None = None, socket_mode: int = 0o666,
-                 connect_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 10.0, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context  # https upstreams: default = system trust store, hostname checked
         self.socket_path = Path(socket_path)
         self.upstream = upstream
         self.credential = credential
@@ -304,10 +320,12 @@ class ModelRelay:
             up_head = self._upstream_head(method, path, headers, mode, length)
             try:
                 with anyio.fail_after(self.connect_timeout):
-                    upstream = await anyio.connect_tcp(self.upstream.host, self.upstream.port,
-                                                       tls=self.upstream.scheme == "https",
-                                                       tls_standard_compatible=False)
-            except (OSError, TimeoutError) as exc:
+                    tls = self.upstream.scheme == "https"
+                    upstream = await anyio.connect_tcp(
+                        self.upstream.host, self.upstream.port, tls=tls,
+                        ssl_context=(self.ssl_context or ssl.create_default_context()) if tls else None,
+                        tls_hostname=self.upstream.host if tls else None, tls_standard_compatible=False)
+            except (OSError, TimeoutError, ssl.SSLError) as exc:
                 raise _Refuse(502, f"upstream {self.upstream.authority} unreachable: {type(exc).__name__}") from exc
             async with upstream:
                 await upstream.send(up_head)

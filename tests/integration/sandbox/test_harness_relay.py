@@ -50,8 +50,7 @@ def test_harness_reaches_its_model_only_through_the_relay(docker_client, spec_fo
                                       "host-key-material-0001"), on_request=log.append)
         with RelayThread(relay), DockerSandbox(spec_for(image=image.id), client=docker_client) as sb:
             sb.preflight()
-            fwd = sb.exec_stream(["python3", "-I", "-S", "/opt/agp/bin/agp-forward.py", "--port", PORT])
-            assert b"listening" in next(fwd.frames(timeout=10))[1]
+            fwd = sb.start_forwarder(int(PORT))
             argv, env = make(f"http://127.0.0.1:{PORT}")
             assert sb.exec(["mkdir", "-p", "/home/agent/.codex"]).exit_code == 0
             r = sb.exec(argv, env=env, timeout=180)

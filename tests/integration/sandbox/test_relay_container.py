@@ -86,3 +86,24 @@ def test_relay_streams_through_the_sandbox_and_key_stays_outside(docker_client, 
     assert all(m["status"] == 200 for m in log)
     assert HOST_KEY not in json.dumps(log)
     assert all(set(m) >= {"method", "path", "status", "bytes_in", "bytes_out", "duration_ms"} for m in log)
+
+
+def test_forwarder_without_relay_fails_closed(docker_client, spec_for):
+    """No relay socket: the harness's request gets a closed connection, never a route elsewhere."""
+    with DockerSandbox(spec_for(), client=docker_client) as sb:
+        fwd = sb.start_forwarder(8790)
+        r = sb.exec(["python3", "-I", "-S", "-c",
+                     "import urllib.request as u\ntry:\n u.urlopen('http://127.0.0.1:8790/v1/x', timeout=5)\n"
+                     " print('REACHED')\nexcept Exception as e:\n print('FAILED', type(e).__name__)"], timeout=30)
+        fwd.kill()
+    assert r.stdout.decode().startswith("FAILED"), r
+
+
+def test_forwarder_that_cannot_listen_is_an_error(docker_client, spec_for):
+    from agp.errors import SandboxError
+
+    with DockerSandbox(spec_for(), client=docker_client) as sb:
+        first = sb.start_forwarder(8791)
+        with pytest.raises(SandboxError, match="forwarder did not start"):
+            sb.start_forwarder(8791, timeout=5)  # the port is taken
+        first.kill()

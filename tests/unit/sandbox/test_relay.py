@@ -177,3 +177,68 @@ def test_socket_is_removed_on_stop(tmp_path, upstream):
     with RelayThread(r):
         assert r.socket_path.exists()
     assert not r.socket_path.exists()
+
+
+def _self_signed(tmp_path):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return tmp_path / "c.pem", tmp_path / "k.pem"
+
+
+def test_https_upstream_verifies_the_certificate(tmp_path):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    with ScriptedUpstream() as up:
+        srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        srv_ctx.load_cert_chain(cert, key)
+        up.server.socket = srv_ctx.wrap_socket(up.server.socket, server_side=True)
+        trusted = ssl.create_default_context(cafile=str(cert))
+        log = []
+        ok = ModelRelay(tmp_path / "ok.sock", Upstream.parse(f"https://127.0.0.1:{up.port}"),
+                        Credential("x-api-key", HOST_KEY), ssl_context=trusted, on_request=log.append)
+        with RelayThread(ok):
+            resp = _send(ok.socket_path, b"GET /v1/big?n=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _status(resp) == 200 and resp.endswith(b"xxxxx")
+        assert ("x-api-key", HOST_KEY) in up.requests[-1]["headers"]
+        # the system trust store does not know this certificate: refused, nothing relayed
+        n = len(up.requests)
+        bad = ModelRelay(tmp_path / "bad.sock", Upstream.parse(f"https://127.0.0.1:{up.port}"),
+                         Credential("x-api-key", HOST_KEY), on_request=log.append)
+        with RelayThread(bad):
+            resp = _send(bad.socket_path, b"GET /v1/big?n=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _status(resp) == 502
+        assert len(up.requests) == n
+
+
+def test_provider_credentials_come_from_the_host_environment(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000")
+    c = Credential.for_provider("anthropic")
+    assert (c.header, c.value) == ("x-api-key", "sk-ant-test-0000")
+    assert "sk-ant" not in repr(c)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-oa-0000")
+    assert Credential.for_provider("openai").value == "Bearer sk-oa-0000"
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(SandboxError, match="OPENAI_API_KEY"):
+        Credential.for_provider("openai")
+    with pytest.raises(SandboxError, match="unknown"):
+        Credential.for_provider("nope")
