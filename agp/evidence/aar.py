@@ -369,7 +369,8 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
         "## Reconciliation with the harness's transcript",
         "",
         f"- ok: {rc['ok']}; transcript calls {rc['transcript_calls']}: matched {rc['matched']}, ungated {rc['ungated']}, "
-        f"rejected by the harness before any hook {rc['rejected']}, exempt {rc['exempt']}",
+        f"blocked by the hook before the gate decided {rc['blocked']}, refused by the harness before any hook {rc['rejected']}, "
+        f"exempt {rc['exempt']}",
         "",
         "## Anomalies",
         "",

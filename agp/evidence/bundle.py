@@ -357,8 +357,10 @@ def _build_into(
     run_meta: dict[str, Any] = {}
     if (run / "run.json").is_file():
         raw = _read_regular(run / "run.json")
-        _write(b / "run.json", redact(raw) if redact else raw)
-        try:
+        if redact:
+            raw = redact(raw)
+        _write(b / "run.json", raw)
+        try:  # the bundle's copy: what verify will read
             loaded = json.loads(raw)
             run_meta = loaded if isinstance(loaded, dict) else {}
             if not run_meta:

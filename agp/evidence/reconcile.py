@@ -16,6 +16,10 @@ Rules (``fail`` anomalies fail the bundle, ``warn`` ones are reported):
   having run (Claude: a tool_result without ``is_error``; Codex: an output that does not
   say it was blocked; reference: outcome ``ran``).
 - ``decision_mismatch`` (fail): the reference intendant says the gate answered otherwise.
+- ``blocked_without_decision`` (warn): a call without a decision that the harness records as
+  blocked by its PreToolUse hook: the bridge failed closed (gate down or unreachable)
+  before the gate could decide, so nothing ran. A call with no decision and no result at
+  all (a harness killed mid-call) stays ``ungated_call``: nothing shows it did not run.
 - ``rejected_before_gate`` (warn): a call without a decision that the harness itself refused
   before its hooks could run, so nothing ran: Claude Code answers ``<tool_use_error>…`` for an
   unknown tool or input that fails validation (measured on 2.1.328: no PreToolUse hook
@@ -118,7 +122,7 @@ class Reconciliation:
 
     def counts(self) -> dict[str, int]:
         out = {"transcript_calls": len(self.calls), "gated_decisions": self.gated}
-        for status in ("matched", "ungated", "rejected", "exempt"):
+        for status in ("matched", "ungated", "blocked", "rejected", "exempt"):
             out[status] = sum(1 for c in self.calls if c["status"] == status)
         out["fail_anomalies"] = len(self.failures)
         out["warn_anomalies"] = len(self.anomalies) - len(self.failures)
@@ -148,6 +152,24 @@ def _ran_although_denied(harness: str, result: Mapping[str, Any] | None) -> bool
         outcome = result.get("outcome")
         return (isinstance(outcome, str) and outcome.lower() in _RAN) or result.get("exit_code") == 0
     return False
+
+
+def _blocked_by_hook(harness: str, result: Mapping[str, Any] | None) -> str | None:
+    """Why the harness says its PreToolUse hook blocked the call (so nothing ran), or None.
+
+    A call with no gate decision that the hook blocked: the bridge failed closed (gate
+    down, socket missing, timeout) before the gate could decide and journal anything.
+    """
+    if result is None:
+        return None
+    text = str(result.get("text", "")).lstrip()
+    if harness == "claude-code" and result.get("is_error") is True and text.startswith("PreToolUse:"):
+        return "Claude Code reports its PreToolUse hook blocked it"
+    if harness == "codex" and text.startswith("Command blocked by PreToolUse hook"):
+        return "Codex reports its PreToolUse hook blocked it"
+    if harness == "reference" and result.get("outcome") == "blocked":
+        return "the reference agent reports the bridge blocked it"
+    return None
 
 
 def _rejected_before_gate(harness: str, result: Mapping[str, Any] | None) -> str | None:
@@ -204,7 +226,14 @@ def reconcile(
         }
         if not ds:
             rejected = _rejected_before_gate(harness, call.result)
-            if rejected is not None:
+            blocked = _blocked_by_hook(harness, call.result)
+            if blocked is not None:
+                row["status"] = "blocked"
+                add(Anomaly("warn", "blocked_without_decision",
+                            f"{call.tool} call {call.tool_use_id} has no gate decision: {blocked} (the bridge failed "
+                            f"closed before the gate decided; result at {call.result.get('source') if call.result else '?'})",
+                            call.tool_use_id, call.source))
+            elif rejected is not None:
                 row["status"] = "rejected"
                 add(Anomaly("warn", "rejected_before_gate",
                             f"{call.tool} call {call.tool_use_id} has no gate decision: {rejected} "

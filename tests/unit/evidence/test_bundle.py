@@ -570,3 +570,13 @@ def test_agp_verify_bundle_dir_through_the_cli(tmp_path, capsys):
     assert agp_main(["verify", str(b), "--key", str(other), "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["ok"] is False and out["failures"][0].startswith("journal.jsonl: does not verify")
+
+
+def test_gate_down_calls_blocked_by_the_bridge_keep_the_bundle_good(tmp_path):
+    """The gate died before deciding toolu_0002; the bridge denied on its own and Claude recorded the block."""
+    calls = [c for c in CALLS["claude-code"] if c[0] != "toolu_0002"]
+    run, key = make_run(tmp_path, calls=calls)
+    rep = build_bundle(run, tmp_path / "bundle", key)
+    assert rep.ok and rep.gated == 2
+    assert any(w.startswith("blocked_without_decision: Bash call toolu_0002") for w in rep.warnings)
+    assert verify_bundle(tmp_path / "bundle", ring(key)).ok

@@ -101,3 +101,21 @@ def test_missing_transcript_fails():
 def test_output_is_deterministic():
     t = tr("claude-code", call("a"), call("b"))
     assert reconcile(t, [dec("a")]).to_json_dict() == reconcile(t, [dec("a")]).to_json_dict()
+
+
+def test_blocked_by_the_hook_without_decision_is_reported_not_failed():
+    """The gate died: the bridge denied on its own, the harness says the hook blocked the call."""
+    claude = reconcile(tr("claude-code", call("a"), call("b", result={"is_error": True, "text": "PreToolUse:Bash hook error: [python3 /opt/agp/bridge.py]: agp: gate unreachable"})), [dec("a")])
+    assert claude.ok and codes(claude) == ["blocked_without_decision"] and claude.counts()["blocked"] == 1
+    codex = reconcile(tr("codex", call("b", result={"text": "Command blocked by PreToolUse hook: agp: gate unreachable. Command: ls"})), [dec("x")])
+    assert codex.ok and "blocked_without_decision" in codes(codex)
+    ref = reconcile(tr("reference", call("b", claimed="deny", result={"outcome": "blocked", "exit_code": None})), [dec("x")])
+    assert ref.ok and "blocked_without_decision" in codes(ref)
+    # the hook text without is_error (Claude) proves nothing
+    assert not reconcile(tr("claude-code", call("b", result={"is_error": False, "text": "PreToolUse:Bash hook error"})), []).ok
+
+
+def test_no_decision_and_no_result_fails():
+    """A harness killed mid-call: nothing shows the call did not run."""
+    rec = reconcile(tr("claude-code", call("a")), [dec("x")])
+    assert codes(rec, "fail") == ["ungated_call"]
