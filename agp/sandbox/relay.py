@@ -130,6 +130,8 @@ def _parse_head(head: bytes, *, request: bool) -> tuple[list[str], list[tuple[st
     except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes everything
         raise _Refuse(400, "undecodable head") from exc
     lines = text.split("\r\n")
+    if any(c in line for line in lines for c in ("\n", "\r", "\x00")):
+        raise _Refuse(400, "bare CR, LF or NUL in the head")
     start = lines[0].split(" ", 2)
     if len(start) < (3 if request else 2):
         raise _Refuse(400, "malformed start line")

@@ -114,6 +114,9 @@ def test_streaming_is_not_buffered(relay, upstream):
     (b"POST /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400),
     (b"GET * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
     (b"GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\n folded: x\r\n\r\n", 400),
+    (b"GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\nAuthorization: Bearer smuggled\r\n\r\n", 400),
+    (b"GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\x00b\r\n\r\n", 400),
+    (b"GET /v1/x\nHost: evil HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
 ])
 def test_other_upstreams_and_tricks_are_refused_and_nothing_is_sent(relay, upstream, req, status):
     r, log = relay
