@@ -121,10 +121,20 @@ class CompactRange:
         return tuple(self._nodes)
 
     def append(self, leaf_data: bytes) -> bytes:
-        """Append one leaf (its data, e.g. an entry's raw 32-byte hash); return its leaf hash."""
-        h = _sha256(_LEAF + leaf_data).digest()
-        self.append_hash(h)
-        return h
+        """Append one leaf (its data, e.g. an entry's raw 32-byte hash); return its leaf hash.
+
+        One SHA-256 for the leaf plus one per carry (amortized one): the hot path
+        of ``Journal.append``, so it is written out rather than calling ``append_hash``.
+        """
+        leaf = h = _sha256(_LEAF + leaf_data).digest()
+        size = self._size
+        nodes = self._nodes
+        while size & 1:
+            h = _sha256(_NODE + nodes.pop() + h).digest()
+            size >>= 1
+        nodes.append(h)
+        self._size += 1
+        return leaf
 
     def append_hash(self, leaf_hash: bytes) -> list[bytes]:
         """Append a leaf by its leaf hash; return the interior nodes this completed (bottom-up)."""
