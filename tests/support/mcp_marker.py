@@ -1,7 +1,8 @@
 """A tiny MCP server (stdio, newline-delimited JSON-RPC 2.0) for the conformance suite.
 
-One tool, `touch_marker(path, text)`, writes `text` to `path`: a gated MCP call
-that was denied leaves no file behind. Standard library only; started by the
+Two tools, `touch_marker(path, text)` and `forbidden_marker(path, text)`, write
+`text` to `path`: a gated MCP call that was denied leaves no file behind (the
+conformance policy allows the first and denies the second). Standard library only; started by the
 harness as `python3 tests/support/mcp_marker.py`.
 """
 
@@ -19,6 +20,9 @@ TOOL = {
         "required": ["path", "text"],
     },
 }
+
+
+TOOLS = [TOOL, dict(TOOL, name="forbidden_marker", description="Write text to a file (denied by the conformance policy).")]
 
 
 def _reply(msg_id, result=None, error=None):
@@ -47,7 +51,7 @@ def main() -> None:
             ver = (msg.get("params") or {}).get("protocolVersion") or "2025-06-18"
             _reply(mid, {"protocolVersion": ver, "capabilities": {"tools": {}}, "serverInfo": {"name": "agpmarker", "version": "1.0"}})
         elif method == "tools/list":
-            _reply(mid, {"tools": [TOOL]})
+            _reply(mid, {"tools": TOOLS})
         elif method == "tools/call":
             args = (msg.get("params") or {}).get("arguments") or {}
             try:
