@@ -2,7 +2,7 @@
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agp.evidence.reconcile import DecisionRef, reconcile
@@ -22,7 +22,7 @@ def _d(i, decision="allow", seq=1):
     return DecisionRef(seq=seq, ts="t", session="s", tool_use_id=i, tool="Bash", harness="h", decision=decision, effect=decision, rule="r")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ids, st.data(), st.sampled_from(["claude-code", "codex", "reference"]))
 def test_ok_iff_every_call_has_a_decision(call_ids, data, harness):
     decided = data.draw(st.sets(st.sampled_from(call_ids)))
@@ -33,7 +33,7 @@ def test_ok_iff_every_call_has_a_decision(call_ids, data, harness):
     assert rec.counts()["matched"] == len(decided)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ids, st.data())
 def test_a_denied_call_recorded_as_run_always_fails(call_ids, data):
     victim = data.draw(st.sampled_from(call_ids))
