@@ -502,11 +502,18 @@ class DockerSandbox:
             _LIVE.add(self)
         try:
             container = self.client.containers.create(**kwargs)
-        except DockerException as exc:
+        except BaseException as exc:
+            # interrupted or failed mid-create: the engine may have made it anyway; find it by label
+            with contextlib.suppress(Exception):
+                for c in self.client.containers.list(all=True, filters={"label": [
+                        f"{LABEL_RUN}={self.spec.run_id}", f"{LABEL_PID}={os.getpid()}"]}):
+                    c.remove(force=True)
             with _LIVE_LOCK:
                 _LIVE.discard(self)
             self._torn_down = True
-            raise SandboxError(f"container create failed: {exc}") from exc
+            if isinstance(exc, DockerException):
+                raise SandboxError(f"container create failed: {exc}") from exc
+            raise
         self.container_id = container.id
         self._emit("sandbox.create", {
             "container": container.id, "run": self.spec.run_id, "image": self.spec.image, "image_id": self.image.id,

@@ -105,3 +105,28 @@ def test_exec_after_teardown_is_refused(docker_client, spec_for):
         pass
     with pytest.raises(SandboxError, match="not running"):
         sb.exec(["true"])
+
+
+def test_interrupt_during_create_leaves_nothing(docker_client, spec_for, run_id):
+    """Ctrl-C arriving while the engine creates the container: it is found by label and removed."""
+
+    class _Interrupting:
+        def __init__(self, real):
+            self._real = real
+
+        def create(self, **kw):
+            self._real.create(**kw)  # the engine made it ...
+            raise KeyboardInterrupt  # ... and the interrupt lands before the id reaches the driver
+
+        def __getattr__(self, name):
+            return getattr(self._real, name)
+
+    class Client:
+        def __init__(self, real):
+            self.api = real.api
+            self.images = real.images
+            self.containers = _Interrupting(real.containers)
+
+    with pytest.raises(KeyboardInterrupt):
+        DockerSandbox(spec_for(), client=Client(docker_client)).create()
+    assert not list_run_containers(docker_client, run_id)
