@@ -69,7 +69,8 @@ class LiveView:
 
     # events -------------------------------------------------------------
     def decision(self, *, tool: str, summary: str, decision: str, rule: str | None, seq: int | None = None) -> None:
-        row = CallRow(time.time(), tool, summary, decision, rule, seq)
+        parts = list(dict.fromkeys(p.strip() for p in summary.split(" ; ") if p.strip()))  # each statement once
+        row = CallRow(time.time(), tool, " ; ".join(parts), decision, rule, seq)
         with self._lock:
             self._state.rows.append(row)
             self._state.counts[decision] = self._state.counts.get(decision, 0) + 1

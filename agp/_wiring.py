@@ -1,0 +1,189 @@
+"""Adapters between agp.run and the parts it wires: gate, relay, sandbox, intendants.
+
+Kept apart from run.py so the orchestration reads as a sequence of steps and
+each part's calling convention lives in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from agp.errors import AgpError, SandboxError
+
+__all__ = ("launch_for", "sandbox_phase", "start_gate", "start_relay")
+
+CONTAINER_TRANSCRIPT_REFERENCE = "/home/agent/.agp/transcript.jsonl"
+
+
+def launch_for(opts, *, session: str, run_dir: Path):
+    """The intendant's LaunchSpec: argv, env and the read-only files it needs inside."""
+    from agp.sandbox.docker import FORWARDER_PORT as RELAY_PORT
+
+    if opts.intendant == "claude-code":
+        from intendants.claude_code.launch import launch_spec
+
+        return launch_spec(prompt=opts.task, workspace="/workspace", base_url=f"http://127.0.0.1:{RELAY_PORT}",
+                           config_dir="/home/agent/.claude", session=session)
+    if opts.intendant == "codex":
+        from intendants.codex.launch import launch_spec
+
+        return launch_spec(prompt=opts.task, workspace="/workspace", base_url=f"http://127.0.0.1:{RELAY_PORT}/v1",
+                           codex_home="/home/agent/.codex", session=session)
+    from intendants.reference.launch import launch_spec
+
+    script = Path(opts.script).read_bytes()
+    return launch_spec(script=script, workspace="/workspace", session=session,
+                       transcript=CONTAINER_TRANSCRIPT_REFERENCE)
+
+
+def _materialize(files: dict[str, bytes], run_dir: Path):
+    from agp.sandbox import ExtraMount
+
+    mounts = []
+    for target, content in sorted(files.items()):
+        src = run_dir / "mounts" / target.strip("/").replace("/", "__")
+        src.write_bytes(content)
+        os.chmod(src, 0o444)
+        mounts.append(ExtraMount(source=src, target=target))
+    return tuple(mounts)
+
+
+def transcript_paths(opts) -> list[str]:
+    return {
+        "claude-code": ["/home/agent/.claude/projects"],
+        "codex": ["/home/agent/.codex/sessions"],
+        "reference": [CONTAINER_TRANSCRIPT_REFERENCE],
+    }[opts.intendant]
+
+
+def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, session: str, meta: dict,
+                  box_holder: dict) -> dict[str, Any]:
+    """Create, verify, preflight, run the harness, copy its transcript out. Runs in a worker thread."""
+    from agp.paths import default_key_dir
+    from agp.sandbox import SandboxSpec, resolve_intendant_image
+    from agp.sandbox.docker import DockerSandbox
+
+    spec_l = launch_for(opts, session=session, run_dir=run_dir)
+    image = resolve_intendant_image(opts.intendant)
+    meta.update(image=str(getattr(image, "ref", "") or image), image_id=image.id)
+    journal.append("sandbox.image", session, {"intendant": opts.intendant, "image_id": image.id})
+    spec = SandboxSpec(
+        image=image.id, run_id=meta["run_id"], workspace=workspace, socket_dir=run_dir / "sock",
+        config_mounts=_materialize(spec_l.files, run_dir),
+        denied=(run_dir / "journal.jsonl", (opts.key_dir or default_key_dir())),
+        labels={"agp.intendant": opts.intendant},
+    )
+
+    def events(kind: str, body: dict) -> None:
+        journal.append(kind, session, body)
+
+    box = DockerSandbox(spec, events=events)
+    box_holder["box"] = box
+    view.status("creating the sandbox (network none, caps dropped, read-only root)")
+    box.create()
+    box.inspect_hardening()
+    view.status("egress preflight: only lo, no route")
+    pf = box.preflight()
+    meta["preflight"] = pf.to_json_dict()
+    for d in spec_l.writable_dirs:
+        box.exec(["mkdir", "-p", d], timeout=30)
+    if opts.intendant != "reference":
+        view.status("starting the model forwarder (loopback → relay socket)")
+        box.start_forwarder()
+    view.status(f"{opts.intendant} running in {box.container_id[:12]}")
+    log_path = run_dir / "logs" / "harness.log"
+    code = -1
+    with open(log_path, "ab") as log:
+        proc = box.exec_stream(list(spec_l.argv), env=spec_l.env, workdir=spec_l.cwd)
+        try:
+            for _stream, data in proc.frames():
+                log.write(data)
+                log.flush()
+            code = proc.wait(timeout=30)
+        finally:
+            proc.close()
+    view.status(f"{opts.intendant} exited with status {code}; copying its transcript out")
+    for path in transcript_paths(opts):
+        try:
+            box.copy_out(path, run_dir / "transcript")
+        except SandboxError as exc:
+            journal.append("run.anomaly", session, {"what": "transcript missing", "path": path, "error": str(exc)})
+    return {"exit_code": code}
+
+
+def _approvers(opts, view) -> list[Any]:
+    from agp.gate import NoApprover, UnsafeAutoApprover
+
+    if opts.approver == "auto":
+        return [UnsafeAutoApprover()]
+    if opts.approver == "none":
+        return [NoApprover()]
+    if opts.approver not in ("terminal", "slack"):
+        raise AgpError(f"unknown approver {opts.approver!r}")
+    import argparse
+
+    from agp.commands.gate import _approver  # the one place approver channels are built from options
+
+    ns = argparse.Namespace(approver=opts.approver, slack_channel=opts.extra.get("slack_channel"),
+                            slack_api_url=opts.extra.get("slack_api_url"), slack_port=opts.extra.get("slack_port", 3799))
+    return [_approver(ns, view.console)]
+
+
+async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session: str) -> Any:
+    """Start the gate on run_dir/sock/gate.sock (reachable by the sandbox's agent user only) and
+    register the run's session; every decision and approval feeds the live view."""
+    from agp.gate import GateServer
+    from agp.sandbox.driver import AGENT_GID, AGENT_UID
+
+    def on_event(ev) -> None:
+        d = ev.data
+        if ev.kind == "decision":
+            view.decision(tool=str(d.get("tool")), summary=str(d.get("summary") or ""),
+                          decision=str(d.get("decision")), rule=d.get("rule"), seq=d.get("seq"))
+        elif ev.kind == "pending":
+            key = str(d.get("nonce_digest") or d.get("call_digest") or d.get("id"))
+            view.pending(key, f"{d.get('summary') or d.get('tool', '?')} (rule {d.get('rule')})")
+        elif ev.kind == "resolved":
+            key = str(d.get("nonce_digest") or d.get("call_digest") or d.get("id"))
+            view.resolved(key, str(d.get("outcome")))
+        elif ev.kind == "journal_failed":
+            view.log(f"journal append failed; the gate now denies every call: {d.get('reason')}")
+
+    gate = GateServer(socket_dir=run_dir / "sock", policy=policy, journal=journal, approvers=_approvers(opts, view),
+                      allow_automatic=opts.approver == "auto", on_event=on_event,
+                      socket_uid=AGENT_UID, socket_gid=AGENT_GID)
+    await tg.start(gate.serve)
+    gate.register_session(session, harness=opts.intendant, run_id=run_dir.name)
+    return gate
+
+
+UPSTREAMS = {"claude-code": "anthropic", "codex": "openai"}
+
+
+async def start_relay(tg, *, opts, journal, run_dir: Path, session: str, meta: dict) -> Any:
+    """The model relay on run_dir/sock/relay.sock: one upstream, the host's key injected,
+    each request's metadata journaled as relay.request (never bodies or keys)."""
+    from agp.sandbox.relay import PROVIDERS, Credential, ModelRelay, Upstream
+
+    provider = UPSTREAMS[opts.intendant]
+    url = opts.model_upstream or PROVIDERS[provider][0]
+    if opts.model_key_env:
+        _, header, _, prefix = PROVIDERS[provider]
+        credential = Credential.from_env(header, opts.model_key_env, prefix=prefix)
+    else:
+        credential = Credential.for_provider(provider)
+    totals = meta.setdefault("relay", {"upstream": url, "requests": 0, "bytes_in": 0, "bytes_out": 0})
+
+    def on_request(info: dict) -> None:
+        totals["requests"] += 1
+        totals["bytes_in"] += int(info.get("bytes_in") or 0)
+        totals["bytes_out"] += int(info.get("bytes_out") or 0)
+        journal.append("relay.request", session, info)
+
+    relay = ModelRelay(run_dir / "sock" / "relay.sock", Upstream.parse(url), credential, on_request=on_request)
+    await tg.start(relay.serve)
+    return relay

@@ -1,0 +1,98 @@
+"""``agp run``: one governed run of a harness in the sandbox, ending with an evidence bundle."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from agp.commands._util import HelpFormatter, err_console, out_console, print_json
+from agp.errors import UsageError
+from agp.paths import data_dir, default_key_dir
+
+__all__ = ("register", "render_result")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a harness in the sandbox with every tool call gated, ending with an evidence bundle",
+        formatter_class=HelpFormatter,
+        description=(
+            "Run a coding agent under governance. The harness runs in a Docker container with\n"
+            "no network (--network none, all capabilities dropped, read-only root, non-root\n"
+            "user); every tool call it wants to make goes through its PreToolUse hook to the\n"
+            "gate on this host, which decides it with the policy (default-deny), asks the\n"
+            "approver when the policy says `require`, and journals the decision (signed,\n"
+            "hash-chained) before answering. The model is reached through a relay on a Unix\n"
+            "socket that adds your API key on the host side: the key never enters the sandbox.\n\n"
+            "At the end (finish, error, Ctrl-C or --timeout) the sandbox is torn down and an\n"
+            "evidence bundle is written and verified.\n\n"
+            "Exit status: 0 the run finished and its bundle verifies; 1 it failed (one-line\n"
+            "reason); 2 usage error; 124 timeout; 130 interrupted.\n\n"
+            "examples:\n"
+            "  agp run --intendant claude-code --task 'fix the flaky test' --workspace .\n"
+            "  agp run --intendant codex --task 'add a --verbose flag' --workspace . --approver slack\n"
+            "  agp run --intendant reference --script task.json --workspace /tmp/ws --approver none"
+        ),
+    )
+    p.add_argument("--intendant", required=True, choices=["claude-code", "codex", "reference"],
+                   help="which harness runs: Claude Code, Codex, or the deterministic reference agent")
+    p.add_argument("--task", default=None, help="the task given to the agent (the reference agent takes --script)")
+    p.add_argument("--script", type=Path, default=None, help="reference intendant: the JSON task script to run")
+    p.add_argument("--workspace", type=Path, required=True, help="the directory the agent works in (mounted read-write)")
+    p.add_argument("--policy", type=Path, default=None, help="policy file (default: policies/default.toml)")
+    p.add_argument("--approver", choices=["terminal", "slack", "none"], default=None,
+                   help="who answers `require` verdicts (default: terminal on a TTY, none otherwise; "
+                        "none means every require is denied)")
+    p.add_argument("--model-upstream", default=None,
+                   help="the one model API the relay forwards to (default: https://api.anthropic.com for "
+                        "claude-code, https://api.openai.com for codex)")
+    p.add_argument("--timeout", type=float, default=1800.0, help="hard timeout in seconds (default 1800)")
+    p.add_argument("--out", type=Path, default=None, help=f"where run directories go (default {data_dir() / 'runs'})")
+    p.add_argument("--key-dir", type=Path, default=None, help=f"journal signing key directory (default {default_key_dir()}; created on first use)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agp._live import LiveView
+    from agp.run import RunOptions, run_governed
+
+    if args.intendant == "reference":
+        if args.script is None:
+            raise UsageError("the reference intendant runs a task script: pass --script FILE")
+    elif not args.task:
+        raise UsageError(f"{args.intendant} needs a task: pass --task TEXT")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    approver = args.approver or ("terminal" if os.isatty(0) and os.isatty(2) else "none")
+    opts = RunOptions(
+        intendant=args.intendant, task=args.task or f"script {args.script}", workspace=args.workspace,
+        policy=args.policy, approver=approver, model_upstream=args.model_upstream, timeout=args.timeout,
+        out=args.out, key_dir=args.key_dir, script=args.script,
+    )
+    with LiveView(title=f"agp run · {args.intendant}") as view:
+        if approver == "none":
+            view.log("approver: none — every call the policy sends for approval is denied")
+        result = run_governed(opts, view)
+    if args.json:
+        print_json(result.to_json_dict())
+    else:
+        render_result(result)
+    return result.exit_code
+
+
+def render_result(result) -> None:
+    c = out_console()
+    counts = " · ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
+    mark = "[bold green]✓[/]" if result.exit_code == 0 else "[bold red]✗[/]"
+    c.print(f"{mark} {result.reason}")
+    c.print(f"  run        {result.run_dir}")
+    c.print(f"  decisions  {counts or 'none'}")
+    if result.bundle_dir is not None:
+        state = "[green]verifies[/]" if result.bundle_ok else "[red]FAILED[/]"
+        c.print(f"  bundle     {result.bundle_dir} ({state})")
+        c.print(f"  verify     agp verify {result.bundle_dir} --key {result.run_dir / 'keys' / 'agp.pub'}")
+    if result.exit_code != 0:
+        err_console().print(f"agp: {result.reason}", markup=False)

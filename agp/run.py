@@ -1,0 +1,211 @@
+"""One governed run, start to verified evidence. The only module that wires everything.
+
+Order (each step fails closed; teardown and the bundle happen on every path)::
+
+    doctor checks -> run dir (sock/ 0700) -> policy -> keys -> journal (run.start)
+    -> gate (+ model relay) on Unix sockets in sock/
+    -> sandbox: create -> inspect hardening -> preflight (journaled)
+    -> harness launched inside with its hooks, under a hard timeout
+    -> transcript copied out -> teardown -> run.end -> head
+    -> evidence bundle (verified; gated > 0)
+
+``run_governed`` returns a :class:`RunResult`; it never prints (the caller
+renders), except through the :class:`agp._live.LiveView` it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from agp._live import LiveView
+from agp.errors import AgpError, EvidenceError, SandboxError, UsageError
+from agp.journal import Journal, SigningKey, init_keys, load_signing_key
+from agp.paths import data_dir, default_key_dir, repo_root
+
+__all__ = ("INTENDANTS", "RunOptions", "RunResult", "new_run_dir", "run_governed")
+
+INTENDANTS = ("reference", "claude-code", "codex")
+
+
+@dataclass
+class RunOptions:
+    intendant: str
+    task: str
+    workspace: Path
+    policy: Path | None = None
+    approver: str = "terminal"  # terminal | slack | none | auto (demo only)
+    model_upstream: str | None = None
+    model_key_env: str | None = None
+    timeout: float = 600.0
+    out: Path | None = None
+    key_dir: Path | None = None
+    script: Path | None = None  # the reference intendant's task script
+    skip_doctor: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    bundle_dir: Path | None
+    exit_code: int
+    reason: str
+    counts: dict[str, int]
+    bundle_ok: bool
+    bundle_report: Any = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["run_dir"] = str(self.run_dir)
+        d["bundle_dir"] = str(self.bundle_dir) if self.bundle_dir else None
+        d.pop("bundle_report", None)
+        return d
+
+
+def new_run_dir(out: Path | None) -> tuple[str, Path]:
+    run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    base = out if out is not None else data_dir() / "runs"
+    run_dir = base / run_id
+    (run_dir / "sock").mkdir(parents=True, mode=0o700)
+    os.chmod(run_dir / "sock", 0o700)
+    for sub in ("keys", "transcript", "logs", "mounts"):
+        (run_dir / sub).mkdir(mode=0o755)
+    return run_id, run_dir
+
+
+def _key(key_dir: Path) -> SigningKey:
+    if not (key_dir / "agp.key").exists():
+        return init_keys(key_dir)
+    return load_signing_key(key_dir)
+
+
+def _write_run_json(run_dir: Path, meta: dict[str, Any]) -> None:
+    tmp = run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, run_dir / "run.json")
+
+
+def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 - the one wiring function
+    from agp.doctor import run_checks
+    from agp.evidence import build_bundle
+    from agp.policy import load_policy
+
+    if opts.intendant not in INTENDANTS:
+        raise UsageError(f"unknown intendant {opts.intendant!r}; choose one of {', '.join(INTENDANTS)}")
+    workspace = opts.workspace.resolve()
+    if not workspace.is_dir():
+        raise UsageError(f"workspace {workspace} is not a directory")
+    key_dir = opts.key_dir or default_key_dir()
+    policy_path = (opts.policy or repo_root() / "policies" / "default.toml").resolve()
+
+    if not opts.skip_doctor:
+        view.status("checking readiness (agp doctor)")
+        failed = [c for c in run_checks(key_dir=key_dir, policy=policy_path, intendants=[opts.intendant],
+                                        harness=opts.intendant != "reference") if c.status == "fail"
+                  and not (c.name == "signing key" and not (key_dir / "agp.key").exists())]
+        if failed:
+            raise AgpError("refusing to start: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+                           + " (run `agp doctor` for the fixes)")
+
+    policy = load_policy(policy_path)
+    run_id, run_dir = new_run_dir(opts.out)
+    shutil.copyfile(policy_path, run_dir / "policy.toml")
+    key = _key(key_dir)
+    (run_dir / "keys" / "agp.pub").write_bytes(key.public.to_pem())
+    session = f"run-{run_id}"
+    started = time.time()
+    meta: dict[str, Any] = {
+        "run_id": run_id, "task": opts.task, "intendant": opts.intendant, "harness": opts.intendant,
+        "workspace": str(workspace), "policy_path": str(policy_path),
+        "policy_digest": getattr(policy, "digest", None), "approver": opts.approver,
+        "started": started, "ended": None, "exit_code": None, "exit_reason": None,
+    }
+    _write_run_json(run_dir, meta)
+    journal = Journal.open(run_dir / "journal.jsonl", key, head_every=1.0)
+    exit_code, reason = 1, "the run did not start"
+    try:
+        journal.append("run.start", session, {k: meta[k] for k in ("run_id", "task", "intendant", "workspace",
+                                                                  "policy_digest", "approver")})
+        exit_code, reason = _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta)
+    except KeyboardInterrupt:
+        exit_code, reason = 130, "interrupted (Ctrl-C); the sandbox was torn down"
+    except AgpError as exc:
+        exit_code, reason = exc.exit_code or 1, exc.diagnostics()
+    finally:
+        meta.update(ended=time.time(), exit_code=exit_code, exit_reason=reason)
+        _write_run_json(run_dir, meta)
+        try:
+            journal.append("run.end", session, {"exit_code": exit_code, "reason": reason,
+                                                "duration_s": round(meta["ended"] - started, 3)})
+        except AgpError:
+            pass  # a poisoned journal: the bundle will say so
+        journal.close()
+        for sock in (run_dir / "sock").glob("*.sock"):
+            sock.unlink(missing_ok=True)
+
+    view.status("building the evidence bundle")
+    bundle_dir = run_dir / "bundle"
+    bundle_ok, report = False, None
+    try:
+        report = build_bundle(run_dir, bundle_dir, key)
+        bundle_ok = True
+    except EvidenceError as exc:
+        if exit_code == 0:
+            exit_code, reason = 1, f"the evidence bundle failed: {exc}"
+        else:
+            reason += f"; the evidence bundle failed: {exc}"
+    return RunResult(run_id, run_dir, bundle_dir, exit_code, reason, view.counts, bundle_ok, report)
+
+
+def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) -> tuple[int, str]:
+    """Gate and relay up, the sandbox lifecycle in a worker thread, everything down again."""
+    import anyio
+
+    from agp import _wiring
+
+    box_holder: dict[str, Any] = {}
+    outcome: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            await _wiring.start_gate(tg, opts=opts, view=view, journal=journal, policy=policy, run_dir=run_dir,
+                                     session=session)
+            if opts.intendant != "reference":
+                await _wiring.start_relay(tg, opts=opts, journal=journal, run_dir=run_dir, session=session, meta=meta)
+            try:
+                with anyio.move_on_after(opts.timeout) as scope:
+                    outcome.update(await anyio.to_thread.run_sync(
+                        lambda: _wiring.sandbox_phase(opts=opts, view=view, journal=journal, run_dir=run_dir,
+                                                      workspace=workspace, session=session, meta=meta,
+                                                      box_holder=box_holder),
+                        abandon_on_cancel=True,
+                    ))
+                if scope.cancelled_caught:
+                    outcome["timed_out"] = True
+            finally:
+                box = box_holder.get("box")
+                if box is not None:
+                    await anyio.to_thread.run_sync(box.teardown)
+                tg.cancel_scope.cancel()
+
+    try:
+        anyio.run(main)
+    finally:
+        box = box_holder.get("box")
+        if box is not None:
+            box.teardown()  # idempotent; covers Ctrl-C and errors
+    if outcome.get("timed_out"):
+        return 124, f"the run hit its {opts.timeout:g}s timeout; the harness was stopped and the sandbox torn down"
+    code = outcome.get("exit_code", 1)
+    if code != 0:
+        return 1, f"the harness exited with status {code}"
+    return 0, "the run finished"
