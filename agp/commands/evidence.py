@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
+
 from agp.commands._util import HelpFormatter, out_console, print_json
 from agp.errors import AgpError, EvidenceError, UsageError
 from agp.evidence import BundleReport, build_bundle, check_bundle
@@ -67,11 +69,11 @@ def render_bundle_report(report: BundleReport, *, built: bool = False) -> None:
     c = out_console()
     what = "evidence bundle written" if built else "evidence bundle verifies"
     if report.ok:
-        c.print(f"[bold green]✓ {what}[/]  {report.bundle_dir}")
+        c.print(f"[bold green]✓ {what}[/]  {escape(report.bundle_dir)}")
     else:
         verb = "written but FAILED" if built else "does NOT verify"
-        c.print(f"[bold red]✗ evidence bundle {verb}[/]  {report.bundle_dir}")
-    c.print(f"  run       {report.run_id or '?'} ({report.harness or 'unknown harness'})")
+        c.print(f"[bold red]✗ evidence bundle {verb}[/]  {escape(report.bundle_dir)}")
+    c.print(f"  run       {escape(str(report.run_id or '?'))} ({escape(str(report.harness or 'unknown harness'))})")
     j = report.journal
     if j:
         c.print(f"  journal   {'verifies' if report.journal_ok else '[red]does not verify[/]'}: {j.get('entries')} entries, keys {', '.join(j.get('kids') or [])}")
@@ -81,13 +83,26 @@ def render_bundle_report(report: BundleReport, *, built: bool = False) -> None:
         c.print(f"  decisions allow {counts['allow']} · deny {counts['deny']} · require {counts['require']} · "
                 f"approved {counts['approved']} · timed out {counts['timed_out']}")
     if report.trust:
-        c.print(f"  trust     {report.trust}; key(s) {', '.join(report.trusted_kids) or '—'}")
+        c.print(f"  trust     {escape(report.trust)}; key(s) {', '.join(report.trusted_kids) or '—'}")
     if report.manifest_kid:
-        c.print(f"  manifest  signed by {report.manifest_kid}; {report.files} file(s)")
-    for f in report.failures:
-        c.print(f"  [red]fail[/]      {f}")
-    for w in report.warnings:
-        c.print(f"  [yellow]warn[/]      {w}")
+        c.print(f"  manifest  signed by {escape(str(report.manifest_kid))}; {report.files} file(s)")
+    _print_grouped(c, "[red]fail[/]", report.failures)
+    _print_grouped(c, "[yellow]warn[/]", report.warnings)
+
+
+def _print_grouped(c, label: str, lines: list[str], per_kind: int = 3) -> None:
+    """Print each line, but at most ``per_kind`` of one kind (the text before the first colon)."""
+    seen: dict[str, int] = {}
+    hidden: dict[str, int] = {}
+    for line in lines:
+        kind = line.split(":", 1)[0]
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] <= per_kind:
+            c.print(f"  {label}      {escape(line)}")
+        else:
+            hidden[kind] = hidden.get(kind, 0) + 1
+    for kind, n in hidden.items():
+        c.print(f"  {label}      … and {n} more {kind} (--json lists them all)")
 
 
 def verify_bundle_cli(args: argparse.Namespace, keyring: Keyring | None) -> int:

@@ -375,9 +375,21 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
         "## Anomalies",
         "",
     ]
+    tail = [
+        "",
+        "## Verifying this bundle offline",
+        "",
+        "With your own copy of the journal's public key (do not rely on the one inside the bundle):",
+        "",
+        "    agp verify BUNDLE_DIR --key agp.pub",
+        "",
+        f"The journal's key ids: {', '.join(j.get('kids') or []) or '—'}. The manifest is signed by the key in force at "
+        "the journal's head; every file's sha256 is in manifest.json; the reconciliation and these counts are "
+        "recomputed from the journal and the transcript.",
+    ]
     anomalies = aar.get("anomalies", [])
     if not anomalies:
         lines.append("None.")
     for a in anomalies:
         lines.append(f"- **{a['severity'].upper()}** `{a['code']}`: {a['message']}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + tail) + "\n"

@@ -580,3 +580,18 @@ def test_gate_down_calls_blocked_by_the_bridge_keep_the_bundle_good(tmp_path):
     assert rep.ok and rep.gated == 2
     assert any(w.startswith("blocked_without_decision: Bash call toolu_0002") for w in rep.warnings)
     assert verify_bundle(tmp_path / "bundle", ring(key)).ok
+
+
+def test_cli_output_shows_bracketed_text_verbatim(tmp_path, capsys):
+    """Messages quote harness text such as ``[python3 /opt/agp/bridge.py]``; rich must not eat it as markup."""
+    calls = [c for c in CALLS["claude-code"] if c[0] != "toolu_0002"]
+    run, key = make_run(tmp_path, calls=calls)
+    build_bundle(run, tmp_path / "b", key)
+    capsys.readouterr()
+    verify_bundle_cli(argparse.Namespace(path=tmp_path / "b", json=False), ring(key))
+    out = capsys.readouterr().out
+    assert "result at projects/-ws/" in out and "[bold" not in out
+    bad = tmp_path / "b" / "transcript" / "[red]x[dim].txt"
+    bad.write_text("x")
+    assert verify_bundle_cli(argparse.Namespace(path=tmp_path / "b", json=False), ring(key)) == 1
+    assert "transcript/[red]x[dim].txt: in the bundle but not in the manifest" in capsys.readouterr().out
