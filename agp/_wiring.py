@@ -76,6 +76,7 @@ def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessio
         config_mounts=_materialize(spec_l.files, run_dir),
         denied=(run_dir / "journal.jsonl", (opts.key_dir or default_key_dir())),
         labels={"agp.intendant": opts.intendant},
+        uid=opts.extra["uid"], gid=opts.extra["gid"],
     )
 
     def events(kind: str, body: dict) -> None:
@@ -137,7 +138,6 @@ async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session:
     """Start the gate on run_dir/sock/gate.sock (reachable by the sandbox's agent user only) and
     register the run's session; every decision and approval feeds the live view."""
     from agp.gate import GateServer
-    from agp.sandbox.driver import AGENT_GID, AGENT_UID
 
     def on_event(ev) -> None:
         d = ev.data
@@ -155,7 +155,7 @@ async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session:
 
     gate = GateServer(socket_dir=run_dir / "sock", policy=policy, journal=journal, approvers=_approvers(opts, view),
                       allow_automatic=opts.approver == "auto", on_event=on_event,
-                      socket_uid=AGENT_UID, socket_gid=AGENT_GID)
+                      socket_uid=opts.extra["uid"], socket_gid=opts.extra["gid"])
     await tg.start(gate.serve)
     gate.register_session(session, harness=opts.intendant, run_id=run_dir.name)
     return gate

@@ -82,6 +82,22 @@ def new_run_dir(out: Path | None) -> tuple[str, Path]:
     return run_id, run_dir
 
 
+def sandbox_user(workspace: Path) -> tuple[int, int]:
+    """Who the sandbox runs as: the workspace owner when that is not root (so the agent can
+    write the user's files), else agp's agent user, which must then be able to write it."""
+    from agp.sandbox.driver import AGENT_GID, AGENT_UID
+
+    st = workspace.stat()
+    if st.st_uid != 0:
+        return st.st_uid, st.st_gid
+    if st.st_mode & 0o002 or (st.st_gid == AGENT_GID and st.st_mode & 0o020):
+        return AGENT_UID, AGENT_GID
+    raise UsageError(
+        f"workspace {workspace} is owned by root; the sandbox never runs as root, so the agent could not write "
+        f"there. Use a workspace owned by a regular user (or chown -R {AGENT_UID}:{AGENT_GID} {workspace})"
+    )
+
+
 def _key(key_dir: Path) -> SigningKey:
     if not (key_dir / "agp.key").exists():
         return init_keys(key_dir)
@@ -116,6 +132,8 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
             raise AgpError("refusing to start: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
                            + " (run `agp doctor` for the fixes)")
 
+    uid, gid = sandbox_user(workspace)
+    opts.extra.update(uid=uid, gid=gid)
     policy = load_policy(policy_path)
     run_id, run_dir = new_run_dir(opts.out)
     shutil.copyfile(policy_path, run_dir / "policy.toml")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -27,12 +28,17 @@ DEMO_SCRIPT: list[dict] = [
 
 
 def make_workspace(ws: Path) -> None:
-    """A small project for the demo agent to look at."""
+    """A small project for the demo agent to look at, owned by the sandbox's agent user."""
     (ws / "src").mkdir(parents=True, exist_ok=True)
     (ws / "tests").mkdir(exist_ok=True)
     (ws / "README.md").write_text("# demo project\n\nA tiny project the agp demo agent inspects.\n")
     (ws / "src" / "app.py").write_text("def add(a, b):\n    # TODO: handle strings\n    return a + b\n")
     (ws / "tests" / "test_app.py").write_text("from src.app import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    if os.geteuid() == 0:  # our own generated files: hand them to the agent user the sandbox runs as
+        from agp.sandbox.driver import AGENT_GID, AGENT_UID
+
+        for p in [ws, *ws.rglob("*")]:
+            os.chown(p, AGENT_UID, AGENT_GID)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
