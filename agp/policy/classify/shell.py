@@ -373,6 +373,33 @@ def _decode_ansi_c(body: str) -> str | None:
     return s
 
 
+def _ansi_c_well_formed(src: str) -> bool:
+    if len(src) < 3 or not src.startswith("$'") or not src.endswith("'"):
+        return False
+    body = src[2:-1]
+    i = 0
+    while i < len(body):
+        if body[i] == "\\":
+            i += 2
+            continue
+        if body[i] == "'":
+            return False
+        i += 1
+    return i == len(body)  # a trailing lone backslash would have escaped the closing quote
+
+
+def _unescaped_quote(raw: str) -> bool:
+    i = 0
+    while i < len(raw):
+        if raw[i] == "\\":
+            i += 2
+            continue
+        if raw[i] in "'\"`":
+            return True
+        i += 1
+    return False
+
+
 def _program_name(value: str) -> tuple[str, bool]:
     """(program, is_path_outside_system_dirs). '/usr/bin/rm' -> ('rm', False); './x/ls' -> ('./x/ls', True)."""
     if "/" not in value:
@@ -493,33 +520,37 @@ class _Walker:
         t = node.type
         src = self.ctx.text(node)
         if t == "word":
+            if ("'" in src or '"' in src or "`" in src) and _unescaped_quote(src):
+                raise _Abort(f"the parser's word {src[:40]!r} holds a quote bash would not leave there")
             v, glob, pat = _unescape_unquoted(src)
             return _W(v, True, glob, "{" in pat and bool(_BRACE_RE.search(pat)), False, src)
         if t == "number":
             return _W(src, True, False, False, False, src)
         if t == "raw_string":
+            if len(src) < 2 or src[0] != "'" or src[-1] != "'" or "'" in src[1:-1]:
+                raise _Abort(f"the parser's single-quoted string {src[:40]!r} is not what bash reads")
             return _W(src[1:-1], True, False, False, True, src)
         if t == "ansi_c_string":
+            if not _ansi_c_well_formed(src):
+                # tree-sitter-bash reads $'\\'' as one string; bash ends it one quote earlier, and
+                # everything after is tokenized differently (a command can hide in the difference)
+                raise _Abort(f"the parser's $'..' string {src[:40]!r} is not what bash reads")
             dec = _decode_ansi_c(src[2:-1])
             if dec is None:
                 return _W(src, False, False, False, True, src)
             return _W(dec, True, False, False, True, src)
         if t in ("string", "translated_string"):
-            parts = []
-            literal = True
-            for c in node.children:
-                if c.type == "string_content":
-                    parts.append(_unescape_dquoted(self.ctx.text(c)))
-                elif c.type in ('"', "$\"", "$"):
-                    continue
-                elif not c.is_named:
-                    # anonymous tokens inside a string (e.g. '$' alone) are text
-                    parts.append(self.ctx.text(c))
-                else:
+            # the value comes from the source between the quotes (the parser's tokens inside a
+            # string do not always cover its blanks)
+            open_len = 2 if src.startswith('$"') else 1
+            literal = len(src) >= open_len + 1 and src.endswith('"')
+            for c in node.named_children:
+                if c.type != "string_content":
                     literal = False
                     self.expansion(c, env)
-            v = "".join(parts)
-            return _W(v if literal else src, literal, False, False, True, src)
+            if literal:
+                return _W(_unescape_dquoted(src[open_len:-1]), True, False, False, True, src)
+            return _W(src, False, False, False, True, src)
         if t == "concatenation":
             vals = []
             pats = []
@@ -952,22 +983,53 @@ class _Walker:
         name_node = node.child_by_field_name("name")
         words: list[_W] = []
         prefix_assigns = []
+        last_end = -1
+        gap_from = node.start_byte
+        src = self.ctx.src
         for c in node.children:
+            if c.start_byte > gap_from:
+                gap = src[gap_from:c.start_byte].replace(b"\\\n", b"")
+                if gap.strip(b" \t"):
+                    # bytes the parser did not attribute to any word (`\ x` at a word start): bash and
+                    # the parser disagree about the words here
+                    self.unknown(env, text, f"the parser skipped {gap.decode('utf-8', 'replace')!r} in this command")
+            gap_from = max(gap_from, c.end_byte)
             ct = c.type
             if ct == "variable_assignment":
                 prefix_assigns.append(c)
-            elif ct in _REDIRECT_TYPES:
+                continue
+            if ct in _REDIRECT_TYPES:
                 self.redirect(c, env)
                 stdin = self.stdin_of(c, env, stdin)
-            elif ct == "command_name":
+                last_end = -1
+                continue
+            if ct == "command_name":
                 cn = c.named_children
-                words.append(self.word(cn[0] if cn else c, env))
+                w = self.word(cn[0] if cn else c, env)
             elif c.is_named:
-                words.append(self.word(c, env))
+                w = self.word(c, env)
             elif ct.strip():
                 # an anonymous token where a word is expected ('$' of $"..") : not literal
-                words.append(_W(self.ctx.text(c), False, source=self.ctx.text(c)))
+                w = _W(self.ctx.text(c), False, source=self.ctx.text(c))
+            else:
+                continue
+            if words and c.start_byte == last_end:
+                # the parser split what bash reads as one word (no blank between them): join them
+                prev = words[-1]
+                lit = prev.literal and w.literal
+                joined = prev.source + w.source
+                words[-1] = _W(prev.value + w.value if lit else joined, lit, prev.glob or w.glob,
+                               prev.brace or w.brace, prev.quoted or w.quoted, joined)
+            else:
+                words.append(w)
+            last_end = c.end_byte
         del name_node
+        # an escaped blank right after the command (`x \ ;`) is a word to bash that the parser drops
+        j = gap_from
+        while j < len(src) and src[j] in b" \t":
+            j += 1
+        if j + 1 < len(src) and src[j] == 0x5C and src[j + 1] not in b"\n":
+            self.unknown(env, text, "the parser skipped an escaped character after this command")
         prog_hint = words[0].value if words and words[0].literal else ""
         for a in prefix_assigns:
             self.assignment(a, env, persistent=False, prefix_of=prog_hint)
@@ -2010,6 +2072,8 @@ def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int
                 w.stmt(body, _Env(denv.cwds, denv.via + (f"function:{name}",), denv.depth + 1), _Stdin())
     except RecursionError:
         return [Statement(kind="unknown", text=code[:500], via=via, reason="command nested too deeply to classify")]
+    except _Abort as exc:
+        return [Statement(kind="unknown", text=code[:500], via=via, reason=str(exc))]
     # fail closed on walker gaps: every command and redirection the parser found must have been
     # looked at; one that was not makes the whole string unknown
     missed = [n for n in tree_sitter.QueryCursor(_COVERAGE_QUERY).captures(root).get("n", ())
