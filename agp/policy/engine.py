@@ -239,44 +239,71 @@ def _tv_any(values: Iterable[bool | None]) -> bool | None:
     return out
 
 
+def _flag_matcher(pattern: str) -> Callable[[str], bool | None]:
+    """Compile an option pattern into a function of one literal word (three-valued)."""
+    if has_magic(pattern):
+        rx = compile_name(pattern)
+
+        def glob(word: str) -> bool | None:
+            if word[:1] != "-" or word == "-":
+                return False
+            return True if rx.match(word) or rx.match(word.split("=", 1)[0]) else False
+
+        return glob
+    if pattern.startswith("--"):
+        want = pattern[2:]
+
+        def long(word: str) -> bool | None:
+            if word[:2] != "--" or word == "--":
+                return False
+            got = word[2:].split("=", 1)[0]
+            if got == want:
+                return True
+            if got and want.startswith(got):
+                return _MAYBE  # GNU getopt accepts unambiguous abbreviations
+            return False
+
+        return long
+    if len(pattern) == 2:
+        letter = pattern[1]
+
+        def short(word: str) -> bool | None:
+            if word[:1] != "-" or word[:2] == "--" or word == "-":
+                return False
+            if word == pattern:
+                return True
+            if letter in word[1:]:
+                return _MAYBE  # inside a cluster (-rf), or an option's attached value
+            return False
+
+        return short
+
+    def single(word: str) -> bool | None:
+        # one dash, several letters (find -delete, -exec): exact or longer (-execdir)
+        return True if word.startswith(pattern) else False
+
+    return single
+
+
 def _flag_match(pattern: str, word: str) -> bool | None:
     """Does option ``pattern`` match argument ``word`` (a literal word)?"""
-    if not word.startswith("-") or word == "-":
-        return False
-    if has_magic(pattern):
-        if compile_name(pattern).match(word):
-            return True
-        name = word.split("=", 1)[0]
-        return True if compile_name(pattern).match(name) else False
-    if pattern.startswith("--"):
-        if not word.startswith("--") or word == "--":
-            return False
-        want = pattern[2:]
-        got = word[2:].split("=", 1)[0]
-        if got == want:
-            return True
-        if got and want.startswith(got):
-            return _MAYBE  # GNU getopt accepts unambiguous abbreviations
-        return False
-    if len(pattern) == 2:
-        if word.startswith("--"):
-            return False
-        if word == pattern:
-            return True
-        if pattern[1] in word[1:]:
-            return _MAYBE  # inside a cluster (-rf), or an option's attached value
-        return False
-    # one dash, several letters (find -delete, -exec): exact or longer (-execdir)
-    if word == pattern or word.startswith(pattern):
-        return True
-    return False
+    return _flag_matcher(pattern)(word)
+
+
+def _word_matcher(pattern: str) -> Callable[[str], bool | None]:
+    if pattern.startswith("re:"):
+        rx = _compile_re(pattern[3:])
+        return lambda w: rx.search(w) is not None
+    rx2 = compile_name(pattern)
+    return lambda w: rx2.match(w) is not None
 
 
 class _Compiled:
     """A rule with its matchers turned into functions of a statement (three-valued)."""
 
     __slots__ = ("rule", "index", "tier", "kinds", "harness_re", "tool_re", "program_re", "stmt_checks",
-                 "deny_mode", "not_before", "not_after")
+                 "deny_mode", "not_before", "not_after", "timed", "path_prefixes", "host_re", "mcp_server_re",
+                 "mcp_tool_re")
 
     def __init__(self, rule: Rule, index: int, tier: int, source: str) -> None:
         self.rule = rule
@@ -285,6 +312,8 @@ class _Compiled:
         self.deny_mode = rule.effect == "deny"
         self.not_before = rule.not_before
         self.not_after = rule.not_after
+        self.timed = rule.not_before is not None or rule.not_after is not None
+        self.path_prefixes = _aligned_prefixes(rule.path) if rule.path else None
         kinds = frozenset(rule.kind) if rule.kind else _ALL_KINDS
         for key, implied in _IMPLIED_KINDS.items():
             if getattr(rule, key) is not None:
@@ -301,12 +330,16 @@ class _Compiled:
             self.harness_re = [compile_name(p) for p in rule.harness] if rule.harness else None
             self.tool_re = [compile_name(p) for p in rule.tool] if rule.tool else None
             self.program_re = [compile_name(p) for p in rule.program] if rule.program else None
+            self.host_re = [compile_name(h.lower()) for h in rule.host] if rule.host else None
+            self.mcp_server_re = [compile_name(p) for p in rule.mcp_server] if rule.mcp_server else None
+            self.mcp_tool_re = [compile_name(p) for p in rule.mcp_tool] if rule.mcp_tool else None
             self.stmt_checks = self._statement_checks(rule)
         except (ValueError, re.error) as exc:
             raise PolicyError(f"{source}: rule {rule.id!r}: bad pattern: {exc}") from exc
 
     # -- call level (definite: harness and tool names are always known)
-    def admits(self, harness: str, tool: str, kind: str, program: str | None) -> bool:
+    def admits(self, harness: str, tool: str, kind: str, program: str | None, host: str | None = None,
+               mcp_server: str | None = None, mcp_tool: str | None = None) -> bool:
         if kind not in self.kinds:
             return False
         if self.harness_re is not None and not any(r.match(harness) for r in self.harness_re):
@@ -316,6 +349,13 @@ class _Compiled:
         if self.program_re is not None:
             if program is None or not any(r.match(program) for r in self.program_re):
                 return False
+        # values known at this point prune definitely; unknown ones are left to the statement checks
+        if self.host_re is not None and host and not any(r.match(host) for r in self.host_re):
+            return False
+        if self.mcp_server_re is not None and mcp_server is not None and not any(r.match(mcp_server) for r in self.mcp_server_re):
+            return False
+        if self.mcp_tool_re is not None and mcp_tool is not None and not any(r.match(mcp_tool) for r in self.mcp_tool_re):
+            return False
         return True
 
     def in_force(self, now: _dt.datetime) -> bool:
@@ -370,25 +410,28 @@ class _Compiled:
 
             checks.append(subcommand)
 
-        def word_checks(patterns: tuple[str, ...], fn: Callable[[str, str], bool | None], want_any: bool):
+        def word_checks(fns: list[Callable[[str], bool | None]], want_any: bool):
             def check(s: ClassifiedStatement, ws: str) -> bool | None:
-                vals = []
-                for w, lit in zip(s.argv[1:], s.literal[1:]):
-                    if not lit:
-                        vals.append(_MAYBE)
+                # is some word matched by some pattern? (three-valued), then negate for *_none
+                found: bool | None = False
+                lits = s.literal
+                argv = s.argv
+                for i in range(1, len(argv)):
+                    if not lits[i]:
+                        found = _MAYBE
                         continue
-                    vals.append(_tv_any(fn(p, w) for p in patterns))
-                anyv = _tv_any(vals)
+                    w = argv[i]
+                    for fn in fns:
+                        v = fn(w)
+                        if v is True:
+                            return True if want_any else False
+                        if v is None:
+                            found = _MAYBE
                 if want_any:
-                    return anyv
-                return None if anyv is None else (not anyv)
+                    return found
+                return _MAYBE if found is None else True
 
             return check
-
-        def glob_word(p: str, w: str) -> bool:
-            if p.startswith("re:"):
-                return _compile_re(p[3:]).search(w) is not None
-            return bool(compile_name(p).match(w))
 
         if rule.args_prefix:
             alts = [tuple(compile_name(x) for x in a.split()) for a in rule.args_prefix]
@@ -428,28 +471,70 @@ class _Compiled:
             checks.append(lambda s, ws: not fn.intersection(s.facts))
 
         if rule.flags_any:
-            checks.append(word_checks(rule.flags_any, _flag_match, True))
+            checks.append(word_checks([_flag_matcher(p) for p in rule.flags_any], True))
         if rule.flags_none:
-            checks.append(word_checks(rule.flags_none, _flag_match, False))
+            checks.append(word_checks([_flag_matcher(p) for p in rule.flags_none], False))
         if rule.args_any:
-            checks.append(word_checks(rule.args_any, glob_word, True))
+            checks.append(word_checks([_word_matcher(p) for p in rule.args_any], True))
         if rule.args_none:
-            checks.append(word_checks(rule.args_none, glob_word, False))
+            checks.append(word_checks([_word_matcher(p) for p in rule.args_none], False))
 
         if rule.location:
             locs = frozenset(rule.location)
-            checks.append(lambda s, ws: _tv_all(
-                _MAYBE if p.location is None else (p.location in locs) for p in s.paths))
+
+            def location(s: ClassifiedStatement, ws: str) -> bool | None:
+                out: bool | None = True
+                for p in s.paths:
+                    loc = p.location
+                    if loc is None:
+                        out = _MAYBE
+                    elif loc not in locs:
+                        return False
+                return out
+
+            checks.append(location)
         if rule.touches:
             locs_t = frozenset(rule.touches)
-            checks.append(lambda s, ws: _tv_any(
-                _MAYBE if p.location is None else (p.location in locs_t) for p in s.paths))
+
+            def touches(s: ClassifiedStatement, ws: str) -> bool | None:
+                out: bool | None = False
+                for p in s.paths:
+                    loc = p.location
+                    if loc is None:
+                        out = _MAYBE
+                    elif loc in locs_t:
+                        return True
+                return out
+
+            checks.append(touches)
         if rule.path:
-            pats = [(p, compile_path(p)) for p in rule.path]
-            checks.append(lambda s, ws: _tv_all(_path_match(pats, p, ws) for p in s.paths))
+            pats = _path_patterns(rule.path)
+
+            def path(s: ClassifiedStatement, ws: str) -> bool | None:
+                out: bool | None = True
+                for p in s.paths:
+                    v = _path_match(pats, p, ws)
+                    if v is False:
+                        return False
+                    if v is None:
+                        out = _MAYBE
+                return out
+
+            checks.append(path)
         if rule.touches_path:
-            pats_t = [(p, compile_path(p)) for p in rule.touches_path]
-            checks.append(lambda s, ws: _tv_any(_path_match(pats_t, p, ws) for p in s.paths))
+            pats_t = _path_patterns(rule.touches_path)
+
+            def touches_path(s: ClassifiedStatement, ws: str) -> bool | None:
+                out: bool | None = False
+                for p in s.paths:
+                    v = _path_match(pats_t, p, ws)
+                    if v is True:
+                        return True
+                    if v is None:
+                        out = _MAYBE
+                return out
+
+            checks.append(touches_path)
 
         if rule.sql_kind:
             sk = frozenset(rule.sql_kind)
@@ -477,17 +562,47 @@ def _compile_re(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _path_match(pats: list[tuple[str, re.Pattern[str]]], p: PathFact, ws: str) -> bool | None:
+def _aligned_prefixes(globs: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Whole leading directories every match of these relative globs starts with (an index key);
+    None when some glob is absolute or has no such directory (then the rule is never skipped)."""
+    out = []
+    for g in globs:
+        if g.startswith("/"):
+            return None
+        m = re.search(r"[*?\[]", g)
+        lit = g if m is None else g[: m.start()]
+        if m is not None:
+            lit = lit[: lit.rfind("/")] if "/" in lit else ""
+        lit = posixpath.normpath(lit) if lit else ""
+        if not lit or lit in (".", "..") or lit.startswith("../"):
+            return None
+        out.append(lit)
+    return tuple(out)
+
+
+def _path_patterns(globs: tuple[str, ...]) -> tuple[tuple[bool, str, re.Pattern[str]], ...]:
+    """(absolute?, literal prefix, regex) per glob; the prefix is a cheap first test."""
+    out = []
+    for g in globs:
+        m = re.search(r"[*?\[]", g)
+        prefix = (g if m is None else g[: m.start()]).rstrip("/")  # 'src/**' also matches 'src'
+        out.append((g.startswith("/"), prefix, compile_path(g)))
+    return tuple(out)
+
+
+def _path_match(pats: tuple[tuple[bool, str, re.Pattern[str]], ...], p: PathFact, ws: str) -> bool | None:
     if p.path is None:
         return _MAYBE
-    for raw, rx in pats:
-        if raw.startswith("/"):
-            if rx.match(p.path):
-                return True
-        elif p.location in ("inside", "root"):
-            rel = "." if p.location == "root" else posixpath.relpath(p.path, ws)
-            if rx.match(rel):
-                return True
+    loc = p.location
+    rel = None
+    if loc == "inside":
+        rel = p.path[len(ws) + 1:] if ws != "/" else p.path[1:]  # p.path is normalized, under ws
+    elif loc == "root":
+        rel = "."
+    for absolute, prefix, rx in pats:
+        target = p.path if absolute else rel
+        if target is not None and target.startswith(prefix) and rx.match(target):
+            return True
     return False
 
 
@@ -501,7 +616,8 @@ class Policy:
     ``digest`` is the sha256 of the RFC 8785 canonical JSON of the normalized tiers.
     """
 
-    __slots__ = ("tiers", "sources", "digest", "_rules", "_allowlist_tiers", "_approvals", "_cache")
+    __slots__ = ("tiers", "sources", "digest", "_rules", "_by_id", "_by_program", "_glob_program", "_by_kind",
+                 "_allowlist_tiers", "_approvals", "_cache")
 
     def __init__(self, tiers: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> None:
         self.tiers: tuple[PolicyFile, ...] = tuple(tiers)
@@ -517,10 +633,25 @@ class Policy:
                 seen[r.id] = src
                 rules.append(_Compiled(r, len(rules), t, src))
         self._rules: tuple[_Compiled, ...] = tuple(rules)
+        self._by_id: dict[str, Rule] = {c.rule.id: c.rule for c in rules}
+        # indexes for building candidate lists: exact program names, glob programs, and by kind
+        self._by_program: dict[str, list[_Compiled]] = {}
+        self._glob_program: list[_Compiled] = []
+        self._by_kind: dict[str, list[_Compiled]] = {}
+        for c in rules:
+            if c.rule.program:
+                if any(has_magic(p) for p in c.rule.program):
+                    self._glob_program.append(c)
+                else:
+                    for name in set(c.rule.program):
+                        self._by_program.setdefault(name, []).append(c)
+            else:
+                for k in c.kinds:
+                    self._by_kind.setdefault(k, []).append(c)
         self._allowlist_tiers = tuple(i for i, pf in enumerate(self.tiers) if pf.policy.no_match == "deny")
         self._approvals = all(pf.policy.approvals for pf in self.tiers)
         self.digest: str = policy_digest(self.tiers)
-        self._cache: dict[tuple[str, str, str, str | None], tuple[_Compiled, ...]] = {}
+        self._cache: dict[tuple, tuple[_Compiled, ...]] = {}
 
     @classmethod
     def from_files(cls, files: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> "Policy":
@@ -540,16 +671,19 @@ class Policy:
         return self._approvals
 
     def rule(self, rule_id: str) -> Rule | None:
-        for c in self._rules:
-            if c.rule.id == rule_id:
-                return c.rule
-        return None
+        return self._by_id.get(rule_id)
 
-    def _candidates(self, harness: str, tool: str, kind: str, program: str | None) -> tuple[_Compiled, ...]:
-        key = (harness, tool, kind, program)
+    def _candidates(self, harness: str, tool: str, kind: str, program: str | None, host: str | None = None,
+                    mcp_server: str | None = None, mcp_tool: str | None = None) -> tuple[_Compiled, ...]:
+        key = (harness, tool, kind, program, host, mcp_server, mcp_tool)
         hit = self._cache.get(key)
         if hit is None:
-            hit = tuple(c for c in self._rules if c.admits(harness, tool, kind, program))
+            pool = list(self._by_kind.get(kind, ()))
+            if kind == "exec" and program is not None:
+                pool += self._by_program.get(program, ())
+                pool += self._glob_program
+            pool.sort(key=lambda c: c.index)  # policy order decides which rule is reported
+            hit = tuple(c for c in pool if c.admits(harness, tool, kind, program, host, mcp_server, mcp_tool))
             if len(self._cache) > 8192:
                 self._cache.clear()
             self._cache[key] = hit
@@ -574,6 +708,7 @@ def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]])
 # --------------------------------------------------------------------------- evaluation
 
 _RANK = {"allow": 0, "require": 1, "deny": 2}
+_BY_RANK = ("allow", "require", "deny")
 
 
 def _short(text: str) -> str:
@@ -600,24 +735,48 @@ def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.dat
 
     decided: list[StatementDecision] = []
     notes: list[str | None] = []
-    for s in statements:
-        program = s.program if s.kind == "exec" else None
-        matched = [c for c in policy._candidates(call.harness, call.tool, s.kind, program)
-                   if c.in_force(now) and c.matches(s, ws)]
-        effect, deciding, note = _statement_effect(matched, policy)
-        decided.append(StatementDecision(s, effect, deciding.rule.id if deciding else None,
-                                         tuple(c.rule.id for c in matched)))
-        notes.append(note)
-
-    worst = max(_RANK[d.effect] for d in decided)
-    effect = next(e for e, r in _RANK.items() if r == worst)
-    idx = next(i for i, d in enumerate(decided) if _RANK[d.effect] == worst)
-    lead = decided[idx]
     matched_all: list[str] = []
-    for d in decided:
-        for rid in d.matched:
+    worst, idx = -1, 0
+    ws_len = len(ws) + 1 if ws != "/" else 1
+    for s in statements:
+        kind = s.kind
+        if kind == "exec":
+            cands = policy._candidates(call.harness, call.tool, kind, s.program)
+        elif kind == "url":
+            cands = policy._candidates(call.harness, call.tool, kind, None, (s.host or "").lower() or None)
+        elif kind == "mcp":
+            cands = policy._candidates(call.harness, call.tool, kind, None, None, s.mcp_server, s.mcp_tool)
+        else:
+            cands = policy._candidates(call.harness, call.tool, kind, None)
+        # index on the first path: a `path` rule needs every path, so the first one too, under its prefix
+        first = s.paths[0] if s.paths else None
+        rel = None
+        if first is not None and first.path is not None:
+            rel = first.path[ws_len:] + "/" if first.location == "inside" else ""
+        matched = []
+        for c in cands:
+            pp = c.path_prefixes
+            if pp is not None and rel is not None:
+                for pre in pp:
+                    if rel.startswith(pre) and rel[len(pre)] == "/":
+                        break
+                else:
+                    continue
+            if (c.timed is False or c.in_force(now)) and c.matches(s, ws):
+                matched.append(c)
+        effect, deciding, note = _statement_effect(matched, policy)
+        ids = tuple([c.rule.id for c in matched])
+        rank = _RANK[effect]
+        if rank > worst:
+            worst, idx = rank, len(decided)
+        decided.append(StatementDecision(s, effect, deciding.rule.id if deciding else None, ids))
+        notes.append(note)
+        for rid in ids:
             if rid not in matched_all:
                 matched_all.append(rid)
+
+    effect = _BY_RANK[worst]
+    lead = decided[idx]
 
     approver_group = quorum = None
     n = len(decided)
