@@ -104,8 +104,11 @@ def test_output_is_deterministic():
 
 
 def test_blocked_by_the_hook_without_decision_is_reported_not_failed():
-    """The gate died: the bridge denied on its own, the harness says the hook blocked the call."""
-    claude = reconcile(tr("claude-code", call("a"), call("b", result={"is_error": True, "text": "PreToolUse:Bash hook error: [python3 /opt/agp/bridge.py]: agp: gate unreachable"})), [dec("a")])
+    """The gate died: the bridge denied on its own, the harness says the hook blocked the call.
+
+    The Claude text is what Claude Code 2.1.328 recorded with the real bridge and no gate running.
+    """
+    claude = reconcile(tr("claude-code", call("a"), call("b", result={"is_error": True, "text": "PreToolUse:Bash hook error: agp gate denied this call: the gate is not reachable"})), [dec("a")])
     assert claude.ok and codes(claude) == ["blocked_without_decision"] and claude.counts()["blocked"] == 1
     codex = reconcile(tr("codex", call("b", result={"text": "Command blocked by PreToolUse hook: agp: gate unreachable. Command: ls"})), [dec("x")])
     assert codex.ok and "blocked_without_decision" in codes(codex)
