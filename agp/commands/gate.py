@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slack-api-url", default=os.environ.get("AGP_SLACK_API_URL"),
                    help="Slack Web API base URL (tests point it at a local fake)")
     p.add_argument("--json", action="store_true", help="print one JSON line per event on stdout")
+    p.add_argument("--quiet", action="store_true", help="do not print each decision (startup and shutdown only)")
     p.set_defaults(func=_gate)
 
 
@@ -115,6 +116,8 @@ def _gate(args: argparse.Namespace) -> int:
                             auto_register=not args.session)
 
     def on_event(ev: GateEvent) -> None:
+        if args.quiet and ev.kind in ("decision", "session"):
+            return
         if args.json:
             sys.stdout.write(json.dumps({"event": ev.kind, **ev.data}, default=str) + "\n")
             sys.stdout.flush()

@@ -32,7 +32,7 @@ from agp.gate.protocol import (
     parse_request,
     request_verdict,
 )
-from agp.gate.server import SOCKET_NAME, GateServer, prepare_socket_dir
+from agp.gate.server import SOCKET_NAME, GateServer, live_view_sink, prepare_socket_dir
 from agp.gate.sessions import Refusal, RefusalReason, SessionRefused, SessionTable
 
 __all__ = (
@@ -62,6 +62,7 @@ __all__ = (
     "call_digest",
     "encode_frame",
     "parse_request",
+    "live_view_sink",
     "prepare_socket_dir",
     "request_verdict",
 )

@@ -50,7 +50,7 @@ from agp.gate.approvals import ApprovalBroker, ApprovalResult, Approver, GateEve
 from agp.gate.protocol import CheckRequest, FrameCode, FrameDecoder, FrameRejected, Verdict, call_digest, parse_request
 from agp.gate.sessions import SessionRefused, SessionTable
 
-__all__ = ("SOCKET_NAME", "GateServer", "prepare_socket_dir")
+__all__ = ("SOCKET_NAME", "GateServer", "live_view_sink", "prepare_socket_dir")
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,27 @@ def prepare_socket_dir(socket_dir: Path, *, uid: int | None = None, gid: int | N
 def _statements_summary(statements: Sequence[Mapping[str, Any]]) -> str:
     texts = [str(s.get("text", "")) for s in statements if s.get("text")]
     return " ; ".join(texts)[:200]
+
+
+def live_view_sink(view: Any) -> Callable[[GateEvent], None]:
+    """Adapt gate events to a live view with ``decision(...)``, ``pending(key, text)``,
+    ``resolved(key, outcome)`` and ``log(text)`` (``agp._live.LiveView``)."""
+
+    def sink(ev: GateEvent) -> None:
+        d = ev.data
+        if ev.kind == "decision":
+            view.decision(tool=d["tool"], summary=d["summary"], decision=d["decision"], rule=d.get("rule"),
+                          seq=d.get("seq"))
+        elif ev.kind == "pending":
+            view.pending(d["key"], f"{d['summary']} (rule {d.get('rule')}, quorum {d.get('quorum')})")
+        elif ev.kind == "resolved":
+            view.resolved(d["key"], d["outcome"])
+        elif ev.kind == "frame_rejected":
+            view.log(f"gate rejected a frame: {d['code']}: {d['detail'][:120]}")
+        elif ev.kind == "journal_failed":
+            view.log(f"JOURNAL FAILED, the gate now denies every call: {d['reason']}")
+
+    return sink
 
 
 class GateServer:
@@ -271,6 +292,9 @@ class GateServer:
                        statements: list[Mapping[str, Any]]) -> ApprovalResult:
         if self.stopping:
             return ApprovalResult(None, Outcome.CANCELLED, detail="the gate is shutting down")
+        if getattr(self.policy, "approvals", True) is False:
+            return ApprovalResult(None, Outcome.NO_APPROVER,
+                                  detail="the policy turns approvals off (approvals = false): every require is a deny")
         return await self.broker.require(
             session=req.session, call=call, call_digest=call_digest(call), statements=statements, rule=d.rule,
             matched=d.matched, reason=d.reason, quorum=d.quorum, approver_group=d.approver_group,

@@ -146,10 +146,17 @@ class GateEnv:
 
     @contextlib.asynccontextmanager
     async def running(self, *, journal: Journal | None = None, sessions: SessionTable | None = None,
-                      register: tuple[str, ...] = ("s1",), **kw: Any) -> AsyncIterator[GateServer]:
+                      register: tuple[str, ...] = ("s1",), on_event_extra: Any = None,
+                      **kw: Any) -> AsyncIterator[GateServer]:
         j = journal if journal is not None else Journal.open(self.journal_path, self.key)
+
+        def on_event(ev):
+            self.events.append(ev)
+            if on_event_extra is not None:
+                on_event_extra(ev)
+
         server = GateServer(socket_dir=self.sock_dir, policy=load_policy(self.policy_path), journal=j,
-                            sessions=sessions, own_journal=True, on_event=self.events.append, **kw)
+                            sessions=sessions, own_journal=True, on_event=on_event, **kw)
         for sid in register:
             server.register_session(sid)
         try:

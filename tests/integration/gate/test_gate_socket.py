@@ -405,3 +405,33 @@ async def test_refuses_to_start_when_another_gate_serves(env):
             async with other.running(register=()):
                 pass
         assert (await ask(env, check("ls")))["decision"] == "allow"
+
+
+async def test_policy_with_approvals_off_denies_require_even_with_an_approver(env):
+    env.policy_path.write_text(env.policy_path.read_text().replace('name = "gate-test"',
+                                                                   'name = "gate-test"\napprovals = false'))
+    chan = Channel()
+    async with env.running(approvers=[chan], approval_timeout=5):
+        v = await ask(env, check("git commit -m x"))
+    assert v["decision"] == "deny" and "approvals = false" in v["reason"] and not chan.asked
+
+
+async def test_events_drive_the_run_live_view(env):
+    import io
+
+    from rich.console import Console
+
+    from agp._live import LiveView
+    from agp.gate import live_view_sink
+
+    buf = io.StringIO()
+    view = LiveView(Console(file=buf, width=200))  # not a terminal: one plain line per event
+    chan = Channel()
+    with view:
+        env.events = []
+        async with env.running(approvers=[chan], approval_timeout=0.3, on_event_extra=live_view_sink(view)):
+            await ask(env, check("ls"))
+            await ask(env, check("git commit -m x", rid="r2"))
+    text = buf.getvalue()
+    assert "ALLOW" in text and "allow-ls" in text and "WAIT" in text and "TIMED_OUT" in text
+    assert view.counts == {"allow": 1, "deny": 1}

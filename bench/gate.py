@@ -1,0 +1,268 @@
+"""Gate benchmark: decisions per second and latency over the real Unix socket, durable journal.
+
+    .venv/bin/python bench/gate.py --out /tmp/gbench
+
+One run prints, on this machine and file system:
+  - the baseline: bare durable journal appends (same body shape, same file system),
+    1 appender (rate, p50/p99) and 64 concurrent appenders (rate, group commit);
+  - the gate (`agp gate` in its own process, `--approver none --quiet`): decisions/s and
+    p50/p99 per decision with 1 client and with 64 concurrent clients (persistent
+    connections), and 1 client opening a new connection per call (what a hook bridge does);
+  - ratios gate/bare.
+
+Every request is a distinct Bash command (no classifier cache hits): 4 in 5 are allowed,
+1 in 5 denied by a rule; every decision is appended and fdatasync'd before its answer.
+Clients run in this process (anyio), the gate in another; the machine has 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import anyio  # noqa: E402
+
+from bench._stats import pct  # noqa: E402
+from agp.journal import Journal, init_keys, load_signing_key  # noqa: E402
+
+POLICY = """
+[policy]
+name = "bench"
+
+[[rule]]
+id = "read-only"
+effect = "allow"
+program = ["ls", "cat", "grep", "wc", "head"]
+location = ["inside", "root", "null"]
+
+[[rule]]
+id = "no-rm"
+effect = "deny"
+program = ["rm"]
+"""
+
+
+WORKLOAD = {"repeat": False}
+
+
+def command(i: int) -> str:
+    if WORKLOAD["repeat"]:  # the same few commands: the classifier's cache answers; isolates the gate itself
+        return "rm -rf build/out" if i % 5 == 4 else "ls -la src && grep -n todo src/main.py"
+    if i % 5 == 4:
+        return f"rm -rf build/out_{i}"
+    return f"ls -la src/module_{i} && grep -n todo src/module_{i}/main_{i}.py"
+
+
+def request(i: int, session: str) -> dict:
+    return {"v": 1, "type": "check", "id": f"b{i}", "session": session, "harness": "claude-code", "tool": "Bash",
+            "input": {"command": command(i), "description": "inspect"}, "cwd": "/workspace",
+            "tool_use_id": f"toolu_{i:09d}"}
+
+
+def decision_body(i: int) -> dict:
+    r = request(i, "s")
+    return {"call": {k: r[k] for k in ("id", "harness", "tool", "input", "cwd", "tool_use_id")},
+            "decision": "allow", "effect": "allow", "rule": "read-only", "matched": ["read-only"],
+            "reason": "allowed by rule read-only", "policy_digest": "ab" * 32,
+            "statements": [{"kind": "exec", "text": f"ls -la src/module_{i}", "program": "ls",
+                            "argv": ["ls", "-la", f"src/module_{i}"], "effect": "allow", "rule": "read-only",
+                            "matched": ["read-only"]}], "approval": None}
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def bare_journal(out: Path, key, seconds: float) -> dict:
+    res = {}
+    j = Journal.open(out / "bare1.jsonl", key)
+    lat = []
+    end = time.monotonic() + seconds
+    i = 0
+    t0 = time.perf_counter()
+    while time.monotonic() < end:
+        s = time.perf_counter()
+        j.append("gate.decision", "s", decision_body(i))
+        lat.append(time.perf_counter() - s)
+        i += 1
+    res["1"] = {"rate": i / (time.perf_counter() - t0), "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3}
+    j.close()
+
+    j = Journal.open(out / "bare64.jsonl", key)
+    counts = [0] * 64
+    stop = threading.Event()
+
+    def work(t):
+        k = 0
+        while not stop.is_set():
+            j.append("gate.decision", "s", decision_body(t * 1_000_000 + k))
+            k += 1
+        counts[t] = k
+
+    ths = [threading.Thread(target=work, args=(t,)) for t in range(64)]
+    t0 = time.perf_counter()
+    for t in ths:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in ths:
+        t.join()
+    res["64"] = {"rate": sum(counts) / (time.perf_counter() - t0)}
+    j.close()
+    return res
+
+
+# --------------------------------------------------------------------------- gate clients
+
+
+async def _recv_frame(stream, buf: bytearray) -> bytes:
+    while True:
+        if len(buf) >= 4:
+            (n,) = struct.unpack_from(">I", buf)
+            if len(buf) >= 4 + n:
+                body = bytes(buf[4 : 4 + n])
+                del buf[: 4 + n]
+                return body
+        buf += await stream.receive(65536)
+
+
+def _frame(obj: dict) -> bytes:
+    b = json.dumps(obj, separators=(",", ":")).encode()
+    return struct.pack(">I", len(b)) + b
+
+
+async def load(sock: str, clients: int, seconds: float, start: int, *, reconnect: bool = False) -> dict:
+    lat: list[float] = []
+    counts = [0] * clients
+    decisions = {"allow": 0, "deny": 0}
+    end = time.monotonic() + seconds
+
+    async def client(c: int) -> None:
+        i = start + c * 10_000_000
+        stream = None if reconnect else await anyio.connect_unix(sock)
+        buf = bytearray()
+        try:
+            while time.monotonic() < end:
+                req = request(i, f"bench-{c % 16}")
+                s = time.perf_counter()
+                if reconnect:
+                    stream = await anyio.connect_unix(sock)
+                    buf = bytearray()
+                await stream.send(_frame(req))
+                v = json.loads(await _recv_frame(stream, buf))
+                if reconnect:
+                    await stream.aclose()
+                lat.append(time.perf_counter() - s)
+                assert v["id"] == req["id"] and v["seq"] is not None, v
+                decisions[v["decision"]] += 1
+                counts[c] += 1
+                i += 1
+        finally:
+            if stream is not None and not reconnect:
+                await stream.aclose()
+
+    t0 = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for c in range(clients):
+            tg.start_soon(client, c)
+    wall = time.perf_counter() - t0
+    return {"clients": clients, "reconnect": reconnect, "n": sum(counts), "rate": sum(counts) / wall,
+            "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3, "max_ms": max(lat) * 1e3,
+            "decisions": decisions}
+
+
+def start_gate(out: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
+    sock_dir = out / "sock"
+    cmd = [sys.executable, "-m", "agp.cli", "gate", "--socket-dir", str(sock_dir), "--policy", str(out / "policy.toml"),
+           "--journal", str(out / "gate.jsonl"), "--key-dir", str(out / "keys"), "--approver", "none", "--quiet",
+           "--max-sessions", "64", "--rate", "100000000", "--window", "1", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(out / "gate.log", "w"))
+    path = sock_dir / "gate.sock"
+    for _ in range(400):
+        if path.exists():
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(str(path))
+                s.close()
+                return proc, str(path)
+            except OSError:
+                pass
+        if proc.poll() is not None:
+            raise SystemExit(f"agp gate exited: {(out / 'gate.log').read_text()}")
+        time.sleep(0.05)
+    raise SystemExit("the gate did not come up")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="directory for keys and journals (emptied first)")
+    ap.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    ap.add_argument("--profile", action="store_true", help="run the gate under py-spy (writes collapsed stacks to OUT/gate.folded)")
+    ap.add_argument("--workload", choices=("distinct", "repeat"), default="distinct",
+                    help="distinct commands (default; every call classified afresh) or a repeated few "
+                         "(classifier cache hits: the gate's own overhead)")
+    args = ap.parse_args()
+    WORKLOAD["repeat"] = args.workload == "repeat"
+
+    out = args.out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    init_keys(out / "keys")
+    key = load_signing_key(out / "keys")
+    (out / "policy.toml").write_text(POLICY)
+
+    load1 = os.getloadavg()[0]
+    print(f"gate bench · {os.cpu_count()} cores · load average {load1:.1f} at start · journal on {out} · "
+          f"{args.seconds:g}s per figure · workload {args.workload}", flush=True)
+    bare = bare_journal(out, key, args.seconds)
+    print(f"bare journal append   1 appender : {bare['1']['rate']:>8.0f}/s  p50 {bare['1']['p50_ms']:.3f} ms  "
+          f"p99 {bare['1']['p99_ms']:.3f} ms", flush=True)
+    print(f"bare journal append  64 appenders: {bare['64']['rate']:>8.0f}/s", flush=True)
+
+    proc, sock = start_gate(out, [])
+    spy = None
+    if args.profile:
+        spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        spy = subprocess.Popen([spy_bin, "record", "--format", "raw", "-o", str(out / "gate.folded"), "-p",
+                                str(proc.pid), "-d", str(int(args.seconds * 3 + 5)), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        anyio.run(load, sock, 4, 1.0, 0)  # warm-up (imports, caches of the rule candidates)
+        one = anyio.run(load, sock, 1, args.seconds, 100_000_000)
+        many = anyio.run(load, sock, 64, args.seconds, 200_000_000)
+        conn = anyio.run(lambda: load(sock, 1, args.seconds, 300_000_000, reconnect=True))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        if spy is not None:
+            spy.wait(timeout=120)
+    rows = [("gate   1 client  (persistent conn)", one), ("gate  64 clients (persistent conns)", many),
+            ("gate   1 client  (connect per call)", conn)]
+    for name, r in rows:
+        print(f"{name}: {r['rate']:>8.0f}/s  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
+              f"max {r['max_ms']:.1f} ms  (n={r['n']}, allow {r['decisions']['allow']}, deny {r['decisions']['deny']})")
+    print(f"ratio gate/bare: 1 client {one['rate'] / bare['1']['rate']:.2f} · "
+          f"64 clients {many['rate'] / bare['64']['rate']:.2f}")
+    print(f"goals: >= 5000/s at 64 clients: {'MET' if many['rate'] >= 5000 else 'NOT MET'} · "
+          f"p99 <= 2 ms at 1 client: {'MET' if one['p99_ms'] <= 2 else 'NOT MET'}")
+    verify = subprocess.run([sys.executable, "-m", "agp.cli", "verify", str(out / "gate.jsonl"), "--key",
+                             str(out / "keys" / "agp.pub")], capture_output=True, text=True)
+    print(f"agp verify gate journal: exit {verify.returncode}")
+    if args.json:
+        print(json.dumps({"bare": bare, "gate": {"1": one, "64": many, "1_reconnect": conn}}, indent=2))
+    return 0 if verify.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
