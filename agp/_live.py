@@ -77,7 +77,7 @@ class LiveView:
         if self._live is None:
             self.console.print(
                 f"{time.strftime('%H:%M:%S', time.localtime(row.ts))}  {decision.upper():<5} {tool:<10} "
-                f"{summary[:90]}  [{rule or '-'}]" + (f"  #{seq}" if seq is not None else ""),
+                f"{row.summary[:90]}  [{rule or '-'}]" + (f"  #{seq}" if seq is not None else ""),
                 markup=False,
             )
         self._refresh()

@@ -29,10 +29,17 @@ def launch_for(opts, *, session: str, run_dir: Path):
         return launch_spec(prompt=opts.task, workspace="/workspace", base_url=f"http://127.0.0.1:{RELAY_PORT}",
                            config_dir="/home/agent/.claude", session=session)
     if opts.intendant == "codex":
+        from dataclasses import replace
+
         from intendants.codex.launch import launch_spec
 
-        return launch_spec(prompt=opts.task, workspace="/workspace", base_url=f"http://127.0.0.1:{RELAY_PORT}/v1",
-                           codex_home="/home/agent/.codex", session=session)
+        home = "/home/agent/.codex"
+        spec = launch_spec(prompt=opts.task, workspace="/workspace", base_url=f"http://127.0.0.1:{RELAY_PORT}/v1",
+                           codex_home=home, session=session)
+        # In the sandbox every setting reaches Codex as `-c` on its command line and the hook comes from
+        # the read-only /etc/codex/requirements.toml; a file mounted inside CODEX_HOME would make the
+        # engine create that directory as root, and Codex could not write its own state there.
+        return replace(spec, files={k: v for k, v in spec.files.items() if not k.startswith(home + "/")})
     from intendants.reference.launch import launch_spec
 
     script = Path(opts.script).read_bytes()
