@@ -181,6 +181,11 @@ class AarCollector:
         digests = self.digests
         policy_digest_of_copy = policy.get("digest")
         run_digest = run.get("policy_digest")
+        head = verify.get("head") or {}
+        if head.get("present") and head.get("covered") is False:
+            found.append(Anomaly("warn", "entries_after_head",
+                                 f"{head.get('uncovered_entries')} journal entries after the signed head (entry {head.get('seq')}) "
+                                 "verify but are not covered by it: their truncation would not be detected"))
         for seq, body in self.run_anomalies:
             found.append(Anomaly("warn", "journaled_anomaly",
                                  f"entry {seq}: {body.get('what', 'anomaly')}: {str(body.get('error', body))[:300]}", seq=seq))

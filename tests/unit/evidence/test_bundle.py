@@ -595,3 +595,17 @@ def test_cli_output_shows_bracketed_text_verbatim(tmp_path, capsys):
     bad.write_text("x")
     assert verify_bundle_cli(argparse.Namespace(path=tmp_path / "b", json=False), ring(key)) == 1
     assert "transcript/[red]x[dim].txt: in the bundle but not in the manifest" in capsys.readouterr().out
+
+
+def test_entries_after_the_head_are_reported(tmp_path):
+    run, key = make_run(tmp_path)
+    head = (run / "journal.jsonl.head").read_bytes()
+    j = Journal.open(run / "journal.jsonl", key)
+    j.append("run.note", "", {"late": True})
+    j.close()
+    # a crash between the append and the head write: the old head is what is on disk
+    lines = (run / "journal.jsonl").read_bytes().splitlines(keepends=True)
+    (run / "journal.jsonl").write_bytes(b"".join(lines[:-1]))  # drop the closing journal.head entry
+    (run / "journal.jsonl.head").write_bytes(head)
+    rep = build_bundle(run, tmp_path / "bundle", key)  # reopen + note verify; only the head is behind
+    assert any(w.startswith("entries_after_head: 2 journal entries after the signed head (entry 10)") for w in rep.warnings)
