@@ -4,22 +4,23 @@
 # still use --network none and the egress preflight proves each has no route. If
 # none answers, start Debian's dockerd WITHOUT any route-making features:
 #   dockerd --iptables=false --ip-forward=false --bridge=none
-# (log: /var/log/dockerd.log), wait for it, and say so.
+# (log: ${AGP_DOCKERD_LOG:-/var/log/dockerd.log}), wait for it, and say so.
 set -euo pipefail
+log="${AGP_DOCKERD_LOG:-/var/log/dockerd.log}"
 if docker info >/dev/null 2>&1; then
   echo "    a Docker engine answers: $(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
 else
   command -v dockerd >/dev/null 2>&1 || { echo "    dockerd not installed (10-system installs docker.io)" >&2; exit 1; }
   echo "    no Docker engine answers: starting dockerd --iptables=false --ip-forward=false --bridge=none"
-  nohup dockerd --iptables=false --ip-forward=false --bridge=none >/var/log/dockerd.log 2>&1 &
+  nohup dockerd --iptables=false --ip-forward=false --bridge=none >"$log" 2>&1 &
   echo "    dockerd pid $!; waiting for it to answer"
   for _ in $(seq 1 120); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5
   done
   if ! docker info >/dev/null 2>&1; then
-    echo "    dockerd did not answer within 60s; last lines of /var/log/dockerd.log:" >&2
-    tail -n 20 /var/log/dockerd.log >&2 || true
+    echo "    dockerd did not answer within 60s; last lines of $log:" >&2
+    tail -n 20 "$log" >&2 || true
     exit 1
   fi
   echo "    dockerd answers: $(docker version --format '{{.Server.Version}}')"
