@@ -99,8 +99,10 @@ def normalize_path(p: str, cwd: str, workspace: str, *, host_root: str | None = 
             continue
         if comp == "..":
             if left_uninspectable:
-                # `..` out of a directory we could not inspect: cannot know where it leads.
-                return ResolvedPath(path=_clean_abs(p), inside_workspace=False, resolved_links=links,
+                # `..` out of a directory we could not inspect: cannot know where it leads (the path
+                # given is the lexical guess)
+                guess = _clean_abs(cur + "/" + "/".join([".."] + todo[::-1]))
+                return ResolvedPath(path=guess, inside_workspace=False, resolved_links=links,
                                     note="'..' after a directory outside the workspace")
             cur = posixpath.dirname(cur) if cur != "/" else "/"
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -13,6 +14,8 @@ from agp.policy.classify import Statement, classify_shell
 from agp.policy.classify.shell import MAX_COMMAND_BYTES
 
 WS = "/ws"
+#: examples per differential test against real bash (raise locally: AGP_DIFF_EXAMPLES=4000)
+DIFF_EXAMPLES = int(os.environ.get("AGP_DIFF_EXAMPLES", "150"))
 
 
 def cls(cmd: str, cwd: str = WS) -> tuple[Statement, ...]:
@@ -134,7 +137,7 @@ _safe_piece = st.one_of(
 
 
 @pytest.mark.skipif(BASH is None, reason="bash not installed")
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=DIFF_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(_safe_piece, min_size=1, max_size=4).map("".join), min_size=1, max_size=4))
 def test_literal_words_match_bash(words):
     """Differential: for words built only from literal pieces (no expansion can run), the argv the
@@ -162,7 +165,7 @@ _printf_cmd = st.lists(st.lists(_tricky_piece, min_size=1, max_size=3).map("".jo
 
 
 @pytest.mark.skipif(BASH is None, reason="bash not installed")
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=DIFF_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_printf_cmd, min_size=1, max_size=3), st.lists(st.sampled_from(["; ", " && ", "\n"]), min_size=2,
                                                                max_size=2))
 def test_command_sequences_match_bash(tmp_path_factory, cmds, seps):
