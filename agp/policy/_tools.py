@@ -76,13 +76,22 @@ def _resolve(written: str, literal: bool, cwd: str, call: ToolCall) -> PathFact:
     return PathFact(written, r.path, "root" if r.is_workspace_root else "inside")
 
 
-def _from_classifier(s: Statement, call: ToolCall) -> ClassifiedStatement:
+def _from_classifier(s: Statement, call: ToolCall, memo: dict | None = None) -> ClassifiedStatement:
     cwd = s.cwd or call.cwd
+    memo = {} if memo is None else memo
+
+    def resolve(p: str, lit: bool) -> PathFact:
+        key = (p, lit, cwd)
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = _resolve(p, lit, cwd, call)
+        return hit
+
     literal = tuple(l and not g for l, g in zip(s.literal, s.globs)) if s.globs else s.literal
     if len(literal) != len(s.argv):
         literal = (False,) * len(s.argv)
     paths_lit = s.paths_literal if len(s.paths_literal) == len(s.paths) else (False,) * len(s.paths)
-    paths = tuple(_resolve(p, lit, cwd, call) for p, lit in zip(s.paths, paths_lit))
+    paths = tuple([resolve(p, lit) for p, lit in zip(s.paths, paths_lit)])
     program = s.program or None
     if s.kind == "exec" and s.argv:
         word = s.argv[0]
@@ -91,7 +100,7 @@ def _from_classifier(s: Statement, call: ToolCall) -> ClassifiedStatement:
             if not (word.startswith("/") and d in _SYSTEM_BIN):
                 # ./ls or /tmp/x/ls is not ls: name the program by its path
                 program = word
-                paths = paths + (_resolve(word, literal[0] if literal else False, cwd, call),)
+                paths = paths + (resolve(word, literal[0] if literal else False),)
     mcp_server = mcp_tool = None
     return ClassifiedStatement(
         kind=s.kind, text=s.text[:_TEXT_MAX], program=program, argv=s.argv, literal=literal, paths=paths,
@@ -128,7 +137,8 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         cmd = _str(inp, _SHELL_TOOLS[tool])
         if cmd is None:
             return [_unknown(f"{tool} call", f"{tool} input has no command string")]
-        return [_from_classifier(s, call) for s in classify_shell(cmd, call.cwd)]
+        memo: dict = {}  # one call: the same path is resolved once (never across calls: links change)
+        return [_from_classifier(s, call, memo) for s in classify_shell(cmd, call.cwd)]
 
     if tool in _READ_TOOLS or tool in _WRITE_TOOLS:
         key = _READ_TOOLS.get(tool) or _WRITE_TOOLS[tool]
