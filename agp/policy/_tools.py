@@ -119,6 +119,17 @@ def _path_stmt(kind: str, tool: str, path: str, call: ToolCall) -> ClassifiedSta
                                paths=(_resolve(path, True, call.cwd, call),))
 
 
+def _patch_writes(text: str, tool: str, call: ToolCall) -> list[ClassifiedStatement]:
+    """A write statement per file a patch adds, updates, deletes or moves to. A file name with
+    shell expansion characters (an unquoted here-doc expands them) is decided at run time."""
+    out = []
+    for f in _PATCH_FILE.findall(text):
+        literal = not any(ch in f for ch in "$`\\")
+        out.append(ClassifiedStatement(kind="write", text=f"{tool} {f}"[:_TEXT_MAX],
+                                       paths=(_resolve(f, literal, call.cwd, call),)))
+    return out
+
+
 def classify(call: ToolCall) -> ClassifiedCall:
     """Split ``call`` into the statements the policy evaluates (never raises for bad input)."""
     return ClassifiedCall(call, tuple(_statements(call)))
@@ -138,7 +149,11 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         if cmd is None:
             return [_unknown(f"{tool} call", f"{tool} input has no command string")]
         memo: dict = {}  # one call: the same path is resolved once (never across calls: links change)
-        return [_from_classifier(s, call, memo) for s in classify_shell(cmd, call.cwd)]
+        found = classify_shell(cmd, call.cwd)
+        if len(found) == 1 and found[0].kind == "exec" and found[0].program == "apply_patch":
+            # Codex runs `apply_patch <<'EOF' ... EOF` itself (no such binary): the patch's files
+            return _patch_writes(cmd, "apply_patch", call) or [_from_classifier(found[0], call, memo)]
+        return [_from_classifier(s, call, memo) for s in found]
 
     if tool in _READ_TOOLS or tool in _WRITE_TOOLS:
         key = _READ_TOOLS.get(tool) or _WRITE_TOOLS[tool]
@@ -166,10 +181,7 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         text = next((v for k, v in sorted(inp.items()) if isinstance(v, str) and "*** Begin Patch" in v), None)
         if text is None:
             return [_unknown("apply_patch call", "no patch text in the input")]
-        files = _PATCH_FILE.findall(text)
-        if not files:
-            return [_unknown("apply_patch call", "the patch names no file")]
-        return [_path_stmt("write", "apply_patch", f, call) for f in files]
+        return _patch_writes(text, "apply_patch", call) or [_unknown("apply_patch call", "the patch names no file")]
 
     if tool == "WebFetch":
         url = _str(inp, "url")

@@ -136,3 +136,16 @@ def test_unknown_harness_and_non_object_input_are_unknown():
     assert classify(c).statements[0].kind == "unknown"
     c = ToolCall(harness="codex", tool="Read", input={"file_path": "a"}, cwd="w", workspace="w")
     assert classify(c).statements[0].kind == "unknown"
+
+
+def test_codex_apply_patch_through_the_shell_writes_the_patch_files():
+    cmd = "apply_patch <<'EOF'\n*** Begin Patch\n*** Update File: src/a.py\n@@\n-a\n+b\n*** Add File: ../out.txt\n+x\n*** End Patch\nEOF"
+    ss = stmts("Bash", {"command": cmd}, harness="codex")
+    assert [(s.kind, s.paths[0].location) for s in ss] == [("write", "inside"), ("write", "outside")]
+    # an unquoted here-doc expands $VAR in file names: decided at run time
+    cmd = "apply_patch <<EOF\n*** Begin Patch\n*** Add File: $HOME/x\n+x\n*** End Patch\nEOF"
+    (s,) = stmts("Bash", {"command": cmd}, harness="codex")
+    assert s.kind == "write" and s.paths[0].location is None
+    # anything else in the same command: judged statement by statement (apply_patch itself matches no rule)
+    ss = stmts("Bash", {"command": "ls; apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: a\n+x\n*** End Patch\nEOF"})
+    assert "apply_patch" in [s.program for s in ss]
