@@ -14,7 +14,7 @@ from typing import Any
 
 from agp.errors import AgpError, SandboxError
 
-__all__ = ("launch_for", "sandbox_phase", "start_gate", "start_relay")
+__all__ = ("copy_transcript", "launch_for", "sandbox_phase", "start_gate", "start_relay")
 
 CONTAINER_TRANSCRIPT_REFERENCE = "/home/agent/.agp/transcript.jsonl"
 
@@ -89,11 +89,12 @@ def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessio
     def events(kind: str, body: dict) -> None:
         journal.append(kind, session, body)
 
-    box = DockerSandbox(spec, events=events)
+    from agp.sandbox.secrets import SecretResolver
+
+    box = DockerSandbox(spec, events=events, secrets=SecretResolver(redactor=journal.redactor))
     box_holder["box"] = box
-    view.status("creating the sandbox (network none, caps dropped, read-only root)")
-    box.create()
-    box.inspect_hardening()
+    view.status("creating the sandbox (network none, caps dropped, read-only root; inspected before start)")
+    box.create()  # refuses to start (HardeningError) unless every hardened flag is in the inspect data
     view.status("egress preflight: only lo, no route")
     pf = box.preflight()
     meta["preflight"] = pf.to_json_dict()
@@ -115,12 +116,20 @@ def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessio
         finally:
             proc.close()
     view.status(f"{opts.intendant} exited with status {code}; copying its transcript out")
+    copy_transcript(box, opts=opts, journal=journal, run_dir=run_dir, session=session)
+    return {"exit_code": code}
+
+
+def copy_transcript(box, *, opts, journal, run_dir: Path, session: str) -> None:
+    """The harness's own record of its tool calls, for the bundle's reconciliation. Idempotent."""
+    if (run_dir / "transcript" / ".copied").exists():
+        return
     for path in transcript_paths(opts):
         try:
             box.copy_out(path, run_dir / "transcript")
         except SandboxError as exc:
             journal.append("run.anomaly", session, {"what": "transcript missing", "path": path, "error": str(exc)})
-    return {"exit_code": code}
+    (run_dir / "transcript" / ".copied").touch()
 
 
 def _approvers(opts, view) -> list[Any]:

@@ -98,6 +98,19 @@ def sandbox_user(workspace: Path) -> tuple[int, int]:
     )
 
 
+def _reap_orphans(view: LiveView) -> None:
+    """Remove sandboxes left by agp processes that died without tearing down (e.g. SIGKILL)."""
+    from agp.sandbox.docker import reap_orphans
+
+    try:
+        removed = reap_orphans()
+    except Exception as exc:  # noqa: BLE001 - the doctor already proved the engine answers
+        raise SandboxError(f"cannot list agp containers: {exc}") from exc
+    if removed:
+        view.log(f"removed {len(removed)} sandbox(es) left behind by a dead agp process: "
+                 + ", ".join(c[:12] for c in removed))
+
+
 def _key(key_dir: Path) -> SigningKey:
     if not (key_dir / "agp.key").exists():
         return init_keys(key_dir)
@@ -135,6 +148,7 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     uid, gid = sandbox_user(workspace)
     opts.extra.update(uid=uid, gid=gid)
     policy = load_policy(policy_path)
+    _reap_orphans(view)
     run_id, run_dir = new_run_dir(opts.out)
     shutil.copyfile(policy_path, run_dir / "policy.toml")
     key = _key(key_dir)
@@ -212,6 +226,14 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
             finally:
                 box = box_holder.get("box")
                 if box is not None:
+                    if outcome.get("timed_out") or "exit_code" not in outcome:
+                        # cut short: keep what the harness recorded before the sandbox goes
+                        with anyio.CancelScope(shield=True):
+                            try:
+                                await anyio.to_thread.run_sync(lambda: _wiring.copy_transcript(
+                                    box, opts=opts, journal=journal, run_dir=run_dir, session=session))
+                            except AgpError:
+                                pass
                     await anyio.to_thread.run_sync(box.teardown)
                 tg.cancel_scope.cancel()
 

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from agp.commands._util import HelpFormatter, out_console, print_json
+from agp.commands._util import HelpFormatter, err_console, out_console, print_json
 from agp.paths import data_dir
 
 __all__ = ("DEMO_SCRIPT", "make_workspace", "register")
@@ -72,7 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
     make_workspace(ws)
     script = out / "script.json"
     script.write_text(json.dumps(DEMO_SCRIPT, indent=2) + "\n")
-    c = out_console()
+    c = err_console() if args.json else out_console()  # stdout carries only the JSON
     c.print(f"[bold]agp demo[/]: the reference agent works on {ws} in the sandbox; {len(DEMO_SCRIPT)} tool calls,")
     c.print("each decided by policies/default.toml at the gate and journaled before it runs.")
     c.print("Approvals in this demo are answered automatically, and journaled as automatic.")
