@@ -8,11 +8,17 @@ paths and runs `argv` with `env` in `cwd`. Nothing the agent can write
 
 from __future__ import annotations
 
+import os
+import py_compile
 import shlex
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LaunchSpec", "bridge_source", "hook_command"]
+__all__ = ["LaunchSpec", "bridge_files", "bridge_source", "hook_command"]
+
+CORE = "_agp_bridge.py"
 
 _HERE = Path(__file__).resolve().parent
 
@@ -29,9 +35,34 @@ class LaunchSpec:
 
 
 def bridge_source(harness: str) -> bytes:
-    """The bridge file for a harness, as shipped in this package."""
+    """The bridge stub for a harness, as shipped in this package."""
     sub = {"claude-code": "claude_code", "codex": "codex", "reference": "reference"}[harness]
     return (_HERE / sub / "bridge.py").read_bytes()
+
+
+def _compiled_core() -> tuple[str, bytes]:
+    """The core compiled by this interpreter as an unchecked-hash pyc, and its __pycache__ name.
+
+    An interpreter with another cache tag (another Python version) never looks at the
+    file and compiles the source beside it instead, so the pyc only ever saves time."""
+    tag = sys.implementation.cache_tag
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "core.pyc")
+        py_compile.compile(str(_HERE / CORE), cfile=out, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        return f"__pycache__/_agp_bridge.{tag}.pyc", Path(out).read_bytes()
+
+
+def bridge_files(harness: str, bridge_path: str) -> dict[str, bytes]:
+    """What the sandbox mounts read-only for the bridge: the harness's stub at `bridge_path`, the
+    core beside it, and the core's compiled form (so no tool call pays to compile it)."""
+    d = os.path.dirname(bridge_path)
+    pyc_name, pyc = _compiled_core()
+    return {
+        bridge_path: bridge_source(harness),
+        f"{d}/{CORE}": (_HERE / CORE).read_bytes(),
+        f"{d}/{pyc_name}": pyc,
+    }
 
 
 def hook_command(*, python: str, bridge: str, socket: str, deadline: float, session: str | None = None) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from intendants._launch import LaunchSpec, bridge_source, hook_command
+from intendants._launch import LaunchSpec, bridge_files, hook_command
 
 __all__ = ["MANAGED_SETTINGS_PATH", "managed_settings", "launch_spec"]
 
@@ -61,7 +61,7 @@ def launch_spec(
     settings = managed_settings(command=cmd, hook_timeout=int(deadline) + HOOK_TIMEOUT_MARGIN, socket=socket)
     files = {MANAGED_SETTINGS_PATH: (json.dumps(settings, indent=2) + "\n").encode()}
     if ship_bridge:
-        files[bridge_path] = bridge_source("claude-code")
+        files.update(bridge_files("claude-code", bridge_path))
     argv = [
         claude,
         "-p",

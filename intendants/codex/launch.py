@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 
-from intendants._launch import LaunchSpec, bridge_source, hook_command
+from intendants._launch import LaunchSpec, bridge_files, hook_command
 
 __all__ = ["REQUIREMENTS_PATH", "requirements_toml", "config_toml", "launch_spec", "toml_str"]
 
@@ -130,7 +130,7 @@ def launch_spec(
         f"{codex_home}/config.toml": config_toml(base_url=base_url, model=model, mcp_servers=mcp_servers).encode(),
     }
     if ship_bridge:
-        files[bridge_path] = bridge_source("codex")
+        files.update(bridge_files("codex", bridge_path))
     argv = [codex, "exec", "--skip-git-repo-check", "--json", "--dangerously-bypass-approvals-and-sandbox"]
     for kv in config_overrides(base_url=base_url, model=model):
         argv += ["-c", kv]

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from intendants._launch import LaunchSpec, bridge_source
+from intendants._launch import LaunchSpec, bridge_files
 
 __all__ = ["AGENT_DIR", "launch_spec", "validate_script"]
 
@@ -43,8 +43,8 @@ def launch_spec(
     agent, bridge, task = f"{agent_dir}/agent.py", f"{agent_dir}/bridge.py", f"{agent_dir}/task.json"
     files = {
         agent: (_HERE / "agent.py").read_bytes(),
-        bridge: bridge_source("reference"),
         task: script,
+        **bridge_files("reference", bridge),
     }
     argv = [python, "-I", "-S", agent, "--script", task, "--workspace", workspace, "--transcript", transcript,
             "--bridge", bridge, "--socket", socket, "--deadline", f"{deadline:g}", "--python", python]

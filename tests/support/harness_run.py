@@ -175,8 +175,9 @@ def run_harness(
 ) -> HarnessRun:
     """Run `harness` on `script` (conversation tag -> steps; the main one is "main").
 
-    The bridge is a copy of the shipped one (or `bridge_source`) in tmp/agp-bridge,
-    mounted read-only; `bridge_missing` leaves the file out. `managed_override`
+    The bridge (stub, core, compiled core: the launch spec's files) is put in
+    tmp/agp-bridge, mounted read-only; `bridge_source` replaces the stub, and
+    `bridge_missing` leaves the directory empty. `managed_override`
     may rewrite a managed file ((path, content) -> content) to measure raw dialects.
     """
     harness_available(harness)
@@ -225,9 +226,13 @@ def run_harness(
                 content = managed_override(path, content)
             if path.startswith("/etc/"):
                 etc[path] = content
-            elif path == str(bridge_path):
-                if not bridge_missing:
-                    bridge_path.write_bytes(bridge_source if bridge_source is not None else content)
+            elif path.startswith(str(bdir) + "/"):
+                if bridge_missing:
+                    continue  # the whole bridge directory stays empty
+                if path == str(bridge_path) and bridge_source is not None:
+                    content = bridge_source
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_bytes(content)
             else:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 Path(path).write_bytes(content)

@@ -295,6 +295,9 @@ def test_agent_cannot_switch_its_gate_off(tmp_path, harness):
             assert rm2["id"] in {d["call"]["tool_use_id"] for d in gate.decisions()}
         assert evil.connections == 0, "a bridge talked to the agent's own socket"
         # the read-only files were not changed
-        assert (tmp_path / "agp-bridge" / "bridge.py").read_bytes().startswith(b'"""agp hook bridge')
+        from intendants._launch import bridge_source
+
+        assert (tmp_path / "agp-bridge" / "bridge.py").read_bytes() == bridge_source(harness)
+        assert not (ws / ".claude" / "settings.json").exists() or b"disableAllHooks" in (ws / ".claude" / "settings.json").read_bytes()
     finally:
         evil.close()

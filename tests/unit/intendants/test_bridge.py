@@ -136,28 +136,78 @@ def peer(tmp_path):
 # ---------------------------------------------------------------- source-level checks
 
 
-def test_bridge_copies_differ_only_in_harness_name():
+CORE = ROOT / "intendants" / "_agp_bridge.py"
+
+
+def test_bridge_stubs_differ_only_in_harness_name():
     base = BRIDGES["claude-code"].read_text().splitlines()
     for name, path in BRIDGES.items():
         lines = path.read_text().splitlines()
         assert len(lines) == len(base), name
         diff = [(a, b) for a, b in zip(base, lines) if a != b]
-        if name == "claude-code":
-            assert diff == []
-        else:
-            assert diff == [('HARNESS = "claude-code"', f'HARNESS = "{name}"')], diff
+        assert all(a.startswith('"""agp hook bridge for') or a.startswith("HARNESS = ") for a, _ in diff), diff
+        assert f'HARNESS = "{name}"' in lines
 
 
-def test_bridge_imports_only_the_standard_library_c_modules():
-    allowed = {"os", "sys", "_json", "_signal", "_socket", "json"}  # json: fallback only
-    tree = ast.parse(BRIDGES["claude-code"].read_text())
+def _imports(path: Path) -> set[str]:
     seen = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             seen |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             seen.add((node.module or "").split(".")[0])
-    assert seen <= allowed, seen - allowed
+    return seen
+
+
+def test_bridge_imports_only_the_standard_library_c_modules():
+    assert _imports(CORE) <= {"os", "sys", "_json", "_signal", "_socket", "json"}  # json: fallback only
+    for path in BRIDGES.values():
+        assert _imports(path) == {"sys", "_agp_bridge"}
+
+
+def _stage(tmp_path: Path, harness: str, *, drop: tuple[str, ...] = ()) -> Path:
+    """Lay the bridge out as the launch spec ships it (stub, core, compiled core) in a fresh directory."""
+    from intendants._launch import bridge_files
+
+    target = tmp_path / "opt" / harness / "bridge.py"
+    for path, content in bridge_files(harness, str(target)).items():
+        if any(path.endswith(d) for d in drop):
+            continue
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(content)
+    return target
+
+
+@pytest.mark.parametrize("drop", [(), (".pyc",)])
+def test_staged_bridge_runs_with_and_without_its_compiled_core(tmp_path, peer, drop):
+    p = peer(lambda req: verdict(req))
+    bridge = _stage(tmp_path, "codex", drop=drop)
+    os.chmod(bridge.parent, 0o555)  # read-only, as mounted: nothing may be written beside it
+    try:
+        r = run_bridge(HOOK, "--socket", p.path, bridge=bridge)
+    finally:
+        os.chmod(bridge.parent, 0o755)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+    assert p.requests[0]["harness"] == "codex"
+
+
+def test_staged_bridge_uses_the_compiled_core(tmp_path, peer):
+    p = peer(lambda req: verdict(req))
+    bridge = _stage(tmp_path, "claude-code")
+    (pyc,) = (bridge.parent / "__pycache__").iterdir()
+    assert pyc.name == f"_agp_bridge.{sys.implementation.cache_tag}.pyc"
+    r = subprocess.run([sys.executable, "-I", "-S", "-v", str(bridge), "--socket", p.path], input=json.dumps(HOOK).encode(),
+                       capture_output=True, timeout=20)
+    assert r.returncode == 0
+    assert f"matches {bridge.parent / '_agp_bridge.py'}".encode() in r.stderr or str(pyc).encode() in r.stderr
+
+
+def test_stub_without_its_core_is_a_deny(tmp_path, peer):
+    p = peer(lambda req: verdict(req))
+    bridge = _stage(tmp_path, "codex", drop=("_agp_bridge.py", ".pyc"))
+    reason = assert_deny(run_bridge(HOOK, "--socket", p.path, bridge=bridge), "could not load")
+    assert "Traceback" not in reason
+    assert p.requests == []
 
 
 # ---------------------------------------------------------------- fail closed
@@ -319,15 +369,11 @@ def test_pinned_socket_wins_over_env(peer):
 
 
 def test_socket_path_rules():
-    sys.path.insert(0, str(BRIDGES["claude-code"].parent))
-    try:
-        import importlib.util
+    import importlib.util
 
-        spec = importlib.util.spec_from_file_location("agp_bridge_under_test", BRIDGES["claude-code"])
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location("agp_bridge_under_test", CORE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
     sp = mod.socket_path
     assert sp("/pinned.sock", {"AGP_GATE_SOCKET": "/run/agp/x.sock"}) == "/pinned.sock"
     assert sp(None, {}) == "/run/agp/gate.sock"
@@ -341,13 +387,9 @@ def test_socket_path_rules():
 # ---------------------------------------------------------------- the hook command wrapper
 
 
-def _wrapped(tmp_path, bridge_body: str | None, sock: str) -> subprocess.CompletedProcess[bytes]:
+def _wrapped(bridge: Path, sock: str) -> subprocess.CompletedProcess[bytes]:
     from intendants._launch import hook_command
 
-    bridge = tmp_path / "b" / "bridge.py"
-    bridge.parent.mkdir(exist_ok=True)
-    if bridge_body is not None:
-        bridge.write_text(bridge_body)
     cmd = hook_command(python=PY, bridge=str(bridge), socket=sock, deadline=5)
     return subprocess.run(["/bin/sh", "-c", cmd], input=json.dumps(HOOK).encode(), capture_output=True, timeout=20)
 
@@ -355,24 +397,29 @@ def _wrapped(tmp_path, bridge_body: str | None, sock: str) -> subprocess.Complet
 @pytest.mark.parametrize(
     "body, fragment",
     [
-        (None, "exit 2"),  # the bridge file is missing: python exits 2 with its own message on stderr
+        (None, "can't open file"),  # missing: python exits 2 with its own message on stderr (a block)
         ("raise SystemExit(1)\n", "exit 1"),
         ("import os\nos.kill(os.getpid(), 9)\n", "exit 137"),
-        ("this is not python\n", ""),
+        ("this is not python\n", "exit 1"),
     ],
 )
 def test_hook_command_turns_any_bridge_failure_into_a_block(tmp_path, body, fragment):
-    r = _wrapped(tmp_path, body, str(tmp_path / "none.sock"))
+    bridge = tmp_path / "b" / "bridge.py"
+    bridge.parent.mkdir()
+    if body is not None:
+        bridge.write_text(body)
+    r = _wrapped(bridge, str(tmp_path / "none.sock"))
     assert r.returncode == 2
     assert r.stderr.strip()
-    assert fragment in r.stderr.decode() or body is None or body.startswith("this")
+    assert fragment in r.stderr.decode()
 
 
 def test_hook_command_keeps_allow_and_deny(tmp_path, peer):
+    bridge = _stage(tmp_path, "codex")
     p = peer(lambda req: verdict(req))
-    r = _wrapped(tmp_path, BRIDGES["codex"].read_text(), p.path)
+    r = _wrapped(bridge, p.path)
     assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
     d = peer(lambda req: verdict(req, decision="deny", reason="nope"), name="d.sock")
-    r = _wrapped(tmp_path, BRIDGES["codex"].read_text(), d.path)
+    r = _wrapped(bridge, d.path)
     assert r.returncode == 2 and b"nope" in r.stderr
     assert b"hook bridge failed" not in r.stderr  # the bridge's own deny is passed through as is
