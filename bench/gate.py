@@ -235,7 +235,7 @@ def main() -> int:
     if args.profile:
         spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         spy = subprocess.Popen([spy_bin, "record", "--format", "raw", "-o", str(out / "gate.folded"), "-p",
-                                str(proc.pid), "-d", str(int(args.seconds * 3 + 5)), "--nonblocking"],
+                                str(proc.pid), "-d", str(int(args.seconds * 3 + 5)), "--nonblocking", "--gil"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         anyio.run(load, sock, 4, 1.0, 0)  # warm-up (imports, caches of the rule candidates)

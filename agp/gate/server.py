@@ -34,6 +34,7 @@ import hashlib
 import logging
 import os
 import socket
+import queue
 import stat
 import threading
 from pathlib import Path
@@ -88,6 +89,67 @@ def prepare_socket_dir(socket_dir: Path, *, uid: int | None = None, gid: int | N
 def _statements_summary(statements: Sequence[Mapping[str, Any]]) -> str:
     texts = [str(s.get("text", "")) for s in statements if s.get("text")]
     return " ; ".join(texts)[:200]
+
+
+class _AppendPump:
+    """Blocking journal appends on a fixed pool of threads, completed on the asyncio loop.
+
+    ``anyio.to_thread`` pays a Python ``Condition`` handoff per call (about a fifth of the
+    gate's CPU under 64 clients, measured with py-spy); this pool waits on a C
+    ``SimpleQueue`` and completes an asyncio future with ``call_soon_threadsafe``. Used
+    only on asyncio; other backends go through ``anyio.to_thread``.
+    """
+
+    def __init__(self, func: Callable[..., Any], threads: int) -> None:
+        self._func = func
+        self._n = threads
+        self._q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._loop: Any = None
+
+    def start(self, loop: Any) -> None:
+        self._loop = loop
+        for i in range(self._n):
+            t = threading.Thread(target=self._run, name=f"agp-gate-append-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _run(self) -> None:
+        q, func = self._q, self._func
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            fut, args = item
+            try:
+                res, exc = func(*args), None
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting call
+                res, exc = None, e
+            try:
+                self._loop.call_soon_threadsafe(_settle, fut, res, exc)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+    async def submit(self, *args: Any) -> Any:
+        fut = self._loop.create_future()
+        self._q.put((fut, args))
+        return await fut
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._q.put(None)
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+
+
+def _settle(fut: Any, res: Any, exc: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(res)
 
 
 def live_view_sink(view: Any) -> Callable[[GateEvent], None]:
@@ -155,6 +217,8 @@ class GateServer:
         self._on_event = on_event
         self._socket_uid, self._socket_gid = socket_uid, socket_gid
         self._limiter = anyio.CapacityLimiter(append_threads)
+        self._append_threads = append_threads
+        self._pump: _AppendPump | None = None
         self._max_connections = max_connections
         self._frame_timeout = frame_timeout
         self._idle_timeout = idle_timeout
@@ -199,6 +263,9 @@ class GateServer:
             self._emit(GateEvent("journal_failed", {"reason": why}))
 
     async def _record(self, kind: str, session: str, body: Mapping[str, Any]) -> Any:
+        pump = self._pump
+        if pump is not None and threading.get_ident() == self._loop_thread:
+            return await pump.submit(kind, session, body)
         return await anyio.to_thread.run_sync(self._record_sync, kind, session, body, limiter=self._limiter)
 
     # --------------------------------------------------------------- sessions
@@ -458,6 +525,15 @@ class GateServer:
                 await anyio.to_thread.run_sync(self._finish_journal)
             raise
         try:
+            try:
+                import asyncio
+
+                loop = asyncio.get_running_loop()  # RuntimeError on other backends (trio)
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                self._pump = _AppendPump(self._record_sync, self._append_threads)
+                self._pump.start(loop)
             self.broker.start()
             async with anyio.create_task_group() as conn_tg:
                 async with anyio.create_task_group() as accept_tg:
@@ -478,7 +554,10 @@ class GateServer:
             self.stopping = True
             self._unlink_socket()
             self.broker.close()
+            pump, self._pump = self._pump, None
             with anyio.CancelScope(shield=True):
+                if pump is not None:
+                    await anyio.to_thread.run_sync(pump.close)
                 await anyio.to_thread.run_sync(self._finish_journal)
 
     async def _accept_loop(self, listener: Any, tg: anyio.abc.TaskGroup) -> None:
