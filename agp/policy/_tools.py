@@ -54,26 +54,23 @@ def _resolve(written: str, literal: bool, cwd: str, call: ToolCall) -> PathFact:
     has_glob = bool(_GLOB_MAGIC.search(written))
     probe = written
     if has_glob:
-        # where can the pattern's matches lie? at most as far out as its fixed prefix
+        # where can the pattern's matches lie? in its fixed leading directory or below
         prefix = []
         for seg in written.split("/"):
             if _GLOB_MAGIC.search(seg):
                 break
             prefix.append(seg)
-        probe = "/".join(prefix) or ("/" if written.startswith("/") else ".")
-        rest = written[len(probe):]
-        if ".." in rest.split("/"):
+        fixed = "/".join(prefix)
+        if ".." in written[len(fixed):].split("/"):
             return PathFact(written, None, None)  # '..' after a wildcard: could lead anywhere
+        probe = fixed or ("/" if written.startswith("/") else ".")
     r = normalize_path(probe, cwd, call.workspace, host_root=call.host_workspace)
     if r.path in _NULL_PATHS and not has_glob:
         return PathFact(written, r.path, "null")
     if not r.inside_workspace:
-        return PathFact(written, r.path if r.path.startswith("/") else None, "outside")
-    if has_glob:
-        # a wildcard directly under the root can name everything in it
-        loc = "root" if r.is_workspace_root else "inside"
-        return PathFact(written, r.path.rstrip("/") + written[len(probe):] if probe != written else r.path, loc)
-    return PathFact(written, r.path, "root" if r.is_workspace_root else "inside")
+        return PathFact(written, r.path if r.path.startswith("/") else None, "outside", has_glob)
+    # a wildcard directly under the root can name everything in it
+    return PathFact(written, r.path, "root" if r.is_workspace_root else "inside", has_glob)
 
 
 def _from_classifier(s: Statement, call: ToolCall, memo: dict | None = None) -> ClassifiedStatement:

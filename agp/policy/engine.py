@@ -84,16 +84,22 @@ class ToolCall:
 class PathFact:
     """A path a statement reads, writes or names, resolved against the workspace.
 
-    ``location`` is ``inside``, ``root`` (the workspace itself) or ``outside``; ``None``
-    when the path is decided only at run time (then ``path`` is ``None`` too).
+    ``location`` is ``inside``, ``root`` (the workspace itself), ``outside`` or ``null`` (the
+    null device and standard streams); ``None`` when the path is decided only at run time
+    (then ``path`` is ``None`` too). For a wildcard pattern (``glob``), ``path`` is its fixed
+    leading directory: every match lies there or below.
     """
 
     written: str
     path: str | None
     location: str | None
+    glob: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"written": self.written, "path": self.path, "location": self.location or "unknown"}
+        d = {"written": self.written, "path": self.path, "location": self.location or "unknown"}
+        if self.glob:
+            d["glob"] = True
+        return d
 
 
 @dataclass(frozen=True)
@@ -580,17 +586,27 @@ def _aligned_prefixes(globs: tuple[str, ...]) -> tuple[str, ...] | None:
     return tuple(out)
 
 
-def _path_patterns(globs: tuple[str, ...]) -> tuple[tuple[bool, str, re.Pattern[str]], ...]:
-    """(absolute?, literal prefix, regex) per glob; the prefix is a cheap first test."""
+def _path_patterns(globs: tuple[str, ...]) -> tuple[tuple[bool, str, re.Pattern[str], str, bool], ...]:
+    """Per glob: (absolute?, literal prefix, regex, whole-directory prefix, is it 'DIR/**' or '**'?)."""
     out = []
     for g in globs:
         m = re.search(r"[*?\[]", g)
         prefix = (g if m is None else g[: m.start()]).rstrip("/")  # 'src/**' also matches 'src'
-        out.append((g.startswith("/"), prefix, compile_path(g)))
+        lit = g if m is None else g[: m.start()]
+        if m is not None:
+            lit = lit[: lit.rfind("/")] if "/" in lit else ""
+        lit = lit.rstrip("/")
+        tree = g == "**" or (g.endswith("/**") and not re.search(r"[*?\[]", g[:-3]))
+        out.append((g.startswith("/"), prefix, compile_path(g), lit, tree))
     return tuple(out)
 
 
-def _path_match(pats: tuple[tuple[bool, str, re.Pattern[str]], ...], p: PathFact, ws: str) -> bool | None:
+def _under(a: str, b: str) -> bool:
+    """Is path a equal to or below path b ('' is the top of a relative tree)?"""
+    return b == "" or a == b or a.startswith(b + "/")
+
+
+def _path_match(pats: tuple[tuple[bool, str, re.Pattern[str], str, bool], ...], p: PathFact, ws: str) -> bool | None:
     if p.path is None:
         return _MAYBE
     loc = p.location
@@ -598,8 +614,20 @@ def _path_match(pats: tuple[tuple[bool, str, re.Pattern[str]], ...], p: PathFact
     if loc == "inside":
         rel = p.path[len(ws) + 1:] if ws != "/" else p.path[1:]  # p.path is normalized, under ws
     elif loc == "root":
-        rel = "."
-    for absolute, prefix, rx in pats:
+        rel = "" if p.glob else "."
+    if p.glob:
+        # the pattern's matches lie in p.path or below: sure only for 'DIR/**' rules covering it
+        out: bool | None = False
+        for absolute, _prefix, _rx, lit, tree in pats:
+            target = p.path if absolute else rel
+            if target is None:
+                continue
+            if tree and _under(target, lit):
+                return True
+            if _under(target, lit) or _under(lit, target):
+                out = _MAYBE
+        return out
+    for absolute, prefix, rx, _lit, _tree in pats:
         target = p.path if absolute else rel
         if target is not None and target.startswith(prefix) and rx.match(target):
             return True
@@ -751,7 +779,7 @@ def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.dat
         # index on the first path: a `path` rule needs every path, so the first one too, under its prefix
         first = s.paths[0] if s.paths else None
         rel = None
-        if first is not None and first.path is not None:
+        if first is not None and first.path is not None and not first.glob:
             rel = first.path[ws_len:] + "/" if first.location == "inside" else ""
         matched = []
         for c in cands:

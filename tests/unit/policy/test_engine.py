@@ -357,3 +357,17 @@ def test_decision_json_is_complete_and_serializable():
 def test_statement_literal_must_match_argv_length():
     with pytest.raises(ValueError):
         ClassifiedStatement(kind="exec", text="x", argv=("a", "b"), literal=(True,))
+
+
+def test_a_wildcard_path_is_sure_only_for_directory_tree_rules():
+    p = pol(rules('id = "src"\neffect = "allow"\nkind = "write"\npath = ["src/**"]',
+                  'id = "txt"\neffect = "allow"\nkind = "write"\npath = ["docs/*.txt"]',
+                  'id = "hooks"\neffect = "deny"\nkind = "write"\ntouches_path = [".git/hooks/**"]'))
+    w = lambda p: ClassifiedStatement(kind="write", text="w", paths=(p,))  # noqa: E731
+    g = lambda d, loc="inside": PathFact(d + "/*", d if d.startswith("/") else f"{WS}/{d}", loc, glob=True)  # noqa: E731
+    assert decide(p, w(g("src/a"))).effect == "allow"          # src/a/* lies under src/**
+    assert decide(p, w(g("docs"))).effect == "deny"            # docs/* might not be *.txt
+    assert decide(p, w(g(".git"))).rule == "hooks"             # .git/* might be .git/hooks
+    assert decide(p, w(g(".git/hoo"))).effect == "deny"        # .git/hoo*/x: maybe hooks -> the deny holds
+    assert decide(p, w(PathFact("*", WS, "root", glob=True))).rule == "hooks"
+    assert decide(p, w(g("lib"))).effect == "deny" and decide(p, w(g("lib"))).rule is None

@@ -149,3 +149,12 @@ def test_codex_apply_patch_through_the_shell_writes_the_patch_files():
     # anything else in the same command: judged statement by statement (apply_patch itself matches no rule)
     ss = stmts("Bash", {"command": "ls; apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: a\n+x\n*** End Patch\nEOF"})
     assert "apply_patch" in [s.program for s in ss]
+
+
+def test_wildcard_paths_are_placed_by_their_fixed_directory():
+    s = one("Read", {"file_path": "/workspace/src/*.py"})
+    assert (s.paths[0].path, s.paths[0].location, s.paths[0].glob) == ("/workspace/src", "inside", True)
+    s = one("Read", {"file_path": "/workspace/*"})
+    assert (s.paths[0].location, s.paths[0].glob) == ("root", True)
+    assert one("Read", {"file_path": "/*/passwd"}).paths[0].location == "outside"
+    assert one("Read", {"file_path": "/workspace/*/../../etc"}).paths[0].location is None
