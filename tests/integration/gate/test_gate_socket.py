@@ -435,3 +435,38 @@ async def test_events_drive_the_run_live_view(env):
     text = buf.getvalue()
     assert "ALLOW" in text and "allow-ls" in text and "WAIT" in text and "TIMED_OUT" in text
     assert view.counts == {"allow": 1, "deny": 1}
+
+
+async def test_socket_dir_and_socket_can_be_handed_to_the_sandbox_uid(env):
+    if os.geteuid() != 0:
+        pytest.skip("chown to another uid needs root")
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="agp-gate-uid-"))  # pytest's tmp root is 0700; sandboxes bind-mount
+    os.chmod(base, 0o711)  # the directory itself, so only its own mode matters there
+    env.sock_dir = base / "sock"
+    try:
+        await _uid_checks(env)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def _uid_checks(env):
+    async with env.running(socket_uid=10001, socket_gid=10001):
+        d, s = os.stat(env.sock_dir), os.stat(env.socket)
+        assert (d.st_uid, stat.S_IMODE(d.st_mode)) == (10001, 0o700)
+        assert (s.st_uid, stat.S_IMODE(s.st_mode)) == (10001, 0o600)
+        # a process running as that uid can connect (what the sandbox user does)
+        code = ("import socket,struct,json,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
+                "b=json.dumps({'v':1,'type':'check','id':'u','session':'s1','harness':'claude-code','tool':'Bash',"
+                "'input':{'command':'ls'},'cwd':'/workspace'}).encode();s.sendall(struct.pack('>I',len(b))+b);"
+                "n=struct.unpack('>I',s.recv(4))[0];print(json.loads(s.recv(n))['decision'])")
+        out = await anyio.to_thread.run_sync(lambda: subprocess.run(
+            ["/usr/bin/python3", "-I", "-c", code, str(env.socket)], capture_output=True, text=True, user=10001, group=10001,
+            timeout=30))
+        other = await anyio.to_thread.run_sync(lambda: subprocess.run(
+            ["/usr/bin/python3", "-I", "-c", code, str(env.socket)], capture_output=True, text=True, user=10002, group=10002,
+            timeout=30))
+    assert out.stdout.strip() == "allow", out.stderr
+    assert other.returncode != 0 and "Permission denied" in other.stderr
