@@ -57,18 +57,28 @@ def _medium(rng: random.Random) -> str:
 
 
 def _long(rng: random.Random, limit: int = 1024) -> str:
+    """A valid command of 600-1024 bytes (whole units are added while they fit)."""
     kind = rng.randrange(3)
+    target = rng.randint(600, limit)
+
+    def grow(make, wrap):
+        units: list[str] = []
+        while True:
+            cand = wrap(units + [make(len(units))])
+            if len(cand.encode()) > target:
+                return wrap(units)
+            units.append(make(len(units)))
+
     if kind == 0:  # a heredoc of python into a file, then run the tests
-        body = "\n".join(f"    x{i} = compute({i}, 'value-{i}')  # step {i}" for i in range(60))
-        s = f"cat > src/gen.py <<'EOF'\ndef main():\n{body}\nEOF\npython -m pytest -q tests"
-    elif kind == 1:  # a long pipeline with substitutions
+        return grow(lambda i: f"    x{i} = compute({i}, 'value-{i}')  # step {i}",
+                    lambda us: "cat > src/gen.py <<'EOF'\ndef main():\n" + "\n".join(us) + "\nEOF\npython -m pytest -q tests")
+    if kind == 1:  # a long pipeline with substitutions
         stages = ["grep -v '^#' config/settings.ini", "sed -n 's/^\\([a-z_]*\\)=.*/\\1/p'", "sort", "uniq -c",
                   "sort -rn", "head -50", 'while read n k; do echo "$k:$n"; done', "tr '[:lower:]' '[:upper:]'"]
-        s = " | ".join(stages * 4)
-    else:  # a for loop with a subshell and command substitution
-        files = " ".join(f"src/module_{i}/file_{i}.py" for i in range(40))
-        s = f'for f in {files}; do (cd "$(dirname "$f")" && wc -l "$(basename "$f")"); done'
-    return s[:limit]
+        return grow(lambda i: stages[i % len(stages)], lambda us: " | ".join(us))
+    # a for loop with a subshell and command substitution
+    return grow(lambda i: f"src/module_{i}/file_{i}.py",
+                lambda us: f'for f in {" ".join(us)}; do (cd "$(dirname "$f")" && wc -l "$(basename "$f")"); done')
 
 
 def commands(rng: random.Random) -> list[str]:
