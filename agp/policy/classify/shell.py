@@ -58,10 +58,11 @@ from agp.policy.classify._statement import Statement
 from agp.policy.classify.sql import classify_sql, dialect_for
 from agp.policy.classify.urls import url_host
 
-__all__ = ("classify_shell", "MAX_COMMAND_BYTES", "MAX_DEPTH")
+__all__ = ("classify_shell", "MAX_COMMAND_BYTES", "MAX_DEPTH", "MAX_NESTING")
 
 MAX_COMMAND_BYTES = 256 * 1024  # a longer string is one unknown statement
 MAX_DEPTH = 8  # nesting of bash -c / eval / backticks / function calls
+MAX_NESTING = 64  # brackets deeper than this: one unknown statement
 MAX_CWDS = 4  # candidate working directories tracked before giving up (cwd unknown)
 
 _LANGUAGE = tree_sitter.Language(tree_sitter_bash.language())
@@ -2041,6 +2042,22 @@ def _sed_dangerous(script: str) -> bool:
         re.search(r"(^|[;\n{}])\s*[ewWrR](\s|$)", stripped))
 
 
+def _nesting_exceeds(code: str, limit: int) -> bool:
+    """Over-approximation of bracket nesting (quotes ignored): deep trees would take the walker (and
+    the C stack under it) into recursion limits, so they are refused before parsing."""
+    if code.count("(") + code.count("{") + code.count("`") <= limit:
+        return False
+    depth = peak = 0
+    for ch in code:
+        if ch in "({":
+            depth += 1
+            if depth > peak:
+                peak = depth
+        elif ch in ")}" and depth:
+            depth -= 1
+    return peak > limit or code.count("`") > limit
+
+
 def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int,
               functions: dict | None = None) -> list[Statement]:
     env = _Env(cwds, via, depth)
@@ -2049,6 +2066,9 @@ def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int
                           reason=f"command longer than {MAX_COMMAND_BYTES} bytes")]
     if "\x00" in code:
         return [Statement(kind="unknown", text=code[:500], via=via, reason="NUL byte in command")]
+    if _nesting_exceeds(code, MAX_NESTING):
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason=f"command nested more than {MAX_NESTING} levels deep")]
     if _CONTINUATION_IN_WORD.search(code):
         return [Statement(kind="unknown", text=code[:500], via=via,
                           reason="line continuation inside a word (the parser and bash disagree)")]
