@@ -38,3 +38,30 @@ def test_concurrent_evaluation_gives_the_single_threaded_decisions():
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(run, jobs))
     assert parallel == serial
+
+
+_REPLAY = r"""
+import datetime as dt, json, sys
+from agp.policy import ToolCall, evaluate, load_policy
+p = load_policy(sys.argv[1])
+now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
+out = []
+for line in open(sys.argv[2]):
+    line = line.rstrip("\n")
+    if line.strip() and not line.startswith("#"):
+        c = ToolCall(harness="claude-code", tool="Bash", input={"command": line}, cwd="/workspace", workspace="/workspace", host_workspace="")
+        out.append(evaluate(c, p, now).to_json_dict())
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def test_decisions_replay_identically_in_other_processes_whatever_the_hash_seed():
+    """A journaled decision must be reproducible by `agp policy explain` later, in another process."""
+    import os
+
+    root = repo_root()
+    args = [sys.executable, "-c", _REPLAY, str(root / "policies" / "default.toml"),
+            str(root / "tests" / "adversarial" / "must_not_allow.txt")]
+    runs = [subprocess.run(args, capture_output=True, text=True, check=True, cwd=root,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "random")]
+    assert runs[0] == runs[1] == runs[2] and len(runs[0]) > 1000
