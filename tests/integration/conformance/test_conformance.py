@@ -62,6 +62,14 @@ def _assert_journal_matches(run, gate, *, expect: dict[str, str]) -> list[dict]:
         if step["id"] in expect:
             assert d["decision"] == expect[step["id"]], (step, d)
     gate.verify()
+    # the harness's own transcript agrees with the journal (agp's evidence reconciliation)
+    from agp.evidence.reconcile import decision_ref, reconcile
+    from agp.evidence.transcripts import load_transcript
+
+    tdir = run.tmp / "home" / (".claude" if run.harness == "claude-code" else ".codex")
+    rec = reconcile(load_transcript(tdir, run.harness),
+                    [decision_ref(e) for e in gate.entries() if e["kind"] == "gate.decision"])
+    assert not rec.failures, rec.failures
     return decisions
 
 
@@ -282,6 +290,17 @@ def test_agent_cannot_switch_its_gate_off(tmp_path, harness):
             run = run_harness(harness, {"main": [*tamper, rm, s.done()]}, tmp_path, socket=gate.socket,
                               session=session, prepare=_prepare, mcp=False)
             assert (ws / "keep.marker").exists(), "the agent ungated itself\n" + run.diagnostics()
+            # the tampering really happened where the agent may write, and failed where agp mounts read-only
+            for t in tamper:
+                target = json.dumps(t["input"])
+                if "/etc/" in target or "agp-bridge" in target or "home/.codex/config.toml" in target:
+                    assert "Read-only file system" in run.result(t), (t, run.result(t))
+            written = ([ws / ".claude" / "settings.json", ws / ".claude" / "settings.local.json",
+                        tmp_path / "home" / ".claude" / "settings.json"] if harness == "claude-code"
+                       else [ws / ".codex" / "config.toml", ws / ".codex" / "hooks.json", tmp_path / "home" / ".codex" / ".env"])
+            for f in written:
+                assert f.exists() and (b"disableAllHooks" in f.read_bytes() or b"hooks" in f.read_bytes()
+                                       or b"AGP_GATE_SOCKET" in f.read_bytes()), f
             assert run.blocked(rm) and "rm is forbidden" in run.result(rm), run.result(rm)
             _assert_journal_matches(run, gate, expect={rm["id"]: "deny", **{t["id"]: "allow" for t in tamper}})
 
@@ -298,6 +317,5 @@ def test_agent_cannot_switch_its_gate_off(tmp_path, harness):
         from intendants._launch import bridge_source
 
         assert (tmp_path / "agp-bridge" / "bridge.py").read_bytes() == bridge_source(harness)
-        assert not (ws / ".claude" / "settings.json").exists() or b"disableAllHooks" in (ws / ".claude" / "settings.json").read_bytes()
     finally:
         evil.close()
