@@ -181,6 +181,52 @@ async def load(sock: str, clients: int, seconds: float, start: int, *, reconnect
             "decisions": decisions}
 
 
+def stages(out: Path, key, n: int = 2000) -> dict:
+    """CPU per decision of each stage, in this process, no I/O contention (µs per call)."""
+    import datetime as dt
+
+    from agp.gate.protocol import parse_request
+    from agp.policy import ToolCall, evaluate, load_policy
+
+    policy = load_policy(out / "policy.toml")
+    now = dt.datetime.now(dt.timezone.utc)
+    res = {}
+    bodies = [json.dumps(request(i, "s")).encode() for i in range(n)]
+    t = time.perf_counter()
+    reqs = [parse_request(b) for b in bodies]
+    res["parse_request"] = (time.perf_counter() - t) / n * 1e6
+
+    def ev(reqs_):
+        t = time.perf_counter()
+        for r in reqs_:
+            evaluate(ToolCall(harness=r.harness, tool=r.tool, input=r.input, cwd=r.cwd, workspace="/workspace",
+                              session=r.session), policy, now)
+        return (time.perf_counter() - t) / len(reqs_) * 1e6
+
+    res["evaluate_distinct"] = ev([parse_request(json.dumps(request(i, "s")).encode())
+                                   for i in range(50_000_000, 50_000_000 + n)])
+    saved = WORKLOAD["repeat"]
+    WORKLOAD["repeat"] = True
+    rep = [parse_request(json.dumps(request(i, "s")).encode()) for i in range(n)]
+    WORKLOAD["repeat"] = saved
+    ev(rep)
+    res["evaluate_cached"] = ev(rep)
+    j = Journal.open(Path("/dev/shm") / f"agp-gate-bench-{os.getpid()}.jsonl", key)
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(n):
+            j.append("gate.decision", "s", decision_body(i))
+        res["journal_append_cpu"] = (time.process_time() - c0) / n * 1e6
+    finally:
+        j.close()
+        for suffix in ("", ".head"):
+            try:
+                os.unlink(f"/dev/shm/agp-gate-bench-{os.getpid()}.jsonl{suffix}")
+            except OSError:
+                pass
+    return res
+
+
 def start_gate(out: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
     sock_dir = out / "sock"
     cmd = [sys.executable, "-m", "agp.cli", "gate", "--socket-dir", str(sock_dir), "--policy", str(out / "policy.toml"),
@@ -229,6 +275,9 @@ def main() -> int:
     print(f"bare journal append   1 appender : {bare['1']['rate']:>8.0f}/s  p50 {bare['1']['p50_ms']:.3f} ms  "
           f"p99 {bare['1']['p99_ms']:.3f} ms", flush=True)
     print(f"bare journal append  64 appenders: {bare['64']['rate']:>8.0f}/s", flush=True)
+    st = stages(out, key)
+    print("CPU per call by stage (µs, this process): " + " · ".join(f"{k} {v:.0f}" for k, v in st.items()),
+          flush=True)
 
     proc, sock = start_gate(out, [])
     spy = None
@@ -260,7 +309,7 @@ def main() -> int:
                              str(out / "keys" / "agp.pub")], capture_output=True, text=True)
     print(f"agp verify gate journal: exit {verify.returncode}")
     if args.json:
-        print(json.dumps({"bare": bare, "gate": {"1": one, "64": many, "1_reconnect": conn}}, indent=2))
+        print(json.dumps({"stages_us": st, "bare": bare, "gate": {"1": one, "64": many, "1_reconnect": conn}}, indent=2))
     return 0 if verify.returncode == 0 else 1
 
 

@@ -416,48 +416,74 @@ class GateServer:
             await stream.aclose()
             return
         self._connections += 1
-        dec = FrameDecoder()
         try:
-            async with stream:
-                while True:
-                    timeout = self._frame_timeout if dec.pending else self._idle_timeout
-                    with anyio.move_on_after(timeout) as scope:
-                        try:
-                            data = await stream.receive(65536)
-                        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                            data = b""
-                    if scope.cancelled_caught:
-                        if dec.pending:
-                            await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, "the frame did not arrive in time"), None)
-                        return
-                    if not data:
-                        if dec.pending:
-                            await self.reject_frame(FrameRejected(
-                                FrameCode.TRUNCATED, f"the peer closed after {dec.pending} bytes of a frame"), None)
-                        return
-                    try:
-                        frames = dec.feed(data)
-                    except FrameRejected as exc:  # oversized/empty length: cannot resync
-                        v = await self.reject_frame(exc, None)
-                        await self._send(stream, v)
-                        return
-                    for body in frames:
-                        if not await self._serve_frame(stream, body):
-                            return
+            await self._conn_loop(stream)
+        except Exception:  # noqa: BLE001 - one connection's failure never takes the gate down
+            log.exception("gate connection failed")
         finally:
             self._connections -= 1
+
+    async def _conn_loop(self, stream: anyio.abc.SocketStream) -> None:
+        dec = FrameDecoder()
+        async with stream:
+            while True:
+                timeout = self._frame_timeout if dec.pending else self._idle_timeout
+                with anyio.move_on_after(timeout) as scope:
+                    try:
+                        data = await stream.receive(65536)
+                    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        data = b""
+                if scope.cancelled_caught:
+                    if dec.pending:
+                        await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, "the frame did not arrive in time"), None)
+                    return
+                if not data:
+                    if dec.pending:
+                        await self.reject_frame(FrameRejected(
+                            FrameCode.TRUNCATED, f"the peer closed after {dec.pending} bytes of a frame"), None)
+                    return
+                try:
+                    frames = dec.feed(data)
+                except FrameRejected as exc:  # oversized/empty length: cannot resync
+                    v = await self.reject_frame(exc, None)
+                    await self._send(stream, v)
+                    return
+                for body in frames:
+                    if not await self._serve_frame(stream, body):
+                        return
 
     async def _serve_frame(self, stream: anyio.abc.SocketStream, body: bytes) -> bool:
         """Decide, journal and answer one frame; shielded: a decision once begun is journaled and answered."""
         self._inflight += 1
         try:
             with anyio.CancelScope(shield=True):
-                v = await self.handle_frame(body)
+                try:
+                    v = await self.handle_frame(body)
+                except Exception as exc:  # noqa: BLE001 - a bug is a deny, never a crash
+                    log.exception("internal error while deciding a frame")
+                    v = await self._internal_error(body, exc)
                 return await self._send(stream, v)
         finally:
             self._inflight -= 1
             if self._inflight == 0 and self._idle is not None:
                 self._idle.set()
+
+    async def _internal_error(self, body: bytes, exc: BaseException) -> Verdict:
+        rid = ""
+        try:
+            rid = parse_request(body).id
+        except Exception:  # noqa: BLE001
+            pass
+        self.decisions["deny"] = self.decisions.get("deny", 0) + 1
+        seq = None
+        try:
+            entry = await self._record("gate.frame_rejected", "", {
+                "code": "internal_error", "detail": f"{type(exc).__name__}: {str(exc)[:200]}", "request_id": rid or None,
+                "size": len(body), "sha256": hashlib.sha256(body).hexdigest()})
+            seq = entry.seq
+        except Exception:  # noqa: BLE001
+            pass
+        return Verdict(id=rid, decision="deny", reason="denied: the gate hit an internal error", seq=seq)
 
     @staticmethod
     async def _send(stream: anyio.abc.SocketStream, v: Verdict | None) -> bool:
@@ -566,11 +592,10 @@ class GateServer:
                 stream = await listener.accept()
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    await anyio.sleep(0.05)  # out of descriptors: back off, never crash
-                    continue
-                raise
+            except OSError as exc:  # out of descriptors, aborted connection ...: back off, never crash
+                log.warning("accept failed: %s", exc)
+                await anyio.sleep(0.05 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) else 0)
+                continue
             tg.start_soon(self._handle_conn, stream)
 
     def _unlink_socket(self) -> None:

@@ -470,3 +470,21 @@ async def _uid_checks(env):
             timeout=30))
     assert out.stdout.strip() == "allow", out.stderr
     assert other.returncode != 0 and "Permission denied" in other.stderr
+
+
+async def test_an_internal_error_is_a_journaled_deny_and_the_gate_keeps_serving(env):
+    async with env.running() as server:
+        real = server.check
+
+        async def broken(req):
+            if req.id == "boom":
+                raise RuntimeError("injected bug")
+            return await real(req)
+
+        server.check = broken  # the safety net under every frame
+        boom = await ask(env, check("ls", rid="boom"))
+        after = await ask(env, check("ls", rid="after"))
+    assert boom["decision"] == "deny" and boom["id"] == "boom" and "internal error" in boom["reason"]
+    assert after["decision"] == "allow"
+    r = env.kinds("gate.frame_rejected")
+    assert r[0]["body"]["code"] == "internal_error" and "injected bug" in r[0]["body"]["detail"]
