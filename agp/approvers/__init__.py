@@ -19,11 +19,12 @@ APPROVER_NAMES = ("terminal", "slack", "none", "auto")
 
 
 def make_approver(name: str, **kw: Any) -> Approver:
-    """``terminal`` (kw: console), ``slack`` (kw: client, channel, signing_secret, port...), ``none``, ``auto``."""
+    """``terminal`` (kw: console), ``slack`` (kw: client, channel, signing_secret, port...; without ``client``: from the environment, see
+    :meth:`SlackApprover.from_env`), ``none``, ``auto``."""
     if name == "terminal":
         return TerminalApprover(**kw)
     if name == "slack":
-        return SlackApprover(**kw)
+        return SlackApprover(**kw) if "client" in kw else SlackApprover.from_env(**kw)
     if name == "none":
         return NoApprover()
     if name == "auto":

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import urllib.parse
@@ -155,6 +156,25 @@ class SlackApprover:
         self._lock = threading.Lock()
         self._users: dict[str, tuple[bool, str]] = {}  # user id -> (counts as bot, name)
         self.stats = {"accepted": 0, "bad_signature": 0, "bad_payload": 0, "bot": 0}
+
+    @classmethod
+    def from_env(cls, *, channel: str | None = None, port: int | None = None, api_url: str | None = None,
+                 environ: Any = None) -> "SlackApprover":
+        """Build from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, AGP_SLACK_CHANNEL, AGP_SLACK_PORT (default 3000)
+        and AGP_SLACK_API_URL (tests); explicit arguments win. Raises ApprovalError naming what is missing."""
+        env = os.environ if environ is None else environ
+        token, secret = env.get("SLACK_BOT_TOKEN"), env.get("SLACK_SIGNING_SECRET")
+        channel = channel or env.get("AGP_SLACK_CHANNEL")
+        missing = [n for n, v in (("SLACK_BOT_TOKEN", token), ("SLACK_SIGNING_SECRET", secret),
+                                  ("a channel (AGP_SLACK_CHANNEL or --slack-channel)", channel)) if not v]
+        if missing:
+            raise ApprovalError("the Slack approver needs " + ", ".join(missing) + " (see docs/slack.md)")
+        kw: dict[str, Any] = {"token": token, "timeout": 10}
+        api_url = api_url or env.get("AGP_SLACK_API_URL")
+        if api_url:
+            kw["base_url"] = api_url.rstrip("/") + "/"
+        return cls(client=WebClient(**kw), channel=str(channel), signing_secret=str(secret),
+                   port=int(port if port is not None else env.get("AGP_SLACK_PORT", "3000")))
 
     # ------------------------------------------------------------ lifecycle
     def bind(self, broker: ApprovalBroker) -> None:

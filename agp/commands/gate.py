@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agp.commands._util import HelpFormatter, err_console
-from agp.errors import UsageError
+from agp.errors import ApprovalError, UsageError
 
 __all__ = ("register",)
 
@@ -84,18 +84,10 @@ def _approver(args: argparse.Namespace, console: Any) -> Any:
             console.print("[yellow]warning:[/] no terminal on stdin; approvals will be denied "
                           "(use --approver slack, or --approver none to say so)")
         return TerminalApprover(console)
-    from slack_sdk import WebClient
-
-    token = os.environ.get("SLACK_BOT_TOKEN")
-    secret = os.environ.get("SLACK_SIGNING_SECRET")
-    if not token or not secret or not args.slack_channel:
-        raise UsageError("--approver slack needs SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and --slack-channel "
-                         "(see docs/slack.md)")
-    kw: dict[str, Any] = {"token": token, "timeout": 10}
-    if args.slack_api_url:
-        kw["base_url"] = args.slack_api_url.rstrip("/") + "/"
-    return SlackApprover(client=WebClient(**kw), channel=args.slack_channel, signing_secret=secret,
-                         port=args.slack_port)
+    try:
+        return SlackApprover.from_env(channel=args.slack_channel, port=args.slack_port, api_url=args.slack_api_url)
+    except ApprovalError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _gate(args: argparse.Namespace) -> int:

@@ -220,3 +220,15 @@ def test_blocks_escape_untrusted_text():
                           timeout=10)
     text = json.dumps(build_blocks(req))
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+
+
+def test_from_env_names_what_is_missing_and_builds_otherwise(fake):
+    from agp.approvers import make_approver
+
+    with pytest.raises(ApprovalError, match="SLACK_SIGNING_SECRET"):
+        SlackApprover.from_env(environ={"SLACK_BOT_TOKEN": "x", "AGP_SLACK_CHANNEL": "#a"})
+    env = {"SLACK_BOT_TOKEN": fake.token, "SLACK_SIGNING_SECRET": fake.signing_secret, "AGP_SLACK_CHANNEL": "#a",
+           "AGP_SLACK_API_URL": fake.base_url, "AGP_SLACK_PORT": "0"}
+    ap = SlackApprover.from_env(environ=env)
+    assert ap.channel == "#a" and ap.client.base_url == fake.base_url
+    assert isinstance(make_approver("slack", client=ap.client, channel="#b", signing_secret="s"), SlackApprover)
