@@ -202,7 +202,7 @@ class Decision:
 # --------------------------------------------------------------------------- compiled rules
 
 _EXEC_ONLY = ("program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
-              "operands_max")
+              "operands_max", "operands_min")
 _IMPLIED_KINDS: dict[str, frozenset[str]] = {
     **{k: frozenset({"exec"}) for k in _EXEC_ONLY},
     "sql_kind": frozenset({"sql"}),
@@ -454,21 +454,24 @@ class _Compiled:
                 return _tv_any(vals)
 
             checks.append(args_prefix)
-        if rule.operands_max is not None:
-            limit = rule.operands_max
+        if rule.operands_max is not None or rule.operands_min is not None:
+            hi, lo = rule.operands_max, rule.operands_min
 
-            def operands_max(s: ClassifiedStatement, ws: str) -> bool | None:
+            def operands(s: ClassifiedStatement, ws: str) -> bool | None:
                 n = maybe = 0
                 for w, lit in zip(s.argv[1:], s.literal[1:]):
                     if not lit:
-                        maybe += 1  # may expand to any number of words
+                        maybe += 1  # may expand to any number of words (zero included)
                     elif not w.startswith("-") or w == "-":
                         n += 1
-                if n > limit:
+                if hi is not None and n > hi:
                     return False
-                return True if maybe == 0 else _MAYBE
+                if lo is not None and n + (1000 if maybe else 0) < lo:
+                    return False
+                sure = (hi is None or n + maybe == n) and (lo is None or n >= lo)
+                return True if sure else _MAYBE
 
-            checks.append(operands_max)
+            checks.append(operands)
         if rule.facts_any:
             fa = frozenset(rule.facts_any)
             checks.append(lambda s, ws: bool(fa.intersection(s.facts)))

@@ -110,8 +110,8 @@ class Rule(_Strict):
       word or a longer word starting with it (``-exec`` matches ``-execdir``); globs allowed.
     - ``args_any`` / ``args_none``: some / no argument word matches one of these globs
       (a pattern ``re:REGEX`` is a regular expression searched in the word instead).
-    - ``operands_max``: at most this many operands (words not starting with ``-``; an option's
-      value counts as an operand, so the count errs high).
+    - ``operands_max`` / ``operands_min``: at most / at least this many operands (words not
+      starting with ``-``, the subcommand included; an option's value counts as an operand).
     - ``args_prefix``: the arguments start with these words (``"-m pytest"``; word globs).
     - ``facts_any`` / ``facts_none``: some / none of these classifier facts is recorded on the
       statement (shell: ``glob``, ``stdin_code``, ``interpreter``...; SQL: ``no_where``...).
@@ -152,6 +152,7 @@ class Rule(_Strict):
     args_none: Names = None
     args_prefix: Names = None
     operands_max: int | None = Field(default=None, ge=0, le=1000)
+    operands_min: int | None = Field(default=None, ge=1, le=1000)
     facts_any: Names = None
     facts_none: Names = None
     location: Annotated[tuple[Location, ...] | None, BeforeValidator(_listify)] = None
@@ -248,7 +249,7 @@ class Rule(_Strict):
 _CALL_MATCHERS = ("harness", "tool")
 _STATEMENT_MATCHERS = (
     "kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
-    "operands_max", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
+    "operands_max", "operands_min", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
     "mcp_server", "mcp_tool",
 )
 

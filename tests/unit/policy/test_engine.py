@@ -371,3 +371,15 @@ def test_a_wildcard_path_is_sure_only_for_directory_tree_rules():
     assert decide(p, w(g(".git/hoo"))).effect == "deny"        # .git/hoo*/x: maybe hooks -> the deny holds
     assert decide(p, w(PathFact("*", WS, "root", glob=True))).rule == "hooks"
     assert decide(p, w(g("lib"))).effect == "deny" and decide(p, w(g("lib"))).rule is None
+
+
+def test_operands_min_and_max_count_run_time_words_as_anything():
+    p = pol(rules('id = "list"\neffect = "allow"\nprogram = "git"\nsubcommand = "branch"\noperands_max = 1',
+                  'id = "create"\neffect = "require"\nprogram = "git"\nsubcommand = "branch"\noperands_min = 2'))
+    assert decide(p, ex("git", "branch", "-a")).effect == "allow"
+    assert decide(p, ex("git", "branch", "topic")).effect == "require"
+    assert decide(p, ex("git", "branch", "$B", literal=[True, True, False])).effect == "deny"  # 1 or 2 operands
+    p = pol(rules('id = "d"\neffect = "deny"\nprogram = "x"\noperands_min = 2', 'id = "a"\neffect = "allow"\nprogram = "x"'))
+    assert decide(p, ex("x", "a")).effect == "allow"
+    assert decide(p, ex("x", "a", "b")).effect == "deny"
+    assert decide(p, ex("x", "$@", literal=[True, False])).effect == "deny"
