@@ -488,3 +488,22 @@ async def test_an_internal_error_is_a_journaled_deny_and_the_gate_keeps_serving(
     assert after["decision"] == "allow"
     r = env.kinds("gate.frame_rejected")
     assert r[0]["body"]["code"] == "internal_error" and "injected bug" in r[0]["body"]["detail"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_runs_on_trio_too(env, anyio_backend):
+    chan = Channel()
+    async with env.running(approvers=[chan], approval_timeout=5) as server:
+        assert server._pump is None  # appends go through anyio.to_thread on other backends
+        assert (await ask(env, check("ls")))["decision"] == "allow"
+        async with anyio.create_task_group() as tg:
+            out = {}
+
+            async def client():
+                out["v"] = await ask(env, check("git commit -m t", rid="t"))
+
+            tg.start_soon(client)
+            req = await anyio.to_thread.run_sync(chan.wait_asked)
+            await anyio.to_thread.run_sync(server.broker.answer, Answer(req.nonce, "s1", True, "test:alice", "test"))
+    assert out["v"]["decision"] == "allow"
+    env.verify()
