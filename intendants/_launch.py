@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LaunchSpec", "bridge_files", "bridge_source", "hook_command"]
+__all__ = ["LaunchSpec", "bridge_files", "bridge_source", "check_spec", "hook_command"]
 
 CORE = "_agp_bridge.py"
 
@@ -78,3 +78,84 @@ def hook_command(*, python: str, bridge: str, socket: str, deadline: float, sess
         f"{core} || {{ r=$?; [ $r -eq 2 ] && exit 2; "
         f"echo \"agp: the hook bridge failed (exit $r); the call is denied\" >&2; exit 2; }}"
     )
+
+
+def _deadline_of(command: str) -> float:
+    parts = shlex.split(command.split(" || ", 1)[0])
+    return float(parts[parts.index("--deadline") + 1])
+
+
+def check_spec(spec: LaunchSpec) -> LaunchSpec:
+    """Refuse (IntendantError) a launch spec without the settings that make its harness fail closed.
+
+    Claude Code: the managed settings allow managed hooks only, and the PreToolUse
+    handler matches every tool, runs agp's hook command, blocks on failure
+    (`onFailure: block`) and waits longer than the bridge's own deadline.
+    Codex (no fail-closed option): the requirements allow managed hooks only, pin
+    hooks on and plugins, remote plugins and apps off, run agp's hook command
+    (whose wrapper turns a crash or a missing bridge into a block) for every tool,
+    with a hook timeout at least 10 s beyond the bridge deadline (Codex runs the
+    tool when a hook times out); analytics are off on the command line.
+    Every harness: the hook command pins the gate socket and the deadline.
+    """
+    import json
+    import tomllib
+
+    from agp.errors import IntendantError
+
+    def refuse(why: str) -> None:
+        raise IntendantError(f"refusing to launch {spec.harness}: {why}")
+
+    if spec.harness == "reference":
+        if "--socket" not in spec.argv:
+            refuse("the reference agent's bridge is not pinned to a gate socket")
+        return spec
+    cmd = spec.hook_command
+    if "--socket" not in cmd or "--deadline" not in cmd or " -I -S " not in cmd:
+        refuse("the hook command does not pin the gate socket and deadline, or runs the bridge unisolated")
+    if "exit 2" not in cmd.split(" || ", 1)[-1]:
+        refuse("the hook command does not turn a bridge failure into a block")
+    deadline = _deadline_of(cmd)
+    if spec.harness == "claude-code":
+        from intendants.claude_code.launch import MANAGED_SETTINGS_PATH
+
+        raw = spec.files.get(MANAGED_SETTINGS_PATH)
+        if raw is None:
+            refuse(f"no managed settings at {MANAGED_SETTINGS_PATH}")
+        st = json.loads(raw)
+        if st.get("allowManagedHooksOnly") is not True:
+            refuse("managed settings do not set allowManagedHooksOnly")
+        if st.get("disableAllHooks"):
+            refuse("managed settings disable all hooks")
+        groups = st.get("hooks", {}).get("PreToolUse", [])
+        ok = [h for g in groups if g.get("matcher") in ("*", "", None) for h in g.get("hooks", [])
+              if h.get("command") == cmd and h.get("onFailure") == "block" and not h.get("async")
+              and float(h.get("timeout", 0)) > deadline]
+        if not ok:
+            refuse("no PreToolUse handler runs agp's hook for every tool with onFailure=block "
+                   "and a timeout beyond the bridge deadline")
+        return spec
+    if spec.harness == "codex":
+        from intendants.codex.launch import REQUIREMENTS_PATH
+
+        raw = spec.files.get(REQUIREMENTS_PATH)
+        if raw is None:
+            refuse(f"no requirements at {REQUIREMENTS_PATH}")
+        req = tomllib.loads(raw.decode())
+        if req.get("allow_managed_hooks_only") is not True:
+            refuse("requirements.toml does not set allow_managed_hooks_only")
+        feats = req.get("features", {})
+        if feats.get("hooks") is not True or any(feats.get(k) is not False for k in ("plugins", "remote_plugin", "apps")):
+            refuse("requirements.toml must pin hooks on and plugins, remote_plugin and apps off")
+        groups = req.get("hooks", {}).get("PreToolUse", [])
+        ok = [h for g in groups if g.get("matcher") in ("*", "", None) for h in g.get("hooks", [])
+              if h.get("command") == cmd and not h.get("async")
+              and float(h.get("timeout", h.get("timeoutSec", 600))) >= deadline + 10]
+        if not ok:
+            refuse("no PreToolUse hook runs agp's hook for every tool with a timeout at least 10 s "
+                   "beyond the bridge deadline (Codex runs the tool when a hook times out)")
+        if "analytics.enabled=false" not in spec.argv:
+            refuse("analytics are not turned off on the command line")
+        return spec
+    refuse("unknown harness")
+    return spec

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from intendants._launch import LaunchSpec, bridge_files, hook_command
+from intendants._launch import LaunchSpec, bridge_files, check_spec, hook_command
 
 __all__ = ["MANAGED_SETTINGS_PATH", "managed_settings", "launch_spec"]
 
@@ -89,4 +89,4 @@ def launch_spec(
     if as_root:
         env["IS_SANDBOX"] = "1"  # Claude refuses to bypass permissions as root otherwise
     env.update(extra_env or {})
-    return LaunchSpec("claude-code", tuple(argv), env, workspace, files, (config_dir,), cmd)
+    return check_spec(LaunchSpec("claude-code", tuple(argv), env, workspace, files, (config_dir,), cmd))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 
-from intendants._launch import LaunchSpec, bridge_files, hook_command
+from intendants._launch import LaunchSpec, bridge_files, check_spec, hook_command
 
 __all__ = ["REQUIREMENTS_PATH", "requirements_toml", "config_toml", "launch_spec", "toml_str"]
 
@@ -137,4 +137,4 @@ def launch_spec(
     argv += ["-C", workspace, prompt]
     env = {"CODEX_HOME": codex_home, "AGP_MODEL_KEY": api_key, "AGP_GATE_SOCKET": socket}
     env.update(extra_env or {})
-    return LaunchSpec("codex", tuple(argv), env, workspace, files, (codex_home,), cmd)
+    return check_spec(LaunchSpec("codex", tuple(argv), env, workspace, files, (codex_home,), cmd))

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from intendants._launch import LaunchSpec, bridge_files
+from intendants._launch import LaunchSpec, bridge_files, check_spec
 
 __all__ = ["AGENT_DIR", "launch_spec", "validate_script"]
 
@@ -50,5 +50,5 @@ def launch_spec(
             "--bridge", bridge, "--socket", socket, "--deadline", f"{deadline:g}", "--python", python]
     if session:
         argv += ["--session", session]
-    return LaunchSpec("reference", tuple(argv), {"AGP_GATE_SOCKET": socket}, workspace, files,
-                      (os.path.dirname(transcript),))
+    return check_spec(LaunchSpec("reference", tuple(argv), {"AGP_GATE_SOCKET": socket}, workspace, files,
+                      (os.path.dirname(transcript),)))
