@@ -98,6 +98,16 @@ def sandbox_user(workspace: Path) -> tuple[int, int]:
     )
 
 
+def _harness_version(intendant: str) -> str:
+    """The validated version the image was built with (doctor checked the image matches the pin)."""
+    if intendant == "reference":
+        from agp import __version__
+
+        return f"agp-reference {__version__}"
+    pins = json.loads((repo_root() / "intendants" / "pins.json").read_text())
+    return pins[intendant]["version"]
+
+
 def _reap_orphans(view: LiveView) -> None:
     """Remove sandboxes left by agp processes that died without tearing down (e.g. SIGKILL)."""
     from agp.sandbox.docker import reap_orphans
@@ -157,6 +167,7 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     started = time.time()
     meta: dict[str, Any] = {
         "run_id": run_id, "task": opts.task, "intendant": opts.intendant, "harness": opts.intendant,
+        "harness_version": _harness_version(opts.intendant),
         "workspace": str(workspace), "policy_path": str(policy_path),
         "policy_digest": getattr(policy, "digest", None), "approver": opts.approver,
         "started": started, "ended": None, "exit_code": None, "exit_reason": None,
@@ -188,7 +199,7 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     bundle_dir = run_dir / "bundle"
     bundle_ok, report = False, None
     try:
-        report = build_bundle(run_dir, bundle_dir, key)
+        report = build_bundle(run_dir, bundle_dir, key, redactor=journal.redactor)
         bundle_ok = True
     except EvidenceError as exc:
         if exit_code == 0:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich.markup import escape
+
 from agp.commands._util import HelpFormatter, err_console, out_console, print_json
 from agp.errors import UsageError
 from agp.journal import Keyring, load_public_key
@@ -78,16 +80,16 @@ def _verify(args: argparse.Namespace) -> int:
 def render_report(report: VerifyReport) -> None:
     c = out_console()
     if report.ok:
-        c.print(f"[bold green]✓ journal verifies[/]  {report.path}")
+        c.print(f"[bold green]✓ journal verifies[/]  {escape(report.path)}")
     else:
-        c.print(f"[bold red]✗ journal does NOT verify[/]  {report.path}")
+        c.print(f"[bold red]✗ journal does NOT verify[/]  {escape(report.path)}")
     last = f" (seq 0..{report.last_seq})" if report.last_seq is not None else ""
     c.print(
         f"  entries   {report.entries}{last}, {report.sessions}{'+' if report.sessions_capped else ''} sessions, "
         f"{len(report.kids)} key(s) {', '.join(report.kids)}, {report.rotations} rotation(s)"
     )
     if report.kinds:
-        c.print("  kinds     " + " · ".join(f"{k} {v}" for k, v in sorted(report.kinds.items())))
+        c.print("  kinds     " + escape(" · ".join(f"{k} {v}" for k, v in sorted(report.kinds.items()))))
     if report.first_ts:
         c.print(f"  span      {report.first_ts} → {report.last_ts}")
     h = report.head
@@ -97,9 +99,9 @@ def render_report(report: VerifyReport) -> None:
     else:
         c.print("  head      [red]missing[/]")
     for note in report.notes:
-        c.print(f"  [yellow]note[/]      {note}")
+        c.print(f"  [yellow]note[/]      {escape(note)}")
     if report.errors:
-        c.print(f"  [red]error[/]     {report.errors[0]}")
+        c.print(f"  [red]error[/]     {escape(str(report.errors[0]))}")
         if len(report.errors) > 1:
             c.print(f"            … and {len(report.errors) - 1} more (--json lists them all)")
 
