@@ -261,6 +261,7 @@ _STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compou
 # node types whose every occurrence the walker must have visited (checked after the walk)
 _COVERED_TYPES = ("command", "file_redirect", "heredoc_redirect", "herestring_redirect")
 _COVERAGE_QUERY = tree_sitter.Query(_LANGUAGE, "[%s] @n" % " ".join(f"({t})" for t in _COVERED_TYPES))
+_PYTHON_VERSIONED = re.compile(r"python[23]?\.\d+")
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _GLOB_CHARS = frozenset("*?[")
 _BRACE_RE = re.compile(r"\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
@@ -485,13 +486,23 @@ class _Walker:
                             cwd=env.cwds[0] if len(env.cwds) == 1 else "", flags=flags))
 
     def _paths(self, words: list[_W], env: _Env) -> tuple[tuple[str, ...], tuple[bool, ...]]:
-        ps: list[tuple[str, bool]] = []
+        if not words:
+            return (), ()
+        ps: dict[tuple[str, bool], None] = {}
+        cwds = env.cwds
         for w in words:
             if not w.literal:
-                ps.append((w.source, False))
+                ps[(w.source, False)] = None
+                continue
+            v = w.value
+            if v[:1] in ("/", "~"):
+                ps[(v, True)] = None
             else:
-                ps.extend(_join(w.value, env.cwds))
-        ps = _uniq(ps)
+                for c in cwds:
+                    if not c:
+                        ps[(v, False)] = None
+                    else:
+                        ps[(c.rstrip("/") + "/" + v if v not in ("", ".") else c, True)] = None
         return tuple(p for p, _ in ps), tuple(lit for _, lit in ps)
 
     def file_stmt(self, kind: str, words: list[_W], env: _Env, text: str, program: str = "",
@@ -1040,12 +1051,12 @@ class _Walker:
 
     def exec_stmt(self, program: str, words: list[_W], env: _Env, text: str, paths_words: list[_W] | tuple,
                   flags: tuple[str, ...] = ()) -> None:
-        paths, lits = self._paths(list(paths_words), env)
-        self.emit(Statement(
-            kind="exec", program=program, argv=tuple(w.value if w.literal else w.source for w in words),
-            literal=tuple(w.literal for w in words), globs=tuple(w.glob for w in words),
-            paths=paths, paths_literal=lits, cwd=env.cwds[0] if len(env.cwds) == 1 else "",
-            flags=flags, via=env.via, text=text[:500]))
+        paths, lits = self._paths(paths_words, env)
+        self.ctx.out.append(Statement(
+            "exec", program, tuple([w.value if w.literal else w.source for w in words]),
+            tuple([w.literal for w in words]), tuple([w.glob for w in words]),
+            paths, lits, env.cwds[0] if len(env.cwds) == 1 else "", None, None, None,
+            flags, env.via, text[:500]))
 
     def dispatch(self, words: list[_W], env: _Env, stdin: _Stdin, text: str) -> tuple[str, ...]:
         """Classify one simple command given its evaluated words. Returns the cwds after it."""
@@ -1177,7 +1188,7 @@ class _Walker:
             self.exec_stmt(prog, words, env, text, path_words, flags)
             self.string_option(args, ("-c", "--command"), env, inner_env, text, "script -c", require=False)
             return env.cwds
-        if prog in INTERPRETERS or re.fullmatch(r"python3?\.\d+", prog):
+        if prog in INTERPRETERS or (prog.startswith("python") and _PYTHON_VERSIONED.fullmatch(prog)):
             return self.interpreter(prog, words, args, env, stdin, text, flags, path_words)
         if prog in ("awk", "gawk", "mawk", "nawk", "busybox-awk"):
             self.exec_stmt(prog, words, env, text, path_words, flags)
