@@ -182,6 +182,7 @@ def test_appending_is_consistent_with_an_old_checkpoint(journal):
     path, key, ring, old = journal
     extend_journal(path, key, 33)
     new = write_checkpoint(path, key)
+    assert verify_consistency(path, old, ring, recheck_entries=False).to_json_dict() == verify_consistency(path, old, ring).to_json_dict()
     rep = verify_consistency(path, old, ring)
     assert rep.old_size == open_checkpoint(old, key.public).size and rep.size == len(entry_hashes(path)) and rep.checkpoint_size == open_checkpoint(new, key.public).size
     proof = prove_consistency(path, rep.old_size)
@@ -194,8 +195,9 @@ def test_rewritten_prefix_is_caught_even_when_everything_is_re_signed(journal):
     rewrite_entry(path, key, 12, {"i": 12, "decision": "allow", "note": "quietly changed"})
     path.with_name(path.name + ".checkpoint").unlink()  # the operator drops its own record too
     verify_journal(path, ring)  # the journal on its own still verifies: only an outside record can tell
-    with pytest.raises(JournalVerificationError, match="history before the old checkpoint was rewritten"):
-        verify_consistency(path, old, ring)
+    for recheck in (True, False):
+        with pytest.raises(JournalVerificationError, match="history before the old checkpoint was rewritten"):
+            verify_consistency(path, old, ring, recheck_entries=recheck)
     # and the log refuses to sign a checkpoint inconsistent with one it kept
     path2, key2, ring2 = make_journal(path.parent / "b", 20)
     write_checkpoint(path2, key2)
@@ -221,6 +223,10 @@ def test_edited_hash_member_is_caught_by_the_consistency_stream(journal):
     path.write_bytes(b"".join(ls))
     with pytest.raises(JournalVerificationError, match="does not hash to its hash member"):
         verify_consistency(path, old, ring)
+    # without the recheck only the tree is compared: that is what verify_journal is for
+    verify_consistency(path, old, ring, recheck_entries=False)
+    with pytest.raises(JournalVerificationError, match="hash mismatch"):
+        verify_journal(path, ring)
 
 
 def test_old_checkpoint_of_another_journal_is_refused(journal, tmp_path):
