@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["HostRun", "harness_binary", "run_with_managed_files"]
+__all__ = ["HostRun", "harness_binary", "namespace_prefix", "run_with_managed_files"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,17 +50,9 @@ class HostRun:
         self.scratch = scratch
 
 
-def run_with_managed_files(
-    argv: list[str],
-    *,
-    etc_files: dict[str, bytes],
-    ro_paths: list[Path],
-    env: dict[str, str],
-    cwd: Path,
-    timeout: float,
-    stdin: bytes = b"",
-) -> HostRun:
-    """Run argv with `etc_files` ({"/etc/...": bytes}) visible and read-only, and `ro_paths` read-only."""
+def namespace_prefix(etc_files: dict[str, bytes], ro_paths: list[Path]) -> tuple[list[str], Path]:
+    """argv prefix that runs a command with `etc_files` ({"/etc/...": bytes}) visible and read-only and
+    `ro_paths` read-only, in a private mount namespace; and the scratch dir holding the overlay."""
     scratch = Path(tempfile.mkdtemp(prefix="agp-etc-"))
     upper, work = scratch / "upper", scratch / "work"
     upper.mkdir()
@@ -82,9 +74,23 @@ def run_with_managed_files(
         script.append(f"mount --bind {q} {q}")
         script.append(f"mount -o remount,bind,ro {q}")
     script.append('exec "$@"')
-    full = ["unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(script), "agp-ns", *argv]
+    return ["unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(script), "agp-ns"], scratch
+
+
+def run_with_managed_files(
+    argv: list[str],
+    *,
+    etc_files: dict[str, bytes],
+    ro_paths: list[Path],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+    stdin: bytes = b"",
+) -> HostRun:
+    """Run argv with `etc_files` ({"/etc/...": bytes}) visible and read-only, and `ro_paths` read-only."""
+    prefix, scratch = namespace_prefix(etc_files, ro_paths)
     try:
-        proc = subprocess.run(full, input=stdin, capture_output=True, env=env, cwd=cwd, timeout=timeout)
+        proc = subprocess.run([*prefix, *argv], input=stdin, capture_output=True, env=env, cwd=cwd, timeout=timeout)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(scratch / "work", ignore_errors=True)
     return HostRun(proc, scratch)
