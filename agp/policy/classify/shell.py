@@ -118,7 +118,7 @@ NETWORK_PROGRAMS = frozenset({"curl", "wget", "http", "https", "httpie", "xh", "
 # commands whose operands are never files
 NO_PATH_OPERANDS = frozenset({
     "echo", "printf", "true", "false", ":", "test", "[", "expr", "seq", "sleep", "yes", "basename",
-    "dirname", "date", "whoami", "id", "uname", "pwd", "set", "shift", "exit", "return", "break",
+    "dirname", "whoami", "id", "uname", "pwd", "set", "shift", "exit", "return", "break",
     "continue", "wait", "jobs", "kill", "let", "read", "type", "which", "hash", "help", "umask",
     "ulimit", "unalias", "printenv", "getopts", "export", "local", "declare", "typeset", "readonly",
     "unset", "alias", "logger", "tput", "stty", "nproc", "arch", "hostname", "groups", "env",
@@ -252,6 +252,27 @@ _WORD_TYPES = frozenset({"word", "string", "raw_string", "ansi_c_string", "trans
                          "simple_expansion", "expansion", "number", "arithmetic_expansion", "brace_expression"})
 _FILE_TESTS = frozenset({"-a", "-b", "-c", "-d", "-e", "-f", "-g", "-h", "-k", "-p", "-r", "-s", "-t", "-u", "-w",
                          "-x", "-G", "-L", "-N", "-O", "-S", "-nt", "-ot", "-ef"})
+def _spec(pattern_first: bool, path: str, pattern: str, other: str, two: str = "", two_other: str = ""):
+    arity = {o: 1 for o in (path + " " + pattern + " " + other).split()}
+    arity.update({o: 2 for o in (two + " " + two_other).split()})
+    return (arity, frozenset(path.split()) | frozenset(two.split()), frozenset(pattern.split()), pattern_first)
+
+
+_GREP_SPEC = _spec(True, "-f --file --exclude-from", "-e --regexp",
+                   "-A -B -C -D -d -m --max-count --after-context --before-context --context --devices "
+                   "--directories --label --binary-files --include --exclude --exclude-dir --group-separator")
+# value-taking options of programs whose operands are classified precisely
+_OPTION_VALUES = {
+    "grep": _GREP_SPEC, "egrep": _GREP_SPEC, "fgrep": _GREP_SPEC,
+    "rg": _spec(True, "-f --file --ignore-file", "-e --regexp",
+                "-A -B -C -g -j -m -M -r -t -T -E -d --glob --iglob --threads --max-count --max-columns "
+                "--replace --type --type-not --encoding --max-depth --type-add --type-clear --pre --pre-glob "
+                "--colors --context-separator --path-separator --sort --sortr --max-filesize --dfa-size-limit "
+                "--regex-size-limit --engine --hostname-bin --hyperlink-format --after-context "
+                "--before-context --context --field-context-separator --field-match-separator"),
+    "jq": _spec(True, "-f --from-file -L", "", "--indent", "--slurpfile --rawfile", "--arg --argjson"),
+}
+
 _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compound_statement", "redirected_statement",
                               "file_redirect", "heredoc_redirect", "herestring_redirect", "negated_command",
@@ -440,6 +461,7 @@ class _Ctx:
     out: list[Statement] = field(default_factory=list)
     functions: dict[str, object] = field(default_factory=dict)
     visited: set[int] = field(default_factory=set)  # start bytes of command/redirect nodes walked
+    origin: tuple[str, ...] = ()  # the working directory of the call (before any cd in the string)
     called: set[str] = field(default_factory=set)
     call_stack: list[str] = field(default_factory=list)
 
@@ -650,7 +672,7 @@ class _Walker:
         if env.depth > MAX_DEPTH:
             self.unknown(env, text, "nesting deeper than %d levels" % MAX_DEPTH)
             return
-        inner = _classify(code, env.cwds, env.via, env.depth, self.ctx.functions)
+        inner = _classify(code, env.cwds, env.via, env.depth, self.ctx.functions, self.ctx.origin)
         self.ctx.out.extend(inner)
 
     # ---- statements
@@ -1052,6 +1074,15 @@ class _Walker:
     def exec_stmt(self, program: str, words: list[_W], env: _Env, text: str, paths_words: list[_W] | tuple,
                   flags: tuple[str, ...] = ()) -> None:
         paths, lits = self._paths(paths_words, env)
+        if env.cwds != self.ctx.origin and program not in NO_PATH_OPERANDS:
+            # the command runs somewhere a `cd` in this string chose: that directory is touched too
+            # (ls, git, make, rg with no operand work on it)
+            extra = {(c if c else "$PWD", bool(c)): None for c in env.cwds}
+            for p, lit in zip(paths, lits):
+                extra.pop((p, lit), None)
+            if extra:
+                paths = paths + tuple(p for p, _ in extra)
+                lits = lits + tuple(lit for _, lit in extra)
         self.ctx.out.append(Statement(
             "exec", program, tuple([w.value if w.literal else w.source for w in words]),
             tuple([w.literal for w in words]), tuple([w.glob for w in words]),
@@ -1104,8 +1135,12 @@ class _Walker:
 
         # --- directory changes
         if prog in ("cd", "pushd", "popd", "chdir"):
-            self.exec_stmt(prog, words, env, text, path_words, flags)
             ops = [a for a in args if not _is_option(a)]
+            if prog == "popd" or (ops and ops[0].literal and ops[0].value == "-"):
+                path_words = [_W("$OLDPWD", False, source="$OLDPWD")]  # the previous directory
+            elif not ops and prog != "pushd":
+                path_words = [_W("~")]  # cd with no operand goes home
+            self.exec_stmt(prog, words, env, text, path_words, flags)
             if prog == "popd" or not ops or not ops[0].literal or ops[0].value == "-":
                 return tuple(_uniq(env.cwds + ("",)))
             target = ops[0].value
@@ -1266,6 +1301,9 @@ class _Walker:
 
     def operand_paths(self, prog: str, args: list[_W]) -> list[_W]:
         """Words a program may treat as files: operands, option values that look like paths."""
+        spec = _OPTION_VALUES.get(prog)
+        if spec is not None:
+            return self._operands_by_spec(spec, args)
         if prog in ("test", "["):
             return [a for i, a in enumerate(args)
                     if (a.literal and not _is_option(a) and _looks_pathy(a.value))
@@ -1277,6 +1315,8 @@ class _Walker:
         pattern_pending = prog in PATTERN_FIRST
         if pattern_pending:
             givers = PATTERN_FIRST[prog]
+            if prog == "rg" and any(a.literal and a.value in ("--files", "--type-list") for a in args):
+                pattern_pending = False
             for a in args:
                 v = a.value
                 if a.literal and not a.quoted and v[:1] == "-" and (
@@ -1301,6 +1341,10 @@ class _Walker:
                     val = v.split("=", 1)[1]
                     if _looks_pathy(val):
                         out.append(_W(val, True, a.glob, source=a.source))
+                        # `--cov-report=html:/tmp/x`, `--opt=a,/etc/b`: a piece naming a path elsewhere
+                        for piece in re.split(r"[:,]", val)[1:]:
+                            if piece[:1] in ("/", "~") or piece.startswith(".."):
+                                out.append(_W(piece, True, a.glob, source=a.source))
                 elif not v.startswith("--") and len(v) > 2:
                     for i, ch in enumerate(v[2:], start=2):
                         if ch in "/~.":
@@ -1325,6 +1369,53 @@ class _Walker:
                 if _looks_pathy(val):
                     out.append(_W(val, True, a.glob, source=a.source))
         return out
+
+    def _operands_by_spec(self, spec: tuple[dict[str, int], frozenset[str], frozenset[str], bool],
+                          args: list[_W]) -> list[_W]:
+        """Operands of a program whose value-taking options are known: option values that are
+        files are paths, pattern values are not, and the first operand is the pattern unless a
+        pattern option gave one."""
+        arity, path_opts, pattern_opts, pattern_first = spec
+        out: list[_W] = []
+        ops: list[_W] = []
+        pattern_given = False
+        i = 0
+        after_dd = False
+        while i < len(args):
+            a = args[i]
+            if not a.literal:
+                ops.append(a)
+                i += 1
+                continue
+            v = a.value
+            if after_dd or not _is_option(a):
+                if not after_dd and v == "--" and not a.quoted:
+                    after_dd = True
+                else:
+                    ops.append(a)
+                i += 1
+                continue
+            name, eq, val = v.partition("=")
+            if not v.startswith("--") and len(v) > 2 and v[:2] in arity:
+                name, eq, val = v[:2], "=", v[2:]  # -fFILE, -e PATTERN attached
+            if name in pattern_opts:
+                pattern_given = True
+            n = arity.get(name, 0)
+            values: list[_W] = []
+            if eq:
+                values = [_W(val, True, a.glob, source=a.source)]
+                n -= 1
+            values += args[i + 1:i + 1 + max(n, 0)]
+            i += 1 + max(n, 0)
+            if name in path_opts and values:
+                out.append(values[-1])
+            elif name not in arity and eq and _looks_pathy(val):
+                out.append(values[0])  # an unknown --opt=/some/path: count it
+        if any(a.literal and a.value in ("--files", "--type-list") for a in args):
+            pattern_first = False  # rg --files lists files: every operand is a path
+        if pattern_first and not pattern_given and ops:
+            ops = ops[1:]
+        return out + ops
 
     def writes(self, prog: str, args: list[_W], env: _Env, text: str, ops: list[_W]) -> None:
         if prog in _WRITE_ALL_OPERANDS:
@@ -1690,6 +1781,7 @@ class _Walker:
         inner_env = _Env(env.cwds, env.via + ("find",), env.depth)
         j = 0
         pending: list[tuple[list[_W], str]] = []
+        extra_paths: list[_W] = []
         while j < len(expr):
             a = expr[j]
             v = a.value if a.literal else ""
@@ -1697,6 +1789,10 @@ class _Walker:
                 fl.append("nonliteral_args")
             if v == "-delete":
                 fl.append("delete")
+            if a.literal and _looks_pathy(v) and not v.startswith("-") and (
+                    j == 0 or expr[j - 1].value not in ("-name", "-iname", "-path", "-ipath", "-regex", "-iregex",
+                                                         "-wholename", "-iwholename", "-lname", "-ilname")):
+                extra_paths.append(a)  # -newer FILE, -files0-from FILE, -samefile FILE, ...
             if v in ("-fprint", "-fprint0", "-fls", "-fprintf") and j + 1 < len(expr):
                 self.file_stmt("write", [expr[j + 1]], env, text, "find")
                 fl.append("writes_file")
@@ -1717,7 +1813,7 @@ class _Walker:
                 j = k + 1
                 continue
             j += 1
-        self.exec_stmt("find", words, env, text, starts, flags + tuple(_uniq(fl)))
+        self.exec_stmt("find", words, env, text, starts + extra_paths, flags + tuple(_uniq(fl)))
         for cmd, v in pending:
             e = inner_env
             if v in ("-execdir", "-okdir"):
@@ -2070,7 +2166,7 @@ def _nesting_exceeds(code: str, limit: int) -> bool:
 
 
 def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int,
-              functions: dict | None = None) -> list[Statement]:
+              functions: dict | None = None, origin: tuple[str, ...] | None = None) -> list[Statement]:
     env = _Env(cwds, via, depth)
     if len(code.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
         return [Statement(kind="unknown", text=code[:500], via=via,
@@ -2090,6 +2186,7 @@ def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int
         return [Statement(kind="unknown", text=code[:500], via=via,
                           reason="the command does not parse (syntax error or unsupported syntax)")]
     ctx = _Ctx(src)
+    ctx.origin = cwds if origin is None else origin
     if functions:
         ctx.functions.update(functions)
     w = _Walker(ctx)

@@ -367,7 +367,15 @@ def test_cd_changes_where_relative_paths_point():
 
 def test_cd_that_may_fail_keeps_both_candidates():
     cat = one("cd sub; cat x", "cat")
-    assert set(cat.paths) == {"/ws/x", "/ws/sub/x"}
+    assert {"/ws/x", "/ws/sub/x"} <= set(cat.paths)
+
+
+def test_commands_after_cd_touch_the_new_directory():
+    assert "/etc" in one("cd /etc && ls", "ls").paths
+    assert "~" in one("cd; ls", "cd").paths
+    ls = one("cd -; ls", "ls")
+    assert False in ls.paths_literal
+    assert one("ls", "ls").paths == ()  # no cd: the call's own cwd is the engine's business
 
 
 def test_cd_to_runtime_dir_makes_relative_paths_unknown():
