@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 import tree_sitter
 import tree_sitter_bash
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from agp.errors import PolicyError
@@ -194,3 +194,32 @@ def test_an_unparseable_command_is_never_allowed(default_policy, command):
     for p in (PERMISSIVE, default_policy):
         d = evaluate(call, p, NOW)
         assert d.effect != "allow", (command, d.to_json_dict())
+
+
+path_globs = st.sampled_from(["src/**", "src/*.py", "src/a/**", "docs/*.md", "**/.env", "**", "/etc/**", "/tmp/*",
+                              ".git/hooks/**", "src", "src/a/b.py", "*.txt"])
+path_rules = st.lists(st.tuples(st.sampled_from(["allow", "deny", "require"]), st.lists(path_globs, min_size=1, max_size=3),
+                                st.booleans()), max_size=10)
+facts = st.one_of(
+    st.builds(lambda r: PathFact(r, f"{WS}/{r}", "inside"), st.sampled_from(["src/a.py", "src/a/b.py", "docs/x.md", "x.txt",
+                                                                          ".env", "src/.env", ".git/hooks/pre-commit", "srcx"])),
+    st.builds(lambda r, g: PathFact(r, f"{WS}/{r}", "inside", glob=g), st.sampled_from(["src", "src/a", ".git", "docs"]), st.booleans()),
+    st.sampled_from([PathFact(".", WS, "root"), PathFact("*", WS, "root", glob=True), PathFact("/etc/passwd", "/etc/passwd", "outside"),
+                     PathFact("/tmp/x", "/tmp/x", "outside"), PathFact("/dev/null", "/dev/null", "null"), PathFact("$X", None, None)]),
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path_rules, st.lists(st.lists(facts, max_size=3), min_size=1, max_size=3))
+@example([("deny", [".git/hooks/**"], True)], [[PathFact(".git/h*/x", f"{WS}/.git", "inside", glob=True)]])
+@example([("allow", ["src/a/**"], True)], [[PathFact("src/a/b.py", f"{WS}/src/a/b.py", "inside")]])
+def test_the_path_prefix_index_never_changes_a_decision(specs, stmt_paths):
+    rules = tuple(Rule(id=f"p{i}", effect=e, kind=("write",), **({"path": tuple(g)} if every else {"touches_path": tuple(g)}))
+                  for i, (e, g, every) in enumerate(specs))
+    cc = ClassifiedCall(tool_call("Write", {}), tuple(ClassifiedStatement(kind="write", text="w", paths=tuple(ps))
+                                                      for ps in stmt_paths))
+    indexed = Policy([PolicyFile(rule=rules)])
+    plain = Policy([PolicyFile(rule=rules)])
+    for c in plain._rules:
+        c.path_prefixes = None  # no skipping: every candidate runs its matchers
+    assert evaluate_classified(cc, indexed, NOW).to_json_dict() == evaluate_classified(cc, plain, NOW).to_json_dict()
