@@ -30,7 +30,7 @@ from agp.errors import IntendantError
 
 from intendants.codex.launch import toml_str
 
-__all__ = ["hook_inventory", "require_gate_hook", "trust_entries"]
+__all__ = ["hook_inventory", "require_gate_hook", "trust_entries", "verify_hook_active"]
 
 TRUSTED = ("managed", "trusted")
 
@@ -126,3 +126,13 @@ def trust_entries(hooks: Sequence[Mapping[str, Any]], *, only_commands: Sequence
             continue
         out.append(f"[hooks.state.{toml_str(h['key'])}]\ntrusted_hash = {toml_str(h['currentHash'])}\n")
     return "\n".join(out)
+
+
+def verify_hook_active(spec: Any, *, argv_prefix: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                       timeout: float = 30.0) -> Mapping[str, Any]:
+    """Before the task: ask the Codex that will run (`argv_prefix` + the spec's codex binary, e.g.
+    ``["docker", "exec", "-i", "-e", "CODEX_HOME=…", cid]``) whether agp's hook from `spec` is listed,
+    enabled, trusted and matching every tool. Returns its listing entry; raises IntendantError."""
+    hooks = hook_inventory([*argv_prefix, spec.argv[0]], env=dict(env if env is not None else spec.env),
+                           cwd=spec.cwd, timeout=timeout)
+    return require_gate_hook(hooks, spec.hook_command)

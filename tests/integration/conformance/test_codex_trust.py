@@ -18,7 +18,7 @@ import pytest
 from agp.errors import IntendantError
 from intendants._launch import hook_command
 from intendants.codex.launch import FEATURES, _hooks_toml, launch_spec
-from intendants.codex.trust import hook_inventory, require_gate_hook, trust_entries
+from intendants.codex.trust import hook_inventory, require_gate_hook, trust_entries, verify_hook_active
 from tests.support.harness_host import harness_binary, namespace_prefix
 from tests.support.harness_run import PY, Steps, harness_available, run_harness
 from tests.support.live_gate import live_gate
@@ -54,6 +54,14 @@ def test_agp_hook_is_managed_and_trusted_by_policy(tmp_path):
     assert h["isManaged"] is True and h["trustStatus"] == "managed" and h["source"] == "system"
     assert h["key"].startswith("/etc/codex/requirements.toml:pre_tool_use:")
     assert h["timeoutSec"] > 10
+    # the same check as agp runs it before a task: through a command prefix, with the spec's own environment
+    prefix, _scratch = namespace_prefix(etc, [])
+    spec2 = launch_spec(prompt="p", workspace=str(tmp_path / "ws"), base_url="http://127.0.0.1:9/v1",
+                        codex_home=str(tmp_path / "home" / ".codex"), codex=str(harness_binary("codex")), python=PY,
+                        bridge_path=str(tmp_path / "agp-bridge" / "bridge.py"), socket="/run/agp/gate.sock",
+                        deadline=10, session="s")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), **spec2.env}
+    assert verify_hook_active(spec2, argv_prefix=prefix, env=env)["trustStatus"] == "managed"
 
 
 def test_user_config_hook_needs_trust_and_an_edit_voids_it(tmp_path):

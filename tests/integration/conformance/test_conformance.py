@@ -48,6 +48,9 @@ def _assert_journal_matches(run, gate, *, expect: dict[str, str]) -> list[dict]:
     the expected decision; gated count == calls made."""
     decisions = gate.decisions()
     calls = run.calls
+    scripted = [st for steps in run.script.values() for st in steps if "id" in st]
+    assert sorted(c["id"] for c in calls) == sorted(st["id"] for st in scripted), (
+        "the model did not get to make every scripted call\n" + run.diagnostics())
     by_id = {d["call"]["tool_use_id"]: d for d in decisions}
     assert len(decisions) == len(calls), (
         f"{len(decisions)} gated vs {len(calls)} calls made\n"
