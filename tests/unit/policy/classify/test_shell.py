@@ -161,7 +161,8 @@ _tricky_piece = st.one_of(
                      "$'\\x27'", "'\\'", "$'\\\\\\''", "\"\\\\\"", "'#'", "\\#", "a#b"]),
 )
 _printf_cmd = st.lists(st.lists(_tricky_piece, min_size=1, max_size=3).map("".join), min_size=1, max_size=3).map(
-    lambda ws: "printf '%s\\0' " + " ".join(ws))
+    lambda ws: "printf '%s\\0' " + " ".join(ws)) | st.lists(_tricky_piece, min_size=1, max_size=2).map(
+    lambda ws: "x=1 printf '%s\\0' " + "".join(ws))
 
 
 @pytest.mark.skipif(BASH is None, reason="bash not installed")
@@ -187,6 +188,50 @@ def test_command_sequences_match_bash(tmp_path_factory, cmds, seps):
                          env={"PATH": "/nonexistent-agp-test", "LC_ALL": "C.UTF-8"}, cwd=cwd)
     theirs = out.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
     assert ours == theirs, (line, ours, theirs, out.stderr[-300:])
+
+
+def _compose(draw_cmds):
+    """Shell constructs that run each inner command exactly once, in order."""
+    return st.recursive(
+        draw_cmds,
+        lambda inner: st.one_of(
+            inner.map(lambda c: "{ " + c + "; }"),
+            inner.map(lambda c: "( " + c + " )"),
+            st.tuples(inner, inner).map(lambda t: t[0] + " && " + t[1]),
+            st.tuples(inner, inner).map(lambda t: t[0] + "; " + t[1]),
+            st.tuples(inner, inner).map(lambda t: "if " + t[0] + "; then " + t[1] + "; fi"),
+            inner.map(lambda c: "f() { " + c + "; }; f"),
+            inner.map(lambda c: c + " # trailing ' \" comment"),
+            inner.map(lambda c: c + " <<< 'here string'"),
+            inner.map(lambda c: c + " 2>/dev/null"),
+        ),
+        max_leaves=4,
+    )
+
+
+@pytest.mark.skipif(BASH is None, reason="bash not installed")
+@settings(max_examples=DIFF_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_compose(_printf_cmd))
+def test_compound_commands_match_bash(tmp_path_factory, line):
+    """Differential on compound commands: groups, subshells, if, functions, comments, here-strings."""
+    st_ = cls(line)
+    if any(x.kind == "unknown" for x in st_):
+        return
+    execs_ = [x for x in st_ if x.kind == "exec"]
+    if not all(all(x.literal) and not any(x.globs) for x in execs_):
+        return
+    ours = [w for x in execs_ if x.program == "printf" for w in x.argv[2:]]
+    cwd = tmp_path_factory.mktemp("empty")
+    out = subprocess.run([BASH, "--norc", "--noprofile", "-c", line], capture_output=True, timeout=10,
+                         env={"PATH": "/nonexistent-agp-test", "LC_ALL": "C.UTF-8"}, cwd=cwd)
+    theirs = out.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
+    if all(x.program == "printf" for x in execs_):
+        assert ours == theirs, (line, ours, theirs, out.stderr[-300:])
+    else:
+        # the classifier saw more than bash ran (e.g. `x=1 if ...` is a syntax error to bash):
+        # extra statements are conservative; missing ones are not
+        it = iter(ours)
+        assert all(any(w == o for o in it) for w in theirs), (line, ours, theirs)
 
 
 # ------------------------------------------------------------------ wrappers
