@@ -93,6 +93,8 @@ def bench_classification(cmds: list[str], rounds: int) -> dict:
     a fresh cwd so each timed call parses and classifies from scratch (a repeat is timed apart)."""
     bands: dict[str, list[float]] = {"<=100 B": [], "101-500 B": [], "501-1024 B": []}
     repeat: list[float] = []
+    shell_only: list[float] = []
+    from agp.policy.classify import classify_shell
     for c in cmds[:10]:
         classify(ToolCall(harness="claude-code", tool="Bash", input={"command": c}, cwd=WS, workspace=WS,
                           host_workspace=""))  # warm imports and the parser
@@ -109,11 +111,16 @@ def bench_classification(cmds: list[str], rounds: int) -> dict:
             t0 = time.perf_counter_ns()
             classify(call)
             repeat.append((time.perf_counter_ns() - t0) / 1e9)
+            t0 = time.perf_counter_ns()
+            classify_shell(c, cwd + "/x")  # the shell classifier alone, fresh
+            shell_only.append((time.perf_counter_ns() - t0) / 1e9)
     allv = [v for vs in bands.values() for v in vs]
     return {"bands": {k: {"n": len(v), "p50_ms": pct(v, 50) * 1e3, "p99_ms": pct(v, 99) * 1e3} for k, v in bands.items()},
             "all": {"n": len(allv), "p50_ms": pct(allv, 50) * 1e3, "p99_ms": pct(allv, 99) * 1e3,
                     "max_ms": max(allv) * 1e3},
             "repeat": {"n": len(repeat), "p50_ms": pct(repeat, 50) * 1e3, "p99_ms": pct(repeat, 99) * 1e3},
+            "shell_only": {"n": len(shell_only), "p50_ms": pct(shell_only, 50) * 1e3,
+                           "p99_ms": pct(shell_only, 99) * 1e3},
             "commands": len(cmds), "max_bytes": max(len(c.encode()) for c in cmds)}
 
 
@@ -300,6 +307,8 @@ def main() -> int:
     print(f"  {'all':>11}: p50 {c['all']['p50_ms']:.3f} ms  p99 {c['all']['p99_ms']:.3f} ms  max {c['all']['max_ms']:.3f} ms")
     print(f"  {'repeat':>11}: p50 {c['repeat']['p50_ms']:.3f} ms  p99 {c['repeat']['p99_ms']:.3f} ms"
           "  (same command and cwd again: the classifier's memo)")
+    print(f"  {'shell only':>11}: p50 {c['shell_only']['p50_ms']:.3f} ms  p99 {c['shell_only']['p99_ms']:.3f} ms"
+          "  (classify_shell alone, fresh: the rest of classify is path resolution and conversion)")
 
     e = bench_evaluation(300 if args.quick else 3000, args.seed)
     print(f"evaluation: {e['rules']}-rule policy, {e['calls']} classified calls ({e['statements']} statements), "

@@ -76,33 +76,35 @@ def _resolve(written: str, literal: bool, cwd: str, call: ToolCall) -> PathFact:
 def _from_classifier(s: Statement, call: ToolCall, memo: dict | None = None) -> ClassifiedStatement:
     cwd = s.cwd or call.cwd
     memo = {} if memo is None else memo
-
-    def resolve(p: str, lit: bool) -> PathFact:
+    argv = s.argv
+    literal = s.literal
+    if True in s.globs:  # a wildcard word is decided at run time too (`rm *` may expand to `-rf`)
+        literal = tuple([l and not g for l, g in zip(s.literal, s.globs)])
+    if len(literal) != len(argv):
+        literal = (False,) * len(argv)
+    spaths = s.paths
+    paths_lit = s.paths_literal if len(s.paths_literal) == len(spaths) else (False,) * len(spaths)
+    resolved = []
+    for p, lit in zip(spaths, paths_lit):
         key = (p, lit, cwd)
         hit = memo.get(key)
         if hit is None:
             hit = memo[key] = _resolve(p, lit, cwd, call)
-        return hit
-
-    literal = tuple(l and not g for l, g in zip(s.literal, s.globs)) if s.globs else s.literal
-    if len(literal) != len(s.argv):
-        literal = (False,) * len(s.argv)
-    paths_lit = s.paths_literal if len(s.paths_literal) == len(s.paths) else (False,) * len(s.paths)
-    paths = tuple([resolve(p, lit) for p, lit in zip(s.paths, paths_lit)])
+        resolved.append(hit)
     program = s.program or None
-    if s.kind == "exec" and s.argv:
-        word = s.argv[0]
+    kind = s.kind
+    if kind == "exec" and argv:
+        word = argv[0]
         if "/" in word:
             d = posixpath.dirname(posixpath.normpath(word))
             if not (word.startswith("/") and d in _SYSTEM_BIN):
                 # ./ls or /tmp/x/ls is not ls: name the program by its path
                 program = word
-                paths = paths + (resolve(word, literal[0] if literal else False),)
-    mcp_server = mcp_tool = None
+                resolved.append(_resolve(word, literal[0] if literal else False, cwd, call))
     return ClassifiedStatement(
-        kind=s.kind, text=s.text[:_TEXT_MAX], program=program, argv=s.argv, literal=literal, paths=paths,
-        host=s.host, sql_kind=s.sql_kind, sql_flags=s.flags if s.kind == "sql" else (), mcp_server=mcp_server,
-        mcp_tool=mcp_tool, via=s.via, reason=s.reason or None, facts=s.flags,
+        kind=kind, text=s.text if len(s.text) <= _TEXT_MAX else s.text[:_TEXT_MAX], program=program, argv=argv,
+        literal=literal, paths=tuple(resolved), host=s.host, sql_kind=s.sql_kind,
+        sql_flags=s.flags if kind == "sql" else (), via=s.via, reason=s.reason or None, facts=s.flags,
     )
 
 
