@@ -61,6 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-sessions", type=int, default=16, help="cap on concurrent sessions (default 16)")
     p.add_argument("--rate", type=int, default=600, help="calls allowed per session per window (default 600)")
     p.add_argument("--window", type=float, default=60.0, help="rate-limit window in seconds (default 60)")
+    p.add_argument("--eval-workers", type=int, default=2, metavar="N",
+                   help="worker processes that classify and evaluate calls (default 2; 0 = in the gate's loop)")
+    p.add_argument("--eval-timeout", type=float, default=5.0, metavar="S",
+                   help="deny a call whose classification takes longer than this (default 5; needs workers)")
+    p.add_argument("--eval-inline-max", type=int, default=8192, metavar="BYTES",
+                   help="frames up to this size are classified in the gate's loop, larger ones in a worker "
+                        "under the deadline (default 8192; -1 sends every call to a worker)")
     p.add_argument("--socket-uid", type=int, default=None,
                    help="hand the socket directory and socket to this uid (the sandbox user)")
     p.add_argument("--slack-channel", default=os.environ.get("AGP_SLACK_CHANNEL"),
@@ -132,7 +139,8 @@ def _gate(args: argparse.Namespace) -> int:
     server = GateServer(
         socket_dir=args.socket_dir, policy=policy, journal=journal, approvers=[approver], sessions=sessions,
         workspace=args.workspace, approval_timeout=args.approval_timeout, on_event=on_event, own_journal=True,
-        socket_uid=args.socket_uid,
+        socket_uid=args.socket_uid, eval_workers=max(0, args.eval_workers), eval_timeout=args.eval_timeout,
+        eval_inline_max=args.eval_inline_max,
     )
     try:
         for sid in args.session:

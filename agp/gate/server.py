@@ -47,6 +47,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from agp.errors import GateError, JournalWriteError
+from agp.gate._evalpool import EvalPool, EvalTimeout
 from agp.gate.approvals import ApprovalBroker, ApprovalResult, Approver, GateEvent, NoApprover, Outcome
 from agp.gate.protocol import CheckRequest, FrameCode, FrameDecoder, FrameRejected, Verdict, call_digest, parse_request
 from agp.gate.sessions import SessionRefused, SessionTable
@@ -205,6 +206,9 @@ class GateServer:
         frame_timeout: float = 10.0,
         idle_timeout: float = 600.0,
         drain_timeout: float = 30.0,
+        eval_workers: int = 0,
+        eval_timeout: float = 5.0,
+        eval_inline_max: int = 8192,
         now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
     ) -> None:
         self.socket_dir = Path(socket_dir)
@@ -219,6 +223,10 @@ class GateServer:
         self._limiter = anyio.CapacityLimiter(append_threads)
         self._append_threads = append_threads
         self._pump: _AppendPump | None = None
+        self._eval_workers = eval_workers
+        self._eval_timeout = eval_timeout
+        self._eval_inline_max = eval_inline_max
+        self._pool: EvalPool | None = None
         self._max_connections = max_connections
         self._frame_timeout = frame_timeout
         self._idle_timeout = idle_timeout
@@ -290,8 +298,14 @@ class GateServer:
             self._emit(GateEvent("session", {"event": "close", "session": sid}))
 
     # ----------------------------------------------------------------- decide
-    async def check(self, req: CheckRequest) -> Verdict:
-        """Decide one validated request, journal it, return the verdict (never raises for a deny)."""
+    async def check(self, req: CheckRequest, *, size: int = 0) -> Verdict:
+        """Decide one validated request, journal it, return the verdict (never raises for a deny).
+
+        ``size`` is the frame's length: with evaluation workers, frames longer than
+        ``eval_inline_max`` bytes (-1: every frame) are classified in a worker under the
+        deadline (see ``_evalpool``); ordinary calls are classified inline, which is faster
+        here than a round trip to another process.
+        """
         call = req.call_dict()
         if self.failed is not None:
             self._count_and_emit(req, "deny", None, None, [], "journal_failed")
@@ -311,11 +325,15 @@ class GateServer:
         else:
             extra = {}
             try:
-                d = self._evaluate(req)
-            except Exception as exc:  # noqa: BLE001 - a classifier bug is a deny, never an allow
-                log.exception("policy evaluation failed")
+                d = await self._evaluate(req, size)
+            except Exception as exc:  # noqa: BLE001 - a classifier bug or overrun is a deny, never an allow
+                if isinstance(exc, EvalTimeout):
+                    log.warning("policy evaluation overran: %s", exc)
+                    reason = f"denied: {exc}"
+                else:
+                    log.exception("policy evaluation failed")
+                    reason = "denied: the gate could not evaluate this call"
                 effect, decision, rule, matched, digest = "deny", "deny", None, [], getattr(self.policy, "digest", None)
-                reason = "denied: the gate could not evaluate this call"
                 extra = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
             else:
                 effect, rule, matched, digest = d.effect, d.rule, list(d.matched), d.policy_digest
@@ -348,12 +366,14 @@ class GateServer:
         self._count_and_emit(req, decision, rule, entry.seq, statements, effect)
         return Verdict(id=req.id, decision=decision, reason=reason, rule=rule, seq=entry.seq)
 
-    def _evaluate(self, req: CheckRequest) -> Any:
+    async def _evaluate(self, req: CheckRequest, size: int = 0) -> Any:
         from agp.policy import ToolCall, evaluate
 
-        tc = ToolCall(harness=req.harness, tool=req.tool, input=req.input, cwd=req.cwd or self.workspace,
-                      workspace=self.workspace, session=req.session, tool_use_id=req.tool_use_id)
-        return evaluate(tc, self.policy, self._now())
+        kwargs = {"harness": req.harness, "tool": req.tool, "input": req.input, "cwd": req.cwd or self.workspace,
+                  "workspace": self.workspace, "session": req.session, "tool_use_id": req.tool_use_id}
+        if self._pool is not None and size > self._eval_inline_max:
+            return await self._pool.evaluate(kwargs, self._now())
+        return evaluate(ToolCall(**kwargs), self.policy, self._now())
 
     async def _approve(self, req: CheckRequest, call: dict[str, Any], d: Any,
                        statements: list[Mapping[str, Any]]) -> ApprovalResult:
@@ -374,6 +394,8 @@ class GateServer:
         if a.outcome is Outcome.APPROVED_AUTOMATICALLY:
             return f"approved automatically by the demo's auto approver (rule {d.rule}; no human looked at it)"
         base = d.reason
+        if a.outcome is Outcome.UNREACHABLE:  # channel internals (URLs, API errors) stay in the journal
+            return f"denied: {base}; no approver could be reached (the approval channel is unreachable)"
         return f"denied: {base}; {a.detail or a.outcome.value}"
 
     def _count_and_emit(self, req: CheckRequest, decision: str, rule: str | None, seq: int | None,
@@ -408,7 +430,7 @@ class GateServer:
             req = parse_request(body)
         except FrameRejected as exc:
             return await self.reject_frame(exc, body)
-        return await self.check(req)
+        return await self.check(req, size=len(body))
 
     # ------------------------------------------------------------ connections
     async def _handle_conn(self, stream: anyio.abc.SocketStream) -> None:
@@ -537,6 +559,35 @@ class GateServer:
         self._idle = anyio.Event()
         self._token = anyio.lowlevel.current_token()
         self._loop_thread = threading.get_ident()
+        try:
+            await self._serve_with_pool(task_status)
+        except BaseExceptionGroup as eg:  # report the one real error (a startup refusal) as itself
+            if len(eg.exceptions) == 1 and isinstance(eg.exceptions[0], Exception):
+                raise eg.exceptions[0] from None
+            raise
+
+    async def _serve_with_pool(self, task_status: anyio.abc.TaskStatus[Any]) -> None:
+        async with anyio.create_task_group() as pool_tg:
+            try:
+                if self._eval_workers:
+                    pool = EvalPool(self.policy, workers=self._eval_workers, timeout=self._eval_timeout)
+                    try:
+                        await pool.start(pool_tg)
+                    except BaseException:
+                        self.stopping = True
+                        with anyio.CancelScope(shield=True):
+                            await anyio.to_thread.run_sync(self._finish_journal)
+                        raise
+                    self._pool = pool
+                await self._serve(task_status)
+            finally:
+                pool, self._pool = self._pool, None
+                if pool is not None:
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(pool.close)
+                pool_tg.cancel_scope.cancel()
+
+    async def _serve(self, task_status: anyio.abc.TaskStatus[Any]) -> None:
         try:
             raw = self._bind()
             try:

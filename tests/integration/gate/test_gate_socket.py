@@ -476,10 +476,10 @@ async def test_an_internal_error_is_a_journaled_deny_and_the_gate_keeps_serving(
     async with env.running() as server:
         real = server.check
 
-        async def broken(req):
+        async def broken(req, **kw):
             if req.id == "boom":
                 raise RuntimeError("injected bug")
-            return await real(req)
+            return await real(req, **kw)
 
         server.check = broken  # the safety net under every frame
         boom = await ask(env, check("ls", rid="boom"))
