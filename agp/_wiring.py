@@ -100,6 +100,9 @@ def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessio
     meta["preflight"] = pf.to_json_dict()
     for d in spec_l.writable_dirs:
         box.exec(["mkdir", "-p", d], timeout=30)
+    if opts.intendant == "codex":
+        _confirm_codex_hook(box, spec_l, view=view, journal=journal, session=session, uid=opts.extra["uid"],
+                            gid=opts.extra["gid"])
     if opts.intendant != "reference":
         view.status("starting the model forwarder (loopback → relay socket)")
         box.start_forwarder()
@@ -118,6 +121,24 @@ def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessio
     view.status(f"{opts.intendant} exited with status {code}; copying its transcript out")
     copy_transcript(box, opts=opts, journal=journal, run_dir=run_dir, session=session)
     return {"exit_code": code}
+
+
+def _confirm_codex_hook(box, spec_l, *, view, journal, session: str, uid: int, gid: int) -> None:
+    """Codex skips an untrusted or edited hook silently: before the task, ask the Codex in the
+    sandbox (its own app-server hook listing) whether agp's hook is there, enabled, trusted and
+    matching every tool. Refuse to launch otherwise (IntendantError)."""
+    from intendants.codex.trust import verify_hook_active
+
+    view.status("confirming the Codex hook is live (hooks/list in the sandbox)")
+    prefix = ["docker", "exec", "-i", "-u", f"{uid}:{gid}", "-w", spec_l.cwd]
+    for k, v in sorted(spec_l.env.items()):
+        prefix += ["-e", f"{k}={v}"]  # no secret here: the relay adds the model key on the host
+    prefix.append(box.container_id)
+    from dataclasses import replace
+
+    host_side = replace(spec_l, cwd=os.getcwd())  # the docker CLI runs on the host; -w sets the cwd inside
+    entry = verify_hook_active(host_side, argv_prefix=prefix, env=dict(os.environ), timeout=60)
+    journal.append("intendant.hook_check", session, {"harness": "codex", "hook": dict(entry)})
 
 
 def copy_transcript(box, *, opts, journal, run_dir: Path, session: str) -> None:

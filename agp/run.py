@@ -183,6 +183,8 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
         exit_code, reason = 130, "interrupted (Ctrl-C); the sandbox was torn down"
     except AgpError as exc:
         exit_code, reason = exc.exit_code or 1, exc.diagnostics()
+    except Exception as exc:  # noqa: BLE001 - a bug must still end the run cleanly, with its bundle
+        exit_code, reason = 1, f"internal error: {type(exc).__name__}: {exc}"
     finally:
         meta.update(ended=time.time(), exit_code=exit_code, exit_reason=reason)
         _write_run_json(run_dir, meta)
