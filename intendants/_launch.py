@@ -95,7 +95,9 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
     hooks on and plugins, remote plugins and apps off, run agp's hook command
     (whose wrapper turns a crash or a missing bridge into a block) for every tool,
     with a hook timeout at least 10 s beyond the bridge deadline (Codex runs the
-    tool when a hook times out); analytics are off on the command line.
+    tool when a hook times out); analytics are off on the command line; an empty
+    read-only $CODEX_HOME/.env. Claude Code also loads no user/project/local
+    settings (`--setting-sources ""`).
     Every harness: the hook command pins the gate socket and the deadline.
     """
     import json
@@ -134,6 +136,10 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
         if not ok:
             refuse("no PreToolUse handler runs agp's hook for every tool with onFailure=block "
                    "and a timeout beyond the bridge deadline")
+        argv = list(spec.argv)
+        if "--setting-sources" not in argv or argv[argv.index("--setting-sources") + 1] != "":
+            refuse('user, project and local settings are loaded (need --setting-sources ""): '
+                   "their env would reach the hook")
         return spec
     if spec.harness == "codex":
         from intendants.codex.launch import REQUIREMENTS_PATH
@@ -156,6 +162,9 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
                    "beyond the bridge deadline (Codex runs the tool when a hook times out)")
         if "analytics.enabled=false" not in spec.argv:
             refuse("analytics are not turned off on the command line")
+        home = spec.env.get("CODEX_HOME", "")
+        if not home or spec.files.get(f"{home}/.env") != b"":
+            refuse("$CODEX_HOME/.env is not pinned empty and read-only: its variables would reach the hook")
         return spec
     refuse("unknown harness")
     return spec

@@ -8,7 +8,9 @@ ignore hooks from user, project, local and flag settings, and non-managed
 tool ("*": built-ins, the subagent tool, MCP tools) and has
 `"onFailure": "block"`, which turns a crash, a timeout or a missing command
 into a block. The harness's own permission prompts are bypassed so the gate
-is the one authority.
+is the one authority, and `--setting-sources ""` loads no user, project or
+local settings (all agent-writable; their `env` would reach the hook's
+environment).
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ def launch_spec(
         "--verbose",
         "--include-hook-events",
         "--dangerously-skip-permissions",
+        # load no user, project or local settings: the agent can write all three (its home and
+        # the workspace), and their `env` reaches hook processes (measured on 2.1.328 for user
+        # settings). Managed settings still apply.
+        "--setting-sources",
+        "",
         "--model",
         "claude-sonnet-4-5",
     ]

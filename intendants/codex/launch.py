@@ -9,7 +9,9 @@ user, project and session configuration. `[features]` in the same file pins
 hooks on and plugins, remote plugins and apps off, so no config layer the agent
 can write may turn them back. The same settings are also given as `-c`
 overrides (the highest non-admin layer) and in a read-only
-$CODEX_HOME/config.toml, with analytics off and the model provider set.
+$CODEX_HOME/config.toml, with analytics off and the model provider set; an
+empty read-only $CODEX_HOME/.env keeps the agent from adding variables to the
+environment Codex (and so the hook) starts with.
 
 Codex has no fail-closed option for a hook that crashes, cannot start or times
 out (it runs the tool). agp closes the first two in the hook command itself
@@ -128,6 +130,10 @@ def launch_spec(
     files = {
         REQUIREMENTS_PATH: requirements_toml(command=cmd, hook_timeout=int(deadline) + HOOK_TIMEOUT_MARGIN).encode(),
         f"{codex_home}/config.toml": config_toml(base_url=base_url, model=model, mcp_servers=mcp_servers).encode(),
+        # Codex loads $CODEX_HOME/.env into its own environment, which its hooks inherit
+        # (measured on 0.169.0): an empty read-only file keeps the agent from planting
+        # LD_PRELOAD or AGP_* there for the next session.
+        f"{codex_home}/.env": b"",
     }
     if ship_bridge:
         files.update(bridge_files("codex", bridge_path))

@@ -296,11 +296,12 @@ def test_agent_cannot_switch_its_gate_off(tmp_path, harness):
             # the tampering really happened where the agent may write, and failed where agp mounts read-only
             for t in tamper:
                 target = json.dumps(t["input"])
-                if "/etc/" in target or "agp-bridge" in target or "home/.codex/config.toml" in target:
+                if ("/etc/" in target or "agp-bridge" in target or "home/.codex/config.toml" in target
+                        or "home/.codex/.env" in target):
                     assert "Read-only file system" in run.result(t), (t, run.result(t))
             written = ([ws / ".claude" / "settings.json", ws / ".claude" / "settings.local.json",
                         tmp_path / "home" / ".claude" / "settings.json"] if harness == "claude-code"
-                       else [ws / ".codex" / "config.toml", ws / ".codex" / "hooks.json", tmp_path / "home" / ".codex" / ".env"])
+                       else [ws / ".codex" / "config.toml", ws / ".codex" / "hooks.json"])
             for f in written:
                 assert f.exists() and (b"disableAllHooks" in f.read_bytes() or b"hooks" in f.read_bytes()
                                        or b"AGP_GATE_SOCKET" in f.read_bytes()), f

@@ -223,3 +223,24 @@ def test_require_gate_hook_refuses_untrusted_missing_or_narrow_hooks():
     disabled = [dict(HOOKS[1], enabled=False)]
     with pytest.raises(IntendantError, match="not active"):
         require_gate_hook(disabled, "other")
+
+
+def test_claude_spec_loading_agent_writable_settings_is_refused():
+    spec = _claude()
+    i = spec.argv.index("--setting-sources")
+    assert spec.argv[i + 1] == ""
+    argv = spec.argv[:i] + spec.argv[i + 2:]
+    with pytest.raises(IntendantError, match="setting-sources"):
+        check_spec(dataclasses.replace(spec, argv=argv))
+    with pytest.raises(IntendantError, match="setting-sources"):
+        check_spec(dataclasses.replace(spec, argv=spec.argv[:i + 1] + ("user,project",) + spec.argv[i + 2:]))
+
+
+def test_codex_spec_without_a_pinned_empty_dotenv_is_refused():
+    spec = _codex()
+    assert spec.files["/home/agent/.codex/.env"] == b""
+    files = {k: v for k, v in spec.files.items() if not k.endswith("/.env")}
+    with pytest.raises(IntendantError, match=r"\.env"):
+        check_spec(dataclasses.replace(spec, files=files))
+    with pytest.raises(IntendantError, match=r"\.env"):
+        check_spec(_with_file(spec, "/home/agent/.codex/.env", b"LD_PRELOAD=/workspace/x.so\n"))
