@@ -906,16 +906,19 @@ class _Walker:
         body = node.child_by_field_name("body")
         redirects = node.children_by_field_name("redirect")
         extra: list = []  # statements that follow (tree-sitter hangs `| sh`, `&& x` under heredocs)
+        arg_nodes: list = []  # words the parser hung under a redirection that are the command's arguments
         for r in redirects:
-            self.redirect(r, env, extra_out=extra)
+            self.redirect(r, env, extra_out=extra, args_out=arg_nodes)
         st_in = stdin
         for r in redirects:
             st_in = self.stdin_of(r, env, st_in)
         if body is None:
             return env.cwds
         if body.type == "command":
-            after = self.command(body, env, st_in, [])
+            after = self.command(body, env, st_in, arg_nodes)
         else:
+            if arg_nodes:
+                self.unknown(env, self.ctx.text(node), "words after a redirection of a compound command")
             after = self.stmt(body, env, st_in)
         cwds = _merge_cwds(env.cwds, after)
         for kind, n in extra:
@@ -957,12 +960,20 @@ class _Walker:
                 return _Stdin("file", None)
         return current
 
-    def redirect(self, r, env: _Env, extra_out: list | None = None, program: str = "") -> None:
+    def redirect(self, r, env: _Env, extra_out: list | None = None, program: str = "",
+                 args_out: list | None = None) -> None:
         self.ctx.visited.add(r.start_byte)
         text = self.ctx.text(r)
         if r.type == "file_redirect":
             op = _redirect_op(r)
             dests = r.children_by_field_name("destination")
+            if len(dests) > 1:
+                # `> f a b`: the parser lists a and b as destinations; to bash they are arguments
+                if args_out is None:
+                    self.unknown(env, text, "words after a redirection outside a simple command")
+                else:
+                    args_out.extend(dests[1:])
+                dests = dests[:1]
             ws = [self.word(d, env) for d in dests]
             if op in (">&", "<&", ">&-", "<&-") and all(w.literal and (w.value.isdigit() or w.value == "-") for w in ws):
                 return  # fd duplication / close
@@ -978,6 +989,7 @@ class _Walker:
                 self.file_stmt("write", ws, env, text, program, flags=("append",) if ">>" in op else ())
             return
         if r.type == "heredoc_redirect":
+            self.check_heredoc(r)
             start_quoted = False
             for c in r.children:
                 if c.type == "heredoc_start":
@@ -985,6 +997,13 @@ class _Walker:
                     start_quoted = any(q in s for q in "'\"\\")
             for i, c in enumerate(r.children):
                 fname = r.field_name_for_child(i)
+                if fname == "argument":
+                    # `cat <<EOF file`: file is cat's argument
+                    if args_out is None:
+                        self.unknown(env, text, "words after a here-doc outside a simple command")
+                    else:
+                        args_out.append(c)
+                    continue
                 if c.type == "heredoc_body":
                     if not start_quoted:
                         for n in _iter_subs(c):
@@ -992,7 +1011,7 @@ class _Walker:
                         if "`" in self.ctx.text(c):
                             self.unknown(env, self.ctx.text(c), "backtick in an unquoted here-doc body")
                 elif c.type in ("file_redirect", "herestring_redirect"):
-                    self.redirect(c, env, extra_out, program)
+                    self.redirect(c, env, extra_out, program, args_out)
                 elif c.type == "pipeline" and extra_out is not None:
                     for n in c.named_children:
                         extra_out.append(("pipe", n))
@@ -1003,15 +1022,63 @@ class _Walker:
                 del fname
             return
         if r.type == "herestring_redirect":
-            for c in r.named_children:
+            named = r.named_children
+            for c in named[:1]:
                 self.word(c, env)
+            if len(named) > 1:
+                if args_out is None:
+                    self.unknown(env, text, "words after a here-string outside a simple command")
+                else:
+                    args_out.extend(named[1:])
             return
         # unknown redirect node
         for n in _iter_subs(r):
             self.expansion(n, env)
 
+    def check_heredoc(self, r) -> None:
+        """Where does bash end this here-doc? If not where the parser ended it, refuse the string:
+        lines the parser put in the body could be commands to bash (and the other way round)."""
+        start = body = end = None
+        for c in r.children:
+            if c.type == "heredoc_start":
+                start = self.ctx.text(c)
+            elif c.type == "heredoc_body":
+                body = c
+            elif c.type == "heredoc_end":
+                end = self.ctx.text(c)
+        if start is None:
+            raise _Abort("here-doc without a delimiter")
+        if "$" in start or "`" in start:
+            raise _Abort(f"here-doc delimiter {start!r} is not a plain word")
+        quoted = any(q in start for q in "'\"\\")
+        delim = re.sub(r"\\(.)", r"\1", start).replace("'", "").replace('"', "")
+        strip_tabs = self.ctx.text(r).startswith("<<-")
+        if body is None and end is None:
+            return  # an empty here-doc at the end of the string
+        text = self.ctx.text(body) if body is not None else ""
+        if not quoted:
+            if re.search(r"\\\n", text):
+                raise _Abort("backslash-newline inside an unquoted here-doc (bash joins the lines before "
+                             "looking for the delimiter)")
+        for line in text.split("\n"):
+            if (line.lstrip("\t") if strip_tabs else line) == delim:
+                raise _Abort(f"bash ends this here-doc at an earlier {delim!r} line than the parser does")
+        if end is not None and end != delim:
+            raise _Abort(f"here-doc end {end!r} is not the delimiter {delim!r}")
+        # anything the parser attached to the operator's line must really be on that line: a
+        # newline (not escaped) before it means bash had already started reading the body
+        start_node = next(c for c in r.children if c.type == "heredoc_start")
+        for c in r.children:
+            if c.type in ("heredoc_start", "heredoc_body", "heredoc_end") or c.start_byte <= start_node.end_byte:
+                continue
+            between = self.ctx.src[start_node.end_byte:c.start_byte].replace(b"\\\n", b"")
+            if b"\n" in between:
+                raise _Abort("the parser continued a here-doc's command line into its body")
+
     # ---- simple commands
     def command(self, node, env: _Env, stdin: _Stdin, outer_redirects: list) -> tuple[str, ...]:
+        """outer_redirects: argument nodes found under redirections (appended to the words)."""
+        outer_redirects = list(outer_redirects)
         self.ctx.visited.add(node.start_byte)
         text = self.ctx.text(node)
         name_node = node.child_by_field_name("name")
@@ -1033,7 +1100,7 @@ class _Walker:
                 prefix_assigns.append(c)
                 continue
             if ct in _REDIRECT_TYPES:
-                self.redirect(c, env)
+                self.redirect(c, env, args_out=outer_redirects)
                 stdin = self.stdin_of(c, env, stdin)
                 last_end = -1
                 continue
@@ -1058,6 +1125,8 @@ class _Walker:
                 words.append(w)
             last_end = c.end_byte
         del name_node
+        for n in outer_redirects:  # arguments the parser hung under redirections
+            words.append(self.word(n, env))
         # an escaped blank right after the command (`x \ ;`) is a word to bash that the parser drops
         j = gap_from
         while j < len(src) and src[j] in b" \t":
@@ -2171,6 +2240,9 @@ def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int
     if len(code.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
         return [Statement(kind="unknown", text=code[:500], via=via,
                           reason=f"command longer than {MAX_COMMAND_BYTES} bytes")]
+    if "\r" in code:
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason="carriage return in the command (bash and the parser split it differently)")]
     if "\x00" in code:
         return [Statement(kind="unknown", text=code[:500], via=via, reason="NUL byte in command")]
     if _nesting_exceeds(code, MAX_NESTING):

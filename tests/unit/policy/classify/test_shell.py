@@ -517,3 +517,40 @@ def test_never_raises_and_always_says_something(cmd):
     assert isinstance(st_, tuple) and st_
     assert all(isinstance(s, Statement) and s.kind in ("exec", "read", "write", "sql", "url", "unknown")
                for s in st_)
+
+
+# ------------------------------------------------------------------ here-doc boundaries (bash vs parser)
+
+_P = "printf '%s\\0' "
+
+
+@pytest.mark.skipif(BASH is None, reason="bash not installed")
+@pytest.mark.parametrize("line", [
+    "cat <<-EOF\n\tbody\n\tEOF\n" + _P + "RAN\n",
+    "cat <<EOF\nx\nEOF\t\n" + _P + "NO\nEOF\n" + _P + "RAN\n",
+    "cat <<EOF\nx\n EOF\n" + _P + "NO\nEOF\n" + _P + "RAN\n",
+    "cat <<EOF\n\\\nEOF\n" + _P + "NO\nEOF\n" + _P + "RAN\n",  # bash joins '\' + newline, then sees EOF
+    "cat <<EOF\n${x:-\nEOF\n" + _P + "RAN\n}\nEOF\n",  # the parser reads an expansion across the end
+    "cat <<EOF\n$(\nEOF\n" + _P + "RAN\n)\nEOF\n",
+    "cat <<EOF\n`\nEOF\n" + _P + "RAN\n`\nEOF\n",
+    "cat <<'EOF'\n\\\nEOF\n" + _P + "RAN\n",
+    "cat <<A <<B\na\nA\nb\nB\n" + _P + "RAN\n",
+    "(cat <<EOF\nx\nEOF\n); " + _P + "RAN\n",
+])
+def test_here_doc_ends_where_bash_ends_it(line):
+    """Every printf bash runs after a here-doc is a statement (or the string is unknown)."""
+    st_ = cls(line)
+    if any(x.kind == "unknown" for x in st_):
+        return
+    ours = [w for x in st_ if x.kind == "exec" and x.program == "printf" for w in x.argv[2:]]
+    out = subprocess.run([BASH, "--norc", "--noprofile", "-c", line], capture_output=True, timeout=10,
+                         env={"PATH": "/nonexistent-agp-test"}, cwd="/")
+    theirs = out.stdout.decode().split("\0")[:-1]
+    it = iter(ours)
+    assert all(any(w == o for o in it) for w in theirs), (line, ours, theirs)
+
+
+def test_words_hung_under_redirections_are_arguments():
+    assert one("cat <<EOF /etc/passwd\nx\nEOF", "cat").paths == ("/etc/passwd",)
+    assert one("cat > out a b", "cat").argv == ("cat", "a", "b")
+    assert one("cat <<< x /etc/passwd", "cat").paths == ("/etc/passwd",)
