@@ -252,6 +252,8 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
 
     try:
         anyio.run(main)
+    except BaseExceptionGroup as eg:  # a task group wraps what failed in it: report the failure itself
+        raise _first_cause(eg) from None
     finally:
         box = box_holder.get("box")
         if box is not None:
@@ -262,3 +264,22 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
     if code != 0:
         return 1, f"the harness exited with status {code}"
     return 0, "the run finished"
+
+
+def _first_cause(eg: BaseExceptionGroup) -> BaseException:
+    """The exception to report from a task group's group: Ctrl-C first, then agp's own errors."""
+    leaves: list[BaseException] = []
+
+    def walk(e: BaseException) -> None:
+        if isinstance(e, BaseExceptionGroup):
+            for sub in e.exceptions:
+                walk(sub)
+        else:
+            leaves.append(e)
+
+    walk(eg)
+    for kind in (KeyboardInterrupt, AgpError):
+        for e in leaves:
+            if isinstance(e, kind):
+                return e
+    return leaves[0] if leaves else eg

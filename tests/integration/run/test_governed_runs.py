@@ -253,3 +253,15 @@ def test_killing_the_gate_mid_run_stops_every_later_call(tmp_path):
     # the orphaned sandbox is removed by the next agp run (or reap_orphans)
     assert box.id in reap_orphans()
     assert _containers(run_dir.name) == []
+
+
+def test_a_missing_model_key_is_a_clean_failure_with_a_bundle(tmp_path):
+    ws = workspace(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    r = agp("run", "--intendant", "claude-code", "--task", "anything", "--workspace", ws, "--approver", "none",
+            "--out", tmp_path / "runs", "--json", env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert "ANTHROPIC_API_KEY" in doc["reason"] and "internal error" not in doc["reason"]
+    assert "Traceback" not in r.stderr
+    assert Path(doc["bundle_dir"]).is_dir() and doc["bundle_ok"] is False  # zero calls gated: never called good
