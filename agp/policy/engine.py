@@ -20,7 +20,6 @@ never help a call get allowed, and can always get it denied.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import os
 import posixpath
 import re
@@ -46,8 +45,6 @@ __all__ = (
     "evaluate_classified",
     "load_policy",
 )
-
-log = logging.getLogger(__name__)
 
 _MAYBE = None  # the third truth value
 _REASON_TEXT_MAX = 160
@@ -289,11 +286,6 @@ def _flag_matcher(pattern: str) -> Callable[[str], bool | None]:
         return True if word.startswith(pattern) else False
 
     return single
-
-
-def _flag_match(pattern: str, word: str) -> bool | None:
-    """Does option ``pattern`` match argument ``word`` (a literal word)?"""
-    return _flag_matcher(pattern)(word)
 
 
 def _word_matcher(pattern: str) -> Callable[[str], bool | None]:
