@@ -180,3 +180,36 @@ def test_help(group, capsys):
     with pytest.raises(SystemExit) as e:
         main([group, "--help"])
     assert e.value.code == 0 and "checkpoint" in capsys.readouterr().out
+
+
+def test_cli_verify_since_and_witness_requirements(tmp_path, capsys):
+    """The verifier's flags (agp/commands/verify.py) on top of these proofs, as an auditor runs them."""
+    path, key, ring = make_journal(tmp_path, 12)
+    pub = str(tmp_path / "keys" / "agp.pub")
+    old = tmp_path / "old.checkpoint"
+    old.write_text(read_checkpoint(path))
+    w1, w2 = init_witness(tmp_path / "w1", "w1.example/w"), init_witness(tmp_path / "w2", "w2.example/w")
+    st = WitnessState.load(tmp_path / "w1" / "state.json")
+    origin = open_checkpoint(old.read_text(), key.public).origin
+    cos = tmp_path / "cos"
+    cos.write_text(w1.cosign(old.read_text(), st, log_key=VerifierKey(origin, SIG_TYPE_ED25519, key.public.raw)))
+    v1, v2 = tmp_path / "w1" / "witness.vkey", tmp_path / "w2" / "witness.vkey"
+    assert main(["journal", "prove", "3", "--journal", str(path), "--checkpoint", str(cos), "--out", str(tmp_path / "p3"),
+                 "--entry-out", str(tmp_path / "e3")]) == 0
+    entry_args = ["verify", "--entry", str(tmp_path / "e3"), "--proof", str(tmp_path / "p3"), "--checkpoint", str(cos), "--key", pub]
+    assert main(entry_args + ["--witness", str(v1)]) == 0
+    capsys.readouterr()
+    assert main(entry_args + ["--witness", str(v1), "--witness", str(v2), "--min-witnesses", "2"]) == 1
+    assert "expected at least 2" in capsys.readouterr().out.replace("\n", " ")
+    # the journal grows: --since the old checkpoint passes
+    extend_journal(path, key, 4)
+    assert main(["verify", str(path), "--key", pub, "--since", str(old)]) == 0
+    capsys.readouterr()
+    # a key holder rewrites entry 5 and re-signs everything after it: the journal verifies on its own,
+    # --since the old checkpoint does not
+    rewrite_entry(path, key, 5, {"i": 5, "decision": "allow", "rewritten": True})
+    assert main(["verify", str(path), "--key", pub]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(path), "--key", pub, "--since", str(old), "--json"]) == 1
+    assert "rewritten" in capsys.readouterr().out
+    del w2
