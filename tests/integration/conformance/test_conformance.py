@@ -323,3 +323,42 @@ def test_agent_cannot_switch_its_gate_off(tmp_path, harness):
         assert (tmp_path / "agp-bridge" / "bridge.py").read_bytes() == bridge_source(harness)
     finally:
         evil.close()
+
+
+# --------------------------------------------------------------------------- coverage of other tools
+
+
+def test_claude_other_builtin_tools_are_gated(tmp_path):
+    """Claude Code's matcher "*" covers every tool it offers, not only Bash: each offered tool below
+    reaches the gate (the conformance policy allows Read and workspace writes and has no rule for the
+    others: denied), deferred tools (WebFetch) included. A tool the harness does not offer (2.1.328
+    offers no Glob or Grep here) is refused by Claude itself before any hook, and nothing runs."""
+    harness = "claude-code"
+    ws = tmp_path / "ws"
+    s = Steps(harness)
+    steps = [
+        s.read(f"{ws}/seed.txt"),
+        {"tool": "Edit", "input": {"file_path": f"{ws}/seed.txt", "old_string": "seed", "new_string": "EDITED"}, "id": s._id()},
+        {"tool": "Glob", "input": {"pattern": "*.txt", "path": str(ws)}, "id": s._id()},
+        {"tool": "Grep", "input": {"pattern": "seed", "path": str(ws)}, "id": s._id()},
+        {"tool": "WebFetch", "input": {"url": "http://127.0.0.1:9/", "prompt": "read it"}, "id": s._id()},
+        {"tool": "Write", "input": {"file_path": "/etc/agp-conformance-must-not-exist", "content": "x"}, "id": s._id()},
+    ]
+    session = _session(harness)
+    with live_gate(tmp_path / "gate", POLICY, session=session, harness=harness, workspace=str(ws)) as gate:
+        run = run_harness(harness, {"main": [*steps, s.done()]}, tmp_path, socket=gate.socket, session=session,
+                          prepare=_prepare, mcp=False)
+    by_id = {d["call"]["tool_use_id"]: d for d in gate.decisions()}
+    for st in steps:
+        d = by_id.get(st["id"])
+        if d is not None:
+            assert d["call"]["tool"] == st["tool"]
+            if d["decision"] == "deny":
+                assert run.blocked(st), (st["tool"], run.result(st))
+        else:  # refused by Claude itself before any hook: nothing ran
+            assert run.result(st).lstrip().startswith("<tool_use_error>"), (st["tool"], run.result(st))
+    gated = {by_id[st["id"]]["call"]["tool"] for st in steps if st["id"] in by_id}
+    assert gated == {"Read", "Edit", "WebFetch", "Write"}, gated  # measured on 2.1.328; Glob/Grep: not offered
+    assert by_id[steps[0]["id"]]["decision"] == "allow" and by_id[steps[5]["id"]]["decision"] == "deny"
+    assert not Path("/etc/agp-conformance-must-not-exist").exists()
+    gate.verify()
