@@ -362,3 +362,22 @@ def test_claude_other_builtin_tools_are_gated(tmp_path):
     assert by_id[steps[0]["id"]]["decision"] == "allow" and by_id[steps[5]["id"]]["decision"] == "deny"
     assert not Path("/etc/agp-conformance-must-not-exist").exists()
     gate.verify()
+
+
+def test_codex_apply_patch_is_gated(tmp_path):
+    """Codex 0.169.0 offers this model no separate apply_patch tool; a patch goes through exec_command
+    (`apply_patch <<'EOF' …`), which Codex applies itself after the PreToolUse hook saw it as Bash."""
+    harness = "codex"
+    ws = tmp_path / "ws"
+    s = Steps(harness)
+    inside = s.shell(f"apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: {ws}/patched.txt\n+hello\n*** End Patch\nEOF\n")
+    outside = s.shell("apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: /etc/agp-patched-must-not-exist\n+x\n"
+                      "*** End Patch\nEOF\n")
+    session = _session(harness)
+    with live_gate(tmp_path / "gate", POLICY, session=session, harness=harness, workspace=str(ws)) as gate:
+        run = run_harness(harness, {"main": [inside, outside, s.done()]}, tmp_path, socket=gate.socket,
+                          session=session, mcp=False)
+    assert (ws / "patched.txt").read_text() == "hello\n", run.diagnostics()
+    assert not Path("/etc/agp-patched-must-not-exist").exists()
+    assert run.blocked(outside), run.result(outside)
+    _assert_journal_matches(run, gate, expect={inside["id"]: "allow", outside["id"]: "deny"})
