@@ -42,9 +42,11 @@ __all__ = (
     "ListNodeSource",
     "NodeSource",
     "consistency_proof",
+    "consistency_proof_ranges",
     "hash_children",
     "hash_leaf",
     "inclusion_proof",
+    "inclusion_proof_ranges",
     "largest_power_of_two_below",
     "mth",
     "node_count",
@@ -280,45 +282,58 @@ def mth(leaf_data: Sequence[bytes]) -> bytes:
 
 
 # ------------------------------------------------------------ proof generation
-def inclusion_proof(src: NodeSource, index: int, size: int) -> list[bytes]:
-    """RFC 9162 §2.1.3.1 PATH(index, D[0:size]): sibling hashes from the leaf up."""
+def inclusion_proof_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges [a, b) whose MTH make up PATH(index, D[0:size]), in proof order (leaf upwards)."""
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} is outside a tree of size {size}")
-    out: list[bytes] = []
+    out: list[tuple[int, int]] = []
     a, b = 0, size
     while b - a > 1:
         k = largest_power_of_two_below(b - a)
         if index < a + k:
-            out.append(subtree_hash(src, a + k, b))
+            out.append((a + k, b))
             b = a + k
         else:
-            out.append(subtree_hash(src, a, a + k))
+            out.append((a, a + k))
             a = a + k
     out.reverse()
     return out
 
 
-def consistency_proof(src: NodeSource, old_size: int, new_size: int) -> list[bytes]:
-    """RFC 9162 §2.1.4.1 PROOF(old_size, D[0:new_size]) = SUBPROOF(m, D[n], true)."""
+def consistency_proof_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """The leaf ranges [a, b) whose MTH make up PROOF(old_size, D[0:new_size]), in proof order.
+
+    The ranges are disjoint, so a streaming verifier can compute them in one pass.
+    """
     if not 0 < old_size <= new_size:
         raise ValueError(f"a consistency proof needs 0 < old size <= new size, found {old_size} and {new_size}")
-    out: list[bytes] = []
+    out: list[tuple[int, int]] = []
     a, b, complete = 0, new_size, True
     while True:
         if old_size == b:
             if not complete:
-                out.append(subtree_hash(src, a, b))
+                out.append((a, b))
             break
         k = largest_power_of_two_below(b - a)
         if old_size <= a + k:
-            out.append(subtree_hash(src, a + k, b))
+            out.append((a + k, b))
             b = a + k
         else:
-            out.append(subtree_hash(src, a, a + k))
+            out.append((a, a + k))
             a = a + k
             complete = False
     out.reverse()
     return out
+
+
+def inclusion_proof(src: NodeSource, index: int, size: int) -> list[bytes]:
+    """RFC 9162 §2.1.3.1 PATH(index, D[0:size]): sibling hashes from the leaf up."""
+    return [subtree_hash(src, a, b) for a, b in inclusion_proof_ranges(index, size)]
+
+
+def consistency_proof(src: NodeSource, old_size: int, new_size: int) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 PROOF(old_size, D[0:new_size]) = SUBPROOF(m, D[n], true)."""
+    return [subtree_hash(src, a, b) for a, b in consistency_proof_ranges(old_size, new_size)]
 
 
 # ---------------------------------------------------------------- verification

@@ -67,6 +67,7 @@ from agp.journal.merkle import (
     HASH_SIZE,
     CompactRange,
     consistency_proof,
+    consistency_proof_ranges,
     hash_leaf,
     inclusion_proof,
     node_count,
@@ -769,8 +770,9 @@ def verify_consistency(
     its content and the chain link, and the Merkle tree over the hashes: the
     root at the old checkpoint's size must be the old root (else history before
     it was rewritten or cut). If the journal carries a newer signed checkpoint,
-    it must be the root at its size, and an RFC 9162 consistency proof between
-    the two checkpoints is generated from the sidecar and verified. Entry
+    it must be the root at its size, and the RFC 9162 consistency proof between
+    the two checkpoints (computed in the same pass: it writes nothing, so a
+    read-only copy verifies) must verify. Entry
     signatures are ``verify_journal``'s job; run both (``agp verify --since``).
     ``recheck_entries=False`` skips recomputing each entry's hash (about 3x
     faster) for a caller that has just verified the same file with ``verify_journal``.
@@ -789,7 +791,24 @@ def verify_consistency(
     cr = CompactRange()
     at_old: bytes | None = old.root if old.size == 0 else None
     at_cur: bytes | None = None
+    # the RFC 9162 proof between the two checkpoints, computed in the same pass (its ranges are
+    # disjoint), so verifying needs no sidecar and no write access
+    ranges: list[tuple[int, int]] = []
+    if current is not None and 0 < old.size <= current.size:
+        ranges = consistency_proof_ranges(old.size, current.size)
+    pending = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+    range_roots: dict[int, bytes] = {}
+    open_range: tuple[int, CompactRange] | None = None
     for _, _, raw in _stream_entries(p, recheck=recheck_entries):
+        i = cr.size  # this leaf's index
+        if open_range is None and pending and ranges[pending[0]][0] == i:
+            open_range = (pending.pop(0), CompactRange())
+        if open_range is not None:
+            ri, rcr = open_range
+            rcr.append(raw)
+            if i + 1 == ranges[ri][1]:
+                range_roots[ri] = rcr.root()
+                open_range = None
         cr.append(raw)
         if cr.size == old.size:
             at_old = cr.root()
@@ -816,14 +835,8 @@ def verify_consistency(
         if current.size < old.size:
             report.notes.append(f"the journal's own checkpoint (size {current.size}) is older than the one given ({old.size})")
         else:  # both roots came from the entries; the RFC 9162 proof between them must verify as well
-            for attempt in (1, 2):
-                try:
-                    proof = prove_consistency(p, old.size, current.size, rebuild=attempt == 2)
-                    merkle_verify_consistency(old.size, current.size, list(proof.hashes), old.root, current.root)
-                    break
-                except JournalVerificationError:
-                    if attempt == 2:
-                        raise
+            proof = [range_roots[i] for i in range(len(ranges))]
+            merkle_verify_consistency(old.size, current.size, proof, old.root, current.root)
     else:
         report.notes.append("the journal carries no checkpoint of its own; checked by recomputing the tree")
     return report

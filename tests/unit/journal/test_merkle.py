@@ -209,6 +209,19 @@ def test_bad_hash_lengths_are_refused():
         verify_consistency(1, 2, [b"x"], ROOTS[1], ROOTS[2])
 
 
+def test_proof_ranges_are_disjoint_and_cover_what_the_proof_needs():
+    from agp.journal.merkle import consistency_proof_ranges, inclusion_proof_ranges
+
+    for n in range(1, 70):
+        for m in range(1, n + 1):
+            rs = sorted(consistency_proof_ranges(m, n))
+            assert all(b1 <= a2 for (_, b1), (a2, _) in zip(rs, rs[1:])), (m, n, rs)
+        for i in range(n):
+            rs = inclusion_proof_ranges(i, n)
+            assert all(not a <= i < b for a, b in rs)
+            assert sum(b - a for a, b in rs) == n - 1
+
+
 # ------------------------------------------------------------ post-order layout
 def test_postorder_positions_match_append_order():
     order: list[tuple[int, int]] = []

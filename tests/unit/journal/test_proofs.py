@@ -189,6 +189,19 @@ def test_appending_is_consistent_with_an_old_checkpoint(journal):
     assert proof.new_size == rep.checkpoint_size and proof.hashes
 
 
+def test_verifying_consistency_writes_nothing(journal):
+    """An auditor's copy may be read-only: the consistency proof is computed in the streaming pass."""
+    path, key, ring, old = journal
+    extend_journal(path, key, 9)
+    write_checkpoint(path, key)
+    for suffix in (".tree", ".tree.idx"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    before = sorted(p.name for p in path.parent.iterdir())
+    rep = verify_consistency(path, old, ring)
+    assert rep.checkpoint_size == rep.size > rep.old_size
+    assert sorted(p.name for p in path.parent.iterdir()) == before
+
+
 def test_rewritten_prefix_is_caught_even_when_everything_is_re_signed(journal):
     path, key, ring, old = journal
     extend_journal(path, key, 5)
