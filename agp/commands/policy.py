@@ -16,7 +16,7 @@ from rich.table import Table
 from agp.commands._util import HelpFormatter, out_console, print_json
 from agp.errors import UsageError
 from agp.policy import ToolCall, attestation, load_policy
-from agp.policy.explain import explain, explain_json, run_policy_tests
+from agp.policy.explain import explain, explain_json, replay_decisions, run_policy_tests
 
 __all__ = ("register",)
 
@@ -95,6 +95,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("files", nargs="+", type=Path, metavar="FILE")
     t.add_argument("--json", action="store_true", help="print {ok, passed, failed, results: [...]}")
     t.set_defaults(func=_test)
+
+    r = ps.add_parser(
+        "replay", help="evaluate a journal's decisions again and compare", formatter_class=HelpFormatter,
+        description=(
+            "Evaluate every gate.decision of a journal again under the given policy, at each entry's\n"
+            "own time, and compare effect, rule, matched rules and policy digest with what was\n"
+            "journaled. Entries journaled under another policy digest are counted, not compared.\n\n"
+            "This does not verify the journal: run `agp verify JOURNAL --key agp.pub` first.\n"
+            "Paths are resolved without looking at this machine's files, so a decision that turned\n"
+            "on a symlink in the workspace at the time can differ.\n\n"
+            "example:\n  agp policy replay RUN/journal.jsonl --policy RUN/policy.toml\n\n"
+            "Exit status: 0 every compared decision is the same (and at least one was compared),\n"
+            "1 a decision differs or none could be compared, 2 bad input."
+        ),
+    )
+    r.add_argument("journal", type=Path, metavar="JOURNAL")
+    r.add_argument("--policy", action="append", type=Path, required=True, metavar="FILE",
+                   help="policy file (repeat for tiers)")
+    r.add_argument("--workspace", default="/workspace", help="the workspace path the gate used (default /workspace)")
+    r.add_argument("--json", action="store_true", help="print {ok, counts, results: [...]}")
+    r.set_defaults(func=_replay)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -192,4 +213,36 @@ def _test(args: argparse.Namespace) -> int:
     if not results:
         c.print("[red]no " + escape("[[test]]") + " cases in these files[/]")
     c.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 0 if ok else 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    policy = load_policy(args.policy)
+    entries = []
+    try:
+        with open(args.journal, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        entries.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise UsageError(f"{args.journal}:{n}: not a JSON line: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.journal}: {exc}") from exc
+    results = replay_decisions(entries, policy, workspace=args.workspace)
+    counts: dict[str, int] = {}
+    for res in results:
+        counts[res.status] = counts.get(res.status, 0) + 1
+    ok = counts.get("same", 0) > 0 and not counts.get("differs") and not counts.get("malformed")
+    if args.json:
+        print_json({"ok": ok, "policy_digest": policy.digest, "counts": counts,
+                    "results": [res.to_json_dict() for res in results]})
+        return 0 if ok else 1
+    c = out_console()
+    for res in results:
+        if res.status in ("differs", "malformed"):
+            c.print(f"[red]{res.status}[/] entry {res.seq}: " + escape("; ".join(res.differences)))
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no gate.decision entries"
+    c.print(("[green]replayed[/] " if ok else "[red]replay failed[/] ") + summary)
+    c.print(f"[dim]policy digest {policy.digest}; the journal itself is not verified here (agp verify)[/]")
     return 0 if ok else 1

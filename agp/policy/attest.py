@@ -1,10 +1,11 @@
 """The policy digest: which rules were in force, as one sha256.
 
-``normalized_policy`` turns the tiers into plain JSON: every rule with every field
-(defaults written out, absent matchers as ``null``), datetimes as RFC 3339 UTC strings,
-tiers in order, rules in file order. ``[[test]]`` cases are left out (they decide
-nothing). Comments, key order, whitespace, string quoting and ``"x"`` vs ``["x"]`` do
-not change the digest; any change to a rule does.
+``normalized_policy`` turns the tiers into plain JSON: every rule with the fields that
+differ from their defaults (so writing a default out, or a later version of agp adding an
+optional matcher, does not change a digest), datetimes as RFC 3339 UTC strings, tiers in
+order, rules in file order, under a format tag. ``[[test]]`` cases are left out (they decide
+nothing). Comments, key order, whitespace, string quoting and ``"x"`` vs ``["x"]`` do not
+change the digest; any change to a rule does.
 
 ``policy_digest = sha256(RFC 8785 canonical JSON of the normalized policy)`` in hex,
 computed with the ``rfc8785`` reference implementation.
@@ -40,8 +41,8 @@ def normalized_policy(tiers: Sequence[PolicyFile]) -> dict[str, Any]:
     out = []
     for pf in tiers:
         out.append({
-            "policy": _plain(pf.policy.model_dump(mode="python")),
-            "rules": [_plain(r.model_dump(mode="python")) for r in pf.rule],
+            "policy": _plain(pf.policy.model_dump(mode="python", exclude_defaults=True)),
+            "rules": [_plain(r.model_dump(mode="python", exclude_defaults=True)) for r in pf.rule],
         })
     return {"format": _FORMAT, "tiers": out}
 

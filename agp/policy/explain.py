@@ -3,6 +3,7 @@
 - :func:`explain` evaluates one call and returns the decision with every statement and every
   rule that matched it, as JSON-able data.
 - :func:`run_policy_tests` runs the ``[[test]]`` cases written beside the rules.
+- :func:`replay_decisions` evaluates journaled ``gate.decision`` entries again and compares.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from agp.policy._tools import classify
 from agp.policy.engine import Decision, Policy, ToolCall, evaluate_classified
 from agp.policy.model import TestCase, read_policy_file
 
-__all__ = ("TestResult", "explain", "explain_json", "run_policy_tests")
+__all__ = ("ReplayResult", "TestResult", "explain", "explain_json", "replay_decisions", "run_policy_tests")
 
 
 def explain(call: ToolCall, policy: Policy, now: _dt.datetime) -> Decision:
@@ -90,3 +91,67 @@ def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime
                 problem = f"expected rule {case.rule}, got {d.rule}: {d.reason}"
             results.append(TestResult(i, case, d, problem is None, problem))
     return results
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """One journaled ``gate.decision`` evaluated again. ``status``: ``same``, ``differs``,
+    ``other-policy`` (journaled under another digest: not compared), ``not-evaluated`` (the gate
+    refused the frame or could not evaluate: nothing to compare), ``malformed``."""
+
+    seq: int | None
+    status: str
+    journaled: dict[str, Any]
+    replayed: dict[str, Any] | None
+    differences: tuple[str, ...] = ()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "status": self.status, "differences": list(self.differences),
+                "journaled": self.journaled, "replayed": self.replayed}
+
+
+_COMPARED = ("effect", "rule", "matched", "policy_digest")
+
+
+def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str = "/workspace",
+                     host_workspace: str | None = "") -> list[ReplayResult]:
+    """Evaluate every journaled ``gate.decision`` again under ``policy``, at the entry's own time.
+
+    ``entries`` are parsed journal lines (dicts). The journal is not verified here: run
+    ``agp verify`` first. Paths are resolved lexically by default (symlinks as they were at the
+    time of the call are gone), so a decision that turned on a symlink can differ.
+    """
+    out: list[ReplayResult] = []
+    for e in entries:
+        if not isinstance(e, dict) or e.get("kind") != "gate.decision":
+            continue
+        seq = e.get("seq") if isinstance(e.get("seq"), int) else None
+        body = e.get("body")
+        call = body.get("call") if isinstance(body, dict) else None
+        if not isinstance(call, dict) or not isinstance(body, dict):
+            out.append(ReplayResult(seq, "malformed", {}, None, ("no call in the entry body",)))
+            continue
+        journaled = {k: body.get(k) for k in _COMPARED}
+        if body.get("refusal") or body.get("error") or not body.get("policy_digest"):
+            out.append(ReplayResult(seq, "not-evaluated", journaled, None))
+            continue
+        if body.get("policy_digest") != policy.digest:
+            out.append(ReplayResult(seq, "other-policy", journaled, None))
+            continue
+        try:
+            now = _dt.datetime.fromisoformat(str(e.get("ts", "")).replace("Z", "+00:00"))
+            if now.tzinfo is None:
+                raise ValueError("no offset")
+            tc = ToolCall(harness=str(call.get("harness", "")), tool=str(call.get("tool", "")),
+                          input=call.get("input") if isinstance(call.get("input"), dict) else {},
+                          cwd=str(call.get("cwd") or workspace), workspace=workspace,
+                          session=str(e.get("session", "")), host_workspace=host_workspace)
+        except (ValueError, TypeError) as exc:
+            out.append(ReplayResult(seq, "malformed", journaled, None, (f"cannot rebuild the call: {exc}",)))
+            continue
+        d = evaluate_classified(classify(tc), policy, now).to_json_dict()
+        replayed = {k: d[k] for k in _COMPARED}
+        diffs = tuple(f"{k}: journaled {journaled[k]!r}, replayed {replayed[k]!r}"
+                      for k in _COMPARED if journaled[k] != replayed[k])
+        out.append(ReplayResult(seq, "differs" if diffs else "same", journaled, replayed, diffs))
+    return out

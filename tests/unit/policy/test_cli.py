@@ -96,6 +96,45 @@ def test_test_with_no_cases_fails(tmp_path):
 
 
 def test_every_policy_command_has_help():
-    for sub in ([], ["check"], ["explain"], ["test"]):
+    for sub in ([], ["check"], ["explain"], ["test"], ["replay"]):
         r = agp("policy", *sub, "--help")
         assert r.returncode == 0 and "usage: agp policy" in r.stdout
+
+
+def _journal_line(seq, call, body_extra, ts="2026-11-23T10:00:00.000000Z"):
+    body = {"call": call, "decision": "deny", "approval": None, "statements": [], "reason": "r", **body_extra}
+    return json.dumps({"seq": seq, "ts": ts, "kind": "gate.decision", "session": "s", "body": body})
+
+
+def test_replay_compares_journaled_decisions_with_the_policy(tmp_path):
+    from agp.policy import ToolCall, evaluate, load_policy
+    import datetime as dt
+
+    policy = load_policy(DEFAULT)
+    now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
+    calls = [{"harness": "claude-code", "tool": "Bash", "input": {"command": c}, "cwd": "/workspace"}
+             for c in ("ls -la", "rm -rf /", "git commit -m x")]
+    lines = [json.dumps({"seq": 0, "ts": "2026-11-23T09:59:00.000000Z", "kind": "journal.open", "session": "", "body": {}})]
+    for i, call in enumerate(calls, 1):
+        d = evaluate(ToolCall(workspace="/workspace", host_workspace="", **call), policy, now).to_json_dict()
+        lines.append(_journal_line(i, call, {k: d[k] for k in ("effect", "rule", "matched", "policy_digest")}))
+    lines.append(_journal_line(9, calls[0], {"effect": "deny", "rule": None, "matched": [], "policy_digest": None,
+                                             "refusal": "oversized"}))
+    j = tmp_path / "journal.jsonl"
+    j.write_text("\n".join(lines) + "\n")
+    r = agp("policy", "replay", j, "--policy", DEFAULT, "--json")
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["counts"] == {"same": 3, "not-evaluated": 1}, r.stdout
+    # a journal that says `ls` was denied by a rule that does not say so: caught
+    lines[1] = _journal_line(1, calls[0], {"effect": "deny", "rule": "deny-network-tools", "matched": [],
+                                           "policy_digest": policy.digest})
+    j.write_text("\n".join(lines) + "\n")
+    r = agp("policy", "replay", j, "--policy", DEFAULT)
+    assert r.returncode == 1 and "differs" in r.stdout and "entry 1" in r.stdout
+    # another policy's decisions are not compared, and nothing compared is not a success
+    other = tmp_path / "other.toml"
+    other.write_text('[[rule]]\nid = "x"\neffect = "deny"\ntool = "Bash"\n')
+    r = agp("policy", "replay", j, "--policy", other, "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["counts"] == {"other-policy": 3, "not-evaluated": 1}
+    j.write_text("not json\n")
+    assert agp("policy", "replay", j, "--policy", DEFAULT).returncode == 2

@@ -125,3 +125,12 @@ def test_shipped_policies_are_valid():
     for name in ("default", "strict", "ci"):
         p = load_policy(repo_root() / "policies" / f"{name}.toml")
         assert len(p.rules) > 5
+
+
+def test_digest_ignores_defaults_written_out():
+    a = parse_policy_text(BASE)
+    b = parse_policy_text(BASE.replace('[policy]\nname = "t"', '[policy]\nname = "t"\nversion = 1\napprovals = true\nno_match = "abstain"')
+                          + 'unknown = false\ndescription = ""\n')
+    assert policy_digest([a]) == policy_digest([b])
+    c = parse_policy_text(BASE.replace('[policy]\nname = "t"', '[policy]\nname = "t"\napprovals = false'))
+    assert policy_digest([a]) != policy_digest([c])
