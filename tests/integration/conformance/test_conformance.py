@@ -381,3 +381,31 @@ def test_codex_apply_patch_is_gated(tmp_path):
     assert not Path("/etc/agp-patched-must-not-exist").exists()
     assert run.blocked(outside), run.result(outside)
     _assert_journal_matches(run, gate, expect={inside["id"]: "allow", outside["id"]: "deny"})
+
+
+def test_codex_write_stdin_is_not_gated_documented_gap(tmp_path):
+    """GAP (Codex 0.169.0, measured): `write_stdin` fires no PreToolUse hook. Input typed into a process
+    that an allowed `exec_command` started (with a tty) reaches it without a gate decision; the hook's
+    tool_input for that exec_command carries only `command`, not `tty`. agp's guard is the policy: no
+    allowed program may read commands from stdin (REPLs, shells, `pytest --pdb`). If a later version
+    gates write_stdin, this test fails and the gap entry in adr/0007 should go."""
+    import re
+
+    harness = "codex"
+    ws = tmp_path / "ws"
+    s = Steps(harness)
+    start = s.shell(f"cat > {ws}/stdin.txt")
+    start["input"].update(tty=True, yield_time_ms=500)
+
+    def typed(results):
+        m = re.search(r"session ID (\d+)", results[start["id"]].text)
+        return {"session_id": int(m.group(1)) if m else 0, "chars": "typed after the gate\n", "yield_time_ms": 500}
+
+    write = {"tool": "write_stdin", "input_fn": typed, "id": s._id()}
+    session = _session(harness)
+    with live_gate(tmp_path / "gate", POLICY, session=session, harness=harness, workspace=str(ws)) as gate:
+        run = run_harness(harness, {"main": [start, write, s.done()]}, tmp_path, socket=gate.socket,
+                          session=session, mcp=False)
+    assert "typed after the gate" in (ws / "stdin.txt").read_text(), run.diagnostics()
+    assert [d["call"]["tool_use_id"] for d in gate.decisions()] == [start["id"]]
+    assert gate.decisions()[0]["call"]["input"] == {"command": f"cat > {ws}/stdin.txt"}
