@@ -411,13 +411,20 @@ def _ansi_c_well_formed(src: str) -> bool:
     return i == len(body)  # a trailing lone backslash would have escaped the closing quote
 
 
-def _unescaped_quote(raw: str) -> bool:
+def _check_bare_word(src: str) -> None:
+    """An unquoted word cannot hold an unescaped quote or newline in bash; if the parser made one,
+    it read the line differently (e.g. it pulled the next line's `\;` into this command)."""
+    if ("'" in src or '"' in src or "`" in src or "\n" in src) and _unescaped_quote(src, "'\"`\n"):
+        raise _Abort(f"the parser's word {src[:40]!r} holds a quote or newline bash would not leave there")
+
+
+def _unescaped_quote(raw: str, chars: str = "'\"`") -> bool:
     i = 0
     while i < len(raw):
         if raw[i] == "\\":
             i += 2
             continue
-        if raw[i] in "'\"`":
+        if raw[i] in chars:
             return True
         i += 1
     return False
@@ -554,8 +561,7 @@ class _Walker:
         t = node.type
         src = self.ctx.text(node)
         if t == "word":
-            if ("'" in src or '"' in src or "`" in src) and _unescaped_quote(src):
-                raise _Abort(f"the parser's word {src[:40]!r} holds a quote bash would not leave there")
+            _check_bare_word(src)
             v, glob, pat = _unescape_unquoted(src)
             return _W(v, True, glob, "{" in pat and bool(_BRACE_RE.search(pat)), False, src)
         if t == "number":
@@ -593,7 +599,9 @@ class _Walker:
             quoted = False
             for c in node.children:
                 if c.type == "word":
-                    v, g, pat = _unescape_unquoted(self.ctx.text(c))
+                    wsrc = self.ctx.text(c)
+                    _check_bare_word(wsrc)
+                    v, g, pat = _unescape_unquoted(wsrc)
                     vals.append(v)
                     pats.append(pat)
                     glob = glob or g
@@ -975,6 +983,9 @@ class _Walker:
                     args_out.extend(dests[1:])
                 dests = dests[:1]
             ws = [self.word(d, env) for d in dests]
+            if op in (">&", "<&") and ws and ws[0].literal and re.match(r"[0-9]+[^0-9]", ws[0].source):
+                # bash reads `2>&1cmd` as `2>&1 cmd`; the parser as a redirection to the file `1cmd`
+                raise _Abort(f"redirection {text!r}: bash and the parser split it differently")
             if op in (">&", "<&", ">&-", "<&-") and all(w.literal and (w.value.isdigit() or w.value == "-") for w in ws):
                 return  # fd duplication / close
             if op in (">&", "<&") and any(not w.literal for w in ws):

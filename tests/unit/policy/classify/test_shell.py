@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -554,3 +555,33 @@ def test_words_hung_under_redirections_are_arguments():
     assert one("cat <<EOF /etc/passwd\nx\nEOF", "cat").paths == ("/etc/passwd",)
     assert one("cat > out a b", "cat").argv == ("cat", "a", "b")
     assert one("cat <<< x /etc/passwd", "cat").paths == ("/etc/passwd",)
+
+
+_GLUE = ["; ", " && ", " || ", " | ", "\n", "{ ", "; } ", "( ", " ) ", "$(", ")", "`", "'", '"', "\\", " # ",
+         "<<EOF\n", "\nEOF\n", "<<'EOF'\n", " <<< ", "$'", "${x:-", "}", " ", "if ", "; then ", "; fi",
+         "case x in x) ", " ;; esac", "! ", "f() ", "x=", " > o", " 2>&1", "<(", ">(", "$((1+", "))", "\\\n", "\t"]
+
+
+@pytest.mark.skipif(BASH is None, reason="bash not installed")
+@settings(max_examples=DIFF_EXAMPLES * 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_GLUE), st.booleans()), min_size=1, max_size=12))
+def test_fuzzed_lines_hide_no_command_from_the_classifier(tmp_path_factory, parts):
+    """Random shell glue around marked printf commands. Whatever bash runs (no PATH: builtins only)
+    must be among the statements, unless the classifier refused the string."""
+    line, k = "", 0
+    for glue, cmd in parts:
+        line += glue
+        if cmd:
+            k += 1
+            line += f"printf '%s\\0' M{k}"
+    st_ = cls(line)
+    if any(x.kind == "unknown" for x in st_):
+        return
+    ours = {w for x in st_ if x.kind == "exec" for w in x.argv}
+    runtime = [w for x in st_ if x.kind == "exec" for w, lit in zip(x.argv, x.literal) if not lit]
+    cwd = tmp_path_factory.mktemp("fuzz")
+    out = subprocess.run([BASH, "--norc", "--noprofile", "-c", line], capture_output=True, timeout=10,
+                         env={"PATH": "/nonexistent-agp-test"}, cwd=cwd, stdin=subprocess.DEVNULL)
+    theirs = {w for w in out.stdout.decode("utf-8", "replace").split("\0") if re.fullmatch(r"M[0-9]+", w)}
+    missing = {w for w in theirs if w not in ours and not any(w in r for r in runtime)}
+    assert not missing, (line, sorted(missing), st_)
