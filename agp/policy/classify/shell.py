@@ -413,7 +413,7 @@ def _ansi_c_well_formed(src: str) -> bool:
 
 def _check_bare_word(src: str) -> None:
     """An unquoted word cannot hold an unescaped quote or newline in bash; if the parser made one,
-    it read the line differently (e.g. it pulled the next line's `\;` into this command)."""
+    it read the line differently (it pulled part of the next line into this command)."""
     if ("'" in src or '"' in src or "`" in src or "\n" in src) and _unescaped_quote(src, "'\"`\n"):
         raise _Abort(f"the parser's word {src[:40]!r} holds a quote or newline bash would not leave there")
 
