@@ -1221,8 +1221,9 @@ class _Walker:
             elif not ops and prog != "pushd":
                 path_words = [_W("~")]  # cd with no operand goes home
             self.exec_stmt(prog, words, env, text, path_words, flags)
-            if prog == "popd" or not ops or not ops[0].literal or ops[0].value == "-":
-                return tuple(_uniq(env.cwds + ("",)))
+            if prog == "popd" or not ops or not ops[0].literal or ops[0].value == "-" or (
+                    prog == "pushd" and re.fullmatch(r"[+-][0-9]+", ops[0].value)):
+                return tuple(_uniq(env.cwds + ("",)))  # home, OLDPWD, or a rotation of the stack
             target = ops[0].value
             if target.startswith("~"):
                 new = (target,)
