@@ -43,6 +43,8 @@ def harness_binary(name: str) -> Path:
 
 
 class HostRun:
+    """The finished process (its scratch overlay is already removed)."""
+
     def __init__(self, proc: subprocess.CompletedProcess[bytes], scratch: Path):
         self.returncode = proc.returncode
         self.stdout = proc.stdout.decode("utf-8", "replace")
@@ -92,5 +94,5 @@ def run_with_managed_files(
     try:
         proc = subprocess.run([*prefix, *argv], input=stdin, capture_output=True, env=env, cwd=cwd, timeout=timeout)
     finally:
-        shutil.rmtree(scratch / "work", ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return HostRun(proc, scratch)

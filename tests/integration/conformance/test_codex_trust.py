@@ -9,7 +9,7 @@ trust without a word. These tests show all three, and that agp's pre-launch chec
 
 from __future__ import annotations
 
-import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -34,9 +34,12 @@ def _inventory(tmp: Path, etc: dict[str, bytes], config: bytes) -> list[dict]:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_bytes(config)
     (tmp / "ws").mkdir(exist_ok=True)
-    prefix, _scratch = namespace_prefix(etc, [])
+    prefix, scratch = namespace_prefix(etc, [])
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp / "home"), "CODEX_HOME": str(home)}
-    return hook_inventory([*prefix, str(harness_binary("codex"))], env=env, cwd=str(tmp / "ws"))
+    try:
+        return hook_inventory([*prefix, str(harness_binary("codex"))], env=env, cwd=str(tmp / "ws"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _spec(tmp: Path, sock: str, session: str):
@@ -55,13 +58,16 @@ def test_agp_hook_is_managed_and_trusted_by_policy(tmp_path):
     assert h["key"].startswith("/etc/codex/requirements.toml:pre_tool_use:")
     assert h["timeoutSec"] > 10
     # the same check as agp runs it before a task: through a command prefix, with the spec's own environment
-    prefix, _scratch = namespace_prefix(etc, [])
+    prefix, scratch = namespace_prefix(etc, [])
     spec2 = launch_spec(prompt="p", workspace=str(tmp_path / "ws"), base_url="http://127.0.0.1:9/v1",
                         codex_home=str(tmp_path / "home" / ".codex"), codex=str(harness_binary("codex")), python=PY,
                         bridge_path=str(tmp_path / "agp-bridge" / "bridge.py"), socket="/run/agp/gate.sock",
                         deadline=10, session="s")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"), **spec2.env}
-    assert verify_hook_active(spec2, argv_prefix=prefix, env=env)["trustStatus"] == "managed"
+    try:
+        assert verify_hook_active(spec2, argv_prefix=prefix, env=env)["trustStatus"] == "managed"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_user_config_hook_needs_trust_and_an_edit_voids_it(tmp_path):
