@@ -192,3 +192,6 @@ class EvalPool:
                 w.proc.join(timeout=5)
             w.conn.close()
         self._live = []
+        for stream in (self._send, self._recv):
+            if stream is not None:
+                stream.close()
