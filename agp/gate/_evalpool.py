@@ -121,6 +121,8 @@ class EvalPool:
         except BaseException:
             for w in spawned:
                 self._kill(w)
+            self._send.close()
+            self._recv.close()
             raise
         for w in spawned:
             self._send.send_nowait(w)
