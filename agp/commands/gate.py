@@ -87,8 +87,10 @@ def _approver(args: argparse.Namespace, console: Any) -> Any:
     if args.approver == "none":
         return NoApprover()
     if args.approver == "terminal":
-        if not os.path.exists("/dev/tty") or not sys.stdin.isatty():
-            console.print("[yellow]warning:[/] no terminal on stdin; approvals will be denied "
+        try:
+            os.close(os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY))
+        except OSError:
+            console.print("[yellow]warning:[/] no controlling terminal; every approval will be denied "
                           "(use --approver slack, or --approver none to say so)")
         return TerminalApprover(console)
     try:
