@@ -150,6 +150,8 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
         req = tomllib.loads(raw.decode())
         if req.get("allow_managed_hooks_only") is not True:
             refuse("requirements.toml does not set allow_managed_hooks_only")
+        if req.get("allowed_web_search_modes") != ["disabled"]:
+            refuse("requirements.toml must allow only web_search disabled (the provider runs it; no hook sees it)")
         feats = req.get("features", {})
         if feats.get("hooks") is not True or any(feats.get(k) is not False for k in ("plugins", "remote_plugin", "apps")):
             refuse("requirements.toml must pin hooks on and plugins, remote_plugin and apps off")

@@ -7,7 +7,9 @@ there: requirement hooks are *managed* hooks, trusted by policy (no
 trust), and `allow_managed_hooks_only = true` makes Codex ignore hooks from
 user, project and session configuration. `[features]` in the same file pins
 hooks on and plugins, remote plugins and apps off, so no config layer the agent
-can write may turn them back. The same settings are also given as `-c`
+can write may turn them back; `allowed_web_search_modes = ["disabled"]` removes
+the web_search tool (the model provider runs it, so no hook could ever see it),
+and remote control and browser/computer use are not allowed. The same settings are also given as `-c`
 overrides (the highest non-admin layer) and in a read-only
 $CODEX_HOME/config.toml, with analytics off and the model provider set; an
 empty read-only $CODEX_HOME/.env keeps the agent from adding variables to the
@@ -59,7 +61,11 @@ def requirements_toml(*, command: str, hook_timeout: int) -> str:
     feats = "".join(f"{k} = {'true' if v else 'false'}\n" for k, v in FEATURES.items())
     return (
         "# agp: admin requirements for Codex (mounted read-only). Managed hooks only.\n"
-        "allow_managed_hooks_only = true\n\n"
+        "allow_managed_hooks_only = true\n"
+        "# web search is a tool the model provider runs: no PreToolUse hook ever sees it\n"
+        'allowed_web_search_modes = ["disabled"]\n'
+        "allow_remote_control = false\n"
+        "allow_browser_and_computer_use = false\n\n"
         f"[features]\n{feats}\n" + _hooks_toml(command, hook_timeout)
     )
 
@@ -78,6 +84,7 @@ def config_overrides(*, base_url: str, model: str) -> list[str]:
         ("model_providers.agp.request_max_retries", "0"),
         ("model_providers.agp.stream_max_retries", "0"),
         ("analytics.enabled", "false"),
+        ("web_search", '"disabled"'),
         ("check_for_update_on_startup", "false"),
     ] + [(f"features.{k}", "true" if v else "false") for k, v in FEATURES.items()]
     return [f"{k}={v}" for k, v in pairs]
@@ -91,6 +98,7 @@ def config_toml(*, base_url: str, model: str, mcp_servers: dict | None = None) -
         'model_provider = "agp"\n'
         'approval_policy = "never"\n'
         'sandbox_mode = "danger-full-access"\n'
+        'web_search = "disabled"\n'
         "check_for_update_on_startup = false\n\n"
         f"[features]\n{feats}\n"
         "[analytics]\nenabled = false\n\n"

@@ -104,6 +104,9 @@ def test_governed_task(tmp_path, harness):
         run = run_harness(harness, script, tmp_path, socket=gate.socket, session=session, deadline=15, prepare=_prepare)
     diag = run.diagnostics()
 
+    # tools no hook can see are not offered (Codex: web_search runs at the model provider)
+    assert "web_search" not in run.model.tool_names("main"), run.model.tool_names("main")
+
     # what ran
     assert (ws / "keep.marker").exists(), "a denied rm ran\n" + diag
     assert (ws / "approve-me.marker").exists(), "an approved call did not run\n" + diag

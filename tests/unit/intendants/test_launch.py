@@ -71,6 +71,8 @@ def test_codex_requirements_and_config_keep_everything_local():
     overrides = [spec.argv[i + 1] for i, a in enumerate(spec.argv) if a == "-c"]
     parsed = tomllib.loads("\n".join(kv.replace("=", " = ", 1) for kv in overrides))
     assert parsed["analytics"]["enabled"] is False and parsed["features"]["remote_plugin"] is False
+    assert parsed["web_search"] == "disabled" and cfg["web_search"] == "disabled"
+    assert req["allowed_web_search_modes"] == ["disabled"] and req["allow_remote_control"] is False
     assert overrides == config_overrides(base_url="http://127.0.0.1:8787/v1", model="agp-model")
     assert spec.env["AGP_MODEL_KEY"] and "OPENAI_API_KEY" not in spec.env
 
@@ -134,6 +136,8 @@ def test_claude_spec_without_managed_settings_is_refused():
         ("hooks = true", "hooks = false", "plugins"),
         ("timeout = 55", "timeout = 30", "timeout"),
         ('matcher = "*"', 'matcher = "Bash"', "every tool"),
+        ('allowed_web_search_modes = ["disabled"]', 'allowed_web_search_modes = ["live"]', "web_search"),
+        ('allowed_web_search_modes = ["disabled"]', "", "web_search"),
     ],
 )
 def test_codex_spec_without_the_safe_settings_is_refused(old, new, why):
