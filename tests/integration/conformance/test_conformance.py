@@ -334,7 +334,7 @@ def test_agent_cannot_switch_its_gate_off(tmp_path, harness):
 def test_claude_other_builtin_tools_are_gated(tmp_path):
     """Claude Code's matcher "*" covers every tool it offers, not only Bash: each offered tool below
     reaches the gate (the conformance policy allows Read and workspace writes and has no rule for the
-    others: denied), deferred tools (WebFetch) included. A tool the harness does not offer (2.1.328
+    others: denied), deferred tools (WebFetch, WebSearch) included. A tool the harness does not offer (2.1.328
     offers no Glob or Grep here) is refused by Claude itself before any hook, and nothing runs."""
     harness = "claude-code"
     ws = tmp_path / "ws"
@@ -346,6 +346,7 @@ def test_claude_other_builtin_tools_are_gated(tmp_path):
         {"tool": "Grep", "input": {"pattern": "seed", "path": str(ws)}, "id": s._id()},
         {"tool": "WebFetch", "input": {"url": "http://127.0.0.1:9/", "prompt": "read it"}, "id": s._id()},
         {"tool": "Write", "input": {"file_path": "/etc/agp-conformance-must-not-exist", "content": "x"}, "id": s._id()},
+        {"tool": "WebSearch", "input": {"query": "agp conformance"}, "id": s._id()},
     ]
     session = _session(harness)
     with live_gate(tmp_path / "gate", POLICY, session=session, harness=harness, workspace=str(ws)) as gate:
@@ -361,7 +362,7 @@ def test_claude_other_builtin_tools_are_gated(tmp_path):
         else:  # refused by Claude itself before any hook: nothing ran
             assert run.result(st).lstrip().startswith("<tool_use_error>"), (st["tool"], run.result(st))
     gated = {by_id[st["id"]]["call"]["tool"] for st in steps if st["id"] in by_id}
-    assert gated == {"Read", "Edit", "WebFetch", "Write"}, gated  # measured on 2.1.328; Glob/Grep: not offered
+    assert gated == {"Read", "Edit", "WebFetch", "Write", "WebSearch"}, gated  # measured on 2.1.328; Glob/Grep: not offered
     assert by_id[steps[0]["id"]]["decision"] == "allow" and by_id[steps[5]["id"]]["decision"] == "deny"
     assert not Path("/etc/agp-conformance-must-not-exist").exists()
     gate.verify()
