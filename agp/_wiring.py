@@ -69,7 +69,18 @@ def transcript_paths(opts) -> list[str]:
 
 def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, session: str, meta: dict,
                   box_holder: dict) -> dict[str, Any]:
-    """Create, verify, preflight, run the harness, copy its transcript out. Runs in a worker thread."""
+    """Create, verify, preflight, run the harness, copy its transcript out. Runs in a worker thread;
+    sets ``box_holder["done"]`` when it returns, however it returns."""
+    box_holder["started"] = True
+    try:
+        return _sandbox_phase(opts=opts, view=view, journal=journal, run_dir=run_dir, workspace=workspace,
+                              session=session, meta=meta, box_holder=box_holder)
+    finally:
+        box_holder["done"].set()
+
+
+def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, session: str, meta: dict,
+                   box_holder: dict) -> dict[str, Any]:
     from agp.paths import default_key_dir
     from agp.sandbox import SandboxSpec, resolve_intendant_image
     from agp.sandbox.docker import DockerSandbox

@@ -217,7 +217,7 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
 
     from agp import _wiring
 
-    box_holder: dict[str, Any] = {}
+    box_holder: dict[str, Any] = {"done": threading.Event()}
     outcome: dict[str, Any] = {}
 
     async def main() -> None:
@@ -258,6 +258,10 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
         box = box_holder.get("box")
         if box is not None:
             box.teardown()  # idempotent; covers Ctrl-C and errors
+        # a timeout abandons the worker thread; with the sandbox gone it ends at once. Wait for it, so
+        # nothing it does (copying, journaling) can overlap the journal's close or the bundle
+        if box_holder.get("started") and not box_holder["done"].wait(60):
+            journal.append("run.anomaly", session, {"what": "the sandbox worker did not stop within 60s of teardown"})
     if outcome.get("timed_out"):
         return 124, f"the run hit its {opts.timeout:g}s timeout; the harness was stopped and the sandbox torn down"
     code = outcome.get("exit_code", 1)

@@ -147,7 +147,9 @@ def _expected_mounts(spec: SandboxSpec) -> list[tuple[Path, str, bool]]:
     st = os.stat(sock)
     if not stat.S_ISDIR(st.st_mode):
         raise SandboxError(f"socket_dir {spec.socket_dir} must be a directory (a bind-mounted socket file goes stale)")
-    out = [(ws, CONTAINER_WORKSPACE, False), (sock, CONTAINER_SOCKET_DIR, False)]
+    # the socket directory is read-only inside: connect() works on a read-only mount, but the agent
+    # cannot unlink gate.sock and bind a gate of its own in its place
+    out = [(ws, CONTAINER_WORKSPACE, False), (sock, CONTAINER_SOCKET_DIR, True)]
     if spec.intendant_dir is not None:
         out.append((check_mount_source(spec.intendant_dir, denied), CONTAINER_INTENDANTS, True))
     for m in spec.config_mounts:

@@ -30,7 +30,7 @@ def test_every_hardened_flag_is_present_after_create(docker_client, spec_for, ru
         assert attrs["Config"]["Labels"]["agp.run"] == run_id
         mounts = {m["Destination"]: m for m in attrs["Mounts"] if m["Type"] == "bind"}
         assert set(mounts) == {"/workspace", "/run/agp"}
-        assert mounts["/workspace"]["RW"] is True and mounts["/run/agp"]["RW"] is True
+        assert mounts["/workspace"]["RW"] is True and mounts["/run/agp"]["RW"] is False
         assert mounts["/run/agp"]["Source"] == str(spec.socket_dir.resolve())  # the directory, not a socket
         # and from the inside: non-root, no capabilities, no new privileges, read-only root
         r = sb.exec(["sh", "-c", "id -u; grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs)' /proc/self/status; "
@@ -48,6 +48,38 @@ def test_every_hardened_flag_is_present_after_create(docker_client, spec_for, ru
     assert kinds == ["sandbox.create", "sandbox.inspect", "sandbox.teardown"]
     assert events[1][1]["ok"] is True
     assert not list_run_containers(docker_client, run_id)
+
+
+def test_the_agent_cannot_put_its_own_gate_in_place_of_the_real_one(docker_client, spec_for):
+    """The socket directory is read-only inside: the agent can connect to the gate, but it cannot
+    unlink gate.sock and bind an allow-everything gate of its own at that path."""
+    import socket as _socket
+
+    spec = spec_for()
+    host_sock = spec.socket_dir / "gate.sock"
+    srv = _socket.socket(_socket.AF_UNIX)
+    srv.bind(str(host_sock))
+    host_sock.chmod(0o666)
+    srv.listen(1)
+    try:
+        with DockerSandbox(spec, client=docker_client) as sb:
+            r = sb.exec(["python3", "-c", (
+                "import os, socket\n"
+                "c = socket.socket(socket.AF_UNIX); c.connect('/run/agp/gate.sock'); print('connect-ok')\n"
+                "for what, f in (('unlink', lambda: os.unlink('/run/agp/gate.sock')),\n"
+                "                ('rename', lambda: os.rename('/run/agp/gate.sock', '/run/agp/old.sock')),\n"
+                "                ('bind', lambda: socket.socket(socket.AF_UNIX).bind('/run/agp/evil.sock'))):\n"
+                "    try:\n"
+                "        f(); print(what, 'WORKED')\n"
+                "    except OSError as e:\n"
+                "        print(what, 'refused', e.errno)\n")])
+            out = r.stdout.decode()
+            assert "connect-ok" in out, out + r.stderr.decode()
+            assert "WORKED" not in out, out
+            assert out.count("refused 30") == 3, out  # EROFS for each
+        assert host_sock.exists()
+    finally:
+        srv.close()
 
 
 class _DropOne(DockerSandbox):
