@@ -165,45 +165,24 @@ def copy_transcript(box, *, opts, journal, run_dir: Path, session: str) -> None:
 
 
 def _approvers(opts, view) -> list[Any]:
-    from agp.gate import NoApprover, UnsafeAutoApprover
+    """The approver channel the run's options name (terminal, slack from the environment, none, auto)."""
+    from agp.approvers import make_approver
 
-    if opts.approver == "auto":
-        return [UnsafeAutoApprover()]
-    if opts.approver == "none":
-        return [NoApprover()]
-    if opts.approver not in ("terminal", "slack"):
-        raise AgpError(f"unknown approver {opts.approver!r}")
-    import argparse
-
-    from agp.commands.gate import _approver  # the one place approver channels are built from options
-
-    ns = argparse.Namespace(approver=opts.approver, slack_channel=opts.extra.get("slack_channel"),
-                            slack_api_url=opts.extra.get("slack_api_url"), slack_port=opts.extra.get("slack_port", 3799))
-    return [_approver(ns, view.console)]
+    if opts.approver == "terminal":
+        return [make_approver("terminal", console=view.console)]
+    return [make_approver(opts.approver)]
 
 
 async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session: str) -> Any:
     """Start the gate on run_dir/sock/gate.sock (reachable by the sandbox's agent user only) and
     register the run's session; every decision and approval feeds the live view."""
     from agp.gate import GateServer
-
-    def on_event(ev) -> None:
-        d = ev.data
-        if ev.kind == "decision":
-            view.decision(tool=str(d.get("tool")), summary=str(d.get("summary") or ""),
-                          decision=str(d.get("decision")), rule=d.get("rule"), seq=d.get("seq"))
-        elif ev.kind == "pending":
-            key = str(d.get("nonce_digest") or d.get("call_digest") or d.get("id"))
-            view.pending(key, f"{d.get('summary') or d.get('tool', '?')} (rule {d.get('rule')})")
-        elif ev.kind == "resolved":
-            key = str(d.get("nonce_digest") or d.get("call_digest") or d.get("id"))
-            view.resolved(key, str(d.get("outcome")))
-        elif ev.kind == "journal_failed":
-            view.log(f"journal append failed; the gate now denies every call: {d.get('reason')}")
+    from agp.gate.server import live_view_sink
 
     gate = GateServer(socket_dir=run_dir / "sock", policy=policy, journal=journal, approvers=_approvers(opts, view),
-                      allow_automatic=opts.approver == "auto", on_event=on_event,
-                      socket_uid=opts.extra["uid"], socket_gid=opts.extra["gid"])
+                      allow_automatic=opts.approver == "auto", on_event=live_view_sink(view),
+                      socket_uid=opts.extra["uid"], socket_gid=opts.extra["gid"],
+                      eval_workers=2)  # large commands are classified in worker processes with a deadline
     await tg.start(gate.serve)
     gate.register_session(session, harness=opts.intendant, run_id=run_dir.name)
     return gate
