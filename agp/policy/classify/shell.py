@@ -282,7 +282,7 @@ _STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compou
                               "declaration_command", "unset_command", "test_command"})
 # node types whose every occurrence the walker must have visited (checked after the walk)
 _COVERED_TYPES = ("command", "file_redirect", "heredoc_redirect", "herestring_redirect")
-_COVERAGE_QUERY = tree_sitter.Query(_LANGUAGE, "[%s] @n" % " ".join(f"({t})" for t in _COVERED_TYPES))
+_COVERAGE_QUERY = tree_sitter.Query(_LANGUAGE, "[%s] @n (comment) @c" % " ".join(f"({t})" for t in _COVERED_TYPES))
 _PYTHON_VERSIONED = re.compile(r"python[23]?\.\d+")
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _GLOB_CHARS = frozenset("*?[")
@@ -2239,6 +2239,24 @@ def _sed_dangerous(script: str) -> bool:
         re.search(r"(^|[;\n{}])\s*[ewWrR](\s|$)", stripped))
 
 
+def _comment_starts_a_word(src: bytes, at: int) -> bool:
+    """bash starts a comment only where a word could start: after an unescaped blank, a newline or
+    an operator character (or at the very beginning)."""
+    if at == 0:
+        return True
+    prev = src[at - 1]
+    if prev in b"\n;&|()<>":
+        return True
+    if prev in b" \t":
+        k = at - 2
+        n = 0
+        while k >= 0 and src[k] == 0x5C:
+            n += 1
+            k -= 1
+        return n % 2 == 0  # an odd run of backslashes escapes the blank: `\ #x` is the word ' #x'
+    return False
+
+
 def _nesting_exceeds(code: str, limit: int) -> bool:
     """Over-approximation of bracket nesting (quotes ignored): deep trees would take the walker (and
     the C stack under it) into recursion limits, so they are refused before parsing."""
@@ -2301,8 +2319,20 @@ def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int
         return [Statement(kind="unknown", text=code[:500], via=via, reason=str(exc))]
     # fail closed on walker gaps: every command and redirection the parser found must have been
     # looked at; one that was not makes the whole string unknown
-    missed = [n for n in tree_sitter.QueryCursor(_COVERAGE_QUERY).captures(root).get("n", ())
-              if n.start_byte not in ctx.visited]
+    caps = tree_sitter.QueryCursor(_COVERAGE_QUERY).captures(root)
+    missed = [n for n in caps.get("n", ()) if n.start_byte not in ctx.visited]
+    for c in caps.get("c", ()):
+        if not _comment_starts_a_word(src, c.start_byte):
+            return [Statement(kind="unknown", text=code[:500], via=via,
+                              reason="the parser read a comment where bash reads a word")]
+    gap_from = 0
+    for c in root.children:
+        if c.start_byte > gap_from and src[gap_from:c.start_byte].replace(b"\\\n", b"").strip(b" \t\n"):
+            return [Statement(kind="unknown", text=code[:500], via=via,
+                              reason="the parser skipped part of the command")]
+        gap_from = max(gap_from, c.end_byte)
+    if src[gap_from:].replace(b"\\\n", b"").strip(b" \t\n"):
+        return [Statement(kind="unknown", text=code[:500], via=via, reason="the parser skipped part of the command")]
     if missed:
         n = missed[0]
         return [Statement(kind="unknown", text=code[:500], via=via,

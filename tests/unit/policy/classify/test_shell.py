@@ -585,3 +585,10 @@ def test_fuzzed_lines_hide_no_command_from_the_classifier(tmp_path_factory, part
     theirs = {w for w in out.stdout.decode("utf-8", "replace").split("\0") if re.fullmatch(r"M[0-9]+", w)}
     missing = {w for w in theirs if w not in ours and not any(w in r for r in runtime)}
     assert not missing, (line, sorted(missing), st_)
+
+
+def test_escaped_blank_before_hash_is_not_a_comment():
+    # tree-sitter drops `\ ` and reads `#x; rm -rf /` as a comment; bash runs ` #x` and then rm
+    st_ = cls("\\ #x; rm -rf /")
+    assert len(st_) == 1 and st_[0].kind == "unknown"
+    assert programs("ls # a comment; rm -rf /") == ["ls"]
