@@ -75,8 +75,9 @@ def new_run_dir(out: Path | None) -> tuple[str, Path]:
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
     base = out if out is not None else data_dir() / "runs"
     run_dir = base / run_id
-    (run_dir / "sock").mkdir(parents=True, mode=0o700)
-    os.chmod(run_dir / "sock", 0o700)
+    run_dir.mkdir(parents=True, mode=0o700)  # the engine resolves bind mounts as root: nothing inside
+    os.chmod(run_dir, 0o700)                 # the sandbox needs to traverse the host path
+    (run_dir / "sock").mkdir(mode=0o700)
     for sub in ("keys", "transcript", "logs", "mounts"):
         (run_dir / sub).mkdir(mode=0o755)
     return run_id, run_dir
