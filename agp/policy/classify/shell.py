@@ -273,6 +273,7 @@ _OPTION_VALUES = {
     "jq": _spec(True, "-f --from-file -L", "", "--indent", "--slurpfile --rawfile", "--arg --argjson"),
 }
 
+_GNU_ABBREVIATES = frozenset({"sort", "tar", "make", "gmake", "man", "sdiff", "diff3", "zip", "rsync"})
 _CODE_OPTION_PROGRAMS = frozenset(CODE_OPTIONS) | _VARNAME_BUILTINS | {"make", "gmake", "cargo"}
 _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compound_statement", "redirected_statement",
@@ -1353,9 +1354,13 @@ class _Walker:
             v = a.value
             if v == "--":
                 break
+            name = v.split("=", 1)[0]
             for o in opts:
                 if v == o or v.startswith(o + "=") or (not o.startswith("--") and len(o) == 2 and v.startswith(o)
-                                                       and not v.startswith("--")):
+                                                       and not v.startswith("--")) or (
+                        # GNU getopt_long takes any unambiguous prefix: --compress-prog=sh
+                        prog in _GNU_ABBREVIATES and o.startswith("--") and name.startswith("--")
+                        and len(name) >= 5 and o.startswith(name)):
                     self.unknown(env, text, f"{prog} {o} names a program or code for {prog} to run")
                     return
         if prog in ("make", "gmake"):
@@ -1956,13 +1961,21 @@ class _Walker:
                 scripts.append(args[i + 1])
                 given = True
                 i += 1
-            elif a.literal and not after_dd and v.startswith("--expression="):
+            elif a.literal and not after_dd and v.startswith("--e") and "=" in v and \
+                    "--expression".startswith(v.split("=", 1)[0]):
                 scripts.append(_W(v.split("=", 1)[1]))
                 given = True
-            elif a.literal and not after_dd and (v in ("-f", "--file") or v.startswith("--file=")):
+            elif a.literal and not after_dd and v.startswith("--e") and "--expression".startswith(v) and \
+                    i + 1 < len(args):
+                scripts.append(args[i + 1])
+                given = True
+                i += 1
+            elif a.literal and not after_dd and (v == "-f" or (v.startswith("--fi") and "--file".startswith(
+                    v.split("=", 1)[0]))):
                 self.unknown(env, text, "sed script read from a file")
                 return
-            elif a.literal and not after_dd and (v.startswith("-i") or v.startswith("--in-place")
+            elif a.literal and not after_dd and (v.startswith("-i") or (
+                    v.startswith("--i") and "--in-place".startswith(v.split("=", 1)[0]))
                                                  or (v.startswith("-") and not v.startswith("--") and "i" in v[1:]
                                                      and "e" not in v[1:])):
                 inplace = True
