@@ -236,7 +236,10 @@ CODE_OPTIONS: dict[str, tuple[str, ...]] = {
     "make": ("--eval", "-E"), "gmake": ("--eval", "-E"),
     "man": ("-P", "--pager", "-H", "--html"),
     "ssh": ("-o",), "scp": ("-S", "-o"), "sftp": ("-S", "-o"),
-    "pytest": ("-o", "--override-ini"), "py.test": ("-o", "--override-ini"),
+    # --pdb/--trace open an interactive debugger: code typed on stdin runs (a harness can write to a
+    # running process's stdin without a gated call)
+    "pytest": ("-o", "--override-ini", "--pdb", "--trace", "--pdbcls"),
+    "py.test": ("-o", "--override-ini", "--pdb", "--trace", "--pdbcls"),
     "sdiff": ("--diff-program",), "diff3": ("--diff-program",),
     "less": ("+!",), "more": (),
 }
@@ -1779,7 +1782,18 @@ class _Walker:
                 return env.cwds
             if base in ("python", "pypy") and (v == "-m" or (v.startswith("-m") and len(v) > 2)):
                 module = True
+                mod = v[2:] if len(v) > 2 else (args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else "")
+                rest = args[i + 1:] if len(v) > 2 else args[i + 2:]
+                if mod in ("pdb", "code", "idlelib", "IPython", "ptpython", "bpython"):
+                    self.unknown(env, text, f"{prog} -m {mod} runs code typed on stdin", program=prog,
+                                 flags=("interpreter", "stdin_code"))
+                elif mod in CODE_OPTIONS:
+                    self.code_options(mod, rest, env, text)
                 break
+            if base in ("python", "pypy") and re.fullmatch(r"-[A-Za-z]*i[A-Za-z]*", v) and "c" not in v:
+                self.unknown(env, text, f"{prog} {v}: interactive, runs code typed on stdin", program=prog,
+                             flags=("interpreter", "stdin_code"))
+                return env.cwds
             if v in value_opts:
                 i += 2
                 continue
