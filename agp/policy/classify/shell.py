@@ -758,12 +758,16 @@ class _Walker:
 
     def sequence(self, children, env: _Env, stdin: _Stdin, parent) -> tuple[str, ...]:
         cwds = env.cwds
+        cur = env
         for c in children:
             if not c.is_named or c.type == "comment":
                 continue
             # after a possible cd, the previous directories remain possible (cd can fail)
-            after = self.stmt(c, _Env(cwds, env.via, env.depth), stdin)
-            cwds = _merge_cwds(cwds, after)
+            if cur.cwds is not cwds:
+                cur = _Env(cwds, env.via, env.depth)
+            after = self.stmt(c, cur, stdin)
+            if after is not cwds:
+                cwds = _merge_cwds(cwds, after)
         return cwds
 
     def branches(self, node, env: _Env, stdin: _Stdin) -> tuple[str, ...]:
@@ -2187,6 +2191,8 @@ def _mentions_cd(ctx: _Ctx, node) -> bool:
 
 
 def _merge_cwds(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, ...]:
+    if after is before or len(after) == 1:
+        return after
     m = tuple(_uniq(after))
     if len(m) > MAX_CWDS:
         return ("",)
