@@ -277,6 +277,8 @@ _OPTION_VALUES = {
 }
 
 _GNU_ABBREVIATES = frozenset({"sort", "tar", "make", "gmake", "man", "sdiff", "diff3", "zip", "rsync"})
+_RESERVED_WORDS = frozenset({"{", "}", "!", "[[", "]]", "if", "then", "elif", "else", "fi", "do", "done", "case",
+                             "esac", "while", "until", "for", "select", "in", "function", "((", "))", "(", ")"})
 _CODE_OPTION_PROGRAMS = frozenset(CODE_OPTIONS) | _VARNAME_BUILTINS | {"make", "gmake", "cargo"}
 _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compound_statement", "redirected_statement",
@@ -1195,6 +1197,10 @@ class _Walker:
         if first.value == "":
             self.unknown(env, text, "empty command name")
             return env.cwds
+        if first.value in _RESERVED_WORDS and not first.quoted:
+            # `time { rm x; }`, `coproc F { ..; }`: the parser split a compound command into words
+            self.unknown(env, text, f"reserved word {first.value!r} where a command name was parsed")
+            return env.cwds
         prog, is_path = _program_name(first.value)
         args = words[1:]
         # a defined function shadows any program of the same name
@@ -1270,9 +1276,14 @@ class _Walker:
             self.unknown(env, text, "shopt changes how later words are expanded")
             return env.cwds
         if prog in ("source", "."):
-            self.exec_stmt("source", words, env, text, path_words, flags)
+            self.exec_stmt("source", words, env, text, path_words, flags + ("runs_script",))
             if not args or not args[0].literal:
                 self.unknown(env, text, "source of a path decided at run time")
+            elif args[0].value in ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "-"):
+                if stdin.kind in ("heredoc", "herestring") and stdin.literal is not None:
+                    self.nested(stdin.literal, _Env(env.cwds, env.via + ("source",), env.depth + 1), "source", text)
+                else:
+                    self.unknown(env, text, f"source reads code from stdin ({stdin.kind})", flags=("stdin_code",))
             return tuple(_uniq(env.cwds + ("",)))  # a sourced file can cd
         if prog == "trap":
             self.exec_stmt(prog, words, env, text, [], flags)
@@ -1286,6 +1297,9 @@ class _Walker:
         # --- wrappers
         if prog in WRAPPERS:
             return self.wrapper(prog, first, args, env, stdin, text, flags)
+        if prog == "coproc" and any(a.literal and not a.quoted and a.value in _RESERVED_WORDS for a in args):
+            self.unknown(env, text, "coproc with a compound command")
+            return env.cwds
         if prog == "busybox" or prog == "toybox":
             self.exec_stmt(prog, words, env, text, [], flags)
             if args:
@@ -1610,6 +1624,19 @@ class _Walker:
         rest = args[i + npos:]
         if prog == "command" and any(a.literal and a.value in ("-v", "-V") for a in args[:i]):
             rest = []
+        flock_c = next((j for j, a in enumerate(args) if a.literal and (a.value in ("-c", "--command")
+                                                                         or a.value.startswith("--command="))), None)
+        if prog == "flock" and flock_c is not None:
+            a = args[flock_c]
+            cmd_w = _W(a.value.split("=", 1)[1]) if "=" in a.value else (
+                args[flock_c + 1] if flock_c + 1 < len(args) else None)
+            self.exec_stmt(prog, [first] + args, env, text, [w for w in args if w is not a and w is not cmd_w
+                                                              and not _is_option(w)], flags)
+            if cmd_w is not None and cmd_w.literal:
+                self.nested(cmd_w.value, _Env(env.cwds, env.via + (prog,), env.depth + 1), "flock -c", text)
+            else:
+                self.unknown(env, text, "flock -c with a command decided at run time")
+            return env.cwds
         if prog == "flock" and rest[:1] and rest[0].literal and rest[0].value in ("-c", "--command"):
             self.exec_stmt(prog, [first] + args, env, text, positionals, flags)
             if len(rest) > 1 and rest[1].literal:

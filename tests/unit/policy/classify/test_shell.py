@@ -592,3 +592,14 @@ def test_escaped_blank_before_hash_is_not_a_comment():
     st_ = cls("\\ #x; rm -rf /")
     assert len(st_) == 1 and st_[0].kind == "unknown"
     assert programs("ls # a comment; rm -rf /") == ["ls"]
+
+
+@pytest.mark.parametrize("cmd", ["time { rm -rf /; }", "coproc F { rm -rf /; }"])
+def test_reserved_words_parsed_as_commands_are_unknown(cmd):
+    assert "unknown" in kinds(cmd), cls(cmd)
+
+
+def test_source_of_stdin_runs_the_here_string():
+    assert "rm" in programs(". /dev/stdin <<< 'rm -rf /'")
+    assert "unknown" in kinds("echo rm | source /dev/stdin")
+    assert "rm" in programs("flock -c 'rm -rf /' /tmp/lock")
