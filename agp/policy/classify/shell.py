@@ -279,6 +279,7 @@ _OPTION_VALUES = {
 _GNU_ABBREVIATES = frozenset({"sort", "tar", "make", "gmake", "man", "sdiff", "diff3", "zip", "rsync"})
 _RESERVED_WORDS = frozenset({"{", "}", "!", "[[", "]]", "if", "then", "elif", "else", "fi", "do", "done", "case",
                              "esac", "while", "until", "for", "select", "in", "function", "((", "))", "(", ")"})
+_ASSIGNMENT_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
 _CODE_OPTION_PROGRAMS = frozenset(CODE_OPTIONS) | _VARNAME_BUILTINS | {"make", "gmake", "cargo"}
 _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compound_statement", "redirected_statement",
@@ -1624,6 +1625,14 @@ class _Walker:
         rest = args[i + npos:]
         if prog == "command" and any(a.literal and a.value in ("-v", "-V") for a in args[:i]):
             rest = []
+        if prog in ("time", "coproc", "env", "sudo", "doas"):
+            # `time X=1 cmd` (a keyword before a pipeline), `env -- X=1 cmd`: leading NAME=VALUE words
+            # are assignments, not the command
+            while rest and rest[0].literal and not rest[0].quoted and _ASSIGNMENT_WORD.match(rest[0].value):
+                assigns.append(rest[0].value)
+                rest = rest[1:]
+            if rest and not rest[0].literal and prog in ("time", "coproc"):
+                pass  # a computed command name: dispatch reports it
         flock_c = next((j for j, a in enumerate(args) if a.literal and (a.value in ("-c", "--command")
                                                                          or a.value.startswith("--command="))), None)
         if prog == "flock" and flock_c is not None:

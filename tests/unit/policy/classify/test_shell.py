@@ -627,6 +627,7 @@ WRAPPED_FORMS = [
     "coproc F { rm x; }", "\\command rm x", "'command' rm x", "env 'rm' x", "eval rm x", "eval \"rm\" x",
     ". /dev/stdin <<< 'rm x'", "source /dev/stdin <<< 'rm x'", "trap 'rm x' EXIT", "time { rm x; }",
     "sh <<'EOF'\nrm x\nEOF", "bash <<< 'rm x'", "f() { rm x; }; f", "rm() { zzz; }; rm x",
+    "time X=1 rm x", "time -p X=1 rm", "env -- X=1 zzz", "coproc X=1 rm x",
 ]
 _REAL = ["env", "nice", "timeout", "xargs", "find", "stdbuf", "nohup", "setsid", "sh", "bash", "flock", "ionice",
          "chrt", "taskset"]
