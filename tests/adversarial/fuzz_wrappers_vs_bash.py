@@ -10,7 +10,7 @@ after a keyword / after `--`), now handled.
 """
 
 import random, subprocess, sys, os
-sys.path.insert(0, '.')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from agp.policy.classify import classify_shell
 import shutil, tempfile
 D = tempfile.mkdtemp(prefix="wf"); LOG = D + "/calls.log"
