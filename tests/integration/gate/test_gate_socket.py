@@ -332,7 +332,7 @@ async def test_journal_full_denies_then_denies_everything(tiny_fs, env):
 
 async def test_journal_read_only_file_denies(env):
     if os.geteuid() != 0:
-        pytest.skip("chattr +i needs CAP_LINUX_IMMUTABLE (the journal's own tests cover EPERM without the gate)")
+        pytest.skip("chattr +i needs the Linux capability that guards the i attribute (the journal's own tests cover EPERM without the gate)")
     async with env.running() as server:
         assert (await ask(env, check("ls", rid="before")))["decision"] == "allow"
         subprocess.run(["chattr", "+i", str(env.journal_path)], check=True)
