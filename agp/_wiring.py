@@ -182,6 +182,7 @@ async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session:
     gate = GateServer(socket_dir=run_dir / "sock", policy=policy, journal=journal, approvers=_approvers(opts, view),
                       allow_automatic=opts.approver == "auto", on_event=live_view_sink(view),
                       socket_uid=opts.extra["uid"], socket_gid=opts.extra["gid"],
+                      host_workspace=opts.extra["host_workspace"],  # symlinks resolved where they really point
                       eval_workers=2)  # large commands are classified in worker processes with a deadline
     await tg.start(gate.serve)
     gate.register_session(session, harness=opts.intendant, run_id=run_dir.name)

@@ -157,7 +157,7 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
                            + " (run `agp doctor` for the fixes)")
 
     uid, gid = sandbox_user(workspace)
-    opts.extra.update(uid=uid, gid=gid)
+    opts.extra.update(uid=uid, gid=gid, host_workspace=str(workspace))
     policy = load_policy(policy_path)
     _reap_orphans(view)
     run_id, run_dir = new_run_dir(opts.out)

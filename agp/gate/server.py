@@ -195,6 +195,7 @@ class GateServer:
         approvers: Sequence[Approver] = (),
         sessions: SessionTable | None = None,
         workspace: str = "/workspace",
+        host_workspace: str | None = None,
         approval_timeout: float = 20.0,
         allow_automatic: bool = False,
         on_event: Callable[[GateEvent], None] | None = None,
@@ -217,6 +218,8 @@ class GateServer:
         self.journal = journal
         self.sessions = sessions if sessions is not None else SessionTable()
         self.workspace = workspace
+        #: the host directory behind ``workspace`` in the sandbox: symlinks there are resolved on the host
+        self.host_workspace = host_workspace
         self.own_journal = own_journal
         self._on_event = on_event
         self._socket_uid, self._socket_gid = socket_uid, socket_gid
@@ -370,7 +373,8 @@ class GateServer:
         from agp.policy import ToolCall, evaluate
 
         kwargs = {"harness": req.harness, "tool": req.tool, "input": req.input, "cwd": req.cwd or self.workspace,
-                  "workspace": self.workspace, "session": req.session, "tool_use_id": req.tool_use_id}
+                  "workspace": self.workspace, "host_workspace": self.host_workspace, "session": req.session,
+                  "tool_use_id": req.tool_use_id}
         if self._pool is not None and size > self._eval_inline_max:
             return await self._pool.evaluate(kwargs, self._now())
         return evaluate(ToolCall(**kwargs), self.policy, self._now())

@@ -44,6 +44,10 @@ _GLOB_MAGIC = re.compile(r"[*?\[]")
 _TEXT_MAX = 500
 
 
+
+#: tools that start a subagent, whose own tool calls are gated one by one
+SUBAGENT_TOOLS = frozenset({"Task", "Agent", "spawn_agent"})
+
 def _unknown(text: str, reason: str) -> ClassifiedStatement:
     return ClassifiedStatement(kind="unknown", text=text[:_TEXT_MAX], reason=reason)
 
@@ -191,9 +195,9 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         q = _str(inp, "query") or ""
         return [ClassifiedStatement(kind="url", text=f"WebSearch {q}"[:_TEXT_MAX], host=None)]
 
-    if tool == "Task":
-        desc = _str(inp, "description") or _str(inp, "subagent_type") or ""
-        return [ClassifiedStatement(kind="task", text=f"Task {desc}"[:_TEXT_MAX],
+    if tool in SUBAGENT_TOOLS:  # Claude's Task (Agent since 2.1.x) and Codex's spawn_agent
+        desc = _str(inp, "description") or _str(inp, "subagent_type") or _str(inp, "message") or ""
+        return [ClassifiedStatement(kind="task", text=f"{tool} {desc}"[:_TEXT_MAX],
                                     program=_str(inp, "subagent_type"))]
 
     if tool.startswith("mcp__"):

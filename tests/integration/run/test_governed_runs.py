@@ -265,3 +265,18 @@ def test_a_missing_model_key_is_a_clean_failure_with_a_bundle(tmp_path):
     assert "ANTHROPIC_API_KEY" in doc["reason"] and "internal error" not in doc["reason"]
     assert "Traceback" not in r.stderr
     assert Path(doc["bundle_dir"]).is_dir() and doc["bundle_ok"] is False  # zero calls gated: never called good
+
+
+def test_a_symlink_in_the_workspace_pointing_outside_is_resolved_and_denied(tmp_path):
+    ws = workspace(tmp_path)
+    os.symlink("/etc", ws / "etc")  # the agent (or the repo) planted it; inside, it points at the sandbox's /etc
+    script = [{"tool": "Bash", "input": {"command": "cat README.md"}},
+              {"tool": "Bash", "input": {"command": "cat etc/hostname"}},
+              {"tool": "Read", "input": {"file_path": "/workspace/etc/passwd"}}]
+    (tmp_path / "script.json").write_text(json.dumps(script))
+    r = agp("run", "--intendant", "reference", "--script", tmp_path / "script.json", "--workspace", ws,
+            "--approver", "none", "--out", tmp_path / "runs", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(r.stdout)
+    decisions = [e["body"] for e in journal_entries(Path(doc["run_dir"])) if e["kind"] == "gate.decision"]
+    assert [d["decision"] for d in decisions] == ["allow", "deny", "deny"], [d["reason"] for d in decisions]
