@@ -121,7 +121,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError as exc:
-        raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from exc
+        raise KeyFileError(f"{path} already exists; refusing to overwrite it") from exc
     except OSError as exc:
         raise KeyFileError(f"cannot create {path}: {exc.strerror}") from exc
     try:

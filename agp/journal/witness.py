@@ -51,7 +51,7 @@ from agp.journal.checkpoint import (
     parse_vkey,
     vkey,
 )
-from agp.journal.keys import SigningKey, load_public_key, load_signing_key
+from agp.journal.keys import SigningKey, load_public_key, load_signing_key, _write_new
 from agp.journal.merkle import EMPTY_ROOT, verify_consistency
 from agp.journal.proofs import ConsistencyProof
 
@@ -91,19 +91,6 @@ def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError as exc:
-        raise KeyFileError(f"{path} already exists; refusing to overwrite") from exc
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
