@@ -375,7 +375,9 @@ class GateServer:
         kwargs = {"harness": req.harness, "tool": req.tool, "input": req.input, "cwd": req.cwd or self.workspace,
                   "workspace": self.workspace, "host_workspace": self.host_workspace, "session": req.session,
                   "tool_use_id": req.tool_use_id}
-        if self._pool is not None and size > self._eval_inline_max:
+        # large requests, and any with non-ASCII text (a parser crash on odd input must cost a worker,
+        # not the gate), are evaluated in the worker processes
+        if self._pool is not None and (size > self._eval_inline_max or not _ascii_only(req.input)):
             return await self._pool.evaluate(kwargs, self._now())
         return evaluate(ToolCall(**kwargs), self.policy, self._now())
 
@@ -686,3 +688,14 @@ class GateServer:
 
     async def aclose(self) -> None:
         self.shutdown()
+
+
+def _ascii_only(value: Any) -> bool:
+    """True when every string (and key) in ``value`` is ASCII."""
+    if isinstance(value, str):
+        return value.isascii()
+    if isinstance(value, dict):
+        return all(_ascii_only(k) and _ascii_only(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_ascii_only(v) for v in value)
+    return True

@@ -2353,6 +2353,11 @@ def _classify(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int
                           reason="carriage return in the command (bash and the parser split it differently)")]
     if "\x00" in code:
         return [Statement(kind="unknown", text=code[:500], via=via, reason="NUL byte in command")]
+    if not code.isascii() and max(code) > "\uffff":
+        # tree-sitter-bash 0.25.1 segfaults (nondeterministically) on some commands holding a character
+        # outside the Basic Multilingual Plane, e.g. 'v{\U000fa583}': never hand one to the parser
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason="a character outside the Basic Multilingual Plane (the parser cannot take it safely)")]
     if _nesting_exceeds(code, MAX_NESTING):
         return [Statement(kind="unknown", text=code[:500], via=via,
                           reason=f"command nested more than {MAX_NESTING} levels deep")]
