@@ -6,13 +6,11 @@ each part's calling convention lives in one place.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from agp.errors import AgpError, SandboxError
+from agp.errors import SandboxError
 
 __all__ = ("copy_transcript", "launch_for", "sandbox_phase", "start_gate", "start_relay")
 

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agp._live import LiveView
 from agp.errors import AgpError, EvidenceError, SandboxError, UsageError

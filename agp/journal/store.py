@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 from agp.errors import JournalError, JournalVerificationError, JournalWriteError
 from agp.journal import _crypto
 from agp.journal.canonical import CanonicalizationError, canonicalize
-from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, _parts, finish, format_ts, jstr, parse_entry
+from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, finish, format_ts, jstr, parse_entry
 from agp.journal.head import Head, HeadFormatError, head_path_for, read_head, write_head_file
 from agp.journal.keys import PublicKey, SigningKey
 from agp.journal.merkle import CompactRange

@@ -23,7 +23,6 @@ module imports nothing from the gate or the sandbox (a test checks it).
 
 from __future__ import annotations
 
-import base64
 import json
 import multiprocessing
 import os
