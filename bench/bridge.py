@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._gate import spawn_gate  # noqa: E402
 from bench._stats import pct  # noqa: E402
 
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
@@ -52,21 +53,7 @@ def start_gate(out: Path) -> tuple[subprocess.Popen, str]:
            "--policy", str(ROOT / "policies" / "default.toml"), "--journal", str(out / "journal.jsonl"),
            "--key-dir", str(out / "keys"), "--approver", "none", "--quiet", "--workspace", "/workspace",
            "--session", SESSION, "--rate", "100000000", "--window", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(out / "gate.log", "w"))
-    path = sock_dir / "gate.sock"
-    for _ in range(600):
-        if path.exists():
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(str(path))
-                s.close()
-                return proc, str(path)
-            except OSError:
-                pass
-        if proc.poll() is not None:
-            raise SystemExit(f"agp gate exited: {(out / 'gate.log').read_text()}")
-        time.sleep(0.05)
-    raise SystemExit("the gate did not come up")
+    return spawn_gate(cmd, sock_dir, out / "gate.log", attempts=600)
 
 
 def hook_json(i: int) -> bytes:

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anyio  # noqa: E402
 
+from bench._gate import spawn_gate  # noqa: E402
 from bench._stats import pct  # noqa: E402
 from agp.journal import Journal, init_keys, load_signing_key  # noqa: E402
 
@@ -234,21 +234,7 @@ def start_gate(out: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "agp.cli", "gate", "--socket-dir", str(sock_dir), "--policy", str(out / "policy.toml"),
            "--journal", str(out / "gate.jsonl"), "--key-dir", str(out / "keys"), "--approver", "none", "--quiet",
            "--max-sessions", "64", "--rate", "100000000", "--window", "1", *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(out / "gate.log", "w"))
-    path = sock_dir / "gate.sock"
-    for _ in range(400):
-        if path.exists():
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(str(path))
-                s.close()
-                return proc, str(path)
-            except OSError:
-                pass
-        if proc.poll() is not None:
-            raise SystemExit(f"agp gate exited: {(out / 'gate.log').read_text()}")
-        time.sleep(0.05)
-    raise SystemExit("the gate did not come up")
+    return spawn_gate(cmd, sock_dir, out / "gate.log", attempts=400)
 
 
 def main() -> int:
