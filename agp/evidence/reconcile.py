@@ -45,7 +45,8 @@ __all__ = ("EXEMPT_TOOLS", "Anomaly", "DecisionRef", "Reconciliation", "decision
 #: tools a harness records that its PreToolUse hooks never see and that act on nothing
 #: but the conversation itself. Empty: on Claude Code 2.1.328 and Codex 0.169.0 the hooks
 #: fired for every tool measured except Codex's write_stdin (which acts on a running
-#: process, so it must not be exempt). Every exempt call is still reported.
+#: process, so it must not be exempt; agp switches it off with ``features.unified_exec = false``,
+#: and a transcript that shows it anyway fails). Every exempt call is still reported.
 EXEMPT_TOOLS: Mapping[str, frozenset[str]] = {
     "claude-code": frozenset(),
     "codex": frozenset(),

@@ -6,8 +6,9 @@ there: requirement hooks are *managed* hooks, trusted by policy (no
 `[hooks.state]` trust entry needed, and no edit of a user file can void that
 trust), and `allow_managed_hooks_only = true` makes Codex ignore hooks from
 user, project and session configuration. `[features]` in the same file pins
-hooks on and plugins, remote plugins and apps off, so no config layer the agent
-can write may turn them back; `allowed_web_search_modes = ["disabled"]` removes
+hooks on and plugins, remote plugins, apps and unified exec (the `write_stdin`
+tool, which no hook sees) off, so no config layer the agent can write may turn
+them back; `allowed_web_search_modes = ["disabled"]` removes
 the web_search tool (the model provider runs it, so no hook could ever see it),
 and remote control and browser/computer use are not allowed. The same settings are also given as `-c`
 overrides (the highest non-admin layer) and in a read-only
@@ -38,7 +39,13 @@ REQUIREMENTS_PATH = "/etc/codex/requirements.toml"
 BRIDGE_PATH = "/opt/agp/codex/bridge.py"
 HOOK_TIMEOUT_MARGIN = 30  # Codex fails OPEN on a hook timeout: keep the bridge deadline far below it
 
-FEATURES = {"hooks": True, "plugins": False, "remote_plugin": False, "apps": False}
+#: Pinned in requirements.toml (no layer the agent can write overrides them), in config.toml and
+#: as ``-c`` overrides. ``unified_exec`` off: with it on (Codex 0.169.0's default), Codex offers
+#: ``write_stdin``, which types into a process an earlier ``exec_command`` started and fires no
+#: PreToolUse hook (measured). Off, ``write_stdin`` is neither offered nor served ("unsupported
+#: call") and ``exec_command`` runs each command to completion with no stdin, so every command
+#: that runs is a command the hook saw (tests/integration/conformance: ``write_stdin`` cases).
+FEATURES = {"hooks": True, "plugins": False, "remote_plugin": False, "apps": False, "unified_exec": False}
 
 
 def toml_str(s: str) -> str:

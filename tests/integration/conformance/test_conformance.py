@@ -387,12 +387,18 @@ def test_codex_apply_patch_is_gated(tmp_path):
     _assert_journal_matches(run, gate, expect={inside["id"]: "allow", outside["id"]: "deny"})
 
 
-def test_codex_write_stdin_is_not_gated_documented_gap(tmp_path):
-    """GAP (Codex 0.169.0, measured): `write_stdin` fires no PreToolUse hook. Input typed into a process
-    that an allowed `exec_command` started (with a tty) reaches it without a gate decision; the hook's
-    tool_input for that exec_command carries only `command`, not `tty`. agp's guard is the policy: no
-    allowed program may read commands from stdin (REPLs, shells, `pytest --pdb`). If a later version
-    gates write_stdin, this test fails and the gap entry in adr/0007 should go."""
+def _tools_offered(run) -> set[str]:
+    return {t.get("name") or t.get("type") for r in run.model.requests for t in (r["body"].get("tools") or [])}
+
+
+@pytest.mark.parametrize("project_config", [False, True], ids=["pinned", "agent-config-tries-to-enable"])
+def test_codex_write_stdin_is_closed(tmp_path, project_config):
+    """Codex 0.169.0's `write_stdin` (unified exec) types into a process an earlier `exec_command` started
+    and fires no PreToolUse hook (measured: with unified exec on, the typed text reached `cat`, and the
+    gate saw only the `cat`). agp pins `features.unified_exec = false` in the admin requirements: the
+    tool is not offered, a call to it anyway is refused by Codex ("unsupported call"), and the command
+    the hook allowed ran with no stdin, so nothing ungated reached it. A project `.codex/config.toml`
+    the agent writes with `unified_exec = true` changes none of that."""
     import re
 
     harness = "codex"
@@ -405,11 +411,20 @@ def test_codex_write_stdin_is_not_gated_documented_gap(tmp_path):
         m = re.search(r"session ID (\d+)", results[start["id"]].text)
         return {"session_id": int(m.group(1)) if m else 0, "chars": "typed after the gate\n", "yield_time_ms": 500}
 
+    def prepare(w: Path) -> None:
+        if project_config:
+            (w / ".codex").mkdir()
+            (w / ".codex" / "config.toml").write_text("[features]\nunified_exec = true\nunified_exec_tty = true\n")
+
     write = {"tool": "write_stdin", "input_fn": typed, "id": s._id()}
     session = _session(harness)
     with live_gate(tmp_path / "gate", POLICY, session=session, harness=harness, workspace=str(ws)) as gate:
         run = run_harness(harness, {"main": [start, write, s.done()]}, tmp_path, socket=gate.socket,
-                          session=session, mcp=False)
-    assert "typed after the gate" in (ws / "stdin.txt").read_text(), run.diagnostics()
+                          session=session, mcp=False, prepare=prepare)
+    offered = _tools_offered(run)
+    assert "exec_command" in offered and "write_stdin" not in offered, sorted(offered)
+    assert "Process exited with code 0" in run.result(start), run.result(start)
+    assert run.result(write).startswith("unsupported call: write_stdin"), run.result(write)
+    assert (ws / "stdin.txt").read_text() == "", "text typed without a gate decision reached the process"
     assert [d["call"]["tool_use_id"] for d in gate.decisions()] == [start["id"]]
     assert gate.decisions()[0]["call"]["input"] == {"command": f"cat > {ws}/stdin.txt"}

@@ -58,7 +58,8 @@ def test_codex_requirements_and_config_keep_everything_local():
     spec = _codex(mcp_servers={"db": {"command": "/usr/bin/db-mcp", "args": ["--ro"]}})
     req = tomllib.loads(spec.files[REQUIREMENTS_PATH].decode())
     assert req["allow_managed_hooks_only"] is True
-    assert req["features"] == {"hooks": True, "plugins": False, "remote_plugin": False, "apps": False}
+    assert req["features"] == {"hooks": True, "plugins": False, "remote_plugin": False, "apps": False,
+                               "unified_exec": False}  # unified exec offers write_stdin, which no hook sees
     (group,) = req["hooks"]["PreToolUse"]
     assert group["matcher"] == "*"
     assert group["hooks"] == [{"type": "command", "command": spec.hook_command, "timeout": 55}]
@@ -71,6 +72,7 @@ def test_codex_requirements_and_config_keep_everything_local():
     overrides = [spec.argv[i + 1] for i, a in enumerate(spec.argv) if a == "-c"]
     parsed = tomllib.loads("\n".join(kv.replace("=", " = ", 1) for kv in overrides))
     assert parsed["analytics"]["enabled"] is False and parsed["features"]["remote_plugin"] is False
+    assert parsed["features"]["unified_exec"] is False and cfg["features"]["unified_exec"] is False
     assert parsed["web_search"] == "disabled" and cfg["web_search"] == "disabled"
     assert req["allowed_web_search_modes"] == ["disabled"] and req["allow_remote_control"] is False
     assert overrides == config_overrides(base_url="http://127.0.0.1:8787/v1", model="agp-model")
