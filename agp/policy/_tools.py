@@ -9,7 +9,8 @@
 - WebFetch: a ``url`` statement with the host; WebSearch: a ``url`` statement without one.
 - mcp__SERVER__TOOL: an ``mcp`` statement; when the tool looks like a database tool and its input
   carries SQL, every SQL statement too.
-- Task: a ``task`` statement (the subagent's own calls come through the gate one by one).
+- Task / Agent / spawn_agent and Codex's other multi-agent tools: a ``task`` statement (the
+  subagent's own calls come through the gate one by one).
 - anything else, or an input of the wrong shape, or an unknown harness: ``unknown``.
 
 This is where paths are resolved (``normalize_path`` reads symlinks inside the workspace), so
@@ -45,8 +46,13 @@ _TEXT_MAX = 500
 
 
 
-#: tools that start a subagent, whose own tool calls are gated one by one
-SUBAGENT_TOOLS = frozenset({"Task", "Agent", "spawn_agent"})
+#: tools that start or steer a subagent, whose own tool calls are gated one by one. Codex 0.169.0
+#: offers a multi_agent_v1 namespace (spawn_agent, send_input, wait_agent, resume_agent, close_agent)
+#: and reports spawn_agent to hooks as `spawn_agent`, the others with the namespace glued on
+#: (`multi_agent_v1wait_agent`); measured in tests/integration/conformance.
+CODEX_AGENT_TOOLS = ("multi_agent_v1send_input", "multi_agent_v1wait_agent", "multi_agent_v1resume_agent",
+                     "multi_agent_v1close_agent")
+SUBAGENT_TOOLS = frozenset({"Task", "Agent", "spawn_agent", *CODEX_AGENT_TOOLS})
 
 def _unknown(text: str, reason: str) -> ClassifiedStatement:
     return ClassifiedStatement(kind="unknown", text=text[:_TEXT_MAX], reason=reason)
@@ -195,7 +201,7 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         q = _str(inp, "query") or ""
         return [ClassifiedStatement(kind="url", text=f"WebSearch {q}"[:_TEXT_MAX], host=None)]
 
-    if tool in SUBAGENT_TOOLS:  # Claude's Task (Agent since 2.1.x) and Codex's spawn_agent
+    if tool in SUBAGENT_TOOLS:  # Claude's Task (Agent since 2.1.x), Codex's multi_agent_v1 tools
         desc = _str(inp, "description") or _str(inp, "subagent_type") or _str(inp, "message") or ""
         return [ClassifiedStatement(kind="task", text=f"{tool} {desc}"[:_TEXT_MAX],
                                     program=_str(inp, "subagent_type"))]

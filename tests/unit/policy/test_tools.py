@@ -117,6 +117,22 @@ def test_task_is_its_own_kind():
     assert s.kind == "task"
 
 
+@pytest.mark.parametrize("tool, inp", [
+    ("Agent", {"description": "explore", "prompt": "p", "subagent_type": "general-purpose"}),
+    ("spawn_agent", {"message": "go"}),
+    ("multi_agent_v1wait_agent", {"targets": ["a1"], "timeout_ms": 1000}),
+    ("multi_agent_v1send_input", {"id": "a1", "message": "more"}),
+    ("multi_agent_v1resume_agent", {"id": "a1"}),
+    ("multi_agent_v1close_agent", {"id": "a1"}),
+])
+def test_subagent_tools_of_both_harnesses_are_tasks(tool, inp):
+    assert one(tool, inp).kind == "task"
+    # only the names the harnesses report: the bare name or another namespace is not a task
+    if tool.startswith("multi_agent_v1"):
+        assert one(tool.replace("multi_agent_v1", "multi_agent_v2"), inp).kind == "unknown"
+    assert one("wait_agent", inp).kind == "unknown"
+
+
 @pytest.mark.parametrize("tool, inp, reason", [
     ("SomethingNew", {}, "no classifier for the tool"),
     ("Bash", {"command": 5}, "no command string"),
