@@ -43,6 +43,9 @@ __all__ = ("VerifyError", "VerifyReport", "scan_journal", "verify_journal")
 
 _SESSION_CAP = 100_000
 _PARALLEL_MIN_BYTES = 4 << 20
+#: at most this much of the file per worker task: a task's result carries 32 bytes of Merkle leaf
+#: per line, so this bounds what the parent holds at once (about 256 KiB of leaves per task)
+_CHUNK_BYTES = 8 << 20
 _READ = 1 << 20
 
 
@@ -295,21 +298,50 @@ def scan_journal(
     kid_raw = {kid: keyring[kid].raw for kid in keyring}
     for kid, raw in _rotation_keys(str(p)).items():
         kid_raw.setdefault(kid, raw)
-    ranges = _chunks(str(p), size, nproc * 4)
+    ranges = _chunks(str(p), size, max(nproc * 4, -(-size // _CHUNK_BYTES)))
     head_seq = head.seq if head is not None else None
     args = [(str(p), a, b, kid_raw, head_seq, max_errors) for a, b in ranges]
+    fold = _LeafFold(head_seq + 1 if head_seq is not None else 0)
+
+    def collect(it: Any) -> list[dict[str, Any]]:
+        out = []
+        for r in it:  # in file order: fold each task's leaves in, then drop them
+            fold.add(r.pop("leaves"))
+            out.append(r)
+        return out
+
     if len(args) == 1:
-        results = [_scan_chunk(args[0])]
+        results = collect([_scan_chunk(args[0])])
         report.workers = 1
     else:
         # fork is fast, but unsafe in a process that already runs threads (a gate, a
         # journal writer): there the workers start fresh instead
         ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
         with ctx.Pool(processes=min(nproc, len(args))) as pool:
-            results = list(pool.imap(_scan_chunk, args))
+            results = collect(pool.imap(_scan_chunk, args))
         report.workers = min(nproc, len(args))
-    _merge(report, results, keyring, kid_raw, head, head_problem, max_errors)
+    _merge(report, results, keyring, kid_raw, head, head_problem, max_errors, fold)
     return report
+
+
+class _LeafFold:
+    """The RFC 6962 compact range of the first ``need`` lines' hashes, folded in task by task as
+    results arrive in file order, so verification holds O(log n) tree state, not every leaf."""
+
+    def __init__(self, need: int) -> None:
+        from agp.journal.merkle import CompactRange
+
+        self.need = need
+        self.tree = CompactRange()
+
+    def add(self, blob: bytes) -> None:
+        tree = self.tree
+        room = self.need - tree.size
+        if room <= 0:
+            return
+        append = tree.append
+        for i in range(0, min(len(blob), room * 32), 32):
+            append(blob[i:i + 32])
 
 
 def verify_journal(
@@ -332,6 +364,7 @@ def _merge(
     head: Head | None,
     head_problem: str | None,
     max_errors: int,
+    fold: "_LeafFold",
 ) -> None:
     errors: list[VerifyError] = []
     base = 0
@@ -441,7 +474,7 @@ def _merge(
                         errors.append(VerifyError(head.seq, line, "the signature of the head covering this entry does not verify"))
             if kind != "journal.head":
                 errors.append(VerifyError(head.seq, line, f"the head covers entry {head.seq}, which is a {kind!r} entry, not a head announcement"))
-            _check_checkpoint(errors, report, head, results, genesis, kid_raw, line)
+            _check_checkpoint(errors, report, head, fold, genesis, kid_raw, line)
             uncovered = (report.last_seq or 0) - head.seq
             report.head["covered"] = uncovered == 0
             report.head["uncovered_entries"] = uncovered
@@ -460,7 +493,7 @@ def _merge(
     report.errors = errors[:max_errors] if len(errors) > max_errors else errors
 
 
-def _check_checkpoint(errors: list[VerifyError], report: VerifyReport, head: Head, results: list[dict[str, Any]],
+def _check_checkpoint(errors: list[VerifyError], report: VerifyReport, head: Head, fold: _LeafFold,
                       genesis: Any, kid_raw: dict[str, bytes], line: int) -> None:
     """The head's C2SP checkpoint: signed by the head's key under this journal's origin, covering
     exactly entries 0..head.seq, with the RFC 6962 root of their hashes."""
@@ -470,7 +503,6 @@ def _check_checkpoint(errors: list[VerifyError], report: VerifyReport, head: Hea
         report.notes.append("the head carries no Merkle checkpoint (written before issue 6)")
         return
     from agp.journal.checkpoint import journal_origin, open_checkpoint
-    from agp.journal.merkle import CompactRange
 
     try:
         origin = journal_origin(genesis[3]) if genesis is not None else None
@@ -481,17 +513,8 @@ def _check_checkpoint(errors: list[VerifyError], report: VerifyReport, head: Hea
     if cp.size != head.seq + 1:
         errors.append(VerifyError(head.seq, line, f"the head's checkpoint covers {cp.size} entries, the head {head.seq + 1}"))
         return
-    tree = CompactRange()
-    need = cp.size
-    for r in results:
-        blob = r["leaves"]
-        for i in range(0, len(blob), 32):
-            if tree.size == need:
-                break
-            tree.append(blob[i:i + 32])
-        if tree.size == need:
-            break
-    if tree.size != need or tree.root() != cp.root:
+    tree = fold.tree  # the first head.seq + 1 == cp.size lines' hashes
+    if fold.need != cp.size or tree.size != cp.size or tree.root() != cp.root:
         errors.append(VerifyError(head.seq, line, "the head's checkpoint root is not the Merkle root of entries "
                                   f"0..{head.seq}: history rewritten"))
         return

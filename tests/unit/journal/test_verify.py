@@ -305,3 +305,44 @@ def test_head_checkpoint_is_reported(tmp_path, mode):
     path, _, ring = make_journal(tmp_path, 10)
     r = scan(path, ring, mode)
     assert r.ok and r.head["checkpoint"]["size"] == r.head["seq"] + 1
+
+
+def test_checkpoint_root_is_folded_task_by_task(tmp_path, monkeypatch):
+    """Verification folds each worker task's Merkle leaves into the tree as results arrive and drops
+    them (the parent holds O(log n) tree state, not 32 bytes per entry). With tasks of ~2 KiB, the
+    head's checkpoint still checks against exactly the first head.seq + 1 lines, entries written
+    after the head do not enter that root, and one rewritten line in any task is caught."""
+    import base64
+
+    from agp.journal.merkle import CompactRange
+
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", 2048)
+    path, key, ring = make_journal(tmp_path, 120)
+    head = json.loads(head_path_for(path).read_text())
+    j = Journal.open(path, key)  # entries after the head: the next open writes a head, so keep a copy
+    saved = head_path_for(path).read_bytes()
+    for i in range(15):
+        j.append("gate.decision", "late", {"i": i})
+    j.close()
+    head_path_for(path).write_bytes(saved)  # the head as it was before those entries
+    all_lines = lines(path)
+    assert len(all_lines) > head["seq"] + 1 + 15
+    tree = CompactRange()
+    for raw in all_lines[: head["seq"] + 1]:
+        tree.append(bytes.fromhex(json.loads(raw)["hash"]))
+    r = verify_mod.scan_journal(path, ring, workers=2)
+    assert r.ok, r.errors
+    assert len(verify_mod._chunks(str(path), path.stat().st_size, 4 * 2)) >= 8
+    assert r.head["checkpoint"]["size"] == head["seq"] + 1
+    assert r.head["checkpoint"]["root"] == base64.b64encode(tree.root()).decode()
+    assert r.head["covered"] is False and r.head["uncovered_entries"] > 15
+    # an attacker rewrites one covered entry deep in the file and re-seals the chain after it
+    ls = lines(path)
+    k = head["seq"] // 2
+    o = json.loads(ls[k])
+    o["body"] = {**o["body"], "tampered": True}
+    ls[k] = (json.dumps(o, separators=(",", ":")) + "\n").encode()
+    write_lines(path, reseal(ls, k, key))
+    r2 = verify_mod.scan_journal(path, ring, workers=2)
+    assert any("not the Merkle root" in e.reason for e in r2.errors), r2.errors
