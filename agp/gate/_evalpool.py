@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,10 @@ class EvalPool:
         self._live: list[_Worker] = []
         self.replaced = 0
         self._closed = False
+        # _kill (a replacement, in a worker thread) and close (at shutdown, in another) may reach
+        # the same worker at once: whoever takes it out of _live under this lock tears it down.
+        # Two threads closing one pipe could close an fd number another file has reused meanwhile.
+        self._lock = threading.Lock()
 
     def _spawn(self) -> _Worker:
         parent, child = _CTX.Pipe(duplex=True)
@@ -96,7 +101,8 @@ class EvalPool:
         proc.start()
         child.close()
         w = _Worker(proc, parent)
-        self._live.append(w)
+        with self._lock:
+            self._live.append(w)
         return w
 
     async def _ready(self, w: _Worker) -> _Worker:
@@ -170,30 +176,39 @@ class EvalPool:
             return
         self._send.send_nowait(nw)
 
+    def _take(self, w: _Worker) -> bool:
+        """Take ``w`` out of the pool; False if someone else already did (and tears it down)."""
+        with self._lock:
+            if w in self._live:
+                self._live.remove(w)
+                return True
+            return False
+
     def _kill(self, w: _Worker) -> None:
+        if not self._take(w):
+            return
         try:
             w.proc.kill()
             w.proc.join(timeout=10)
         finally:
             w.conn.close()
-            if w in self._live:
-                self._live.remove(w)
 
     def close(self) -> None:
         """Stop every worker (blocking; call from a thread or at exit)."""
-        self._closed = True
-        for w in self._live:
+        with self._lock:
+            self._closed = True
+            live, self._live = self._live, []
+        for w in live:
             try:
                 w.conn.send(None)
             except OSError:
                 pass
-        for w in self._live:
+        for w in live:
             w.proc.join(timeout=5)
             if w.proc.is_alive():
                 w.proc.kill()
                 w.proc.join(timeout=5)
             w.conn.close()
-        self._live = []
         for stream in (self._send, self._recv):
             if stream is not None:
                 stream.close()
