@@ -387,10 +387,6 @@ def test_codex_apply_patch_is_gated(tmp_path):
     _assert_journal_matches(run, gate, expect={inside["id"]: "allow", outside["id"]: "deny"})
 
 
-def _tools_offered(run) -> set[str]:
-    return {t.get("name") or t.get("type") for r in run.model.requests for t in (r["body"].get("tools") or [])}
-
-
 @pytest.mark.parametrize("project_config", [False, True], ids=["pinned", "agent-config-tries-to-enable"])
 def test_codex_write_stdin_is_closed(tmp_path, project_config):
     """Codex 0.169.0's `write_stdin` (unified exec) types into a process an earlier `exec_command` started
@@ -421,8 +417,8 @@ def test_codex_write_stdin_is_closed(tmp_path, project_config):
     with live_gate(tmp_path / "gate", POLICY, session=session, harness=harness, workspace=str(ws)) as gate:
         run = run_harness(harness, {"main": [start, write, s.done()]}, tmp_path, socket=gate.socket,
                           session=session, mcp=False, prepare=prepare)
-    offered = _tools_offered(run)
-    assert "exec_command" in offered and "write_stdin" not in offered, sorted(offered)
+    offered = run.model.tool_names("main")
+    assert "exec_command" in offered and "write_stdin" not in offered, offered
     assert "Process exited with code 0" in run.result(start), run.result(start)
     assert run.result(write).startswith("unsupported call: write_stdin"), run.result(write)
     assert (ws / "stdin.txt").read_text() == "", "text typed without a gate decision reached the process"

@@ -328,9 +328,7 @@ def test_checkpoint_root_is_folded_task_by_task(tmp_path, monkeypatch):
     head_path_for(path).write_bytes(saved)  # the head as it was before those entries
     all_lines = lines(path)
     assert len(all_lines) > head["seq"] + 1 + 15
-    tree = CompactRange()
-    for raw in all_lines[: head["seq"] + 1]:
-        tree.append(bytes.fromhex(json.loads(raw)["hash"]))
+    tree = CompactRange.from_leaf_data(bytes.fromhex(json.loads(raw)["hash"]) for raw in all_lines[: head["seq"] + 1])
     r = verify_mod.scan_journal(path, ring, workers=2)
     assert r.ok, r.errors
     assert len(verify_mod._chunks(str(path), path.stat().st_size, 4 * 2)) >= 8
