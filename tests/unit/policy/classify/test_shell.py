@@ -188,7 +188,7 @@ def test_command_sequences_match_bash(tmp_path_factory, cmds, seps):
     out = subprocess.run([BASH, "--norc", "--noprofile", "-c", line], capture_output=True, timeout=10,
                          env={"PATH": "/nonexistent-agp-test", "LC_ALL": "C.UTF-8"}, cwd=cwd)
     theirs = out.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
-    assert ours == theirs, (line, ours, theirs, out.stderr[-300:])
+    assert ours == theirs, (line, ours, theirs, out.returncode, out.stderr[-300:])
 
 
 def _compose(draw_cmds):
@@ -227,7 +227,7 @@ def test_compound_commands_match_bash(tmp_path_factory, line):
                          env={"PATH": "/nonexistent-agp-test", "LC_ALL": "C.UTF-8"}, cwd=cwd)
     theirs = out.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1]
     if all(x.program == "printf" for x in execs_):
-        assert ours == theirs, (line, ours, theirs, out.stderr[-300:])
+        assert ours == theirs, (line, ours, theirs, out.returncode, out.stderr[-300:])
     else:
         # the classifier saw more than bash ran (e.g. `x=1 if ...` is a syntax error to bash):
         # extra statements are conservative; missing ones are not
