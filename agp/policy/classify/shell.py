@@ -923,6 +923,14 @@ class _Walker:
 
     # ---- redirections
     def redirected(self, node, env: _Env, stdin: _Stdin) -> tuple[str, ...]:
+        # bytes between the body and its redirections that no child covers: the parser dropped a word
+        # bash passes (tree-sitter-bash loses a lone `-` before `2>x`: `rm - 2>/dev/null`)
+        src, covered_to = self.ctx.src, node.start_byte
+        for c in node.children:
+            if c.start_byte > covered_to and src[covered_to:c.start_byte].replace(b"\\\n", b"").strip(b" \t"):
+                gap = src[covered_to:c.start_byte].decode("utf-8", "replace").strip()
+                self.unknown(env, self.ctx.text(node), f"the parser skipped {gap!r} in this command")
+            covered_to = max(covered_to, c.end_byte)
         body = node.child_by_field_name("body")
         redirects = node.children_by_field_name("redirect")
         extra: list = []  # statements that follow (tree-sitter hangs `| sh`, `&& x` under heredocs)
