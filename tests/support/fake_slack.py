@@ -17,6 +17,7 @@ Slack cannot be reached from the test machines, so this speaks the real shapes:
   form-encodes it as ``payload=<json>``, signs it like Slack (``X-Slack-Request-Timestamp``,
   ``X-Slack-Signature: v0=HMAC-SHA256(secret, "v0:{ts}:{body}")``, computed here with
   ``hmac`` independently of slack-sdk) and POSTs it to the app's endpoint.
+- ``auth.test`` (bot token): the workspace (``team_id``) and the bot's own ids.
 - Socket Mode: ``apps.connections.open`` (authenticated with the app-level token,
   ``xapp-...``) answers ``{"ok": true, "url": "ws://127.0.0.1:<port>/link/?ticket=..."}``;
   a WebSocket server on that port (a small RFC 6455 server written here: no WebSocket
@@ -199,6 +200,9 @@ class FakeSlack:
                 msg.text, msg.blocks = p.get("text", msg.text), blocks
                 return {"ok": True, "channel": msg.channel, "ts": msg.ts, "text": msg.text,
                         "message": {"text": msg.text, "blocks": blocks}}
+            if method == "auth.test":
+                return {"ok": True, "url": "https://agp-test.slack.com/", "team": "agp-test", "user": "agp",
+                        "team_id": TEAM, "user_id": "U0AGPBOT", "bot_id": "B0AGPAPP", "is_enterprise_install": False}
             if method == "apps.connections.open":
                 if self.sockets.refuse_open:
                     return {"ok": False, "error": self.sockets.refuse_open}
