@@ -116,10 +116,14 @@ async def test_deny_click_denies_and_names_who(fake, journal):
 
 
 async def test_bot_clicks_are_acknowledged_but_never_count(fake, journal):
+    from tests.support.fake_slack import SlackUser
+
+    # a person of another workspace (a shared channel): the workspace comes from auth.test at start
+    fake.users["U0GUEST"] = SlackUser("U0GUEST", "guest", team_id="T0OTHERORG")
     ap, broker = started(fake, journal, timeout=3)
 
     def script(m):
-        return [fake.click_socket(m, "approve", u) for u in ("U0CIBOT", "USLACKBOT", "U0GONE", "U0NOBODY")]
+        return [fake.click_socket(m, "approve", u) for u in ("U0CIBOT", "USLACKBOT", "U0GONE", "U0NOBODY", "U0GUEST")]
 
     try:
         r, envs = await pending(broker, fake, script)
@@ -127,7 +131,7 @@ async def test_bot_clicks_are_acknowledged_but_never_count(fake, journal):
         broker.close()
     assert r.outcome is Outcome.TIMED_OUT and not r.allowed
     assert {a["envelope_id"] for a in fake.sockets.acks} == {e["envelope_id"] for e in envs}
-    assert [e["body"]["code"] for e in kinds(journal, "approval.refused")] == ["bot_user"] * 4
+    assert [e["body"]["code"] for e in kinds(journal, "approval.refused")] == ["bot_user"] * 5
     assert not kinds(journal, "approval.answer")
 
 
