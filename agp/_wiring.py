@@ -168,6 +168,8 @@ def _approvers(opts, view) -> list[Any]:
 
     if opts.approver == "terminal":
         return [make_approver("terminal", console=view.console)]
+    if opts.extra.get("approver") is not None:  # built and connected before the run started (agp run)
+        return [opts.extra["approver"]]
     return [make_approver(opts.approver)]
 
 
@@ -179,6 +181,7 @@ async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session:
 
     gate = GateServer(socket_dir=run_dir / "sock", policy=policy, journal=journal, approvers=_approvers(opts, view),
                       allow_automatic=opts.approver == "auto", on_event=live_view_sink(view),
+                      approval_timeout=opts.approval_timeout,
                       socket_uid=opts.extra["uid"], socket_gid=opts.extra["gid"],
                       host_workspace=opts.extra["host_workspace"],  # symlinks resolved where they really point
                       eval_workers=2)  # large commands are classified in worker processes with a deadline

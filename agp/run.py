@@ -42,6 +42,7 @@ class RunOptions:
     workspace: Path
     policy: Path | None = None
     approver: str = "terminal"  # terminal | slack | none | auto (demo only)
+    approval_timeout: float = 20.0  # seconds; kept below the hook bridge's deadline by the caller
     model_upstream: str | None = None
     model_key_env: str | None = None
     timeout: float = 600.0

@@ -1,24 +1,38 @@
-"""The Slack approver: Block Kit Approve/Deny buttons, answered through signed interaction callbacks.
+"""The Slack approvers: Block Kit Approve/Deny buttons, answered over Socket Mode or signed callbacks.
 
-For each pending approval it posts one message with ``chat.postMessage``
-(slack-sdk ``WebClient``): the harness, session, tool, statements, matching
-rules and call digest, and two buttons whose ``value`` carries the approval's
-nonce, session and call digest. Slack sends each click to the app's
-Interactivity Request URL; agp serves that endpoint on 127.0.0.1 (put a tunnel
-or reverse proxy in front of it) and, for every request:
+For each pending approval agp posts one message with ``chat.postMessage``
+(slack-sdk ``WebClient``, the bot token): the harness, session, tool,
+statements, matching rules and call digest, and two buttons whose ``value``
+carries the approval's nonce, session and call digest. A click comes back one
+of two ways:
 
-1. refuses it (401) unless ``X-Slack-Signature`` is the v0 HMAC-SHA256 of
-   ``v0:{X-Slack-Request-Timestamp}:{raw body}`` under the signing secret and
-   the timestamp is within 5 minutes (slack-sdk ``SignatureVerifier``);
-2. parses the form-encoded ``payload=`` (a ``block_actions`` payload) and takes
-   the clicking user's id; asks ``users.info`` whether that user is a bot (or
-   Slackbot, or deleted, or from another workspace); if the lookup fails the
-   user counts as a bot: bots never approve, and their clicks do not consume
-   the nonce;
-3. hands the answer to the broker (which checks nonce, session and call digest,
-   and journals the answer or its refusal);
-4. when the approval is decided, rewrites the message with ``chat.update``: the
-   outcome replaces the buttons.
+- Socket Mode (:class:`agp.approvers.slack_socket.SlackSocketApprover`, the
+  default): agp opens an outbound WebSocket to Slack with an app-level token
+  (``xapp-...``); clicks arrive as ``interactive`` envelopes on it and are
+  acknowledged by ``envelope_id``. No public URL, no tunnel.
+- HTTP (:class:`SlackApprover`): Slack POSTs each click to the app's
+  Interactivity Request URL; agp serves it on 127.0.0.1 (behind a tunnel or
+  reverse proxy) and refuses (401) any request whose ``X-Slack-Signature`` is
+  not the v0 HMAC-SHA256 of ``v0:{timestamp}:{raw body}`` under the signing
+  secret, or whose timestamp is more than 5 minutes off (slack-sdk
+  ``SignatureVerifier``).
+
+Either way the ``block_actions`` payload then goes through the same checks
+(:meth:`_SlackChannel.apply_block_actions`):
+
+1. the clicking user's id is looked up with ``users.info``; a bot, an app user,
+   Slackbot, a deleted user or a user of another workspace counts as a bot, and
+   so does a user the lookup fails for: bots never approve, and their clicks do
+   not consume the nonce;
+2. when approvers are configured (all calls, or the policy rule's
+   ``approver_group``), a person outside them is refused (``not_approver``);
+   a rule naming a group with no members configured is not posted at all: the
+   approval is denied at once as unreachable;
+3. the answer goes to the broker, which checks nonce, session and call digest
+   and journals the answer (who, by Slack user id and name) or its refusal;
+4. once the approval is decided, the message is rewritten with ``chat.update``
+   (in the background: it never delays the verdict): the outcome replaces the
+   buttons.
 
 A Slack user answers as ``slack:<user id>``; a quorum counts distinct ids.
 """
@@ -28,6 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -40,9 +55,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 
 from agp.errors import ApprovalError
-from agp.gate.approvals import Answer, ApprovalBroker, ApprovalRequest, ApprovalResult
+from agp.gate.approvals import Answer, AnswerResult, ApprovalBroker, ApprovalRequest, ApprovalResult
 
-__all__ = ("ACTION_APPROVE", "ACTION_DENY", "SlackApprover", "build_blocks", "button_value")
+__all__ = ("ACTION_APPROVE", "ACTION_DENY", "SlackApprover", "SlackSettings", "build_blocks", "button_value",
+           "group_env_name")
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +66,15 @@ ACTION_APPROVE = "agp_approve"
 ACTION_DENY = "agp_deny"
 _MAX_BODY = 64 * 1024
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def group_env_name(group: str) -> str:
+    """The variable listing a policy approver group's Slack user ids: ``maintainers`` -> ``AGP_SLACK_APPROVERS_MAINTAINERS``."""
+    return "AGP_SLACK_APPROVERS_" + re.sub(r"[^A-Za-z0-9]", "_", group).upper()
+
+
+def _user_ids(text: str | None) -> frozenset[str]:
+    return frozenset(u for u in re.split(r"[\s,]+", text or "") if u)
 
 
 def button_value(req: ApprovalRequest) -> str:
@@ -120,10 +145,181 @@ def build_blocks(req: ApprovalRequest, *, outcome: ApprovalResult | None = None)
     return blocks
 
 
-class SlackApprover:
-    """Ask in a Slack channel; receive clicks on ``http://127.0.0.1:<port><path>``."""
+class SlackSettings:
+    """Who may answer, from the environment: ``AGP_SLACK_APPROVERS`` (Slack user ids, comma or space
+    separated; unset: any human of the workspace) for calls whose rule names no group, and
+    ``AGP_SLACK_APPROVERS_<GROUP>`` for a rule's ``approver_group``."""
+
+    def __init__(self, approvers: frozenset[str] | set[str] | None = None,
+                 groups: dict[str, frozenset[str] | set[str]] | None = None, environ: Any = None) -> None:
+        self.approvers = frozenset(approvers) if approvers else None
+        self._groups = {group_env_name(k): frozenset(v) for k, v in (groups or {}).items()}
+        self._environ = environ
+
+    @classmethod
+    def from_env(cls, environ: Any = None) -> "SlackSettings":
+        env = os.environ if environ is None else environ
+        return cls(_user_ids(env.get("AGP_SLACK_APPROVERS")), environ=dict(env))
+
+    def members(self, group: str | None) -> frozenset[str] | None:
+        """The ids allowed to answer a call of ``group``; None = any human; empty = nobody."""
+        if not group:
+            return self.approvers
+        name = group_env_name(group)
+        if name in self._groups:
+            return self._groups[name]
+        return _user_ids((self._environ or {}).get(name))
+
+
+class _SlackChannel:
+    """What both Slack transports share: the message, the outcome, and the checks on a click."""
 
     name = "slack"
+
+    def __init__(self, *, client: WebClient, channel: str, team_id: str | None = None,
+                 allowed_users: set[str] | None = None, settings: SlackSettings | None = None) -> None:
+        self.client = client
+        self.channel = channel
+        self.team_id = team_id
+        self.settings = settings or SlackSettings(allowed_users)
+        self._broker: ApprovalBroker | None = None
+        self._messages: dict[str, tuple[str, str]] = {}  # nonce -> (channel id, ts)
+        self._groups: dict[str, str | None] = {}  # nonce -> the rule's approver group
+        self._lock = threading.Lock()
+        self._users: dict[str, tuple[bool, str, str | None]] = {}  # user id -> (counts as bot, name, team)
+        self._updaters: list[threading.Thread] = []
+        self.stats = {"accepted": 0, "bad_signature": 0, "bad_payload": 0, "bot": 0, "not_approver": 0}
+
+    @property
+    def allowed_users(self) -> frozenset[str] | None:
+        return self.settings.approvers
+
+    def bind(self, broker: ApprovalBroker) -> None:
+        self._broker = broker
+
+    def _join_updaters(self, timeout: float = 5.0) -> None:
+        end = time.monotonic() + timeout
+        with self._lock:
+            threads, self._updaters = list(self._updaters), []
+        for t in threads:
+            t.join(timeout=max(0.0, end - time.monotonic()))
+
+    # ------------------------------------------------------------- approver
+    async def ask(self, request: ApprovalRequest) -> None:
+        members = self.settings.members(request.approver_group)
+        if members is not None and not members:
+            raise ApprovalError(f"nobody may approve rule {request.rule!r} in Slack: its approver group "
+                                f"{request.approver_group!r} has no members ({group_env_name(request.approver_group or '')} "
+                                "is unset or empty)" if request.approver_group else
+                                "AGP_SLACK_APPROVERS is set but names nobody")
+        text = f"agp: approval needed for {request.tool} in session {request.session} (rule {request.rule})"
+        try:
+            resp = await anyio.to_thread.run_sync(lambda: self.client.chat_postMessage(
+                channel=self.channel, text=text, blocks=build_blocks(request), unfurl_links=False))
+        except SlackApiError as exc:
+            raise ApprovalError(f"Slack refused the message: {exc.response.get('error', exc)}") from exc
+        except (SlackClientError, OSError, ValueError) as exc:
+            raise ApprovalError(f"Slack is unreachable: {exc}") from exc
+        if not resp.get("ok") or not resp.get("ts"):
+            raise ApprovalError(f"Slack did not post the message: {resp.get('error', 'no ts')}")
+        with self._lock:
+            self._messages[request.nonce] = (str(resp.get("channel") or self.channel), str(resp["ts"]))
+            self._groups[request.nonce] = request.approver_group
+
+    async def resolved(self, result: ApprovalResult) -> None:
+        req = result.request
+        if req is None:
+            return
+        with self._lock:
+            where = self._messages.pop(req.nonce, None)
+        if where is None:
+            return
+        channel, ts = where
+        text = f"agp: {req.tool} in session {req.session}: {result.outcome.value}"
+
+        def update() -> None:
+            try:
+                self.client.chat_update(channel=channel, ts=ts, text=text, blocks=build_blocks(req, outcome=result))
+            except (SlackClientError, OSError, ValueError) as exc:
+                log.warning("could not update the Slack message with the outcome: %s", exc)
+
+        # the verdict does not wait for Slack to show the outcome
+        t = threading.Thread(target=update, name="agp-slack-update", daemon=True)
+        with self._lock:
+            self._updaters = [u for u in self._updaters if u.is_alive()] + [t]
+        t.start()
+
+    # -------------------------------------------------------- interactions
+    def _user(self, user_id: str) -> tuple[bool, str]:
+        """(counts as a bot, display name). A failed lookup counts as a bot (fail closed)."""
+        with self._lock:
+            hit = self._users.get(user_id)
+        if hit is None:
+            try:
+                resp = self.client.users_info(user=user_id)
+                u = resp.get("user") or {}
+            except (SlackClientError, OSError, ValueError) as exc:
+                log.warning("users.info failed for %s; treating the click as a bot's: %s", user_id, exc)
+                return True, user_id
+            bot = (bool(u.get("is_bot")) or bool(u.get("is_app_user")) or bool(u.get("deleted"))
+                   or user_id == "USLACKBOT" or not u.get("id"))
+            hit = (bot, str(u.get("name") or user_id), u.get("team_id"))
+            with self._lock:
+                self._users[user_id] = hit
+        bot, name, team = hit
+        if self.team_id and team not in (self.team_id, None):
+            bot = True  # a user of another workspace (a shared channel) never answers
+        return bot, name
+
+    def apply_block_actions(self, payload: dict[str, Any]) -> tuple[int, str]:
+        """Apply the buttons of one ``block_actions`` payload (already authenticated by its transport).
+        Returns (HTTP-like status, text): 400 malformed, 403 other workspace, 503 not ready."""
+        try:
+            user_id = str(payload["user"]["id"])
+            actions = payload["actions"]
+            if not isinstance(actions, list):
+                raise TypeError("actions is not a list")
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            self.stats["bad_payload"] += 1
+            return 400, "malformed payload"
+        if self.team_id and (payload.get("team") or {}).get("id") not in (self.team_id, None):
+            return 403, "wrong workspace"
+        broker = self._broker
+        if broker is None:
+            return 503, "not ready"
+        for action in actions:
+            if not isinstance(action, dict) or action.get("action_id") not in (ACTION_APPROVE, ACTION_DENY):
+                continue
+            try:
+                v = json.loads(action.get("value") or "")
+                nonce, session, digest = str(v["n"]), str(v["s"]), str(v["d"])
+            except (ValueError, KeyError, TypeError):
+                self.stats["bad_payload"] += 1
+                continue
+            is_bot, name = self._user(user_id)
+            with self._lock:
+                group = self._groups.get(nonce)
+            members = self.settings.members(group)
+            is_approver = members is None or user_id in members
+            if is_bot:
+                self.stats["bot"] += 1
+            elif not is_approver:
+                self.stats["not_approver"] += 1
+            res: AnswerResult = broker.answer(Answer(
+                nonce=nonce, session=session, approve=action["action_id"] == ACTION_APPROVE,
+                user_id=f"slack:{user_id}", via="slack", user_name=name, is_bot=is_bot, call_digest=digest,
+                is_approver=is_approver,
+            ))
+            if res.accepted:
+                self.stats["accepted"] += 1
+            if res.outcome is not None:
+                with self._lock:
+                    self._groups.pop(nonce, None)
+        return 200, ""
+
+
+class SlackApprover(_SlackChannel):
+    """Ask in a Slack channel; receive signed clicks on ``http://127.0.0.1:<port><path>``."""
 
     def __init__(
         self,
@@ -136,32 +332,27 @@ class SlackApprover:
         path: str = "/slack/interactions",
         team_id: str | None = None,
         allowed_users: set[str] | None = None,
+        settings: SlackSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if host not in _LOOPBACK:
             raise ApprovalError(f"the Slack endpoint listens on loopback only (got {host!r}); use a tunnel")
         if not signing_secret or not signing_secret.strip():
             raise ApprovalError("a Slack signing secret is required (SLACK_SIGNING_SECRET)")
-        self.client = client
-        self.channel = channel
+        super().__init__(client=client, channel=channel, team_id=team_id, allowed_users=allowed_users,
+                         settings=settings)
         self.path = path
-        self.team_id = team_id
-        self.allowed_users = set(allowed_users) if allowed_users else None
         self._verifier = SignatureVerifier(signing_secret, clock=_Clock(clock))
         self._host, self._port = host, port
-        self._broker: ApprovalBroker | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._messages: dict[str, tuple[str, str]] = {}  # nonce -> (channel id, ts)
-        self._lock = threading.Lock()
-        self._users: dict[str, tuple[bool, str]] = {}  # user id -> (counts as bot, name)
-        self.stats = {"accepted": 0, "bad_signature": 0, "bad_payload": 0, "bot": 0}
 
     @classmethod
     def from_env(cls, *, channel: str | None = None, port: int | None = None, api_url: str | None = None,
                  environ: Any = None) -> "SlackApprover":
-        """Build from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, AGP_SLACK_CHANNEL, AGP_SLACK_PORT (default 3000)
-        and AGP_SLACK_API_URL (tests); explicit arguments win. Raises ApprovalError naming what is missing."""
+        """Build from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, AGP_SLACK_CHANNEL, AGP_SLACK_PORT (default 3000),
+        AGP_SLACK_APPROVERS[_<GROUP>] and AGP_SLACK_API_URL (tests); explicit arguments win. Raises
+        ApprovalError naming what is missing."""
         env = os.environ if environ is None else environ
         token, secret = env.get("SLACK_BOT_TOKEN"), env.get("SLACK_SIGNING_SECRET")
         channel = channel or env.get("AGP_SLACK_CHANNEL")
@@ -169,17 +360,11 @@ class SlackApprover:
                                   ("a channel (AGP_SLACK_CHANNEL or --slack-channel)", channel)) if not v]
         if missing:
             raise ApprovalError("the Slack approver needs " + ", ".join(missing) + " (see docs/slack.md)")
-        kw: dict[str, Any] = {"token": token, "timeout": 10}
-        api_url = api_url or env.get("AGP_SLACK_API_URL")
-        if api_url:
-            kw["base_url"] = api_url.rstrip("/") + "/"
-        return cls(client=WebClient(**kw), channel=str(channel), signing_secret=str(secret),
+        return cls(client=web_client(str(token), api_url or env.get("AGP_SLACK_API_URL")), channel=str(channel),
+                   signing_secret=str(secret), settings=SlackSettings.from_env(env),
                    port=int(port if port is not None else env.get("AGP_SLACK_PORT", "3000")))
 
     # ------------------------------------------------------------ lifecycle
-    def bind(self, broker: ApprovalBroker) -> None:
-        self._broker = broker
-
     def start(self) -> None:
         if self._server is not None:
             return
@@ -200,6 +385,7 @@ class SlackApprover:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self._join_updaters()
 
     @property
     def url(self) -> str:
@@ -208,60 +394,12 @@ class SlackApprover:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}{self.path}"
 
-    # ------------------------------------------------------------- approver
     async def ask(self, request: ApprovalRequest) -> None:
         if self._server is None:
             self.start()
-        text = f"agp: approval needed for {request.tool} in session {request.session} (rule {request.rule})"
-        try:
-            resp = await anyio.to_thread.run_sync(lambda: self.client.chat_postMessage(
-                channel=self.channel, text=text, blocks=build_blocks(request), unfurl_links=False))
-        except SlackApiError as exc:
-            raise ApprovalError(f"Slack refused the message: {exc.response.get('error', exc)}") from exc
-        except (SlackClientError, OSError, ValueError) as exc:
-            raise ApprovalError(f"Slack is unreachable: {exc}") from exc
-        if not resp.get("ok") or not resp.get("ts"):
-            raise ApprovalError(f"Slack did not post the message: {resp.get('error', 'no ts')}")
-        with self._lock:
-            self._messages[request.nonce] = (str(resp.get("channel") or self.channel), str(resp["ts"]))
-
-    async def resolved(self, result: ApprovalResult) -> None:
-        req = result.request
-        if req is None:
-            return
-        with self._lock:
-            where = self._messages.pop(req.nonce, None)
-        if where is None:
-            return
-        channel, ts = where
-        text = f"agp: {req.tool} in session {req.session}: {result.outcome.value}"
-        try:
-            await anyio.to_thread.run_sync(lambda: self.client.chat_update(
-                channel=channel, ts=ts, text=text, blocks=build_blocks(req, outcome=result)))
-        except (SlackClientError, OSError, ValueError) as exc:
-            log.warning("could not update the Slack message with the outcome: %s", exc)
+        await super().ask(request)
 
     # -------------------------------------------------------- interactions
-    def _user(self, user_id: str) -> tuple[bool, str]:
-        """(counts as a bot, display name). A failed lookup counts as a bot (fail closed)."""
-        with self._lock:
-            hit = self._users.get(user_id)
-        if hit is not None:
-            return hit
-        try:
-            resp = self.client.users_info(user=user_id)
-            u = resp.get("user") or {}
-        except (SlackClientError, OSError, ValueError) as exc:
-            log.warning("users.info failed for %s; treating the click as a bot's: %s", user_id, exc)
-            return True, user_id
-        bot = bool(u.get("is_bot")) or bool(u.get("is_app_user")) or bool(u.get("deleted")) or user_id == "USLACKBOT"
-        if self.team_id and u.get("team_id") not in (self.team_id, None):
-            bot = True
-        name = str(u.get("name") or user_id)
-        with self._lock:
-            self._users[user_id] = (bot, name)
-        return bot, name
-
     def handle_interaction(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         """Verify and apply one interaction request. Returns (HTTP status, text)."""
         ts = headers.get("x-slack-request-timestamp")
@@ -276,42 +414,22 @@ class SlackApprover:
         try:
             form = urllib.parse.parse_qs(body.decode("utf-8"), strict_parsing=True)
             payload = json.loads(form["payload"][0])
-            if payload.get("type") != "block_actions":
-                return 200, "ignored"
-            user = payload["user"]
-            user_id = str(user["id"])
-            actions = payload["actions"]
-            if not isinstance(actions, list):
-                raise TypeError("actions is not a list")
+            if not isinstance(payload, dict):
+                raise TypeError("payload is not an object")
         except (KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError, AttributeError):
             self.stats["bad_payload"] += 1
             return 400, "malformed payload"
-        if self.team_id and (payload.get("team") or {}).get("id") not in (self.team_id, None):
-            return 403, "wrong workspace"
-        broker = self._broker
-        if broker is None:
-            return 503, "not ready"
-        for action in actions:
-            if not isinstance(action, dict) or action.get("action_id") not in (ACTION_APPROVE, ACTION_DENY):
-                continue
-            try:
-                v = json.loads(action.get("value") or "")
-                nonce, session, digest = str(v["n"]), str(v["s"]), str(v["d"])
-            except (ValueError, KeyError, TypeError):
-                self.stats["bad_payload"] += 1
-                continue
-            is_bot, name = self._user(user_id)
-            if self.allowed_users is not None and user_id not in self.allowed_users:
-                is_bot = True  # not an approver: treated like a bot (never counts, never consumes)
-            if is_bot:
-                self.stats["bot"] += 1
-            res = broker.answer(Answer(
-                nonce=nonce, session=session, approve=action["action_id"] == ACTION_APPROVE,
-                user_id=f"slack:{user_id}", via="slack", user_name=name, is_bot=is_bot, call_digest=digest,
-            ))
-            if res.accepted:
-                self.stats["accepted"] += 1
-        return 200, ""
+        if payload.get("type") != "block_actions":
+            return 200, "ignored"
+        return self.apply_block_actions(payload)
+
+
+def web_client(token: str, api_url: str | None = None) -> WebClient:
+    """The Web API client (``api_url``: tests point it at a local fake)."""
+    kw: dict[str, Any] = {"token": token, "timeout": 10}
+    if api_url:
+        kw["base_url"] = api_url.rstrip("/") + "/"
+    return WebClient(**kw)
 
 
 class _Clock:

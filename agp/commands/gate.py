@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "not verify.\n\n"
             "Approvers:\n"
             "  terminal  a prompt on this terminal; a/d approve/deny (needs a tty)\n"
-            "  slack     Block Kit buttons in a channel; needs SLACK_BOT_TOKEN and\n"
-            "            SLACK_SIGNING_SECRET and a tunnel to the local endpoint (docs/slack.md)\n"
+            "  slack     Block Kit buttons in a channel; needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN\n"
+            "            (Socket Mode), or SLACK_SIGNING_SECRET and a tunnel (docs/slack.md)\n"
             "  none      CI mode: nobody can approve, so every `require` is a deny\n\n"
             "example:\n"
             "  agp gate --socket-dir run/sock --policy policies/default.toml \\\n"
@@ -82,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _approver(args: argparse.Namespace, console: Any) -> Any:
-    from agp.approvers import NoApprover, SlackApprover, TerminalApprover
+    from agp.approvers import NoApprover, TerminalApprover, slack_from_env
 
     if args.approver == "none":
         return NoApprover()
@@ -94,7 +94,7 @@ def _approver(args: argparse.Namespace, console: Any) -> Any:
                           "(use --approver slack, or --approver none to say so)")
         return TerminalApprover(console)
     try:
-        return SlackApprover.from_env(channel=args.slack_channel, port=args.slack_port, api_url=args.slack_api_url)
+        return slack_from_env(channel=args.slack_channel, port=args.slack_port, api_url=args.slack_api_url)
     except ApprovalError as exc:
         raise UsageError(str(exc)) from exc
 

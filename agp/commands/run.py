@@ -3,14 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import os
 from pathlib import Path
+from typing import Any
 
 from agp.commands._util import HelpFormatter, err_console, out_console, print_json
-from agp.errors import UsageError
+from agp.errors import ApprovalError, UsageError
 from agp.paths import data_dir, default_key_dir
 
-__all__ = ("register", "render_result")
+__all__ = ("APPROVAL_HEADROOM", "DEFAULT_APPROVAL_TIMEOUT", "bridge_deadline", "check_approval_timeout", "register",
+           "render_result")
+
+DEFAULT_APPROVAL_TIMEOUT = 20.0
+#: what the gate needs after an approval's timeout and before the bridge's deadline: classifying the
+#: call (up to the 5 s evaluation deadline, before the approval starts) and journaling the answer
+#: and the decision (fsync)
+APPROVAL_HEADROOM = 5.0
+_LAUNCH = {"claude-code": "intendants.claude_code.launch", "codex": "intendants.codex.launch",
+           "reference": "intendants.reference.launch"}
+
+
+def bridge_deadline(intendant: str) -> float:
+    """The hook bridge's deadline in the intendant's launch spec (the run does not override it):
+    a call the gate has not answered by then is denied by the bridge."""
+    fn = importlib.import_module(_LAUNCH[intendant]).launch_spec
+    return float(inspect.signature(fn).parameters["deadline"].default)
+
+
+def check_approval_timeout(timeout: float, intendant: str) -> float:
+    """Refuse (UsageError, exit 2) an approval timeout the bridge's deadline would cut short."""
+    limit = bridge_deadline(intendant) - APPROVAL_HEADROOM
+    if not timeout > 0:
+        raise UsageError("--approval-timeout must be positive")
+    if timeout > limit:
+        raise UsageError(
+            f"--approval-timeout {timeout:g} is too long: the hook bridge denies any call the gate has not "
+            f"answered within {bridge_deadline(intendant):g}s, so approvals must end by {limit:g}s "
+            f"({APPROVAL_HEADROOM:g}s are kept for classifying and journaling the call)")
+    return timeout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--approver", choices=["terminal", "slack", "none"], default=None,
                    help="who answers `require` verdicts (default: terminal on a TTY, none otherwise; "
                         "none means every require is denied)")
+    p.add_argument("--approval-timeout", type=float, default=DEFAULT_APPROVAL_TIMEOUT, metavar="S",
+                   help=f"seconds to wait for an approval before denying (default {DEFAULT_APPROVAL_TIMEOUT:g}; at most "
+                        f"the hook bridge's deadline minus {APPROVAL_HEADROOM:g}s)")
+    p.add_argument("--slack-channel", default=None, metavar="CHANNEL",
+                   help="--approver slack: the channel approvals are posted to (or AGP_SLACK_CHANNEL); "
+                        "the tokens come from SLACK_BOT_TOKEN and SLACK_APP_TOKEN (docs/slack.md)")
     p.add_argument("--model-upstream", default=None,
                    help="the one model API the relay forwards to (default: https://api.anthropic.com for "
                         "claude-code, https://api.openai.com for codex)")
@@ -67,20 +105,46 @@ def _run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     approver = args.approver or ("terminal" if os.isatty(0) and os.isatty(2) else "none")
+    check_approval_timeout(args.approval_timeout, args.intendant)
+    if args.slack_channel is not None and approver != "slack":
+        raise UsageError("--slack-channel is for --approver slack")
     opts = RunOptions(
         intendant=args.intendant, task=args.task or f"script {args.script}", workspace=args.workspace,
         policy=args.policy, approver=approver, model_upstream=args.model_upstream, timeout=args.timeout,
-        out=args.out, key_dir=args.key_dir, script=args.script,
+        out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
     )
-    with LiveView(title=f"agp run · {args.intendant}") as view:
-        if approver == "none":
-            view.log("approver: none — every call the policy sends for approval is denied")
-        result = run_governed(opts, view)
+    slack = _connect_slack(args.slack_channel) if approver == "slack" else None
+    try:
+        if slack is not None:
+            opts.extra["approver"] = slack
+        with LiveView(title=f"agp run · {args.intendant}") as view:
+            if approver == "none":
+                view.log("approver: none — every call the policy sends for approval is denied")
+            elif slack is not None:
+                how = "Socket Mode" if slack.__class__.__name__ == "SlackSocketApprover" else f"HTTP endpoint {slack.url}"
+                view.log(f"approver: slack, channel {slack.channel} ({how}); approval timeout {args.approval_timeout:g}s")
+            result = run_governed(opts, view)
+    finally:
+        if slack is not None:
+            slack.close()
     if args.json:
         print_json(result.to_json_dict())
     else:
         render_result(result)
     return result.exit_code
+
+
+def _connect_slack(channel: str | None) -> Any:
+    """Build the Slack approver from the environment and connect it (token check, Socket Mode hello)
+    before anything starts: a missing variable or a refused token is a usage error, exit 2."""
+    from agp.approvers import slack_from_env
+
+    try:
+        ap = slack_from_env(channel=channel)
+        ap.start()
+    except ApprovalError as exc:
+        raise UsageError(str(exc)) from exc
+    return ap
 
 
 def render_result(result) -> None:

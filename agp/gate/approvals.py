@@ -17,6 +17,7 @@ approval:
 - ``wrong_session``   the nonce belongs to another session
 - ``wrong_call``      the channel named a call digest that is not this call's
 - ``bot_user``        the answer came from a bot user (bots never approve)
+- ``not_approver``    the answer came from a person outside the approvers the channel allows
 - ``duplicate_user``  this user already approved; a quorum counts distinct humans
 - ``automatic_not_allowed``  an automatic answer, but this broker is not in demo mode
 
@@ -101,6 +102,7 @@ class AnswerCode(str, Enum):
     WRONG_SESSION = "wrong_session"
     WRONG_CALL = "wrong_call"
     BOT_USER = "bot_user"
+    NOT_APPROVER = "not_approver"
     DUPLICATE_USER = "duplicate_user"
     AUTOMATIC_NOT_ALLOWED = "automatic_not_allowed"
 
@@ -159,6 +161,7 @@ class Answer:
     is_bot: bool = False
     call_digest: str | None = None  # when the channel carries it, it must match
     automatic: bool = False
+    is_approver: bool = True  # False: the channel says this person may not answer (not in the approver group)
 
 
 @dataclass(frozen=True)
@@ -534,6 +537,9 @@ class ApprovalBroker:
                 return AnswerResult(AnswerCode.DECIDED, "automatic", p.outcome), p
             if ans.is_bot:
                 return AnswerResult(AnswerCode.BOT_USER, "bot users never approve or deny"), None
+            if not ans.is_approver:
+                return AnswerResult(AnswerCode.NOT_APPROVER,
+                                    f"{ans.user_id} is not one of the approvers for this call"), None
             if not ans.approve:
                 p.outcome = Outcome.DENIED
                 p.denied_by = ans.user_id

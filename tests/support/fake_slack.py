@@ -17,13 +17,29 @@ Slack cannot be reached from the test machines, so this speaks the real shapes:
   form-encodes it as ``payload=<json>``, signs it like Slack (``X-Slack-Request-Timestamp``,
   ``X-Slack-Signature: v0=HMAC-SHA256(secret, "v0:{ts}:{body}")``, computed here with
   ``hmac`` independently of slack-sdk) and POSTs it to the app's endpoint.
+- ``auth.test`` (bot token): the workspace (``team_id``) and the bot's own ids.
+- Socket Mode: ``apps.connections.open`` (authenticated with the app-level token,
+  ``xapp-...``) answers ``{"ok": true, "url": "ws://127.0.0.1:<port>/link/?ticket=..."}``;
+  a WebSocket server on that port (a small RFC 6455 server written here: no WebSocket
+  library is installed, and slack-sdk's builtin client needs none either) checks the
+  ticket, sends ``hello`` (``num_connections``, ``connection_info.app_id``,
+  ``debug_info``), answers pings, and delivers ``interactive`` / ``events_api``
+  envelopes (``envelope_id``, ``type``, ``payload``, ``accepts_response_payload``).
+  Every text frame the app sends back is recorded as an acknowledgement; tests wait
+  for the ack of an envelope (:meth:`FakeSlack.wait_ack`), drop the connections
+  mid-approval (:meth:`FakeSlack.drop_sockets`), refuse new ones, or send
+  ``disconnect``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import secrets
+import socket
+import struct
 import threading
 import time
 import urllib.parse
@@ -65,9 +81,11 @@ class _Message:
 
 class FakeSlack:
     def __init__(self, *, signing_secret: str = "8f742231b10e8888abcd99yyyzzz85a5", token: str = "xoxb-fake-token",
-                 channel_id: str = "C0APPROVALS") -> None:
+                 channel_id: str = "C0APPROVALS", app_token: str = "xapp-1-A0AGPAPP-1-fake") -> None:
         self.signing_secret = signing_secret
         self.token = token
+        self.app_token = app_token
+        self.sockets = _SocketModeServer(self)
         self.channel_id = channel_id
         self.users: dict[str, SlackUser] = {
             "U0ALICE": SlackUser("U0ALICE", "alice"),
@@ -112,7 +130,9 @@ class FakeSlack:
                 method = path[len("/api/"):]
                 params = self._params()
                 auth = self.headers.get("Authorization", "")
-                if auth != f"Bearer {fake.token}" and params.get("token") != fake.token:
+                # apps.connections.open takes the app-level token; every other method the bot token
+                want = fake.app_token if method == "apps.connections.open" else fake.token
+                if auth != f"Bearer {want}" and params.get("token") != want:
                     out = {"ok": False, "error": "invalid_auth"}
                 else:
                     out = fake._api(method, params)
@@ -133,6 +153,7 @@ class FakeSlack:
         return self
 
     def close(self) -> None:
+        self.sockets.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -179,6 +200,13 @@ class FakeSlack:
                 msg.text, msg.blocks = p.get("text", msg.text), blocks
                 return {"ok": True, "channel": msg.channel, "ts": msg.ts, "text": msg.text,
                         "message": {"text": msg.text, "blocks": blocks}}
+            if method == "auth.test":
+                return {"ok": True, "url": "https://agp-test.slack.com/", "team": "agp-test", "user": "agp",
+                        "team_id": TEAM, "user_id": "U0AGPBOT", "bot_id": "B0AGPAPP", "is_enterprise_install": False}
+            if method == "apps.connections.open":
+                if self.sockets.refuse_open:
+                    return {"ok": False, "error": self.sockets.refuse_open}
+                return {"ok": True, "url": self.sockets.issue_url()}
             if method == "users.info":
                 u = self.users.get(p.get("user", ""))
                 if u is None:
@@ -256,3 +284,237 @@ class FakeSlack:
         action_id = {"approve": "agp_approve", "deny": "agp_deny"}.get(action, action)
         value = kw.pop("value", None)
         return self.send(url, self.payload(msg, action_id, user_id, value=value), **kw)
+
+    # ------------------------------------------------------------- Socket Mode
+    def envelope(self, payload: dict[str, Any], *, type: str = "interactive", envelope_id: str | None = None) -> dict[str, Any]:
+        """A Socket Mode envelope as Slack sends it (an interactive payload by default)."""
+        return {"envelope_id": envelope_id or f"{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(6)}",
+                "type": type, "payload": payload, "accepts_response_payload": type == "interactive",
+                **({"retry_attempt": 0, "retry_reason": ""} if type == "events_api" else {})}
+
+    def deliver(self, envelope: dict[str, Any]) -> str:
+        """Send one envelope over the newest open connection; returns its envelope_id."""
+        self.sockets.send_json(envelope)
+        return envelope["envelope_id"]
+
+    def click_socket(self, msg: _Message, action: str, user_id: str, *, value: str | None = None,
+                     wait_ack: bool = True) -> dict[str, Any]:
+        """Click a button over Socket Mode; waits for the app's acknowledgement; returns the envelope."""
+        action_id = {"approve": "agp_approve", "deny": "agp_deny"}.get(action, action)
+        env = self.envelope(self.payload(msg, action_id, user_id, value=value))
+        self.deliver(env)
+        if wait_ack:
+            self.wait_ack(env["envelope_id"])
+        return env
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        return self.sockets.wait_ack(envelope_id, timeout)
+
+    def drop_sockets(self, *, close_frame: bool = False) -> int:
+        """Cut every open Socket Mode connection (TCP reset, or a close frame first); returns how many."""
+        return self.sockets.drop(close_frame=close_frame)
+
+    def wait_connections(self, n: int, timeout: float = 10.0) -> None:
+        """Wait until ``n`` connections in all have been accepted (and greeted with hello)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.sockets.accepted >= n and self.sockets.open_count() > 0:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"expected {n} Socket Mode connection(s), saw {self.sockets.accepted}")
+
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """A server-to-client frame: FIN, unmasked (RFC 6455 section 5.2)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return head + payload
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def _ws_read(sock: socket.socket) -> tuple[int, bytes]:
+    """One client frame (clients must mask; an unmasked frame is a protocol error)."""
+    b1, b2 = _recv_exact(sock, 2)
+    opcode, masked, n = b1 & 0x0F, b2 & 0x80, b2 & 0x7F
+    if n == 126:
+        (n,) = struct.unpack("!H", _recv_exact(sock, 2))
+    elif n == 127:
+        (n,) = struct.unpack("!Q", _recv_exact(sock, 8))
+    if not masked:
+        raise ConnectionError("unmasked client frame")
+    mask = _recv_exact(sock, 4)
+    data = _recv_exact(sock, n)
+    return opcode, bytes(c ^ mask[i % 4] for i, c in enumerate(data))
+
+
+class _SocketModeServer:
+    """The WebSocket side of the fake: one thread per connection, text frames are acks."""
+
+    def __init__(self, fake: FakeSlack) -> None:
+        self.fake = fake
+        self.acks: list[dict[str, Any]] = []
+        self.accepted = 0
+        self.refuse_open: str | None = None  # apps.connections.open answers this error when set
+        self.rejected_tickets = 0
+        self._tickets: set[str] = set()
+        self._conns: list[tuple[socket.socket, threading.Lock]] = []
+        self._lock = threading.Condition()
+        self._listener: socket.socket | None = None
+        self._closed = False
+
+    def _ensure_listening(self) -> int:
+        with self._lock:
+            if self._listener is None:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", 0))
+                s.listen(16)
+                self._listener = s
+                threading.Thread(target=self._accept_loop, args=(s,), daemon=True).start()
+            return self._listener.getsockname()[1]
+
+    def issue_url(self) -> str:
+        port = self._ensure_listening()
+        ticket = secrets.token_hex(8)
+        with self._lock:
+            self._tickets.add(ticket)
+        return f"ws://127.0.0.1:{port}/link/?ticket={ticket}&app_id=A0AGPAPP"
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while not self._closed:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _handshake(self, conn: socket.socket) -> bool:
+        conn.settimeout(10)
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return False
+            raw += chunk
+        head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        target = head[0].split(" ")[1] if len(head[0].split(" ")) > 1 else ""
+        headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:] if ":" in h)}
+        ticket = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query).get("ticket", [""])[0]
+        with self._lock:
+            ok = ticket in self._tickets
+            self._tickets.discard(ticket)  # a ticket opens one connection
+        key = headers.get("sec-websocket-key", "")
+        if not ok or headers.get("upgrade", "").lower() != "websocket" or not key:
+            self.rejected_tickets += 1
+            conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return False
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+        return True
+
+    def _serve(self, conn: socket.socket) -> None:
+        lock = threading.Lock()
+        try:
+            if not self._handshake(conn):
+                conn.close()
+                return
+            conn.settimeout(None)
+            with self._lock:
+                self._conns.append((conn, lock))
+                self.accepted += 1
+                n = len(self._conns)
+                self._lock.notify_all()
+            hello = {"type": "hello", "num_connections": n, "connection_info": {"app_id": "A0AGPAPP"},
+                     "debug_info": {"host": "applink-fake", "build_number": 1, "approximate_connection_time": 18060}}
+            with lock:
+                conn.sendall(_ws_frame(0x1, json.dumps(hello).encode()))
+            while True:
+                opcode, data = _ws_read(conn)
+                if opcode == 0x9:  # ping -> pong with the same payload
+                    with lock:
+                        conn.sendall(_ws_frame(0xA, data))
+                elif opcode == 0x8:
+                    with lock:
+                        conn.sendall(_ws_frame(0x8, data[:2]))
+                    break
+                elif opcode == 0x1:
+                    try:
+                        msg = json.loads(data.decode())
+                    except ValueError:
+                        continue
+                    with self._lock:
+                        self.acks.append(msg)
+                        self._lock.notify_all()
+        except (OSError, ConnectionError, ValueError):
+            pass
+        finally:
+            with self._lock:
+                self._conns = [c for c in self._conns if c[0] is not conn]
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._conns)
+
+    def send_json(self, obj: dict[str, Any]) -> None:
+        with self._lock:
+            if not self._conns:
+                raise AssertionError("no Socket Mode connection is open")
+            conn, lock = self._conns[-1]
+        with lock:
+            conn.sendall(_ws_frame(0x1, json.dumps(obj).encode()))
+
+    def wait_ack(self, envelope_id: str, timeout: float) -> dict[str, Any]:
+        end = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for a in self.acks:
+                    if a.get("envelope_id") == envelope_id:
+                        return a
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"envelope {envelope_id} was never acknowledged")
+                self._lock.wait(left)
+
+    def drop(self, *, close_frame: bool = False) -> int:
+        with self._lock:
+            conns, self._conns = list(self._conns), []
+        for conn, lock in conns:
+            try:
+                if close_frame:
+                    with lock:
+                        conn.sendall(_ws_frame(0x8, struct.pack("!H", 1001) + b"going away"))
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        return len(conns)
+
+    def close(self) -> None:
+        self._closed = True
+        self.drop()
+        with self._lock:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
