@@ -190,6 +190,11 @@ def test_a_daemon_left_in_the_box_cannot_write_on_the_host_through_the_read_out(
     text = json.dumps(anomalies)
     assert "suid-tool" in text and "setuid" in text, anomalies
     assert ".vscode" in text, anomalies
+    # no process agp started in the box after the harness was there to hijack
+    log = (ws / "daemon.log").read_text() if (ws / "daemon.log").exists() else ""
+    assert "hijacked" not in log, log
+    stop = [e for e in entries if e["kind"] == "sandbox.stop"]
+    assert stop and stop[0]["body"]["confirmed"] is True
     import docker
 
     assert docker.from_env().containers.list(all=True, filters={"label": f"agp.run={doc['run_id']}"}) == []
