@@ -387,6 +387,21 @@ def reap_orphans(client: Any | None = None) -> list[str]:
         with contextlib.suppress(Exception):
             c.remove(force=True)
             removed.append(c.id)
+    # the per-run workspace volumes of dead processes (only once their container is gone)
+    with contextlib.suppress(Exception):
+        for v in client.api.volumes(filters={"label": LABEL_RUN}).get("Volumes") or []:
+            labels = v.get("Labels") or {}
+            if labels.get(LABEL_HOST) != host:
+                continue
+            try:
+                os.kill(int(labels.get(LABEL_PID, "0")), 0)
+                continue
+            except ProcessLookupError:
+                pass
+            except (ValueError, PermissionError):
+                continue
+            with contextlib.suppress(Exception):
+                client.api.remove_volume(v["Name"])
     return removed
 
 
