@@ -259,10 +259,12 @@ def _copy_file(src_dir: int, dest_dir: int, name: str, rel: str, budget: _Budget
             return
         cap = min(limits.max_file, limits.max_total - report.bytes)
         n = 0
+        want = min(_CHUNK, st.st_size + 1)  # small files (most transcripts) in one read
         while True:
-            chunk = os.read(fd, _CHUNK)
+            chunk = os.read(fd, want)
             if not chunk:
                 break
+            want = _CHUNK
             n += len(chunk)
             if n > cap:  # it grew after the fstat: the copy is not kept
                 os.close(out)
