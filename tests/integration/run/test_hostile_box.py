@@ -198,3 +198,43 @@ def test_a_daemon_left_in_the_box_cannot_write_on_the_host_through_the_read_out(
     import docker
 
     assert docker.from_env().containers.list(all=True, filters={"label": f"agp.run={doc['run_id']}"}) == []
+
+
+FILLER_TEST = r'''
+import os, time, unittest
+
+
+class T(unittest.TestCase):
+    def test_fill(self):
+        with open("filler.bin", "wb") as f:
+            for _ in range(64):
+                f.write(os.urandom(1024 * 1024))
+                f.flush()
+                time.sleep(0.05)
+        time.sleep(120)
+'''
+
+
+def test_a_box_writing_past_the_limit_is_stopped_with_a_clear_reason_and_a_bundle(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "tests").mkdir(parents=True)
+    (ws / "tests" / "__init__.py").write_text("")
+    (ws / "tests" / "test_fill.py").write_text(FILLER_TEST)
+    for p in [ws, *ws.rglob("*")]:
+        os.lchown(p, AGENT, AGENT)
+    script = [{"tool": "Bash", "input": {"command": "python3 -m unittest discover -s tests"}}]
+    (tmp_path / "script.json").write_text(json.dumps(script))
+    r = subprocess.run([*AGP, "run", "--intendant", "reference", "--script", tmp_path / "script.json",
+                        "--workspace", ws, "--approver", "none", "--max-write-mb", "8", "--timeout", "300",
+                        "--out", tmp_path / "runs", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=400)
+    assert r.returncode == 1, r.stdout + r.stderr[-2000:]
+    doc = json.loads(r.stdout)
+    assert "write limit of 8 MB" in doc["reason"] and "--max-write-mb" in doc["reason"], doc["reason"]
+    assert (ws / "filler.bin").stat().st_size < 40 * 1024 * 1024  # stopped well before it finished
+    assert Path(doc["bundle_dir"]).is_dir()
+    run_dir = Path(doc["run_dir"])
+    v = subprocess.run([*AGP, "verify", run_dir / "journal.jsonl", "--key", run_dir / "keys" / "agp.pub"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert v.returncode == 0, v.stdout
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["write_watchdog"]["tripped"] and run["write_watchdog"]["limit_bytes"] == 8_000_000
