@@ -97,7 +97,7 @@ def _transcript_sources(opts, dirs) -> list[tuple[Path, str, str]]:
 
 def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, session: str, meta: dict,
                   box_holder: dict) -> dict[str, Any]:
-    """Create, verify, preflight, run the harness, copy its transcript out. Runs in a worker thread;
+    """Create, verify, preflight, run the harness (its log capped). Runs in a worker thread;
     sets ``box_holder["done"]`` when it returns, however it returns."""
     box_holder["started"] = True
     try:
