@@ -238,3 +238,28 @@ def test_a_box_writing_past_the_limit_is_stopped_with_a_clear_reason_and_a_bundl
     assert v.returncode == 0, v.stdout
     run = json.loads((run_dir / "run.json").read_text())
     assert run["write_watchdog"]["tripped"] and run["write_watchdog"]["limit_bytes"] == 8_000_000
+
+
+def test_the_harness_log_is_capped_and_the_excess_reported(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from agp import _wiring
+    from agp._live import LiveView
+    from agp.run import RunOptions, run_governed
+
+    monkeypatch.setattr(_wiring, "HARNESS_LOG_CAP", 64)  # the reference agent writes more than this to stdout
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    os.chown(ws, AGENT, AGENT)
+    (tmp_path / "script.json").write_text(json.dumps([{"tool": "Bash", "input": {"command": "ls -la"}}] * 3))
+    opts = RunOptions(intendant="reference", task="log cap", workspace=ws, approver="none",
+                      script=tmp_path / "script.json", out=tmp_path / "runs", timeout=300, skip_doctor=True)
+    res = run_governed(opts, LiveView(Console(file=io.StringIO(), width=200)))
+    log = res.run_dir / "logs" / "harness.log"
+    assert log.stat().st_size == 64, res.reason
+    capped = [e["body"] for e in _entries(res.run_dir) if e["kind"] == "run.anomaly"
+              and e["body"]["what"] == "harness log capped"]
+    assert capped and capped[0]["kept_bytes"] == 64 and capped[0]["dropped_bytes"] > 0
+    assert res.bundle_dir is not None and res.bundle_dir.is_dir()
