@@ -12,9 +12,12 @@ from typing import Any
 
 from agp.errors import SandboxError
 
-__all__ = ("copy_transcript", "launch_for", "sandbox_phase", "start_gate", "start_relay")
+__all__ = ("collect_after_stop", "launch_for", "sandbox_phase", "start_gate", "start_relay")
 
 CONTAINER_TRANSCRIPT_REFERENCE = "/home/agent/.agp/transcript.jsonl"
+
+#: the harness's stdout/stderr kept in logs/harness.log; the rest is counted and reported
+HARNESS_LOG_CAP = 64 * 1024**2
 
 
 def launch_for(opts, *, session: str, run_dir: Path):
@@ -65,9 +68,36 @@ def transcript_paths(opts) -> list[str]:
     }[opts.intendant]
 
 
+def state_dirs(spec_l, run_dir: Path, *, uid: int, gid: int) -> tuple:
+    """One host directory per harness state directory (``<run>/box/<name>``, 0700, owned by the sandbox
+    user), mounted read-write at it: the harness writes its transcript there, agp reads it after stop()."""
+    from agp.sandbox import StateDir
+
+    box = run_dir / "box"
+    box.mkdir(mode=0o700, exist_ok=True)
+    out = []
+    for i, target in enumerate(spec_l.writable_dirs):
+        host = box / f"{i}-{os.path.basename(target.rstrip('/')).lstrip('.') or 'state'}"
+        host.mkdir(mode=0o700)
+        os.chown(host, uid, gid)
+        out.append(StateDir(source=host, target=target))
+    return tuple(out)
+
+
+def _transcript_sources(opts, dirs) -> list[tuple[Path, str, str]]:
+    """(host state directory, path below it, container path) for each transcript the harness writes."""
+    out = []
+    for path in transcript_paths(opts):
+        d = next((d for d in dirs if path.startswith(d.target.rstrip("/") + "/")), None)
+        if d is None:
+            raise SandboxError(f"the transcript {path} is not in a state directory mounted from the host")
+        out.append((Path(d.source), path[len(d.target.rstrip("/")) + 1:], path))
+    return out
+
+
 def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, session: str, meta: dict,
                   box_holder: dict) -> dict[str, Any]:
-    """Create, verify, preflight, run the harness, copy its transcript out. Runs in a worker thread;
+    """Create, verify, preflight, run the harness (its log capped). Runs in a worker thread;
     sets ``box_holder["done"]`` when it returns, however it returns."""
     box_holder["started"] = True
     try:
@@ -83,13 +113,23 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
     from agp.sandbox import SandboxSpec, resolve_intendant_image
     from agp.sandbox.docker import DockerSandbox
 
+    from agp.sandbox.collect import snapshot
+    from agp.sandbox.mounts import HOST_RUN_PATHS, host_run_paths_present
+
     spec_l = launch_for(opts, session=session, run_dir=run_dir)
+    dirs = state_dirs(spec_l, run_dir, uid=opts.extra["uid"], gid=opts.extra["gid"])
+    box_holder["state_dirs"] = dirs
+    readonly = tuple(host_run_paths_present(workspace))
+    # the host-run paths before the run (present or not): any change after it is an anomaly
+    box_holder["ws_rels"] = tuple(dict.fromkeys((*readonly, *HOST_RUN_PATHS)))
+    box_holder["ws_before"] = snapshot(workspace, box_holder["ws_rels"])[0]
     image = resolve_intendant_image(opts.intendant)
     meta.update(image=str(getattr(image, "ref", "") or image), image_id=image.id)
     journal.append("sandbox.image", session, {"intendant": opts.intendant, "image_id": image.id})
     spec = SandboxSpec(
         image=image.id, run_id=meta["run_id"], workspace=workspace, socket_dir=run_dir / "sock",
         config_mounts=_materialize(spec_l.files, run_dir),
+        state_dirs=dirs, workspace_readonly=readonly,
         denied=(run_dir / "journal.jsonl", (opts.key_dir or default_key_dir())),
         labels={"agp.intendant": opts.intendant},
         uid=opts.extra["uid"], gid=opts.extra["gid"],
@@ -104,11 +144,12 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
     box_holder["box"] = box
     view.status("creating the sandbox (network none, caps dropped, read-only root; inspected before start)")
     box.create()  # refuses to start (HardeningError) unless every hardened flag is in the inspect data
+    start_watchdog = box_holder.get("start_watchdog")
+    if start_watchdog is not None:
+        start_watchdog(box)
     view.status("egress preflight: only lo, no route")
     pf = box.preflight()
     meta["preflight"] = pf.to_json_dict()
-    for d in spec_l.writable_dirs:
-        box.exec(["mkdir", "-p", d], timeout=30)
     if opts.intendant == "codex":
         _confirm_codex_hook(box, spec_l, view=view, journal=journal, session=session, uid=opts.extra["uid"],
                             gid=opts.extra["gid"])
@@ -118,17 +159,26 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
     view.status(f"{opts.intendant} running in {box.container_id[:12]}")
     log_path = run_dir / "logs" / "harness.log"
     code = -1
+    kept = dropped = 0
     with open(log_path, "ab") as log:
         proc = box.exec_stream(list(spec_l.argv), env=spec_l.env, workdir=spec_l.cwd)
         try:
             for _stream, data in proc.frames():
-                log.write(data)
-                log.flush()
+                room = max(HARNESS_LOG_CAP - kept, 0)
+                if room:
+                    log.write(data[:room])
+                    log.flush()
+                kept += min(len(data), room)
+                dropped += len(data) - min(len(data), room)
             code = proc.wait(timeout=30)
         finally:
             proc.close()
-    view.status(f"{opts.intendant} exited with status {code}; copying its transcript out")
-    copy_transcript(box, opts=opts, journal=journal, run_dir=run_dir, session=session)
+            if dropped:
+                meta["harness_log"] = {"kept_bytes": kept, "dropped_bytes": dropped, "cap_bytes": HARNESS_LOG_CAP}
+                journal.append("run.anomaly", session, {
+                    "what": "harness log capped", "kept_bytes": kept, "dropped_bytes": dropped,
+                    "cap_bytes": HARNESS_LOG_CAP})
+    view.status(f"{opts.intendant} exited with status {code}")
     return {"exit_code": code}
 
 
@@ -150,16 +200,46 @@ def _confirm_codex_hook(box, spec_l, *, view, journal, session: str, uid: int, g
     journal.append("intendant.hook_check", session, {"harness": "codex", "hook": dict(entry)})
 
 
-def copy_transcript(box, *, opts, journal, run_dir: Path, session: str) -> None:
-    """The harness's own record of its tool calls, for the bundle's reconciliation. Idempotent."""
-    if (run_dir / "transcript" / ".copied").exists():
+def collect_after_stop(box, *, opts, journal, run_dir: Path, workspace: Path, session: str,
+                       box_holder: dict) -> None:
+    """After the sandbox is confirmed stopped: the harness's transcript into <run>/transcript/ with agp's
+    reader, set-id bits cleared in the workspace, the host-run paths compared with their snapshot.
+    Everything left behind or found is a ``run.anomaly``. Runs once; never before stop() confirmed."""
+    from agp.sandbox.collect import collect, diff_snapshots, snapshot, strip_setid
+
+    if box_holder.get("collected") or not getattr(box, "stopped", False):
         return
-    for path in transcript_paths(opts):
-        try:
-            box.copy_out(path, run_dir / "transcript")
-        except SandboxError as exc:
-            journal.append("run.anomaly", session, {"what": "transcript missing", "path": path, "error": str(exc)})
-    (run_dir / "transcript" / ".copied").touch()
+    box_holder["collected"] = True
+
+    def anomaly(body: dict) -> None:
+        journal.append("run.anomaly", session, body)
+
+    dest = run_dir / "transcript"
+    for host_dir, rel, container_path in _transcript_sources(opts, box_holder.get("state_dirs") or ()):
+        rep = collect(host_dir, rel, dest)
+        if not rep.copied:
+            anomaly({"what": "transcript missing", "path": container_path,
+                     "error": "; ".join(f"{p.path}: {p.what} {p.error}".strip() for p in rep.problems[:5])
+                     or "no file"})
+        left = [p for p in rep.problems if not (not rep.copied and p.error == "ENOENT")]
+        if left:
+            anomaly({"what": "transcript files left behind", "path": container_path, "count": len(left),
+                     "problems": [p.to_json_dict() for p in left[:50]]})
+    cleared, problems = strip_setid(workspace)
+    if cleared:
+        anomaly({"what": "setuid/setgid bits cleared in the workspace", "files": cleared[:200],
+                 "count": len(cleared)})
+    before = box_holder.get("ws_before")
+    if before is not None:
+        after, snap_problems = snapshot(workspace, box_holder["ws_rels"])
+        changes = diff_snapshots(before, after)
+        if changes:
+            anomaly({"what": "paths the host runs without reading them changed in the workspace",
+                     "count": len(changes), "changes": changes[:200]})
+        problems = [*problems, *snap_problems]
+    if problems:
+        anomaly({"what": "workspace entries that could not be checked", "count": len(problems),
+                 "problems": [p.to_json_dict() for p in problems[:50]]})
 
 
 def _approvers(opts, view) -> list[Any]:

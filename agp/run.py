@@ -5,8 +5,9 @@ Order (each step fails closed; teardown and the bundle happen on every path)::
     doctor checks -> run dir (sock/ 0700) -> policy -> keys -> journal (run.start)
     -> gate (+ model relay) on Unix sockets in sock/
     -> sandbox: create -> inspect hardening -> preflight (journaled)
-    -> harness launched inside with its hooks, under a hard timeout
-    -> transcript copied out -> teardown -> run.end -> head
+    -> harness launched inside with its hooks, under a hard timeout and a write watchdog
+    -> every process stopped and confirmed gone (finish, error, timeout, Ctrl-C, gate death)
+    -> transcript read from the host state directory, workspace checked -> teardown -> run.end -> head
     -> evidence bundle (verified; gated > 0)
 
 ``run_governed`` returns a :class:`RunResult`; it never prints (the caller
@@ -50,6 +51,8 @@ class RunOptions:
     key_dir: Path | None = None
     script: Path | None = None  # the reference intendant's task script
     skip_doctor: bool = False
+    #: how much the sandbox may add to the workspace and its state directories before it is stopped
+    max_write_mb: float = 4096.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -222,6 +225,24 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
     box_holder: dict[str, Any] = {"done": threading.Event()}
     outcome: dict[str, Any] = {}
 
+    def start_watchdog(box) -> None:
+        from agp.sandbox.watchdog import WriteWatchdog
+
+        def on_limit(reason: str) -> None:
+            outcome["write_limit"] = reason
+            view.log(reason)
+            try:
+                box.stop()
+            except AgpError as exc:
+                outcome["write_limit"] += f" (stopping it failed: {exc})"
+
+        wd = WriteWatchdog({"workspace": workspace, "state": run_dir / "box"},
+                           int(opts.max_write_mb * 1e6), on_limit)
+        box_holder["watchdog"] = wd.start()
+        meta["write_watchdog"] = {"limit_bytes": wd.limit}
+
+    box_holder["start_watchdog"] = start_watchdog
+
     async def main() -> None:
         async with anyio.create_task_group() as tg:
             await _wiring.start_gate(tg, opts=opts, view=view, journal=journal, policy=policy, run_dir=run_dir,
@@ -241,15 +262,12 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
             finally:
                 box = box_holder.get("box")
                 if box is not None:
-                    if outcome.get("timed_out") or "exit_code" not in outcome:
-                        # cut short: keep what the harness recorded before the sandbox goes
-                        with anyio.CancelScope(shield=True):
-                            try:
-                                await anyio.to_thread.run_sync(lambda: _wiring.copy_transcript(
-                                    box, opts=opts, journal=journal, run_dir=run_dir, session=session))
-                            except AgpError:
-                                pass
-                    await anyio.to_thread.run_sync(box.teardown)
+                    # every exit path: kill every process in the box and confirm it from the engine
+                    with anyio.CancelScope(shield=True):
+                        try:
+                            await anyio.to_thread.run_sync(box.stop)
+                        except AgpError:
+                            pass  # retried below, and the box is removed before anything is read
                 tg.cancel_scope.cancel()
 
     try:
@@ -257,13 +275,33 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
     except BaseExceptionGroup as eg:  # a task group wraps what failed in it: report the failure itself
         raise _first_cause(eg) from None
     finally:
+        wd = box_holder.get("watchdog")
+        if wd is not None:
+            wd.stop()
+            meta["write_watchdog"] = wd.to_json_dict()
         box = box_holder.get("box")
         if box is not None:
-            box.teardown()  # idempotent; covers Ctrl-C and errors
-        # a timeout abandons the worker thread; with the sandbox gone it ends at once. Wait for it, so
-        # nothing it does (copying, journaling) can overlap the journal's close or the bundle
+            try:
+                box.stop()  # idempotent; covers Ctrl-C and errors
+            except AgpError as exc:
+                journal.append("run.anomaly", session, {"what": "the sandbox could not be confirmed stopped; "
+                                                                "it is removed before anything is read",
+                                                        "error": str(exc)})
+                box.teardown()  # removed by the engine: then nothing of it runs
+        # a timeout abandons the worker thread; with the sandbox stopped it ends at once. Wait for it, so
+        # nothing it does (journaling) can overlap the journal's close or the bundle
         if box_holder.get("started") and not box_holder["done"].wait(60):
             journal.append("run.anomaly", session, {"what": "the sandbox worker did not stop within 60s of teardown"})
+        if box is not None:
+            try:
+                _wiring.collect_after_stop(box, opts=opts, journal=journal, run_dir=run_dir, workspace=workspace,
+                                           session=session, box_holder=box_holder)
+            except Exception as exc:  # noqa: BLE001 - what could not be read is reported; the bundle is still written
+                journal.append("run.anomaly", session, {"what": "collecting after the run failed",
+                                                        "error": f"{type(exc).__name__}: {exc}"})
+            box.teardown()
+    if outcome.get("write_limit"):
+        return 1, outcome["write_limit"]
     if outcome.get("timed_out"):
         return 124, f"the run hit its {opts.timeout:g}s timeout; the harness was stopped and the sandbox torn down"
     code = outcome.get("exit_code", 1)

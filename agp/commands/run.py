@@ -87,6 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the one model API the relay forwards to (default: https://api.anthropic.com for "
                         "claude-code, https://api.openai.com for codex)")
     p.add_argument("--timeout", type=float, default=1800.0, help="hard timeout in seconds (default 1800)")
+    p.add_argument("--max-write-mb", type=float, default=4096.0,
+                   help="stop the run when the sandbox has added more than this many MB to the workspace and its "
+                        "state directories (sampled every second on the host; default 4096)")
     p.add_argument("--out", type=Path, default=None, help=f"where run directories go (default {data_dir() / 'runs'})")
     p.add_argument("--key-dir", type=Path, default=None, help=f"journal signing key directory (default {default_key_dir()}; created on first use)")
     p.add_argument("--json", action="store_true", help="print the result as JSON at the end")
@@ -104,6 +107,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.intendant} needs a task: pass --task TEXT")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if args.max_write_mb <= 0:
+        raise UsageError("--max-write-mb must be positive")
     approver = args.approver or ("terminal" if os.isatty(0) and os.isatty(2) else "none")
     check_approval_timeout(args.approval_timeout, args.intendant)
     if args.slack_channel is not None and approver != "slack":
@@ -112,6 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         intendant=args.intendant, task=args.task or f"script {args.script}", workspace=args.workspace,
         policy=args.policy, approver=approver, model_upstream=args.model_upstream, timeout=args.timeout,
         out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
+        max_write_mb=args.max_write_mb,
     )
     slack = _connect_slack(args.slack_channel) if approver == "slack" else None
     try:

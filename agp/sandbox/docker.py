@@ -4,7 +4,10 @@ Every container agp starts is created with::
 
     network_mode=none  cap_drop=[ALL]  security_opt=[no-new-privileges]  pids_limit  mem_limit (= memswap)
     user=10001:10001   read_only root  tmpfs /tmp and $HOME   init  private ipc and cgroup namespaces
-    /workspace (rw bind)  /run/agp (the socket DIRECTORY, rw bind)  /opt/agp/intendants (ro)  config files (ro)
+    /workspace (rw: a per-run local volume binding the workspace with nosuid,nodev)
+    the workspace's host-run paths (.git/hooks, .git/config, .vscode, ...: ro binds over it)
+    /run/agp (the socket DIRECTORY, ro bind)  /opt/agp/intendants (ro)  config files (ro)
+    the harness's state directories (rw binds of <run>/box/<name>, read back only after stop())
 
 and then inspected *before it is started*: :func:`check_hardening` compares
 the engine's own view of the container with what was asked for, and any
@@ -19,6 +22,11 @@ argv and environment travel on the exec's stdin as one length-prefixed JSON
 header (see :data:`LAUNCHER_SOURCE`). That is how resolved
 ``{{secret:NAME}}`` values reach a process without showing up in ``docker
 inspect``, the exec's inspect data, or any host process's arguments.
+
+Nothing is read out of a live container: :meth:`DockerSandbox.stop` kills the
+container (its init, and with it the whole pid namespace) and confirms from the
+engine that it is no longer running and has no pid before anything the sandbox
+wrote is read (by :mod:`agp.sandbox.collect`, on the host). There is no copy-out.
 
 Teardown is idempotent, runs from ``__exit__`` (normal end, error, Ctrl-C),
 from an ``atexit`` hook, and defers SIGINT/SIGTERM while it removes the
@@ -42,7 +50,6 @@ import signal
 import socket
 import stat
 import struct
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -74,7 +81,9 @@ __all__ = (
     "DockerSandbox",
     "ExecProcess",
     "ExecTimeoutError",
+    "WORKSPACE_VOLUME_OPTS",
     "check_hardening",
+    "check_workspace_volume",
     "docker_client",
     "interrupt_on_terminate",
     "list_run_containers",
@@ -156,11 +165,63 @@ def _expected_mounts(spec: SandboxSpec) -> list[tuple[Path, str, bool]]:
         if not m.target.startswith("/") or m.target in {t for _, t, _ in out}:
             raise SandboxError(f"bad config mount target {m.target!r}")
         out.append((check_mount_source(m.source, denied), m.target, True))
+    for d in spec.state_dirs:
+        if not d.target.startswith(AGENT_HOME + "/") or d.target in {t for _, t, _ in out}:
+            raise SandboxError(f"bad state directory target {d.target!r} (must be a directory under {AGENT_HOME})")
+        src = check_mount_source(d.source, denied)
+        if not src.is_dir() or src.is_symlink():
+            raise SandboxError(f"state directory {d.source} must be a directory")
+        out.append((src, d.target, False))
+    for rel in spec.workspace_readonly:
+        parts = rel.split("/")
+        if not rel or rel.startswith("/") or ".." in parts or "" in parts:
+            raise SandboxError(f"bad read-only workspace path {rel!r}")
+        host = ws / rel
+        if host.is_symlink() or os.path.realpath(host) != str(host):
+            raise SandboxError(f"read-only workspace path {rel!r} goes through a symlink; refusing to mount it")
+        out.append((check_mount_source(host, denied), f"{CONTAINER_WORKSPACE}/{rel}", True))
     return out
 
 
+#: the options of the per-run workspace volume: a bind of the workspace that carries no set-id
+#: bits and no device nodes into the sandbox (``local`` driver, ``type=none``)
+WORKSPACE_VOLUME_OPTS = "bind,nosuid,nodev"
+
+
+def workspace_volume_name(run_id: str) -> str:
+    return f"agp-ws-{run_id}"
+
+
+def check_workspace_volume(mount: Mapping[str, Any], volume: Mapping[str, Any] | None, *,
+                           spec: SandboxSpec, workspace: Path) -> list[str]:
+    """The /workspace mount must be exactly agp's per-run volume: the ``local`` driver binding the
+    resolved workspace with ``nosuid,nodev``, labelled with this run. Pure over the container's mount
+    entry and the volume's inspect data; returns the problems (empty = ok)."""
+    problems: list[str] = []
+    name = workspace_volume_name(spec.run_id)
+    if mount.get("Type") != "volume" or mount.get("Name") != name:
+        problems.append(f"workspace mount (expected the volume {name!r}, found {mount.get('Type')} "
+                        f"{mount.get('Name') or mount.get('Source')!r})")
+        return problems
+    if not mount.get("RW", False):
+        problems.append("workspace mount (expected read-write, found read-only)")
+    if volume is None:
+        problems.append(f"workspace volume {name!r} (no inspect data)")
+        return problems
+    opts = dict(volume.get("Options") or {})
+    flags = set(str(opts.get("o", "")).split(","))
+    want = {"type": "none", "o": WORKSPACE_VOLUME_OPTS, "device": str(workspace)}
+    if volume.get("Driver") != "local" or opts.get("type") != "none" or not {"bind", "nosuid", "nodev"} <= flags \
+            or opts.get("device") != str(workspace):
+        problems.append(f"workspace volume options (expected local {want}, found {volume.get('Driver')} {opts})")
+    labels = volume.get("Labels") or {}
+    if labels.get(LABEL_RUN) != spec.run_id:
+        problems.append(f"workspace volume label {LABEL_RUN} (expected {spec.run_id!r}, found {labels.get(LABEL_RUN)!r})")
+    return problems
+
+
 def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpec,
-                    mounts: list[tuple[Path, str, bool]]) -> list[str]:
+                    mounts: list[tuple[Path, str, bool]], volume: Mapping[str, Any] | None = None) -> list[str]:
     """Compare the engine's inspect data with the hardened settings; return the problems (empty = ok).
 
     Pure over ``attrs`` (the dict from ``GET /containers/{id}/json``), so each
@@ -225,6 +286,11 @@ def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpe
     found = set()
     for m in attrs.get("Mounts") or []:
         if m.get("Type") == "tmpfs" and m.get("Destination") in tmpfs:
+            continue
+        if m.get("Destination") == CONTAINER_WORKSPACE:  # agp's nosuid,nodev volume, checked on its own
+            ws = next((src for src, tgt, _ in mounts if tgt == CONTAINER_WORKSPACE), Path(spec.workspace))
+            problems.extend(check_workspace_volume(m, volume, spec=spec, workspace=ws))
+            found.add((str(ws), CONTAINER_WORKSPACE, not m.get("RW", True)))
             continue
         found.add((str(m.get("Source")), str(m.get("Destination")), not m.get("RW", True)))
         if m.get("Type") != "bind":
@@ -321,6 +387,21 @@ def reap_orphans(client: Any | None = None) -> list[str]:
         with contextlib.suppress(Exception):
             c.remove(force=True)
             removed.append(c.id)
+    # the per-run workspace volumes of dead processes (only once their container is gone)
+    with contextlib.suppress(Exception):
+        for v in client.api.volumes(filters={"label": LABEL_RUN}).get("Volumes") or []:
+            labels = v.get("Labels") or {}
+            if labels.get(LABEL_HOST) != host:
+                continue
+            try:
+                os.kill(int(labels.get(LABEL_PID, "0")), 0)
+                continue
+            except ProcessLookupError:
+                pass
+            except (ValueError, PermissionError):
+                continue
+            with contextlib.suppress(Exception):
+                client.api.remove_volume(v["Name"])
     return removed
 
 
@@ -429,8 +510,8 @@ class DockerSandbox:
         self._mounts: list[tuple[Path, str, bool]] = []
         self._torn_down = False
         self._lock = threading.Lock()
-        #: members the last copy_out left behind (links leaving the destination, devices, absolute paths)
-        self.copy_out_skipped: list[str] = []
+        self._stopped = False
+        self._volume: str | None = None
 
     # -- plumbing
     @property
@@ -478,7 +559,7 @@ class DockerSandbox:
                 "/tmp": f"rw,nosuid,nodev,size={spec.tmp_size},mode=1777",
                 AGENT_HOME: f"rw,nosuid,nodev,size={spec.home_size},uid={spec.uid},gid={spec.gid},mode=0700",
             },
-            mounts=[Mount(target=tgt, source=str(src), type="bind", read_only=ro) for src, tgt, ro in self._mounts],
+            mounts=self._engine_mounts(),
             init=True,
             ipc_mode="private",
             cgroupns="private",
@@ -486,6 +567,53 @@ class DockerSandbox:
             hostname="agp-sandbox",
             detach=True,
         )
+
+    def _engine_mounts(self) -> list[Any]:
+        """The engine's mount list: /workspace through the per-run volume, everything else a bind."""
+        from docker.types import Mount
+
+        out = []
+        for src, tgt, ro in self._mounts:
+            if tgt == CONTAINER_WORKSPACE:
+                # no_copy: the engine must never copy the image's /workspace into the user's directory
+                out.append(Mount(target=tgt, source=self._volume, type="volume", read_only=False, no_copy=True))
+            else:
+                out.append(Mount(target=tgt, source=str(src), type="bind", read_only=ro))
+        return out
+
+    def _create_volume(self) -> None:
+        """The workspace as a ``local`` volume binding it with nosuid,nodev (a plain bind cannot carry
+        those flags). Labelled like the container; removed at teardown."""
+        from docker.errors import DockerException
+
+        ws = next(src for src, tgt, _ in self._mounts if tgt == CONTAINER_WORKSPACE)
+        name = workspace_volume_name(self.spec.run_id)
+        labels = {LABEL_RUN: self.spec.run_id, LABEL_PID: str(os.getpid()), LABEL_HOST: socket.gethostname(),
+                  LABEL_MANAGED: "1"}
+        try:
+            self.client.api.create_volume(name=name, driver="local", labels=labels, driver_opts={
+                "type": "none", "o": WORKSPACE_VOLUME_OPTS, "device": str(ws)})
+        except DockerException as exc:
+            raise SandboxError(f"cannot create the workspace volume: {exc}") from exc
+        self._volume = name
+
+    def _remove_volume(self) -> str:
+        from docker.errors import DockerException, NotFound
+
+        if self._volume is None:
+            return ""
+        for attempt in range(3):
+            try:
+                self.client.api.remove_volume(self._volume)
+                break
+            except NotFound:
+                break
+            except DockerException as exc:
+                if attempt == 2:
+                    return f"workspace volume {self._volume} not removed: {exc}"
+                time.sleep(0.2 * (attempt + 1))
+        self._volume = None
+        return ""
 
     # -- lifecycle
     def create(self) -> str:
@@ -499,10 +627,11 @@ class DockerSandbox:
         t0 = time.monotonic()
         self.image = resolve_image(self.spec.image, client=self.client)
         self._mounts = _expected_mounts(self.spec)
-        kwargs = self._create_kwargs()
         with _LIVE_LOCK:
             _LIVE.add(self)
         try:
+            self._create_volume()
+            kwargs = self._create_kwargs()
             container = self.client.containers.create(**kwargs)
         except BaseException as exc:
             # interrupted or failed mid-create: the engine may have made it anyway; find it by label
@@ -510,6 +639,8 @@ class DockerSandbox:
                 for c in self.client.containers.list(all=True, filters={"label": [
                         f"{LABEL_RUN}={self.spec.run_id}", f"{LABEL_PID}={os.getpid()}"]}):
                     c.remove(force=True)
+            with contextlib.suppress(Exception):
+                self._remove_volume()
             with _LIVE_LOCK:
                 _LIVE.discard(self)
             self._torn_down = True
@@ -541,7 +672,13 @@ class DockerSandbox:
         if self.container_id is None or self.image is None:
             raise SandboxError("inspect_hardening() before create()")
         attrs = self.client.api.inspect_container(self.container_id)
-        problems = check_hardening(attrs, image_id=self.image.id, spec=self.spec, mounts=self._mounts)
+        volume = None
+        if self._volume is not None:
+            from docker.errors import DockerException
+
+            with contextlib.suppress(DockerException):
+                volume = self.client.api.inspect_volume(self._volume)
+        problems = check_hardening(attrs, image_id=self.image.id, spec=self.spec, mounts=self._mounts, volume=volume)
         hc = attrs.get("HostConfig") or {}
         body = {
             "container": self.container_id, "ok": not problems, "problems": problems,
@@ -673,59 +810,49 @@ class DockerSandbox:
         proc.kill()
         raise SandboxError(f"the model forwarder did not start: {seen[-300:].decode(errors='replace')!r}")
 
-    def copy_out(self, path: str, dest: Path, *, max_bytes: int = 512 * 1024**2) -> Path:
-        """Copy a file or directory out of the container into the directory ``dest``.
+    def stop(self, *, timeout: float = 30.0) -> None:
+        """Kill every process in the sandbox and confirm from the engine that none is left.
 
-        Runs ``tar`` inside as the agent (so tmpfs paths such as $HOME, which the engine's
-        archive API cannot see, work too) and extracts through tarfile's ``data`` filter: members
-        with absolute paths or ``..``, links leaving ``dest`` and device files are left behind
-        (listed in ``copy_out_skipped``); set-id bits are cleared.
-        """
-        import io
-        import posixpath
+        SIGKILL goes to the container's init; the kernel then kills every process in its pid
+        namespace. The engine must then report the container as neither running, paused nor
+        restarting, with no pid; until then nothing the sandbox wrote may be read. Raises
+        SandboxError when that cannot be confirmed within ``timeout``. Idempotent."""
+        from docker.errors import APIError, NotFound
 
-        if self.container_id is None or self._torn_down:
-            raise SandboxError("copy_out on a sandbox that is not running")
-        if not path.startswith("/"):
-            raise SandboxError(f"copy_out needs an absolute container path, not {path!r}")
-        path = posixpath.normpath(path)
-        parent, name = posixpath.split(path)
-        dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
-        proc = self._start_exec(["tar", "-C", parent or "/", "-cf", "-", "--", name], env=None, stdin=None,
-                                user=None, workdir=None)
-        proc.close_stdin()
-        buf, err = bytearray(), bytearray()
+        if self._stopped or self.container_id is None:
+            self._stopped = True
+            return
+        t0 = time.monotonic()
+        state: dict[str, Any] = {}
         try:
-            for stream, data in proc.frames(timeout=300):
-                (err if stream == 2 else buf).extend(data)
-                if len(buf) > max_bytes:
-                    proc.kill()
-                    raise SandboxError(f"copy_out {path}: more than {max_bytes} bytes")
-            code = proc.wait()
-        except TimeoutError as exc:
-            proc.kill()
-            raise SandboxError(f"copy_out {path}: timed out") from exc
-        finally:
-            proc.close()
-        if code != 0:
-            raise SandboxError(f"copy_out {path}: tar exited {code}: {bytes(err[-500:]).decode(errors='replace')}")
-        skipped: list[str] = []
-
-        def _safe(member: tarfile.TarInfo, where: str) -> tarfile.TarInfo | None:
+            self.client.api.kill(self.container_id)
+        except NotFound:
+            state = {"gone": True}
+        except APIError as exc:
+            if "is not running" not in str(exc):
+                raise SandboxError(f"cannot stop {self.container_id[:12]}: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        while not state.get("gone"):
             try:
-                return tarfile.data_filter(member, where)
-            except tarfile.FilterError:
-                skipped.append(member.name)  # a link out of dest, a device, an absolute path: left behind
-                return None
+                state = dict(self.client.api.inspect_container(self.container_id).get("State") or {})
+            except NotFound:
+                state = {"gone": True}
+                break
+            if not (state.get("Running") or state.get("Paused") or state.get("Restarting")) and not state.get("Pid"):
+                break
+            if time.monotonic() > deadline:
+                raise SandboxError(f"container {self.container_id[:12]} still has processes {timeout:g}s after "
+                                   f"it was killed (state {state}); nothing it wrote is read")
+            time.sleep(0.05)
+        self._stopped = True
+        self._emit("sandbox.stop", {"container": self.container_id, "confirmed": True,
+                                    "state": "removed" if state.get("gone") else state.get("Status", "exited"),
+                                    "elapsed_ms": round((time.monotonic() - t0) * 1000, 1)})
 
-        try:
-            with tarfile.open(fileobj=io.BytesIO(bytes(buf))) as tar:
-                tar.extractall(dest, filter=_safe)
-        except (tarfile.TarError, OSError) as exc:
-            raise SandboxError(f"copy_out {path}: unreadable archive: {exc}") from exc
-        self.copy_out_skipped = skipped
-        return dest / name
+    @property
+    def stopped(self) -> bool:
+        """True once stop() (or teardown) confirmed that no process of the sandbox is left."""
+        return self._stopped
 
     def teardown(self) -> None:
         """Remove the container (force). Idempotent; signals are deferred while it runs."""
@@ -749,6 +876,11 @@ class DockerSandbox:
                     except DockerException as exc:
                         outcome = f"remove failed: {exc}"
                         time.sleep(0.2 * (attempt + 1))
+                if not outcome.startswith("remove failed"):
+                    self._stopped = True  # the engine removed it: no process of it is left
+                    vol = self._remove_volume()  # only once the container is gone: it holds the mount
+                    if vol:
+                        outcome += f"; {vol}"
                 with _LIVE_LOCK:
                     _LIVE.discard(self)
                 with contextlib.suppress(Exception):

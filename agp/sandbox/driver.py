@@ -4,12 +4,22 @@
 :class:`agp.sandbox.docker.DockerSandbox` is the implementation (a Kubernetes
 or VM driver can follow). The order of a governed run is fixed::
 
-    create()  ->  inspect_hardening()  ->  preflight()  ->  exec(...)*  ->  teardown()
+    create()  ->  inspect_hardening()  ->  preflight()  ->  exec(...)*  ->  stop()  ->  teardown()
 
 and a driver fails closed at every step: a missing hardened flag, an
 interface or route seen by the preflight, an unresolved secret or a denied
 mount raises (:mod:`agp.errors`) and the sandbox is torn down. Teardown is
 idempotent and always runs (context manager).
+
+Nothing is ever read out of a live sandbox. What agp needs after a run (the
+harness's transcript) is written by the harness into host directories the
+driver mounts for it (``SandboxSpec.state_dirs``), and agp reads them with its
+own reader (:mod:`agp.sandbox.collect`) only after :meth:`SandboxDriver.stop`
+has returned, i.e. after the driver confirmed from its engine that no process of
+the sandbox is left. A Kubernetes driver implements ``stop`` as deleting the pod
+with a zero grace period and waiting until the API server no longer lists it
+(or its containers report terminated), and ``state_dirs`` as volumes that
+outlive the pod (a hostPath on the node agp runs on, or a PVC agp reads after).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ __all__ = (
     "CONTAINER_SOCKET_DIR",
     "CONTAINER_WORKSPACE",
     "EventSink",
+    "StateDir",
     "ExecResult",
     "ExtraMount",
     "PreflightResult",
@@ -55,6 +66,19 @@ class ExtraMount:
 
 
 @dataclass(frozen=True)
+class StateDir:
+    """A host directory mounted read-write at ``target`` for the harness's own state (its transcript).
+
+    The host directory is agp's (``<run>/box/<name>``), owned by the sandbox user; agp reads it with
+    :mod:`agp.sandbox.collect` only after :meth:`SandboxDriver.stop`. Mount whole directories the
+    harness owns (its config or state home): a mount whose parent does not exist in a tmpfs makes the
+    engine create that parent, owned by root."""
+
+    source: Path
+    target: str
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     """Everything a driver needs to create one hardened sandbox.
 
@@ -72,6 +96,11 @@ class SandboxSpec:
     socket_dir: Path
     intendant_dir: Path | None = None
     config_mounts: tuple[ExtraMount, ...] = ()
+    #: the harness's state directories (read-write host directories, read back after stop())
+    state_dirs: tuple[StateDir, ...] = ()
+    #: workspace-relative paths mounted read-only over the workspace (the paths the host runs without
+    #: the user reading them; see :data:`agp.sandbox.mounts.HOST_RUN_PATHS`)
+    workspace_readonly: tuple[str, ...] = ()
     denied: tuple[Path, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     #: uid/gid the sandbox runs as: never 0. The workspace must be writable by it (agp run uses
@@ -151,7 +180,11 @@ class SandboxDriver(Protocol):
         keep_stdin_open: bool = False,
     ) -> Any: ...  # a process handle: write(), close_stdin(), frames() -> (stream, bytes), wait(), kill()
 
-    def copy_out(self, path: str, dest: Path) -> Path: ...
+    def stop(self) -> None:
+        """Kill every process in the sandbox and confirm from the engine that none is left (raises
+        SandboxError when it cannot confirm). Idempotent. Only after it returns may agp read anything the
+        sandbox wrote (state_dirs, the workspace); there is no way to copy files out of a live sandbox."""
+        ...
 
     def teardown(self) -> None: ...  # idempotent; never raises for an already-gone container
 

@@ -24,7 +24,8 @@ from typing import Iterable
 
 from agp.errors import MountDeniedError
 
-__all__ = ("HOME_DENIED", "SYSTEM_DENIED", "check_mount_source", "default_denied")
+__all__ = ("HOME_DENIED", "HOST_RUN_PATHS", "SYSTEM_DENIED", "check_mount_source", "default_denied",
+           "host_run_paths_present")
 
 #: relative to each home directory agp knows about
 HOME_DENIED = (".ssh", ".aws", ".config/gcloud", ".docker", ".kube", ".gnupg", ".netrc", ".git-credentials",
@@ -108,3 +109,51 @@ def check_mount_source(source: Path | str, extra_denied: Iterable[Path | str] = 
                 via = "" if cand == raw else f" (it resolves to {resolved})"
                 raise MountDeniedError(f"refusing to mount {raw}{via}: it contains the denied path {d}")
     return resolved
+
+
+#: Paths in a workspace that the host runs without the user reading them (git runs hooks and
+#: honours config and attributes; CI, editors, direnv and package managers run the rest). In mount
+#: mode those that exist are mounted read-only over the workspace; every one of them, present or not,
+#: is snapshotted before and after the run, and any change (a creation included) is an anomaly.
+HOST_RUN_PATHS = (
+    ".git/hooks", ".git/config", ".git/info", ".git/modules", ".gitattributes", ".gitmodules",
+    ".github/workflows", ".gitlab-ci.yml", ".circleci", ".envrc", ".vscode", ".idea", ".devcontainer",
+    ".claude", ".codex", ".mcp.json", ".npmrc", ".pypirc", ".cargo/config", ".cargo/config.toml",
+    ".pre-commit-config.yaml",
+)
+
+
+def host_run_paths_present(workspace: Path) -> list[str]:
+    """The :data:`HOST_RUN_PATHS` (plus ``.git`` when it is a file: a gitdir pointer) that exist in
+    ``workspace`` as a regular file or a directory, reached without following a link at any
+    component; a link there is left out (not mounted) and still snapshotted by the caller."""
+    import stat as _stat
+
+    from agp.sandbox.collect import open_dir_nofollow
+
+    out: list[str] = []
+    root = open_dir_nofollow(workspace)
+    try:
+        cands = list(HOST_RUN_PATHS)
+        try:
+            if _stat.S_ISREG(os.stat(".git", dir_fd=root, follow_symlinks=False).st_mode):
+                cands.insert(0, ".git")
+        except OSError:
+            pass
+        for rel in cands:
+            parent, name = os.path.split(rel)
+            try:
+                pfd = open_dir_nofollow(parent, start=root) if parent else os.dup(root)
+            except OSError:
+                continue
+            try:
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            except OSError:
+                continue
+            finally:
+                os.close(pfd)
+            if _stat.S_ISREG(st.st_mode) or _stat.S_ISDIR(st.st_mode):
+                out.append(rel)
+    finally:
+        os.close(root)
+    return out

@@ -28,8 +28,9 @@ def test_every_hardened_flag_is_present_after_create(docker_client, spec_for, ru
         assert hc["Privileged"] is False and hc["Init"] is True
         assert attrs["Config"]["User"] == "10001:10001"
         assert attrs["Config"]["Labels"]["agp.run"] == run_id
-        mounts = {m["Destination"]: m for m in attrs["Mounts"] if m["Type"] == "bind"}
+        mounts = {m["Destination"]: m for m in attrs["Mounts"]}
         assert set(mounts) == {"/workspace", "/run/agp"}
+        assert mounts["/workspace"]["Type"] == "volume" and mounts["/workspace"]["Name"] == f"agp-ws-{run_id}"
         assert mounts["/workspace"]["RW"] is True and mounts["/run/agp"]["RW"] is False
         assert mounts["/run/agp"]["Source"] == str(spec.socket_dir.resolve())  # the directory, not a socket
         # and from the inside: non-root, no capabilities, no new privileges, read-only root
