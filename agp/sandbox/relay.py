@@ -72,6 +72,7 @@ import json
 import os
 import re
 import resource
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -508,6 +509,15 @@ class _RefusalBudget:
 _FD_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
+class _Waiting:
+    """A connection still sending its request head (eviction candidate)."""
+
+    __slots__ = ("raw", "evicted")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.evicted = raw, False
+
+
 class ModelRelay:
     """Serve ``socket_path`` and forward to ``upstream`` with ``credential`` (see the module docstring)."""
 
@@ -526,7 +536,7 @@ class ModelRelay:
         self.stats = {"requests": 0, "bytes_in": 0, "bytes_out": 0, "refused": 0, "over_capacity": 0,
                       "accept_backoffs": 0, "evicted": 0}
         self.active = 0  # connections being served
-        self._waiting_head: dict[anyio.CancelScope, None] = {}  # oldest first
+        self._waiting_head: dict[_Waiting, None] = {}  # connections still sending their head, oldest first
         self._evicting = 0
         self._buffered = 0  # request-body bytes held, all connections
         self._budget = _RefusalBudget(limits.refusal_records_per_s)
@@ -663,9 +673,13 @@ class ModelRelay:
         (slow-head connections cannot keep a well-behaved request out). False when there is none."""
         if not self._waiting_head or self._evicting >= 16:
             return False
-        scope = next(iter(self._waiting_head))
-        del self._waiting_head[scope]
-        scope.cancel()
+        entry = next(iter(self._waiting_head))
+        del self._waiting_head[entry]
+        entry.evicted = True
+        # end its read instead of cancelling it: a cancelled read on an anyio Unix stream can race with the
+        # socket turning readable ("Future.set_result: invalid state" logged by asyncio)
+        with contextlib.suppress(OSError):
+            entry.raw.shutdown(socket.SHUT_RD)
         self._evicting += 1
         self.stats["evicted"] += 1
         return True
@@ -708,18 +722,14 @@ class ModelRelay:
         evicted, linger = False, True
         try:
             try:
-                with anyio.fail_after(self.limits.head_timeout), anyio.CancelScope() as waiting:
-                    self._waiting_head[waiting] = None
-                    try:
+                waiting = _Waiting(client.extra(SocketAttribute.raw_socket, None))
+                self._waiting_head[waiting] = None
+                try:
+                    with anyio.fail_after(self.limits.head_timeout):
                         head = await reader.receive_until(b"\r\n\r\n", MAX_HEAD)
-                    finally:
-                        evicted = waiting not in self._waiting_head  # the accept loop took it out
-                        self._waiting_head.pop(waiting, None)
-                if waiting.cancelled_caught:
-                    meta["method"] = "?"
-                    linger = False
-                    raise _Refuse(503, "evicted: the relay is full and this connection had not sent its "
-                                       "request head")
+                finally:
+                    self._waiting_head.pop(waiting, None)
+                    evicted = waiting.evicted
             except TimeoutError:
                 meta["method"] = "?"
                 linger = False
@@ -728,7 +738,12 @@ class ModelRelay:
                 meta["method"] = "?"
                 raise _Refuse(431, "request head too large") from None
             except (anyio.IncompleteRead, anyio.EndOfStream):
-                return  # the client went away before a request: nothing to journal
+                if not evicted:
+                    return  # the client went away before a request: nothing to journal
+                meta["method"] = "?"
+                linger = False
+                raise _Refuse(503, "evicted: the relay is full and this connection had not sent its request "
+                                   "head") from None
             first = head.split(b"\r\n", 1)[0].split(b" ", 1)[0].decode("latin-1")
             meta["method"] = first[:32] if _TOKEN_RE.match(first) else "?"
             start, headers = _parse_head(head, request=True)
