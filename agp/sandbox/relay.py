@@ -59,8 +59,8 @@ A refusal is an HTTP error with a JSON body both SDKs understand
 the header ``X-Agp-Relay: refused``.
 
 HTTP handling is a deliberately small hand-written HTTP/1.1 proxy over anyio
-streams (h11 is not among agp's dependencies, and h11 unfolds obs-fold lines and
-accepts Transfer-Encoding with Content-Length, which a door must refuse): one
+streams (h11 is not among agp's dependencies, and h11 unfolds obs-fold lines, merges equal duplicate
+Content-Lengths and lets Transfer-Encoding win over Content-Length, where a door must refuse): one
 upstream connection per request, ``Connection: close`` both ways.
 """
 
