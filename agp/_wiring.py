@@ -276,7 +276,7 @@ UPSTREAMS = {"claude-code": "anthropic", "codex": "openai"}
 async def start_relay(tg, *, opts, journal, run_dir: Path, session: str, meta: dict) -> Any:
     """The model relay on run_dir/sock/relay.sock: one upstream, the host's key injected,
     each request's metadata journaled as relay.request (never bodies or keys)."""
-    from agp.sandbox.relay import PROVIDERS, Credential, ModelRelay, Upstream
+    from agp.sandbox.relay import PROVIDERS, Credential, ModelRelay, RelayRules, Upstream
 
     provider = UPSTREAMS[opts.intendant]
     url = opts.model_upstream or PROVIDERS[provider][0]
@@ -293,6 +293,7 @@ async def start_relay(tg, *, opts, journal, run_dir: Path, session: str, meta: d
         totals["bytes_out"] += int(info.get("bytes_out") or 0)
         journal.append("relay.request", session, info)
 
-    relay = ModelRelay(run_dir / "sock" / "relay.sock", Upstream.parse(url), credential, on_request=on_request)
+    relay = ModelRelay(run_dir / "sock" / "relay.sock", Upstream.parse(url), credential,
+                       rules=RelayRules.for_provider(provider), on_request=on_request)  # model endpoints only
     await tg.start(relay.serve)
     return relay

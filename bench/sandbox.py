@@ -29,7 +29,7 @@ from bench._stats import pct, summary  # noqa: E402
 from agp.sandbox import SandboxSpec  # noqa: E402
 from agp.sandbox.docker import DockerSandbox, docker_client  # noqa: E402
 from agp.sandbox.images import resolve_intendant_image  # noqa: E402
-from agp.sandbox.relay import Credential, ModelRelay, RelayThread, Upstream  # noqa: E402
+from agp.sandbox.relay import Credential, ModelRelay, RelayRules, RelayThread, Upstream  # noqa: E402
 
 STREAM_GAP = 0.02  # seconds between SSE events from the scripted upstream
 
@@ -119,7 +119,8 @@ def bench_relay(requests: int, client, image_id: str) -> dict:
         sock_dir.mkdir()
         os.chmod(sock_dir, 0o777)
         relay = ModelRelay(sock_dir / "relay.sock", Upstream.parse(f"http://127.0.0.1:{port}"),
-                           Credential("x-api-key", "bench-key-0000"), on_request=lambda m: None)
+                           Credential("x-api-key", "bench-key-0000"), on_request=lambda m: None,
+                           rules=RelayRules("anthropic", frozenset({("GET", "/small"), ("GET", "/stream")})))
 
         def direct():
             s = socket.create_connection(("127.0.0.1", port))

@@ -9,7 +9,7 @@ import pytest
 
 from agp.sandbox.docker import DockerSandbox
 from agp.sandbox.images import resolve_intendant_image
-from agp.sandbox.relay import Credential, ModelRelay, RelayThread, Upstream
+from agp.sandbox.relay import Credential, ModelRelay, RelayRules, RelayThread, Upstream
 from tests.support.scripted_model import ScriptedModel
 
 pytestmark = [pytest.mark.docker, pytest.mark.harness]
@@ -47,7 +47,9 @@ def test_harness_reaches_its_model_only_through_the_relay(docker_client, spec_fo
     with ScriptedModel(dialect, {"hello": [{"text": ANSWER}]}) as model:
         relay = ModelRelay(sock / "relay.sock", Upstream.parse(f"http://127.0.0.1:{model.port}"),
                            Credential("x-api-key" if dialect == "anthropic" else "authorization",
-                                      "host-key-material-0001"), on_request=log.append)
+                                      "host-key-material-0001"),
+                           rules=RelayRules.for_provider("anthropic" if dialect == "anthropic" else "openai"),
+                           on_request=log.append)
         with RelayThread(relay), DockerSandbox(spec_for(image=image.id), client=docker_client) as sb:
             sb.preflight()
             fwd = sb.start_forwarder(int(PORT))

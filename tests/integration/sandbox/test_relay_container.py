@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from agp.sandbox.docker import DockerSandbox
-from agp.sandbox.relay import Credential, ModelRelay, RelayThread, Upstream
+from agp.sandbox.relay import ENDPOINTS, Credential, ModelRelay, RelayRules, RelayThread, Upstream
 from tests.integration.sandbox._upstream import Upstream as ScriptedUpstream
 
 pytestmark = pytest.mark.docker
@@ -38,6 +38,7 @@ def test_relay_streams_through_the_sandbox_and_key_stays_outside(docker_client, 
     log = []
     with ScriptedUpstream() as up:
         relay = ModelRelay(sock / "relay.sock", Upstream.parse(up.url), Credential("x-api-key", HOST_KEY),
+                           rules=RelayRules("anthropic", ENDPOINTS["anthropic"] | {("GET", "/v1/stream")}),
                            on_request=log.append)
         with RelayThread(relay), DockerSandbox(spec_for(), client=docker_client) as sb:
             sb.preflight()

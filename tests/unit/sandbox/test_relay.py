@@ -8,10 +8,13 @@ import threading
 import pytest
 
 from agp.errors import SandboxError
-from agp.sandbox.relay import Credential, ModelRelay, RelayThread, Upstream
+from agp.sandbox.relay import Credential, ModelRelay, RelayRules, RelayThread, Upstream
 from tests.integration.sandbox._upstream import Upstream as ScriptedUpstream
 
 HOST_KEY = "sk-host-KEY-0123456789abcdef"
+#: the Anthropic endpoints plus the scripted upstream's test paths
+RULES = RelayRules("anthropic", frozenset({("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens"),
+                                           ("GET", "/v1/stream"), ("GET", "/v1/big")}))
 
 
 @pytest.fixture
@@ -24,7 +27,7 @@ def upstream():
 def relay(tmp_path, upstream):
     log = []
     r = ModelRelay(tmp_path / "relay.sock", Upstream.parse(upstream.url), Credential("x-api-key", HOST_KEY),
-                   on_request=log.append)
+                   rules=RULES, on_request=log.append)
     with RelayThread(r):
         yield r, log
 
@@ -76,10 +79,14 @@ def test_forwards_and_injects_the_host_key_stripping_container_credentials(relay
 def test_chunked_request_body_is_forwarded(relay, upstream):
     r, _ = relay
     req = (b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+           b"6\r\n{\"a\": \r\n9;ext=1\r\n\"hello\"}\n\r\n0\r\nX-Trailer: t\r\n\r\n")
     resp = _send(r.socket_path, req)
     assert _status(resp) == 200
-    assert upstream.requests[-1]["body"] == b"hello world"
+    got = upstream.requests[-1]
+    # re-framed: the upstream never sees the sandbox's chunking (or its trailers)
+    assert got["body"] == b'{"a": "hello"}\n'
+    assert ("content-length", "15") in got["headers"]
+    assert not any(k in ("transfer-encoding", "x-trailer") for k, _ in got["headers"])
 
 
 def test_streaming_is_not_buffered(relay, upstream):
@@ -110,8 +117,9 @@ def test_streaming_is_not_buffered(relay, upstream):
     (b"GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n", 400),
     (b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n", 405),
     (b"GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", 400),
-    (b"POST /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc", 400),
-    (b"POST /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400),
+    (b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+     400),
+    (b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400),
     (b"GET * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
     (b"GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\n folded: x\r\n\r\n", 400),
     (b"GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\nAuthorization: Bearer smuggled\r\n\r\n", 400),
@@ -147,9 +155,10 @@ def test_unreachable_upstream_is_502(tmp_path):
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     log = []
-    r = ModelRelay(tmp_path / "relay.sock", Upstream.parse(f"http://127.0.0.1:{port}"), None, on_request=log.append)
+    r = ModelRelay(tmp_path / "relay.sock", Upstream.parse(f"http://127.0.0.1:{port}"), None, rules=RULES,
+                   on_request=log.append)
     with RelayThread(r):
-        resp = _send(r.socket_path, b"GET /v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        resp = _send(r.socket_path, b"GET /v1/big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert _status(resp) == 502
     assert log[-1]["status"] == 502
 
@@ -176,7 +185,7 @@ def test_bad_upstream_urls(url):
 
 
 def test_socket_is_removed_on_stop(tmp_path, upstream):
-    r = ModelRelay(tmp_path / "relay.sock", Upstream.parse(upstream.url), None)
+    r = ModelRelay(tmp_path / "relay.sock", Upstream.parse(upstream.url), None, rules=RULES)
     with RelayThread(r):
         assert r.socket_path.exists()
     assert not r.socket_path.exists()
@@ -218,7 +227,8 @@ def test_https_upstream_verifies_the_certificate(tmp_path):
         trusted = ssl.create_default_context(cafile=str(cert))
         log = []
         ok = ModelRelay(tmp_path / "ok.sock", Upstream.parse(f"https://127.0.0.1:{up.port}"),
-                        Credential("x-api-key", HOST_KEY), ssl_context=trusted, on_request=log.append)
+                        Credential("x-api-key", HOST_KEY), rules=RULES, ssl_context=trusted,
+                        on_request=log.append)
         with RelayThread(ok):
             resp = _send(ok.socket_path, b"GET /v1/big?n=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert _status(resp) == 200 and resp.endswith(b"xxxxx")
@@ -226,7 +236,7 @@ def test_https_upstream_verifies_the_certificate(tmp_path):
         # the system trust store does not know this certificate: refused, nothing relayed
         n = len(up.requests)
         bad = ModelRelay(tmp_path / "bad.sock", Upstream.parse(f"https://127.0.0.1:{up.port}"),
-                         Credential("x-api-key", HOST_KEY), on_request=log.append)
+                         Credential("x-api-key", HOST_KEY), rules=RULES, on_request=log.append)
         with RelayThread(bad):
             resp = _send(bad.socket_path, b"GET /v1/big?n=5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert _status(resp) == 502
