@@ -24,8 +24,10 @@ out: a deny. Nothing here can turn a lost connection into an allow.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -164,6 +166,12 @@ class SlackSocketApprover(_SlackChannel):
     def close(self) -> None:
         sm, self._sm = self._sm, None
         if sm is not None:
+            # unblock the SDK's receive thread first: it re-takes the receive lock in a tight loop
+            # around recv(), and disconnect() waits for that same lock (a close could hang for good)
+            sock = getattr(getattr(sm, "current_session", None), "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             try:
                 sm.close()
             except Exception:  # noqa: BLE001 - closing must not raise
