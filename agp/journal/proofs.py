@@ -234,11 +234,16 @@ class TreeFile:
         self.leaves = 0
         self.rebuilt = True
 
-    def sync(self) -> int:
-        """Bring the sidecar up to date with the journal's complete lines; return the leaf count."""
+    def sync(self, *, rebuild: bool = False) -> int:
+        """Bring the sidecar up to date with the journal's complete lines; return the leaf count.
+
+        ``rebuild`` first empties it, so every node is recomputed from the journal.
+        """
         assert self._fd is not None and self._idx_fd is not None
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
+            if rebuild:
+                self._reset(bytes.fromhex(_journal_genesis_hex(self.journal_path)))
             return self._sync_locked()
         except OSError as exc:
             raise JournalVerificationError(f"cannot update the proof sidecar {self.path}: {exc.strerror}") from exc
