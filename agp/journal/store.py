@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from agp.errors import JournalError, JournalVerificationError, JournalWriteError
+from agp.errors import JournalError, JournalVerificationError, JournalWriteError, UsageError
 from agp.journal import _crypto
 from agp.journal.canonical import CanonicalizationError, canonicalize
 from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, finish, format_ts, jstr, parse_entry
@@ -591,7 +591,7 @@ def rotate_key(journal_path: str | os.PathLike[str], key_dir: str | os.PathLike[
     """
     jp = Path(journal_path)
     if not jp.is_file():
-        raise JournalError(f"no journal at {jp}; a rotation is recorded in a journal")
+        raise UsageError(f"no journal at {jp}; a rotation is recorded in a journal")
     rotation = KeyRotation.stage(key_dir)
     try:
         journal = Journal.open(jp, rotation.old)
