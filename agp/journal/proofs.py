@@ -242,9 +242,12 @@ class TreeFile:
         assert self._fd is not None and self._idx_fd is not None
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            if rebuild:
-                self._reset(bytes.fromhex(_journal_genesis_hex(self.journal_path)))
-            return self._sync_locked()
+            if not rebuild:
+                return self._sync_locked()
+            self._reset(bytes.fromhex(_journal_genesis_hex(self.journal_path)))
+            n = self._sync_locked()
+            self.rebuilt = True  # _sync_locked reports only the rebuilds it decided on itself
+            return n
         except OSError as exc:
             raise JournalVerificationError(f"cannot update the proof sidecar {self.path}: {exc.strerror}") from exc
         finally:
