@@ -1,4 +1,4 @@
-"""``agp journal``: Merkle checkpoints and proofs for a journal (transparency log, issue 6)."""
+"""``agp journal``: Merkle checkpoints and proofs for a journal (a transparency log)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 
 from agp.commands._util import HelpFormatter, err_console, out_console, print_json
 from agp.errors import UsageError
-from agp.journal.checkpoint import parse_checkpoint_body, parse_unverified_note
-from agp.journal.keys import load_signing_key
-from agp.journal.proofs import (
+from agp.journal import (
     CHECKPOINT_SUFFIX,
     TreeFile,
+    load_signing_key,
+    parse_checkpoint_body,
+    parse_unverified_note,
     prove_consistency,
     prove_inclusion,
     read_checkpoint,
@@ -96,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "refuse if it contradicts a checkpoint the journal already keeps, sign a C2SP\n"
             "checkpoint with the journal key and write it to JOURNAL" + CHECKPOINT_SUFFIX + ".\n"
             "The journal's head gets a checkpoint on every head write anyway; this covers\n"
-            "entries after the head, or journals written before issue 6."
+            "entries after the head, or journals written before heads carried checkpoints."
         ),
     )
     ck.add_argument("--journal", type=Path, required=True, help="the journal file")
@@ -190,11 +191,7 @@ def _tree(args: argparse.Namespace) -> int:
     import base64
 
     with TreeFile.open(args.journal, sync=False) as t:
-        if args.rebuild:
-            from agp.journal.proofs import _journal_genesis_hex
-
-            t._reset(bytes.fromhex(_journal_genesis_hex(args.journal)))
-        t.sync()
+        t.sync(rebuild=args.rebuild)
         info = {"leaves": t.leaves, "root": base64.b64encode(t.root_at(t.leaves)).decode(), "rebuilt": t.rebuilt,
                 "sidecar": str(t.path)}
     if args.json:

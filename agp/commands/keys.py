@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from agp.commands._util import HelpFormatter, out_console, print_json
-from agp.errors import KeyFileError
-from agp.journal import Journal, Keyring
-from agp.journal.keys import KEY_FILE, KEYRING_FILE, PUB_FILE, SigningKey, _fsync_dir, _write_new, init_keys, load_signing_key
+from agp.journal import KEY_FILE, PUB_FILE, init_keys, load_signing_key, rotate_key
 from agp.paths import default_key_dir
 
 __all__ = ("register",)
@@ -78,47 +75,15 @@ def _init(args: argparse.Namespace) -> int:
 
 def _rotate(args: argparse.Namespace) -> int:
     d = _dir(args)
-    old = load_signing_key(d)
-    if not args.journal.exists():
-        raise KeyFileError(f"no journal at {args.journal}; rotation is recorded in a journal")
-    new = SigningKey.generate()
-    staged = d / (KEY_FILE + ".next")
-    _write_new(staged, new.to_pem(), 0o600)
-    try:
-        j = Journal.open(args.journal, old)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    try:
-        entry = j.rotate(new)
-    finally:
-        j.close()
-    # the journal now expects the new key: install it, keep the old one retired
-    retired = d / "retired"
-    retired.mkdir(mode=0o700, exist_ok=True)
-    os.replace(d / KEY_FILE, retired / f"agp-{old.kid}.key")
-    os.replace(staged, d / KEY_FILE)
-    pub_tmp = d / (PUB_FILE + ".next")
-    pub_tmp.unlink(missing_ok=True)
-    _write_new(pub_tmp, new.public.to_pem(), 0o644)
-    os.replace(pub_tmp, d / PUB_FILE)
-    ring_path = d / KEYRING_FILE
-    keys = list(Keyring.load(ring_path).values()) if ring_path.exists() else [old.public]
-    if old.public.kid not in {k.kid for k in keys}:
-        keys.insert(0, old.public)
-    keys.append(new.public)
-    ring_tmp = d / (KEYRING_FILE + ".next")
-    ring_tmp.write_text(Keyring(keys).to_json() + "\n")
-    os.replace(ring_tmp, ring_path)
-    _fsync_dir(d)
+    r = rotate_key(args.journal, d)
     if args.json:
-        print_json({"old_kid": old.kid, "new_kid": new.kid, "rotation_seq": entry.seq, "keyring": str(ring_path)})
+        print_json({"old_kid": r.old_kid, "new_kid": r.new_kid, "rotation_seq": r.rotation_seq, "keyring": str(r.keyring)})
     else:
         c = out_console()
-        c.print(f"[green]rotated[/] {old.kid} → [bold]{new.kid}[/] (journal entry {entry.seq})")
-        c.print(f"  new public key  {d / PUB_FILE}")
-        c.print(f"  keyring         {ring_path}")
-        c.print(f"  old private key {retired / f'agp-{old.kid}.key'}")
+        c.print(f"[green]rotated[/] {r.old_kid} → [bold]{r.new_kid}[/] (journal entry {r.rotation_seq})")
+        c.print(f"  new public key  {r.public_key}")
+        c.print(f"  keyring         {r.keyring}")
+        c.print(f"  old private key {r.retired}")
     return 0
 
 

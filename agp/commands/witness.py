@@ -8,8 +8,17 @@ from pathlib import Path
 
 from agp.commands._util import HelpFormatter, err_console, out_console, print_json
 from agp.errors import UsageError
-from agp.journal.checkpoint import parse_checkpoint_body, parse_unverified_note
-from agp.journal.witness import STATE_FILE, WITNESS_VKEY_FILE, Witness, WitnessState, init_witness, load_log_key, split_add_checkpoint
+from agp.journal import (
+    STATE_FILE,
+    WITNESS_VKEY_FILE,
+    Witness,
+    WitnessState,
+    init_witness,
+    load_log_key,
+    parse_checkpoint_body,
+    parse_unverified_note,
+    split_add_checkpoint,
+)
 
 __all__ = ("register",)
 

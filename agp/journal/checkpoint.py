@@ -31,9 +31,6 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
 from agp.errors import JournalVerificationError, UsageError
 from agp.journal import _crypto
 
@@ -87,8 +84,9 @@ def _public_raw(pub: Any) -> bytes:
         if len(pub) != 32:
             raise UsageError(f"an Ed25519 public key has 32 bytes, found {len(pub)}")
         return bytes(pub)
-    if isinstance(pub, Ed25519PublicKey):
-        return _crypto.ed25519_public_raw(pub)
+    foreign = _crypto.foreign_public_raw(pub)
+    if foreign is not None:
+        return foreign
     raw = getattr(pub, "raw", None)  # agp.journal.keys.PublicKey
     if isinstance(raw, bytes) and len(raw) == 32:
         return raw
@@ -100,9 +98,12 @@ def _private(key: Any) -> tuple[Any, bytes]:
     if isinstance(key, (bytes, bytearray)):
         if len(key) != 32:
             raise UsageError(f"an Ed25519 private key seed has 32 bytes, found {len(key)}")
-        key = Ed25519PrivateKey.from_private_bytes(bytes(key))
-    if isinstance(key, Ed25519PrivateKey):
-        return key, _crypto.ed25519_public_raw(key.public_key())
+        signer = _crypto.Signer(bytes(key))
+        return signer, signer.public_raw
+    seed = _crypto.foreign_seed(key)
+    if seed is not None:
+        signer = _crypto.Signer(seed)
+        return signer, signer.public_raw
     public = getattr(key, "public", None)  # agp.journal.keys.SigningKey
     if callable(getattr(key, "sign", None)) and public is not None:
         return key, _public_raw(public)
@@ -132,8 +133,8 @@ class VerifierKey:
 
     def _verify(self, signature: bytes, message: bytes) -> None:
         try:
-            _crypto.ed25519_public_from_raw(self.public_raw).verify(signature, message)
-        except InvalidSignature:
+            _crypto.ed25519_verify(self.public_raw, signature, message)
+        except _crypto.InvalidSignature:
             raise JournalVerificationError(
                 f"the signature by {self.name} (key id {self.key_id.hex()}) does not verify over this note"
             ) from None

@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from agp.errors import KeyFileError
 from agp.journal import _crypto
 
@@ -31,6 +28,8 @@ __all__ = (
     "KEY_FILE",
     "KEYRING_FILE",
     "PUB_FILE",
+    "RETIRED_DIR",
+    "KeyRotation",
     "Keyring",
     "PublicKey",
     "SigningKey",
@@ -43,6 +42,8 @@ __all__ = (
 KEY_FILE = "agp.key"
 PUB_FILE = "agp.pub"
 KEYRING_FILE = "keyring.json"
+RETIRED_DIR = "retired"
+_STAGED_SUFFIX = ".next"
 
 
 def kid_for(raw_public: bytes) -> str:
@@ -53,15 +54,13 @@ def kid_for(raw_public: bytes) -> str:
 class PublicKey:
     raw: bytes
     kid: str
-    _key: Ed25519PublicKey
 
     @classmethod
     def from_raw(cls, raw: bytes) -> "PublicKey":
-        try:
-            key = _crypto.ed25519_public_from_raw(raw)
-        except ValueError as exc:
-            raise KeyFileError(f"bad public key: {exc}") from exc
-        return cls(raw=bytes(raw), kid=kid_for(raw), _key=key)
+        if not isinstance(raw, (bytes, bytearray)) or len(raw) != _crypto.PUBLIC_BYTES:
+            size = len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__
+            raise KeyFileError(f"bad public key: an Ed25519 public key has {_crypto.PUBLIC_BYTES} bytes, found {size}")
+        return cls(raw=bytes(raw), kid=kid_for(bytes(raw)))
 
     @classmethod
     def from_b64(cls, text: str) -> "PublicKey":
@@ -74,32 +73,40 @@ class PublicKey:
     @classmethod
     def from_pem(cls, data: bytes) -> "PublicKey":
         try:
-            key = serialization.load_pem_public_key(data)
-        except ValueError as exc:
-            raise KeyFileError(f"not a PEM public key: {exc}") from exc
-        if not isinstance(key, Ed25519PublicKey):
-            raise KeyFileError(f"not an Ed25519 public key ({type(key).__name__})")
-        return cls.from_raw(_crypto.ed25519_public_raw(key))
+            raw = _crypto.ed25519_public_from_pem(data)
+        except (ValueError, TypeError) as exc:
+            raise KeyFileError(f"not a PEM Ed25519 public key: {exc}") from exc
+        return cls.from_raw(raw)
 
     def verify(self, signature: bytes, data: bytes) -> None:
         """Raise ``InvalidSignature`` unless ``signature`` is this key's over ``data``."""
-        self._key.verify(signature, data)
+        _crypto.ed25519_verify(self.raw, signature, data)
 
     def to_b64(self) -> str:
         return base64.b64encode(self.raw).decode("ascii")
 
     def to_pem(self) -> bytes:
-        return self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return _crypto.ed25519_public_to_pem(self.raw)
 
 
 class SigningKey:
-    """An Ed25519 private key. Never logged, never journaled, never put in a bundle."""
+    """An Ed25519 private key. Never logged, never journaled, never put in a bundle.
 
-    __slots__ = ("_key", "public", "kid")
+    Made from a 32-byte seed (or, for callers that hold one, a ``cryptography``
+    Ed25519 private key object); signs through libsodium.
+    """
 
-    def __init__(self, key) -> None:  # an Ed25519PrivateKey
-        self._key = key
-        self.public = PublicKey.from_raw(_crypto.ed25519_public_raw(key.public_key()))
+    __slots__ = ("_signer", "public", "kid")
+
+    def __init__(self, key: bytes | object) -> None:
+        seed = key if isinstance(key, bytes) else _crypto.foreign_seed(key)
+        if seed is None:
+            raise TypeError(f"a SigningKey is made from a 32-byte seed, not {type(key).__name__}")
+        try:
+            self._signer = _crypto.Signer(seed)
+        except ValueError as exc:
+            raise KeyFileError(str(exc)) from None
+        self.public = PublicKey.from_raw(self._signer.public_raw)
         self.kid = self.public.kid
 
     @classmethod
@@ -107,10 +114,10 @@ class SigningKey:
         return cls(_crypto.ed25519_generate())
 
     def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data)
+        return self._signer.sign(data)
 
     def to_pem(self) -> bytes:
-        return _crypto.ed25519_private_to_pem(self._key)
+        return _crypto.ed25519_private_to_pem(self._signer.seed)
 
     def __repr__(self) -> str:
         return f"SigningKey(kid={self.kid!r})"
@@ -246,3 +253,83 @@ class Keyring(Mapping[str, PublicKey]):
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+def _write_replace(path: Path, data: bytes, mode: int) -> None:
+    """Write ``path`` through a temporary file, fsync it and rename it into place."""
+    tmp = path.with_name(path.name + _STAGED_SUFFIX)
+    tmp.unlink(missing_ok=True)
+    _write_new(tmp, data, mode)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    """A key directory part-way through a rotation: the new key is staged beside the old one.
+
+    The steps, in order (``agp.journal.rotate_key`` runs them around the journal's
+    ``key.rotate`` entry)::
+
+        r = KeyRotation.stage(D)   # load D/agp.key, make a new key, write D/agp.key.next (0600)
+        ...                        # the journal records the rotation, signed by r.old
+        r.install()                # old key -> D/retired/, new key -> D/agp.key, D/agp.pub, D/keyring.json
+        # or r.abandon()           # the journal did not record it: drop D/agp.key.next
+    """
+
+    directory: Path
+    old: SigningKey
+    new: SigningKey
+
+    @property
+    def staged(self) -> Path:
+        return self.directory / (KEY_FILE + _STAGED_SUFFIX)
+
+    @property
+    def retired(self) -> Path:
+        return self.directory / RETIRED_DIR / f"agp-{self.old.kid}.key"
+
+    @classmethod
+    def stage(cls, key_dir: str | os.PathLike[str]) -> "KeyRotation":
+        d = Path(key_dir)
+        old = load_signing_key(d)
+        staged = d / (KEY_FILE + _STAGED_SUFFIX)
+        if staged.exists():
+            raise KeyFileError(
+                f"{staged} exists: an earlier rotation stopped part-way. If the journal's last key.rotate entry "
+                f"names that key, move it to {d / KEY_FILE} (keep {d / KEY_FILE} in {d / RETIRED_DIR}); "
+                "otherwise delete it. Then rotate again"
+            )
+        new = SigningKey.generate()
+        _write_new(staged, new.to_pem(), 0o600)
+        return cls(directory=d, old=old, new=new)
+
+    def abandon(self) -> None:
+        """Drop the staged key (the journal did not record the rotation)."""
+        self.staged.unlink(missing_ok=True)
+
+    def install(self) -> Path:
+        """Retire the old key, install the new one and its public key, extend the keyring.
+
+        Returns the keyring's path. Call only once the journal records the rotation.
+        """
+        d = self.directory
+        retired_dir = d / RETIRED_DIR
+        try:
+            retired_dir.mkdir(mode=0o700, exist_ok=True)
+            os.replace(d / KEY_FILE, self.retired)
+            os.replace(self.staged, d / KEY_FILE)
+            _write_replace(d / PUB_FILE, self.new.public.to_pem(), 0o644)
+            ring_path = d / KEYRING_FILE
+            keys = list(Keyring.load(ring_path).values()) if ring_path.exists() else [self.old.public]
+            if self.old.kid not in {k.kid for k in keys}:
+                keys.insert(0, self.old.public)
+            keys.append(self.new.public)
+            _write_replace(ring_path, (Keyring(keys).to_json() + "\n").encode("utf-8"), 0o644)
+            _fsync_dir(retired_dir)
+            _fsync_dir(d)
+        except OSError as exc:
+            raise KeyFileError(
+                f"the journal now expects key {self.new.kid}, but installing it in {d} failed: {exc}. "
+                f"The new key is in {self.staged if self.staged.exists() else d / KEY_FILE}"
+            ) from exc
+        return ring_path

@@ -234,12 +234,20 @@ class TreeFile:
         self.leaves = 0
         self.rebuilt = True
 
-    def sync(self) -> int:
-        """Bring the sidecar up to date with the journal's complete lines; return the leaf count."""
+    def sync(self, *, rebuild: bool = False) -> int:
+        """Bring the sidecar up to date with the journal's complete lines; return the leaf count.
+
+        ``rebuild`` first empties it, so every node is recomputed from the journal.
+        """
         assert self._fd is not None and self._idx_fd is not None
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            return self._sync_locked()
+            if not rebuild:
+                return self._sync_locked()
+            self._reset(bytes.fromhex(_journal_genesis_hex(self.journal_path)))
+            n = self._sync_locked()
+            self.rebuilt = True  # _sync_locked reports only the rebuilds it decided on itself
+            return n
         except OSError as exc:
             raise JournalVerificationError(f"cannot update the proof sidecar {self.path}: {exc.strerror}") from exc
         finally:

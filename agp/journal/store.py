@@ -28,19 +28,20 @@ import json
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from agp.errors import JournalError, JournalVerificationError, JournalWriteError
+from agp.errors import JournalError, JournalVerificationError, JournalWriteError, UsageError
 from agp.journal import _crypto
 from agp.journal.canonical import CanonicalizationError, canonicalize
 from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, finish, format_ts, jstr, parse_entry
 from agp.journal.head import Head, HeadFormatError, head_path_for, read_head, write_head_file
-from agp.journal.keys import PublicKey, SigningKey
+from agp.journal.keys import KEY_FILE, PUB_FILE, KeyRotation, PublicKey, SigningKey
 from agp.journal.merkle import CompactRange
 from agp.journal.redact import SecretRedactor
 
-__all__ = ("FORMAT", "Journal", "read_first_entry", "read_last_entries")
+__all__ = ("FORMAT", "Journal", "RotatedKey", "read_first_entry", "read_last_entries", "rotate_key")
 
 FORMAT = "agp-journal/1"
 _BLOCK = 1 << 16
@@ -131,7 +132,7 @@ class Journal:
         self._head_lock = threading.RLock()  # rotate() holds it across its entry and the head
         self._ready: dict[int, tuple[bytes, Entry, threading.Event]] = {}
         self._head_seq = -1
-        self._tree = CompactRange()  # RFC 6962 tree over every entry's raw hash (issue 6)
+        self._tree = CompactRange()  # RFC 6962 tree over every entry's raw hash
         self._tree_at: dict[int, CompactRange] = {}  # snapshots at head announcements
         self._failed: JournalWriteError | None = None
         self._closed = False
@@ -543,3 +544,78 @@ def checkpoint_fields(key: SigningKey, genesis: str, tree: CompactRange) -> dict
     origin = journal_origin(genesis)
     note = sign_checkpoint(format_checkpoint(origin, tree.size, tree.root()), key, origin)
     return {"checkpoint": note, "tree": base64.b64encode(tree.to_bytes()).decode("ascii")}
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedKey:
+    """What :func:`rotate_key` did."""
+
+    old_kid: str
+    new_kid: str
+    rotation_seq: int
+    key_file: Path
+    public_key: Path
+    keyring: Path
+    retired: Path
+
+
+def _kid_in_force(path: Path) -> str | None:
+    """The key the journal at ``path`` expects next (its last entry's, or the one it rotated to)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        end = size
+        while end > 0 and _read_block(fd, end - 1, 1) != b"\n":  # a torn last line is not an entry
+            end -= 1
+        if end == 0:
+            return None
+        (_, line), = read_last_entries(fd, end, 1)
+        obj = json.loads(line)
+        if obj.get("kind") == "key.rotate" and isinstance(obj.get("body"), dict):
+            return obj["body"].get("new_kid")
+        return obj.get("kid")
+    finally:
+        os.close(fd)
+
+
+def rotate_key(journal_path: str | os.PathLike[str], key_dir: str | os.PathLike[str]) -> RotatedKey:
+    """Rotate the key in ``key_dir``: the journal records a ``key.rotate`` entry signed by the old
+    key introducing a new one, then the key directory switches to the new key (the old one is
+    kept in ``retired/``, ``keyring.json`` lists both).
+
+    The journal must not be open elsewhere. If recording the rotation fails, the key directory
+    is left as it was; if the journal recorded it but the head could not be written, the new
+    key is still installed (the journal expects it now) and the error is raised afterwards.
+    """
+    jp = Path(journal_path)
+    if not jp.is_file():
+        raise UsageError(f"no journal at {jp}; a rotation is recorded in a journal")
+    rotation = KeyRotation.stage(key_dir)
+    try:
+        journal = Journal.open(jp, rotation.old)
+    except BaseException:
+        rotation.abandon()
+        raise
+    failure: BaseException | None = None
+    entry: Entry | None = None
+    try:
+        entry = journal.rotate(rotation.new)
+    except BaseException as exc:  # noqa: BLE001 - decided below from what the journal holds
+        failure = exc
+    try:
+        journal.close()
+    except BaseException as exc:  # noqa: BLE001
+        failure = failure or exc
+    if entry is None and _kid_in_force(jp) != rotation.new.kid:
+        rotation.abandon()
+        assert failure is not None
+        raise failure
+    keyring = rotation.install()
+    if failure is not None:
+        raise failure
+    assert entry is not None
+    d = rotation.directory
+    return RotatedKey(old_kid=rotation.old.kid, new_kid=rotation.new.kid, rotation_seq=entry.seq,
+                      key_file=d / KEY_FILE, public_key=d / PUB_FILE, keyring=keyring, retired=rotation.retired)

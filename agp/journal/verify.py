@@ -277,8 +277,16 @@ def scan_journal(
     head_path: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     max_errors: int = 100,
+    pool: str = "process",
 ) -> VerifyReport:
-    """Check everything; return a report whose ``errors`` list every problem found."""
+    """Check everything; return a report whose ``errors`` list every problem found.
+
+    ``pool`` is how ranges are checked in parallel: ``"process"`` (one worker process per
+    core) or ``"thread"`` (threads in this process: libsodium releases the GIL while it
+    checks a signature, the parsing holds it). bench/journal.py measures both.
+    """
+    if pool not in ("process", "thread"):
+        raise UsageError(f"pool must be 'process' or 'thread', not {pool!r}")
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"no journal file at {p}")
@@ -313,6 +321,12 @@ def scan_journal(
     if len(args) == 1:
         results = collect([_scan_chunk(args[0])])
         report.workers = 1
+    elif pool == "thread":
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(nproc, len(args)), thread_name_prefix="agp-verify") as ex:
+            results = collect(ex.map(_scan_chunk, args))
+        report.workers = min(nproc, len(args))
     else:
         # fork is fast, but unsafe in a process that already runs threads (a gate, a
         # journal writer): there the workers start fresh instead

@@ -311,3 +311,16 @@ def test_keyring_verifies_after_rotation(tmp_path):
     verify_entry(None, prove_inclusion(path, 1), note, ring)  # signed by the old key
     with pytest.raises(JournalVerificationError, match="does not trust"):
         verify_entry(None, prove_inclusion(path, 1), note, [new.public])
+
+
+def test_tree_rebuild_recomputes_every_node_and_says_so(tmp_path):
+    from agp.journal import TreeFile
+    from tests.support.journal import make_journal as _make
+
+    path, _, _ = _make(tmp_path, 9)
+    with TreeFile.open(path) as t:
+        root = t.root_at(t.leaves)
+        n = t.leaves
+    with TreeFile.open(path, sync=False) as t:
+        assert t.sync(rebuild=True) == n
+        assert t.rebuilt and t.root_at(n) == root

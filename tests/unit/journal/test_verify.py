@@ -14,12 +14,12 @@ from agp.journal.head import head_path_for
 from tests.support.journal import lines, make_journal, write_lines
 
 
-@pytest.fixture(params=["serial", "parallel"])
+@pytest.fixture(params=["serial", "parallel", "threads"])
 def mode(request, monkeypatch):
-    """Run each case with one process and with worker chunks (seams between chunks)."""
-    if request.param == "parallel":
+    """Run each case with one process, with worker processes and with worker threads (seams between chunks)."""
+    if request.param in ("parallel", "threads"):
         monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
-        return {"workers": 2}
+        return {"workers": 2, "pool": "thread" if request.param == "threads" else "process"}
     return {"workers": 1}
 
 
@@ -344,3 +344,24 @@ def test_checkpoint_root_is_folded_task_by_task(tmp_path, monkeypatch):
     write_lines(path, reseal(ls, k, key))
     r2 = verify_mod.scan_journal(path, ring, workers=2)
     assert any("not the Merkle root" in e.reason for e in r2.errors), r2.errors
+
+
+def test_an_unknown_pool_is_a_usage_error(tmp_path):
+    from agp.errors import UsageError
+
+    path, _, ring = make_journal(tmp_path, 2)
+    with pytest.raises(UsageError, match="pool"):
+        verify_mod.scan_journal(path, ring, pool="fibers")
+
+
+def test_threads_report_workers_and_find_the_same_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    path, _, ring = make_journal(tmp_path, 40)
+    ls = lines(path)
+    ls[17] = ls[17].replace(b'"decision":"', b'"decision":"x')
+    write_lines(path, ls)
+    by_thread = verify_mod.scan_journal(path, ring, workers=2, pool="thread")
+    by_process = verify_mod.scan_journal(path, ring, workers=2, pool="process")
+    assert by_thread.workers == 2
+    assert by_thread.to_json_dict() == by_process.to_json_dict()
+    assert not by_thread.ok
