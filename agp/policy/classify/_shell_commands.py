@@ -31,6 +31,7 @@ from agp.policy.classify.programs import (
     NON_POSIX_SHELLS,
     OPTION_VALUES,
     PATTERN_FIRST,
+    PROGRAMS,
     PYTHON_VERSIONED,
     SHELLS,
     SQL_CLIENTS,
@@ -150,8 +151,7 @@ class Commands:
             return self.parallel(words, args, env, text, flags)
         if prog == "watch":
             self.exec_stmt(prog, words, env, text, [], flags)
-            cmd = _skip_opts(args, {"-n", "--interval", "-d", "--differences", "-q", "--equexit", "--chgexit"}
-                             | {"-n"}, with_arg={"-n", "--interval", "-q", "--equexit"})
+            cmd = _skip_opts(args, PROGRAMS["watch"].value_options)
             if cmd:
                 if all(w.literal for w in cmd):
                     self.nested(" ".join(w.value for w in cmd), Env(env.cwds, inner_env.via, env.depth + 1),
@@ -679,8 +679,7 @@ class Commands:
         return env.cwds
 
     def xargs(self, words, args, env, stdin, text, flags) -> tuple[str, ...]:
-        with_arg = {"-I", "-n", "-L", "-P", "-d", "-E", "-s", "-a", "--arg-file", "--delimiter", "--max-args",
-                    "--max-lines", "--max-procs", "--eof", "--max-chars", "--process-slot-var", "-l", "-i"}
+        with_arg = PROGRAMS["xargs"].value_options
         i = 0
         repl = None
         path_words: list[Word] = []
@@ -700,7 +699,7 @@ class Commands:
                 repl = v.split("=", 1)[1] if "=" in v else "{}"
             if v in ("-a", "--arg-file") and i + 1 < len(args):
                 path_words.append(args[i + 1])
-            if v in with_arg and v not in ("-i", "-l"):
+            if v in with_arg:
                 i += 2
                 continue
             i += 1
@@ -898,7 +897,7 @@ class Commands:
             if v.startswith("--exec-path") or v.startswith("--upload-pack") or v.startswith("--receive-pack"):
                 self.unknown(env, text, f"git {v.split('=')[0]} names a program for git to run")
                 return
-            if v in ("-C", "--git-dir", "--work-tree", "--namespace", "--super-prefix") and i + 1 < len(args):
+            if v in PROGRAMS["git"].value_options and i + 1 < len(args):
                 i += 2
                 continue
             if v.startswith("-"):
@@ -953,12 +952,8 @@ class Commands:
         found = False
         sqls: list[Word] = []
         files: list[Word] = []
-        opts_cmd = {"psql": ("-c", "--command"), "pgcli": ("-c",), "mysql": ("-e", "--execute"),
-                    "mariadb": ("-e", "--execute"), "duckdb": ("-c", "-s", "-cmd"), "sqlite3": ("-cmd",),
-                    "clickhouse-client": ("-q", "--query"), "sqlcmd": ("-Q", "-q"), "snowsql": ("-q", "--query"),
-                    "trino": ("--execute",), "presto": ("--execute",)}.get(prog, ())
-        opts_file = {"psql": ("-f", "--file"), "mysql": (), "sqlcmd": ("-i",), "snowsql": ("-f", "--filename"),
-                     "duckdb": ("-f",), "sqlite3": ("-init",), "trino": ("-f", "--file")}.get(prog, ())
+        client = PROGRAMS[prog]
+        opts_cmd, opts_file = client.sql_options, client.sql_file_options
         ops: list[Word] = []
         i = 0
         while i < len(args):
@@ -1028,7 +1023,7 @@ class Commands:
                 self.unknown(env, text, f"{prog} interactive session reads SQL from the terminal")
 
 
-def _skip_opts(args: list[Word], opts: set[str], with_arg: set[str]) -> list[Word]:
+def _skip_opts(args: list[Word], with_arg: frozenset[str]) -> list[Word]:
     i = 0
     while i < len(args) and args[i].literal and is_option(args[i]):
         if args[i].value in with_arg:
