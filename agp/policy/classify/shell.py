@@ -41,6 +41,11 @@ continuation inside a word, and the whole string when tree-sitter reports an ERR
 Interpreter one-liners are classified as BOTH an exec statement (program 'python', flag
 'interpreter') and an unknown statement: a policy has to allow unknown statements explicitly to
 let one through, and no shipped policy does.
+
+Layout: ``_shell_words`` (what bash makes of one word), ``_shell_walk`` (the grammar walk and the
+checks around it), ``_shell_commands`` (per-program rules), ``_shell_state`` (limits and what the
+walk carries), and the tables those rules read, one module per family of programs, in
+``agp.policy.classify.programs``.
 """
 
 from __future__ import annotations
