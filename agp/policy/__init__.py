@@ -13,20 +13,10 @@ statements, files, URLs, MCP tools); ``evaluate_classified`` decides them withou
 The language is described in adr/0003-policy-language.md.
 """
 
-from agp.policy._tools import classify
 from agp.policy.attest import attestation, normalized_policy, policy_digest
-from agp.policy.engine import (
-    ClassifiedCall,
-    ClassifiedStatement,
-    Decision,
-    PathFact,
-    Policy,
-    StatementDecision,
-    ToolCall,
-    evaluate,
-    evaluate_classified,
-    load_policy,
-)
+from agp.policy.call import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
+from agp.policy.classify.tools import classify
+from agp.policy.engine import Decision, Policy, StatementDecision, evaluate, evaluate_classified, load_policy
 from agp.policy.model import PolicyFile, Rule, TestCase
 
 __all__ = (

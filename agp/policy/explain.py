@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from agp.policy._tools import classify
-from agp.policy.engine import Decision, Policy, ToolCall, evaluate_classified
+from agp.policy.call import ToolCall
+from agp.policy.classify.tools import classify
+from agp.policy.engine import Decision, Policy, evaluate_classified
 from agp.policy.model import TestCase, read_policy_file
 
 __all__ = ("ReplayResult", "TestResult", "explain", "explain_json", "replay_decisions", "run_policy_tests")

@@ -23,10 +23,14 @@ import posixpath
 import re
 from typing import Any
 
-from agp.policy.classify import Statement, classify_shell, classify_sql, normalize_path, url_host
-from agp.policy.engine import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
+from agp.policy.call import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
+from agp.policy.classify._statement import Statement
+from agp.policy.classify.paths import normalize_path
+from agp.policy.classify.shell import classify_shell
+from agp.policy.classify.sql import classify_sql
+from agp.policy.classify.urls import url_host
 
-__all__ = ("HARNESSES", "classify")
+__all__ = ("HARNESSES", "SUBAGENT_TOOLS", "classify")
 
 HARNESSES = frozenset({"claude-code", "codex", "reference"})
 

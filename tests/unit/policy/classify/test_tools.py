@@ -1,4 +1,4 @@
-"""agp/policy/_tools.py: harness tool calls -> statements (non-shell tools, path resolution)."""
+"""agp/policy/classify/tools.py: harness tool calls -> statements (non-shell tools, path resolution)."""
 
 import os
 

@@ -1,0 +1,114 @@
+"""What the engine decides on: a tool call, and the statements it was split into.
+
+:class:`ToolCall` is the call as the harness reports it; :class:`ClassifiedCall` is that call
+with its :class:`ClassifiedStatement` list (``agp.policy.classify.tools`` builds it), each with
+the :class:`PathFact` of every path it names. These types are shared by the tool classifier and
+the engine, and import nothing else of agp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+__all__ = ("ClassifiedCall", "ClassifiedStatement", "PathFact", "ToolCall")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call as the harness reports it to its hook."""
+
+    harness: str
+    tool: str
+    input: Mapping[str, Any]
+    cwd: str
+    workspace: str
+    session: str = ""
+    tool_use_id: str | None = None
+    #: the host directory that backs ``workspace`` when the harness runs in a sandbox (symlinks
+    #: inside the workspace are read there); None: the workspace path is the same on this host;
+    #: "": never read the filesystem (lexical resolution only)
+    host_workspace: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d = {"harness": self.harness, "tool": self.tool, "input": dict(self.input), "cwd": self.cwd,
+             "workspace": self.workspace, "session": self.session}
+        if self.tool_use_id is not None:
+            d["tool_use_id"] = self.tool_use_id
+        return d
+
+
+@dataclass(frozen=True)
+class PathFact:
+    """A path a statement reads, writes or names, resolved against the workspace.
+
+    ``location`` is ``inside``, ``root`` (the workspace itself), ``outside`` or ``null`` (the
+    null device and standard streams); ``None`` when the path is decided only at run time
+    (then ``path`` is ``None`` too). For a wildcard pattern (``glob``), ``path`` is its fixed
+    leading directory: every match lies there or below.
+    """
+
+    written: str
+    path: str | None
+    location: str | None
+    glob: bool = False
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d = {"written": self.written, "path": self.path, "location": self.location or "unknown"}
+        if self.glob:
+            d["glob"] = True
+        return d
+
+
+@dataclass(frozen=True)
+class ClassifiedStatement:
+    """One thing a call does, in the terms rules speak about."""
+
+    kind: str
+    text: str
+    program: str | None = None
+    argv: tuple[str, ...] = ()
+    #: per argv word: True when the word is literal (known before run time)
+    literal: tuple[bool, ...] = ()
+    paths: tuple[PathFact, ...] = ()
+    host: str | None = None
+    sql_kind: str | None = None
+    sql_flags: tuple[str, ...] = ()
+    mcp_server: str | None = None
+    mcp_tool: str | None = None
+    via: tuple[str, ...] = ()
+    reason: str | None = None
+    #: classifier facts (shell: 'glob', 'stdin_code', 'interpreter', ...; sql: 'no_where', ...)
+    facts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.literal and len(self.literal) != len(self.argv):
+            raise ValueError("literal must have one flag per argv word")
+        if not self.literal and self.argv:
+            object.__setattr__(self, "literal", (True,) * len(self.argv))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "text": self.text}
+        if self.program is not None:
+            d["program"] = self.program
+        if self.argv:
+            d["argv"] = [w if lit else {"runtime": w} for w, lit in zip(self.argv, self.literal)]
+        if self.paths:
+            d["paths"] = [p.to_json_dict() for p in self.paths]
+        for k in ("host", "sql_kind", "mcp_server", "mcp_tool", "reason"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        if self.sql_flags:
+            d["sql_flags"] = list(self.sql_flags)
+        if self.via:
+            d["via"] = list(self.via)
+        if self.facts and self.facts != self.sql_flags:
+            d["facts"] = list(self.facts)
+        return d
+
+
+@dataclass(frozen=True)
+class ClassifiedCall:
+    call: ToolCall
+    statements: tuple[ClassifiedStatement, ...]

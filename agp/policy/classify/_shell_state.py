@@ -1,0 +1,64 @@
+"""What the shell walker carries through a command string: limits, the candidate working
+directories, what feeds stdin, and the walk's context (private to the shell classifier)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agp.policy.classify._statement import Statement
+
+__all__ = ("MAX_COMMAND_BYTES", "MAX_CWDS", "MAX_DEPTH", "MAX_NESTING", "Ctx", "Env", "Stdin", "join_cwds", "uniq")
+
+MAX_COMMAND_BYTES = 256 * 1024  # a longer string is one unknown statement
+MAX_DEPTH = 8  # nesting of bash -c / eval / backticks / function calls
+MAX_NESTING = 64  # brackets deeper than this: one unknown statement
+MAX_CWDS = 4  # candidate working directories tracked before giving up (cwd unknown)
+
+
+@dataclass(slots=True)
+class Env:
+    cwds: tuple[str, ...]  # candidate working directories; '' = unknown
+    via: tuple[str, ...] = ()
+    depth: int = 0
+
+
+@dataclass(slots=True)
+class Stdin:
+    kind: str = "inherit"  # inherit | pipe | file | heredoc | herestring
+    literal: str | None = None  # here-doc / here-string body when literal
+
+
+@dataclass
+class Ctx:
+    src: bytes
+    out: list[Statement] = field(default_factory=list)
+    functions: dict[str, object] = field(default_factory=dict)
+    visited: set[int] = field(default_factory=set)  # start bytes of command/redirect nodes walked
+    origin: tuple[str, ...] = ()  # the working directory of the call (before any cd in the string)
+    called: set[str] = field(default_factory=set)
+    call_stack: list[str] = field(default_factory=list)
+
+    def text(self, node) -> str:
+        return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+def join_cwds(path: str, cwds: tuple[str, ...]) -> list[tuple[str, bool]]:
+    if path.startswith("/") or path.startswith("~"):
+        return [(path, True)]
+    out = []
+    for c in cwds:
+        if not c:
+            out.append((path, False))
+        else:
+            out.append((c.rstrip("/") + "/" + path if path not in ("", ".") else c, True))
+    return out
+
+
+def uniq(seq):
+    seen = set()
+    out = []
+    for x in seq:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out

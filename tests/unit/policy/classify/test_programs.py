@@ -1,0 +1,58 @@
+"""agp/policy/classify/programs: the program tables the shell classifier reads."""
+
+import pytest
+
+from agp.policy.classify.programs import (
+    OPTION_VALUES,
+    PROGRAMS,
+    WRAPPER_OPTS_WITH_ARG,
+    Program,
+    basics,
+    build,
+    files,
+    git,
+    network,
+    registry,
+    shells,
+    sql,
+    wrappers,
+)
+from agp.policy.classify.shell import classify_shell
+
+FAMILIES = (wrappers, shells, files, git, build, network, sql, basics)
+
+
+def test_a_program_listed_twice_is_refused():
+    with pytest.raises(ValueError, match="'rm' is listed twice"):
+        registry((Program("rm", writes="operands"),), (Program("rm", network=True),))
+
+
+def test_every_family_is_in_the_registry():
+    assert sum(len(f.PROGRAMS) for f in FAMILIES) == len(PROGRAMS)
+    assert all(PROGRAMS[p.name] is p for f in FAMILIES for p in f.PROGRAMS)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_records_are_consistent(name):
+    p = PROGRAMS[name]
+    assert p.file_options <= p.value_options | p.pair_options or p.operands != "by_options", name
+    assert p.pattern_options <= p.value_options or p.operands != "by_options", name
+    if p.role != "interpreter":
+        assert not p.program_text_options, name
+    if p.role != "sql_client":
+        assert not p.sql_options and not p.sql_file_options, name
+    if p.role != "wrapper":
+        assert not p.positionals, name
+
+
+def test_the_walker_reads_the_tables():
+    """A value option from the wrapper table is skipped to find the command; the same word after
+    an option the table does not list is the command."""
+    assert "-u" in WRAPPER_OPTS_WITH_ARG["sudo"]
+    assert [s.program for s in classify_shell("sudo -u rm ls", "/w") if s.kind == "exec"] == ["sudo", "ls"]
+    assert [s.program for s in classify_shell("sudo -n rm ls", "/w") if s.kind == "exec"] == ["sudo", "rm"]
+    # grep is read by its options: -f names a file, -e the pattern (so the first operand is a file)
+    arity, file_opts, pattern_opts, pattern_first = OPTION_VALUES["grep"]
+    assert arity["-f"] == 1 and "-f" in file_opts and "-e" in pattern_opts and pattern_first
+    (st,) = [s for s in classify_shell("grep -e x a.txt", "/w") if s.kind == "exec"]
+    assert st.paths == ("/w/a.txt",)
