@@ -18,8 +18,13 @@ upstream change, then update the pin). What agp changes, and why:
    transport from inside a box; AF_NETLINK, AF_PACKET, AF_ALG and the rest are kernel surface a
    coding agent does not need (measured: Claude Code and Codex run their tools without them,
    see adr/0005).
-2. ``socketcall()`` is refused: it multiplexes socket() for 32-bit x86 code with its arguments
-   in memory, where seccomp cannot read the address family, so it would bypass rule 1.
+2. ``socketcall()`` is refused, and the x86_64 profile no longer accepts 32-bit x86 (``int
+   0x80``) or x32 syscalls at all (SCMP_ARCH_X86 and SCMP_ARCH_X32 removed from its
+   subarchitectures). socketcall multiplexes socket() with its arguments in memory, where
+   seccomp cannot read the address family, and libseccomp turns a socket() rule with an
+   argument condition into an unconditional socketcall(SYS_SOCKET) rule for 32-bit x86:
+   measured, an ``int 0x80`` socketcall created an AF_VSOCK socket under rule 1 alone.
+   So 32-bit x86 binaries do not run in the sandbox (their syscalls are refused).
 3. ``io_uring_setup/enter/register`` are refused: io_uring performs socket, file and network
    operations from kernel workers that seccomp never sees.
 4. ``ptrace``, ``process_vm_readv/writev``, ``process_madvise``, ``kcmp`` and ``pidfd_getfd``
@@ -52,6 +57,8 @@ REFUSED = (
     "io_uring_setup", "io_uring_enter", "io_uring_register",
     "ptrace", "process_vm_readv", "process_vm_writev", "process_madvise", "kcmp", "pidfd_getfd",
 )
+#: 32-bit ABIs the x86_64 filter no longer accepts (rule 2)
+DROPPED_SUBARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_X32")
 #: every name agp takes out of the upstream allow entries (socket comes back with conditions)
 REMOVED = ("socket",) + REFUSED
 
@@ -62,6 +69,9 @@ def derive(upstream: dict) -> dict:
     if prof.get("defaultAction") != "SCMP_ACT_ERRNO" or prof.get("defaultErrnoRet") not in (None, EPERM):
         raise SystemExit(f"upstream default action changed: {prof.get('defaultAction')} "
                          f"errno {prof.get('defaultErrnoRet')}; review before regenerating")
+    for arch in prof["archMap"]:
+        if arch["architecture"] == "SCMP_ARCH_X86_64":
+            arch["subArchitectures"] = [a for a in arch["subArchitectures"] if a not in DROPPED_SUBARCHES]
     syscalls = []
     for entry in prof["syscalls"]:
         names = [n for n in entry["names"] if n not in REMOVED]

@@ -5,7 +5,8 @@ moby's ``profiles/seccomp/default.json`` at v20.10.24 by
 ``scripts/seccomp_profile.py``, which documents each change:
 
 - ``socket()`` only for AF_UNIX, AF_INET and AF_INET6 (AF_VSOCK, AF_NETLINK,
-  AF_PACKET and every other family: EPERM); ``socketcall()`` refused;
+  AF_PACKET and every other family: EPERM); ``socketcall()`` refused, and on x86_64
+  no 32-bit x86 or x32 syscalls (socketcall would hide the family; SIGSYS);
 - ``io_uring_setup/enter/register`` refused;
 - ``ptrace``, ``process_vm_readv/writev``, ``process_madvise``, ``kcmp``,
   ``pidfd_getfd`` refused.

@@ -185,3 +185,48 @@ def test_the_cpu_quota_is_set_in_the_sandboxs_cgroup(docker_client, spec_for, cp
         quota, period = r.stdout.decode().split()
         assert quota != "max" and int(quota) > 0, r.stdout
         assert int(quota) / int(period) == pytest.approx(cpus), r.stdout
+
+
+#: runs inside: python3 -I -S -c I386 socketcall|socket; makes one 32-bit x86 syscall (int 0x80) asking for an
+#: AF_VSOCK socket and prints "fd" or the errno name; a filter that refuses the 32-bit ABI kills it (SIGSYS)
+I386 = r"""
+import ctypes, errno, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+page = libc.mmap(None, 4096, 7, 0x02 | 0x20 | 0x40, -1, 0)  # RWX, private, anonymous, MAP_32BIT
+assert page and page < 2**32, page
+args = page + 2048
+ctypes.memmove(args, struct.pack("<III", 40, 1, 0), 12)
+if sys.argv[1] == "socketcall":  # push rbx; eax=102 socketcall; ebx=1 SYS_SOCKET; ecx=args; int 0x80; pop rbx; ret
+    code = b"\x53\xb8\x66\x00\x00\x00\xbb\x01\x00\x00\x00\xb9" + struct.pack("<I", args) + b"\xcd\x80\x5b\xc3"
+else:  # push rbx; eax=359 socket; ebx=40 AF_VSOCK; ecx=1 SOCK_STREAM; edx=0; int 0x80; pop rbx; ret
+    code = b"\x53\xb8\x67\x01\x00\x00\xbb\x28\x00\x00\x00\xb9\x01\x00\x00\x00\xba\x00\x00\x00\x00\xcd\x80\x5b\xc3"
+ctypes.memmove(page, code, len(code))
+r = ctypes.CFUNCTYPE(ctypes.c_int)(page)()
+print("fd" if r >= 0 else errno.errorcode.get(-r, str(-r)))
+"""
+
+
+@pytest.mark.parametrize("call", ["socketcall", "socket"])
+def test_a_32bit_syscall_cannot_create_the_socket_the_64bit_one_cannot(docker_client, spec_for, run_id,
+                                                                       reference_image, call):
+    """libseccomp turns socket() rules with a family condition into an unconditional socketcall rule for
+    32-bit x86, so the profile refuses the 32-bit ABI outright: the process is killed (SIGSYS)."""
+    c = docker_client.containers.run(
+        reference_image.id, ["python3", "-I", "-S", "-c", I386, call], user="10001:10001", network_mode="none",
+        cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True, labels={LABEL_RUN: run_id},
+        detach=True)
+    try:
+        assert c.wait(timeout=60)["StatusCode"] == 0, c.logs()
+        control = c.logs(stdout=True, stderr=False).decode().strip()
+    finally:
+        c.remove(force=True)
+    if control == "ENOSYS":
+        pytest.skip("this kernel has no 32-bit x86 syscall emulation: nothing to refuse")
+    assert control == "fd", "under Docker's default profile the 32-bit call creates an AF_VSOCK socket"
+    with DockerSandbox(spec_for(), client=docker_client) as sb:
+        r = sb.exec(["sh", "-c", 'python3 -I -S -c "$0" "$1"; echo "exit=$?"', I386, call], timeout=30)
+    out = r.stdout.decode()
+    assert "fd" not in out.split(), out
+    assert "exit=159" in out, out  # 128 + SIGSYS: the filter killed it before the kernel made a socket

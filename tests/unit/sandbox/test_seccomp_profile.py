@@ -196,3 +196,9 @@ def test_a_quota_outside_the_host_is_refused(monkeypatch, cpus):
     monkeypatch.setattr(driver, "host_cpus", lambda: 2)
     with pytest.raises(SandboxError, match="CPU quota must be between 0.01 and the host's 2 cores"):
         _spec(cpus=cpus)
+
+
+def test_the_x86_64_filter_refuses_the_32bit_abis():
+    """socketcall would carry socket()'s family in memory; libseccomp drops the family condition for it."""
+    x86_64 = [a for a in PROFILE["archMap"] if a["architecture"] == "SCMP_ARCH_X86_64"]
+    assert x86_64 and x86_64[0]["subArchitectures"] == []
