@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-__all__ = ("Check", "run_checks", "CHECKS")
+__all__ = ("CHECKS", "Check", "check_apparmor", "check_python", "check_seccomp", "run_checks")
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,102 @@ def check_harness_versions() -> Check:
     return Check("harness versions", "pass", ", ".join(f"{k} {v}" for k, v in want.items()) + " (validated pins)")
 
 
+def _engine_security_options() -> list[str]:
+    """The engine's SecurityOptions (``docker info``), e.g. ["name=seccomp,profile=default", "name=apparmor"]."""
+    return [str(o) for o in (_docker_client().info().get("SecurityOptions") or [])]
+
+
+def _engine_has(options: Iterable[str], name: str) -> bool:
+    return any(f"name={name}" in o.split(",") for o in options)
+
+
+def check_seccomp(security_options: list[str] | None = None) -> Check:
+    """agp's seccomp profile (its digest) and whether the engine can apply a seccomp profile at all."""
+    try:
+        from agp.sandbox.seccomp import ALLOWED_SOCKET_FAMILIES, PROFILE_DIGEST, REFUSED_SYSCALLS
+    except (ImportError, OSError, ValueError) as exc:  # the shipped JSON is missing or unreadable
+        return Check("seccomp profile", "fail", f"agp's seccomp profile cannot be loaded: {exc}", "reinstall agp")
+    what = (f"agp's profile {PROFILE_DIGEST} (Docker's default; socket() only "
+            f"{'/'.join(ALLOWED_SOCKET_FAMILIES.values())}; refused: {', '.join(REFUSED_SYSCALLS)})")
+    try:
+        opts = _engine_security_options() if security_options is None else security_options
+    except Exception as exc:  # noqa: BLE001 - the finding is the message
+        return Check("seccomp profile", "fail", f"{what}; cannot ask the engine whether it applies seccomp: {exc}",
+                     "start the Docker engine")
+    if not _engine_has(opts, "seccomp"):
+        return Check("seccomp profile", "fail", f"{what}; the engine does not support seccomp "
+                     f"(SecurityOptions: {opts}), so no sandbox can be created",
+                     "use a Docker engine built with seccomp support (libseccomp)")
+    return Check("seccomp profile", "pass", f"{what}; the engine applies it to every sandbox and agp checks "
+                 "its digest before start")
+
+
+APPARMOR_ENABLED = Path("/sys/module/apparmor/parameters/enabled")
+
+
+def check_apparmor(enabled_path: Path = APPARMOR_ENABLED, security_options: list[str] | None = None) -> Check:
+    """AppArmor on this host (the kernel's own switch) and in the engine: a second layer, not required."""
+    try:
+        host = enabled_path.read_text().strip()
+    except FileNotFoundError:
+        host = None
+    except OSError as exc:
+        host = f"unreadable ({exc})"
+    try:
+        opts = _engine_security_options() if security_options is None else security_options
+        engine = _engine_has(opts, "apparmor")
+    except Exception as exc:  # noqa: BLE001
+        return Check("apparmor", "warn", f"host: {host or 'not available'}; cannot ask the engine: {exc}",
+                     "start the Docker engine")
+    if host == "Y" and engine:
+        return Check("apparmor", "pass", f"enabled on this host ({enabled_path}: Y) and applied by the engine "
+                     "(docker-default profile on every sandbox)")
+    if host is None:
+        detail = f"not available on this host (no {enabled_path})"
+    elif host != "Y":
+        detail = f"not enabled on this host ({enabled_path}: {host})"
+    else:
+        detail = "enabled on this host, but the engine does not apply it (SecurityOptions has no name=apparmor)"
+    return Check("apparmor", "warn", detail + "; sandboxes rely on seccomp, no capabilities, no-new-privileges, "
+                 "a read-only root and namespaces", "enable AppArmor in the kernel and the engine for a second layer")
+
+
+#: CPython releases that fix tarfile extraction-filter bypasses (CVE-2025-4517 write outside the
+#: destination; CVE-2025-4330, -4138, -4435, CVE-2024-12718 in the same fix, cpython gh-135034) and
+#: the negative-offset loop (CVE-2025-8194), per minor version, from the CVE records (PSF CNA)
+TARFILE_FIXES: tuple[tuple[str, dict[tuple[int, int], tuple[int, int, int]]], ...] = (
+    ("CVE-2025-4517 (and CVE-2025-4330, CVE-2025-4138, CVE-2025-4435, CVE-2024-12718)",
+     {(3, 9): (3, 9, 23), (3, 10): (3, 10, 18), (3, 11): (3, 11, 13), (3, 12): (3, 12, 11), (3, 13): (3, 13, 4)}),
+    ("CVE-2025-8194",
+     {(3, 9): (3, 9, 24), (3, 10): (3, 10, 19), (3, 11): (3, 11, 14), (3, 12): (3, 12, 12), (3, 13): (3, 13, 6)}),
+)
+
+
+def check_python(version: tuple[int, int, int] | None = None, executable: str | None = None) -> Check:
+    """The interpreter agp runs on: warn when its tarfile has known extraction-filter CVEs."""
+    import sys
+
+    v = tuple(version or sys.version_info[:3])
+    where = executable or sys.executable
+    name = f"Python {'.'.join(map(str, v))} ({where})"
+    open_cves = []
+    for cves, fixed in TARFILE_FIXES:
+        fix = fixed.get(v[:2])
+        if (fix is not None and v < fix) or (fix is None and v[:2] < min(fixed)):
+            open_cves.append(f"{cves}: fixed in {'.'.join(map(str, fix))}" if fix else f"{cves}: no fixed {v[0]}.{v[1]}")
+    if open_cves:
+        return Check("python", "warn", f"{name} has known tarfile CVEs: {'; '.join(open_cves)}. Its tarfile "
+                     "extraction filters can be bypassed: nothing should extract an archive a sandbox produced with it",
+                     "upgrade the interpreter (or the distribution's python3 package, which may carry the fix "
+                     "under an older version number) and recreate the venv")
+    return Check("python", "pass", f"{name}: no known tarfile CVEs in this release")
+
+
 def run_checks(*, key_dir: Path, policy: Path | None = None, intendants: Iterable[str] = ("reference",),
                harness: bool = True) -> list[Check]:
     checks: list[Callable[[], Check | list[Check]]] = [
-        check_docker, check_docker_routes, lambda: check_keys(key_dir), check_sockets, lambda: check_policy(policy),
-        lambda: check_images(intendants),
+        check_docker, check_docker_routes, check_seccomp, check_apparmor, check_python, lambda: check_keys(key_dir),
+        check_sockets, lambda: check_policy(policy), lambda: check_images(intendants),
     ]
     if harness:
         checks.append(check_harness_versions)
@@ -162,4 +253,5 @@ def run_checks(*, key_dir: Path, policy: Path | None = None, intendants: Iterabl
     return results
 
 
-CHECKS = ("docker engine", "engine routes", "signing key", "unix sockets", "policy", "images", "harness versions")
+CHECKS = ("docker engine", "engine routes", "seccomp profile", "apparmor", "python", "signing key", "unix sockets",
+          "policy", "images", "harness versions")

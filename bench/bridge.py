@@ -1,6 +1,6 @@
 """Hook bridge benchmark: the latency a harness pays per tool call for agp's gate.
 
-    .venv/bin/python bench/bridge.py --out /tmp/bbench [--calls 1000]
+    .venv/bin/python bench/bridge.py --out /tmp/bbench [--calls 1000] [--baseline-core OLD_agp_bridge.py]
 
 One run measures, interleaved call by call so that both see the same machine noise:
 
@@ -16,7 +16,11 @@ One run measures, interleaved call by call so that both see the same machine noi
   hook    the same through agp's real hook command line (`/bin/sh -c '<python> -I -S
           bridge.py … || …'`), exactly the string the harness runs.
 
-and prints p50/p90/p99 for each, the difference to the floor, and the goal check
+With ``--baseline-core`` a fifth variant, ``before``, runs the bridge with that core file
+instead (e.g. ``git show main:intendants/_agp_bridge.py > /tmp/old.py``), interleaved with the
+others, so a change to the bridge is measured against its predecessor in the same run.
+
+It prints p50/p90/p99 for each, the difference to the floor, and the goal check
 (p50 ≤ 15 ms, p99 ≤ 30 ms, p50 ≤ floor + 10 ms). Calls alternate between an allowed
 `ls` and a denied `rm -rf /` (both journaled), each with a distinct argument, so no
 cache helps. The journal is verified with `agp verify` at the end.
@@ -99,6 +103,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True, help="directory for keys and the journal (emptied first)")
     ap.add_argument("--calls", type=int, default=1000, help="calls per variant (default 1000)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    ap.add_argument("--baseline-core", type=Path, help="an older _agp_bridge.py to measure as 'before'")
     args = ap.parse_args()
     out = args.out
     if out.exists():
@@ -112,21 +117,36 @@ def main() -> int:
     for path, content in bridge_files("claude-code", str(bridge)).items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(content)
-    for d in (bridge.parent / "__pycache__", bridge.parent):
+    before = None
+    if args.baseline_core:
+        before = out / "opt" / "before" / "bridge.py"
+        before.parent.mkdir(parents=True)
+        before.write_bytes(bridge_files("claude-code", str(before))[str(before)])
+        (before.parent / "_agp_bridge.py").write_bytes(args.baseline_core.read_bytes())
+        subprocess.run([PY, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True)",
+                        str(before.parent / "_agp_bridge.py")], check=True)
+    for d in (bridge.parent / "__pycache__", bridge.parent) + (
+            (before.parent / "__pycache__", before.parent) if before else ()):
         os.chmod(d, 0o555)  # read-only, as the sandbox mounts it
     gate, sock = start_gate(out)
     try:
         floor_argv = [PY, "-I", "-S", "-c", "pass"]
         bridge_argv = [PY, "-I", "-S", str(bridge), "--socket", sock, "--session", SESSION, "--deadline", "25"]
         hook_argv = ["/bin/sh", "-c", hook_command(python=PY, bridge=str(bridge), socket=sock, deadline=25, session=SESSION)]
+        before_argv = [PY, "-I", "-S", str(before), "--socket", sock, "--session", SESSION,
+                       "--deadline", "25"] if before else None
         for i in range(20):  # warm the page cache and the gate
             timed(bridge_argv, hook_json(i))
             timed(floor_argv, hook_json(i))
-        floor_t, bridge_t, hook_t, gate_t = [], [], [], []
-        codes = {"bridge": {}, "hook": {}, "gate": {}}
+            if before_argv:
+                timed(before_argv, hook_json(i))
+        floor_t, bridge_t, hook_t, gate_t, before_t = [], [], [], [], []
+        codes = {"bridge": {}, "hook": {}, "gate": {}, "before": {}}
         for i in range(args.calls):
             data = hook_json(1000 + i)
             order = [("floor", floor_argv, floor_t), ("bridge", bridge_argv, bridge_t), ("hook", hook_argv, hook_t)]
+            if before_argv:
+                order.append(("before", before_argv, before_t))
             if i % 2:
                 order.reverse()
             for name, argv, acc in order + [("gate", None, gate_t)]:
@@ -140,6 +160,10 @@ def main() -> int:
         b = row("bridge", bridge_t, f["p50_ms"])
         h = row("hook", hook_t, f["p50_ms"])
         g = row("gate", gate_t)
+        if before_argv:
+            bf = row("before", before_t, f["p50_ms"])
+            print(f"  bridge vs before: p50 {b['p50_ms'] - bf['p50_ms']:+.2f} ms, p99 {b['p99_ms'] - bf['p99_ms']:+.2f} ms"
+                  f" (core {args.baseline_core})")
         print(f"  exit codes: bridge {codes['bridge']}  hook {codes['hook']}  gate {codes['gate']}  (0 = allow, 2 = deny)")
         print(f"  load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         ok = b["p50_ms"] <= 15 and b["p99_ms"] <= 30 and b["p50_ms"] - f["p50_ms"] <= 10
@@ -151,7 +175,7 @@ def main() -> int:
                              str(out / "keys" / "agp.pub")], capture_output=True, text=True)
     n = sum(1 for line in (out / "journal.jsonl").read_bytes().splitlines() if b'"gate.decision"' in line)
     print(f"  journal: {n} gate.decision entries; agp verify exit {verify.returncode}")
-    expected = 3 * args.calls + 20
+    expected = (4 if args.baseline_core else 3) * args.calls + (40 if args.baseline_core else 20)
     if n != expected or verify.returncode != 0:
         print(f"  ERROR: expected {expected} verified decisions", file=sys.stderr)
         return 1

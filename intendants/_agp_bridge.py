@@ -29,8 +29,13 @@ The bridge arms a SIGALRM for its whole life (`--deadline`, default 25 s),
 shorter than the harness's hook timeout, so it always answers first and the
 answer is a deny.
 
+Before it reads anything, the bridge makes itself non-dumpable
+(prctl(PR_SET_DUMPABLE, 0) through `_ctypes`): another process of the harness's
+uid can then no longer open its /proc/<pid>/fd (its stdin, stdout, stderr) or
+its memory. If that fails the call is denied: fail closed, not pretend.
+
 Standard library only, and only C-level modules (`_json`, `_socket`,
-`_signal`): `import json` and `import socket` pull in re/enum/selectors and
+`_signal`, `_ctypes`): `import json` and `import socket` pull in re/enum/selectors and
 cost ~10 ms per call at `python3 -I -S` start-up (bench/bridge.py).
 """
 
@@ -164,6 +169,45 @@ def _disarm():
             _signal.setitimer(_signal.ITIMER_REAL, 0)
         except Exception:  # pragma: no cover
             pass
+
+
+# ---- non-dumpable ----------------------------------------------------------------
+
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
+
+
+def _prctl_fn():
+    """libc's prctl through _ctypes directly (`import ctypes` costs ~4 ms more; bench/bridge.py)."""
+    import _ctypes
+
+    class _Int(_ctypes._SimpleCData):
+        _type_ = "i"
+
+    class _Fn(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = _Int
+
+    class _Libc:
+        _handle = _ctypes.dlopen(None)
+
+    return _Fn(("prctl", _Libc))
+
+
+def make_undumpable():
+    """prctl(PR_SET_DUMPABLE, 0) and read it back; a _Deny when either fails.
+
+    A non-dumpable process's /proc/<pid>/fd, /proc/<pid>/mem and friends belong to root, and
+    ptrace_may_access() refuses a process without CAP_SYS_PTRACE (every sandbox process): another
+    process of the harness's uid can no longer open the bridge's stdin, stdout or memory. Fail
+    closed: a bridge that cannot protect its own pipes does not answer allow.
+    """
+    try:
+        prctl = _prctl_fn()
+        if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 or prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0:
+            raise OSError("prctl")
+    except Exception:
+        raise _Deny("the hook bridge could not make itself non-dumpable (prctl PR_SET_DUMPABLE failed)")
 
 
 # ---- arguments and the socket path -------------------------------------------
@@ -329,6 +373,7 @@ def judge(reply, req_id):
 
 def main(harness, argv=None, environ=None):
     try:
+        make_undumpable()  # first: before anything is read, no other process may open our fds
         argv = sys.argv[1:] if argv is None else argv
         environ = os.environ if environ is None else environ
         opts = parse_args(argv)

@@ -2,6 +2,9 @@
 # (stdlib only, no site) and prints one JSON object. It looks at interfaces and
 # routes first, and attempts the TEST-NET-1 connect only when the only interface
 # is lo and there is no route at all: where a route exists, nothing is sent.
+# It also tries to CREATE (never connect) an AF_VSOCK and an AF_NETLINK socket:
+# both must be refused (AF_VSOCK reaches the hypervisor's transport; agp's
+# seccomp profile refuses every family but AF_UNIX, AF_INET and AF_INET6).
 import errno
 import json
 import os
@@ -10,7 +13,20 @@ import time
 
 TARGET = ("192.0.2.1", 9)  # TEST-NET-1 (RFC 5737), discard port
 t0 = time.monotonic()
-out = {"interfaces": [], "routes": [], "connect": {"attempted": False}}
+out = {"interfaces": [], "routes": [], "connect": {"attempted": False}, "families": {}}
+for _name, _family, _type in (("AF_VSOCK", 40, socket.SOCK_STREAM), ("AF_NETLINK", 16, socket.SOCK_RAW)):
+    try:
+        _s = socket.socket(_family, _type)
+    except OSError as exc:
+        out["families"][_name] = {"created": False, "errno": errno.errorcode.get(exc.errno, str(exc.errno))}
+    else:
+        _s.close()
+        out["families"][_name] = {"created": True}
+try:
+    with open("/proc/self/status") as f:
+        out["seccomp"] = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Seccomp:")][0]
+except (OSError, IndexError) as exc:
+    out["seccomp"] = "unreadable: %s" % exc
 try:
     out["interfaces"] = sorted(os.listdir("/sys/class/net"))
 except OSError as exc:

@@ -2,7 +2,8 @@
 
 Every container agp starts is created with::
 
-    network_mode=none  cap_drop=[ALL]  security_opt=[no-new-privileges]  pids_limit  mem_limit (= memswap)
+    network_mode=none  cap_drop=[ALL]  security_opt=[no-new-privileges, seccomp=<agp's profile>]
+    nano_cpus  pids_limit  mem_limit (= memswap)
     user=10001:10001   read_only root  tmpfs /tmp and $HOME   init  private ipc and cgroup namespaces
     /workspace (rw: a per-run local volume binding the workspace with nosuid,nodev)
     the workspace's host-run paths (.git/hooks, .git/config, .vscode, ...: ro binds over it)
@@ -69,6 +70,8 @@ from agp.sandbox.driver import (
 from agp.sandbox.images import ImageRef, resolve_image
 from agp.sandbox.mounts import check_mount_source
 from agp.sandbox.preflight import PROBE_ARGV, PreflightFailed, evaluate_probe
+from agp.sandbox.seccomp import profile_digest, seccomp_problem
+from agp.sandbox.seccomp import security_opt as seccomp_security_opt
 from agp.sandbox.secrets import SecretResolver, contains_placeholder
 
 __all__ = (
@@ -246,11 +249,23 @@ def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpe
         bad("cap_add", None, hc.get("CapAdd"))
     if hc.get("Privileged"):
         bad("privileged", False, True)
-    sec = [s.lower().replace("=", ":") for s in (hc.get("SecurityOpt") or [])]
+    security_opts = [str(s) for s in (hc.get("SecurityOpt") or [])]
+    # the seccomp entry carries the whole profile text: compared by digest, kept out of the messages
+    seccomp_opts = [s for s in security_opts if s.startswith(("seccomp=", "seccomp:"))]
+    others = [s for s in security_opts if s not in seccomp_opts]
+    sec = [s.lower().replace("=", ":") for s in others]
     if not any(s in ("no-new-privileges", "no-new-privileges:true") for s in sec):
-        bad("no_new_privileges", ["no-new-privileges"], hc.get("SecurityOpt"))
+        bad("no_new_privileges", ["no-new-privileges"], others)
     if any("unconfined" in s or s == "label:disable" or s.endswith("no-new-privileges:false") for s in sec):
-        bad("security_opt", "no unconfined profiles", hc.get("SecurityOpt"))
+        bad("security_opt", "no unconfined profiles", others)
+    seccomp = seccomp_problem(seccomp_opts)
+    if seccomp:
+        problems.append(seccomp)
+    if hc.get("NanoCpus") != spec.nano_cpus:
+        bad("nano_cpus", spec.nano_cpus, hc.get("NanoCpus"))
+    for key in ("CpuQuota", "CpuPeriod", "CpuShares", "CpusetCpus"):
+        if hc.get(key):  # a second CPU setting next to NanoCpus would make the quota something else
+            bad(key.lower(), None, hc.get(key))
     if hc.get("PidsLimit") != spec.pids_limit:
         bad("pids_limit", spec.pids_limit, hc.get("PidsLimit"))
     if hc.get("Memory") != spec.mem_limit:
@@ -550,7 +565,8 @@ class DockerSandbox:
             environment=env,
             network_mode="none",
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", seccomp_security_opt()],
+            nano_cpus=spec.nano_cpus,
             pids_limit=spec.pids_limit,
             mem_limit=spec.mem_limit,
             memswap_limit=spec.mem_limit,
@@ -684,7 +700,9 @@ class DockerSandbox:
             "container": self.container_id, "ok": not problems, "problems": problems,
             "seen": {
                 "network_mode": hc.get("NetworkMode"), "cap_drop": hc.get("CapDrop"),
-                "security_opt": hc.get("SecurityOpt"), "pids_limit": hc.get("PidsLimit"),
+                "security_opt": [o if not o.startswith(("seccomp=", "seccomp:")) else "seccomp=" + profile_digest(
+                    o.split("=", 1)[1] if "=" in o else o.split(":", 1)[1]) for o in hc.get("SecurityOpt") or []],
+                "nano_cpus": hc.get("NanoCpus"), "pids_limit": hc.get("PidsLimit"),
                 "memory": hc.get("Memory"), "read_only": hc.get("ReadonlyRootfs"),
                 "tmpfs": sorted((hc.get("Tmpfs") or {}).keys()), "user": (attrs.get("Config") or {}).get("User"),
                 "image": attrs.get("Image"),

@@ -24,6 +24,7 @@ outlive the pod (a hostPath on the node agp runs on, or a PVC agp reads after).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
@@ -109,16 +110,45 @@ class SandboxSpec:
     gid: int = AGENT_GID
     mem_limit: int = 2 * 1024**3
     pids_limit: int = 512
+    #: CPU quota in cores (nano_cpus); by default all host cores but half of one, kept for the gate
+    cpus: float = field(default_factory=lambda: default_cpus())
     tmp_size: str = "512m"
     home_size: str = "512m"
     command: tuple[str, ...] = ("sleep", "infinity")
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+    def __post_init__(self) -> None:
+        host = host_cpus()
+        if not (0.01 <= self.cpus <= host):
+            from agp.errors import SandboxError
+
+            raise SandboxError(f"cpus={self.cpus}: the CPU quota must be between 0.01 and the host's {host} cores")
+
+    @property
+    def nano_cpus(self) -> int:
+        return round(self.cpus * 1e9)
+
+
+def host_cpus() -> int:
+    """The cores this process may run on (what the engine counts when it checks a CPU quota)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_cpus() -> float:
+    """All host cores but half of one (at least half a core): a box that spins on every core
+    must not starve the gate, relay and journal that answer its calls on the same host."""
+    return max(0.5, host_cpus() - 0.5)
+
+
 @dataclass(frozen=True)
 class PreflightResult:
     """What the in-container egress probe saw. ``ok`` only when the only interface is
-    ``lo``, there is no route, and the TEST-NET-1 connect failed at once with ENETUNREACH."""
+    ``lo``, there is no route, the TEST-NET-1 connect failed at once with ENETUNREACH, and
+    AF_VSOCK and AF_NETLINK sockets could not be created under a seccomp filter."""
 
     ok: bool
     reason: str
@@ -127,9 +157,15 @@ class PreflightResult:
     connect: Mapping[str, Any]
     elapsed_ms: float
     container: str = ""
+    #: the socket families the probe tried to create ({"AF_VSOCK": {"created": False, "errno": "EPERM"}, ...})
+    families: Mapping[str, Any] = field(default_factory=dict)
+    #: the probe's own ``Seccomp:`` mode from /proc/self/status ("2": a filter applies)
+    seccomp: str = ""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
+            "families": {k: dict(v) if isinstance(v, Mapping) else v for k, v in self.families.items()},
+            "seccomp": self.seccomp,
             "ok": self.ok,
             "reason": self.reason,
             "interfaces": list(self.interfaces),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agp.errors import HardeningError, SandboxError
@@ -114,7 +116,12 @@ _DROP = object()
 FAULTS = [
     ("cap_drop", _DROP, "cap_drop"),
     ("security_opt", _DROP, "no_new_privileges"),
-    ("security_opt", ["no-new-privileges", "seccomp=unconfined"], "security_opt"),
+    ("security_opt", ["no-new-privileges", "seccomp=unconfined"], "seccomp .*found unconfined"),
+    ("security_opt", ["no-new-privileges"], "seccomp .*found none"),
+    ("security_opt", ["no-new-privileges", "seccomp=" + json.dumps(
+        {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []})], "seccomp .*found a different profile"),
+    ("nano_cpus", _DROP, "nano_cpus"),
+    ("nano_cpus", 2_000_000_000, "nano_cpus"),
     ("pids_limit", _DROP, "pids_limit"),
     ("mem_limit", _DROP, "mem_limit"),
     ("memswap_limit", -1, "memswap_limit"),

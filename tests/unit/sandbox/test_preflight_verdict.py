@@ -10,7 +10,9 @@ from agp.sandbox.preflight import evaluate_probe
 
 GOOD = {"interfaces": ["lo"], "routes": [],
         "connect": {"attempted": True, "outcome": "error", "errno": "ENETUNREACH", "elapsed_ms": 0.2},
-        "elapsed_ms": 1.0}
+        "families": {"AF_VSOCK": {"created": False, "errno": "EPERM"},
+                     "AF_NETLINK": {"created": False, "errno": "EPERM"}},
+        "seccomp": "2", "elapsed_ms": 1.0}
 
 
 def _with(**kw):
