@@ -334,8 +334,7 @@ def verify_bundle_cli(args: argparse.Namespace, keyring: Keyring | None) -> int:
 
     tofu = bool(getattr(args, "tofu", False))
     if keyring is None and not tofu:
-        raise UsageError("no trust root: give the public key with --key PUB (or --keyring FILE); "
-                         "--tofu trusts the bundle's own key, which proves nothing about who wrote it")
+        raise UsageError("a bundle needs --key PUB or --keyring FILE (--tofu trusts its own key)")
     opts = _Options(args)
     try:
         src = open_bundle(args.path)
