@@ -41,7 +41,7 @@ try:
     status = "good"
 except EvidenceError as exc:
     status = "failed: " + str(exc)[:200]
-print(f"{time.perf_counter() - t:.2f} {status}")
+import agp; print(f"{time.perf_counter() - t:.2f} {status} (agp from {Path(agp.__file__).parent.parent})")
 """
 
 
@@ -74,7 +74,7 @@ def child(agp_root: Path, run: Path, dest: Path, keydir: Path, secret: str) -> t
     env = dict(os.environ, PYTHONPATH=str(agp_root))
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", _CHILD, str(run), str(dest), str(keydir), secret],
-                       env=env, capture_output=True, text=True)
+                       env=env, cwd=agp_root, capture_output=True, text=True)  # cwd: `-c` puts it first on sys.path
     wall = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB: the largest child so far
     if r.returncode:
