@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ CODES = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    codes = "\n".join(f"  {k:<8} {v}" for k, v in CODES.items())
+    codes = "\n".join(textwrap.fill(v, 79, initial_indent=f"  {k:<8} ", subsequent_indent=" " * 11)
+                      for k, v in CODES.items())
     p = sub.add_parser(
         "verify",
         help="verify a journal or an evidence bundle offline",
