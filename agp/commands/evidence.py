@@ -1,6 +1,6 @@
 """``agp evidence``: build the evidence bundle of a run directory; render bundle reports.
 
-``verify_bundle_cli(args, keyring)`` is what ``agp verify BUNDLE_DIR`` calls.
+``render_bundle_report`` is also what ``agp verify BUNDLE`` prints.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 from rich.markup import escape
 
 from agp.commands._util import HelpFormatter, out_console, print_json
-from agp.errors import AgpError, EvidenceError, UsageError
-from agp.evidence import BundleReport, build_bundle, check_bundle
-from agp.journal import Keyring, load_signing_key
+from agp.errors import EvidenceError, UsageError
+from agp.evidence import BundleReport, build_bundle
+from agp.journal import load_signing_key
 from agp.paths import default_key_dir
 
-__all__ = ("register", "render_bundle_report", "verify_bundle_cli")
+__all__ = ("register", "render_bundle_report")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,16 +86,15 @@ def render_bundle_report(report: BundleReport, *, built: bool = False) -> None:
         c.print(f"  trust     {escape(report.trust)}; key(s) {', '.join(report.trusted_kids) or '—'}")
     if report.manifest_kid:
         c.print(f"  manifest  signed by {escape(str(report.manifest_kid))}; {report.files} file(s)")
-    _print_grouped(c, "[red]fail[/]", report.failures)
-    _print_grouped(c, "[yellow]warn[/]", report.warnings)
+    _print_grouped(c, "[red]fail[/]", [(p.code, f"[{p.code}] {p}") for p in report.errors])
+    _print_grouped(c, "[yellow]warn[/]", [(w.split(":", 1)[0], w) for w in report.warnings])
 
 
-def _print_grouped(c, label: str, lines: list[str], per_kind: int = 3) -> None:
-    """Print each line, but at most ``per_kind`` of one kind (the text before the first colon)."""
+def _print_grouped(c, label: str, lines: list[tuple[str, str]], per_kind: int = 3) -> None:
+    """Print each line, but at most ``per_kind`` of one kind (a code, or the text before the first colon)."""
     seen: dict[str, int] = {}
     hidden: dict[str, int] = {}
-    for line in lines:
-        kind = line.split(":", 1)[0]
+    for kind, line in lines:
         seen[kind] = seen.get(kind, 0) + 1
         if seen[kind] <= per_kind:
             c.print(f"  {label}      {escape(line)}")
@@ -103,16 +102,3 @@ def _print_grouped(c, label: str, lines: list[str], per_kind: int = 3) -> None:
             hidden[kind] = hidden.get(kind, 0) + 1
     for kind, n in hidden.items():
         c.print(f"  {label}      … and {n} more {kind} (--json lists them all)")
-
-
-def verify_bundle_cli(args: argparse.Namespace, keyring: Keyring | None) -> int:
-    """``agp verify BUNDLE_DIR [--key PUB | --keyring F] [--json]``: 0 good, 1 not."""
-    try:
-        report = check_bundle(args.path, keyring)
-    except AgpError:
-        raise
-    if getattr(args, "json", False):
-        print_json(report.to_json_dict())
-    else:
-        render_bundle_report(report)
-    return 0 if report.ok else 1

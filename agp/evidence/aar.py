@@ -60,14 +60,14 @@ def _toml_rules(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     return rules, None
 
 
-def policy_rules(path: Path) -> dict[str, Any]:
+def policy_rules(path: Path, name: str | None = None) -> dict[str, Any]:
     """The policy in force: ``{path, present, digest, rules: [{id, effect, description, matchers…}], error, source}``.
 
     Loaded with the policy engine (``agp.policy.load_policy``), which also gives the
     digest the gate records in each decision; if the engine refuses the file, the rules
     are listed from the TOML as written and ``error`` says why.
     """
-    info: dict[str, Any] = {"path": path.name, "present": path.is_file(), "digest": None, "rules": [],
+    info: dict[str, Any] = {"path": name or path.name, "present": path.is_file(), "digest": None, "rules": [],
                             "error": None, "source": None}
     if not path.is_file():
         info["error"] = "no policy copy in the run"
@@ -366,7 +366,7 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
         ),
     ]
     for e in j.get("errors") or []:
-        lines.append(f"- error: line {e.get('line')}, entry {e.get('seq')}: {e.get('reason')}")
+        lines.append(f"- error [{e.get('code')}] {e.get('where')}: {e.get('message')}")
     for n in j.get("notes") or []:
         lines.append(f"- note: {n}")
     lines += [

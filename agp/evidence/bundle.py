@@ -17,36 +17,44 @@ happened) but marks it ``failed`` in the signed manifest and raises :class:`Evid
 when the journal does not verify, no call was gated, the transcript shows a call without
 a gate decision, or any other ``fail`` anomaly. :func:`verify_bundle` checks everything
 again from the bundle alone and raises on the first problem; :func:`check_bundle`
-returns every problem as data.
+returns every problem as data (:class:`~agp.evidence.problem.Problem`: ``{code, message,
+where}``). Both read the bundle through :mod:`agp.evidence.source`, so a bundle directory,
+a run directory, a ``.zip`` (a CI artifact) and a ``.tar.gz`` are checked alike.
+
+The builder streams every file (copied in 1 MiB chunks, hashed while copied, secrets
+redacted across chunk seams): memory does not grow with a log's or a transcript's size.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import io
+import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from agp.errors import AgpError, EvidenceError, JournalVerificationError
+from agp.errors import AgpError, EvidenceError, JournalVerificationError, UsageError
 from agp.evidence import manifest as mf
 from agp.evidence._entries import read_entries
 from agp.evidence.aar import AarCollector, policy_rules, render_aar_md
+from agp.evidence.problem import Problem
 from agp.evidence.reconcile import Anomaly, Reconciliation, decision_ref, reconcile
+from agp.evidence.source import ArchiveError, BundleSource, open_bundle
 from agp.evidence.timeline import TimelineWriter
-from agp.evidence.transcripts import HARNESSES, load_transcript
+from agp.evidence.transcripts import HARNESSES, load_transcript, load_transcript_from
 from agp.journal import Keyring, PublicKey, SecretRedactor, SigningKey
 from agp.journal.chain import format_ts
 from agp.journal.keys import KEYRING_FILE, PUB_FILE
-from agp.journal.verify import VerifyReport, scan_journal
+from agp.journal.verify import VerifyError, VerifyReport, scan_journal
 
-__all__ = ("BUNDLE_FORMAT", "BundleReport", "build_bundle", "check_bundle", "verify_bundle")
+__all__ = ("BUNDLE_FORMAT", "BundleReport", "build_bundle", "bundle_keys", "check_bundle", "verify_bundle")
 
 BUNDLE_FORMAT = "agp-evidence/1"
 JOURNAL = "journal.jsonl"
@@ -58,14 +66,16 @@ RECONCILIATION = "reconciliation.json"
 
 TRUST_SUPPLIED = "supplied by the verifier"
 TRUST_TOFU = "the bundle's own key (trust on first use: anyone who rewrote the bundle could have replaced it; pass --key PUB)"
+_CHUNK = 1 << 20
+_SMALL = 64 << 20  # run.json, keys, the reports: read whole, so capped
 
 
 @dataclass
 class BundleReport:
-    """What a build or a verification found. ``ok`` is False when any failure was found."""
+    """What a build or a verification found. ``ok`` is False when any error was found."""
 
     bundle_dir: str
-    failures: list[str] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     gated: int = 0
@@ -81,7 +91,15 @@ class BundleReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.errors
+
+    @property
+    def failures(self) -> list[str]:
+        """The errors as one line each (``[code] where: message``), as the manifest and the report list them."""
+        return [f"[{p.code}] {p}" for p in self.errors]
+
+    def fail(self, code: str, message: str, where: str = "") -> None:
+        self.errors.append(Problem(code, message, where))
 
     @property
     def status(self) -> str:
@@ -90,14 +108,15 @@ class BundleReport:
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "kind": "bundle",
             "status": self.status,
             "bundle": self.bundle_dir,
+            "errors": [p.to_json_dict() for p in self.errors],
+            "warnings": self.warnings,
             "run_id": self.run_id,
             "harness": self.harness,
             "gated": self.gated,
             "counts": self.counts,
-            "failures": self.failures,
-            "warnings": self.warnings,
             "anomalies": self.anomalies,
             "trust": self.trust,
             "trusted_kids": self.trusted_kids,
@@ -108,31 +127,66 @@ class BundleReport:
 
 
 # --------------------------------------------------------------------- helpers
-def _read_regular(path: Path) -> bytes:
-    """Read a regular file without following a symlink (O_NOFOLLOW)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read()
-    finally:
-        os.close(fd)
+def _open_regular(path: Path) -> Any:
+    """Open a regular file for reading without following a symlink (O_NOFOLLOW)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise EvidenceError(f"{path}: not a regular file")
+    return f
+
+
+def _read_regular(path: Path, cap: int = _SMALL) -> bytes:
+    """Read a small regular file whole (without following a symlink), refused past ``cap``."""
+    with _open_regular(path) as f:
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise EvidenceError(f"{path}: larger than {cap} bytes")
+    return data
+
+
+def _chunks(f: Any) -> Any:
+    while block := f.read(_CHUNK):
+        yield block
+
+
+def _sink(path: Path, chunks: Any, hashes: dict[str, tuple[str, int]] | None, rel: str | None) -> None:
+    """Write ``chunks`` to ``path`` (fsync'd), hashing as it goes; record (sha256, size) under ``rel``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "wb") as out:
+        for block in chunks:
+            out.write(block)
+            h.update(block)
+            n += len(block)
+        out.flush()
+        os.fsync(out.fileno())
+    if hashes is not None and rel is not None:
+        hashes[rel] = (h.hexdigest(), n)
 
 
 def _write(path: Path, data: bytes | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    _sink(path, [data.encode("utf-8") if isinstance(data, str) else data], None, None)
+
+
+def _copy(src: Path, dst: Path, hashes: dict[str, tuple[str, int]], rel: str,
+          redactor: SecretRedactor | None = None) -> None:
+    """Stream one regular file from the run into the bundle: 1 MiB at a time, hashed while copied."""
+    with _open_regular(src) as f:
+        chunks = _chunks(f)
+        if redactor is not None and redactor.names:
+            chunks = redactor.redact_chunks(chunks)
+        _sink(dst, chunks, hashes, rel)
 
 
 def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _copy_tree(src: Path, dst: Path, warnings: list[str], transform: Callable[[bytes], bytes] | None) -> int:
+def _copy_tree(src: Path, dst: Path, warnings: list[str], redactor: SecretRedactor | None,
+               hashes: dict[str, tuple[str, int]], bundle: Path) -> int:
     """Copy regular files only (symlinks and special files are skipped and reported)."""
     n = 0
     if not src.is_dir():
@@ -149,20 +203,13 @@ def _copy_tree(src: Path, dst: Path, warnings: list[str], transform: Callable[[b
             if p.is_symlink() or not p.is_file():
                 warnings.append(f"skipped {src.name}/{rel}: not a regular file")
                 continue
-            data = _read_regular(p)
-            _write(dst / rel, transform(data) if transform else data)
+            try:
+                _copy(p, dst / rel, hashes, (dst / rel).relative_to(bundle).as_posix(), redactor)
+            except (OSError, EvidenceError) as exc:
+                warnings.append(f"skipped {src.name}/{rel}: {getattr(exc, 'strerror', None) or exc}")
+                continue
             n += 1
     return n
-
-
-def _redacting(redactor: SecretRedactor | None) -> Callable[[bytes], bytes] | None:
-    if redactor is None or not redactor.names:
-        return None
-
-    def t(data: bytes) -> bytes:
-        return redactor.redact_text(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
-
-    return t
 
 
 def _private_markers(key: SigningKey) -> list[bytes]:
@@ -222,12 +269,8 @@ def _decisions_and_rotations(journal: Path, collector: AarCollector) -> tuple[li
 
 
 def _render_verify_text(report: VerifyReport, command: str) -> str:
-    from agp.commands.verify import render_report  # the exact `agp verify` rendering
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        render_report(report)
-    return f"$ {command}\n{buf.getvalue()}"
+    """`agp verify`'s summary of the journal, as plain text (the CLI prints the same lines in colour)."""
+    return f"$ {command}\n" + "".join(line + "\n" for _, line in report.summary_lines())
 
 
 def _guess_harness(run: dict[str, Any], harnesses: Counter[str]) -> str | None:
@@ -240,10 +283,16 @@ def _guess_harness(run: dict[str, Any], harnesses: Counter[str]) -> str | None:
     return None
 
 
-def _journal_failure(report: VerifyReport) -> str:
+def _journal_failure(report: VerifyReport) -> Problem:
     first = report.errors[0]
     more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-    return f"{JOURNAL}: does not verify: {first}{more}"
+    return Problem(first.code, f"does not verify: {first}{more}", JOURNAL)
+
+
+def _journal_problems(report: VerifyReport) -> list[Problem]:
+    """Each problem the journal's verifier found, in the one shape."""
+    return [Problem(**{k: v for k, v in e.to_json_dict(JOURNAL).items() if k in ("code", "message", "where")})
+            for e in report.errors]
 
 
 # ----------------------------------------------------------------------- build
@@ -303,13 +352,13 @@ def _build_into(
     run: Path, b: Path, key: SigningKey, redactor: SecretRedactor | None, include_logs: bool, clock: Callable[[], float]
 ) -> BundleReport:
     rep = BundleReport(bundle_dir=str(b))
-    failures, warnings = rep.failures, rep.warnings
-    redact = _redacting(redactor)
+    warnings = rep.warnings
+    hashes: dict[str, tuple[str, int]] = {}  # rel -> (sha256, size), computed while copying
 
     # 1. the journal, its head and the public keys, as they are now
-    _write(b / JOURNAL, _read_regular(run / JOURNAL))
+    _copy(run / JOURNAL, b / JOURNAL, hashes, JOURNAL)
     if (run / HEAD).is_file():
-        _write(b / HEAD, _read_regular(run / HEAD))
+        _copy(run / HEAD, b / HEAD, hashes, HEAD)
     keys_src = run / KEYS
     copied_keys = 0
     for name in (PUB_FILE, KEYRING_FILE):
@@ -317,7 +366,7 @@ def _build_into(
         if p.is_file() and not p.is_symlink():
             data = _read_regular(p)
             if b"PRIVATE KEY" in data:
-                failures.append(f"{KEYS}/{name} in the run holds private key material; not copied")
+                rep.fail("private_key_material", "in the run holds private key material; not copied", f"{KEYS}/{name}")
                 continue
             _write(b / KEYS / name, data)
             copied_keys += 1
@@ -335,8 +384,6 @@ def _build_into(
         vreport = scan_journal(b / JOURNAL, keyring, head_path=b / HEAD)
     except AgpError as exc:
         vreport = VerifyReport(path=JOURNAL)
-        from agp.journal.verify import VerifyError
-
         vreport.errors.append(VerifyError(None, None, exc.diagnostics()))
     vreport.path = JOURNAL
     rep.journal_ok = vreport.ok
@@ -345,35 +392,30 @@ def _build_into(
     _write(b / "verify.txt", _render_verify_text(vreport, f"agp verify {JOURNAL} {key_opt}"))
     _write(b / "verify.json", _json_bytes(rep.journal))
     if not vreport.ok:
-        failures.append(_journal_failure(vreport))
+        rep.errors.append(_journal_failure(vreport))
     head_kid = vreport.head.get("kid") if vreport.head.get("present") else None
     if head_kid is not None and head_kid != key.kid:
-        failures.append(
-            f"the signing key {key.kid} is not the key in force at the journal's head ({head_kid}); "
-            "the manifest signature would not verify"
-        )
+        rep.fail("manifest_key_not_in_force", f"the signing key {key.kid} is not the key in force at the journal's "
+                 f"head ({head_kid}); the manifest signature would not verify", mf.SIGNATURE)
 
     # 3. run metadata, policy, transcript, logs
     run_meta: dict[str, Any] = {}
     if (run / "run.json").is_file():
-        raw = _read_regular(run / "run.json")
-        if redact:
-            raw = redact(raw)
-        _write(b / "run.json", raw)
+        _copy(run / "run.json", b / "run.json", hashes, "run.json", redactor)
         try:  # the bundle's copy: what verify will read
-            loaded = json.loads(raw)
+            loaded = json.loads(_read_regular(b / "run.json"))
             run_meta = loaded if isinstance(loaded, dict) else {}
             if not run_meta:
                 warnings.append("run.json is not a JSON object")
-        except (ValueError, RecursionError) as exc:
+        except (ValueError, RecursionError, EvidenceError) as exc:
             warnings.append(f"run.json is not JSON: {exc}")
     else:
         warnings.append("the run has no run.json; the report uses the journal alone")
     if (run / "policy.toml").is_file():
-        _write(b / "policy.toml", _read_regular(run / "policy.toml"))
-    n_transcript = _copy_tree(run / TRANSCRIPT, b / TRANSCRIPT, warnings, redact)
+        _copy(run / "policy.toml", b / "policy.toml", hashes, "policy.toml")
+    n_transcript = _copy_tree(run / TRANSCRIPT, b / TRANSCRIPT, warnings, redactor, hashes, b)
     if include_logs:
-        _copy_tree(run / LOGS, b / LOGS, warnings, redact)
+        _copy_tree(run / LOGS, b / LOGS, warnings, redactor, hashes, b)
 
     # 4. one pass over the journal: timeline, report counters, gate decisions
     rep.run_id = run_meta.get("run_id") if isinstance(run_meta.get("run_id"), str) else None
@@ -414,9 +456,12 @@ def _build_into(
     )
     aar["harness_reported"] = transcript_meta or None
     if rep.gated == 0:
-        failures.append("zero tool calls were gated (no gate.decision entries in the journal)")
+        rep.fail("zero_gated", "zero tool calls were gated (no gate.decision entries in the journal)", JOURNAL)
     for a in anomalies:
-        (failures if a.severity == "fail" else warnings).append(f"{a.code}: {a.message}")
+        if a.severity == "fail":
+            rep.fail(a.code, a.message, RECONCILIATION if a in rec.anomalies else "aar.json")
+        else:
+            warnings.append(f"{a.code}: {a.message}")
     rep.anomalies = [a.to_json_dict() for a in anomalies]
     rep.counts = aar["counts"]
 
@@ -424,26 +469,27 @@ def _build_into(
     markers = _private_markers(key)
     files, odd = mf.list_files(b)
     for rel in odd:
-        failures.append(f"{rel}: not a regular file; removed")
+        rep.fail("file_not_regular", "not a regular file; removed", rel)
         (b / rel).unlink()
     for rel in files:
         if _contains_any(b / rel, markers):
-            failures.append(f"{rel}: holds private key material; removed from the bundle")
+            rep.fail("private_key_material", "holds private key material; removed from the bundle", rel)
             (b / rel).unlink()
+            hashes.pop(rel, None)
 
     # 7. the reports carry the final status, then the signed manifest over everything
     aar["status"] = rep.status
-    aar["failures"] = list(failures)
+    aar["failures"] = rep.failures
     aar["anomalies"] = rep.anomalies
     _write(b / "aar.json", _json_bytes(aar))
     _write(b / "aar.md", render_aar_md(aar))
-    file_list = mf.file_entries(b)
+    file_list = mf.file_entries(b, hashes)
     rep.files = len(file_list)
     manifest = {
         "format": mf.MANIFEST_FORMAT,
         "bundle_format": BUNDLE_FORMAT,
         "status": rep.status,
-        "failures": list(failures),
+        "failures": rep.failures,
         "run_id": rep.run_id,
         "harness": harness,
         "created": format_ts(clock()),
@@ -466,24 +512,60 @@ def _build_into(
 
 
 # ---------------------------------------------------------------------- verify
-def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = None) -> BundleReport:
+def check_bundle(
+    bundle: str | os.PathLike[str] | BundleSource,
+    keyring: Keyring | None = None,
+    *,
+    unsafe_trust_bundle_keys: bool = False,
+    workers: int | None = None,
+) -> BundleReport:
     """Check a bundle offline; return a report listing every problem (never raises for a bad bundle).
 
-    ``keyring``: the public key(s) the verifier trusts. Without it the bundle's own
-    ``keys/`` are used, which is trust on first use; the report says so.
+    ``bundle``: a bundle directory, a run directory or a demo's output holding one, a ``.zip`` or
+    ``.tar.gz`` bundle, or an open :class:`~agp.evidence.source.BundleSource`.
+    ``keyring``: the public key(s) the verifier trusts. Without it, :class:`UsageError`, unless
+    ``unsafe_trust_bundle_keys``: then the bundle's own ``keys/`` are used, which is trust on
+    first use (anyone who rewrote the bundle could have replaced them); the report says so.
     """
-    b = Path(bundle_dir)
-    rep = BundleReport(bundle_dir=str(b))
-    failures = rep.failures
-    if not b.is_dir():
-        failures.append(f"{b}: not a directory")
-        return rep
+    if keyring is None and not unsafe_trust_bundle_keys:
+        raise UsageError("no trust root: give the public key(s) to verify the bundle with "
+                         "(or, knowingly, trust the bundle's own keys)")
+    if isinstance(bundle, (str, os.PathLike)):
+        try:
+            src = open_bundle(bundle)
+        except ArchiveError as exc:
+            rep = BundleReport(bundle_dir=str(bundle))
+            rep.fail(exc.code, exc.message, exc.where)
+            return rep
+        with contextlib.closing(src):
+            return check_bundle(src, keyring, unsafe_trust_bundle_keys=unsafe_trust_bundle_keys, workers=workers)
+    src = bundle
+    rep = BundleReport(bundle_dir=src.location)
+    try:
+        _check(src, rep, keyring, workers)
+    except ArchiveError as exc:  # a member that cannot be read as declared (corrupt, bomb)
+        rep.fail(exc.code, exc.message, exc.where)
+    return rep
 
+
+def bundle_keys(src: BundleSource) -> Keyring:
+    """The public keys the bundle carries (``keys/keyring.json``, else ``keys/agp.pub``): trust on first use."""
+    for name in (f"{KEYS}/{KEYRING_FILE}", f"{KEYS}/{PUB_FILE}"):
+        if src.is_file(name):
+            return Keyring.load(src.local_path(name))
+    raise EvidenceError(f"{KEYS}/: no public key ({PUB_FILE} or {KEYRING_FILE}) in the bundle; pass --key PUB")
+
+
+def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, workers: int | None) -> None:
+    outside = getattr(src, "outside", None)
+    if outside:
+        rep.warnings.append(f"{len(outside)} archive member(s) outside the bundle were not checked: "
+                            + ", ".join(outside[:5]) + (" …" if len(outside) > 5 else ""))
     # keys
     if keyring is not None:
         rep.trust = TRUST_SUPPLIED
         try:
-            bundled = _bundle_keyring(b)
+            bundled = bundle_keys(src)
             if not set(bundled) & set(keyring):
                 rep.warnings.append(f"the bundle's {KEYS}/ holds keys {sorted(bundled)}, none of them the supplied key(s)")
         except AgpError:
@@ -492,39 +574,39 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
         rep.trust = TRUST_TOFU
         rep.warnings.append("no key supplied: " + TRUST_TOFU)
         try:
-            keyring = _bundle_keyring(b)
+            keyring = bundle_keys(src)
         except AgpError as exc:
-            failures.append(exc.diagnostics())
-            return rep
+            rep.fail("key_missing", exc.diagnostics(), KEYS + "/")
+            return
     rep.trusted_kids = sorted(keyring)
 
     # manifest (parsed; its signature needs the journal's key in force, below)
     try:
-        manifest, sig = mf.read_manifest(b)
+        manifest, sig = mf.read_manifest(src)
     except EvidenceError as exc:
-        failures.append(str(exc))
+        missing = "missing from the bundle" in str(exc)
+        name, _, msg = str(exc).partition(": ")
+        rep.fail("manifest_missing" if missing else "manifest_invalid", msg, name)
         manifest, sig = None, None
 
     # the journal, with the journal's own verifier
-    jpath = b / JOURNAL
-    if not jpath.is_file():
-        failures.append(f"{JOURNAL}: missing from the bundle")
-        vreport = None
+    vreport = None
+    if not src.is_file(JOURNAL):
+        rep.fail("journal_missing", "missing from the bundle", JOURNAL)
     else:
+        head = src.local_path(HEAD) if src.is_file(HEAD) else src.absent_path(HEAD)
         try:
-            vreport = scan_journal(jpath, keyring, head_path=b / HEAD)
+            vreport = scan_journal(src.local_path(JOURNAL), keyring, head_path=head, workers=workers)
         except AgpError as exc:
-            failures.append(f"{JOURNAL}: {exc.diagnostics()}")
-            vreport = None
+            rep.fail("journal_invalid", exc.diagnostics(), JOURNAL)
     if vreport is not None:
         vreport.path = JOURNAL
         rep.journal = vreport.to_json_dict()
         rep.journal_ok = vreport.ok
-        if not vreport.ok:
-            failures.insert(0, _journal_failure(vreport))
+        rep.errors[:0] = _journal_problems(vreport)
 
     if manifest is None or sig is None:
-        return rep
+        return
     rep.run_id = manifest.get("run_id")
     rep.manifest_kid = sig.get("kid")
 
@@ -532,85 +614,91 @@ def check_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = N
     decisions: list[Any] = []
     collector = AarCollector()
     if vreport is not None and vreport.ok:
-        decisions, rotated = _decisions_and_rotations(jpath, collector)
+        decisions, rotated = _decisions_and_rotations(src.local_path(JOURNAL), collector)
         known = dict(keyring.items())
         known.update(rotated)
         head_kid = vreport.head.get("kid")
         if sig.get("kid") != head_kid:
-            failures.append(f"{mf.SIGNATURE}: signed by key {sig.get('kid')}, but the journal's key in force is {head_kid}")
+            rep.fail("manifest_signature_invalid",
+                     f"signed by key {sig.get('kid')}, but the journal's key in force is {head_kid}", mf.SIGNATURE)
         else:
             try:
                 mf.verify_manifest_signature(manifest, sig, known[head_kid])
             except EvidenceError as exc:
-                failures.append(str(exc))
+                rep.fail("manifest_signature_invalid", str(exc).partition(": ")[2], mf.SIGNATURE)
     elif vreport is not None:
-        failures.append(f"{mf.SIGNATURE}: not checked, because the journal that vouches for the key does not verify")
+        rep.fail("manifest_signature_unchecked", "not checked, because the journal that vouches for the key does not verify",
+                 mf.SIGNATURE)
 
     # every file against the manifest
-    failures.extend(mf.check_files(b, manifest))
+    rep.errors.extend(mf.check_files(src, manifest))
     rep.files = len(manifest.get("files", []))
 
     if manifest.get("status") != "good":
         reasons = manifest.get("failures") or []
-        failures.append(
-            f"{mf.MANIFEST}: the bundle was marked {manifest.get('status')!r} when it was built"
-            + (": " + "; ".join(map(str, reasons)) if reasons else "")
-        )
+        rep.fail("bundle_marked_failed", f"the bundle was marked {manifest.get('status')!r} when it was built"
+                 + (": " + "; ".join(map(str, reasons)) if reasons else ""), mf.MANIFEST)
 
     # recompute what the bundle claims from the bundle itself
     if vreport is not None and vreport.ok:
         rep.gated = len(decisions)
         if rep.gated == 0:
-            failures.append(f"{JOURNAL}: zero tool calls were gated (no gate.decision entries)")
+            rep.fail("zero_gated", "zero tool calls were gated (no gate.decision entries)", JOURNAL)
         if manifest.get("gated") != rep.gated:
-            failures.append(f"{mf.MANIFEST}: says {manifest.get('gated')} gated calls, the journal has {rep.gated}")
+            rep.fail("manifest_mismatch", f"says {manifest.get('gated')} gated calls, the journal has {rep.gated}", mf.MANIFEST)
         harness = manifest.get("harness")
         rep.harness = harness
         if harness not in HARNESSES:
-            failures.append(f"{mf.MANIFEST}: harness {harness!r} is not one whose transcript can be reconciled")
+            rep.fail("harness_unknown", f"harness {harness!r} is not one whose transcript can be reconciled", mf.MANIFEST)
         else:
-            rec = reconcile(load_transcript(b / TRANSCRIPT, harness), decisions)
+            names, _ = src.files()
+            rec = reconcile(load_transcript_from(names, src.open, harness, under=TRANSCRIPT + "/"), decisions)
             # the report's checks and counts, recomputed from the journal, run.json and policy.toml
-            run_meta = _load_json_object(b / "run.json")
+            run_meta = _load_json_object(src, "run.json")
+            policy = src.local_path("policy.toml") if src.is_file("policy.toml") else src.absent_path("policy.toml")
             aar, anomalies = collector.finish(run=run_meta, verify=rep.journal, reconciliation=rec,
-                                              policy=policy_rules(b / "policy.toml"))
+                                              policy=policy_rules(policy, "policy.toml"))
             rep.counts = aar["counts"]
             rep.anomalies = [a.to_json_dict() for a in anomalies]
             for a in anomalies:
                 if a.severity == "fail":
-                    where = RECONCILIATION if a in rec.anomalies else "aar.json"
-                    failures.append(f"{where}: {a.code}: {a.message}")
+                    rep.fail(a.code, a.message, RECONCILIATION if a in rec.anomalies else "aar.json")
                 else:
                     rep.warnings.append(f"{a.code}: {a.message}")
             try:
-                stored = json.loads((b / RECONCILIATION).read_text(encoding="utf-8"))
-            except (OSError, ValueError, RecursionError) as exc:
-                failures.append(f"{RECONCILIATION}: not readable: {exc}")
+                stored = json.loads(src.read_bytes(RECONCILIATION, _SMALL))
+            except (OSError, ValueError, RecursionError, EvidenceError) as exc:
+                rep.fail("reconciliation_mismatch", f"not readable: {exc}", RECONCILIATION)
             else:
                 if stored != json.loads(json.dumps(rec.to_json_dict())):
-                    failures.append(f"{RECONCILIATION}: differs from a recomputation from {JOURNAL} and {TRANSCRIPT}/")
-            stored_aar = _load_json_object(b / "aar.json")
+                    rep.fail("reconciliation_mismatch", f"differs from a recomputation from {JOURNAL} and {TRANSCRIPT}/",
+                             RECONCILIATION)
+            stored_aar = _load_json_object(src, "aar.json")
             if stored_aar.get("counts") != json.loads(json.dumps(aar["counts"])):
-                failures.append(f"aar.json: its counts differ from a recomputation from {JOURNAL}")
-    return rep
+                rep.fail("report_mismatch", f"its counts differ from a recomputation from {JOURNAL}", "aar.json")
 
 
-def _load_json_object(path: Path) -> dict[str, Any]:
+def _load_json_object(src: BundleSource, rel: str) -> dict[str, Any]:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        obj = json.loads(src.read_bytes(rel, _SMALL))
+    except (OSError, ValueError, RecursionError, EvidenceError):
         return {}
     return obj if isinstance(obj, dict) else {}
 
 
-def verify_bundle(bundle_dir: str | os.PathLike[str], keyring: Keyring | None = None) -> BundleReport:
+def verify_bundle(
+    bundle: str | os.PathLike[str] | BundleSource,
+    keyring: Keyring | None = None,
+    *,
+    unsafe_trust_bundle_keys: bool = False,
+) -> BundleReport:
     """Verify a bundle offline. Return the report when it is good; raise otherwise.
 
     Raises :class:`JournalVerificationError` when the journal does not verify and
     :class:`EvidenceError` for any other problem; messages name the file. The report is
     attached to the exception as ``report``.
     """
-    rep = check_bundle(bundle_dir, keyring)
+    rep = check_bundle(bundle, keyring, unsafe_trust_bundle_keys=unsafe_trust_bundle_keys)
     if rep.ok:
         return rep
     more = f" (and {len(rep.failures) - 1} more)" if len(rep.failures) > 1 else ""

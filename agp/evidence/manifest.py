@@ -26,6 +26,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from agp.errors import EvidenceError
+from agp.evidence.problem import Problem
+from agp.evidence.source import BundleSource, DirectorySource
 from agp.journal.canonical import CanonicalizationError, canonicalize
 from agp.journal.keys import PublicKey, SigningKey
 
@@ -48,6 +50,7 @@ SIGNATURE = "manifest.sig"
 MANIFEST_FORMAT = "agp-evidence-manifest/1"
 MANIFEST_DOMAIN = b"agp-evidence-manifest/v1\n"
 _SELF = frozenset({MANIFEST, SIGNATURE})
+_MANIFEST_CAP = 256 << 20
 
 
 def file_sha256(path: Path) -> str:
@@ -74,11 +77,19 @@ def list_files(root: Path) -> tuple[list[str], list[str]]:
     return sorted(files), sorted(odd)
 
 
-def file_entries(root: Path) -> list[dict[str, Any]]:
+def file_entries(root: Path, known: Mapping[str, tuple[str, int]] | None = None) -> list[dict[str, Any]]:
+    """The manifest's file list. ``known``: (sha256, size) computed while a file was written,
+    used when the file still has that size (the bundle is agp's own directory while it builds)."""
     files, odd = list_files(root)
     if odd:
         raise EvidenceError(f"refusing to list non-regular files in a bundle: {', '.join(odd)}")
-    return [{"path": rel, "sha256": file_sha256(root / rel), "size": (root / rel).stat().st_size} for rel in files]
+    out = []
+    for rel in files:
+        size = (root / rel).stat().st_size
+        k = (known or {}).get(rel)
+        digest = k[0] if k is not None and k[1] == size else file_sha256(root / rel)
+        out.append({"path": rel, "sha256": digest, "size": size})
+    return out
 
 
 def _signed_bytes(manifest: Mapping[str, Any]) -> bytes:
@@ -94,15 +105,17 @@ def sign_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any
             "sig": base64.b64encode(sig).decode("ascii")}
 
 
-def read_manifest(bundle: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def read_manifest(bundle: "Path | BundleSource") -> tuple[dict[str, Any], dict[str, Any]]:
     """Parse manifest.json and manifest.sig; raise EvidenceError naming the file."""
+    src = DirectorySource(bundle) if isinstance(bundle, Path) else bundle
     out = []
     for name in (MANIFEST, SIGNATURE):
-        p = bundle / name
+        if not src.is_file(name):
+            raise EvidenceError(f"{name}: missing from the bundle")
         try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise EvidenceError(f"{name}: missing from the bundle") from exc
+            doc = json.loads(src.read_bytes(name, _MANIFEST_CAP).decode("utf-8"))
+        except EvidenceError:
+            raise
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise EvidenceError(f"{name}: not readable JSON: {exc}") from exc
         if not isinstance(doc, dict):
@@ -132,33 +145,35 @@ def verify_manifest_signature(manifest: Mapping[str, Any], sig: Mapping[str, Any
         raise EvidenceError(f"{SIGNATURE}: the signature does not verify with key {key.kid}: {MANIFEST} was changed or signed by another key") from exc
 
 
-def check_files(bundle: Path, manifest: Mapping[str, Any]) -> list[str]:
+def check_files(bundle: "Path | BundleSource", manifest: Mapping[str, Any]) -> list[Problem]:
     """Every problem with the files against the manifest: missing, changed, extra, odd entries."""
-    problems: list[str] = []
+    src = DirectorySource(bundle) if isinstance(bundle, Path) else bundle
+    problems: list[Problem] = []
     listed: dict[str, Mapping[str, Any]] = {}
     for item in manifest.get("files", []):
         if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not isinstance(item.get("sha256"), str):
-            problems.append(f"{MANIFEST}: malformed file entry {item!r}")
+            problems.append(Problem("manifest_invalid", f"malformed file entry {item!r}", MANIFEST))
             continue
         rel = item["path"]
         pp = PurePosixPath(rel)
         if pp.is_absolute() or ".." in pp.parts or rel in _SELF or rel in listed:
-            problems.append(f"{MANIFEST}: bad or duplicate path {rel!r}")
+            problems.append(Problem("manifest_invalid", f"bad or duplicate path {rel!r}", MANIFEST))
             continue
         listed[rel] = item
-    present, odd = list_files(bundle)
+    present, odd = src.files()
     for rel in odd:
-        problems.append(f"{rel}: not a regular file (symlink or special file) in the bundle")
-    present_set = set(present)
+        problems.append(Problem("file_not_regular", "not a regular file (symlink or special file) in the bundle", rel))
+    present_set = set(present) - _SELF
     for rel, item in sorted(listed.items()):
         if rel not in present_set:
-            problems.append(f"{rel}: listed in the manifest but missing from the bundle")
+            problems.append(Problem("file_missing", "listed in the manifest but missing from the bundle", rel))
             continue
-        digest = file_sha256(bundle / rel)
+        digest, size = src.digest(rel)
         if digest != item["sha256"]:
-            problems.append(f"{rel}: sha256 {digest[:16]}… differs from the manifest's {item['sha256'][:16]}… (file changed)")
-        elif item.get("size") is not None and (bundle / rel).stat().st_size != item["size"]:
-            problems.append(f"{rel}: size differs from the manifest")
+            problems.append(Problem("file_changed", f"sha256 {digest[:16]}… differs from the manifest's "
+                                                    f"{item['sha256'][:16]}… (file changed)", rel))
+        elif item.get("size") is not None and size != item["size"]:
+            problems.append(Problem("file_changed", "size differs from the manifest", rel))
     for rel in sorted(present_set - set(listed)):
-        problems.append(f"{rel}: in the bundle but not in the manifest (file added)")
+        problems.append(Problem("file_added", "in the bundle but not in the manifest (file added)", rel))
     return problems

@@ -36,17 +36,21 @@ cannot prove anything, so problems fail the bundle).
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Callable, Iterable, Iterator
 
 __all__ = (
     "HARNESSES",
     "Transcript",
     "TranscriptCall",
+    "TranscriptFile",
     "TranscriptProblem",
     "load_transcript",
+    "load_transcript_from",
     "parse_claude_code",
     "parse_codex",
     "parse_reference",
@@ -133,9 +137,9 @@ def _cap(text: str) -> str:
     return text if len(text) <= _TEXT_CAP else text[:_TEXT_CAP] + f"… [{len(text) - _TEXT_CAP} more characters]"
 
 
-def _lines(path: Path, rel: str, problems: list[TranscriptProblem]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _lines(path: "TranscriptFile", rel: str, problems: list[TranscriptProblem]) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
-        f = open(path, "rb")
+        f = path.open()
     except OSError as exc:
         problems.append(TranscriptProblem(rel, f"cannot read: {exc.strerror}"))
         return
@@ -187,28 +191,39 @@ class _Calls:
         return list(self.by_id.values())
 
 
+@dataclass(frozen=True)
+class TranscriptFile:
+    """One transcript file: its path relative to the transcript directory, and how to open it."""
+
+    rel: str
+    open: Callable[[], IO[bytes]]
+
+
+def _pattern(harness: str) -> str:
+    if harness == "claude-code":
+        return "*.jsonl"
+    if harness == "codex":
+        return "rollout-*.jsonl"
+    if harness == "reference":
+        return "transcript.jsonl"
+    raise ValueError(f"unknown harness {harness!r}")
+
+
 def transcript_files(directory: Path, harness: str) -> list[Path]:
     """The transcript files of ``harness`` under ``directory`` (recursively), sorted."""
+    pattern = _pattern(harness)
     if not directory.is_dir():
         return []
-    if harness == "claude-code":
-        pattern = "*.jsonl"
-    elif harness == "codex":
-        pattern = "rollout-*.jsonl"
-    elif harness == "reference":
-        pattern = "transcript.jsonl"
-    else:
-        raise ValueError(f"unknown harness {harness!r}")
     return sorted(p for p in directory.rglob(pattern) if p.is_file())
 
 
-def parse_claude_code(files: list[Path], root: Path) -> Transcript:
-    t = Transcript("claude-code", files=[str(p.relative_to(root)) for p in files])
+def parse_claude_code(files: list[TranscriptFile]) -> Transcript:
+    t = Transcript("claude-code", files=[p.rel for p in files])
     calls = _Calls(t.problems)
     sessions: set[str] = set()
     versions: set[str] = set()
     for path in files:
-        rel = str(path.relative_to(root))
+        rel = path.rel
         for src, obj in _lines(path, rel, t.problems):
             if isinstance(obj.get("sessionId"), str):
                 sessions.add(obj["sessionId"])
@@ -264,13 +279,13 @@ _CODEX_CALLS = ("function_call", "custom_tool_call", "local_shell_call", "tool_s
 _CODEX_OUTPUTS = ("function_call_output", "custom_tool_call_output", "tool_search_output")
 
 
-def parse_codex(files: list[Path], root: Path) -> Transcript:
-    t = Transcript("codex", files=[str(p.relative_to(root)) for p in files])
+def parse_codex(files: list[TranscriptFile]) -> Transcript:
+    t = Transcript("codex", files=[p.rel for p in files])
     calls = _Calls(t.problems)
     sessions: list[str] = []
     versions: set[str] = set()
     for path in files:
-        rel = str(path.relative_to(root))
+        rel = path.rel
         for src, obj in _lines(path, rel, t.problems):
             payload = obj.get("payload")
             if not isinstance(payload, dict):
@@ -313,11 +328,11 @@ def parse_codex(files: list[Path], root: Path) -> Transcript:
     return t
 
 
-def parse_reference(files: list[Path], root: Path) -> Transcript:
-    t = Transcript("reference", files=[str(p.relative_to(root)) for p in files])
+def parse_reference(files: list[TranscriptFile]) -> Transcript:
+    t = Transcript("reference", files=[p.rel for p in files])
     calls = _Calls(t.problems)
     for path in files:
-        rel = str(path.relative_to(root))
+        rel = path.rel
         for src, obj in _lines(path, rel, t.problems):
             cid = obj.get("tool_use_id")
             decision = obj.get("decision")
@@ -354,5 +369,18 @@ def load_transcript(directory: str | Path, harness: str) -> Transcript:
     if harness not in _PARSERS:
         raise ValueError(f"unknown harness {harness!r} (known: {', '.join(HARNESSES)})")
     root = Path(directory)
-    files = transcript_files(root, harness)
-    return _PARSERS[harness](files, root)
+    files = [TranscriptFile(str(p.relative_to(root)), functools.partial(open, p, "rb"))
+             for p in transcript_files(root, harness)]
+    return _PARSERS[harness](files)
+
+
+def load_transcript_from(names: Iterable[str], opener: Callable[[str], IO[bytes]], harness: str,
+                         under: str = "transcript/") -> Transcript:
+    """Like :func:`load_transcript`, for files given by name (a bundle inside an archive):
+    ``names`` are every file's posix path, ``opener(name)`` streams one."""
+    if harness not in _PARSERS:
+        raise ValueError(f"unknown harness {harness!r} (known: {', '.join(HARNESSES)})")
+    pattern = _pattern(harness)
+    picked = sorted((n for n in names if n.startswith(under) and fnmatch.fnmatchcase(PurePosixPath(n).name, pattern)),
+                    key=PurePosixPath)  # the order load_transcript gives (Path order)
+    return _PARSERS[harness]([TranscriptFile(n[len(under):], functools.partial(opener, n)) for n in picked])

@@ -8,8 +8,9 @@ secret names, never values.
 
 from __future__ import annotations
 
+import re
 import threading
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from agp.errors import UsageError
 
@@ -44,6 +45,33 @@ class SecretRedactor:
             if value in text:
                 text = text.replace(value, "{{secret:" + name + "}}")
         return text
+
+    def redact_chunks(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """Redact a byte stream given in chunks of any size, in memory bounded by the chunk size
+        plus the longest value: the same replacements :meth:`redact_text` makes on UTF-8 text,
+        also for a value split across chunks."""
+        pairs = self._pairs
+        if not pairs:
+            yield from chunks
+            return
+        by_value = {v.encode("utf-8"): ("{{secret:" + n + "}}").encode("utf-8") for v, n in pairs}
+        pattern = re.compile(b"|".join(re.escape(v) for v in by_value))  # longest first, as registered
+        keep = max(len(v) for v in by_value) - 1
+        carry = b""
+        for chunk in chunks:
+            buf = carry + chunk
+            safe = len(buf) - keep  # a match starting before here ends inside buf
+            out, pos = [], 0
+            for m in pattern.finditer(buf):
+                if m.start() >= safe:
+                    break
+                out += (buf[pos:m.start()], by_value[m.group()])
+                pos = m.end()
+            cut = max(pos, safe)
+            out.append(buf[pos:cut])
+            carry = buf[cut:]
+            yield b"".join(out)
+        yield pattern.sub(lambda m: by_value[m.group()], carry)
 
     def redact(self, obj: Any) -> Any:
         """Return ``obj`` with every registered value replaced, in keys and strings alike."""

@@ -49,11 +49,43 @@ _CHUNK_BYTES = 8 << 20
 _READ = 1 << 20
 
 
+#: stable ``code`` of each kind of problem, by a phrase of its reason (first match wins; see docs/verify.md)
+_CODES = (
+    ("not a valid entry", "entry_malformed"),
+    ("torn final line", "entry_torn"),
+    ("the journal is empty", "journal_empty"),
+    ("hash mismatch", "entry_hash_mismatch"),
+    ("is not the hash of the line before", "chain_broken"),
+    (" follows seq ", "seq_gap"),
+    ("bad signature", "signature_invalid"),
+    ("malformed key rotation", "key_rotation_invalid"),
+    ("which neither the verifier trusts", "key_unknown"),
+    ("which the verifier does not trust", "key_untrusted"),
+    ("but the key in force is", "key_not_in_force"),
+    ("the first line is not entry 0", "genesis_invalid"),
+    ("entry 0 ", "genesis_invalid"),
+    ("no signed head", "head_missing"),
+    ("truncated or rolled back", "journal_truncated"),
+    ("head rolled back", "head_rolled_back"),
+    ("history rewritten", "history_rewritten"),
+    ("checkpoint", "checkpoint_invalid"),
+    ("head", "head_invalid"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyError:
     seq: int | None
     line: int | None
     reason: str
+
+    @property
+    def code(self) -> str:
+        """A stable name for the kind of problem (``entry_hash_mismatch``, ``head_missing``, ...)."""
+        for phrase, code in _CODES:
+            if phrase in self.reason:
+                return code
+        return "journal_invalid"
 
     def __str__(self) -> str:
         where = []
@@ -62,6 +94,12 @@ class VerifyError:
         if self.seq is not None:
             where.append(f"entry {self.seq}")
         return (", ".join(where) + ": " if where else "") + self.reason
+
+    def to_json_dict(self, file: str) -> dict[str, Any]:
+        """``{code, message, where, seq, line}``: ``where`` is ``file:line`` (or the file)."""
+        message = (f"entry {self.seq}: " if self.seq is not None else "") + self.reason
+        where = f"{file}:{self.line}" if self.line is not None else file
+        return {"code": self.code, "message": message, "where": where, "seq": self.seq, "line": self.line}
 
 
 @dataclass
@@ -98,9 +136,34 @@ class VerifyReport:
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
             "head": self.head,
-            "errors": [{"seq": e.seq, "line": e.line, "reason": e.reason} for e in self.errors],
+            "errors": [e.to_json_dict(self.path) for e in self.errors],
             "notes": self.notes,
         }
+
+    def summary_lines(self) -> list[tuple[str, str]]:
+        """The plain-text summary, as ``(style, line)`` pairs: ``style`` is ``ok``, ``fail``,
+        ``note`` or ``""``. The CLI colours them; the evidence bundle writes them as they are."""
+        out = [("ok", f"✓ journal verifies  {self.path}") if self.ok
+               else ("fail", f"✗ journal does NOT verify  {self.path}")]
+        last = f" (seq 0..{self.last_seq})" if self.last_seq is not None else ""
+        out.append(("", f"  entries   {self.entries}{last}, {self.sessions}{'+' if self.sessions_capped else ''} sessions, "
+                        f"{len(self.kids)} key(s) {', '.join(self.kids)}, {self.rotations} rotation(s)"))
+        if self.kinds:
+            out.append(("", "  kinds     " + " · ".join(f"{k} {v}" for k, v in sorted(self.kinds.items()))))
+        if self.first_ts:
+            out.append(("", f"  span      {self.first_ts} → {self.last_ts}"))
+        h = self.head
+        if h.get("present"):
+            cov = "all entries covered" if h.get("covered") else f"{h.get('uncovered_entries', '?')} entries after it not covered"
+            out.append(("", f"  head      entry {h['seq']} signed by {h['kid']} at {h['ts']}; {cov}"))
+        else:
+            out.append(("fail", "  head      missing"))
+        out.extend(("note", f"  note      {n}") for n in self.notes)
+        if self.errors:
+            out.append(("fail", f"  error     [{self.errors[0].code}] {self.errors[0]}"))
+            if len(self.errors) > 1:
+                out.append(("", f"            … and {len(self.errors) - 1} more (--json lists them all)"))
+        return out
 
 
 # ---------------------------------------------------------------- worker side

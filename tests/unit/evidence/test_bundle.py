@@ -8,8 +8,8 @@ import os
 import pytest
 
 from agp.cli import main as agp_main
-from agp.commands.evidence import verify_bundle_cli
-from agp.errors import EvidenceError, JournalVerificationError
+from agp.commands.verify import verify_bundle_cli
+from agp.errors import EvidenceError, JournalVerificationError, UsageError
 from agp.evidence import build_bundle, check_bundle, verify_bundle
 from agp.evidence import manifest as mf
 from agp.journal import Journal, Keyring, SigningKey, init_keys
@@ -153,7 +153,9 @@ def test_clean_run_copies_only_public_keys(tmp_path):
 # ------------------------------------------------------------------------ trust
 def test_without_a_key_the_bundle_key_is_used_and_said_so(tmp_path):
     b, key = built(tmp_path)
-    v = verify_bundle(b)
+    with pytest.raises(UsageError, match="no trust root"):
+        verify_bundle(b)
+    v = verify_bundle(b, unsafe_trust_bundle_keys=True)
     assert v.ok and "trust on first use" in v.trust
     assert any("no key supplied" in w for w in v.warnings)
 
@@ -163,8 +165,8 @@ def test_forged_bundle_passes_only_trust_on_first_use(tmp_path):
     real = init_keys(tmp_path / "real")
     run, mallory = make_run(tmp_path, name="forged")
     build_bundle(run, tmp_path / "bundle", mallory)
-    assert verify_bundle(tmp_path / "bundle").ok  # self-consistent
-    with pytest.raises(JournalVerificationError, match="journal.jsonl: does not verify.*neither the verifier trusts"):
+    assert verify_bundle(tmp_path / "bundle", unsafe_trust_bundle_keys=True).ok  # self-consistent
+    with pytest.raises(JournalVerificationError, match=r"\[key_unknown\] journal.jsonl:\d+: .*neither the verifier trusts"):
         verify_bundle(tmp_path / "bundle", ring(real))
 
 
@@ -237,7 +239,7 @@ def test_manifest_resigned_with_another_key_fails(tmp_path):
         verify_bundle(b, ring(key))
     # also without a supplied key: the manifest must be signed by the journal's own key
     with pytest.raises(EvidenceError, match="manifest.sig"):
-        verify_bundle(b)
+        verify_bundle(b, unsafe_trust_bundle_keys=True)
 
 
 def test_missing_signature_fails(tmp_path):
@@ -254,7 +256,7 @@ def test_journal_edited_in_bundle_fails_with_journal_error(tmp_path):
     assert edited != lines[6]
     lines[6] = edited
     (b / "journal.jsonl").write_bytes(b"".join(lines))
-    with pytest.raises(JournalVerificationError, match=r"journal\.jsonl: does not verify: line 7, entry 6: hash mismatch") as ei:
+    with pytest.raises(JournalVerificationError, match=r"\[entry_hash_mismatch\] journal\.jsonl:7: entry 6: hash mismatch") as ei:
         verify_bundle(b, ring(key))
     assert any("journal.jsonl: sha256" in f for f in ei.value.report.failures)
 
@@ -292,7 +294,7 @@ def test_policy_swapped_in_bundle_and_resigned_fails(tmp_path):
     b, key = built(tmp_path)
     (b / "policy.toml").write_text((b / "policy.toml").read_text().replace('effect = "deny"', 'effect = "allow"'))
     resign(b, key)
-    with pytest.raises(EvidenceError, match="aar.json: policy_digest_mismatch: the policy copy digests to"):
+    with pytest.raises(EvidenceError, match=r"\[policy_digest_mismatch\] aar.json: the policy copy digests to"):
         verify_bundle(b, ring(key))
 
 
@@ -302,7 +304,7 @@ def test_transcript_call_added_to_bundle_and_resigned_is_caught_by_recomputation
     t.write_text(t.read_text() + json.dumps({"type": "assistant", "message": {"content": [
         {"type": "tool_use", "id": "toolu_9999", "name": "Bash", "input": {"command": "curl x | sh"}}]}}) + "\n")
     resign(b, key)
-    with pytest.raises(EvidenceError, match="ungated_call: Bash call toolu_9999 ran without a gate decision"):
+    with pytest.raises(EvidenceError, match=r"\[ungated_call\] reconciliation.json: Bash call toolu_9999 ran without a gate decision"):
         verify_bundle(b, ring(key))
 
 
@@ -310,7 +312,7 @@ def test_transcript_call_added_to_bundle_and_resigned_is_caught_by_recomputation
 def test_transcript_call_without_decision_fails_the_bundle(tmp_path):
     calls = [c for c in CALLS["claude-code"] if c[0] != "toolu_0003"]
     run, key = make_run(tmp_path, calls=calls)
-    with pytest.raises(EvidenceError, match="marked FAILED.*ungated_call: Read call toolu_0003 ran without a gate decision"):
+    with pytest.raises(EvidenceError, match=r"marked FAILED.*\[ungated_call\] reconciliation.json: Read call toolu_0003 ran without a gate decision"):
         build_bundle(run, tmp_path / "bundle", key)
     b = tmp_path / "bundle"
     m = json.loads((b / "manifest.json").read_text())
@@ -452,7 +454,7 @@ def test_policy_copy_that_differs_from_the_run_fails(tmp_path):
 def test_policy_the_engine_refuses_is_listed_but_fails(tmp_path):
     run, key = make_run(tmp_path)
     (run / "policy.toml").write_text('[[rule]]\nid = "x"\neffect = "allow"\nbogus = 1\n')
-    with pytest.raises(EvidenceError, match="policy_copy_unverifiable: policy copy: the policy engine refused the copy"):
+    with pytest.raises(EvidenceError, match=r"\[policy_copy_unverifiable\] aar.json: policy copy: the policy engine refused the copy"):
         build_bundle(run, tmp_path / "bundle", key)
     aar = json.loads((tmp_path / "bundle" / "aar.json").read_text())
     assert aar["policy"]["rules_source"] == "TOML as written" and aar["policy"]["rules"][0]["id"] == "x"
@@ -471,7 +473,7 @@ def test_decisions_under_another_policy_fail_even_if_run_json_agrees(tmp_path):
     meta["policy_digest"] = "00" * 32
     (run / "run.json").write_text(json.dumps(meta))
     (run / "policy.toml").write_text((run / "policy.toml").read_text().replace("evidence-tests", "other"))
-    with pytest.raises(EvidenceError, match="policy_digest_mismatch: the policy copy digests to"):
+    with pytest.raises(EvidenceError, match=r"\[policy_digest_mismatch\] aar.json: the policy copy digests to"):
         build_bundle(run, tmp_path / "bundle", key)
 
 
@@ -522,7 +524,7 @@ def test_cli_evidence_and_verify(tmp_path, capsys):
     (tmp_path / "b" / "aar.md").write_text("edited")
     assert verify_bundle_cli(argparse.Namespace(path=tmp_path / "b", json=True), ring(key)) == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["ok"] is False and any(f.startswith("aar.md: sha256") for f in out["failures"])
+    assert out["ok"] is False and {"code": "file_changed", "where": "aar.md"}.items() <= out["errors"][0].items()
 
 
 def test_cli_failed_bundle_exits_1(tmp_path, capsys):
@@ -563,13 +565,14 @@ def test_agp_verify_bundle_dir_through_the_cli(tmp_path, capsys):
     assert agp_main(["verify", str(b), "--key", str(pub)]) == 0
     out = capsys.readouterr().out
     assert "evidence bundle verifies" in out and "supplied by the verifier" in out
-    assert agp_main(["verify", str(b)]) == 0
+    assert agp_main(["verify", str(b)]) == 2  # no trust root
+    assert agp_main(["verify", str(b), "--tofu"]) == 0
     assert "trust on first use" in capsys.readouterr().out
     other = tmp_path / "other.pub"
     other.write_bytes(SigningKey.generate().public.to_pem())
     assert agp_main(["verify", str(b), "--key", str(other), "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["ok"] is False and out["failures"][0].startswith("journal.jsonl: does not verify")
+    assert out["ok"] is False and out["errors"][0]["code"] in ("key_unknown", "key_untrusted") and out["errors"][0]["where"] == "journal.jsonl:1"
 
 
 def test_gate_down_calls_blocked_by_the_bridge_keep_the_bundle_good(tmp_path):

@@ -70,7 +70,7 @@ def test_check_files_changed_missing_extra(tmp_path):
     (b / "a.txt").write_text("A")
     (b / "sub" / "c.json").unlink()
     (b / "new.txt").write_text("x")
-    problems = mf.check_files(b, m)
+    problems = [str(p) for p in mf.check_files(b, m)]
     assert any(p.startswith("a.txt: sha256") and "file changed" in p for p in problems)
     assert "sub/c.json: listed in the manifest but missing from the bundle" in problems
     assert "new.txt: in the bundle but not in the manifest (file added)" in problems
@@ -80,7 +80,7 @@ def test_check_files_symlink_and_bad_paths(tmp_path):
     b, m = bundle(tmp_path)
     os.symlink("/etc/passwd", b / "link")
     m["files"].append({"path": "../outside", "sha256": "0" * 64, "size": 1})
-    problems = mf.check_files(b, m)
+    problems = [str(p) for p in mf.check_files(b, m)]
     assert any(p.startswith("link: not a regular file") for p in problems)
     assert any("bad or duplicate path '../outside'" in p for p in problems)
     with pytest.raises(EvidenceError, match="non-regular"):

@@ -47,7 +47,7 @@ def test_verify_exit_codes_and_json(tmp_path):
     bad = agp("verify", path, "--key", pub, "--json")
     assert bad.returncode == 1
     doc = json.loads(bad.stdout)
-    assert doc["ok"] is False and doc["errors"][0]["line"] == 5 and "hash mismatch" in doc["errors"][0]["reason"]
+    assert doc["ok"] is False and doc["errors"][0]["line"] == 5 and "hash mismatch" in doc["errors"][0]["message"] and doc["errors"][0]["code"] == "entry_hash_mismatch"
     human = agp("verify", path, "--key", pub)
     assert human.returncode == 1 and "line 5" in human.stdout and "does NOT verify" in human.stdout
 
@@ -55,7 +55,7 @@ def test_verify_exit_codes_and_json(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["verify", "/nonexistent/journal.jsonl", "--key", "{pub}"], "no journal file"),
+        (["verify", "/nonexistent/journal.jsonl", "--key", "{pub}"], "no journal or bundle"),
         (["verify", "{journal}"], "--key"),
         (["verify", "{journal}", "--key", "/nonexistent.pub"], "no public key"),
         (["verify", "{journal}", "--key", "{journal}"], "base64"),

@@ -83,7 +83,7 @@ def test_since_accepts_an_extension_and_catches_a_rewritten_prefix(tmp_path):
     assert agp("verify", j, "--key", tmp_path / "k" / "agp.pub").returncode == 0  # the rewrite is self-consistent
     bad = agp("verify", j, "--key", tmp_path / "k" / "agp.pub", "--since", tmp_path / "old.cp", "--json")
     assert bad.returncode == 1, bad.stdout
-    assert any("--since" in e["reason"] for e in json.loads(bad.stdout)["errors"])
+    assert any(e["where"].startswith("--since") and e["code"] == "not_extending_checkpoint" for e in json.loads(bad.stdout)["errors"])
 
 
 def test_witness_cosignatures_are_required(tmp_path):
