@@ -67,6 +67,7 @@ from agp.sandbox.driver import (
     PreflightResult,
     SandboxSpec,
 )
+from agp.sandbox.engine import docker_client
 from agp.sandbox.images import ImageRef, resolve_image
 from agp.sandbox.mounts import check_mount_source
 from agp.sandbox.preflight import PROBE_ARGV, PreflightFailed, evaluate_probe
@@ -132,19 +133,6 @@ FORWARDER_PORT = 8788
 
 class ExecTimeoutError(SandboxError):
     """An exec did not finish within its timeout (the process was killed)."""
-
-
-def docker_client(timeout: float = 60.0) -> Any:
-    """A docker SDK client for the local engine, or SandboxError when none answers."""
-    import docker
-    from docker.errors import DockerException
-
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except DockerException as exc:
-        raise SandboxError(f"no Docker engine answers ({exc}); run scripts/setup.d/30-docker.sh") from exc
-    return client
 
 
 # --------------------------------------------------------------------------- hardening

@@ -76,7 +76,7 @@ class ImageRef:
 
 
 def _client() -> Any:
-    from agp.sandbox.docker import docker_client
+    from agp.sandbox.engine import docker_client
 
     return docker_client()
 
