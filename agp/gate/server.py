@@ -200,8 +200,9 @@ class GateServer:
 
     Under abuse: at most ``max_connections`` connections are served at once (less if the
     descriptor limit, raised toward its hard limit at start, leaves less room); past it the
-    longest-idle connection (no frame in progress, no call in flight) is closed to make room,
-    and when none is idle the new connection is closed at once. Each frame must arrive whole
+    longest-idle connection (no frame in progress, no call in flight) is closed to make room
+    and when none has been idle ``evict_idle_after`` seconds the new connection is closed at
+    once (a client that keeps calling is not evicted). Each frame must arrive whole
     within ``frame_timeout`` seconds of its first byte; a connection may wait ``idle_timeout``
     seconds between frames. Bytes of frames still in transit are held, over all connections,
     within ``frame_memory`` bytes (a frame that would exceed it is rejected ``overloaded``),
@@ -233,6 +234,7 @@ class GateServer:
         frame_timeout: float = 10.0,
         idle_timeout: float = 600.0,
         frame_memory: int = 256 * 1024 * 1024,
+        evict_idle_after: float = 1.0,
         deny_inline_max: int = INLINE_MAX,
         flood_burst: int = 20,
         flood_window: float = 10.0,
@@ -265,6 +267,7 @@ class GateServer:
         self._frame_timeout = frame_timeout
         self._idle_timeout = idle_timeout
         self._frame_memory = frame_memory
+        self._evict_idle_after = evict_idle_after
         self._deny_inline_max = deny_inline_max
         self.flood = FloodGuard(burst=flood_burst, window=flood_window)
         #: bytes of frames in transit (held by connections, not yet parsed)
@@ -512,7 +515,8 @@ class GateServer:
             pass
 
     def _idlest(self) -> "_Conn | None":
-        idle = [c for c in self._conns if c.idle_since is not None and not c.evicted]
+        horizon = time.monotonic() - self._evict_idle_after
+        idle = [c for c in self._conns if c.idle_since is not None and c.idle_since <= horizon and not c.evicted]
         return min(idle, key=lambda c: c.idle_since) if idle else None  # type: ignore[arg-type, return-value]
 
     async def _handle_conn(self, stream: anyio.abc.SocketStream) -> None:
@@ -837,14 +841,16 @@ class GateServer:
                         if spare is not None:
                             os.close(spare)
                             spare = None
-                        _refuse_one(raw)
-                        self.counters["connections_refused"] += 1
+                        refused = _refuse_one(raw)
                         spare = _open_spare()
-                        log.warning("accept failed (%s): a connection was refused; backing off", err)
-                        await self._noise("connection.refused", "gate.connection", "", {
-                            "event": "refused", "open": len(self._conns), "cap": self.connection_cap,
-                            "detail": f"accept failed: {errno.errorcode.get(code or 0, code)}"})
-                        await anyio.sleep(0.05)
+                        if refused:
+                            self.counters["connections_refused"] += 1
+                            await self._noise("connection.refused", "gate.connection", "", {
+                                "event": "refused", "open": len(self._conns), "cap": self.connection_cap,
+                                "detail": f"accept failed: {errno.errorcode.get(code or 0, code)}"})
+                        else:  # could not even refuse it: wait for descriptors to come back
+                            log.warning("accept failed (%s); backing off", err)
+                            await anyio.sleep(0.05)
                     elif isinstance(exc, anyio.BrokenResourceError) and code is None:
                         log.error("the gate's listening socket broke: %s", exc)
                         return
@@ -955,13 +961,14 @@ def _open_spare() -> int | None:
         return None
 
 
-def _refuse_one(raw: socket.socket) -> None:
+def _refuse_one(raw: socket.socket) -> bool:
     """Accept one waiting connection on the (non-blocking) listening socket and close it."""
     try:
         s, _ = raw.accept()
     except OSError:
-        return
+        return False
     s.close()
+    return True
 
 
 class _Conn:
