@@ -825,6 +825,7 @@ class GateServer:
         refused instead of hanging in the backlog), then backs off briefly: it neither spins nor
         stops accepting."""
         spare = _open_spare()
+        warned = -1e9
         try:
             while True:
                 try:
@@ -849,7 +850,9 @@ class GateServer:
                                 "event": "refused", "open": len(self._conns), "cap": self.connection_cap,
                                 "detail": f"accept failed: {errno.errorcode.get(code or 0, code)}"})
                         else:  # could not even refuse it: wait for descriptors to come back
-                            log.warning("accept failed (%s); backing off", err)
+                            if time.monotonic() - warned >= 10.0:  # one line per episode, not 20 a second
+                                warned = time.monotonic()
+                                log.warning("accept failed (%s); backing off until descriptors are free", err)
                             await anyio.sleep(0.05)
                     elif isinstance(exc, anyio.BrokenResourceError) and code is None:
                         log.error("the gate's listening socket broke: %s", exc)

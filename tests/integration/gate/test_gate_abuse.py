@@ -369,7 +369,8 @@ async def test_repeated_identical_garbage_is_counted_not_journaled_line_by_line(
     async with env.running(flood_burst=20):
         def flood():
             s = connect(env.socket)
-            s.sendall(frame(garbage) * n)
+            sender = threading.Thread(target=s.sendall, args=(frame(garbage) * n,))  # read while it sends
+            sender.start()
             got, buf = 0, b""
             while got < n:
                 buf += s.recv(65536)
@@ -378,6 +379,7 @@ async def test_repeated_identical_garbage_is_counted_not_journaled_line_by_line(
                     assert json.loads(buf[4:4 + k])["decision"] == "deny"
                     buf = buf[4 + k:]
                     got += 1
+            sender.join()
             s.close()
             return got
 
