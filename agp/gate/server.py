@@ -273,6 +273,7 @@ class GateServer:
         #: bytes of frames in transit (held by connections, not yet parsed)
         self.frame_bytes = 0
         self._conns: set[_Conn] = set()
+        self._idle_conns: dict[_Conn, None] = {}  # idle connections, oldest first (insertion order)
         self.counters = {"connections_refused": 0, "connections_evicted": 0, "frames_late": 0,
                          "frames_overloaded": 0, "accept_errors": 0}
         self._drain_timeout = drain_timeout
@@ -515,9 +516,19 @@ class GateServer:
             pass
 
     def _idlest(self) -> "_Conn | None":
+        """The longest-idle connection if it has been idle ``evict_idle_after`` seconds (O(1))."""
         horizon = time.monotonic() - self._evict_idle_after
-        idle = [c for c in self._conns if c.idle_since is not None and c.idle_since <= horizon and not c.evicted]
-        return min(idle, key=lambda c: c.idle_since) if idle else None  # type: ignore[arg-type, return-value]
+        for c in self._idle_conns:
+            return c if c.idle_since is not None and c.idle_since <= horizon else None
+        return None
+
+    def _set_idle(self, conn: "_Conn", idle: bool) -> None:
+        self._idle_conns.pop(conn, None)
+        if idle:
+            conn.idle_since = time.monotonic()
+            self._idle_conns[conn] = None
+        else:
+            conn.idle_since = None
 
     async def _handle_conn(self, stream: anyio.abc.SocketStream) -> None:
         if len(self._conns) >= self.connection_cap:
@@ -529,6 +540,7 @@ class GateServer:
                     "event": "refused", "open": len(self._conns), "cap": self.connection_cap,
                     "detail": "every connection was busy with a frame or a call"})
                 return
+            self._idle_conns.pop(victim, None)
             victim.evict()
             self.counters["connections_evicted"] += 1
             await self._noise("connection.evicted", "gate.connection", "", {
@@ -546,6 +558,7 @@ class GateServer:
             log.exception("gate connection failed")
         finally:
             self._conns.discard(conn)
+            self._idle_conns.pop(conn, None)
             await stream.aclose()
 
     async def _receive(self, stream: anyio.abc.SocketStream, limit: int, deadline: float | None) -> bytes | None:
@@ -567,7 +580,7 @@ class GateServer:
             if body is None:
                 return
             body, carry = body
-            conn.idle_since = None
+            self._set_idle(conn, False)
             if not await self._serve_frame(stream, body):
                 return
 
@@ -583,7 +596,7 @@ class GateServer:
         """
         buf = carry
         deadline = time.monotonic() + self._frame_timeout if buf else None
-        conn.idle_since = None if buf else time.monotonic()
+        self._set_idle(conn, not buf)
         while len(buf) < 4:
             chunk = await self._receive(stream, 65536, deadline)
             if not chunk:
@@ -597,7 +610,7 @@ class GateServer:
                 return None
             if deadline is None:
                 deadline = time.monotonic() + self._frame_timeout
-                conn.idle_since = None
+                self._set_idle(conn, False)
             buf += chunk
         (n,) = _HEADER.unpack_from(buf)
         if n == 0 or n > MAX_FRAME:
