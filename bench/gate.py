@@ -331,15 +331,20 @@ def attack_phases(out: Path, seconds: float) -> dict:
                 counts = q.get(timeout=60)
                 att.join(timeout=30)
             time.sleep(2.0)
-            r.update({"attack": counts, "journal_bytes": jpath.stat().st_size - j0, "rss_before_kib": rss0,
+            with open(jpath, "rb") as f:  # what the attack cost the journal: every entry but the client's decisions
+                f.seek(j0)
+                attack_bytes = sum(len(line) + 1 for line in f.read().splitlines()
+                                   if json.loads(line).get("session") != "bench-good")
+            r.update({"attack": counts, "journal_bytes": jpath.stat().st_size - j0, "journal_attack_bytes": attack_bytes,
+                      "rss_before_kib": rss0,
                       "rss_peak_kib": peak[0], "rss_after_kib": attacks_.rss_kib(proc.pid), "fds_peak": peak[1]})
             if name.startswith("c "):
                 frames = sum(counts.values())
-                r["journal_bytes_per_flood_frame"] = r["journal_bytes"] / frames if frames else None
+                r["journal_bytes_per_flood_frame"] = attack_bytes / frames if frames else None
             res[name] = r
             print(f"under attack {name:48s}: p50 {r.get('p50_ms', float('nan')):7.3f} ms  "
                   f"p99 {r.get('p99_ms', float('nan')):8.3f} ms  (n={r['n']}, failed {r['failed']})  "
-                  f"journal +{r['journal_bytes']} B  RSS {rss0 // 1024}->{peak[0] // 1024}->{r['rss_after_kib'] // 1024} MiB"
+                  f"journal +{r['journal_bytes']} B (attack's entries {attack_bytes} B)  RSS {rss0 // 1024}->{peak[0] // 1024}->{r['rss_after_kib'] // 1024} MiB"
                   f"  fds peak {peak[1]}  {counts}", flush=True)
             if "journal_bytes_per_flood_frame" in r and r["journal_bytes_per_flood_frame"] is not None:
                 print(f"    journal growth per flood frame: {r['journal_bytes_per_flood_frame']:.1f} B", flush=True)

@@ -234,7 +234,7 @@ class GateServer:
         frame_timeout: float = 10.0,
         idle_timeout: float = 600.0,
         frame_memory: int = 256 * 1024 * 1024,
-        evict_idle_after: float = 1.0,
+        evict_idle_after: float = 0.25,
         deny_inline_max: int = INLINE_MAX,
         flood_burst: int = 20,
         flood_window: float = 10.0,
