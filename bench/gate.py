@@ -10,6 +10,15 @@ One run prints, on this machine and file system:
     connections), and 1 client opening a new connection per call (what a hook bridge does);
   - ratios gate/bare.
 
+With --attacks (or --attacks-only), the gate under abuse: a well-behaved client shaped like the
+hook bridge (a new connection per call, session pinned) measured for p50/p99 with no attack and
+while (a) 200 slowloris connections trickle one byte every 0.5 s, (b) 1,100 idle connections sit
+past the 1,024-connection cap (reopened when closed), (c) a flood of garbage frames, oversized
+length prefixes and 1 MiB frames of an unknown session, (d) 200 connections each hold all but
+the last byte of a 1 MiB frame; each attack runs in its own process. Reported per phase: the
+client's p50/p99 and failures, journal growth (bytes per flood frame for (c)), gate RSS before /
+peak / after, and the gate's descriptor limit and connection cap.
+
 Every request is a distinct Bash command (no classifier cache hits): 4 in 5 are allowed,
 1 in 5 denied by a rule; every decision is appended and fdatasync'd before its answer.
 Clients run in this process (anyio), the gate in another (`agp gate` defaults: ordinary calls
@@ -22,6 +31,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -33,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anyio  # noqa: E402
 
+from bench import _gate as attacks_  # noqa: E402
 from bench._gate import spawn_gate  # noqa: E402
 from bench._stats import pct  # noqa: E402
 from agp.journal import Journal, init_keys, load_signing_key  # noqa: E402
@@ -237,6 +248,130 @@ def start_gate(out: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
     return spawn_gate(cmd, sock_dir, out / "gate.log", attempts=400)
 
 
+# --------------------------------------------------------------------------- attacks
+
+
+def probe(sock: str, seconds: float, session: str, start: int) -> dict:
+    """A bridge-shaped client: one connection per call, blocking; latency of each decision."""
+    lat: list[float] = []
+    failed = 0
+    end = time.monotonic() + seconds
+    i = start
+    while time.monotonic() < end:
+        req = request(i, session)
+        i += 1
+        t = time.perf_counter()
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        try:
+            s.connect(sock)
+            s.sendall(_frame(req))
+            head = s.recv(4, socket.MSG_WAITALL)
+            (k,) = struct.unpack(">I", head)
+            v = json.loads(s.recv(k, socket.MSG_WAITALL))
+            if v.get("id") != req["id"] or v.get("seq") is None:
+                raise OSError("unexpected reply")
+            lat.append(time.perf_counter() - t)
+        except (OSError, struct.error, ValueError):
+            failed += 1
+        finally:
+            s.close()
+    if not lat:
+        return {"n": 0, "failed": failed}
+    return {"n": len(lat), "failed": failed, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
+            "max_ms": max(lat) * 1e3}
+
+
+def attack_phases(out: Path, seconds: float) -> dict:
+    import multiprocessing as mp
+
+    sock_dir = out / "asock"
+    jpath = out / "attack.jsonl"
+    cmd = [sys.executable, "-m", "agp.cli", "gate", "--socket-dir", str(sock_dir), "--policy", str(out / "policy.toml"),
+           "--journal", str(jpath), "--key-dir", str(out / "keys"), "--approver", "none", "--quiet",
+           "--session", "bench-good", "--rate", "100000000", "--window", "1"]
+    proc, sock = spawn_gate(cmd, sock_dir, out / "attack-gate.log", attempts=400)
+    ctx = mp.get_context("fork")
+    res: dict = {"nofile": attacks_.nofile(proc.pid)}
+    phases = [("none", None), ("a slowloris x200", attacks_.attack_slowloris),
+              ("b 1100 idle conns past the cap", attacks_.attack_past_cap),
+              ("c flood: garbage/oversized/1MiB unknown session", attacks_.attack_flood),
+              ("d 200 partial 1 MiB frames", attacks_.attack_partial_1mib), ("none (again)", None)]
+    try:
+        probe(sock, 1.0, "bench-good", 900_000_000)  # warm-up
+        for k, (name, fn) in enumerate(phases):
+            j0 = jpath.stat().st_size
+            rss0 = attacks_.rss_kib(proc.pid)
+            stop, q = ctx.Event(), ctx.Queue()
+            att = None
+            if fn is not None:
+                att = ctx.Process(target=fn, args=(sock, stop, q), daemon=True)
+                att.start()
+                time.sleep(2.0)  # let the attack build up
+            peak = [rss0, attacks_.open_fds(proc.pid)]
+            sampling = threading.Event()
+
+            def sample():
+                while not sampling.is_set():
+                    try:
+                        peak[0] = max(peak[0], attacks_.rss_kib(proc.pid))
+                        peak[1] = max(peak[1], attacks_.open_fds(proc.pid))
+                    except OSError:
+                        pass
+                    sampling.wait(0.2)
+
+            th = threading.Thread(target=sample, daemon=True)
+            th.start()
+            r = probe(sock, seconds, "bench-good", 1_000_000_000 + k * 10_000_000)
+            sampling.set()
+            th.join()
+            counts = {}
+            if att is not None:
+                stop.set()
+                counts = q.get(timeout=60)
+                att.join(timeout=30)
+            time.sleep(2.0)
+            with open(jpath, "rb") as f:  # what the attack cost the journal: every entry but the client's decisions
+                f.seek(j0)
+                attack_bytes = sum(len(line) + 1 for line in f.read().splitlines()
+                                   if json.loads(line).get("session") != "bench-good")
+            r.update({"attack": counts, "journal_bytes": jpath.stat().st_size - j0, "journal_attack_bytes": attack_bytes,
+                      "rss_before_kib": rss0,
+                      "rss_peak_kib": peak[0], "rss_after_kib": attacks_.rss_kib(proc.pid), "fds_peak": peak[1]})
+            if name.startswith("c "):
+                frames = sum(counts.values())
+                r["journal_bytes_per_flood_frame"] = attack_bytes / frames if frames else None
+            res[name] = r
+            print(f"under attack {name:48s}: p50 {r.get('p50_ms', float('nan')):7.3f} ms  "
+                  f"p99 {r.get('p99_ms', float('nan')):8.3f} ms  (n={r['n']}, failed {r['failed']})  "
+                  f"journal +{r['journal_bytes']} B (attack's entries {attack_bytes} B)  RSS {rss0 // 1024}->{peak[0] // 1024}->{r['rss_after_kib'] // 1024} MiB"
+                  f"  fds peak {peak[1]}  {counts}", flush=True)
+            if "journal_bytes_per_flood_frame" in r and r["journal_bytes_per_flood_frame"] is not None:
+                print(f"    journal growth per flood frame: {r['journal_bytes_per_flood_frame']:.1f} B", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    kinds: dict = {}
+    individual: dict = {}
+    for line in jpath.read_bytes().splitlines():
+        e = json.loads(line)
+        if e["kind"] == "gate.suppressed":
+            for kk, v in e["body"]["kinds"].items():
+                kinds[kk] = kinds.get(kk, 0) + v["count"]
+        elif e["kind"] in ("gate.frame_rejected", "gate.connection") or e["body"].get("refusal"):
+            key = e["kind"] + ":" + str(e["body"].get("code") or e["body"].get("event") or e["body"].get("refusal"))
+            individual[key] = individual.get(key, 0) + 1
+    res["journal"] = {"size": jpath.stat().st_size, "one_by_one": individual, "counted_in_gate.suppressed": kinds}
+    print(f"attack journal: {jpath.stat().st_size} B; entered one by one {individual}; counted {kinds}")
+    soft, hard = res["nofile"]
+    print(f"gate RLIMIT_NOFILE soft {soft} hard {hard}; connection cap {min(1024, max(8, soft - 128 - soft // 8))}")
+    verify = subprocess.run([sys.executable, "-m", "agp.cli", "verify", str(jpath), "--key",
+                             str(out / "keys" / "agp.pub")], capture_output=True, text=True)
+    print(f"agp verify attack journal: exit {verify.returncode}")
+    res["verify_rc"] = verify.returncode
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="directory for keys and journals (emptied first)")
@@ -246,6 +381,8 @@ def main() -> int:
     ap.add_argument("--workload", choices=("distinct", "repeat"), default="distinct",
                     help="distinct commands (default; every call classified afresh) or a repeated few "
                          "(classifier cache hits: the gate's own overhead)")
+    ap.add_argument("--attacks", action="store_true", help="also measure the gate under each abuse case")
+    ap.add_argument("--attacks-only", action="store_true", help="only the abuse cases (skips the throughput figures)")
     args = ap.parse_args()
     WORKLOAD["repeat"] = args.workload == "repeat"
 
@@ -257,6 +394,13 @@ def main() -> int:
     (out / "policy.toml").write_text(POLICY)
 
     load1 = os.getloadavg()[0]
+    if args.attacks_only:
+        print(f"gate bench (attacks) · {os.cpu_count()} cores · load average {load1:.1f} at start · "
+              f"{args.seconds:g}s per phase", flush=True)
+        res = attack_phases(out, args.seconds)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        return res["verify_rc"]
     print(f"gate bench · {os.cpu_count()} cores · load average {load1:.1f} at start · journal on {out} · "
           f"{args.seconds:g}s per figure · workload {args.workload}", flush=True)
     bare = bare_journal(out, key, args.seconds)
@@ -296,6 +440,9 @@ def main() -> int:
     verify = subprocess.run([sys.executable, "-m", "agp.cli", "verify", str(out / "gate.jsonl"), "--key",
                              str(out / "keys" / "agp.pub")], capture_output=True, text=True)
     print(f"agp verify gate journal: exit {verify.returncode}")
+    att = attack_phases(out, args.seconds) if args.attacks else None
+    if att is not None and att["verify_rc"] != 0:
+        return 1
     if args.json:
         print(json.dumps({"stages_us": st, "bare": bare, "gate": {"1": one, "64": many, "1_reconnect": conn}}, indent=2))
     return 0 if verify.returncode == 0 else 1

@@ -43,7 +43,10 @@ def summarize_entry(entry: Mapping[str, Any]) -> str:
         eff = f" ({effect})" if effect and effect != body.get("decision") else ""
         rule = f" rule {body.get('rule')}" if body.get("rule") else ""
         tid = f" [{call.get('tool_use_id')}]" if call.get("tool_use_id") else ""
-        return f"{tool} {_input_summary(tool, call.get('input'))} → {str(body.get('decision', '?')).upper()}{eff}{via}{rule}{tid}"
+        omitted = call.get("input_omitted") if "input" not in call else None
+        shown = (f"(input of {omitted.get('size')} bytes journaled as its digest) {_short(omitted.get('prefix', ''), 60)}"
+                 if isinstance(omitted, dict) else _input_summary(tool, call.get("input")))
+        return f"{tool} {shown} → {str(body.get('decision', '?')).upper()}{eff}{via}{rule}{tid}"
     if kind == "journal.open":
         return f"journal opened ({'reopened' if body.get('reopened') else 'new'}, {body.get('format', '?')})"
     if kind == "journal.head":

@@ -66,7 +66,8 @@ class FrameCode(str, Enum):
 
     OVERSIZED = "oversized"  # length prefix above MAX_FRAME
     EMPTY = "empty"  # length prefix 0
-    TRUNCATED = "truncated"  # the peer closed mid-frame
+    TRUNCATED = "truncated"  # the peer closed mid-frame, or the frame missed its deadline
+    OVERLOADED = "overloaded"  # the gate's memory for frames in transit is used up
     NOT_UTF8 = "not_utf8"
     NOT_JSON = "not_json"
     NOT_OBJECT = "not_object"

@@ -32,11 +32,14 @@ import datetime as _dt
 import errno
 import hashlib
 import logging
+import mmap
 import os
 import socket
 import queue
 import stat
+import struct
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -48,8 +51,9 @@ import anyio.to_thread
 
 from agp.errors import GateError, JournalWriteError
 from agp.gate._evalpool import EvalPool, EvalTimeout
+from agp.gate._flood import INLINE_MAX, FloodGuard, compact_decision, digest_record
 from agp.gate.approvals import ApprovalBroker, ApprovalResult, Approver, GateEvent, NoApprover, Outcome
-from agp.gate.protocol import CheckRequest, FrameCode, FrameDecoder, FrameRejected, Verdict, call_digest, parse_request
+from agp.gate.protocol import MAX_FRAME, CheckRequest, FrameCode, FrameRejected, Verdict, call_digest, parse_request
 from agp.gate.sessions import SessionRefused, SessionTable
 
 __all__ = ("SOCKET_NAME", "GateServer", "live_view_sink", "prepare_socket_dir")
@@ -57,6 +61,15 @@ __all__ = ("SOCKET_NAME", "GateServer", "live_view_sink", "prepare_socket_dir")
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "gate.sock"
+_HEADER = struct.Struct(">I")
+#: frame bodies above this size are read into an anonymous mapping (pages committed as bytes
+#: arrive, returned to the system when the frame is done or its connection is gone)
+_MAPPED_BODY = 64 * 1024
+#: descriptors kept for the gate's own use (journal, workers, approver channels, threads)
+_FD_RESERVE = 128
+#: soft RLIMIT_NOFILE the gate raises itself to (bounded by the hard limit)
+_FD_TARGET = 65536
+_ACCEPT_RESOURCE_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _JOURNAL_FAILED = ("the gate could not record this decision in its journal, so the call is denied; "
                    "the gate denies every call until it is restarted")
 
@@ -184,6 +197,20 @@ class GateServer:
     ``on_event`` receives a :class:`GateEvent` for each decision, pending approval,
     resolved approval, rejected frame and session change, from the gate's thread; it
     must be quick.
+
+    Under abuse: at most ``max_connections`` connections are served at once (less if the
+    descriptor limit, raised toward its hard limit at start, leaves less room); past it the
+    longest-idle connection (no frame in progress, no call in flight) is closed to make room
+    and when none has been idle ``evict_idle_after`` seconds the new connection is closed at
+    once (a client that keeps calling is not evicted). Each frame must arrive whole
+    within ``frame_timeout`` seconds of its first byte; a connection may wait ``idle_timeout``
+    seconds between frames. Bytes of frames still in transit are held, over all connections,
+    within ``frame_memory`` bytes (a frame that would exceed it is rejected ``overloaded``),
+    large bodies in anonymous mappings released as soon as the frame is done or its
+    connection gone. A denied call's input above ``deny_inline_max`` bytes is journaled as
+    digest, size and prefix (:mod:`agp.gate._flood`); rejected frames, session refusals and
+    refused connections are journaled individually up to ``flood_burst`` per kind per
+    ``flood_window`` seconds and counted in ``gate.suppressed`` entries beyond that.
     """
 
     def __init__(
@@ -206,6 +233,11 @@ class GateServer:
         max_connections: int = 1024,
         frame_timeout: float = 10.0,
         idle_timeout: float = 600.0,
+        frame_memory: int = 256 * 1024 * 1024,
+        evict_idle_after: float = 0.25,
+        deny_inline_max: int = INLINE_MAX,
+        flood_burst: int = 20,
+        flood_window: float = 10.0,
         drain_timeout: float = 30.0,
         eval_workers: int = 0,
         eval_timeout: float = 5.0,
@@ -231,8 +263,19 @@ class GateServer:
         self._eval_inline_max = eval_inline_max
         self._pool: EvalPool | None = None
         self._max_connections = max_connections
+        self.connection_cap = max_connections  # lowered at start if the descriptor limit is tighter
         self._frame_timeout = frame_timeout
         self._idle_timeout = idle_timeout
+        self._frame_memory = frame_memory
+        self._evict_idle_after = evict_idle_after
+        self._deny_inline_max = deny_inline_max
+        self.flood = FloodGuard(burst=flood_burst, window=flood_window)
+        #: bytes of frames in transit (held by connections, not yet parsed)
+        self.frame_bytes = 0
+        self._conns: set[_Conn] = set()
+        self._idle_conns: dict[_Conn, None] = {}  # idle connections, oldest first (insertion order)
+        self.counters = {"connections_refused": 0, "connections_evicted": 0, "frames_late": 0,
+                         "frames_overloaded": 0, "accept_errors": 0}
         self._drain_timeout = drain_timeout
         self._now = now
         approvers = tuple(approvers) or (NoApprover(),)
@@ -242,7 +285,6 @@ class GateServer:
         self.stopping = False
         self.decisions = {"allow": 0, "deny": 0}
         self._inflight = 0
-        self._connections = 0
         self._stop: anyio.Event | None = None
         self._idle: anyio.Event | None = None
         self._token: Any = None
@@ -301,13 +343,19 @@ class GateServer:
             self._emit(GateEvent("session", {"event": "close", "session": sid}))
 
     # ----------------------------------------------------------------- decide
-    async def check(self, req: CheckRequest, *, size: int = 0) -> Verdict:
+    async def check(self, req: CheckRequest, *, size: int = 0, frame: bytes | None = None) -> Verdict:
         """Decide one validated request, journal it, return the verdict (never raises for a deny).
 
         ``size`` is the frame's length: with evaluation workers, frames longer than
         ``eval_inline_max`` bytes (-1: every frame) are classified in a worker under the
         deadline (see ``_evalpool``); ordinary calls are classified inline, which is faster
-        here than a round trip to another process.
+        here than a round trip to another process. ``frame`` (the raw body, when known) is
+        only hashed, to count distinct frames among suppressed refusals.
+
+        A denied call whose input is larger than ``deny_inline_max`` is journaled as the
+        digest, size and prefix of its input; a session refusal past the flood budget is
+        counted in the next ``gate.suppressed`` entry instead of its own entry (its verdict
+        then has no ``seq``).
         """
         call = req.call_dict()
         if self.failed is not None:
@@ -325,6 +373,11 @@ class GateServer:
             effect, decision, rule, matched, digest = "deny", "deny", None, [], None
             reason = f"denied: {refusal.text}"
             extra: dict[str, Any] = {"refusal": refusal.reason.value}
+            if not self.flood.admit(f"refusal.{refusal.reason.value}", size=size, session=req.session,
+                                    digest=hashlib.sha256(frame).hexdigest() if frame is not None else None):
+                self._count_and_emit(req, "deny", None, None, [], "deny")
+                return Verdict(id=req.id, decision="deny",
+                               reason=f"{reason} (counted in the journal with other refusals, not entered one by one)")
         else:
             extra = {}
             try:
@@ -352,9 +405,13 @@ class GateServer:
                     decision = "deny"
         if decision not in ("allow", "deny"):  # defensive: only an explicit allow allows
             decision = "deny"
+        j_call, j_statements = call, statements
+        if decision == "deny":  # what was refused is kept whole only up to deny_inline_max bytes
+            j_call, j_statements, more = compact_decision(call, statements, inline_max=self._deny_inline_max)
+            extra.update(more)
         body = {
-            "call": call, "decision": decision, "effect": effect, "rule": rule, "matched": matched,
-            "reason": reason, "policy_digest": digest, "statements": statements,
+            "call": j_call, "decision": decision, "effect": effect, "rule": rule, "matched": matched,
+            "reason": reason, "policy_digest": digest, "statements": j_statements,
             "approval": approval.to_json_dict() if approval is not None else None, **extra,
         }
         try:
@@ -414,20 +471,29 @@ class GateServer:
                 "rule": rule, "seq": seq, "tool_use_id": req.tool_use_id,
             }))
 
-    async def reject_frame(self, exc: FrameRejected, body: bytes | None) -> Verdict | None:
-        """Journal a rejected frame; return the deny to send (``None`` when no id was recovered)."""
+    async def reject_frame(self, exc: FrameRejected, body: bytes | None, *, size: int | None = None) -> Verdict | None:
+        """Journal a rejected frame (its sha256, size and a rendered prefix, never its body); return
+        the deny to send. ``size``: bytes received of a frame whose body is not at hand.
+
+        Past the flood budget for its code the frame is counted in the next ``gate.suppressed``
+        entry instead of its own entry.
+        """
         entry_body: dict[str, Any] = {"code": exc.code.value, "detail": exc.detail, "request_id": exc.request_id}
-        if body is not None:
-            entry_body["size"] = len(body)
-            entry_body["sha256"] = hashlib.sha256(body).hexdigest()
+        rec = digest_record(body) if body is not None else None
+        if rec is not None:
+            entry_body.update(rec)
+        elif size is not None:
+            entry_body["size"] = size
         seq = None
-        try:
-            entry = await self._record("gate.frame_rejected", exc.session or "", entry_body)
-            seq = entry.seq
-        except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
-            pass
         self.decisions["deny"] = self.decisions.get("deny", 0) + 1
-        self._emit(GateEvent("frame_rejected", {"code": exc.code.value, "detail": exc.detail, "seq": seq}))
+        if self.flood.admit(f"frame_rejected.{exc.code.value}", size=len(body) if body is not None else (size or 0),
+                            digest=rec["sha256"] if rec else None, session=exc.session):
+            try:
+                entry = await self._record("gate.frame_rejected", exc.session or "", entry_body)
+                seq = entry.seq
+            except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
+                pass
+            self._emit(GateEvent("frame_rejected", {"code": exc.code.value, "detail": exc.detail, "seq": seq}))
         reason = f"denied: the gate rejected the request ({exc.code.value}: {exc.detail[:160]})"
         return Verdict(id=exc.request_id or "", decision="deny", reason=reason, seq=seq)
 
@@ -436,49 +502,168 @@ class GateServer:
             req = parse_request(body)
         except FrameRejected as exc:
             return await self.reject_frame(exc, body)
-        return await self.check(req, size=len(body))
+        return await self.check(req, size=len(body), frame=body)
 
     # ------------------------------------------------------------ connections
-    async def _handle_conn(self, stream: anyio.abc.SocketStream) -> None:
-        if self._connections >= self._max_connections:
-            await stream.aclose()
+    async def _noise(self, kind: str, entry_kind: str, session: str, body: Mapping[str, Any], *,
+                     size: int = 0) -> None:
+        """Journal an entry that records no decision, within the flood budget (counted beyond it)."""
+        if self.failed is not None or not self.flood.admit(kind, size=size, session=session or None):
             return
-        self._connections += 1
         try:
-            await self._conn_loop(stream)
+            await self._record(entry_kind, session, body)
+        except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
+            pass
+
+    def _idlest(self) -> "_Conn | None":
+        """The longest-idle connection if it has been idle ``evict_idle_after`` seconds (O(1))."""
+        horizon = time.monotonic() - self._evict_idle_after
+        for c in self._idle_conns:
+            return c if c.idle_since is not None and c.idle_since <= horizon else None
+        return None
+
+    def _set_idle(self, conn: "_Conn", idle: bool) -> None:
+        self._idle_conns.pop(conn, None)
+        if idle:
+            conn.idle_since = time.monotonic()
+            self._idle_conns[conn] = None
+        else:
+            conn.idle_since = None
+
+    async def _handle_conn(self, stream: anyio.abc.SocketStream) -> None:
+        if len(self._conns) >= self.connection_cap:
+            victim = self._idlest()
+            if victim is None or self.stopping:
+                self.counters["connections_refused"] += 1
+                await stream.aclose()
+                await self._noise("connection.refused", "gate.connection", "", {
+                    "event": "refused", "open": len(self._conns), "cap": self.connection_cap,
+                    "detail": "every connection was busy with a frame or a call"})
+                return
+            self._idle_conns.pop(victim, None)
+            victim.evict()
+            self.counters["connections_evicted"] += 1
+            await self._noise("connection.evicted", "gate.connection", "", {
+                "event": "evicted", "open": len(self._conns), "cap": self.connection_cap,
+                "idle_s": round(time.monotonic() - (victim.idle_since or 0.0), 3),
+                "detail": "the longest-idle connection was closed to make room for a new one"})
+        conn = _Conn()
+        self._conns.add(conn)
+        try:
+            with anyio.CancelScope() as conn.scope:
+                if conn.evicted:  # evicted before it ran
+                    conn.scope.cancel()
+                await self._conn_loop(stream, conn)
         except Exception:  # noqa: BLE001 - one connection's failure never takes the gate down
             log.exception("gate connection failed")
         finally:
-            self._connections -= 1
+            self._conns.discard(conn)
+            self._idle_conns.pop(conn, None)
+            await stream.aclose()
 
-    async def _conn_loop(self, stream: anyio.abc.SocketStream) -> None:
-        dec = FrameDecoder()
-        async with stream:
+    async def _receive(self, stream: anyio.abc.SocketStream, limit: int, deadline: float | None) -> bytes | None:
+        """Up to ``limit`` bytes; b"" at end of stream; None when ``deadline`` (monotonic) passed."""
+        timeout = self._idle_timeout if deadline is None else deadline - time.monotonic()
+        if timeout <= 0:
+            return None
+        with anyio.move_on_after(timeout):
+            try:
+                return await stream.receive(limit)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                return b""
+        return None
+
+    async def _conn_loop(self, stream: anyio.abc.SocketStream, conn: "_Conn") -> None:
+        carry = b""  # bytes received past the end of the previous frame's header chunk
+        while True:
+            body = await self._read_frame(stream, conn, carry)
+            if body is None:
+                return
+            body, carry = body
+            self._set_idle(conn, False)
+            if not await self._serve_frame(stream, body):
+                return
+
+    async def _read_frame(self, stream: anyio.abc.SocketStream, conn: "_Conn",
+                          carry: bytes) -> tuple[bytes, bytes] | None:
+        """Read one frame: (body, bytes received beyond it), or None when the connection must end
+        (closed, idle too long, a frame late, broken or too large: each journaled and answered).
+
+        The whole frame must arrive within ``frame_timeout`` of its first byte (one deadline per
+        frame, not per receive). A body above 64 KiB is read into an anonymous mapping of its
+        declared length whose pages are committed only as bytes arrive; it counts against
+        ``frame_memory`` until the frame is done, and is unmapped on every path out.
+        """
+        buf = carry
+        deadline = time.monotonic() + self._frame_timeout if buf else None
+        self._set_idle(conn, not buf)
+        while len(buf) < 4:
+            chunk = await self._receive(stream, 65536, deadline)
+            if not chunk:
+                if buf:
+                    late = chunk is None
+                    await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, (
+                        f"the frame did not arrive within {self._frame_timeout:g}s" if late
+                        else f"the peer closed after {len(buf)} bytes of a frame")), None, size=len(buf))
+                    if late:
+                        self.counters["frames_late"] += 1
+                return None
+            if deadline is None:
+                deadline = time.monotonic() + self._frame_timeout
+                self._set_idle(conn, False)
+            buf += chunk
+        (n,) = _HEADER.unpack_from(buf)
+        if n == 0 or n > MAX_FRAME:
+            exc = (FrameRejected(FrameCode.EMPTY, "length prefix 0") if n == 0 else
+                   FrameRejected(FrameCode.OVERSIZED, f"length prefix {n} exceeds {MAX_FRAME} bytes"))
+            await self._send(stream, await self.reject_frame(exc, None, size=len(buf)))
+            return None  # the stream cannot be resynchronized
+        if len(buf) >= 4 + n:
+            return buf[4:4 + n], buf[4 + n:]
+        part = buf[4:]
+        del buf
+        held = 0
+
+        def hold(k: int) -> bool:
+            nonlocal held
+            if self.frame_bytes + k > self._frame_memory:
+                return False
+            self.frame_bytes += k
+            held += k
+            return True
+
+        mm = mmap.mmap(-1, n) if n > _MAPPED_BODY else None
+        small = bytearray() if mm is None else None
+        got = 0
+        try:
             while True:
-                timeout = self._frame_timeout if dec.pending else self._idle_timeout
-                with anyio.move_on_after(timeout) as scope:
-                    try:
-                        data = await stream.receive(65536)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                        data = b""
-                if scope.cancelled_caught:
-                    if dec.pending:
-                        await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, "the frame did not arrive in time"), None)
-                    return
-                if not data:
-                    if dec.pending:
-                        await self.reject_frame(FrameRejected(
-                            FrameCode.TRUNCATED, f"the peer closed after {dec.pending} bytes of a frame"), None)
-                    return
-                try:
-                    frames = dec.feed(data)
-                except FrameRejected as exc:  # oversized/empty length: cannot resync
-                    v = await self.reject_frame(exc, None)
-                    await self._send(stream, v)
-                    return
-                for body in frames:
-                    if not await self._serve_frame(stream, body):
-                        return
+                if not hold(len(part)):
+                    self.counters["frames_overloaded"] += 1
+                    await self._send(stream, await self.reject_frame(FrameRejected(
+                        FrameCode.OVERLOADED, f"the gate holds {self.frame_bytes} bytes of frames in transit "
+                        f"(at most {self._frame_memory}); this frame of {n} bytes was refused"), None, size=4 + got))
+                    return None
+                if mm is not None:
+                    mm[got:got + len(part)] = part
+                else:
+                    small += part  # type: ignore[operator]
+                got += len(part)
+                if got >= n:
+                    break
+                part = await self._receive(stream, min(65536, n - got), deadline)
+                if not part:
+                    late = part is None
+                    if late:
+                        self.counters["frames_late"] += 1
+                    await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, (
+                        f"{got} of {n} bytes arrived within {self._frame_timeout:g}s" if late
+                        else f"the peer closed after {got} of {n} bytes of a frame")), None, size=4 + got)
+                    return None
+            return (bytes(small) if mm is None else mm[:n]), b""  # type: ignore[arg-type]
+        finally:
+            self.frame_bytes -= held
+            if mm is not None:
+                mm.close()
 
     async def _serve_frame(self, stream: anyio.abc.SocketStream, body: bytes) -> bool:
         """Decide, journal and answer one frame; shielded: a decision once begun is journaled and answered."""
@@ -594,6 +779,7 @@ class GateServer:
                 pool_tg.cancel_scope.cancel()
 
     async def _serve(self, task_status: anyio.abc.TaskStatus[Any]) -> None:
+        self._raise_fd_limit()
         try:
             raw = self._bind()
             try:
@@ -620,7 +806,8 @@ class GateServer:
             self.broker.start()
             async with anyio.create_task_group() as conn_tg:
                 async with anyio.create_task_group() as accept_tg:
-                    accept_tg.start_soon(self._accept_loop, listener, conn_tg)
+                    accept_tg.start_soon(self._accept_loop, listener, raw, conn_tg)
+                    accept_tg.start_soon(self._housekeeping)
                     task_status.started(self)
                     await self._stop.wait()
                     accept_tg.cancel_scope.cancel()
@@ -637,23 +824,105 @@ class GateServer:
             self.stopping = True
             self._unlink_socket()
             self.broker.close()
+            with anyio.CancelScope(shield=True):
+                await self._flush_housekeeping(final=True)  # nothing counted goes unrecorded
             pump, self._pump = self._pump, None
             with anyio.CancelScope(shield=True):
                 if pump is not None:
                     await anyio.to_thread.run_sync(pump.close)
                 await anyio.to_thread.run_sync(self._finish_journal)
 
-    async def _accept_loop(self, listener: Any, tg: anyio.abc.TaskGroup) -> None:
+    async def _accept_loop(self, listener: Any, raw: socket.socket, tg: anyio.abc.TaskGroup) -> None:
+        """Accept until the listener closes. Out of descriptors (EMFILE/ENFILE) the gate frees its
+        spare descriptor, accepts the waiting connection and closes it at once (so the peer is
+        refused instead of hanging in the backlog), then backs off briefly: it neither spins nor
+        stops accepting."""
+        spare = _open_spare()
+        warned = -1e9
+        try:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except anyio.ClosedResourceError:
+                    return
+                except (anyio.BrokenResourceError, OSError) as exc:
+                    err = exc if isinstance(exc, OSError) else exc.__cause__
+                    if self.stopping:
+                        return
+                    code = getattr(err, "errno", None)
+                    self.counters["accept_errors"] += 1
+                    if code in _ACCEPT_RESOURCE_ERRNOS:
+                        if spare is not None:
+                            os.close(spare)
+                            spare = None
+                        refused = _refuse_one(raw)
+                        spare = _open_spare()
+                        if refused:
+                            self.counters["connections_refused"] += 1
+                            await self._noise("connection.refused", "gate.connection", "", {
+                                "event": "refused", "open": len(self._conns), "cap": self.connection_cap,
+                                "detail": f"accept failed: {errno.errorcode.get(code or 0, code)}"})
+                        else:  # could not even refuse it: wait for descriptors to come back
+                            if time.monotonic() - warned >= 10.0:  # one line per episode, not 20 a second
+                                warned = time.monotonic()
+                                log.warning("accept failed (%s); backing off until descriptors are free", err)
+                            await anyio.sleep(0.05)
+                    elif isinstance(exc, anyio.BrokenResourceError) and code is None:
+                        log.error("the gate's listening socket broke: %s", exc)
+                        return
+                    else:  # an aborted connection and the like: go on
+                        log.warning("accept failed: %s", err)
+                        await anyio.sleep(0)
+                    continue
+                tg.start_soon(self._handle_conn, stream)
+        finally:
+            if spare is not None:
+                os.close(spare)
+
+    async def _housekeeping(self) -> None:
+        """Every few seconds: journal the suppressed counts of a closed window and expired sessions."""
+        period = max(0.05, min(self.flood.window, self.sessions.idle_ttl / 4, 5.0))
         while True:
+            await anyio.sleep(period)
+            await self._flush_housekeeping(final=False)
+
+    async def _flush_housekeeping(self, *, final: bool) -> None:
+        for sid, idle in self.sessions.expire():
             try:
-                stream = await listener.accept()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return
-            except OSError as exc:  # out of descriptors, aborted connection ...: back off, never crash
-                log.warning("accept failed: %s", exc)
-                await anyio.sleep(0.05 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) else 0)
-                continue
-            tg.start_soon(self._handle_conn, stream)
+                await self._record("gate.session", sid, {"event": "expire", "idle_s": round(idle, 3),
+                                                         "idle_ttl_s": self.sessions.idle_ttl})
+            except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
+                pass
+            self._emit(GateEvent("session", {"event": "expire", "session": sid}))
+        if final or self.flood.due():
+            body = self.flood.take()
+            if body is not None:
+                body["counters"] = dict(self.counters)
+                try:
+                    await self._record("gate.suppressed", "", body)
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _raise_fd_limit(self) -> None:
+        """Raise the soft RLIMIT_NOFILE toward the hard limit; keep the connection cap below it."""
+        try:
+            import resource
+        except ImportError:  # not on this platform
+            return
+        try:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            want = _FD_TARGET if hard == resource.RLIM_INFINITY else min(hard, _FD_TARGET)
+            if soft != resource.RLIM_INFINITY and soft < want:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                soft = want
+        except (OSError, ValueError) as exc:
+            log.warning("could not raise the descriptor limit: %s", exc)
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft != resource.RLIM_INFINITY:
+            room = max(8, soft - _FD_RESERVE - soft // 8)
+            if room < self.connection_cap:
+                log.warning("the descriptor limit (%d) holds the gate to %d connections", soft, room)
+                self.connection_cap = room
 
     def _unlink_socket(self) -> None:
         if not self._bound:
@@ -699,3 +968,36 @@ def _ascii_only(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return all(_ascii_only(v) for v in value)
     return True
+
+
+def _open_spare() -> int | None:
+    try:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def _refuse_one(raw: socket.socket) -> bool:
+    """Accept one waiting connection on the (non-blocking) listening socket and close it."""
+    try:
+        s, _ = raw.accept()
+    except OSError:
+        return False
+    s.close()
+    return True
+
+
+class _Conn:
+    """One connection's state, for the connection cap: idle (waiting between frames) or busy."""
+
+    __slots__ = ("scope", "idle_since", "evicted")
+
+    def __init__(self) -> None:
+        self.scope: anyio.CancelScope | None = None
+        self.idle_since: float | None = None
+        self.evicted = False
+
+    def evict(self) -> None:
+        self.evicted = True
+        if self.scope is not None:
+            self.scope.cancel()

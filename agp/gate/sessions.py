@@ -14,6 +14,14 @@ argument, so it is tested without sleeping.
 - ``rate_limited``: the session made ``rate`` calls within the last ``window``
   seconds (a sliding window: the limit holds over every interval, not per bucket).
 
+Sessions expire: one that has made no call for ``idle_ttl`` seconds (counted from
+its registration or its last call) is forgotten, so its later calls are
+``unknown_session`` (or register it afresh when ``auto_register`` is on) and it no
+longer holds a place under the cap. :meth:`SessionTable.expire` sweeps and returns
+the expired ids (the server journals each as ``gate.session`` ``expire``);
+:meth:`SessionTable.admit` and :meth:`SessionTable.register` expire lazily too and
+report what they expired through :meth:`SessionTable.take_expired`.
+
 Thread-safe (one lock): the in-process API registers sessions from other threads.
 """
 
@@ -59,6 +67,7 @@ class SessionRefused(GateError):
 class _Session:
     sid: str
     registered: float
+    last: float
     calls: deque[float] = field(default_factory=deque)
     total: int = 0
 
@@ -73,27 +82,60 @@ class SessionTable:
         rate: int = 600,
         window: float = 60.0,
         auto_register: bool = False,
+        idle_ttl: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_sessions < 1 or rate < 1 or window <= 0:
-            raise ValueError("max_sessions and rate must be >= 1 and window > 0")
+        if max_sessions < 1 or rate < 1 or window <= 0 or idle_ttl <= 0:
+            raise ValueError("max_sessions and rate must be >= 1, window and idle_ttl > 0")
         self.max_sessions = max_sessions
         self.rate = rate
         self.window = window
         self.auto_register = auto_register
+        self.idle_ttl = idle_ttl
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
+        self._expired: list[tuple[str, float]] = []  # (sid, idle seconds) expired lazily, not yet reported
 
     def register(self, sid: str) -> bool:
         """Register ``sid``; True if new, False if already there. Raises SessionRefused at the cap."""
         if not isinstance(sid, str) or not sid:
             raise ValueError("a session id is a non-empty string")
         with self._lock:
+            self._expire_locked(self._clock(), sid)
             if sid in self._sessions:
                 return False
             self._register_locked(sid)
             return True
+
+    def _expire_locked(self, now: float, sid: str | None = None) -> None:
+        """Expire ``sid`` if idle too long; at the cap (or with ``sid=None``), every idle session."""
+        horizon = now - self.idle_ttl
+        if sid is not None:
+            s = self._sessions.get(sid)
+            if s is not None and s.last <= horizon:
+                del self._sessions[sid]
+                self._expired.append((sid, now - s.last))
+            if len(self._sessions) < self.max_sessions:
+                return
+        for k in [k for k, s in self._sessions.items() if s.last <= horizon]:
+            self._expired.append((k, now - self._sessions.pop(k).last))
+
+    def expire(self) -> list[tuple[str, float]]:
+        """Forget every session idle for ``idle_ttl`` seconds or more; return (id, idle seconds) of
+        each session expired since the last call (here or lazily in admit/register)."""
+        with self._lock:
+            self._expire_locked(self._clock())
+            return self._take_locked()
+
+    def take_expired(self) -> list[tuple[str, float]]:
+        """(id, idle seconds) of the sessions expired lazily and not yet reported."""
+        with self._lock:
+            return self._take_locked()
+
+    def _take_locked(self) -> list[tuple[str, float]]:
+        out, self._expired = self._expired, []
+        return out
 
     def _register_locked(self, sid: str) -> None:
         if len(self._sessions) >= self.max_sessions:
@@ -101,7 +143,8 @@ class SessionTable:
                 RefusalReason.SESSION_LIMIT,
                 f"{len(self._sessions)} sessions are open, the gate allows at most {self.max_sessions}",
             ))
-        self._sessions[sid] = _Session(sid, self._clock())
+        now = self._clock()
+        self._sessions[sid] = _Session(sid, now, now)
 
     def close(self, sid: str) -> bool:
         """Forget ``sid`` (its later calls are ``unknown_session``); True if it was registered."""
@@ -112,6 +155,7 @@ class SessionTable:
         """Account one call of ``sid``. Returns (refusal or None, newly auto-registered)."""
         now = self._clock()
         with self._lock:
+            self._expire_locked(now, sid)
             s = self._sessions.get(sid)
             new = False
             if s is None:
@@ -133,6 +177,7 @@ class SessionTable:
                     f"this session made {len(calls)} calls in the last {self.window:g}s (limit {self.rate})",
                 ), new
             calls.append(now)
+            s.last = now
             s.total += 1
             return None, new
 

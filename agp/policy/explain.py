@@ -98,7 +98,9 @@ def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime
 class ReplayResult:
     """One journaled ``gate.decision`` evaluated again. ``status``: ``same``, ``differs``,
     ``other-policy`` (journaled under another digest: not compared), ``not-evaluated`` (the gate
-    refused the frame or could not evaluate: nothing to compare), ``malformed``."""
+    refused the frame or could not evaluate: nothing to compare), ``input-omitted`` (a denied call
+    whose input was too large to journal whole: only its digest, size and prefix are there, so it
+    cannot be evaluated again), ``malformed``."""
 
     seq: int | None
     status: str
@@ -135,6 +137,9 @@ def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str =
         journaled = {k: body.get(k) for k in _COMPARED}
         if body.get("refusal") or body.get("error") or not body.get("policy_digest"):
             out.append(ReplayResult(seq, "not-evaluated", journaled, None))
+            continue
+        if "input" not in call and isinstance(call.get("input_omitted"), dict):
+            out.append(ReplayResult(seq, "input-omitted", journaled, None))
             continue
         if body.get("policy_digest") != policy.digest:
             out.append(ReplayResult(seq, "other-policy", journaled, None))

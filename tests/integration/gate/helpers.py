@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import struct
 import threading
@@ -170,3 +171,80 @@ class GateEnv:
             if len(eg.exceptions) == 1:
                 raise eg.exceptions[0] from None
             raise
+
+
+# --------------------------------------------------------------------------- a gate in its own process
+
+_GATE_PROC = r"""
+import json, os, resource, signal, sys, threading
+import anyio
+from agp.gate import GateServer, SessionTable
+from agp.journal import Journal, load_signing_key
+from agp.policy import load_policy
+
+cfg = json.loads(sys.argv[1])
+journal = Journal.open(cfg["journal"], load_signing_key(cfg["keys"]))
+sessions = SessionTable(**cfg.get("sessions", {}))
+server = GateServer(socket_dir=cfg["sock"], policy=load_policy(cfg["policy"]), journal=journal, own_journal=True,
+                    sessions=sessions, **cfg.get("server", {}))
+
+async def main():
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.serve)
+        for sid in cfg.get("register", []):
+            server.register_session(sid)
+        if cfg.get("nofile_after_start"):  # as if the rest of the process had used the descriptors up
+            resource.setrlimit(resource.RLIMIT_NOFILE, (cfg["nofile_after_start"], resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        print("ready", server.connection_cap, flush=True)
+        with anyio.open_signal_receiver(signal.SIGTERM) as sigs:
+            async for _ in sigs:
+                server.shutdown()
+                break
+
+anyio.run(main)
+print(json.dumps({"counters": server.counters, "decisions": server.decisions}), flush=True)
+"""
+
+
+class GateProcess:
+    """The real GateServer in its own process (for RSS, descriptor limits and CPU time)."""
+
+    def __init__(self, env: "GateEnv", *, server: dict | None = None, sessions: dict | None = None,
+                 register: tuple[str, ...] = ("s1",), nofile_after_start: int | None = None) -> None:
+        import subprocess
+        import sys
+
+        cfg = {"journal": str(env.journal_path), "keys": str(env.tmp / "keys"), "sock": str(env.sock_dir),
+               "policy": str(env.policy_path), "server": server or {}, "sessions": sessions or {},
+               "register": list(register), "nofile_after_start": nofile_after_start}
+        self.proc = subprocess.Popen([sys.executable, "-c", _GATE_PROC, json.dumps(cfg)], stdout=subprocess.PIPE,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("ready"), f"the gate process did not start: {line!r}"
+        self.cap = int(line.split()[1])
+        self.pid = self.proc.pid
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> dict:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=60)
+        assert self.proc.returncode == 0, out
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def suppressed(entries: list[dict], kind_prefix: str) -> int:
+    """Events of a flood-guard kind (prefix) counted in gate.suppressed entries instead of their own."""
+    return sum(v["count"] for e in entries if e["kind"] == "gate.suppressed"
+               for k, v in e["body"]["kinds"].items() if k.startswith(kind_prefix))

@@ -82,3 +82,35 @@ def test_bad_parameters():
         SessionTable(max_sessions=0)
     with pytest.raises(ValueError):
         SessionTable().register("")
+
+
+def test_an_idle_session_expires_and_frees_its_place_under_the_cap():
+    clock = Clock()
+    t = SessionTable(max_sessions=2, idle_ttl=60.0, clock=clock)
+    t.register("a")
+    t.register("b")
+    clock.t += 30
+    assert t.admit("a") == (None, False)  # a call keeps a session alive
+    clock.t += 45  # b idle 75 s, a idle 45 s
+    assert t.register("c") is True  # at the cap: b, idle past its ttl, made room
+    assert t.take_expired() == [("b", 75.0)]
+    assert "b" not in t and "a" in t
+    assert t.admit("b")[0].reason is RefusalReason.UNKNOWN_SESSION
+    clock.t += 60
+    assert t.admit("a")[0].reason is RefusalReason.UNKNOWN_SESSION  # expired lazily on its next call
+    assert t.take_expired() == [("a", 105.0)]
+    assert t.expire() == [("c", 60.0)] and len(t) == 0
+
+
+def test_an_expired_session_registers_afresh_when_auto_register_is_on():
+    clock = Clock()
+    t = SessionTable(idle_ttl=10.0, auto_register=True, clock=clock)
+    assert t.admit("s") == (None, True)
+    clock.t += 10
+    assert t.admit("s") == (None, True)
+    assert t.take_expired() == [("s", 10.0)]
+
+
+def test_idle_ttl_must_be_positive():
+    with pytest.raises(ValueError):
+        SessionTable(idle_ttl=0)
