@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agp.commands.evidence",
     "agp.commands.images",
     "agp.commands.witness",
+    "agp.commands.completion",
 )
 
 

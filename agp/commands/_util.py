@@ -5,15 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-__all__ = ("HelpFormatter", "err_console", "out_console", "print_json")
+__all__ = ("HelpFormatter", "err_console", "out_console", "policy_file", "print_json")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     pass
+
+
+def policy_file(text: str) -> Path:
+    """A policy argument: a path, or the name of a policy agp ships (``default``, ``ci``, ``strict``,
+    with or without ``.toml``) when no such file is in the current directory."""
+    p = Path(text)
+    if p.exists() or len(p.parts) != 1:
+        return p
+    from agp.paths import shipped
+
+    named = shipped("policies") / (text if text.endswith(".toml") else text + ".toml")
+    return named if named.is_file() else p
 
 
 def out_console() -> Console:

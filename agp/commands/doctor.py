@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agp.commands._util import HelpFormatter, out_console, print_json
+from agp.commands._util import HelpFormatter, out_console, policy_file, print_json
 from agp.doctor import run_checks
 from agp.paths import default_key_dir
 
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--key-dir", type=Path, default=None, help=f"key directory (default {default_key_dir()})")
-    p.add_argument("--policy", type=Path, default=None, help="policy file to validate (default: policies/default.toml)")
+    p.add_argument("--policy", type=policy_file, default=None, help="policy file to validate (default: policies/default.toml)")
     p.add_argument("--intendant", action="append", choices=["reference", "claude-code", "codex"],
                    help="intendant images to check (repeatable; default: all three)")
     p.add_argument("--json", action="store_true", help="print [{name, status, detail, fix}] as JSON")

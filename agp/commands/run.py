@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agp.commands._util import HelpFormatter, err_console, out_console, print_json
+from agp.commands._util import HelpFormatter, err_console, out_console, policy_file, print_json
 from agp.errors import ApprovalError, UsageError
 from agp.paths import data_dir, default_key_dir
 
@@ -73,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default=None, help="the task given to the agent (the reference agent takes --script)")
     p.add_argument("--script", type=Path, default=None, help="reference intendant: the JSON task script to run")
     p.add_argument("--workspace", type=Path, required=True, help="the directory the agent works in (mounted read-write)")
-    p.add_argument("--policy", type=Path, default=None, help="policy file (default: policies/default.toml)")
+    p.add_argument("--policy", type=policy_file, default=None,
+                   help="policy file, or a shipped one: default, ci, strict (default: default)")
     p.add_argument("--approver", choices=["terminal", "slack", "none"], default=None,
                    help="who answers `require` verdicts (default: terminal on a TTY, none otherwise; "
                         "none means every require is denied)")
