@@ -63,8 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from agp._interrupt import announce_interrupt
     from agp._live import LiveView
-    from agp.commands.run import render_result
+    from agp.commands.run import CLEANUP, render_result
     from agp.run import RunOptions, run_governed
 
     out = args.out or data_dir() / "demo" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -78,7 +79,7 @@ def _demo(args: argparse.Namespace) -> int:
     c.print("Approvals in this demo are answered automatically, and journaled as automatic.")
     opts = RunOptions(intendant="reference", task="agp demo: inspect the project, leave a note", workspace=ws,
                       approver="auto", timeout=300, out=out / "runs", key_dir=args.key_dir, script=script)
-    with LiveView(title="agp demo · reference intendant") as view:
+    with announce_interrupt(CLEANUP), LiveView(title="agp demo · reference intendant") as view:
         result = run_governed(opts, view)
     verified = None
     if result.bundle_dir is not None and result.bundle_ok:

@@ -17,6 +17,8 @@ __all__ = ("APPROVAL_HEADROOM", "DEFAULT_APPROVAL_TIMEOUT", "bridge_deadline", "
            "render_result")
 
 DEFAULT_APPROVAL_TIMEOUT = 20.0
+#: what Ctrl-C during a run says happens next
+CLEANUP = "stopping the sandbox and every process in it, then writing the evidence bundle"
 #: what the gate needs after an approval's timeout and before the bridge's deadline: classifying the
 #: call (up to the 5 s evaluation deadline, before the approval starts) and journaling the answer
 #: and the decision (fsync)
@@ -98,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agp._interrupt import announce_interrupt
     from agp._live import LiveView
     from agp.run import RunOptions, run_governed
 
@@ -124,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if slack is not None:
             opts.extra["approver"] = slack
-        with LiveView(title=f"agp run · {args.intendant}") as view:
+        with announce_interrupt(CLEANUP), LiveView(title=f"agp run · {args.intendant}") as view:
             if approver == "none":
                 view.log("approver: none — every call the policy sends for approval is denied")
             elif slack is not None:
