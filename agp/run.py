@@ -178,7 +178,8 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
         "started": started, "ended": None, "exit_code": None, "exit_reason": None,
     }
     _write_run_json(run_dir, meta)
-    journal = Journal.open(run_dir / "journal.jsonl", key, head_every=1.0)
+    journal = Journal.open(run_dir / "journal.jsonl", key, head_every=1.0,
+                           on_append=getattr(view, "journal_entry", None))  # the view shows what is journaled
     exit_code, reason = 1, "the run did not start"
     try:
         journal.append("run.start", session, {k: meta[k] for k in ("run_id", "task", "intendant", "workspace",

@@ -68,6 +68,11 @@ def _demo(args: argparse.Namespace) -> int:
     from agp.commands.run import CLEANUP, render_result
     from agp.run import RunOptions, run_governed
 
+    from agp.paths import default_key_dir, default_policy
+    from agp.preflight import check_policy, check_readiness
+
+    check_policy(default_policy())  # before anything is created: exit 2 with one line
+    check_readiness(key_dir=args.key_dir or default_key_dir(), policy=default_policy(), intendant="reference")
     out = args.out or data_dir() / "demo" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     ws = out / "workspace"
     make_workspace(ws)
@@ -78,7 +83,8 @@ def _demo(args: argparse.Namespace) -> int:
     c.print("each decided by policies/default.toml at the gate and journaled before it runs.")
     c.print("Approvals in this demo are answered automatically, and journaled as automatic.")
     opts = RunOptions(intendant="reference", task="agp demo: inspect the project, leave a note", workspace=ws,
-                      approver="auto", timeout=300, out=out / "runs", key_dir=args.key_dir, script=script)
+                      approver="auto", timeout=300, out=out / "runs", key_dir=args.key_dir, script=script,
+                      skip_doctor=True)
     with announce_interrupt(CLEANUP), LiveView(title="agp demo · reference intendant") as view:
         result = run_governed(opts, view)
     verified = None

@@ -11,7 +11,7 @@ from typing import Any
 
 from agp.commands._util import HelpFormatter, err_console, out_console, policy_file, print_json
 from agp.errors import ApprovalError, UsageError
-from agp.paths import data_dir, default_key_dir
+from agp.paths import data_dir, default_key_dir, default_policy
 
 __all__ = ("APPROVAL_HEADROOM", "DEFAULT_APPROVAL_TIMEOUT", "bridge_deadline", "check_approval_timeout", "register",
            "render_result")
@@ -102,6 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from agp._interrupt import announce_interrupt
     from agp._live import LiveView
+    from agp.preflight import preflight
     from agp.run import RunOptions, run_governed
 
     if args.intendant == "reference":
@@ -123,6 +124,10 @@ def _run(args: argparse.Namespace) -> int:
         out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
         max_write_mb=args.max_write_mb,
     )
+    preflight(intendant=args.intendant, workspace=args.workspace, script=args.script,
+              policy=args.policy or default_policy(), key_dir=args.key_dir or default_key_dir(), approver=approver,
+              model_upstream=args.model_upstream)
+    opts.skip_doctor = True  # the preflight ran the doctor's checks
     slack = _connect_slack(args.slack_channel) if approver == "slack" else None
     try:
         if slack is not None:
