@@ -21,12 +21,17 @@ def policy_file(text: str) -> Path:
     """A policy argument: a path, or the name of a policy agp ships (``default``, ``ci``, ``strict``,
     with or without ``.toml``) when no such file is in the current directory."""
     p = Path(text)
-    if p.exists() or len(p.parts) != 1:
+    if p.exists():
         return p
+    if len(p.parts) != 1:
+        raise argparse.ArgumentTypeError(f"no policy file {text}")
     from agp.paths import shipped
 
     named = shipped("policies") / (text if text.endswith(".toml") else text + ".toml")
-    return named if named.is_file() else p
+    if named.is_file():
+        return named
+    raise argparse.ArgumentTypeError(f"no policy file {text} (a path, or a policy agp ships: "
+                                     f"{', '.join(sorted(q.stem for q in shipped('policies').glob('*.toml')))})")
 
 
 def out_console() -> Console:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from agp.commands._util import HelpFormatter, err_console, out_console, print_json
+from agp.errors import UsageError
 from agp.paths import data_dir
 
 __all__ = ("DEMO_SCRIPT", "make_workspace", "register")
@@ -66,16 +67,18 @@ def _demo(args: argparse.Namespace) -> int:
     from agp._interrupt import announce_interrupt
     from agp._live import LiveView
     from agp.commands.run import CLEANUP, render_result
-    from agp.run import RunOptions, run_governed
-
     from agp.paths import default_key_dir, default_policy
     from agp.preflight import check_policy, check_readiness
+    from agp.run import RunOptions, run_governed
 
     check_policy(default_policy())  # before anything is created: exit 2 with one line
     check_readiness(key_dir=args.key_dir or default_key_dir(), policy=default_policy(), intendant="reference")
     out = args.out or data_dir() / "demo" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     ws = out / "workspace"
-    make_workspace(ws)
+    try:
+        make_workspace(ws)
+    except OSError as exc:
+        raise UsageError(f"cannot create the demo in {out}: {exc.strerror or exc}") from exc
     script = out / "script.json"
     script.write_text(json.dumps(DEMO_SCRIPT, indent=2) + "\n")
     c = err_console() if args.json else out_console()  # stdout carries only the JSON

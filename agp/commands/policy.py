@@ -189,7 +189,7 @@ def _explain(args: argparse.Namespace) -> int:
         matched = "\n".join(f"[bold]{escape(r)}[/]" if r == s.rule else escape(r) for r in s.matched) or "[dim]none[/]"
         table.add_row(str(i), what, st.kind, paths, matched, f"[{_STYLE[s.effect]}]{s.effect}[/]")
     c.print(table)
-    c.print(f"decision: [bold {_STYLE[d.effect]}]{d.effect}[/]  rule: {escape(str(d.rule))}")
+    c.print(f"decision: [bold {_STYLE[d.effect]}]{d.effect}[/]  rule: {escape(d.rule) if d.rule else 'none (no rule allows a statement)'}")
     c.print(f"reason:   {escape(d.reason)}")
     if d.effect == "require":
         c.print(f"approvers: {escape(d.approver_group or 'default')}  quorum: {d.quorum}")
