@@ -34,3 +34,10 @@ def test_links_stay_inside_the_repository():
         assert path.is_relative_to(ROOT), target
         assert path.exists(), target
     assert "../" not in README
+
+
+def test_the_project_policy_example_passes_its_tests_with_the_default_policy(capsys):
+    from agp.cli import main
+
+    assert main(["policy", "test", "default", str(ROOT / "docs" / "examples" / "project.toml")]) == 0
+    assert "0 failed" in capsys.readouterr().out
