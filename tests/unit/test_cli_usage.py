@@ -68,6 +68,8 @@ BAD = [
     ["demo", "--out", "/dev/null/demo"],
     ["completion", "fish"],
     ["evidence", "/nonexistent/run"],
+    ["gate", "--socket-dir", "/tmp/agp-x", "--policy", "/nonexistent.toml", "--journal", "/tmp/agp-x/j.jsonl",
+     "--key-dir", "/nonexistent/keys"],
 ]
 
 
