@@ -142,3 +142,21 @@ def test_agp_run_refuses_before_anything_starts_with_one_line(tmp_path, upstream
 
 
 import re  # noqa: E402
+
+
+def test_doctor_checks_the_model_key_of_the_intendant_named(upstream):
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    results = {}
+    for key in (None, "wrong", "good-key"):
+        e = dict(env, **({"ANTHROPIC_API_KEY": key} if key else {}))
+        r = _cli("doctor", "--intendant", "claude-code", "--model-upstream", upstream.url, "--json", env=e)
+        checks = {c["name"]: c for c in json.loads(r.stdout)}
+        results[key] = checks["model key claude-code"]
+    assert results[None]["status"] == "fail" and "$ANTHROPIC_API_KEY" in results[None]["detail"]
+    assert results["wrong"]["status"] == "fail" and "refused the key" in results["wrong"]["detail"]
+    assert results["good-key"]["status"] == "pass"
+    assert all("good-key" not in c["detail"] and "wrong" not in c["detail"] for c in results.values())
+    # without --intendant, no key is asked for (and no model API is contacted)
+    n = len(upstream.seen)
+    r = _cli("doctor", "--json", env=env)
+    assert not any(c["name"].startswith("model key") for c in json.loads(r.stdout)) and len(upstream.seen) == n
