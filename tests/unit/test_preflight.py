@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -140,8 +141,6 @@ def test_agp_run_refuses_before_anything_starts_with_one_line(tmp_path, upstream
         assert not re.search(r"\b[A-Z][a-z]+(Error|Exception)\b", r.stderr), r.stderr
         assert not out.exists(), f"{extra}: something was created"
 
-
-import re  # noqa: E402
 
 
 def test_doctor_checks_the_model_key_of_the_intendant_named(upstream):
