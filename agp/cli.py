@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agp.commands.evidence",
     "agp.commands.images",
     "agp.commands.witness",
+    "agp.commands.completion",
 )
 
 
@@ -73,10 +74,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AgpError as exc:
-        from rich.console import Console
+        from rich.text import Text
 
-        Console(stderr=True).print(f"[bold red]agp:[/] {exc.diagnostics()}", highlight=False, markup=True)
+        from agp.commands._util import err_console
+
+        # one line, never wrapped mid-sentence (soft wrap; the terminal wraps if it must), no markup read
+        # from the message (paths and agent text may hold [brackets])
+        err_console().print(Text.assemble(("agp:", "bold red"), " ", exc.diagnostics()))
         return exc.exit_code
+    except OSError as exc:  # the machine refused something (a directory, a file): one line, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"agp: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("agp: interrupted", file=sys.stderr)
         return 130

@@ -102,9 +102,9 @@ def check_policy(policy: Path | None) -> Check:
     except ImportError as exc:
         return Check("policy", "fail", f"the policy engine is not available: {exc}", "reinstall agp")
     from agp.errors import AgpError
-    from agp.paths import repo_root
+    from agp.paths import default_policy
 
-    path = policy or repo_root() / "policies" / "default.toml"
+    path = policy or default_policy()
     try:
         p = load_policy(path)
     except AgpError as exc:
@@ -130,9 +130,9 @@ def check_images(intendants: Iterable[str]) -> list[Check]:
 
 
 def check_harness_versions() -> Check:
-    from agp.paths import repo_root
+    from agp.paths import intendant_pins
 
-    pins = json.loads((repo_root() / "intendants" / "pins.json").read_text())
+    pins = json.loads(intendant_pins().read_text())
     want = {k: v["version"] for k, v in pins.items() if not k.startswith("_")}
     try:
         from agp.sandbox import images as images_mod

@@ -29,7 +29,7 @@ from typing import Any
 from agp._live import LiveView
 from agp.errors import AgpError, EvidenceError, SandboxError, UsageError
 from agp.journal import Journal, SigningKey, init_keys, load_signing_key
-from agp.paths import data_dir, default_key_dir, repo_root
+from agp.paths import data_dir, default_key_dir, default_policy, intendant_pins
 
 __all__ = ("INTENDANTS", "RunOptions", "RunResult", "new_run_dir", "run_governed")
 
@@ -109,7 +109,7 @@ def _harness_version(intendant: str) -> str:
         from agp import __version__
 
         return f"agp-reference {__version__}"
-    pins = json.loads((repo_root() / "intendants" / "pins.json").read_text())
+    pins = json.loads(intendant_pins().read_text())
     return pins[intendant]["version"]
 
 
@@ -149,7 +149,7 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     if not workspace.is_dir():
         raise UsageError(f"workspace {workspace} is not a directory")
     key_dir = opts.key_dir or default_key_dir()
-    policy_path = (opts.policy or repo_root() / "policies" / "default.toml").resolve()
+    policy_path = (opts.policy or default_policy()).resolve()
 
     if not opts.skip_doctor:
         view.status("checking readiness (agp doctor)")
@@ -178,7 +178,8 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
         "started": started, "ended": None, "exit_code": None, "exit_reason": None,
     }
     _write_run_json(run_dir, meta)
-    journal = Journal.open(run_dir / "journal.jsonl", key, head_every=1.0)
+    journal = Journal.open(run_dir / "journal.jsonl", key, head_every=1.0,
+                           on_append=getattr(view, "journal_entry", None))  # the view shows what is journaled
     exit_code, reason = 1, "the run did not start"
     try:
         journal.append("run.start", session, {k: meta[k] for k in ("run_id", "task", "intendant", "workspace",

@@ -33,7 +33,7 @@ from rich.text import Text
 from agp.errors import ApprovalError
 from agp.gate.approvals import Answer, ApprovalBroker, ApprovalRequest, ApprovalResult
 
-__all__ = ("TerminalApprover", "render_request")
+__all__ = ("TerminalApprover", "render_request", "write_preview")
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,67 @@ def render_request(req: ApprovalRequest, *, index: int = 1, total: int = 1) -> P
                    str(s.get("rule") or "-"))
     if not req.statements:
         st.add_row("-", "-", str(req.call.get("input", ""))[:200], "require", req.rule or "-")
+    preview = write_preview(req.tool, req.call.get("input"))
     digest = Text(f"call sha256 {req.call_digest}", style="dim")
     left = max(0, int(req.expires - time.time()))
     keys = Text.assemble(("[a]", "bold green"), " approve   ", ("[d]", "bold red"), " deny   ",
                          ("[TAB]", "bold"), " next   ", (f"expires in {left}s", "dim"))
     title = f"approval needed ({index}/{total}) · {req.key}"
-    return Panel(Group(t, st, digest, keys), title=title, border_style="yellow", expand=True)
+    parts = [t, st, *([preview] if preview is not None else []), digest, keys]
+    return Panel(Group(*parts), title=title, border_style="yellow", expand=True)
+
+
+#: how many lines of what a Write or Edit would write the prompt shows
+PREVIEW_LINES = 40
+
+
+def _clip(lines: list[str], styles: list[str]) -> Text:
+    from agp._live import printable
+
+    out = Text()
+    for line, style in list(zip(lines, styles))[:PREVIEW_LINES]:
+        out.append(printable(line.rstrip("\n")) + "\n", style=style)
+    if len(lines) > PREVIEW_LINES:
+        out.append(f"… {len(lines) - PREVIEW_LINES} more lines\n", style="dim")
+    return out
+
+
+def write_preview(tool: str, tool_input: Any) -> Panel | None:
+    """What a Write would write (the content), an Edit would change (a unified diff of old_string ->
+    new_string; each edit of a MultiEdit), or a patch would apply (Codex's apply_patch): agent text,
+    shown with control characters escaped and cut at PREVIEW_LINES."""
+    import difflib
+
+    if not isinstance(tool_input, dict):
+        return None
+    path = str(tool_input.get("file_path") or tool_input.get("path") or "")
+    if tool == "Write" and isinstance(tool_input.get("content"), str):
+        lines = tool_input["content"].splitlines() or [""]
+        return Panel(_clip(lines, [""] * len(lines)), title=f"would write {path} ({len(lines)} lines)",
+                     title_align="left", border_style="dim")
+    edits = []
+    if tool == "Edit":
+        edits = [tool_input]
+    elif tool == "MultiEdit" and isinstance(tool_input.get("edits"), list):
+        edits = [e for e in tool_input["edits"] if isinstance(e, dict)]
+    if edits:
+        lines: list[str] = []
+        for e in edits:
+            old, new = e.get("old_string"), e.get("new_string")
+            if not isinstance(old, str) or not isinstance(new, str):
+                continue
+            lines += list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"{path} (before)",
+                                               f"{path} (after)", lineterm="", n=2))
+        if lines:
+            styles = ["bold" if ln.startswith(("---", "+++")) else "green" if ln.startswith("+")
+                      else "red" if ln.startswith("-") else "cyan" if ln.startswith("@@") else "" for ln in lines]
+            return Panel(_clip(lines, styles), title=f"would change {path}", title_align="left", border_style="dim")
+    patch = tool_input.get("patch") or tool_input.get("input")
+    if isinstance(patch, str) and "*** Begin Patch" in patch:
+        lines = patch.splitlines()
+        styles = ["green" if ln.startswith("+") else "red" if ln.startswith("-") else "" for ln in lines]
+        return Panel(_clip(lines, styles), title="would apply this patch", title_align="left", border_style="dim")
+    return None
 
 
 class TerminalApprover:

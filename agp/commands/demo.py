@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from agp.commands._util import HelpFormatter, err_console, out_console, print_json
+from agp.errors import UsageError
 from agp.paths import data_dir
 
 __all__ = ("DEMO_SCRIPT", "make_workspace", "register")
@@ -63,13 +64,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from agp._interrupt import announce_interrupt
     from agp._live import LiveView
-    from agp.commands.run import render_result
+    from agp.commands.run import CLEANUP, render_result
+    from agp.paths import default_key_dir, default_policy
+    from agp.preflight import check_policy, check_readiness
     from agp.run import RunOptions, run_governed
 
+    check_policy(default_policy())  # before anything is created: exit 2 with one line
+    check_readiness(key_dir=args.key_dir or default_key_dir(), policy=default_policy(), intendant="reference")
     out = args.out or data_dir() / "demo" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     ws = out / "workspace"
-    make_workspace(ws)
+    try:
+        make_workspace(ws)
+    except OSError as exc:
+        raise UsageError(f"cannot create the demo in {out}: {exc.strerror or exc}") from exc
     script = out / "script.json"
     script.write_text(json.dumps(DEMO_SCRIPT, indent=2) + "\n")
     c = err_console() if args.json else out_console()  # stdout carries only the JSON
@@ -77,8 +86,9 @@ def _demo(args: argparse.Namespace) -> int:
     c.print("each decided by policies/default.toml at the gate and journaled before it runs.")
     c.print("Approvals in this demo are answered automatically, and journaled as automatic.")
     opts = RunOptions(intendant="reference", task="agp demo: inspect the project, leave a note", workspace=ws,
-                      approver="auto", timeout=300, out=out / "runs", key_dir=args.key_dir, script=script)
-    with LiveView(title="agp demo · reference intendant") as view:
+                      approver="auto", timeout=300, out=out / "runs", key_dir=args.key_dir, script=script,
+                      skip_doctor=True)
+    with announce_interrupt(CLEANUP), LiveView(title="agp demo · reference intendant") as view:
         result = run_governed(opts, view)
     verified = None
     if result.bundle_dir is not None and result.bundle_ok:

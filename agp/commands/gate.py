@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agp.commands._util import HelpFormatter, err_console
+from agp.commands._util import HelpFormatter, err_console, policy_file
 from agp.errors import ApprovalError, UsageError
 
 __all__ = ("register",)
@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--socket-dir", type=Path, required=True, help="directory for gate.sock (created mode 0700)")
-    p.add_argument("--policy", type=Path, action="append", required=True,
-                   help="policy TOML; repeat for tiers (strictest wins)")
+    p.add_argument("--policy", type=policy_file, action="append", required=True,
+                   help="policy TOML, or a shipped one (default, ci, strict); repeat for tiers (strictest wins)")
     p.add_argument("--journal", type=Path, required=True, help="journal file (created if absent; must verify)")
     p.add_argument("--key-dir", type=Path, required=True, help="directory holding agp.key (the signing key)")
     p.add_argument("--approver", choices=("terminal", "slack", "none"), default="terminal",

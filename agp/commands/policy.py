@@ -13,7 +13,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from agp.commands._util import HelpFormatter, out_console, print_json
+from agp.commands._util import HelpFormatter, out_console, policy_file, print_json
 from agp.errors import UsageError
 from agp.policy import ToolCall, attestation, load_policy
 from agp.policy.explain import explain, explain_json, replay_decisions, run_policy_tests
@@ -46,10 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Prints the policy digest: sha256 of the RFC 8785 canonical JSON of the normalized\n"
             "policy, the value every journaled decision carries.\n\n"
             "Exit status: 0 valid, 2 invalid.\n\n"
-            "example:\n  agp policy check policies/default.toml"
+            "examples:\n  agp policy check policies/default.toml\n  agp policy check default    # a policy agp ships: default, ci, strict"
         ),
     )
-    c.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    c.add_argument("files", nargs="+", type=policy_file, metavar="FILE")
     c.add_argument("--json", action="store_true", help="print {ok, digest, tiers: [...]}")
     c.set_defaults(func=_check)
 
@@ -65,8 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Exit status: 0 whatever the decision (the decision is the output), 2 bad input."
         ),
     )
-    e.add_argument("--policy", action="append", type=Path, required=True, metavar="FILE",
-                   help="policy file (repeat for tiers)")
+    e.add_argument("--policy", action="append", type=policy_file, required=True, metavar="FILE",
+                   help="policy file, or the name of a shipped one: default, ci, strict (repeat for tiers)")
     e.add_argument("--harness", default="claude-code", help="claude-code | codex | reference (default claude-code)")
     e.add_argument("--tool", required=True, help="tool name as the harness reports it (Bash, Read, mcp__srv__tool...)")
     e.add_argument("--input", required=True, metavar="JSON",
@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Exit status: 0 all pass, 1 a case failed (or there are no cases), 2 invalid policy."
         ),
     )
-    t.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    t.add_argument("files", nargs="+", type=policy_file, metavar="FILE")
     t.add_argument("--json", action="store_true", help="print {ok, passed, failed, results: [...]}")
     t.set_defaults(func=_test)
 
@@ -111,8 +111,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     r.add_argument("journal", type=Path, metavar="JOURNAL")
-    r.add_argument("--policy", action="append", type=Path, required=True, metavar="FILE",
-                   help="policy file (repeat for tiers)")
+    r.add_argument("--policy", action="append", type=policy_file, required=True, metavar="FILE",
+                   help="policy file, or the name of a shipped one: default, ci, strict (repeat for tiers)")
     r.add_argument("--workspace", default="/workspace", help="the workspace path the gate used (default /workspace)")
     r.add_argument("--json", action="store_true", help="print {ok, counts, results: [...]}")
     r.set_defaults(func=_replay)
@@ -189,7 +189,7 @@ def _explain(args: argparse.Namespace) -> int:
         matched = "\n".join(f"[bold]{escape(r)}[/]" if r == s.rule else escape(r) for r in s.matched) or "[dim]none[/]"
         table.add_row(str(i), what, st.kind, paths, matched, f"[{_STYLE[s.effect]}]{s.effect}[/]")
     c.print(table)
-    c.print(f"decision: [bold {_STYLE[d.effect]}]{d.effect}[/]  rule: {escape(str(d.rule))}")
+    c.print(f"decision: [bold {_STYLE[d.effect]}]{d.effect}[/]  rule: {escape(d.rule) if d.rule else 'none (no rule allows a statement)'}")
     c.print(f"reason:   {escape(d.reason)}")
     if d.effect == "require":
         c.print(f"approvers: {escape(d.approver_group or 'default')}  quorum: {d.quorum}")

@@ -9,14 +9,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agp.commands._util import HelpFormatter, err_console, out_console, print_json
+from agp.commands._util import HelpFormatter, err_console, out_console, policy_file, print_json
 from agp.errors import ApprovalError, UsageError
-from agp.paths import data_dir, default_key_dir
+from agp.paths import data_dir, default_key_dir, default_policy
 
 __all__ = ("APPROVAL_HEADROOM", "DEFAULT_APPROVAL_TIMEOUT", "bridge_deadline", "check_approval_timeout", "register",
            "render_result")
 
 DEFAULT_APPROVAL_TIMEOUT = 20.0
+#: what Ctrl-C during a run says happens next
+CLEANUP = "stopping the sandbox and every process in it, then writing the evidence bundle"
 #: what the gate needs after an approval's timeout and before the bridge's deadline: classifying the
 #: call (up to the 5 s evaluation deadline, before the approval starts) and journaling the answer
 #: and the decision (fsync)
@@ -73,7 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default=None, help="the task given to the agent (the reference agent takes --script)")
     p.add_argument("--script", type=Path, default=None, help="reference intendant: the JSON task script to run")
     p.add_argument("--workspace", type=Path, required=True, help="the directory the agent works in (mounted read-write)")
-    p.add_argument("--policy", type=Path, default=None, help="policy file (default: policies/default.toml)")
+    p.add_argument("--policy", type=policy_file, default=None,
+                   help="policy file, or a shipped one: default, ci, strict (default: default)")
     p.add_argument("--approver", choices=["terminal", "slack", "none"], default=None,
                    help="who answers `require` verdicts (default: terminal on a TTY, none otherwise; "
                         "none means every require is denied)")
@@ -97,7 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agp._interrupt import announce_interrupt
     from agp._live import LiveView
+    from agp.preflight import preflight
     from agp.run import RunOptions, run_governed
 
     if args.intendant == "reference":
@@ -119,11 +124,15 @@ def _run(args: argparse.Namespace) -> int:
         out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
         max_write_mb=args.max_write_mb,
     )
+    preflight(intendant=args.intendant, workspace=args.workspace, script=args.script,
+              policy=args.policy or default_policy(), key_dir=args.key_dir or default_key_dir(), approver=approver,
+              model_upstream=args.model_upstream)
+    opts.skip_doctor = True  # the preflight ran the doctor's checks
     slack = _connect_slack(args.slack_channel) if approver == "slack" else None
     try:
         if slack is not None:
             opts.extra["approver"] = slack
-        with LiveView(title=f"agp run · {args.intendant}") as view:
+        with announce_interrupt(CLEANUP), LiveView(title=f"agp run · {args.intendant}") as view:
             if approver == "none":
                 view.log("approver: none — every call the policy sends for approval is denied")
             elif slack is not None:

@@ -67,6 +67,24 @@ def _worker_main(conn: Any, tiers: Any, sources: tuple[str, ...], digest: str) -
             conn.send(("err", f"{type(exc).__name__}: {str(exc)[:300]}"))
 
 
+def _start_ignoring_sigint(proc: Any) -> None:
+    """``proc.start()`` with SIGINT ignored in the child from its first instruction. On the main thread
+    the disposition is swapped around the start (signal.signal works there only); on another thread
+    (a replacement worker) SIGINT is blocked in that thread, which the spawned child inherits."""
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            proc.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 @dataclass
 class _Worker:
     proc: Any
@@ -98,7 +116,11 @@ class EvalPool:
         parent, child = _CTX.Pipe(duplex=True)
         proc = _CTX.Process(target=_worker_main, args=(child, self.policy.tiers, self.policy.sources,
                                                        self.policy.digest), name="agp-gate-eval", daemon=True)
-        proc.start()
+        # Ctrl-C at a terminal reaches the whole process group: a worker still starting (Python's own
+        # start-up, unpickling the policy, importing) would die printing a KeyboardInterrupt traceback.
+        # It starts with SIGINT ignored (an ignored signal stays ignored across exec, and Python keeps
+        # it so); _worker_main keeps ignoring it: the gate decides when workers stop.
+        _start_ignoring_sigint(proc)
         child.close()
         w = _Worker(proc, parent)
         with self._lock:

@@ -177,9 +177,20 @@ def harness_versions(*, client: Any | None = None) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- inputs
 
 def _repo() -> Path:
-    from agp.paths import repo_root
+    """The directory holding ``images/`` (the recipes): the source tree, or the installed package's
+    ``agp/_shipped``; paths below it are hashed into the image inputs the same way in both."""
+    from agp.paths import shipped
 
-    return repo_root()
+    return shipped("images").parent
+
+
+def _work_cache() -> Path:
+    """``.cache/`` of the checkout, or ``<agp data dir>/cache`` when agp is installed."""
+    from agp.paths import data_dir, repo_root
+
+    if (repo_root() / "pyproject.toml").is_file():
+        return repo_root() / ".cache"
+    return data_dir() / "cache"
 
 
 def _sha256_files(paths: list[Path]) -> str:
@@ -271,7 +282,7 @@ def _run(cmd: list[str], log: Log, **kw: Any) -> None:
 
 
 def _cache_dir() -> Path:
-    d = Path(os.environ.get("AGP_IMAGE_CACHE") or _repo() / ".cache" / "images")
+    d = Path(os.environ.get("AGP_IMAGE_CACHE") or _work_cache() / "images")
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -324,7 +335,9 @@ def build_base(*, client: Any | None = None, force: bool = False, log: Log = pri
 # --------------------------------------------------------------------------- harness binaries
 
 def _pins() -> dict[str, Any]:
-    return json.loads((_repo() / "intendants" / "pins.json").read_text())
+    from agp.paths import intendant_pins
+
+    return json.loads(intendant_pins().read_text())
 
 
 def _is_elf(p: Path) -> bool:
@@ -338,7 +351,7 @@ def _is_elf(p: Path) -> bool:
 def _npm_prefix(name: str, version: str, log: Log) -> Path:
     """The npm install of a pinned harness (shared with scripts/setup.d/50-harnesses.sh's layout)."""
     pin = _pins()[name]
-    dest = Path(os.environ.get("AGP_HARNESS_DIR") or _repo() / ".cache" / "harnesses") / f"{name}-{version}"
+    dest = Path(os.environ.get("AGP_HARNESS_DIR") or _work_cache() / "harnesses") / f"{name}-{version}"
     lock = dest / "node_modules" / ".package-lock.json"
     if lock.exists():
         return dest

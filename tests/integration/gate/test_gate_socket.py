@@ -435,7 +435,8 @@ async def test_events_drive_the_run_live_view(env):
             await ask(env, check("ls"))
             await ask(env, check("git commit -m x", rid="r2"))
     text = buf.getvalue()
-    assert "ALLOW" in text and "allow-ls" in text and "WAIT" in text and "TIMED_OUT" in text
+    assert "ALLOW" in text and "allow-ls" in text and "WAIT" in text and "timed out" in text
+    assert "TIMED_OUT" not in text and "None" not in text  # no enum names, no None
     assert view.counts == {"allow": 1, "deny": 1}
 
 

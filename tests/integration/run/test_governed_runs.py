@@ -255,16 +255,19 @@ def test_killing_the_gate_mid_run_stops_every_later_call(tmp_path):
     assert _containers(run_dir.name) == []
 
 
-def test_a_missing_model_key_is_a_clean_failure_with_a_bundle(tmp_path):
+def test_a_missing_model_key_is_refused_before_anything_starts(tmp_path):
+    """Refused before the run starts (no traffic: the key is missing before any request), exit 2,
+    one line, no run directory and no FAILED bundle."""
     ws = workspace(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     r = agp("run", "--intendant", "claude-code", "--task", "anything", "--workspace", ws, "--approver", "none",
             "--out", tmp_path / "runs", "--json", env=env)
-    assert r.returncode == 1, r.stdout + r.stderr
-    doc = json.loads(r.stdout)
-    assert "ANTHROPIC_API_KEY" in doc["reason"] and "internal error" not in doc["reason"]
-    assert "Traceback" not in r.stderr
-    assert Path(doc["bundle_dir"]).is_dir() and doc["bundle_ok"] is False  # zero calls gated: never called good
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ANTHROPIC_API_KEY" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_symlink_in_the_workspace_pointing_outside_is_resolved_and_denied(tmp_path):
