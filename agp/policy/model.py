@@ -47,13 +47,16 @@ __all__ = (
     "PolicyHeader",
     "Rule",
     "TestCase",
+    "SHIPPED_DIR",
     "parse_policy_text",
     "read_policy_file",
+    "resolve_policy_file",
 )
 
 Effect = Literal["allow", "deny", "require"]
 Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown"]
 Location = Literal["inside", "root", "outside", "null"]
+WorkspaceMode = Literal["mount", "clone"]
 
 #: statement kinds a rule may name in ``kind``
 KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown")
@@ -96,7 +99,9 @@ class _Strict(BaseModel):
 class Rule(_Strict):
     """One rule. Every matcher that is present must hold; a list matcher holds for any of its items.
 
-    Call-level matchers: ``harness``, ``tool`` (names or globs).
+    Call-level matchers: ``harness``, ``tool`` (names or globs), ``workspace_mode`` (``mount``: the
+    user's own directory is bind-mounted; ``clone``: the agent works on a copy that comes back as
+    a journaled patch).
 
     Statement-level matchers (a call is split into statements: each simple shell command,
     each redirection, each SQL statement, each file a tool reads or writes...):
@@ -142,6 +147,7 @@ class Rule(_Strict):
 
     harness: Names = None
     tool: Names = None
+    workspace_mode: Annotated[tuple[WorkspaceMode, ...] | None, BeforeValidator(_listify)] = None
 
     kind: Annotated[tuple[Kind, ...] | None, BeforeValidator(_listify)] = None
     program: Names = None
@@ -174,7 +180,7 @@ class Rule(_Strict):
     quorum: int | None = Field(default=None, ge=1, le=16)
 
     @field_validator(
-        "harness", "tool", "kind", "program", "subcommand", "flags_any", "flags_none", "args_any",
+        "harness", "tool", "workspace_mode", "kind", "program", "subcommand", "flags_any", "flags_none", "args_any",
         "args_none", "args_prefix", "facts_any", "facts_none", "location", "touches", "path",
         "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host", "mcp_server", "mcp_tool",
     )
@@ -222,7 +228,8 @@ class Rule(_Strict):
             raise ValueError(
                 f"a rule with unknown = true may only use harness/tool matchers, not {', '.join(statement_keys)}"
             )
-        if self.effect != "deny" and not (self.unknown or statement_keys or self.harness or self.tool):
+        if self.effect != "deny" and not (self.unknown or statement_keys or self.harness or self.tool
+                                          or self.workspace_mode):
             raise ValueError(
                 f"an {self.effect} rule needs at least one matcher; an allow-everything rule is not supported"
             )
@@ -246,7 +253,7 @@ class Rule(_Strict):
         return out
 
 
-_CALL_MATCHERS = ("harness", "tool")
+_CALL_MATCHERS = ("harness", "tool", "workspace_mode")
 _STATEMENT_MATCHERS = (
     "kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
     "operands_max", "operands_min", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
@@ -265,6 +272,10 @@ class PolicyHeader(_Strict):
     no_match: Literal["abstain", "deny"] = "abstain"
     #: false: no approver is available, so every `require` decision becomes `deny`
     approvals: bool = True
+    #: true: this tier can only make decisions stricter: its deny and require rules count, its
+    #: allow rules never allow anything on their own (with no_match = "deny" they narrow what the
+    #: other tiers allow). A project policy (.agp/policy.toml) is always loaded this way.
+    tighten_only: bool = False
 
 
 class TestCase(_Strict):
@@ -278,6 +289,7 @@ class TestCase(_Strict):
     input: dict[str, Any]
     cwd: str | None = None
     workspace: str = "/workspace"
+    workspace_mode: WorkspaceMode = "mount"
     expect: Effect
     rule: str | None = None
     now: _dt.datetime | None = None
@@ -291,14 +303,23 @@ class TestCase(_Strict):
 
 
 class PolicyFile(_Strict):
-    """One policy file (one tier)."""
+    """One policy file (one tier).
 
+    ``extends`` names policies whose rules come before this file's own, in order: a shipped
+    policy by name (``"default"``) or a file path relative to this file. The loader resolves it
+    (:func:`agp.policy.engine.load_policy`); a resolved file has ``extends = ()``.
+    """
+
+    extends: Annotated[tuple[str, ...], BeforeValidator(_listify)] = ()
     policy: PolicyHeader = PolicyHeader()
     rule: tuple[Rule, ...] = ()
     test: tuple[TestCase, ...] = ()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "PolicyFile":
+        for e in self.extends:
+            if not e or "\0" in e:
+                raise ValueError("extends: each entry is a shipped policy name or a file path")
         seen: set[str] = set()
         for r in self.rule:
             if r.id in seen:
@@ -318,6 +339,61 @@ def read_policy_file(path: str | Path) -> PolicyFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{p}: cannot read policy file: {exc}") from exc
     return parse_policy_text(text, source=str(p))
+
+
+#: where the shipped policies (default, strict, ci) live; ``extends = ["default"]`` names them
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "policies"
+_SHIPPED_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_EXTENDS_DEPTH_MAX = 16
+
+
+def resolve_policy_file(path: str | Path) -> PolicyFile:
+    """Read one policy file with its ``extends`` resolved: the rules of every extended policy, in
+    order and each resolved the same way, then the file's own. The header and the ``[[test]]``
+    cases are the file's own. A policy extended twice (a diamond) is included once; a cycle, a
+    missing file or a rule id given twice is a PolicyError. The result has ``extends = ()``, so the
+    digest covers the rules in force, not the file names."""
+    return _resolve(Path(path), (), set())
+
+
+def _resolve(p: Path, stack: tuple[Path, ...], included: set[Path]) -> PolicyFile:
+    real = p.resolve()
+    if real in stack:
+        chain = " -> ".join(str(x) for x in (*stack, real))
+        raise PolicyError(f"{p}: extends cycle: {chain}")
+    if len(stack) >= _EXTENDS_DEPTH_MAX:
+        raise PolicyError(f"{p}: extends nests deeper than {_EXTENDS_DEPTH_MAX} files")
+    pf = read_policy_file(p)
+    included.add(real)
+    if not pf.extends:
+        return pf
+    rules: list[Rule] = []
+    origin: dict[str, str] = {}
+    for name in pf.extends:
+        if _SHIPPED_NAME_RE.match(name):
+            target = SHIPPED_DIR / f"{name}.toml"
+            if not target.is_file():
+                shipped = sorted(x.stem for x in SHIPPED_DIR.glob("*.toml"))
+                raise PolicyError(f"{p}: extends {name!r}: no shipped policy of that name "
+                                  f"(shipped: {', '.join(shipped)}; a file path needs a '/' or '.toml')")
+        else:
+            target = (p.parent / name) if not Path(name).is_absolute() else Path(name)
+            if not target.is_file():
+                raise PolicyError(f"{p}: extends {name!r}: no such file ({target})")
+        if target.resolve() in included and target.resolve() not in stack:
+            continue  # already included through another branch
+        parent = _resolve(target, (*stack, real), included)
+        for r in parent.rule:
+            if r.id in origin:
+                raise PolicyError(f"{p}: rule id {r.id!r} comes from both {origin[r.id]} and {target}")
+            origin[r.id] = str(target)
+            rules.append(r)
+    for r in pf.rule:
+        if r.id in origin:
+            raise PolicyError(f"{p}: rule id {r.id!r} is already defined by {origin[r.id]} (extended); "
+                              "give it another id (a deny rule here wins over an allow there anyway)")
+        rules.append(r)
+    return pf.model_copy(update={"rule": tuple(rules), "extends": ()})
 
 
 def parse_policy_text(text: str, *, source: str = "<policy>") -> PolicyFile:

@@ -131,10 +131,15 @@ def test_replay_compares_journaled_decisions_with_the_policy(tmp_path):
     j.write_text("\n".join(lines) + "\n")
     r = agp("policy", "replay", j, "--policy", DEFAULT)
     assert r.returncode == 1 and "differs" in r.stdout and "entry 1" in r.stdout
-    # another policy's decisions are not compared, and nothing compared is not a success
+    # under another policy: which decisions would change (the commit that asked would now be denied)
     other = tmp_path / "other.toml"
     other.write_text('[[rule]]\nid = "x"\neffect = "deny"\ntool = "Bash"\n')
     r = agp("policy", "replay", j, "--policy", other, "--json")
-    assert r.returncode == 1 and json.loads(r.stdout)["counts"] == {"other-policy": 3, "not-evaluated": 1}
+    out = json.loads(r.stdout)
+    assert r.returncode == 1 and out["counts"] == {"changed": 1, "unchanged": 2, "not-evaluated": 1}, r.stdout
+    changed = [x for x in out["results"] if x["status"] == "changed"]
+    assert changed[0]["seq"] == 3 and changed[0]["replayed"]["effect"] == "deny"
+    r = agp("policy", "replay", j, "--policy", other)
+    assert "changed" in r.stdout and "entry 3" in r.stdout and "require" in r.stdout
     j.write_text("not json\n")
     assert agp("policy", "replay", j, "--policy", DEFAULT).returncode == 2
