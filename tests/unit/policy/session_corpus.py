@@ -92,6 +92,7 @@ SESSION = [
     _bash("git add src/app/config.py src/app/cli.py tests/test_reload.py"), _bash("git add -A"),
     _bash("git commit -m 'config: reload validates in strict mode'"), _bash("git log --oneline -3"),
     # frontend part
+    (CC, "Glob", {"pattern": "web/**/*.test.ts"}), (CC, "Glob", {"pattern": "*.toml", "path": f"{WS}/crates/parser"}),
     _read("web/src/api.ts"), (CC, "Grep", {"pattern": "fetchConfig", "path": "web/src", "glob": "*.ts"}),
     _edit("web/src/api.ts", "strict?: boolean", "strict: boolean"), _write("web/src/api.test.ts", "test('x', () => {})\n"),
     _bash("npm run build"), _bash("npm test"), _bash("npm run lint"), _bash("npx tsc --noEmit"), _bash("npx eslint web/src"),
