@@ -380,8 +380,12 @@ def _resolve(p: Path, stack: tuple[Path, ...], included: set[Path]) -> PolicyFil
             target = (p.parent / name) if not Path(name).is_absolute() else Path(name)
             if not target.is_file():
                 raise PolicyError(f"{p}: extends {name!r}: no such file ({target})")
-        if target.resolve() in included and target.resolve() not in stack:
-            continue  # already included through another branch
+        t_real = target.resolve()
+        if t_real == real or t_real in stack:
+            chain = " -> ".join(str(x) for x in (*stack, real, t_real))
+            raise PolicyError(f"{p}: extends cycle: {chain}")
+        if t_real in included:
+            continue  # already included through another branch (a diamond)
         parent = _resolve(target, (*stack, real), included)
         for r in parent.rule:
             if r.id in origin:
