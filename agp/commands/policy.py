@@ -52,7 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Prints the policy digest: sha256 of the RFC 8785 canonical JSON of the normalized\n"
             "policy, the value every journaled decision carries.\n\n"
             "Warns (and with --strict fails) on an allow rule that matches every tool or every\n"
-            "program, and on a policy that has no rule or no allow rule.\n\n"
+            "program, and on a policy that has no rule or no allow rule. A file at .agp/policy.toml\n"
+            "is checked as the project policy it is: a tier that can only tighten (it needs no\n"
+            "allow rule, and its allow rules have no effect unless no_match = \"deny\").\n\n"
             "Exit status: 0 valid, 1 warnings with --strict, 2 invalid.\n\n"
             "example:\n  agp policy check policies/default.toml"
         ),
@@ -175,7 +177,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    policy = load_policy(args.files)
+    from agp.policy.engine import Policy
+    from agp.policy.model import resolve_policy_file
+
+    files = []
+    for f in args.files:
+        pf = resolve_policy_file(f)
+        if _is_project_policy(f):  # checked as what it will be: a tier that can only tighten
+            if pf is not None and read_extends(f):
+                raise UsageError(f"{f}: a project policy cannot use extends (it is read from the commit alone)")
+            pf = pf.model_copy(update={"policy": pf.policy.model_copy(update={"tighten_only": True})})
+        files.append(pf)
+    policy = Policy(files, [str(f) for f in args.files])
     att = attestation(policy)
     warnings = lint_policy(policy)
     code = 1 if (warnings and args.strict) else 0
@@ -195,6 +208,16 @@ def _check(args: argparse.Namespace) -> int:
         c.print(f"[yellow]warning[/] {escape(w)}")
     c.print(f"digest {policy.digest}")
     return code
+
+
+def _is_project_policy(path: Path) -> bool:
+    return path.name == "policy.toml" and path.absolute().parent.name == ".agp"
+
+
+def read_extends(path: Path) -> tuple[str, ...]:
+    from agp.policy.model import read_policy_file
+
+    return read_policy_file(path).extends
 
 
 def _read_input(raw: str) -> dict[str, Any]:

@@ -206,13 +206,19 @@ def lint_policy(policy: Policy) -> list[str]:
     tighten = {i for i, pf in enumerate(policy.tiers) if pf.policy.tighten_only}
     if not any(pf.rule for pf in policy.tiers):
         out.append("the policy has no rules: every call is denied")
-    elif not any(r.effect == "allow" for t, pf in enumerate(policy.tiers) if t not in tighten for r in pf.rule):
+    elif len(tighten) < len(policy.tiers) and not any(
+            r.effect == "allow" for t, pf in enumerate(policy.tiers) if t not in tighten for r in pf.rule):
         out.append("the policy has no allow rule: every call is denied or asked")
-    for src, pf in zip(policy.sources, policy.tiers):
+    for t, (src, pf) in enumerate(zip(policy.sources, policy.tiers)):
         for r in pf.rule:
             if r.effect != "allow":
                 continue
             where = f"{src}: rule {r.id!r}"
+            if t in tighten:
+                if pf.policy.no_match != "deny":
+                    out.append(f"{where} has no effect: this tier can only tighten (a project policy), so its "
+                               "allow rules count only with no_match = \"deny\", to narrow what the others allow")
+                continue
             mode = f" (in {'/'.join(r.workspace_mode)} mode)" if r.workspace_mode else ""
             stmt = [k for k in ("kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none",
                                 "args_prefix", "operands_max", "operands_min", "facts_any", "facts_none", "location",
