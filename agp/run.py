@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -142,6 +141,7 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     from agp.doctor import run_checks
     from agp.evidence import build_bundle
     from agp.policy import load_policy
+    from agp.policy.engine import write_run_policy
     from agp.policy.project import read_project_policy
 
     if opts.intendant not in INTENDANTS:
@@ -171,7 +171,7 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
         view.log(project.note)
     _reap_orphans(view)
     run_id, run_dir = new_run_dir(opts.out)
-    shutil.copyfile(policy_path, run_dir / "policy.toml")
+    write_run_policy(policy, run_dir / "policy.toml", policy_paths)  # one file, the digest journaled
     key = _key(key_dir)
     (run_dir / "keys" / "agp.pub").write_bytes(key.public.to_pem())
     session = f"run-{run_id}"

@@ -33,7 +33,7 @@ from agp.policy._glob import compile_name, compile_path, has_magic
 from agp.policy.attest import policy_digest
 from agp.policy.call import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
 from agp.policy.classify.tools import classify
-from agp.policy.model import PolicyFile, Rule, resolve_policy_file
+from agp.policy.model import PolicyFile, Rule, read_policy_tiers
 
 __all__ = (
     "Decision",
@@ -42,6 +42,7 @@ __all__ = (
     "evaluate",
     "evaluate_classified",
     "load_policy",
+    "write_run_policy",
 )
 
 _MAYBE = None  # the third truth value
@@ -630,14 +631,43 @@ def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         paths = list(path)
     if not paths:
         raise PolicyError("no policy file given")
-    files = [resolve_policy_file(p) for p in paths]
-    sources = [str(Path(p)) for p in paths]
+    files, sources = [], []
+    for p in paths:
+        for pf, src in read_policy_tiers(p):
+            files.append(pf)
+            sources.append(src)
     if project is not None and project.policy is not None:
         if not project.policy.policy.tighten_only:
             raise PolicyError(f"{project.source}: a project policy must be a tighten-only tier")
         files.append(project.policy)
         sources.append(project.source)
     return Policy(files, sources)
+
+
+def write_run_policy(policy: Policy, dest: str | os.PathLike[str], given: Sequence[str | os.PathLike[str]] = ()) -> None:
+    """Write the policy in force to ``dest`` as one self-contained file with the same digest.
+
+    One file with no ``extends``, given alone: copied as it is (comments kept). Anything composed
+    (several tiers, ``extends``, a project policy): written as a composed policy. Either way the
+    copy is read back and must digest to ``policy.digest``, or this raises PolicyError.
+    """
+    from agp.policy.model import dump_composed_policy
+
+    dest = Path(dest)
+    text = None
+    if len(given) == 1 and len(policy.tiers) == 1 and policy.sources[0] == str(Path(given[0])):
+        raw = Path(given[0]).read_text(encoding="utf-8")
+        if not read_policy_tiers(given[0])[0][0].extends and "extends" not in raw:
+            text = raw
+    if text is None:
+        text = dump_composed_policy(policy.tiers, policy.sources)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    copy = load_policy(tmp)
+    if copy.digest != policy.digest:
+        tmp.unlink(missing_ok=True)
+        raise PolicyError(f"the policy written to {dest} digests to {copy.digest}, not {policy.digest}")
+    os.replace(tmp, dest)
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -33,7 +33,7 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -48,7 +48,9 @@ __all__ = (
     "Rule",
     "TestCase",
     "SHIPPED_DIR",
+    "dump_composed_policy",
     "parse_policy_text",
+    "read_policy_tiers",
     "read_policy_file",
     "resolve_policy_file",
 )
@@ -328,6 +330,22 @@ class PolicyFile(_Strict):
         return self
 
 
+class ComposedPolicy(_Strict):
+    """A whole composed policy in one file: ``[[tier]]`` tables, each a resolved policy file
+    (``[tier.policy]``, ``[[tier.rule]]``). agp writes one into every run directory
+    (:func:`dump_composed_policy`), so the run's policy is one self-contained file with the digest
+    the gate journaled, whatever tiers, ``extends`` and project policy made it up."""
+
+    tier: tuple[PolicyFile, ...] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _resolved(self) -> "ComposedPolicy":
+        for i, t in enumerate(self.tier, 1):
+            if t.extends:
+                raise ValueError(f"tier {i}: a composed policy's tiers are resolved (no extends)")
+        return self
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -345,6 +363,78 @@ def read_policy_file(path: str | Path) -> PolicyFile:
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "policies"
 _SHIPPED_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _EXTENDS_DEPTH_MAX = 16
+
+
+def read_policy_tiers(path: str | Path) -> list[tuple[PolicyFile, str]]:
+    """The tiers one file gives: a policy file (``extends`` resolved) is one tier; a composed
+    policy (top-level ``[[tier]]`` tables) is each of its tiers, named ``FILE#tier-N``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{p}: cannot read policy file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{p}: not valid TOML: {exc}") from exc
+    if "tier" not in data:
+        return [(resolve_policy_file(p), str(p))]
+    try:
+        composed = ComposedPolicy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise PolicyError(f"{p}: invalid composed policy: {problems}") from exc
+    return [(t, f"{p}#tier-{i}") for i, t in enumerate(composed.tier, 1)]
+
+
+def _toml_str(v: str) -> str:
+    out = ['"']
+    for ch in v:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\u{o:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, _dt.datetime):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def dump_composed_policy(tiers: Sequence[PolicyFile], sources: Sequence[str] = ()) -> str:
+    """The tiers as one composed policy file (TOML; ``[[test]]`` cases are left out: they decide
+    nothing). Reading it back gives the same tiers and so the same digest."""
+    lines = ["# agp composed policy: every tier in force, in order, with `extends` resolved.",
+             "# Written by agp; `agp policy check` / `agp policy replay --policy` read it as it is.", ""]
+    for i, pf in enumerate(tiers):
+        if pf.extends:
+            raise ValueError("resolve extends before writing a composed policy")
+        src = sources[i] if i < len(sources) else ""
+        lines.append(f"# tier {i + 1}" + (f": {src}".replace("\n", " ") if src else ""))
+        lines.append("[[tier]]")
+        lines.append("[tier.policy]")
+        for k, v in pf.policy.model_dump(mode="python", exclude_defaults=True).items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        for r in pf.rule:
+            lines.append("")
+            lines.append("[[tier.rule]]")
+            for k, v in r.model_dump(mode="python", exclude_defaults=True).items():
+                lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def resolve_policy_file(path: str | Path) -> PolicyFile:

@@ -216,3 +216,46 @@ def test_a_project_policy_that_is_not_tighten_only_is_refused():
 
     with pytest.raises(PolicyError, match="tighten-only"):
         load_policy(POLICIES / "default.toml", project=ProjectPolicy(PolicyFile(), "x", "c", "n"))
+
+
+# --------------------------------------------------------------------------- the run's copy
+
+def test_the_runs_policy_copy_is_one_file_with_the_journaled_digest(tmp_path):
+    from agp.policy.engine import write_run_policy
+
+    # a single plain file: copied as it is, comments kept
+    default = POLICIES / "default.toml"
+    p = load_policy([default])
+    write_run_policy(p, tmp_path / "a.toml", [default])
+    assert (tmp_path / "a.toml").read_text() == default.read_text()
+    # composed: tiers, extends, a project policy; odd characters in strings survive the round trip
+    org = tmp_path / "org.toml"
+    (tmp_path / "base.toml").write_text('[[rule]]\nid = "base-no-wc"\neffect = "deny"\nprogram = ["wc"]\n')
+    org.write_text('extends = ["base.toml"]\n[policy]\nname = "org \\"q\\" \\u00e9 \\u007f"\n\n'
+                   '[[rule]]\nid = "org-x"\neffect = "deny"\nargs_any = ["re:\\\\s+\\\\$\\\\{"]\nprogram = ["x"]\n'
+                   'not_after = 2030-01-01T00:00:00Z\n')
+    repo = _repo(tmp_path, PROJECT)
+    p = load_policy([POLICIES / "ci.toml", org], project=read_project_policy(repo))
+    assert len(p.tiers) == 3
+    write_run_policy(p, tmp_path / "run.toml", [POLICIES / "ci.toml", org])
+    copy = load_policy(tmp_path / "run.toml")
+    assert copy.digest == p.digest and len(copy.tiers) == 3 and copy.tiers[2].policy.tighten_only
+    assert copy.sources[1].endswith("run.toml#tier-2")
+    assert bash(copy, "make test").rule == "project-deny-make" and bash(copy, "wc -l a").rule == "base-no-wc"
+    # the evidence bundle reads the copy with the engine too
+    from agp.evidence.aar import policy_rules
+    info = policy_rules(tmp_path / "run.toml")
+    assert info["digest"] == p.digest and info["error"] is None
+
+
+def test_a_composed_policy_file_is_validated(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[[tier]]\nextends = ["default"]\n')
+    with pytest.raises(PolicyError, match="resolved"):
+        load_policy(f)
+    f.write_text('[[tier]]\n[[tier.rule]]\nid = "a"\neffect = "nope"\n')
+    with pytest.raises(PolicyError, match="invalid composed policy"):
+        load_policy(f)
+    f.write_text('tier = []\n')
+    with pytest.raises(PolicyError):
+        load_policy(f)
