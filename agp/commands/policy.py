@@ -178,17 +178,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from agp.policy.engine import Policy
-    from agp.policy.model import resolve_policy_file
+    from agp.policy.model import read_policy_tiers
 
-    files = []
+    files, sources = [], []
     for f in args.files:
-        pf = resolve_policy_file(f)
+        tiers = read_policy_tiers(f)
         if _is_project_policy(f):  # checked as what it will be: a tier that can only tighten
-            if pf is not None and read_extends(f):
+            if read_extends(f):
                 raise UsageError(f"{f}: a project policy cannot use extends (it is read from the commit alone)")
-            pf = pf.model_copy(update={"policy": pf.policy.model_copy(update={"tighten_only": True})})
-        files.append(pf)
-    policy = Policy(files, [str(f) for f in args.files])
+            tiers = [(pf.model_copy(update={"policy": pf.policy.model_copy(update={"tighten_only": True})}), src)
+                     for pf, src in tiers]
+        for pf, src in tiers:
+            files.append(pf)
+            sources.append(src)
+    policy = Policy(files, sources)
     att = attestation(policy)
     warnings = lint_policy(policy)
     code = 1 if (warnings and args.strict) else 0
@@ -198,6 +201,8 @@ def _check(args: argparse.Namespace) -> int:
     c = out_console()
     for tier, pf in zip(att["tiers"], policy.tiers):
         extra = []
+        if pf.policy.tighten_only:
+            extra.append("can only tighten")
         if not tier["approvals"]:
             extra.append("no approvals: require → deny")
         if tier["no_match"] == "deny":
