@@ -20,7 +20,7 @@ from agp.errors import UsageError
 from agp.policy import ToolCall, attestation, load_policy
 from agp.policy.call import WORKSPACE_MODES
 from agp.policy.explain import explain, explain_json, lint_policy, replay_decisions, run_policy_tests
-from agp.policy.model import SHIPPED_DIR, PolicyFile
+from agp.policy.model import PolicyFile, shipped_policies_dir
 
 __all__ = ("register",)
 
@@ -274,7 +274,7 @@ def _explain(args: argparse.Namespace) -> int:
             raise UsageError("give --tool and --input, or a Bash command after --")
         tool, inp = args.tool, _read_input(args.input)
     project = read_project_policy(args.project) if args.project is not None else None
-    policy = load_policy(args.policy or [SHIPPED_DIR / "default.toml"], project=project)
+    policy = load_policy(args.policy or [shipped_policies_dir() / "default.toml"], project=project)
     workspace = os.path.abspath(args.workspace or os.getcwd())
     cwd = os.path.abspath(args.cwd) if args.cwd else workspace
     call = ToolCall(harness=args.harness, tool=tool, input=inp, cwd=cwd,

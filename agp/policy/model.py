@@ -47,7 +47,7 @@ __all__ = (
     "PolicyHeader",
     "Rule",
     "TestCase",
-    "SHIPPED_DIR",
+    "shipped_policies_dir",
     "dump_composed_policy",
     "parse_policy_text",
     "read_policy_tiers",
@@ -359,8 +359,17 @@ def read_policy_file(path: str | Path) -> PolicyFile:
     return parse_policy_text(text, source=str(p))
 
 
-#: where the shipped policies (default, strict, ci) live; ``extends = ["default"]`` names them
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "policies"
+def shipped_policies_dir() -> Path:
+    """Where the shipped policies (default, strict, ci) live; ``extends = ["default"]`` names them.
+
+    An installed agp carries them as package data in ``agp/_shipped/policies`` (in a checkout that
+    is a link to the top-level ``policies/``); a checkout without it uses ``policies/`` itself.
+    The same rule as ``agp.paths.shipped``, which this package may not import."""
+    here = Path(__file__).resolve().parents[1]
+    packaged = here / "_shipped" / "policies"
+    if packaged.is_dir():
+        return packaged
+    return here.parent / "policies"
 _SHIPPED_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _EXTENDS_DEPTH_MAX = 16
 
@@ -461,9 +470,9 @@ def _resolve(p: Path, stack: tuple[Path, ...], included: set[Path]) -> PolicyFil
     origin: dict[str, str] = {}
     for name in pf.extends:
         if _SHIPPED_NAME_RE.match(name):
-            target = SHIPPED_DIR / f"{name}.toml"
+            target = shipped_policies_dir() / f"{name}.toml"
             if not target.is_file():
-                shipped = sorted(x.stem for x in SHIPPED_DIR.glob("*.toml"))
+                shipped = sorted(x.stem for x in shipped_policies_dir().glob("*.toml"))
                 raise PolicyError(f"{p}: extends {name!r}: no shipped policy of that name "
                                   f"(shipped: {', '.join(shipped)}; a file path needs a '/' or '.toml')")
         else:
