@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,7 +40,7 @@ class RunOptions:
     intendant: str
     task: str
     workspace: Path
-    policy: Path | None = None
+    policy: Path | list[Path] | None = None  # several: tiers, strictest wins
     approver: str = "terminal"  # terminal | slack | none | auto (demo only)
     approval_timeout: float = 20.0  # seconds; kept below the hook bridge's deadline by the caller
     model_upstream: str | None = None
@@ -142,6 +141,8 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     from agp.doctor import run_checks
     from agp.evidence import build_bundle
     from agp.policy import load_policy
+    from agp.policy.engine import write_run_policy
+    from agp.policy.project import read_project_policy
 
     if opts.intendant not in INTENDANTS:
         raise UsageError(f"unknown intendant {opts.intendant!r}; choose one of {', '.join(INTENDANTS)}")
@@ -149,7 +150,9 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     if not workspace.is_dir():
         raise UsageError(f"workspace {workspace} is not a directory")
     key_dir = opts.key_dir or default_key_dir()
-    policy_path = (opts.policy or default_policy()).resolve()
+    given = opts.policy if isinstance(opts.policy, list) else [opts.policy] if opts.policy else []
+    policy_paths = [p.resolve() for p in given] or [default_policy().resolve()]
+    policy_path = policy_paths[0]
 
     if not opts.skip_doctor:
         view.status("checking readiness (agp doctor)")
@@ -162,10 +165,13 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
 
     uid, gid = sandbox_user(workspace)
     opts.extra.update(uid=uid, gid=gid, host_workspace=str(workspace))
-    policy = load_policy(policy_path)
+    project = read_project_policy(workspace)  # committed at the user's HEAD; can only tighten
+    policy = load_policy(policy_paths, project=project)
+    if project.policy is not None:
+        view.log(project.note)
     _reap_orphans(view)
     run_id, run_dir = new_run_dir(opts.out)
-    shutil.copyfile(policy_path, run_dir / "policy.toml")
+    write_run_policy(policy, run_dir / "policy.toml", policy_paths)  # one file, the digest journaled
     key = _key(key_dir)
     (run_dir / "keys" / "agp.pub").write_bytes(key.public.to_pem())
     session = f"run-{run_id}"
@@ -173,7 +179,7 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     meta: dict[str, Any] = {
         "run_id": run_id, "task": opts.task, "intendant": opts.intendant, "harness": opts.intendant,
         "harness_version": _harness_version(opts.intendant),
-        "workspace": str(workspace), "policy_path": str(policy_path),
+        "workspace": str(workspace), "policy_path": str(policy_path), "policy_tiers": list(policy.sources),
         "policy_digest": getattr(policy, "digest", None), "approver": opts.approver,
         "started": started, "ended": None, "exit_code": None, "exit_reason": None,
     }

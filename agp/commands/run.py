@@ -75,8 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default=None, help="the task given to the agent (the reference agent takes --script)")
     p.add_argument("--script", type=Path, default=None, help="reference intendant: the JSON task script to run")
     p.add_argument("--workspace", type=Path, required=True, help="the directory the agent works in (mounted read-write)")
-    p.add_argument("--policy", type=policy_file, default=None,
-                   help="policy file, or a shipped one: default, ci, strict (default: default)")
+    p.add_argument("--policy", type=policy_file, action="append", default=None, metavar="FILE",
+                   help="policy file, or a shipped one: default, ci, strict (default: default); repeat for tiers, strictest wins. "
+                        "A .agp/policy.toml committed at the workspace's HEAD is added as a tier that can only tighten")
     p.add_argument("--approver", choices=["terminal", "slack", "none"], default=None,
                    help="who answers `require` verdicts (default: terminal on a TTY, none otherwise; "
                         "none means every require is denied)")

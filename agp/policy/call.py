@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ("ClassifiedCall", "ClassifiedStatement", "PathFact", "ToolCall")
+__all__ = ("WORKSPACE_MODES", "ClassifiedCall", "ClassifiedStatement", "PathFact", "ToolCall")
+
+#: how a call's workspace is backed (see ``ToolCall.workspace_mode``)
+WORKSPACE_MODES: tuple[str, ...] = ("mount", "clone")
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,21 @@ class ToolCall:
     #: inside the workspace are read there); None: the workspace path is the same on this host;
     #: "": never read the filesystem (lexical resolution only)
     host_workspace: str | None = None
+    #: how the workspace is backed: "mount" (the user's own directory, bind-mounted) or "clone"
+    #: (a copy whose work comes back as a journaled patch); rules match it with ``workspace_mode``
+    workspace_mode: str = "mount"
+
+    def __post_init__(self) -> None:
+        if self.workspace_mode not in WORKSPACE_MODES:
+            raise ValueError(f"workspace_mode must be one of {', '.join(WORKSPACE_MODES)}, not {self.workspace_mode!r}")
 
     def to_json_dict(self) -> dict[str, Any]:
         d = {"harness": self.harness, "tool": self.tool, "input": dict(self.input), "cwd": self.cwd,
              "workspace": self.workspace, "session": self.session}
         if self.tool_use_id is not None:
             d["tool_use_id"] = self.tool_use_id
+        if self.workspace_mode != "mount":
+            d["workspace_mode"] = self.workspace_mode
         return d
 
 

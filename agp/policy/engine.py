@@ -33,7 +33,7 @@ from agp.policy._glob import compile_name, compile_path, has_magic
 from agp.policy.attest import policy_digest
 from agp.policy.call import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
 from agp.policy.classify.tools import classify
-from agp.policy.model import PolicyFile, Rule, read_policy_file
+from agp.policy.model import PolicyFile, Rule, read_policy_tiers
 
 __all__ = (
     "Decision",
@@ -42,6 +42,7 @@ __all__ = (
     "evaluate",
     "evaluate_classified",
     "load_policy",
+    "write_run_policy",
 )
 
 _MAYBE = None  # the third truth value
@@ -197,7 +198,7 @@ def _word_matcher(pattern: str) -> Callable[[str], bool | None]:
 class _Compiled:
     """A rule with its matchers turned into functions of a statement (three-valued)."""
 
-    __slots__ = ("rule", "index", "tier", "kinds", "harness_re", "tool_re", "program_re", "stmt_checks",
+    __slots__ = ("rule", "index", "tier", "kinds", "harness_re", "tool_re", "modes", "program_re", "stmt_checks",
                  "deny_mode", "not_before", "not_after", "timed", "path_prefixes", "host_re", "mcp_server_re",
                  "mcp_tool_re")
 
@@ -222,6 +223,7 @@ class _Compiled:
                 f"(kind = {list(rule.kind or ())}, with {', '.join(k for k in _IMPLIED_KINDS if getattr(rule, k))})"
             )
         self.kinds = kinds
+        self.modes = frozenset(rule.workspace_mode) if rule.workspace_mode else None
         try:
             self.harness_re = [compile_name(p) for p in rule.harness] if rule.harness else None
             self.tool_re = [compile_name(p) for p in rule.tool] if rule.tool else None
@@ -235,8 +237,10 @@ class _Compiled:
 
     # -- call level (definite: harness and tool names are always known)
     def admits(self, harness: str, tool: str, kind: str, program: str | None, host: str | None = None,
-               mcp_server: str | None = None, mcp_tool: str | None = None) -> bool:
+               mcp_server: str | None = None, mcp_tool: str | None = None, mode: str = "mount") -> bool:
         if kind not in self.kinds:
+            return False
+        if self.modes is not None and mode not in self.modes:
             return False
         if self.harness_re is not None and not any(r.match(harness) for r in self.harness_re):
             return False
@@ -538,7 +542,7 @@ class Policy:
     """
 
     __slots__ = ("tiers", "sources", "digest", "_rules", "_by_id", "_by_program", "_glob_program", "_by_kind",
-                 "_allowlist_tiers", "_approvals", "_cache")
+                 "_allowlist_tiers", "_tighten_tiers", "_approvals", "_cache")
 
     def __init__(self, tiers: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> None:
         self.tiers: tuple[PolicyFile, ...] = tuple(tiers)
@@ -570,6 +574,7 @@ class Policy:
                 for k in c.kinds:
                     self._by_kind.setdefault(k, []).append(c)
         self._allowlist_tiers = tuple(i for i, pf in enumerate(self.tiers) if pf.policy.no_match == "deny")
+        self._tighten_tiers = frozenset(i for i, pf in enumerate(self.tiers) if pf.policy.tighten_only)
         self._approvals = all(pf.policy.approvals for pf in self.tiers)
         self.digest: str = policy_digest(self.tiers)
         self._cache: dict[tuple, tuple[_Compiled, ...]] = {}
@@ -595,8 +600,9 @@ class Policy:
         return self._by_id.get(rule_id)
 
     def _candidates(self, harness: str, tool: str, kind: str, program: str | None, host: str | None = None,
-                    mcp_server: str | None = None, mcp_tool: str | None = None) -> tuple[_Compiled, ...]:
-        key = (harness, tool, kind, program, host, mcp_server, mcp_tool)
+                    mcp_server: str | None = None, mcp_tool: str | None = None,
+                    mode: str = "mount") -> tuple[_Compiled, ...]:
+        key = (harness, tool, kind, program, host, mcp_server, mcp_tool, mode)
         hit = self._cache.get(key)
         if hit is None:
             pool = list(self._by_kind.get(kind, ()))
@@ -604,7 +610,7 @@ class Policy:
                 pool += self._by_program.get(program, ())
                 pool += self._glob_program
             pool.sort(key=lambda c: c.index)  # policy order decides which rule is reported
-            hit = tuple(c for c in pool if c.admits(harness, tool, kind, program, host, mcp_server, mcp_tool))
+            hit = tuple(c for c in pool if c.admits(harness, tool, kind, program, host, mcp_server, mcp_tool, mode))
             if len(self._cache) > 8192:
                 self._cache.clear()
             self._cache[key] = hit
@@ -614,16 +620,54 @@ class Policy:
         return f"Policy(tiers={list(self.sources)!r}, rules={len(self._rules)}, digest={self.digest[:12]}…)"
 
 
-def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> Policy:
-    """Load one policy file, or several as tiers (strictest-wins). Raises PolicyError."""
+def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+                project: Any = None) -> Policy:
+    """Load one policy file, or several as tiers (strictest-wins), each with its ``extends``
+    resolved. ``project`` (a :class:`~agp.policy.project.ProjectPolicy`) adds the repository's
+    own policy as a last, tighten-only tier. Raises PolicyError."""
     if isinstance(path, (str, os.PathLike)):
         paths = [path]
     else:
         paths = list(path)
     if not paths:
         raise PolicyError("no policy file given")
-    files = [read_policy_file(p) for p in paths]
-    return Policy(files, [str(Path(p)) for p in paths])
+    files, sources = [], []
+    for p in paths:
+        for pf, src in read_policy_tiers(p):
+            files.append(pf)
+            sources.append(src)
+    if project is not None and project.policy is not None:
+        if not project.policy.policy.tighten_only:
+            raise PolicyError(f"{project.source}: a project policy must be a tighten-only tier")
+        files.append(project.policy)
+        sources.append(project.source)
+    return Policy(files, sources)
+
+
+def write_run_policy(policy: Policy, dest: str | os.PathLike[str], given: Sequence[str | os.PathLike[str]] = ()) -> None:
+    """Write the policy in force to ``dest`` as one self-contained file with the same digest.
+
+    One file with no ``extends``, given alone: copied as it is (comments kept). Anything composed
+    (several tiers, ``extends``, a project policy): written as a composed policy. Either way the
+    copy is read back and must digest to ``policy.digest``, or this raises PolicyError.
+    """
+    from agp.policy.model import dump_composed_policy
+
+    dest = Path(dest)
+    text = None
+    if len(given) == 1 and len(policy.tiers) == 1 and policy.sources[0] == str(Path(given[0])):
+        raw = Path(given[0]).read_text(encoding="utf-8")
+        if not read_policy_tiers(given[0])[0][0].extends and "extends" not in raw:
+            text = raw
+    if text is None:
+        text = dump_composed_policy(policy.tiers, policy.sources)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    copy = load_policy(tmp)
+    if copy.digest != policy.digest:
+        tmp.unlink(missing_ok=True)
+        raise PolicyError(f"the policy written to {dest} digests to {copy.digest}, not {policy.digest}")
+    os.replace(tmp, dest)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -651,6 +695,7 @@ def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.dat
     if not statements:
         statements = (ClassifiedStatement(kind="unknown", text="", reason="the call does nothing agp can recognise"),)
     ws = posixpath.normpath(call.workspace) if call.workspace else "/"
+    mode = getattr(call, "workspace_mode", "mount")
 
     decided: list[StatementDecision] = []
     notes: list[str | None] = []
@@ -660,13 +705,13 @@ def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.dat
     for s in statements:
         kind = s.kind
         if kind == "exec":
-            cands = policy._candidates(call.harness, call.tool, kind, s.program)
+            cands = policy._candidates(call.harness, call.tool, kind, s.program, mode=mode)
         elif kind == "url":
-            cands = policy._candidates(call.harness, call.tool, kind, None, (s.host or "").lower() or None)
+            cands = policy._candidates(call.harness, call.tool, kind, None, (s.host or "").lower() or None, mode=mode)
         elif kind == "mcp":
-            cands = policy._candidates(call.harness, call.tool, kind, None, None, s.mcp_server, s.mcp_tool)
+            cands = policy._candidates(call.harness, call.tool, kind, None, None, s.mcp_server, s.mcp_tool, mode=mode)
         else:
-            cands = policy._candidates(call.harness, call.tool, kind, None)
+            cands = policy._candidates(call.harness, call.tool, kind, None, mode=mode)
         # index on the first path: a `path` rule needs every path, so the first one too, under its prefix
         first = s.paths[0] if s.paths else None
         rel = None
@@ -739,7 +784,10 @@ def _desc(policy: Policy, rule_id: str | None) -> str:
 
 def _statement_effect(matched: list[_Compiled], policy: Policy) -> tuple[str, _Compiled | None, str | None]:
     by = {"deny": None, "require": None, "allow": None}
+    tighten = policy._tighten_tiers
     for c in matched:
+        if c.rule.effect == "allow" and c.tier in tighten:
+            continue  # a tighten-only tier never allows on its own (its allows count below, as tier hits)
         if by[c.rule.effect] is None:
             by[c.rule.effect] = c
     if by["deny"] is not None:

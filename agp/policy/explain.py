@@ -16,9 +16,10 @@ from typing import Any, Sequence
 from agp.policy.call import ToolCall
 from agp.policy.classify.tools import classify
 from agp.policy.engine import Decision, Policy, evaluate_classified
-from agp.policy.model import TestCase, read_policy_file
+from agp.policy.model import TestCase, resolve_policy_file
 
-__all__ = ("ReplayResult", "TestResult", "explain", "explain_json", "replay_decisions", "run_policy_tests")
+__all__ = ("ReplayResult", "TestResult", "explain", "explain_json", "lint_policy", "replay_decisions",
+           "run_policy_tests")
 
 
 def explain(call: ToolCall, policy: Policy, now: _dt.datetime) -> Decision:
@@ -38,7 +39,7 @@ def explain_json(decision: Decision, call: ToolCall) -> dict[str, Any]:
         "approver_group": d["approver_group"],
         "quorum": d["quorum"],
         "call": {"harness": call.harness, "tool": call.tool, "input": dict(call.input), "cwd": call.cwd,
-                 "workspace": call.workspace},
+                 "workspace": call.workspace, "workspace_mode": call.workspace_mode},
     }
 
 
@@ -74,16 +75,17 @@ def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime
     what happens to exist on this machine.
     """
     files = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    policy = Policy([read_policy_file(p) for p in files], [str(p) for p in files])
+    resolved = [resolve_policy_file(p) for p in files]
+    policy = Policy(resolved, [str(p) for p in files])
     now = now or _dt.datetime.now(_dt.timezone.utc)
     results = []
     i = 0
-    for f in files:
-        for case in read_policy_file(f).test:
+    for pf in resolved:
+        for case in pf.test:
             i += 1
             call = ToolCall(harness=case.harness, tool=case.tool, input=case.input,
                             cwd=case.cwd or case.workspace, workspace=case.workspace, session="policy-test",
-                            host_workspace=host_workspace)
+                            host_workspace=host_workspace, workspace_mode=case.workspace_mode)
             d = evaluate_classified(classify(call), policy, case.now or now)
             problem = None
             if d.effect != case.expect:
@@ -96,11 +98,14 @@ def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """One journaled ``gate.decision`` evaluated again. ``status``: ``same``, ``differs``,
-    ``other-policy`` (journaled under another digest: not compared), ``not-evaluated`` (the gate
-    refused the frame or could not evaluate: nothing to compare), ``input-omitted`` (a denied call
-    whose input was too large to journal whole: only its digest, size and prefix are there, so it
-    cannot be evaluated again), ``malformed``."""
+    """One journaled ``gate.decision`` evaluated again. ``status``:
+
+    - under the same policy digest: ``same`` or ``differs`` (effect, rule, matched rules, digest);
+    - under another policy (``--policy NEW``): ``unchanged`` or ``changed`` (the effect: would
+      this call be decided differently now?);
+    - ``not-evaluated`` (the gate refused the frame or could not evaluate: nothing to compare),
+      ``input-omitted`` (a denied call whose input was too large to journal whole: only its digest,
+      size and prefix are there, so it cannot be evaluated again), ``malformed``."""
 
     seq: int | None
     status: str
@@ -117,12 +122,15 @@ _COMPARED = ("effect", "rule", "matched", "policy_digest")
 
 
 def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str = "/workspace",
-                     host_workspace: str | None = "") -> list[ReplayResult]:
+                     host_workspace: str | None = "", workspace_mode: str | None = None) -> list[ReplayResult]:
     """Evaluate every journaled ``gate.decision`` again under ``policy``, at the entry's own time.
 
     ``entries`` are parsed journal lines (dicts). The journal is not verified here: run
     ``agp verify`` first. Paths are resolved lexically by default (symlinks as they were at the
     time of the call are gone), so a decision that turned on a symlink can differ.
+
+    The workspace mode is the journaled call's own (``workspace_mode``, "mount" when absent)
+    unless ``workspace_mode`` is given.
     """
     out: list[ReplayResult] = []
     for e in entries:
@@ -141,9 +149,7 @@ def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str =
         if "input" not in call and isinstance(call.get("input_omitted"), dict):
             out.append(ReplayResult(seq, "input-omitted", journaled, None))
             continue
-        if body.get("policy_digest") != policy.digest:
-            out.append(ReplayResult(seq, "other-policy", journaled, None))
-            continue
+        same_policy = body.get("policy_digest") == policy.digest
         try:
             now = _dt.datetime.fromisoformat(str(e.get("ts", "")).replace("Z", "+00:00"))
             if now.tzinfo is None:
@@ -151,13 +157,89 @@ def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str =
             tc = ToolCall(harness=str(call.get("harness", "")), tool=str(call.get("tool", "")),
                           input=call.get("input") if isinstance(call.get("input"), dict) else {},
                           cwd=str(call.get("cwd") or workspace), workspace=workspace,
-                          session=str(e.get("session", "")), host_workspace=host_workspace)
+                          session=str(e.get("session", "")), host_workspace=host_workspace,
+                          workspace_mode=workspace_mode or str(call.get("workspace_mode") or "mount"))
         except (ValueError, TypeError) as exc:
             out.append(ReplayResult(seq, "malformed", journaled, None, (f"cannot rebuild the call: {exc}",)))
             continue
         d = evaluate_classified(classify(tc), policy, now).to_json_dict()
         replayed = {k: d[k] for k in _COMPARED}
-        diffs = tuple(f"{k}: journaled {journaled[k]!r}, replayed {replayed[k]!r}"
-                      for k in _COMPARED if journaled[k] != replayed[k])
-        out.append(ReplayResult(seq, "differs" if diffs else "same", journaled, replayed, diffs))
+        if same_policy:
+            diffs = tuple(f"{k}: journaled {journaled[k]!r}, replayed {replayed[k]!r}"
+                          for k in _COMPARED if journaled[k] != replayed[k])
+            out.append(ReplayResult(seq, "differs" if diffs else "same", journaled, replayed, diffs))
+        else:
+            changed = journaled["effect"] != replayed["effect"]
+            diffs = (f"{journaled['effect']} (rule {journaled['rule']}) -> {replayed['effect']} "
+                     f"(rule {replayed['rule']})",) if changed else ()
+            out.append(ReplayResult(seq, "changed" if changed else "unchanged", journaled, replayed, diffs))
+    return out
+
+
+# --------------------------------------------------------------------------- lint
+
+#: names a catch-all glob matches; a pattern that matches every one of them is treated as "anything"
+_PROBES = ("Bash", "Write", "mcp__srv__tool", "rm", "python3", "zz-unknown.9", "a")
+
+
+def _catch_all(patterns: Sequence[str] | None) -> bool:
+    from agp.policy._glob import compile_name
+
+    if patterns is None:
+        return True
+    for p in patterns:
+        rx = compile_name(p)
+        if all(rx.match(x) for x in _PROBES):
+            return True
+    return False
+
+
+def lint_policy(policy: Policy) -> list[str]:
+    """Warnings about a valid policy that is probably not what its author meant.
+
+    - an allow rule that matches every tool: no statement matcher and no tool matcher, or a
+      catch-all tool glob (``tool = ["*"]`` allows ``rm -rf /``);
+    - an allow rule that matches every program a shell runs: it can match exec statements and has
+      no program matcher, or a catch-all program glob, and no subcommand or argument prefix;
+    - an allow rule for unknown statements without a tool matcher, or with a catch-all one;
+    - a policy with no rules at all, or with no allow rule (everything is denied).
+    """
+    from agp.policy.engine import _ALL_KINDS, _IMPLIED_KINDS
+
+    out: list[str] = []
+    tighten = {i for i, pf in enumerate(policy.tiers) if pf.policy.tighten_only}
+    if not any(pf.rule for pf in policy.tiers):
+        out.append("the policy has no rules: every call is denied")
+    elif len(tighten) < len(policy.tiers) and not any(
+            r.effect == "allow" for t, pf in enumerate(policy.tiers) if t not in tighten for r in pf.rule):
+        out.append("the policy has no allow rule: every call is denied or asked")
+    for t, (src, pf) in enumerate(zip(policy.sources, policy.tiers)):
+        for r in pf.rule:
+            if r.effect != "allow":
+                continue
+            where = f"{src}: rule {r.id!r}"
+            if t in tighten:
+                if pf.policy.no_match != "deny":
+                    out.append(f"{where} has no effect: this tier can only tighten (a project policy), so its "
+                               "allow rules count only with no_match = \"deny\", to narrow what the others allow")
+                continue
+            mode = f" (in {'/'.join(r.workspace_mode)} mode)" if r.workspace_mode else ""
+            stmt = [k for k in ("kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none",
+                                "args_prefix", "operands_max", "operands_min", "facts_any", "facts_none", "location",
+                                "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none",
+                                "host", "mcp_server", "mcp_tool") if getattr(r, k) is not None]
+            if r.unknown:
+                if _catch_all(r.tool):
+                    out.append(f"{where} allows statements no classifier could decide, for every tool{mode}")
+                continue
+            if not stmt and _catch_all(r.tool):
+                out.append(f"{where} matches every tool{mode}: it allows any call, `rm -rf /` included")
+                continue
+            kinds = set(r.kind) if r.kind else set(_ALL_KINDS)
+            for key, implied in _IMPLIED_KINDS.items():
+                if getattr(r, key) is not None:
+                    kinds &= implied
+            if "exec" in kinds and _catch_all(r.program) and not r.subcommand and not r.args_prefix:
+                out.append(f"{where} matches every program{mode}: it allows whatever a shell runs"
+                           + (" where its path matchers hold" if (r.location or r.path) else ""))
     return out

@@ -33,7 +33,7 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,13 +47,18 @@ __all__ = (
     "PolicyHeader",
     "Rule",
     "TestCase",
+    "shipped_policies_dir",
+    "dump_composed_policy",
     "parse_policy_text",
+    "read_policy_tiers",
     "read_policy_file",
+    "resolve_policy_file",
 )
 
 Effect = Literal["allow", "deny", "require"]
 Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown"]
 Location = Literal["inside", "root", "outside", "null"]
+WorkspaceMode = Literal["mount", "clone"]
 
 #: statement kinds a rule may name in ``kind``
 KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown")
@@ -96,7 +101,9 @@ class _Strict(BaseModel):
 class Rule(_Strict):
     """One rule. Every matcher that is present must hold; a list matcher holds for any of its items.
 
-    Call-level matchers: ``harness``, ``tool`` (names or globs).
+    Call-level matchers: ``harness``, ``tool`` (names or globs), ``workspace_mode`` (``mount``: the
+    user's own directory is bind-mounted; ``clone``: the agent works on a copy that comes back as
+    a journaled patch).
 
     Statement-level matchers (a call is split into statements: each simple shell command,
     each redirection, each SQL statement, each file a tool reads or writes...):
@@ -142,6 +149,7 @@ class Rule(_Strict):
 
     harness: Names = None
     tool: Names = None
+    workspace_mode: Annotated[tuple[WorkspaceMode, ...] | None, BeforeValidator(_listify)] = None
 
     kind: Annotated[tuple[Kind, ...] | None, BeforeValidator(_listify)] = None
     program: Names = None
@@ -174,7 +182,7 @@ class Rule(_Strict):
     quorum: int | None = Field(default=None, ge=1, le=16)
 
     @field_validator(
-        "harness", "tool", "kind", "program", "subcommand", "flags_any", "flags_none", "args_any",
+        "harness", "tool", "workspace_mode", "kind", "program", "subcommand", "flags_any", "flags_none", "args_any",
         "args_none", "args_prefix", "facts_any", "facts_none", "location", "touches", "path",
         "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host", "mcp_server", "mcp_tool",
     )
@@ -222,7 +230,8 @@ class Rule(_Strict):
             raise ValueError(
                 f"a rule with unknown = true may only use harness/tool matchers, not {', '.join(statement_keys)}"
             )
-        if self.effect != "deny" and not (self.unknown or statement_keys or self.harness or self.tool):
+        if self.effect != "deny" and not (self.unknown or statement_keys or self.harness or self.tool
+                                          or self.workspace_mode):
             raise ValueError(
                 f"an {self.effect} rule needs at least one matcher; an allow-everything rule is not supported"
             )
@@ -246,7 +255,7 @@ class Rule(_Strict):
         return out
 
 
-_CALL_MATCHERS = ("harness", "tool")
+_CALL_MATCHERS = ("harness", "tool", "workspace_mode")
 _STATEMENT_MATCHERS = (
     "kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
     "operands_max", "operands_min", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
@@ -265,6 +274,10 @@ class PolicyHeader(_Strict):
     no_match: Literal["abstain", "deny"] = "abstain"
     #: false: no approver is available, so every `require` decision becomes `deny`
     approvals: bool = True
+    #: true: this tier can only make decisions stricter: its deny and require rules count, its
+    #: allow rules never allow anything on their own (with no_match = "deny" they narrow what the
+    #: other tiers allow). A project policy (.agp/policy.toml) is always loaded this way.
+    tighten_only: bool = False
 
 
 class TestCase(_Strict):
@@ -278,6 +291,7 @@ class TestCase(_Strict):
     input: dict[str, Any]
     cwd: str | None = None
     workspace: str = "/workspace"
+    workspace_mode: WorkspaceMode = "mount"
     expect: Effect
     rule: str | None = None
     now: _dt.datetime | None = None
@@ -291,19 +305,44 @@ class TestCase(_Strict):
 
 
 class PolicyFile(_Strict):
-    """One policy file (one tier)."""
+    """One policy file (one tier).
 
+    ``extends`` names policies whose rules come before this file's own, in order: a shipped
+    policy by name (``"default"``) or a file path relative to this file. The loader resolves it
+    (:func:`agp.policy.engine.load_policy`); a resolved file has ``extends = ()``.
+    """
+
+    extends: Annotated[tuple[str, ...], BeforeValidator(_listify)] = ()
     policy: PolicyHeader = PolicyHeader()
     rule: tuple[Rule, ...] = ()
     test: tuple[TestCase, ...] = ()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "PolicyFile":
+        for e in self.extends:
+            if not e or "\0" in e:
+                raise ValueError("extends: each entry is a shipped policy name or a file path")
         seen: set[str] = set()
         for r in self.rule:
             if r.id in seen:
                 raise ValueError(f"duplicate rule id {r.id!r}")
             seen.add(r.id)
+        return self
+
+
+class ComposedPolicy(_Strict):
+    """A whole composed policy in one file: ``[[tier]]`` tables, each a resolved policy file
+    (``[tier.policy]``, ``[[tier.rule]]``). agp writes one into every run directory
+    (:func:`dump_composed_policy`), so the run's policy is one self-contained file with the digest
+    the gate journaled, whatever tiers, ``extends`` and project policy made it up."""
+
+    tier: tuple[PolicyFile, ...] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _resolved(self) -> "ComposedPolicy":
+        for i, t in enumerate(self.tier, 1):
+            if t.extends:
+                raise ValueError(f"tier {i}: a composed policy's tiers are resolved (no extends)")
         return self
 
 
@@ -318,6 +357,146 @@ def read_policy_file(path: str | Path) -> PolicyFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{p}: cannot read policy file: {exc}") from exc
     return parse_policy_text(text, source=str(p))
+
+
+def shipped_policies_dir() -> Path:
+    """Where the shipped policies (default, strict, ci) live; ``extends = ["default"]`` names them.
+
+    An installed agp carries them as package data in ``agp/_shipped/policies`` (in a checkout that
+    is a link to the top-level ``policies/``); a checkout without it uses ``policies/`` itself.
+    The same rule as ``agp.paths.shipped``, which this package may not import."""
+    here = Path(__file__).resolve().parents[1]
+    packaged = here / "_shipped" / "policies"
+    if packaged.is_dir():
+        return packaged
+    return here.parent / "policies"
+_SHIPPED_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_EXTENDS_DEPTH_MAX = 16
+
+
+def read_policy_tiers(path: str | Path) -> list[tuple[PolicyFile, str]]:
+    """The tiers one file gives: a policy file (``extends`` resolved) is one tier; a composed
+    policy (top-level ``[[tier]]`` tables) is each of its tiers, named ``FILE#tier-N``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{p}: cannot read policy file: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{p}: not valid TOML: {exc}") from exc
+    if "tier" not in data:
+        return [(resolve_policy_file(p), str(p))]
+    try:
+        composed = ComposedPolicy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise PolicyError(f"{p}: invalid composed policy: {problems}") from exc
+    return [(t, f"{p}#tier-{i}") for i, t in enumerate(composed.tier, 1)]
+
+
+def _toml_str(v: str) -> str:
+    out = ['"']
+    for ch in v:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\u{o:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, _dt.datetime):
+        return v.isoformat()
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def dump_composed_policy(tiers: Sequence[PolicyFile], sources: Sequence[str] = ()) -> str:
+    """The tiers as one composed policy file (TOML; ``[[test]]`` cases are left out: they decide
+    nothing). Reading it back gives the same tiers and so the same digest."""
+    lines = ["# agp composed policy: every tier in force, in order, with `extends` resolved.",
+             "# Written by agp; `agp policy check` / `agp policy replay --policy` read it as it is.", ""]
+    for i, pf in enumerate(tiers):
+        if pf.extends:
+            raise ValueError("resolve extends before writing a composed policy")
+        src = sources[i] if i < len(sources) else ""
+        lines.append(f"# tier {i + 1}" + (f": {src}".replace("\n", " ") if src else ""))
+        lines.append("[[tier]]")
+        lines.append("[tier.policy]")
+        for k, v in pf.policy.model_dump(mode="python", exclude_defaults=True).items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        for r in pf.rule:
+            lines.append("")
+            lines.append("[[tier.rule]]")
+            for k, v in r.model_dump(mode="python", exclude_defaults=True).items():
+                lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def resolve_policy_file(path: str | Path) -> PolicyFile:
+    """Read one policy file with its ``extends`` resolved: the rules of every extended policy, in
+    order and each resolved the same way, then the file's own. The header and the ``[[test]]``
+    cases are the file's own. A policy extended twice (a diamond) is included once; a cycle, a
+    missing file or a rule id given twice is a PolicyError. The result has ``extends = ()``, so the
+    digest covers the rules in force, not the file names."""
+    return _resolve(Path(path), (), set())
+
+
+def _resolve(p: Path, stack: tuple[Path, ...], included: set[Path]) -> PolicyFile:
+    real = p.resolve()
+    if real in stack:
+        chain = " -> ".join(str(x) for x in (*stack, real))
+        raise PolicyError(f"{p}: extends cycle: {chain}")
+    if len(stack) >= _EXTENDS_DEPTH_MAX:
+        raise PolicyError(f"{p}: extends nests deeper than {_EXTENDS_DEPTH_MAX} files")
+    pf = read_policy_file(p)
+    included.add(real)
+    if not pf.extends:
+        return pf
+    rules: list[Rule] = []
+    origin: dict[str, str] = {}
+    for name in pf.extends:
+        if _SHIPPED_NAME_RE.match(name):
+            target = shipped_policies_dir() / f"{name}.toml"
+            if not target.is_file():
+                shipped = sorted(x.stem for x in shipped_policies_dir().glob("*.toml"))
+                raise PolicyError(f"{p}: extends {name!r}: no shipped policy of that name "
+                                  f"(shipped: {', '.join(shipped)}; a file path needs a '/' or '.toml')")
+        else:
+            target = (p.parent / name) if not Path(name).is_absolute() else Path(name)
+            if not target.is_file():
+                raise PolicyError(f"{p}: extends {name!r}: no such file ({target})")
+        t_real = target.resolve()
+        if t_real == real or t_real in stack:
+            chain = " -> ".join(str(x) for x in (*stack, real, t_real))
+            raise PolicyError(f"{p}: extends cycle: {chain}")
+        if t_real in included:
+            continue  # already included through another branch (a diamond)
+        parent = _resolve(target, (*stack, real), included)
+        for r in parent.rule:
+            if r.id in origin:
+                raise PolicyError(f"{p}: rule id {r.id!r} comes from both {origin[r.id]} and {target}")
+            origin[r.id] = str(target)
+            rules.append(r)
+    for r in pf.rule:
+        if r.id in origin:
+            raise PolicyError(f"{p}: rule id {r.id!r} is already defined by {origin[r.id]} (extended); "
+                              "give it another id (a deny rule here wins over an allow there anyway)")
+        rules.append(r)
+    return pf.model_copy(update={"rule": tuple(rules), "extends": ()})
 
 
 def parse_policy_text(text: str, *, source: str = "<policy>") -> PolicyFile:

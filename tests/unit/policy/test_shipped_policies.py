@@ -7,7 +7,7 @@ import pytest
 from agp.paths import repo_root
 from agp.policy import ToolCall, evaluate, load_policy
 from agp.policy.explain import run_policy_tests
-from agp.policy.model import read_policy_file
+from agp.policy.model import read_policy_file, resolve_policy_file
 
 POLICIES = repo_root() / "policies"
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
@@ -37,7 +37,8 @@ def test_the_examples_written_in_each_shipped_policy_pass(name):
 
 
 def test_ci_has_the_default_rules_and_no_approvals():
-    d, c = read_policy_file(POLICIES / "default.toml"), read_policy_file(POLICIES / "ci.toml")
+    d, c = read_policy_file(POLICIES / "default.toml"), resolve_policy_file(POLICIES / "ci.toml")
+    assert read_policy_file(POLICIES / "ci.toml").extends == ("default",)
     assert c.rule == d.rule
     assert c.policy.approvals is False and d.policy.approvals is True
 
