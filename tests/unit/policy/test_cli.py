@@ -254,12 +254,15 @@ def test_explain_adds_a_project_policy_from_head(tmp_path):
     assert out["decision"] == "deny" and out["rule"] == "no-ls"
 
 
-def test_run_takes_policy_tiers():
+def test_run_takes_policy_tiers(tmp_path):
     from agp.cli import build_parser
 
-    args = build_parser().parse_args(["run", "--intendant", "reference", "--workspace", ".", "--policy", "a.toml",
-                                      "--policy", "b.toml"])
-    assert [str(p) for p in args.policy] == ["a.toml", "b.toml"]
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.touch()
+    b.touch()
+    args = build_parser().parse_args(["run", "--intendant", "reference", "--workspace", ".", "--policy", str(a),
+                                      "--policy", str(b), "--policy", "strict"])
+    assert [p.name for p in args.policy] == ["a.toml", "b.toml", "strict.toml"]
     assert "repeat for tiers" in " ".join(agp("run", "--help").stdout.split())
 
 
