@@ -1,7 +1,7 @@
 """Every git command agp runs on the host, in an environment agp controls.
 
-No system or global configuration (``GIT_CONFIG_NOSYSTEM``, ``GIT_CONFIG_GLOBAL=/dev/null``,
-``HOME`` an empty directory of agp's), no hooks (``core.hooksPath=/dev/null``), no
+No system configuration (``GIT_CONFIG_NOSYSTEM``), no user's global one (``GIT_CONFIG_GLOBAL`` is a
+file of agp's holding the settings below, ``HOME`` a directory of agp's), no hooks (``core.hooksPath=/dev/null``), no
 fsmonitor, no external diff or textconv, no prompt, no pager, no replace objects, no
 lazy fetch, and no inherited ``GIT_*`` variable. The clone the agent worked in is never
 given to git: results are computed in agp's own git directory (see ``result.py``).
@@ -37,7 +37,6 @@ SAFE_CONFIG: tuple[str, ...] = (
     "diff.relative=false",
     "protocol.allow=never",
     "protocol.file.allow=always",
-    "uploadpack.packObjectsHook=",
     "safe.directory=*",
     "gc.auto=0",
     "maintenance.auto=false",
@@ -58,6 +57,15 @@ class Git:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.binary = binary
+        # the same settings as a "global" file of agp's: git clears -c settings (GIT_CONFIG_PARAMETERS) for
+        # the process serving a local clone or fetch, and that process must get them too
+        self.config = self.home / "gitconfig"
+        lines = []
+        for c in SAFE_CONFIG:
+            key, _, value = c.partition("=")
+            section, _, name = key.rpartition(".")
+            lines.append(f"[{section}]\n\t{name} = \"{value}\"\n")
+        self.config.write_text("".join(lines))
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {
@@ -65,7 +73,7 @@ class Git:
             "HOME": str(self.home),
             "XDG_CONFIG_HOME": str(self.home / ".config"),
             "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_CONFIG_GLOBAL": str(self.config),
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_ASKPASS": "",
             "SSH_ASKPASS": "",

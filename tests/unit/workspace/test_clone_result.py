@@ -148,3 +148,16 @@ def test_result_never_follows_a_symlinked_directory(user_repo, tmp_path):
     r = compute_result(c, run / "changes.patch")
     assert [f["path"] for f in r.files] == ["linkdir"]
     assert b"host secret" not in r.patch.read_bytes()
+
+
+def test_the_hostile_clone_does_run_code_under_a_plain_git(user_repo, tmp_path):
+    """Control for the test above: the planted configuration is live, so its markers would show a slip."""
+    c, run = _clone(user_repo, tmp_path)
+    ws = Path(c.path)
+    marker = tmp_path / "MARK"
+    _hostile(ws, marker)
+    (ws / "src" / "app.py").write_text("print('edited')\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "-c", "safe.directory=*", "-C", str(ws), "diff"], env=env, capture_output=True)
+    subprocess.run(["git", "-c", "safe.directory=*", "-C", str(ws), "add", "-A"], env=env, capture_output=True)
+    assert {p.name for p in tmp_path.glob("MARK*")} >= {"MARK-fsmonitor", "MARK-process"}
