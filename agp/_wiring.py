@@ -265,6 +265,7 @@ async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session:
                       approval_timeout=opts.approval_timeout,
                       socket_uid=opts.extra["uid"], socket_gid=opts.extra["gid"],
                       host_workspace=opts.extra["host_workspace"],  # symlinks resolved where they really point
+                      workspace_mode=opts.extra.get("workspace_mode"),  # clone | mount, in each call's context
                       eval_workers=2)  # large commands are classified in worker processes with a deadline
     await tg.start(gate.serve)
     gate.register_session(session, harness=opts.intendant, run_id=run_dir.name)
