@@ -241,3 +241,37 @@ def test_apply_lands_in_the_working_tree(tmp_path):
     assert (repo / "src" / "app.py").read_text() == "print('applied')\n"
     assert (repo / "README.md").read_text() == "# project\n\nuncommitted work\n"
     assert (repo / ".git" / "index").read_bytes() == index
+
+
+def test_ctrl_c_mid_run_still_returns_what_was_done(tmp_path):
+    import signal
+    import time
+
+    repo = user_repo(tmp_path)
+    script = [{"tool": "Write", "input": {"file_path": "/workspace/done.txt", "content": "done before Ctrl-C\n"}},
+              {"tool": "Bash", "input": {"command": "sleep 600"}}]
+    (tmp_path / "script.json").write_text(json.dumps(script))
+    (tmp_path / "policy.toml").write_text(PERMISSIVE + LAND_ALL)
+    runs = tmp_path / "runs"
+    p = subprocess.Popen([*AGP, "run", "--intendant", "reference", "--script", tmp_path / "script.json",
+                          "--workspace", repo, "--policy", tmp_path / "policy.toml", "--approver", "none",
+                          "--out", runs, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # both calls decided: the sleep is running
+        js = list(runs.glob("*/journal.jsonl"))
+        if js and js[0].read_text().count('"gate.decision"') >= 2:
+            break
+        time.sleep(0.5)
+    else:
+        p.kill()
+        pytest.fail("the run never reached its second call")
+    time.sleep(1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err[-2000:]
+    doc = json.loads(out)
+    assert doc["branch"] == f"agp/{doc['run_id']}" and doc["files_changed"] == 1, doc
+    assert git(repo, "show", f"{doc['branch']}:done.txt") == "done before Ctrl-C\n"
+    es = entries(Path(doc["run_dir"]))
+    assert any(e["kind"] == "workspace.result" for e in es)
+    assert (Path(doc["bundle_dir"]) / "changes.patch").is_file()
