@@ -202,7 +202,8 @@ def _base_entries(git: Git, base_git: Path, tree: str) -> dict[bytes, tuple[str,
 
 
 def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX_FILE,
-                   limits: Limits = Limits(max_entries=1_000_000, max_depth=128)) -> WorkspaceResult:
+                   limits: Limits = Limits(max_entries=1_000_000, max_depth=128, max_total=4 * 1024**3)
+                   ) -> WorkspaceResult:
     """Compute the change from the base to the clone's working tree (see the module doc).
 
     Call only when nothing of the sandbox runs any more."""
@@ -227,6 +228,16 @@ def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX
             for bp, (mode, oid) in base.items():
                 if bp == path or bp.startswith(path + b"/"):
                     now.setdefault(bp, (mode, oid, -1))
+        changed = [p for p, (mode, oid, _n) in now.items() if base.get(p) != (mode, oid)]
+        total = 0
+        for p in sorted(changed):  # what is copied into agp's git directory is capped as a whole too
+            total += max(now[p][2], 0)
+            if total > limits.max_total:
+                walker.refused[p] = f"over the total cap of {limits.max_total} bytes of changed files"
+                if p in base:
+                    now[p] = (*base[p], -1)
+                else:
+                    del now[p]
         changed = [p for p, (mode, oid, _n) in now.items() if base.get(p) != (mode, oid)]
         removed = [p for p in base if p not in now]
         # write the changed objects from agp's own copies

@@ -105,7 +105,9 @@ def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, meta
     if flagged:
         d = decide_landing(policy, opts.intendant, flagged)
         allowed, detail = d.effect == "allow", d.reason
-        if d.effect == "require":
+        if d.effect == "require" and getattr(policy, "approvals", True) is False:
+            allowed, detail = False, f"{d.reason}; the policy turns approvals off, so a require is a deny"
+        elif d.effect == "require":
             allowed, detail = _approve(opts, view, journal, session, d, flagged)
         journal.append("workspace.land_decision", session, {
             "paths": flagged, "effect": d.effect, "rule": d.rule, "matched": list(d.matched), "reason": d.reason,

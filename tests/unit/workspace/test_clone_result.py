@@ -161,3 +161,16 @@ def test_the_hostile_clone_does_run_code_under_a_plain_git(user_repo, tmp_path):
     subprocess.run(["git", "-c", "safe.directory=*", "-C", str(ws), "diff"], env=env, capture_output=True)
     subprocess.run(["git", "-c", "safe.directory=*", "-C", str(ws), "add", "-A"], env=env, capture_output=True)
     assert {p.name for p in tmp_path.glob("MARK*")} >= {"MARK-fsmonitor", "MARK-process"}
+
+
+def test_changed_files_over_the_total_cap_are_refused_not_deleted(user_repo, tmp_path):
+    from agp.sandbox.collect import Limits
+
+    c, run = _clone(user_repo, tmp_path)
+    ws = Path(c.path)
+    (ws / "a.bin").write_bytes(b"a" * 600)
+    (ws / "b.bin").write_bytes(b"b" * 600)
+    (ws / "src" / "app.py").write_bytes(b"c" * 600)
+    r = compute_result(c, run / "changes.patch", limits=Limits(max_total=1000))
+    assert [f["path"] for f in r.files] == ["a.bin"]
+    assert {f["path"] for f in r.refused} == {"b.bin", "src/app.py"}  # app.py keeps its base version
