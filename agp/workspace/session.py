@@ -43,12 +43,17 @@ def _approve(opts, view, journal, session: str, decision, flagged: list[str]) ->
     """A ``require`` on landing, asked through the gate's approval broker and the run's approver."""
     import anyio
 
-    from agp import _wiring
+    from agp.approvers import make_approver
     from agp.gate.approvals import ApprovalBroker
     from agp.journal.canonical import canonicalize
 
-    try:
-        approvers = _wiring._approvers(opts, view)
+    try:  # the run's approver channel, as the gate has it
+        if opts.approver == "terminal":
+            approvers = [make_approver("terminal", console=view.console)]
+        elif opts.extra.get("approver") is not None:  # built and connected before the run (slack)
+            approvers = [opts.extra["approver"]]
+        else:
+            approvers = [make_approver(opts.approver)]
     except Exception as exc:  # noqa: BLE001 - no approver: the require is a deny
         return False, f"no approver ({exc})"
     broker = ApprovalBroker(approvers, record=lambda kind, s, body: journal.append(kind, s, dict(body)),
