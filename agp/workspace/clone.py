@@ -33,7 +33,7 @@ from agp.workspace._git import Git, WorkspaceError
 __all__ = ("BASE_MESSAGE", "Clone", "detect_mode", "make_clone", "stage_worktree")
 
 BASE_MESSAGE = "agp: the working tree at the start of run {run_id}"
-AGP_IDENT = {"GIT_AUTHOR_NAME": "agp", "GIT_AUTHOR_EMAIL": "agp@localhost",
+COMMIT_IDENT = {"GIT_AUTHOR_NAME": "agp", "GIT_AUTHOR_EMAIL": "agp@localhost",
              "GIT_COMMITTER_NAME": "agp", "GIT_COMMITTER_EMAIL": "agp@localhost"}
 #: checked out with no conversion at all: the clone's files are the blobs' bytes
 NO_ATTRIBUTES = "* -text -eol -filter -ident -diff -merge -working-tree-encoding\n"
@@ -147,7 +147,7 @@ def make_clone(repo: Path, run_dir: Path, run_id: str, *, uid: int | None = None
         base, uncommitted = head, False
     else:
         now = f"{int(time.time())} +0000"
-        env = {**AGP_IDENT, "GIT_AUTHOR_DATE": now, "GIT_COMMITTER_DATE": now}
+        env = {**COMMIT_IDENT, "GIT_AUTHOR_DATE": now, "GIT_COMMITTER_DATE": now}
         parents = ["-p", head] if head else []
         base = git.out([*bg, "commit-tree", tree, *parents, "-m", BASE_MESSAGE.format(run_id=run_id)], env=env)
         uncommitted = True

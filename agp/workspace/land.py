@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from agp.workspace._git import WorkspaceError
-from agp.workspace.clone import AGP_IDENT, Clone, stage_worktree
+from agp.workspace.clone import COMMIT_IDENT, Clone, stage_worktree
 from agp.workspace.result import WorkspaceResult
 
 __all__ = ("RESULT_MESSAGE", "apply_result", "branch_name", "land_branch")
@@ -38,7 +38,7 @@ def land_branch(clone: Clone, result: WorkspaceResult) -> str | None:
     repo = Path(clone.repo)
     bg = ["--git-dir", clone.base_git]
     now = f"{int(time.time())} +0000"
-    env = {**AGP_IDENT, "GIT_AUTHOR_DATE": now, "GIT_COMMITTER_DATE": now}
+    env = {**COMMIT_IDENT, "GIT_AUTHOR_DATE": now, "GIT_COMMITTER_DATE": now}
     commit = git.out([*bg, "commit-tree", result.tree, "-p", clone.base, "-m",
                       RESULT_MESSAGE.format(run_id=clone.run_id)], env=env)
     git.run([*bg, "update-ref", "refs/heads/result", commit])
