@@ -119,10 +119,11 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
     spec_l = launch_for(opts, session=session, run_dir=run_dir)
     dirs = state_dirs(spec_l, run_dir, uid=opts.extra["uid"], gid=opts.extra["gid"])
     box_holder["state_dirs"] = dirs
-    readonly = tuple(host_run_paths_present(workspace))
+    clone_mode = opts.extra.get("workspace_mode") == "clone"  # its host-run paths pass the workspace.result door
+    readonly = () if clone_mode else tuple(host_run_paths_present(workspace))
     # the host-run paths before the run (present or not): any change after it is an anomaly
     box_holder["ws_rels"] = tuple(dict.fromkeys((*readonly, *HOST_RUN_PATHS)))
-    box_holder["ws_before"] = snapshot(workspace, box_holder["ws_rels"])[0]
+    box_holder["ws_before"] = None if clone_mode else snapshot(workspace, box_holder["ws_rels"])[0]
     image = resolve_intendant_image(opts.intendant)
     meta.update(image=str(getattr(image, "ref", "") or image), image_id=image.id)
     journal.append("sandbox.image", session, {"intendant": opts.intendant, "image_id": image.id})
@@ -264,6 +265,7 @@ async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session:
                       approval_timeout=opts.approval_timeout,
                       socket_uid=opts.extra["uid"], socket_gid=opts.extra["gid"],
                       host_workspace=opts.extra["host_workspace"],  # symlinks resolved where they really point
+                      workspace_mode=opts.extra.get("workspace_mode"),  # clone | mount, in each call's context
                       eval_workers=2)  # large commands are classified in worker processes with a deadline
     await tg.start(gate.serve)
     gate.register_session(session, harness=opts.intendant, run_id=run_dir.name)

@@ -23,6 +23,7 @@ __all__ = ("main", "build_parser")
 #: command groups, in the order ``agp --help`` lists them
 COMMAND_MODULES: tuple[str, ...] = (
     "agp.commands.run",
+    "agp.commands.runs",
     "agp.commands.demo",
     "agp.commands.doctor",
     "agp.commands.gate",

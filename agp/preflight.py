@@ -121,18 +121,21 @@ def check_model(intendant: str, upstream: str | None = None, *, key_env: str | N
     return ModelCheck(True, f"${env} is set and the model API at {url} answers (GET {path}: HTTP {status})")
 
 
-def preflight(*, intendant: str, workspace: Path, script: Path | None, policy: Path, key_dir: Path, approver: str,
+def preflight(*, intendant: str, workspace: Path, script: Path | None, policy: Path | list[Path], key_dir: Path,
+              approver: str,
               model_upstream: str | None = None, model_key_env: str | None = None, readiness: bool = True) -> None:
     """Every check before a run, cheapest first; raises UsageError (exit 2) with one line."""
     if not Path(workspace).is_dir():
         raise UsageError(f"workspace {workspace} is not a directory")
     if intendant == "reference":
         check_script(script)
-    check_policy(policy)
+    tiers = list(policy) if isinstance(policy, (list, tuple)) else [policy]
+    for tier in tiers:
+        check_policy(tier)
     if approver == "terminal" and not (os.isatty(0) and os.isatty(2)):
         raise UsageError("--approver terminal needs a terminal on stdin and stderr (use --approver slack or none)")
     if readiness:
-        check_readiness(key_dir=key_dir, policy=policy, intendant=intendant)
+        check_readiness(key_dir=key_dir, policy=tiers[0], intendant=intendant)
     if intendant != "reference":
         m = check_model(intendant, model_upstream, key_env=model_key_env)
         if not m.ok:

@@ -190,6 +190,10 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     try:
         journal.append("run.start", session, {k: meta[k] for k in ("run_id", "task", "intendant", "workspace",
                                                                   "policy_digest", "approver")})
+        # clone mode: the sandbox mounts a clone in the run directory, never the user's directory
+        from agp.workspace.session import before_sandbox
+        workspace = before_sandbox(opts, run_dir=run_dir, run_id=run_id, workspace=workspace, journal=journal,
+                                   session=session, meta=meta)
         exit_code, reason = _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta)
     except KeyboardInterrupt:
         exit_code, reason = 130, "interrupted (Ctrl-C); the sandbox was torn down"
@@ -307,6 +311,13 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
                 journal.append("run.anomaly", session, {"what": "collecting after the run failed",
                                                         "error": f"{type(exc).__name__}: {exc}"})
             box.teardown()
+            # clone mode: the result, computed and landed with nothing of the sandbox left
+            from agp.workspace.session import after_stop
+            try:
+                after_stop(opts, view=view, journal=journal, policy=policy, run_dir=run_dir, session=session, meta=meta)
+            except Exception as exc:  # noqa: BLE001 - reported; the bundle is still written
+                journal.append("run.anomaly", session, {"what": "the workspace result step failed",
+                                                        "error": f"{type(exc).__name__}: {exc}"})
     if outcome.get("write_limit"):
         return 1, outcome["write_limit"]
     if outcome.get("timed_out"):

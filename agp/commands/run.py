@@ -14,7 +14,7 @@ from agp.errors import ApprovalError, UsageError
 from agp.paths import data_dir, default_key_dir, default_policy
 
 __all__ = ("APPROVAL_HEADROOM", "DEFAULT_APPROVAL_TIMEOUT", "bridge_deadline", "check_approval_timeout", "register",
-           "render_result")
+           "render_result", "workspace_summary")
 
 DEFAULT_APPROVAL_TIMEOUT = 20.0
 #: what Ctrl-C during a run says happens next
@@ -74,7 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which harness runs: Claude Code, Codex, or the deterministic reference agent")
     p.add_argument("--task", default=None, help="the task given to the agent (the reference agent takes --script)")
     p.add_argument("--script", type=Path, default=None, help="reference intendant: the JSON task script to run")
-    p.add_argument("--workspace", type=Path, required=True, help="the directory the agent works in (mounted read-write)")
+    p.add_argument("--workspace", type=Path, required=True,
+                   help="the directory the agent works in: a git repository's top level runs in clone mode "
+                        "(the agent works on a clone; its change comes back as a patch and a branch agp/RUN-ID), "
+                        "any other directory is mounted read-write")
+    p.add_argument("--workspace-mode", choices=["clone", "mount"], default=None,
+                   help="clone (default for a git repository) or mount (the directory itself, read-write)")
+    p.add_argument("--apply", action="store_true",
+                   help="clone mode: apply the result to the working tree instead of creating the branch "
+                        "(refused when it would overwrite changes made since the run started)")
+    p.add_argument("--result-max-file-mb", type=float, default=50.0, metavar="MB",
+                   help="clone mode: a file larger than this is not carried back (an anomaly; default 50)")
     p.add_argument("--policy", type=policy_file, action="append", default=None, metavar="FILE",
                    help="policy file, or a shipped one: default, ci, strict (default: default); repeat for tiers, strictest wins. "
                         "A .agp/policy.toml committed at the workspace's HEAD is added as a tier that can only tighten")
@@ -125,6 +135,10 @@ def _run(args: argparse.Namespace) -> int:
         out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
         max_write_mb=args.max_write_mb,
     )
+    if args.apply and args.workspace_mode == "mount":
+        raise UsageError("--apply is for clone mode (a mounted workspace is changed in place)")
+    opts.extra.update(workspace_mode=args.workspace_mode, land="apply" if args.apply else "branch",
+                      result_max_file=int(args.result_max_file_mb * 1024**2))
     preflight(intendant=args.intendant, workspace=args.workspace, script=args.script,
               policy=args.policy or default_policy(), key_dir=args.key_dir or default_key_dir(), approver=approver,
               model_upstream=args.model_upstream)
@@ -144,10 +158,26 @@ def _run(args: argparse.Namespace) -> int:
         if slack is not None:
             slack.close()
     if args.json:
-        print_json(result.to_json_dict())
+        print_json({**result.to_json_dict(), **workspace_summary(result.run_dir)})
     else:
         render_result(result)
     return result.exit_code
+
+
+def workspace_summary(run_dir: Path) -> dict[str, Any]:
+    """The clone-mode fields of ``--json`` ({workspace_mode, branch, patch, patch_sha256, files_changed, ...})."""
+    import json
+
+    from agp.workspace.session import summary
+
+    try:
+        return summary(json.loads((Path(run_dir) / "workspace.json").read_text()))
+    except (OSError, ValueError):
+        try:
+            mode = json.loads((Path(run_dir) / "run.json").read_text()).get("workspace_mode")
+        except (OSError, ValueError):
+            mode = None
+        return {"workspace_mode": mode, "branch": None, "patch": None, "patch_sha256": None, "files_changed": 0}
 
 
 def _connect_slack(channel: str | None) -> Any:
@@ -170,6 +200,14 @@ def render_result(result) -> None:
     c.print(f"{mark} {result.reason}")
     c.print(f"  run        {result.run_dir}")
     c.print(f"  decisions  {counts or 'none'}")
+    ws = workspace_summary(result.run_dir)
+    if ws.get("workspace_mode") == "clone":
+        c.print(f"  result     {ws.get('files_changed') or 0} file(s) changed; {ws.get('landing') or 'not computed'}",
+                markup=False)
+        if ws.get("host_run_paths"):
+            c.print("  [yellow]flagged[/]    paths the host runs: " + ", ".join(ws["host_run_paths"][:10]))
+        if ws.get("patch"):
+            c.print(f"  patch      {ws['patch']} (sha256 {ws['patch_sha256'][:16]}…)", markup=False)
     if result.bundle_dir is not None:
         state = "[green]verifies[/]" if result.bundle_ok else "[red]FAILED[/]"
         c.print(f"  bundle     {result.bundle_dir} ({state})")

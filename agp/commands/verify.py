@@ -34,7 +34,8 @@ CODES = {
     "bundle": ("key_missing manifest_missing manifest_invalid manifest_signature_invalid manifest_signature_unchecked "
                "manifest_key_not_in_force manifest_mismatch journal_missing file_missing file_changed file_added "
                "file_not_regular bundle_marked_failed zero_gated harness_unknown reconciliation_mismatch report_mismatch "
-               "private_key_material, and the reconciliation's anomaly codes (ungated_call, ran_despite_deny, ...)"),
+               "private_key_material workspace_patch_missing workspace_patch_mismatch workspace_patch_unjournaled, "
+               "and the reconciliation's anomaly codes (ungated_call, ran_despite_deny, ...)"),
     "archive": ("bundle_not_found archive_unreadable archive_unsafe_name archive_link archive_special_file "
                 "archive_duplicate archive_unsupported archive_too_large archive_member_too_large "
                 "archive_too_many_members archive_bomb archive_member_corrupt"),

@@ -114,6 +114,7 @@ class AarCollector:
         self.kinds: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
         self.run_anomalies: list[tuple[Any, Mapping[str, Any]]] = []
+        self.workspace: dict[str, dict[str, Any]] = {}  # clone mode: the last entry of each workspace.* kind
         self.preflight: Any = None
         self.preflights = 0
         self.relay = {"requests": 0, "bytes_in": 0, "bytes_out": 0}
@@ -135,6 +136,8 @@ class AarCollector:
             self.preflights += 1
         elif kind == "run.anomaly":
             self.run_anomalies.append((e.get("seq"), body))
+        elif kind in ("workspace.mode", "workspace.result", "workspace.land_decision", "workspace.land"):
+            self.workspace[kind] = dict(body)
         elif kind == "relay.request":
             self.relay["requests"] += 1
             for k in ("bytes_in", "bytes_out"):
@@ -235,6 +238,7 @@ class AarCollector:
                 "run_id", "task", "intendant", "harness", "harness_version", "image", "image_id", "workspace",
                 "approver", "exit_code", "exit_reason")},
             "harness_reported": None,
+            "workspace": _workspace_section(self.workspace),
             "policy": {
                 "digest": run_digest,
                 "digests_in_decisions": dict(digests),
@@ -301,6 +305,51 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _workspace_section(ws: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Clone mode, from the journal: the changed files, those the host runs without reading them, the landing."""
+    mode = (ws.get("workspace.mode") or {}).get("mode")
+    res = ws.get("workspace.result")
+    if mode is None and res is None:
+        return None
+    land, decision = ws.get("workspace.land"), ws.get("workspace.land_decision")
+    return {
+        "mode": mode,
+        "patch_sha256": (res or {}).get("patch_sha256"),
+        "files": list((res or {}).get("files") or []),
+        "files_changed": (res or {}).get("files_changed"),
+        "host_run_paths": list((res or {}).get("host_run_paths") or []),
+        "refused": list((res or {}).get("refused") or []),
+        "landing_decision": {k: decision.get(k) for k in ("effect", "rule", "allowed", "detail")} if decision else None,
+        "landed": {k: land.get(k) for k in ("how", "branch", "commit")} if land else None,
+    }
+
+
+def _workspace_md(w: Mapping[str, Any] | None) -> list[str]:
+    if not w:
+        return []
+    lines = ["", "## Workspace", "", f"- mode: {w.get('mode')}"]
+    if w.get("mode") != "clone":
+        return lines
+    if w.get("patch_sha256") is None:
+        return lines + ["- **no workspace result was journaled**"]
+    flagged = set(w.get("host_run_paths") or [])
+    lines.append(f"- {w.get('files_changed')} file(s) changed; patch sha256 `{w.get('patch_sha256')}`")
+    d, land = w.get("landing_decision"), w.get("landed")
+    if d:
+        lines.append(f"- landing paths the host runs: {d.get('effect')} (rule {d.get('rule') or 'none'}); "
+                     f"{'allowed' if d.get('allowed') else 'NOT landed'}: {d.get('detail')}")
+    lines.append(f"- landed: {land.get('how')} {land.get('branch') or ''}".rstrip() if land else "- landed: no")
+    if w.get("files"):
+        lines += ["", "| change | path | size | mode | host runs it |", "|---|---|---|---|---|"]
+        for f in w["files"]:
+            path = str(f.get("path")).replace("|", "\\|").replace("\n", "\\n")
+            mark = "**yes: review before use**" if f.get("path") in flagged else ""
+            lines.append(f"| {f.get('status')} | `{path}` | {f.get('size')} | {f.get('mode')} | {mark} |")
+    for r in w.get("refused") or []:
+        lines.append(f"- not carried back: `{r.get('path')}`: {r.get('what')}")
+    return lines
+
+
 def render_aar_md(aar: Mapping[str, Any]) -> str:
     r, c, p, t = aar["run"], aar["counts"], aar["policy"], aar["timing"]
     status = aar.get("status", "?")
@@ -348,6 +397,7 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
     rl = aar["relay"]
     j = aar["journal"]
     rc = aar["reconciliation"]
+    lines += _workspace_md(aar.get("workspace"))
     lines += [
         "",
         "## Sandbox and relay",

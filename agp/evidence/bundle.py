@@ -10,6 +10,7 @@ A bundle is a directory an auditor can check offline with the public key alone::
     aar.md, aar.json               the after-action report
     reconciliation.json            the harness's transcript against the gate decisions
     run.json, policy.toml          the run's metadata and the policy in force (copies)
+    changes.patch                  clone mode: the agent's change (digest journaled as workspace.result)
     transcript/…, logs/…           the harness's own transcript and the run's logs (copies)
 
 Fail closed: :func:`build_bundle` always writes the bundle (so the auditor can see what
@@ -61,6 +62,8 @@ JOURNAL = "journal.jsonl"
 HEAD = "journal.jsonl.head"
 KEYS = "keys"
 TRANSCRIPT = "transcript"
+#: clone mode: the agent's change, as a binary git patch (its sha256 is in the journal's workspace.result)
+PATCH = "changes.patch"
 LOGS = "logs"
 RECONCILIATION = "reconciliation.json"
 
@@ -413,6 +416,8 @@ def _build_into(
         warnings.append("the run has no run.json; the report uses the journal alone")
     if (run / "policy.toml").is_file():
         _copy(run / "policy.toml", b / "policy.toml", hashes, "policy.toml")
+    if (run / PATCH).is_file():  # never redacted: its digest is journaled (workspace.result)
+        _copy(run / PATCH, b / PATCH, hashes, PATCH)
     n_transcript = _copy_tree(run / TRANSCRIPT, b / TRANSCRIPT, warnings, redactor, hashes, b)
     if include_logs:
         _copy_tree(run / LOGS, b / LOGS, warnings, redactor, hashes, b)
@@ -432,6 +437,8 @@ def _build_into(
             if e.get("kind") == "gate.decision":
                 decisions.append(decision_ref(e))
     rep.gated = len(decisions)
+    for problem in check_workspace_patch(lambda: read_entries(b / JOURNAL), b / PATCH if (b / PATCH).is_file() else None):
+        rep.fail(problem.code, problem.message, problem.where)
 
     # 5. reconciliation of the harness's transcript with the decisions
     harness = _guess_harness(run_meta, collector.harnesses)
@@ -641,6 +648,9 @@ def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, worker
 
     # recompute what the bundle claims from the bundle itself
     if vreport is not None and vreport.ok:
+        for problem in check_workspace_patch(lambda: read_entries(src.local_path(JOURNAL)),
+                                             src.local_path(PATCH) if src.is_file(PATCH) else None):
+            rep.fail(problem.code, problem.message, problem.where)
         rep.gated = len(decisions)
         if rep.gated == 0:
             rep.fail("zero_gated", "zero tool calls were gated (no gate.decision entries)", JOURNAL)
@@ -676,6 +686,32 @@ def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, worker
             stored_aar = _load_json_object(src, "aar.json")
             if stored_aar.get("counts") != json.loads(json.dumps(aar["counts"])):
                 rep.fail("report_mismatch", f"its counts differ from a recomputation from {JOURNAL}", "aar.json")
+
+
+def check_workspace_patch(entries: Callable[[], Any], patch: Path | None) -> list[Problem]:
+    """Clone mode: the bundle's ``changes.patch`` against the digest its ``workspace.result`` entry journaled
+    (the last one). A journaled result without the patch, a patch without a journaled result, or a
+    different digest is a problem."""
+    want = None
+    for _, e in entries():
+        if e is not None and e.get("kind") == "workspace.result" and isinstance(e.get("body"), dict):
+            want = e["body"].get("patch_sha256")
+    if want is None and patch is None:
+        return []
+    if want is None:
+        return [Problem("workspace_patch_unjournaled", "the bundle holds a patch no workspace.result entry vouches for",
+                        PATCH)]
+    if patch is None:
+        return [Problem("workspace_patch_missing", f"the journal records a workspace result (sha256 {want}) but the "
+                        "bundle has no patch", PATCH)]
+    h = hashlib.sha256()
+    with open(patch, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != want:
+        return [Problem("workspace_patch_mismatch", f"sha256 {h.hexdigest()}, the journal's workspace.result says {want}",
+                        PATCH)]
+    return []
 
 
 def _load_json_object(src: BundleSource, rel: str) -> dict[str, Any]:

@@ -187,6 +187,15 @@ def live_view_sink(view: Any) -> Callable[[GateEvent], None]:
     return sink
 
 
+def _call_has_mode() -> bool:
+    """Does the policy's call context carry ``workspace_mode`` (the policy side adds the field)?"""
+    import dataclasses
+
+    from agp.policy import ToolCall
+
+    return any(f.name == "workspace_mode" for f in dataclasses.fields(ToolCall))
+
+
 class GateServer:
     """The gate, in-process. ``await serve(task_status=...)`` in a task group; ``shutdown()`` from anywhere.
 
@@ -223,6 +232,7 @@ class GateServer:
         sessions: SessionTable | None = None,
         workspace: str = "/workspace",
         host_workspace: str | None = None,
+        workspace_mode: str | None = None,
         approval_timeout: float = 20.0,
         allow_automatic: bool = False,
         on_event: Callable[[GateEvent], None] | None = None,
@@ -252,6 +262,8 @@ class GateServer:
         self.workspace = workspace
         #: the host directory behind ``workspace`` in the sandbox: symlinks there are resolved on the host
         self.host_workspace = host_workspace
+        #: clone | mount: how the workspace is backed, in each call's context for the policy
+        self.workspace_mode = workspace_mode
         self.own_journal = own_journal
         self._on_event = on_event
         self._socket_uid, self._socket_gid = socket_uid, socket_gid
@@ -432,6 +444,8 @@ class GateServer:
         kwargs = {"harness": req.harness, "tool": req.tool, "input": req.input, "cwd": req.cwd or self.workspace,
                   "workspace": self.workspace, "host_workspace": self.host_workspace, "session": req.session,
                   "tool_use_id": req.tool_use_id}
+        if self.workspace_mode is not None and _call_has_mode():
+            kwargs["workspace_mode"] = self.workspace_mode
         # large requests, and any with non-ASCII text (a parser crash on odd input must cost a worker,
         # not the gate), are evaluated in the worker processes
         if self._pool is not None and (size > self._eval_inline_max or not _ascii_only(req.input)):

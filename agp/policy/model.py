@@ -56,12 +56,15 @@ __all__ = (
 )
 
 Effect = Literal["allow", "deny", "require"]
-Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown"]
+Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown", "workspace.result"]
 Location = Literal["inside", "root", "outside", "null"]
 WorkspaceMode = Literal["mount", "clone"]
 
 #: statement kinds a rule may name in ``kind``
-KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown")
+KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown",
+                          # landing a clone-mode result that changes a path the host runs (matchable by path);
+                          # matched only by rules that name it
+                          "workspace.result")
 #: where a resolved path lies relative to the workspace
 LOCATIONS: tuple[str, ...] = ("inside", "root", "outside", "null")
 #: SQL statement kinds the SQL classifier reports

@@ -158,7 +158,7 @@ def test_a_daemon_left_in_the_box_cannot_write_on_the_host_through_the_read_out(
     (tmp_path / "script.json").write_text(json.dumps(script))
     runs = tmp_path / "runs"
     r = subprocess.run([*AGP, "run", "--intendant", "reference", "--script", tmp_path / "script.json",
-                        "--workspace", ws, "--policy", ROOT / "policies" / "default.toml", "--approver", "none",
+                        "--workspace", ws, "--workspace-mode", "mount", "--policy", ROOT / "policies" / "default.toml", "--approver", "none",
                         "--out", runs, "--json"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.stdout, r.stderr[-3000:]
     doc = json.loads(r.stdout)
