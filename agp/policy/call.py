@@ -76,6 +76,8 @@ class ClassifiedStatement:
     sql_flags: tuple[str, ...] = ()
     mcp_server: str | None = None
     mcp_tool: str | None = None
+    #: egress: the port the client asked for
+    port: int | None = None
     via: tuple[str, ...] = ()
     reason: str | None = None
     #: classifier facts (shell: 'glob', 'stdin_code', 'interpreter', ...; sql: 'no_where', ...)
@@ -95,7 +97,7 @@ class ClassifiedStatement:
             d["argv"] = [w if lit else {"runtime": w} for w, lit in zip(self.argv, self.literal)]
         if self.paths:
             d["paths"] = [p.to_json_dict() for p in self.paths]
-        for k in ("host", "sql_kind", "mcp_server", "mcp_tool", "reason"):
+        for k in ("host", "port", "sql_kind", "mcp_server", "mcp_tool", "reason"):
             v = getattr(self, k)
             if v is not None:
                 d[k] = v

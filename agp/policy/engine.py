@@ -103,10 +103,13 @@ _IMPLIED_KINDS: dict[str, frozenset[str]] = {
     "sql_kind": frozenset({"sql"}),
     "sql_flags_any": frozenset({"sql"}),
     "sql_flags_none": frozenset({"sql"}),
-    "host": frozenset({"url"}),
+    "host": frozenset({"url", "egress"}),
+    "port": frozenset({"egress"}),
     "mcp_server": frozenset({"mcp"}),
     "mcp_tool": frozenset({"mcp"}),
 }
+#: the kinds a rule without ``kind`` applies to; ``egress`` is not one: a rule reaches the egress door
+#: only when its ``kind`` names it
 _ALL_KINDS = frozenset({"exec", "read", "write", "sql", "url", "mcp", "task"})
 
 #: options that take a value before a program's subcommand (``git -C dir push``)
@@ -447,6 +450,12 @@ class _Compiled:
         if rule.host:
             hosts = [compile_name(h.lower()) for h in rule.host]
             checks.append(lambda s, ws: _MAYBE if not s.host else any(h.match(s.host.lower()) for h in hosts))
+        if rule.port:
+            ports = frozenset(rule.port)
+            checks.append(lambda s, ws: _MAYBE if s.port is None else s.port in ports)
+        if "egress" in (rule.kind or ()) and not rule.private and rule.effect != "deny":
+            # a private address is admitted only by a rule that says private = true; a deny rule still matches
+            checks.append(lambda s, ws: s.kind != "egress" or "private" not in s.facts)
         if rule.mcp_server:
             srv = [compile_name(p) for p in rule.mcp_server]
             checks.append(lambda s, ws: _MAYBE if s.mcp_server is None else any(r.match(s.mcp_server) for r in srv))
@@ -661,7 +670,7 @@ def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.dat
         kind = s.kind
         if kind == "exec":
             cands = policy._candidates(call.harness, call.tool, kind, s.program)
-        elif kind == "url":
+        elif kind == "url" or kind == "egress":
             cands = policy._candidates(call.harness, call.tool, kind, None, (s.host or "").lower() or None)
         elif kind == "mcp":
             cands = policy._candidates(call.harness, call.tool, kind, None, None, s.mcp_server, s.mcp_tool)

@@ -52,11 +52,11 @@ __all__ = (
 )
 
 Effect = Literal["allow", "deny", "require"]
-Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown"]
+Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "egress", "unknown"]
 Location = Literal["inside", "root", "outside", "null"]
 
 #: statement kinds a rule may name in ``kind``
-KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown")
+KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "egress", "unknown")
 #: where a resolved path lies relative to the workspace
 LOCATIONS: tuple[str, ...] = ("inside", "root", "outside", "null")
 #: SQL statement kinds the SQL classifier reports
@@ -123,6 +123,11 @@ class Rule(_Strict):
       (relative globs are relative to the workspace; ``**`` crosses directories).
     - ``sql_kind``, ``sql_flags_any``, ``sql_flags_none``: SQL statements.
     - ``host``: URL host globs. ``mcp_server``, ``mcp_tool``: MCP names (globs).
+    - ``egress`` statements (a connection through the egress door; a rule matches them only when
+      its ``kind`` names ``egress``): ``host`` (globs, matched against the name the client asked
+      for), ``port`` (numbers), ``private = true`` (the rule also admits a host that resolves to a
+      loopback, private, link-local, multicast or metadata address; such a rule must name its
+      hosts, no ``*`` alone). Without it, an allow or require rule never matches such a connection.
     - ``unknown = true``: the rule matches statements the classifiers could not
       decide (``eval``, ``$CMD``, unparseable input, unknown tools). No other rule ever
       matches them. Such a rule may only carry call-level matchers.
@@ -163,6 +168,9 @@ class Rule(_Strict):
     sql_flags_any: Names = None
     sql_flags_none: Names = None
     host: Names = None
+    port: Annotated[tuple[int, ...] | None, BeforeValidator(lambda v: (v,) if isinstance(v, int) else
+                                                            (tuple(v) if isinstance(v, list) else v))] = None
+    private: bool = False
     mcp_server: Names = None
     mcp_tool: Names = None
     unknown: bool = False
@@ -230,6 +238,12 @@ class Rule(_Strict):
             raise ValueError("approver_group and quorum are only for effect = \"require\"")
         if self.not_before and self.not_after and self.not_after <= self.not_before:
             raise ValueError("not_after must be later than not_before")
+        if self.port is not None and (not self.port or any(not 1 <= p <= 65535 for p in self.port)):
+            raise ValueError("port must be a list of numbers from 1 to 65535")
+        if self.private and not self.host:
+            raise ValueError("private = true needs a host matcher naming the private hosts")
+        if self.private and any(h.strip("*.") == "" for h in self.host or ()):
+            raise ValueError("private = true must name its hosts (a host pattern of only '*' is not allowed)")
         if self.kind and "unknown" in self.kind:
             raise ValueError("use unknown = true, not kind = [\"unknown\"]")
         return self
@@ -243,6 +257,8 @@ class Rule(_Strict):
                 out[k] = list(v) if isinstance(v, tuple) else v
         if self.unknown:
             out["unknown"] = True
+        if self.private:
+            out["private"] = True
         return out
 
 
@@ -250,7 +266,7 @@ _CALL_MATCHERS = ("harness", "tool")
 _STATEMENT_MATCHERS = (
     "kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
     "operands_max", "operands_min", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
-    "mcp_server", "mcp_tool",
+    "mcp_server", "mcp_tool", "port",
 )
 
 
