@@ -1,0 +1,234 @@
+"""The egress door on the host with local upstreams: each connection a journaled gate decision.
+
+Everything listens on 127.0.0.1; names are pinned with ``resolve`` (``agp run --resolve``)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import urllib.error
+
+import pytest
+
+from agp.sandbox.egress import EgressLimits, is_private_address, parse_resolve, sni_of
+from agp.errors import SandboxError
+from tests.support.egress import http_server, make_ca, running_door, urlopen_via
+
+
+def policy(tls_port: int, http_port: int) -> str:
+    return f"""
+[[rule]]
+id = "registry"
+effect = "allow"
+kind = ["egress"]
+host = ["registry.test"]
+port = [{tls_port}, {http_port}]
+private = true
+
+[[rule]]
+id = "public-only"
+effect = "allow"
+kind = ["egress"]
+host = ["public.test"]
+"""
+
+
+@pytest.fixture
+def env(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "hello.txt").write_bytes(b"hello from the registry\n")
+    ca = make_ca(tmp_path / "ca", ["registry.test", "other.test", "public.test"])
+    with http_server(root, tls=ca) as tls_port, http_server(root) as http_port:
+        yield tmp_path, ca, tls_port, http_port
+
+
+def door(env, **kw):
+    tmp, ca, tls_port, http_port = env
+    pins = {(h, p): "127.0.0.1" for h in ("registry.test", "other.test", "public.test")
+            for p in (tls_port, http_port)}
+    return running_door(tmp / "run", policy(tls_port, http_port), resolve=pins, **kw)
+
+
+def test_https_and_http_to_an_allowed_host(env):
+    tmp, ca, tls_port, http_port = env
+    with door(env) as d:
+        assert urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=ca.ca_pem) == \
+            (200, b"hello from the registry\n")
+        assert urlopen_via(d.proxy, f"http://registry.test:{http_port}/hello.txt") == \
+            (200, b"hello from the registry\n")
+    decisions = d.entries("egress.decision")
+    assert [(x["host"], x["method"], x["decision"], x["rule"]) for x in decisions] == [
+        ("registry.test", "CONNECT", "allow", "registry"), ("registry.test", "GET", "allow", "registry")]
+    assert decisions[0]["addresses"] == ["127.0.0.1"] and decisions[0]["private"] is True
+    assert decisions[1]["path"] == "/hello.txt"
+    closes = d.entries("egress.close")
+    assert len(closes) == 2 and all(c["bytes_down"] > 0 and c["bytes_up"] > 0 for c in closes)
+    assert all(isinstance(c["decision_seq"], int) for c in closes)
+
+
+def test_host_without_rule_refused_and_never_resolved(env):
+    tmp, ca, tls_port, http_port = env
+    with door(env) as d:
+        with pytest.raises(urllib.error.URLError, match="403 agp egress: denied: no rule allows"):
+            urlopen_via(d.proxy, f"https://other.test:{tls_port}/hello.txt", ca=ca.ca_pem)
+        code, body = urlopen_via(d.proxy, f"http://other.test:{http_port}/hello.txt")
+        assert code == 403 and b"no rule allows" in body
+    decisions = d.entries("egress.decision")
+    assert [x["decision"] for x in decisions] == ["deny", "deny"]
+    assert all("addresses" not in x for x in decisions)  # denied before any resolution
+    assert d.entries("egress.close") == []
+
+
+def test_private_address_needs_private_true(env):
+    tmp, ca, tls_port, http_port = env
+    with door(env) as d:
+        with pytest.raises(urllib.error.URLError, match="403"):
+            urlopen_via(d.proxy, f"https://public.test:{tls_port}/hello.txt", ca=ca.ca_pem)
+    (dec,) = d.entries("egress.decision")
+    assert dec["decision"] == "deny" and dec["private"] is True and dec["addresses"] == ["127.0.0.1"]
+
+
+def test_sni_mismatch_refused(env):
+    """A tunnel opened for registry.test carrying a ClientHello for other.test is cut before any byte
+    of it reaches the upstream."""
+    tmp, ca, tls_port, http_port = env
+    with door(env) as d:
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(f"CONNECT registry.test:{tls_port} HTTP/1.1\r\nHost: registry.test\r\n\r\n".encode())
+        assert s.recv(1024).startswith(b"HTTP/1.1 200")
+        ctx = ssl.create_default_context(cafile=str(ca.ca_pem))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            ctx.wrap_socket(s, server_hostname="other.test")
+        s.close()
+    (ref,) = d.entries("egress.refused")
+    assert "does not match the CONNECT host" in ref["refused"] and "other.test" in ref["refused"]
+    (close,) = d.entries("egress.close")
+    assert close["bytes_up"] == 0 and close["end"].startswith("refused")
+
+
+def test_not_tls_in_a_tunnel_refused(env):
+    tmp, ca, tls_port, http_port = env
+    with door(env) as d:
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(f"CONNECT registry.test:{http_port} HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n".encode())
+        data = s.recv(1024)
+        assert data.startswith(b"HTTP/1.1 200")
+        s.close()
+    (ref,) = d.entries("egress.refused")
+    assert "not a TLS" in ref["refused"]
+
+
+def test_upload_past_budget_cut(env):
+    tmp, ca, tls_port, http_port = env
+    limits = EgressLimits(upload_per_connection=64 * 1024, upload_per_run=10 * 1024**2)
+    with door(env, limits=limits) as d:
+        code, body = urlopen_via(d.proxy, f"http://registry.test:{http_port}/up", data=b"x" * 1000)
+        assert code == 200 and b'"received": 1000' in body
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            urlopen_via(d.proxy, f"https://registry.test:{tls_port}/up", ca=ca.ca_pem, data=b"x" * 1024**2)
+    ends = [c["end"] for c in d.entries("egress.close")]
+    assert ends[0] == "closed" and "upload budget exceeded" in ends[1]
+
+
+def test_run_upload_budget(env):
+    tmp, ca, tls_port, http_port = env
+    limits = EgressLimits(upload_per_connection=1024**2, upload_per_run=3000)
+    with door(env, limits=limits) as d:
+        assert urlopen_via(d.proxy, f"http://registry.test:{http_port}/up", data=b"x" * 1000)[0] == 200
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            urlopen_via(d.proxy, f"http://registry.test:{http_port}/up", data=b"x" * 5000)
+    assert "in this run" in d.entries("egress.close")[-1]["end"]
+
+
+def test_connection_cap_and_head_timeout(env):
+    tmp, ca, tls_port, http_port = env
+    with door(env, limits=EgressLimits(max_connections=2, head_timeout=1.0)) as d:
+        held = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(2)]
+        import time
+        time.sleep(0.3)
+        s = socket.create_connection(("127.0.0.1", d.port))
+        assert b"503 agp egress: too many connections" in s.recv(1024)
+        for h in held:
+            h.settimeout(5)
+            assert b"408" in h.recv(1024)  # no head within head_timeout
+            h.close()
+        s.close()
+
+
+def test_idle_timeout(env):
+    tmp, ca, tls_port, http_port = env
+    with door(env, limits=EgressLimits(idle_timeout=0.5)) as d:
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(f"CONNECT registry.test:{tls_port} HTTP/1.1\r\n\r\n".encode())
+        assert s.recv(1024).startswith(b"HTTP/1.1 200")
+        ctx = ssl.create_default_context(cafile=str(ca.ca_pem))
+        t = ctx.wrap_socket(s, server_hostname="registry.test")
+        t.settimeout(5)
+        assert t.recv(1) == b""  # the door closed the idle tunnel
+        t.close()
+    assert d.entries("egress.close")[0]["end"].startswith("idle for")
+
+
+@pytest.mark.parametrize("head", [
+    b"CONNECT registry.test HTTP/1.1\r\n\r\n",
+    b"CONNECT bad_host!:443 HTTP/1.1\r\n\r\n",
+    b"GET /relative HTTP/1.1\r\n\r\n",
+    b"GET ftp://registry.test/ HTTP/1.1\r\n\r\n",
+    b"GET http://user:pw@registry.test/ HTTP/1.1\r\n\r\n",
+    b"GET http://registry.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n",
+    b"GET http://registry.test/ HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
+])
+def test_malformed_requests_refused(env, head):
+    with door(env) as d:
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(head)
+        assert s.recv(1024).startswith((b"HTTP/1.1 400", b"HTTP/1.1 421"))
+        s.close()
+    assert d.entries("egress.decision") == [] and len(d.entries("egress.refused")) == 1
+
+
+def test_private_addresses():
+    for a in ("127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "::1",
+              "fd00:ec2::254", "fe80::1", "224.0.0.1", "0.0.0.0", "::ffff:127.0.0.1", "ff02::1"):
+        assert is_private_address(a), a
+    for a in ("93.184.216.34", "2606:4700::1111", "1.1.1.1"):
+        assert not is_private_address(a), a
+
+
+def test_parse_resolve():
+    assert parse_resolve(["pypi.org:443:127.0.0.5", "x.test:80:[::1]"]) == {("pypi.org", 443): "127.0.0.5",
+                                                                           ("x.test", 80): "::1"}
+    for bad in ("pypi.org:443", "pypi.org:http:1.2.3.4", "pypi.org:443:not-an-ip", "b_d:1:1.2.3.4"):
+        with pytest.raises(SandboxError):
+            parse_resolve([bad])
+
+
+def test_sni_parser_on_a_real_client_hello():
+    """The ClientHello Python's ssl writes, read back by the door's parser."""
+    import anyio
+    from anyio.streams.buffered import BufferedByteReceiveStream
+    from agp.sandbox.egress import _read_client_hello
+
+    ctx = ssl.create_default_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="files.example.org")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    raw = out.read()
+
+    class Src:
+        def __init__(self, data):
+            self.data = data
+
+        async def receive(self, n=65536):
+            if not self.data:
+                raise anyio.EndOfStream
+            d, self.data = self.data[:7], self.data[7:]  # small pieces: records cross reads
+            return d
+
+    async def go():
+        return await _read_client_hello(BufferedByteReceiveStream(Src(raw)), 65536)
+
+    got_raw, hello = anyio.run(go)
+    assert got_raw == raw and sni_of(hello) == "files.example.org"
