@@ -12,7 +12,8 @@ from typing import Any
 
 from agp.errors import SandboxError
 
-__all__ = ("collect_after_stop", "launch_for", "sandbox_phase", "start_gate", "start_relay")
+__all__ = ("collect_after_stop", "egress_env", "launch_for", "sandbox_phase", "start_egress", "start_gate",
+           "start_relay")
 
 CONTAINER_TRANSCRIPT_REFERENCE = "/home/agent/.agp/transcript.jsonl"
 
@@ -156,12 +157,13 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
     if opts.intendant != "reference":
         view.status("starting the model forwarder (loopback → relay socket)")
         box.start_forwarder()
+    env = _with_egress(box, spec_l.env, view=view)
     view.status(f"{opts.intendant} running in {box.container_id[:12]}")
     log_path = run_dir / "logs" / "harness.log"
     code = -1
     kept = dropped = 0
     with open(log_path, "ab") as log:
-        proc = box.exec_stream(list(spec_l.argv), env=spec_l.env, workdir=spec_l.cwd)
+        proc = box.exec_stream(list(spec_l.argv), env=env, workdir=spec_l.cwd)
         try:
             for _stream, data in proc.frames():
                 room = max(HARNESS_LOG_CAP - kept, 0)
@@ -180,6 +182,41 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
                     "cap_bytes": HARNESS_LOG_CAP})
     view.status(f"{opts.intendant} exited with status {code}")
     return {"exit_code": code}
+
+
+def _with_egress(box, env, *, view) -> dict[str, str]:
+    """Start the in-box forwarder to the egress door; the harness's environment with the proxy settings."""
+    from agp.sandbox.docker import EGRESS_PORT
+
+    view.status("starting the egress forwarder (loopback → egress door socket)")
+    box.start_forwarder(EGRESS_PORT, socket="egress.sock")
+    return {**dict(env), **egress_env(f"http://127.0.0.1:{EGRESS_PORT}", env)}
+
+
+def egress_env(proxy: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables that point the usual clients in the box at the egress door: curl, Python (urllib,
+    requests, pip), npm, git (as ``-c http.proxy``, through GIT_CONFIG_COUNT), cargo and go. Loopback is not
+    proxied (the model relay's forwarder is there)."""
+    no_proxy = "127.0.0.1,localhost,::1"
+    env = {"HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy,
+           "NO_PROXY": no_proxy, "no_proxy": no_proxy, "PIP_PROXY": proxy,
+           "npm_config_proxy": proxy, "npm_config_https_proxy": proxy, "npm_config_noproxy": no_proxy,
+           "CARGO_HTTP_PROXY": proxy, "GIT_TERMINAL_PROMPT": "0"}
+    n = int((base or {}).get("GIT_CONFIG_COUNT") or 0)
+    env.update({"GIT_CONFIG_COUNT": str(n + 1), f"GIT_CONFIG_KEY_{n}": "http.proxy", f"GIT_CONFIG_VALUE_{n}": proxy})
+    return env
+
+
+async def start_egress(tg, *, gate, opts, run_dir: Path, session: str, meta: dict) -> Any:
+    """The egress door on run_dir/sock/egress.sock: each connection the box opens through its proxy
+    variables is a decision of ``gate`` (journaled as egress.decision / egress.close)."""
+    from agp.sandbox.egress import EGRESS_SOCKET, EgressDoor, parse_resolve
+
+    door = EgressDoor(run_dir / "sock" / EGRESS_SOCKET, gate, session=session, harness=opts.intendant,
+                      resolve=parse_resolve(list(opts.resolve)))
+    meta["egress"] = door.stats
+    await tg.start(door.serve)
+    return door
 
 
 def _confirm_codex_hook(box, spec_l, *, view, journal, session: str, uid: int, gid: int) -> None:

@@ -49,6 +49,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.abc
 from anyio.abc import ByteStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
@@ -279,8 +280,7 @@ class EgressDoor:
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
-        listener = await anyio.create_unix_listener(self.socket_path)
-        os.chmod(self.socket_path, self.socket_mode)
+        listener = await anyio.abc.SocketListener.from_socket(self._bind())
         try:
             async with anyio.create_task_group() as tg:
                 task_status.started()
@@ -302,6 +302,23 @@ class EgressDoor:
                 os.unlink(self.socket_path)
             with anyio.CancelScope(shield=True):
                 await listener.aclose()
+
+    def _bind(self) -> socket.socket:
+        """Bind through the directory's descriptor, so a long run directory path never exceeds the 108
+        bytes a Unix socket address holds."""
+        dfd = os.open(self.socket_path.parent, os.O_PATH | os.O_DIRECTORY)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(f"/proc/self/fd/{dfd}/{self.socket_path.name}")
+            os.chmod(self.socket_path, self.socket_mode)
+            sock.listen(128)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise SandboxError(f"cannot listen on {self.socket_path}: {exc.strerror or exc}") from exc
+        finally:
+            os.close(dfd)
+        return sock
 
     async def _over_capacity(self, stream: ByteStream) -> None:
         self.stats["refused"] += 1

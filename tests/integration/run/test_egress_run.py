@@ -1,0 +1,200 @@
+"""Governed egress end to end: the real sandbox (network none), the real gate and egress door, local
+upstreams on 127.0.0.1 (TLS with a test CA) pinned with ``agp run --resolve``.
+
+Inside the box, code that only follows the proxy variables agp sets (Python's urllib, pip run from
+its wheel, git) reaches the allowed host, and is refused, with the door's reason, for a host with no
+rule and for a host that resolves to a private address without ``private = true``; a direct
+connection still has no route. Each connection is in the journal (egress.decision, egress.close).
+"""
+
+from __future__ import annotations
+
+import base64
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.egress import http_server, make_ca
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[3]
+AGP = [sys.executable, "-m", "agp.cli"]
+AGENT = 10001
+
+PROBE = r'''
+import json, os, socket, ssl, sys, urllib.request, urllib.error
+port = int(sys.argv[1])
+ctx = ssl.create_default_context(cafile="ca.pem")
+out = {"proxy": os.environ.get("HTTPS_PROXY")}
+for name in ("registry.test", "other.test", "public.test"):
+    try:
+        with urllib.request.urlopen(f"https://{name}:{port}/hello.txt", context=ctx, timeout=20) as r:
+            out[name] = "ok: " + r.read().decode().strip()
+    except (urllib.error.URLError, OSError) as e:
+        out[name] = "error: " + str(getattr(e, "reason", e))
+s = socket.socket()
+s.settimeout(5)
+try:
+    s.connect(("192.0.2.1", 9))  # TEST-NET-1: with network none there is no route to send anything on
+    out["direct"] = "connected"
+except OSError as e:
+    out["direct"] = os.strerror(e.errno) if e.errno else str(e)
+json.dump(out, open("probe.json", "w"), indent=1)
+'''
+
+
+def _wheel(dest: Path) -> Path:
+    """A minimal pure-Python wheel: egpkg 1.0 with one module."""
+    name = "egpkg-1.0-py3-none-any.whl"
+    files = {"egpkg/__init__.py": b"MESSAGE = 'installed through the egress door'\n",
+             "egpkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: egpkg\nVersion: 1.0\n",
+             "egpkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: agp-test\nRoot-Is-Purelib: true\n"
+                                          b"Tag: py3-none-any\n"}
+    record = []
+    for p, data in files.items():
+        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{p},sha256={h},{len(data)}")
+    record.append("egpkg-1.0.dist-info/RECORD,,")
+    files["egpkg-1.0.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
+    out = dest / name
+    with zipfile.ZipFile(out, "w") as z:
+        for p, data in files.items():
+            z.writestr(p, data)
+    return out
+
+
+def _site(root: Path) -> None:
+    (root / "hello.txt").write_text("hello from the registry\n")
+    (root / "files").mkdir()
+    whl = _wheel(root / "files")
+    digest = hashlib.sha256(whl.read_bytes()).hexdigest()
+    (root / "simple" / "egpkg").mkdir(parents=True)
+    (root / "simple" / "egpkg" / "index.html").write_text(
+        f'<!DOCTYPE html><html><body><a href="../../files/{whl.name}#sha256={digest}">{whl.name}</a></body></html>\n')
+    src = root.parent / "src"
+    src.mkdir()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    (src / "README").write_text("cloned through the egress door\n")
+    subprocess.run(["git", "-C", str(src), "add", "README"], check=True)
+    subprocess.run(["git", "-C", str(src), "commit", "-qm", "first"], check=True, env=env)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / "repo.git")], check=True)
+    subprocess.run(["git", "-C", str(root / "repo.git"), "update-server-info"], check=True)
+
+
+def _pip_wheel() -> Path:
+    found = sorted(glob.glob("/root/.pyenv/versions/3.1*/lib/python3.1*/ensurepip/_bundled/pip-2*-py3-none-any.whl")
+                   + glob.glob(os.path.join(os.path.dirname(os.__file__), "ensurepip", "_bundled", "pip-*.whl")))
+    if not found:
+        pytest.skip("no pip wheel on this host to run pip in the box")
+    return Path(found[-1])
+
+
+def test_box_reaches_only_what_the_policy_allows_through_the_door(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    _site(root)
+    ca = make_ca(tmp_path / "ca", ["registry.test", "other.test", "public.test"])
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "probe.py").write_text(PROBE)
+    (ws / "gitclone.py").write_text("import os, subprocess, sys\n"
+                                    "env = {**os.environ, 'GIT_SSL_CAINFO': os.path.abspath('ca.pem')}\n"
+                                    "sys.exit(subprocess.call(['git', 'clone', '-q', *sys.argv[1:]], env=env))\n")
+    shutil.copy(ca.ca_pem, ws / "ca.pem")
+    pip_whl = ws / _pip_wheel().name
+    shutil.copy(_pip_wheel(), pip_whl)
+    for p in [ws, *ws.rglob("*")]:
+        os.lchown(p, AGENT, AGENT)
+    with http_server(root, tls=ca) as port:
+        policy = tmp_path / "policy.toml"
+        policy.write_text(f"""
+[[rule]]
+id = "tools"
+effect = "allow"
+program = ["python3", "git"]
+
+[[rule]]
+id = "logs"
+effect = "allow"
+kind = ["write"]
+location = ["inside"]
+
+[[rule]]
+id = "registry"
+effect = "allow"
+description = "the test registry (a loopback address, so private = true)"
+kind = ["egress"]
+host = ["registry.test"]
+port = [{port}]
+private = true
+
+[[rule]]
+id = "public-only"
+effect = "allow"
+kind = ["egress"]
+host = ["public.test"]
+""")
+        script = [
+            {"tool": "Bash", "input": {"command": f"python3 probe.py {port}"}},
+            {"tool": "Bash", "input": {"command": f"python3 {pip_whl.name}/pip install --no-cache-dir --cert ca.pem "
+                                                  f"--index-url https://registry.test:{port}/simple/ --target site "
+                                                  f"egpkg > pip.log 2>&1"}},
+            # git with the test CA (set by a wrapper: the policy denies git -c and GIT_* assignments)
+            {"tool": "Bash", "input": {"command": f"python3 gitclone.py https://registry.test:{port}/repo.git cloned "
+                                                  f"> git.log 2>&1"}},
+            {"tool": "Bash", "input": {"command": f"python3 {pip_whl.name}/pip download --no-cache-dir --cert ca.pem "
+                                                  f"--index-url https://other.test:{port}/simple/ --no-deps -d dl "
+                                                  f"egpkg > pip-denied.log 2>&1"}},
+        ]
+        (tmp_path / "script.json").write_text(json.dumps(script))
+        resolve = [a for h in ("registry.test", "other.test", "public.test")
+                   for a in ("--resolve", f"{h}:{port}:127.0.0.1")]
+        r = subprocess.run([*AGP, "run", "--intendant", "reference", "--script", tmp_path / "script.json",
+                            "--workspace", ws, "--policy", policy, "--approver", "none", *resolve,
+                            "--out", tmp_path / "runs", "--json"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.stdout, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    run_dir = Path(doc["run_dir"])
+    entries = [json.loads(x) for x in (run_dir / "journal.jsonl").read_text().splitlines() if x.strip()]
+    gate = [e["body"] for e in entries if e["kind"] == "gate.decision"]
+    assert [g["decision"] for g in gate] == ["allow"] * 4, [g["reason"] for g in gate]
+
+    probe = json.loads((ws / "probe.json").read_text())
+    assert probe["proxy"] == "http://127.0.0.1:8789"
+    assert probe["registry.test"] == "ok: hello from the registry"
+    assert "403 agp egress: denied: no rule allows" in probe["other.test"], probe
+    assert "403 agp egress: denied" in probe["public.test"], probe
+    assert probe["direct"] == "Network is unreachable", probe
+
+    assert (ws / "site" / "egpkg" / "__init__.py").exists(), (ws / "pip.log").read_text()[-2000:]
+    assert (ws / "cloned" / "README").read_text() == "cloned through the egress door\n", \
+        (ws / "git.log").read_text()[-2000:]
+    assert "Tunnel connection failed: 403 agp egress: denied: no rule allows" in (ws / "pip-denied.log").read_text()
+    assert not list((ws / "dl").glob("*"))
+
+    decisions = [e["body"] for e in entries if e["kind"] == "egress.decision"]
+    by_host: dict[str, set[str]] = {}
+    for d in decisions:
+        by_host.setdefault(d["host"], set()).add(d["decision"])
+    assert by_host == {"registry.test": {"allow"}, "other.test": {"deny"}, "public.test": {"deny"}}, decisions
+    assert all("addresses" not in d for d in decisions if d["host"] == "other.test")  # never resolved
+    pub = [d for d in decisions if d["host"] == "public.test"]
+    assert pub and all(d["private"] is True and d["rule"] is None for d in pub)
+    allowed = [d for d in decisions if d["decision"] == "allow"]
+    assert len(allowed) >= 3  # urllib, pip, git (each its own tunnel at least once)
+    closes = [e["body"] for e in entries if e["kind"] == "egress.close"]
+    assert len(closes) == len(allowed) and all(c["bytes_down"] > 0 for c in closes)
+    assert doc["bundle_ok"], doc
