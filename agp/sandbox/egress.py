@@ -70,6 +70,8 @@ _PATH_RE = re.compile(r"^/[\x21-\x7e]*$")
 #: not globally routable, though ``ipaddress`` calls them global
 _EXTRA_PRIVATE = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd00:ec2::/32"))
 _TLS_ALERT_UNRECOGNIZED_NAME = b"\x15\x03\x03\x00\x02\x02\x70"
+#: bytes read per receive when pumping a download
+_PUMP = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -495,7 +497,7 @@ class EgressDoor:
     async def _pump_down(self, src: Any, dst: ByteStream, c: _Conn) -> None:
         while True:
             try:
-                data = await src.receive(65536)
+                data = await src.receive(_PUMP)
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 break
             c.down += len(data)
