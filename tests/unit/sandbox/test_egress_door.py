@@ -232,3 +232,104 @@ def test_sni_parser_on_a_real_client_hello():
 
     got_raw, hello = anyio.run(go)
     assert got_raw == raw and sni_of(hello) == "files.example.org"
+
+
+def test_a_redirect_to_a_host_without_rule_is_refused_at_that_hop(env):
+    """The allowed host answers 302 to other.test: the client's next request is a new decision, denied."""
+    tmp, ca, tls_port, http_port = env
+    (tmp / "www" / "moved").mkdir()
+    import http.server
+    import threading
+
+    class R(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", f"http://other.test:{http_port}/hello.txt")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), R)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    rport = srv.server_address[1]
+    pol = policy(tls_port, http_port).replace(f"port = [{tls_port}, {http_port}]",
+                                              f"port = [{tls_port}, {http_port}, {rport}]")
+    pins = {("registry.test", rport): "127.0.0.1", ("other.test", http_port): "127.0.0.1"}
+    try:
+        with running_door(tmp / "run", pol, resolve=pins) as d:
+            code, body = urlopen_via(d.proxy, f"http://registry.test:{rport}/")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert code == 403 and b"no rule allows" in body
+    decisions = d.entries("egress.decision")
+    assert [(x["host"], x["decision"]) for x in decisions] == [("registry.test", "allow"), ("other.test", "deny")]
+
+
+class Approve:
+    """An approver that approves only connections to approve.test."""
+
+    name = "test"
+
+    def __init__(self):
+        self.broker = None
+        self.asked = []
+
+    def bind(self, broker):
+        self.broker = broker
+
+    def start(self):
+        pass
+
+    def close(self):
+        pass
+
+    async def ask(self, request):
+        import anyio
+
+        from agp.gate import Answer
+
+        self.asked.append(request)
+        if request.call["input"]["host"] == "approve.test":
+            ans = Answer(request.nonce, request.session, True, user_id="test:operator", via="test",
+                         user_name="operator", call_digest=request.call_digest)
+            await anyio.to_thread.run_sync(self.broker.answer, ans)
+
+    async def resolved(self, result):
+        pass
+
+
+def test_require_asks_the_approver(env):
+    tmp, ca, tls_port, http_port = env
+    pol = f"""
+[[rule]]
+id = "ask"
+effect = "require"
+kind = ["egress"]
+host = ["approve.test", "ignored.test"]
+private = true
+"""
+    pins = {(h, http_port): "127.0.0.1" for h in ("approve.test", "ignored.test")}
+    ap = Approve()
+    with running_door(tmp / "run", pol, resolve=pins, approvers=(ap,), approval_timeout=1.0) as d:
+        assert urlopen_via(d.proxy, f"http://approve.test:{http_port}/hello.txt")[0] == 200
+        code, body = urlopen_via(d.proxy, f"http://ignored.test:{http_port}/hello.txt")
+        assert code == 403 and b"approval required by rule ask" in body
+    assert len(ap.asked) == 2 and ap.asked[0].tool == "egress"
+    decisions = d.entries("egress.decision")
+    assert [(x["decision"], x["effect"]) for x in decisions] == [("allow", "require"), ("deny", "require")]
+    assert decisions[0]["approval"]["outcome"] == "approved"
+
+
+def test_egress_env_points_every_client_at_the_forwarder():
+    from agp._wiring import egress_env
+
+    env = egress_env("http://127.0.0.1:8789", {"GIT_CONFIG_COUNT": "2"})
+    for k in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "PIP_PROXY", "npm_config_proxy",
+              "npm_config_https_proxy", "CARGO_HTTP_PROXY"):
+        assert env[k] == "http://127.0.0.1:8789", k
+    assert "127.0.0.1" in env["NO_PROXY"] and env["NO_PROXY"] == env["no_proxy"]
+    assert (env["GIT_CONFIG_COUNT"], env["GIT_CONFIG_KEY_2"], env["GIT_CONFIG_VALUE_2"]) == \
+        ("3", "http.proxy", "http://127.0.0.1:8789")
