@@ -198,3 +198,7 @@ host = ["public.test"]
     closes = [e["body"] for e in entries if e["kind"] == "egress.close"]
     assert len(closes) == len(allowed) and all(c["bytes_down"] > 0 for c in closes)
     assert doc["bundle_ok"], doc
+    aar = json.loads((Path(doc["bundle_dir"]) / "aar.json").read_text())
+    assert aar["egress"]["journaled"]["allowed"] == len(allowed)
+    assert aar["egress"]["journaled"]["denied"] == len(decisions) - len(allowed)
+    assert aar["egress"]["journaled"]["bytes_down"] == sum(c["bytes_down"] for c in closes)
