@@ -207,14 +207,33 @@ def egress_env(proxy: str, base: dict[str, str] | None = None) -> dict[str, str]
     return env
 
 
+def egress_limits(policy):
+    """The door's limits, with the upload budgets the policy's tiers set (the smallest of each wins)."""
+    from dataclasses import replace
+
+    from agp.sandbox.egress import EgressLimits
+
+    limits = EgressLimits()
+    heads = [t.policy for t in getattr(policy, "tiers", ())]
+    run = [h.egress_upload_mb for h in heads if h.egress_upload_mb is not None]
+    conn = [h.egress_connection_upload_mb for h in heads if h.egress_connection_upload_mb is not None]
+    if run:
+        limits = replace(limits, upload_per_run=int(min(run) * 1_000_000))
+    if conn:
+        limits = replace(limits, upload_per_connection=int(min(conn) * 1_000_000))
+    return limits
+
+
 async def start_egress(tg, *, gate, opts, run_dir: Path, session: str, meta: dict) -> Any:
     """The egress door on run_dir/sock/egress.sock: each connection the box opens through its proxy
     variables is a decision of ``gate`` (journaled as egress.decision / egress.close)."""
     from agp.sandbox.egress import EGRESS_SOCKET, EgressDoor, parse_resolve
 
     door = EgressDoor(run_dir / "sock" / EGRESS_SOCKET, gate, session=session, harness=opts.intendant,
-                      resolve=parse_resolve(list(opts.resolve)))
+                      resolve=parse_resolve(list(opts.resolve)), limits=egress_limits(gate.policy))
     meta["egress"] = door.stats
+    meta["egress_limits"] = {"upload_per_run": door.limits.upload_per_run,
+                             "upload_per_connection": door.limits.upload_per_connection}
     await tg.start(door.serve)
     return door
 

@@ -281,6 +281,10 @@ class PolicyHeader(_Strict):
     no_match: Literal["abstain", "deny"] = "abstain"
     #: false: no approver is available, so every `require` decision becomes `deny`
     approvals: bool = True
+    #: the egress door's upload budgets: megabytes the box may send through it over the whole run, and on one
+    #: connection (unset: agp's defaults); with several tiers, the smallest wins
+    egress_upload_mb: float | None = Field(default=None, gt=0, le=1_000_000)
+    egress_connection_upload_mb: float | None = Field(default=None, gt=0, le=1_000_000)
 
 
 class TestCase(_Strict):

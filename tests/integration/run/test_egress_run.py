@@ -41,6 +41,22 @@ for name in ("registry.test", "other.test", "public.test"):
             out[name] = "ok: " + r.read().decode().strip()
     except (urllib.error.URLError, OSError) as e:
         out[name] = "error: " + str(getattr(e, "reason", e))
+# a tunnel opened for the allowed host, carrying a ClientHello for another name
+t = socket.create_connection(("127.0.0.1", 8789), timeout=20)
+t.sendall(f"CONNECT registry.test:{port} HTTP/1.1\r\nHost: registry.test\r\n\r\n".encode())
+out["tunnel"] = t.recv(200).split(b"\r\n")[0].decode()
+try:
+    ctx.wrap_socket(t, server_hostname="other.test")
+    out["sni"] = "handshake completed"
+except (ssl.SSLError, OSError) as e:
+    out["sni"] = "error: " + str(e)
+for size in (1000, 300000):  # the policy's per-connection upload budget is 100 kB
+    try:
+        req = urllib.request.Request(f"https://registry.test:{port}/up", data=b"x" * size)
+        with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
+            out[f"post{size}"] = "ok: " + r.read().decode()
+    except (urllib.error.URLError, OSError) as e:
+        out[f"post{size}"] = "error: " + str(getattr(e, "reason", e))
 s = socket.socket()
 s.settimeout(5)
 try:
@@ -119,6 +135,9 @@ def test_box_reaches_only_what_the_policy_allows_through_the_door(tmp_path):
     with http_server(root, tls=ca) as port:
         policy = tmp_path / "policy.toml"
         policy.write_text(f"""
+[policy]
+egress_connection_upload_mb = 0.1
+
 [[rule]]
 id = "tools"
 effect = "allow"
@@ -178,6 +197,10 @@ host = ["public.test"]
     assert "403 agp egress: denied: no rule allows" in probe["other.test"], probe
     assert "403 agp egress: denied" in probe["public.test"], probe
     assert probe["direct"] == "Network is unreachable", probe
+    assert probe["tunnel"] == "HTTP/1.1 200 Connection established"
+    assert "UNRECOGNIZED_NAME" in probe["sni"].upper(), probe
+    assert probe["post1000"] == 'ok: {"received": 1000}', probe
+    assert probe["post300000"].startswith("error: "), probe
 
     assert (ws / "site" / "egpkg" / "__init__.py").exists(), (ws / "pip.log").read_text()[-2000:]
     assert (ws / "cloned" / "README").read_text() == "cloned through the egress door\n", \
@@ -196,9 +219,15 @@ host = ["public.test"]
     allowed = [d for d in decisions if d["decision"] == "allow"]
     assert len(allowed) >= 3  # urllib, pip, git (each its own tunnel at least once)
     closes = [e["body"] for e in entries if e["kind"] == "egress.close"]
-    assert len(closes) == len(allowed) and all(c["bytes_down"] > 0 for c in closes)
+    assert len(closes) == len(allowed)
+    assert all(c["bytes_down"] > 0 for c in closes if not c["end"].startswith("refused")), closes
     assert doc["bundle_ok"], doc
     aar = json.loads((Path(doc["bundle_dir"]) / "aar.json").read_text())
+    refused = [e["body"] for e in entries if e["kind"] == "egress.refused"]
+    assert any("does not match the CONNECT host 'registry.test'" in r["refused"] for r in refused), refused
+    assert any("upload budget exceeded" in c["end"] for c in closes), closes
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["egress_limits"]["upload_per_connection"] == 100_000
     assert aar["egress"]["journaled"]["allowed"] == len(allowed)
     assert aar["egress"]["journaled"]["denied"] == len(decisions) - len(allowed)
     assert aar["egress"]["journaled"]["bytes_down"] == sum(c["bytes_down"] for c in closes)

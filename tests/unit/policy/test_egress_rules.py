@@ -93,3 +93,16 @@ def test_port_without_egress_kind_never_matches():
 def test_rules_without_kind_do_not_reach_egress():
     d = decide("registry.example", policy='[[rule]]\nid="t"\neffect="allow"\ntool=["egress"]\n')
     assert d.effect == "deny"
+
+
+def test_upload_budgets_from_the_policy_smallest_tier_wins():
+    from agp._wiring import egress_limits
+    from agp.sandbox.egress import EgressLimits
+
+    a = parse_policy_text('[policy]\negress_upload_mb = 10\negress_connection_upload_mb = 2\n')
+    b = parse_policy_text('[policy]\negress_upload_mb = 3\n')
+    lim = egress_limits(Policy([a, b]))
+    assert (lim.upload_per_run, lim.upload_per_connection) == (3_000_000, 2_000_000)
+    assert egress_limits(Policy([parse_policy_text("")])) == EgressLimits()
+    with pytest.raises(PolicyError):
+        parse_policy_text('[policy]\negress_upload_mb = 0\n')
