@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import http.server
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -76,10 +77,59 @@ def make_ca(tmp: Path, names: list[str]) -> TestCA:
 
 def _handler(root: Path):
     class H(http.server.SimpleHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
         def __init__(self, *a: Any, **k: Any) -> None:
             super().__init__(*a, directory=str(root), **k)
 
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/smart/"):
+                return self._git()
+            return super().do_GET()
+
+        def _git(self) -> None:
+            """Git's smart HTTP: `git http-backend` as a CGI over the repositories under ``root``."""
+            path, _, query = self.path[len("/smart"):].partition("?")
+            body = b""
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                while True:
+                    n = int(self.rfile.readline().split(b";")[0], 16)
+                    if n == 0:
+                        self.rfile.readline()
+                        break
+                    body += self.rfile.read(n)
+                    self.rfile.readline()
+            else:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(root),
+                   "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path, "QUERY_STRING": query,
+                   "REQUEST_METHOD": self.command, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                   "CONTENT_LENGTH": str(len(body)), "REMOTE_USER": "box", "REMOTE_ADDR": "127.0.0.1",
+                   "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.receivepack", "GIT_CONFIG_VALUE_0": "true"}
+            if self.headers.get("Content-Encoding"):
+                env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+            if self.headers.get("Git-Protocol"):
+                env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+            out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+            head, _, payload = out.partition(b"\r\n\r\n")
+            status = 200
+            headers = []
+            for line in head.split(b"\r\n"):
+                k, _, v = line.decode("latin-1").partition(":")
+                if k.lower() == "status":
+                    status = int(v.strip().split()[0])
+                elif k:
+                    headers.append((k, v.strip()))
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def do_POST(self) -> None:  # noqa: N802
+            if self.path.startswith("/smart/"):
+                return self._git()
             n = int(self.headers.get("Content-Length") or 0)
             got = 0
             while got < n:

@@ -2,9 +2,11 @@
 upstreams on 127.0.0.1 (TLS with a test CA) pinned with ``agp run --resolve``.
 
 Inside the box, code that only follows the proxy variables agp sets (Python's urllib, pip run from
-its wheel, git) reaches the allowed host, and is refused, with the door's reason, for a host with no
-rule and for a host that resolves to a private address without ``private = true``; a direct
-connection still has no route. Each connection is in the journal (egress.decision, egress.close).
+its wheel installing a wheel from a PyPI-style simple index, git cloning over dumb and smart HTTP and
+pushing over smart HTTP to a ``git http-backend``) reaches the allowed host, and is refused, with the door's reason, for a host with no
+rule, for a host that resolves to a private address without ``private = true``, for a ClientHello
+naming another host than the CONNECT, and past the policy's upload budget; a direct connection
+still has no route. Each connection is in the journal (egress.decision, egress.close).
 """
 
 from __future__ import annotations
@@ -68,6 +70,26 @@ json.dump(out, open("probe.json", "w"), indent=1)
 '''
 
 
+GITFLOW = r"""
+import os, subprocess, sys
+base = sys.argv[1]
+env = {**os.environ, "GIT_SSL_CAINFO": os.path.abspath("ca.pem"), "GIT_AUTHOR_NAME": "box",
+       "GIT_AUTHOR_EMAIL": "box@example.invalid", "GIT_COMMITTER_NAME": "box",
+       "GIT_COMMITTER_EMAIL": "box@example.invalid"}
+def git(*a, cwd=None):
+    print("+ git", *a, flush=True)
+    subprocess.run(["git", *a], env=env, cwd=cwd, check=True)
+git("clone", "-q", base + "/repo.git", "cloned")
+git("clone", "-q", base + "/smart/smart.git", "smart")
+with open("smart/PUSHED", "w") as f:
+    f.write("pushed from the box" + chr(10))
+git("add", "PUSHED", cwd="smart")
+git("commit", "-qm", "from the box", cwd="smart")
+git("push", "-q", "origin", "HEAD:refs/heads/from-box", cwd="smart")
+print("gitflow done", flush=True)
+"""
+
+
 def _wheel(dest: Path) -> Path:
     """A minimal pure-Python wheel: egpkg 1.0 with one module."""
     name = "egpkg-1.0-py3-none-any.whl"
@@ -106,6 +128,7 @@ def _site(root: Path) -> None:
     subprocess.run(["git", "-C", str(src), "commit", "-qm", "first"], check=True, env=env)
     subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / "repo.git")], check=True)
     subprocess.run(["git", "-C", str(root / "repo.git"), "update-server-info"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / "smart.git")], check=True)
 
 
 def _pip_wheel() -> Path:
@@ -124,9 +147,7 @@ def test_box_reaches_only_what_the_policy_allows_through_the_door(tmp_path):
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "probe.py").write_text(PROBE)
-    (ws / "gitclone.py").write_text("import os, subprocess, sys\n"
-                                    "env = {**os.environ, 'GIT_SSL_CAINFO': os.path.abspath('ca.pem')}\n"
-                                    "sys.exit(subprocess.call(['git', 'clone', '-q', *sys.argv[1:]], env=env))\n")
+    (ws / "gitflow.py").write_text(GITFLOW)
     shutil.copy(ca.ca_pem, ws / "ca.pem")
     pip_whl = ws / _pip_wheel().name
     shutil.copy(_pip_wheel(), pip_whl)
@@ -170,8 +191,9 @@ host = ["public.test"]
                                                   f"--index-url https://registry.test:{port}/simple/ --target site "
                                                   f"egpkg > pip.log 2>&1"}},
             # git with the test CA (set by a wrapper: the policy denies git -c and GIT_* assignments)
-            {"tool": "Bash", "input": {"command": f"python3 gitclone.py https://registry.test:{port}/repo.git cloned "
-                                                  f"> git.log 2>&1"}},
+            # git with the test CA (set by a wrapper: the policy denies git -c and GIT_* assignments):
+            # clone over dumb HTTP, clone over smart HTTP (git http-backend), commit and push back
+            {"tool": "Bash", "input": {"command": f"python3 gitflow.py https://registry.test:{port} > git.log 2>&1"}},
             {"tool": "Bash", "input": {"command": f"python3 {pip_whl.name}/pip download --no-cache-dir --cert ca.pem "
                                                   f"--index-url https://other.test:{port}/simple/ --no-deps -d dl "
                                                   f"egpkg > pip-denied.log 2>&1"}},
@@ -205,6 +227,11 @@ host = ["public.test"]
     assert (ws / "site" / "egpkg" / "__init__.py").exists(), (ws / "pip.log").read_text()[-2000:]
     assert (ws / "cloned" / "README").read_text() == "cloned through the egress door\n", \
         (ws / "git.log").read_text()[-2000:]
+    assert "gitflow done" in (ws / "git.log").read_text(), (ws / "git.log").read_text()[-2000:]
+    assert (ws / "smart" / "README").exists()
+    pushed = subprocess.run(["git", "-C", str(root / "smart.git"), "show", "from-box:PUSHED"],
+                            capture_output=True, text=True)
+    assert pushed.stdout == "pushed from the box" + chr(10), pushed.stderr
     assert "Tunnel connection failed: 403 agp egress: denied: no rule allows" in (ws / "pip-denied.log").read_text()
     assert not list((ws / "dl").glob("*"))
 
