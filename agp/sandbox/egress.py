@@ -598,7 +598,8 @@ class EgressDoor:
                 await upstream.send(data)
         elif mode == "chunked":
             while True:
-                size, line = await _chunk_size(reader)
+                size, _ext = await _chunk_size(reader)  # re-framed: the size alone, extensions dropped
+                line = f"{size:x}\r\n".encode()
                 self._count_up(c, len(line) + size + 2)
                 await upstream.send(line)
                 if size == 0:

@@ -87,20 +87,22 @@ def _handler(root: Path):
                 return self._git()
             return super().do_GET()
 
-        def _git(self) -> None:
-            """Git's smart HTTP: `git http-backend` as a CGI over the repositories under ``root``."""
-            path, _, query = self.path[len("/smart"):].partition("?")
-            body = b""
+        def _body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                body = b""
                 while True:
                     n = int(self.rfile.readline().split(b";")[0], 16)
                     if n == 0:
                         self.rfile.readline()
-                        break
+                        return body
                     body += self.rfile.read(n)
                     self.rfile.readline()
-            else:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _git(self) -> None:
+            """Git's smart HTTP: `git http-backend` as a CGI over the repositories under ``root``."""
+            path, _, query = self.path[len("/smart"):].partition("?")
+            body = self._body()
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(root),
                    "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path, "QUERY_STRING": query,
                    "REQUEST_METHOD": self.command, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
@@ -130,13 +132,7 @@ def _handler(root: Path):
         def do_POST(self) -> None:  # noqa: N802
             if self.path.startswith("/smart/"):
                 return self._git()
-            n = int(self.headers.get("Content-Length") or 0)
-            got = 0
-            while got < n:
-                chunk = self.rfile.read(min(65536, n - got))
-                if not chunk:
-                    break
-                got += len(chunk)
+            got = len(self._body())
             body = json.dumps({"received": got}).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))

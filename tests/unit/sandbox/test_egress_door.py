@@ -333,3 +333,22 @@ def test_egress_env_points_every_client_at_the_forwarder():
     assert "127.0.0.1" in env["NO_PROXY"] and env["NO_PROXY"] == env["no_proxy"]
     assert (env["GIT_CONFIG_COUNT"], env["GIT_CONFIG_KEY_2"], env["GIT_CONFIG_VALUE_2"]) == \
         ("3", "http.proxy", "http://127.0.0.1:8789")
+
+
+def test_a_chunked_upload_is_reframed_and_counted(env):
+    tmp, ca, tls_port, http_port = env
+    with door(env) as d:
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(f"POST http://registry.test:{http_port}/up HTTP/1.1\r\nHost: registry.test:{http_port}\r\n"
+                  f"Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n".encode())
+        s.settimeout(10)
+        got = b""
+        while True:
+            data = s.recv(4096)
+            if not data:
+                break
+            got += data
+        s.close()
+    assert got.startswith(b"HTTP/1.0 200") and got.endswith(b'{"received": 11}'), got
+    (close,) = d.entries("egress.close")
+    assert close["bytes_up"] > 11
