@@ -820,7 +820,8 @@ class DockerSandbox:
         except TimeoutError:
             pass
         proc.kill()
-        raise SandboxError(f"the forwarder to {socket} did not start: {seen[-300:].decode(errors='replace')!r}")
+        what = "model" if socket == "relay.sock" else socket.removesuffix(".sock")
+        raise SandboxError(f"the {what} forwarder did not start: {seen[-300:].decode(errors='replace')!r}")
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Kill every process in the sandbox and confirm from the engine that none is left.
