@@ -352,3 +352,16 @@ def test_a_chunked_upload_is_reframed_and_counted(env):
     assert got.startswith(b"HTTP/1.0 200") and got.endswith(b'{"received": 11}'), got
     (close,) = d.entries("egress.close")
     assert close["bytes_up"] > 11
+
+
+def test_a_failed_journal_closes_the_door(env):
+    """Once the gate's journal has failed, no connection is allowed (nothing could record it)."""
+    tmp, ca, tls_port, http_port = env
+    with door(env) as d:
+        assert urlopen_via(d.proxy, f"http://registry.test:{http_port}/hello.txt")[0] == 200
+        d.gate._poison("disk full (test)")
+        code, body = urlopen_via(d.proxy, f"http://registry.test:{http_port}/hello.txt")
+        assert code == 403 and b"could not record" in body
+        with pytest.raises(urllib.error.URLError, match="403"):
+            urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=ca.ca_pem)
+    assert [x["decision"] for x in d.entries("egress.decision")] == ["allow"]
