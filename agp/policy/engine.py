@@ -105,6 +105,8 @@ _IMPLIED_KINDS: dict[str, frozenset[str]] = {
     "sql_flags_none": frozenset({"sql"}),
     "host": frozenset({"url", "egress"}),
     "port": frozenset({"egress"}),
+    "method": frozenset({"egress"}),
+    "url_path": frozenset({"egress"}),
     "mcp_server": frozenset({"mcp"}),
     "mcp_tool": frozenset({"mcp"}),
 }
@@ -453,6 +455,13 @@ class _Compiled:
         if rule.port:
             ports = frozenset(rule.port)
             checks.append(lambda s, ws: _MAYBE if s.port is None else s.port in ports)
+        if rule.method:
+            methods = frozenset(rule.method)
+            checks.append(lambda s, ws: _MAYBE if s.method is None else s.method in methods)
+        if rule.url_path:
+            upaths = [compile_path(p.lstrip("/")) for p in rule.url_path]
+            checks.append(lambda s, ws: _MAYBE if s.url_path is None
+                          else any(r.match(s.url_path.lstrip("/")) for r in upaths))
         if "egress" in (rule.kind or ()) and not rule.private and rule.effect != "deny":
             # a private address is admitted only by a rule that says private = true; a deny rule still matches
             checks.append(lambda s, ws: s.kind != "egress" or "private" not in s.facts)

@@ -128,6 +128,9 @@ class Rule(_Strict):
       for), ``port`` (numbers), ``private = true`` (the rule also admits a host that resolves to a
       loopback, private, link-local, multicast or metadata address; such a rule must name its
       hosts, no ``*`` alone). Without it, an allow or require rule never matches such a connection.
+      ``method`` (HTTP methods) and ``url_path`` (path globs, ``**`` crosses ``/``) match a request the door
+      sees: plain HTTP, or HTTPS to a host an ``inspect = true`` rule names (the door then terminates TLS
+      with the run's own CA and decides each request; the tunnel itself is not a decision).
     - ``unknown = true``: the rule matches statements the classifiers could not
       decide (``eval``, ``$CMD``, unparseable input, unknown tools). No other rule ever
       matches them. Such a rule may only carry call-level matchers.
@@ -168,6 +171,9 @@ class Rule(_Strict):
     sql_flags_any: Names = None
     sql_flags_none: Names = None
     host: Names = None
+    method: Names = None
+    url_path: Names = None
+    inspect: bool = False
     port: Annotated[tuple[int, ...] | None, BeforeValidator(lambda v: (v,) if isinstance(v, int) else
                                                             (tuple(v) if isinstance(v, list) else v))] = None
     private: bool = False
@@ -185,6 +191,7 @@ class Rule(_Strict):
         "harness", "tool", "kind", "program", "subcommand", "flags_any", "flags_none", "args_any",
         "args_none", "args_prefix", "facts_any", "facts_none", "location", "touches", "path",
         "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host", "mcp_server", "mcp_tool",
+        "method", "url_path",
     )
     @classmethod
     def check_nonempty(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -244,6 +251,11 @@ class Rule(_Strict):
             raise ValueError("private = true needs a host matcher naming the private hosts")
         if self.private and any(h.strip("*.") == "" for h in self.host or ()):
             raise ValueError("private = true must name its hosts (a host pattern of only '*' is not allowed)")
+        if self.inspect and (self.effect == "deny" or "egress" not in (self.kind or ()) or not self.host
+                             or any(h.strip("*.") == "" for h in self.host)):
+            raise ValueError("inspect = true is for allow/require rules with kind = [\"egress\"] that name their hosts")
+        if self.method and any(not re.fullmatch(r"[A-Z]{1,20}", m) for m in self.method):
+            raise ValueError("method must be HTTP methods in capitals (GET, HEAD, POST, ...)")
         if self.kind and "unknown" in self.kind:
             raise ValueError("use unknown = true, not kind = [\"unknown\"]")
         return self
@@ -259,6 +271,8 @@ class Rule(_Strict):
             out["unknown"] = True
         if self.private:
             out["private"] = True
+        if self.inspect:
+            out["inspect"] = True
         return out
 
 
@@ -266,7 +280,7 @@ _CALL_MATCHERS = ("harness", "tool")
 _STATEMENT_MATCHERS = (
     "kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
     "operands_max", "operands_min", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
-    "mcp_server", "mcp_tool", "port",
+    "mcp_server", "mcp_tool", "port", "method", "url_path",
 )
 
 

@@ -426,7 +426,10 @@ class EgressDoor:
 
     def _statement(self, c: _Conn, private: bool) -> ClassifiedStatement:
         text = f"CONNECT {c.host}:{c.port}" if c.method == "CONNECT" else f"{c.method} http://{c.host}:{c.port}{c.path}"
+        tunnel = c.method == "CONNECT"
         return ClassifiedStatement(kind="egress", text=text[:400], host=c.host, port=c.port,
+                                   method=None if tunnel else c.method,
+                                   url_path=None if tunnel else (c.path or "/").split("?", 1)[0],
                                    facts=("private",) if private else ())
 
     async def _resolve(self, c: _Conn) -> list[str]:

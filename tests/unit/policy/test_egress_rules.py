@@ -106,3 +106,32 @@ def test_upload_budgets_from_the_policy_smallest_tier_wins():
     assert egress_limits(Policy([parse_policy_text("")])) == EgressLimits()
     with pytest.raises(PolicyError):
         parse_policy_text('[policy]\negress_upload_mb = 0\n')
+
+
+def test_method_and_url_path():
+    pol = """
+[[rule]]
+id = "npm-read"
+effect = "allow"
+kind = ["egress"]
+host = ["registry.example"]
+method = ["GET", "HEAD"]
+url_path = ["/pkg/**"]
+inspect = true
+"""
+    p = Policy([parse_policy_text(pol)])
+
+    def d(method, path):
+        st = ClassifiedStatement(kind="egress", text=f"{method} {path}", host="registry.example", port=443,
+                                 method=method, url_path=path)
+        return evaluate_classified(ClassifiedCall(ToolCall("claude-code", "egress", {}, "/w", "/w"), (st,)), p, NOW)
+
+    assert d("GET", "/pkg/left-pad").effect == "allow"
+    assert d("GET", "/pkg").effect == "allow"
+    assert d("PUT", "/pkg/left-pad").effect == "deny"
+    assert d("GET", "/-/user/token").effect == "deny"
+    assert d(None, None).effect == "deny"  # a tunnel the door does not look into: not this rule's
+    with pytest.raises(PolicyError, match="inspect = true"):
+        parse_policy_text('[[rule]]\nid="x"\neffect="allow"\nkind=["egress"]\nhost=["*"]\ninspect=true\n')
+    with pytest.raises(PolicyError, match="capitals"):
+        parse_policy_text('[[rule]]\nid="x"\neffect="allow"\nkind=["egress"]\nhost=["a"]\nmethod=["get"]\n')

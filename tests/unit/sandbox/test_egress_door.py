@@ -365,3 +365,22 @@ def test_a_failed_journal_closes_the_door(env):
         with pytest.raises(urllib.error.URLError, match="403"):
             urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=ca.ca_pem)
     assert [x["decision"] for x in d.entries("egress.decision")] == ["allow"]
+
+
+def test_method_and_path_rules_on_plain_http(env):
+    tmp, ca, tls_port, http_port = env
+    pol = f"""
+[[rule]]
+id = "read-only"
+effect = "allow"
+kind = ["egress"]
+host = ["registry.test"]
+method = ["GET"]
+url_path = ["/hello.txt"]
+private = true
+"""
+    with running_door(tmp / "run", pol, resolve={("registry.test", http_port): "127.0.0.1"}) as d:
+        assert urlopen_via(d.proxy, f"http://registry.test:{http_port}/hello.txt")[0] == 200
+        assert urlopen_via(d.proxy, f"http://registry.test:{http_port}/up", data=b"x")[0] == 403
+        assert urlopen_via(d.proxy, f"http://registry.test:{http_port}/other")[0] == 403
+    assert [x["decision"] for x in d.entries("egress.decision")] == ["allow", "deny", "deny"]
