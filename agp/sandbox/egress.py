@@ -42,6 +42,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,7 @@ from agp.policy.call import ClassifiedStatement
 from agp.sandbox.relay import (HOP_BY_HOP, MAX_HEAD, _chunk_end, _chunk_size, _framing, _parse_head, _Refuse,
                                _RefusalBudget, _trailers)
 
-__all__ = ("EGRESS_SOCKET", "EgressDoor", "EgressLimits", "is_private_address", "parse_resolve", "sni_of")
+__all__ = ("EGRESS_SOCKET", "EgressCA", "EgressDoor", "EgressLimits", "is_private_address", "parse_resolve", "sni_of")
 
 EGRESS_SOCKET = "egress.sock"
 
@@ -266,7 +267,12 @@ class EgressDoor:
 
     def __init__(self, socket_path: Path, gate: Any, *, session: str, harness: str,
                  resolve: Mapping[tuple[str, int], str] | None = None, limits: EgressLimits = EgressLimits(),
-                 socket_mode: int = 0o666) -> None:
+                 socket_mode: int = 0o666, ca: "EgressCA | None" = None,
+                 upstream_ssl: ssl.SSLContext | None = None) -> None:
+        #: the run's CA: the door terminates TLS for hosts an ``inspect = true`` rule names (None: it never does)
+        self.ca = ca
+        #: how the door checks an inspected host's certificate (default: the host's trust store, name checked)
+        self.upstream_ssl = upstream_ssl
         self.socket_path = Path(socket_path)
         self.gate = gate
         self.session = session
@@ -389,6 +395,9 @@ class EgressDoor:
                 if len(hosts) > 1 or (hosts and hosts[0].lower() not in (u.netloc.lower(), c.host,
                                                                           f"{c.host}:{c.port}")):
                     raise _Refuse(421, "the Host header does not name the request's host")
+            if c.method == "CONNECT" and self._inspected(c.host, c.port):
+                await self._inspect(client, reader, c, t0)
+                return
             upstream = await self._decide_and_connect(c)
         except _Refuse as r:
             self.stats["refused"] += 1
@@ -578,12 +587,16 @@ class EgressDoor:
             "decision_seq": c.seq, "host": c.host, "port": c.port, "refused": reason})
         return f"refused: {reason}"
 
-    async def _plain(self, client: ByteStream, reader: BufferedByteReceiveStream, upstream: ByteStream, c: _Conn,
-                     method: str, headers: list[tuple[str, str]], version: str) -> str:
+    async def _send_request(self, reader: BufferedByteReceiveStream, upstream: ByteStream, c: _Conn, method: str,
+                            headers: list[tuple[str, str]], version: str, default_port: int,
+                            extra: list[str] = ()) -> None:
+        """One request to the upstream, re-framed: origin form, our Host, ``Connection: close``, the body
+        copied exactly as its framing says (chunks re-emitted), hop-by-hop and proxy headers dropped."""
         mode, length = _framing(headers, http10=version == "HTTP/1.0")
         drop = HOP_BY_HOP | {"proxy-authorization", "proxy-authenticate"}
-        lines = [f"{method} {c.path} HTTP/1.1", f"Host: {c.host}" + (f":{c.port}" if c.port != 80 else "")]
+        lines = [f"{method} {c.path} HTTP/1.1", f"Host: {c.host}" + (f":{c.port}" if c.port != default_port else "")]
         lines += [f"{k}: {v}" for k, v in headers if k.lower() not in drop]
+        lines += list(extra)
         if mode == "length":
             lines.append(f"Content-Length: {length}")
         elif mode == "chunked":
@@ -616,8 +629,215 @@ class EgressDoor:
                     await upstream.send(data)
                 await _chunk_end(reader)
                 await upstream.send(b"\r\n")
+
+    async def _plain(self, client: ByteStream, reader: BufferedByteReceiveStream, upstream: ByteStream, c: _Conn,
+                     method: str, headers: list[tuple[str, str]], version: str) -> str:
+        await self._send_request(reader, upstream, c, method, headers, version, 80)
         # one request per connection: the response runs until the upstream closes
         return await self._both_ways(c, _Nothing(), upstream, client)
+
+    # -- inspecting mode
+    def _inspected(self, host: str, port: int) -> bool:
+        """Does an ``inspect = true`` rule name this host (and port)? Only with a CA."""
+        if self.ca is None:
+            return False
+        from agp.policy._glob import compile_name
+
+        for r in getattr(self.gate.policy, "rules", ()):
+            if getattr(r, "inspect", False) and (r.port is None or port in r.port) and \
+                    any(compile_name(h.lower()).match(host) for h in r.host or ()):
+                return True
+        return False
+
+    async def _inspect(self, client: ByteStream, reader: BufferedByteReceiveStream, c: _Conn, t0: float) -> None:
+        """CONNECT to an inspected host: the door is the TLS server (a leaf for the host from the run's CA),
+        then reads the one request inside, decides it with its method and path, and forwards it over its
+        own TLS connection to the upstream, whose certificate it checks."""
+        from anyio.streams.tls import TLSStream
+
+        assert self.ca is not None
+        end = "closed"
+        tls: Any = None
+        upstream: Any = None
+        addrs = await self._resolve(c)  # a _Refuse here is answered before the tunnel opens
+        private = any(is_private_address(a) for a in addrs)
+        try:
+            await client.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            try:
+                with anyio.fail_after(self.limits.hello_timeout):
+                    raw, hello = await _read_client_hello(reader, self.limits.max_hello)
+                sni = sni_of(hello)
+            except (_NoHello, ValueError, TimeoutError) as exc:
+                end = await self._refuse_tls(client, c, f"not a TLS ClientHello: {exc or 'timeout'}")
+                return
+            if sni is None or sni.lower().rstrip(".") != c.host:
+                got = "no SNI" if sni is None else f"SNI {sni[:100]!r}"
+                end = await self._refuse_tls(client, c, f"the ClientHello's {got} does not match the CONNECT host "
+                                                        f"{c.host!r}")
+                return
+            box_side = _Prefixed(raw + reader.buffer, client)
+            with anyio.fail_after(self.limits.hello_timeout):
+                tls = await TLSStream.wrap(box_side, server_side=True, ssl_context=self.ca.server_context(c.host),
+                                           standard_compatible=False)
+            inner = BufferedByteReceiveStream(tls)
+            try:
+                with anyio.fail_after(self.limits.idle_timeout):
+                    head = await inner.receive_until(b"\r\n\r\n", MAX_HEAD)
+            except (anyio.IncompleteRead, anyio.EndOfStream, TimeoutError, anyio.DelimiterNotFound):
+                end = "no request inside the tunnel"
+                return
+            try:
+                start, headers = _parse_head(head, request=True)
+                method, target, version = start
+                if method == "CONNECT" or not target.startswith("/") or not _PATH_RE.match(target):
+                    raise _Refuse(400, "inside an inspected tunnel: an origin-form request only")
+                if any(k.lower() == "upgrade" for k, _ in headers):
+                    raise _Refuse(400, "protocol upgrades are not proxied")
+                hosts = [v.lower() for k, v in headers if k.lower() == "host"]
+                if len(hosts) > 1 or (hosts and hosts[0] not in (c.host, f"{c.host}:{c.port}")):
+                    raise _Refuse(421, "the Host header does not name the tunnel's host")
+                c.method, c.path, c.scheme = method, target, "https"
+                detail = {"host": c.host, "port": c.port, "scheme": "https", "method": method,
+                          "path": target.split("?", 1)[0][:1024], "inspected": True, "addresses": addrs,
+                          "private": private}
+                allowed, reason, _rule, c.seq = await self.gate.decide_egress(
+                    self.session, self.harness, self._statement(c, private), detail)
+                if not allowed:
+                    raise _Refuse(403, reason)
+                for addr in addrs:
+                    try:
+                        with anyio.fail_after(self.limits.connect_timeout):
+                            tcp = await anyio.connect_tcp(addr, c.port)
+                    except (OSError, TimeoutError):
+                        continue
+                    c.address = addr
+                    break
+                else:
+                    raise _Refuse(502, f"cannot connect to {c.host}:{c.port}")
+                try:
+                    with anyio.fail_after(self.limits.connect_timeout):
+                        upstream = await TLSStream.wrap(tcp, hostname=c.host, ssl_context=self.upstream_ssl
+                                                        or ssl.create_default_context(), standard_compatible=False)
+                except (OSError, ssl.SSLError, TimeoutError, anyio.BrokenResourceError) as exc:
+                    await tcp.aclose()
+                    raise _Refuse(502, f"the upstream {c.host}'s TLS could not be verified: {exc}") from None
+            except _Refuse as r:
+                self.stats["refused"] += 1
+                end = f"refused: {r.reason}"
+                with contextlib.suppress(Exception):
+                    await tls.send(_refusal(r.status, r.reason))
+                if c.seq is None:
+                    await self._refused({"refused": r.reason, "status": r.status, "host": c.host, "port": c.port,
+                                         "inspected": True})
+                return
+            self.stats["allowed"] += 1
+            await self._send_request(inner, upstream, c, method, headers, version, 443)
+            end = await self._both_ways(c, _Nothing(), upstream, tls)
+        except _Refuse as r:
+            end = r.reason
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError,
+                OSError, ssl.SSLError, TimeoutError) as exc:
+            end = f"broken: {type(exc).__name__}"
+        finally:
+            for st in (upstream, tls):
+                if st is not None:
+                    with contextlib.suppress(Exception):
+                        await st.aclose()
+            with anyio.CancelScope(shield=True):
+                if c.seq is not None or end != "closed":
+                    await self._close_record(c, t0, end)
+
+
+class _Prefixed(ByteStream):
+    """The box's side of a tunnel with the bytes the door already read (the ClientHello) put back in front."""
+
+    def __init__(self, prefix: bytes, stream: ByteStream) -> None:
+        self.prefix, self.stream = prefix, stream
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if self.prefix:
+            out, self.prefix = self.prefix[:max_bytes], self.prefix[max_bytes:]
+            return out
+        return await self.stream.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        await self.stream.send(item)
+
+    async def send_eof(self) -> None:
+        await self.stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+class EgressCA:
+    """The run's own CA for inspecting mode: created on the host, its key never leaves the door's process
+    (held in memory; leaf keys too, written only to a private 0700 directory for ``ssl`` to load); only
+    ``cert_pem`` goes into the box's trust store."""
+
+    def __init__(self, workdir: Path) -> None:
+        import datetime as dt
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self._x509, self._hashes, self._ser, self._ec, self._oid = x509, hashes, serialization, ec, NameOID
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o700)
+        now = dt.datetime.now(dt.timezone.utc)
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agp egress door (this run only)")])
+        self._now = now
+        self.cert = (x509.CertificateBuilder().subject_name(self._name).issuer_name(self._name)
+                     .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
+                     .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                     .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                                  content_commitment=False, key_encipherment=False,
+                                                  data_encipherment=False, key_agreement=False,
+                                                  encipher_only=False, decipher_only=False), critical=True)
+                     .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()),
+                                    critical=False)
+                     .sign(self._key, hashes.SHA256()))
+        self.cert_pem = self.cert.public_bytes(serialization.Encoding.PEM)
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    def server_context(self, host: str) -> ssl.SSLContext:
+        ctx = self._contexts.get(host)
+        if ctx is not None:
+            return ctx
+        import datetime as dt
+
+        x509 = self._x509
+        key = self._ec.generate_private_key(self._ec.SECP256R1())
+        try:
+            san: Any = x509.IPAddress(ipaddress.ip_address(host))
+        except ValueError:
+            san = x509.DNSName(host)
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(self._oid.COMMON_NAME, host[:64])]))
+                .issuer_name(self._name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(self._now - dt.timedelta(minutes=5)).not_valid_after(self._now + dt.timedelta(days=2))
+                .add_extension(x509.SubjectAlternativeName([san]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
+                               critical=False)
+                .sign(self._key, self._hashes.SHA256()))
+        stem = self.workdir / f"leaf-{len(self._contexts)}"
+        fd = os.open(f"{stem}.pem", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(cert.public_bytes(self._ser.Encoding.PEM))
+            f.write(key.private_bytes(self._ser.Encoding.PEM, self._ser.PrivateFormat.PKCS8,
+                                      self._ser.NoEncryption()))
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(f"{stem}.pem")
+        os.unlink(f"{stem}.pem")  # loaded: nothing of it stays on disk
+        self._contexts[host] = ctx
+        return ctx
 
 
 class _Nothing:

@@ -182,7 +182,7 @@ class RunningDoor:
 @contextlib.contextmanager
 def running_door(tmp: Path, policy_text: str, *, resolve: dict | None = None, limits: Any = None,
                  session: str = "run-egress", harness: str = "claude-code", approvers: tuple = (),
-                 approval_timeout: float = 2.0) -> Iterator[RunningDoor]:
+                 approval_timeout: float = 2.0, ca: Any = None, upstream_ssl: Any = None) -> Iterator[RunningDoor]:
     from agp.gate import GateServer
     from agp.journal import Journal, init_keys
     from agp.policy import load_policy
@@ -196,7 +196,7 @@ def running_door(tmp: Path, policy_text: str, *, resolve: dict | None = None, li
     gate = GateServer(socket_dir=tmp / "sock", policy=load_policy(tmp / "policy.toml"), journal=journal,
                       approvers=list(approvers), approval_timeout=approval_timeout, own_journal=True)
     door = EgressDoor(tmp / "sock" / "egress.sock", gate, session=session, harness=harness, resolve=resolve or {},
-                      limits=limits or EgressLimits())
+                      limits=limits or EgressLimits(), ca=ca, upstream_ssl=upstream_ssl)
     with anyio.from_thread.start_blocking_portal() as portal:
         gfut, _ = portal.start_task(gate.serve)
         gate.register_session(session, harness=harness)

@@ -384,3 +384,58 @@ private = true
         assert urlopen_via(d.proxy, f"http://registry.test:{http_port}/up", data=b"x")[0] == 403
         assert urlopen_via(d.proxy, f"http://registry.test:{http_port}/other")[0] == 403
     assert [x["decision"] for x in d.entries("egress.decision")] == ["allow", "deny", "deny"]
+
+
+INSPECT = """
+[[rule]]
+id = "registry-read"
+effect = "allow"
+kind = ["egress"]
+host = ["registry.test"]
+method = ["GET", "HEAD"]
+url_path = ["/hello.txt", "/simple/**"]
+inspect = true
+private = true
+"""
+
+
+def test_inspecting_mode_decides_each_request_by_method_and_path(env):
+    """TLS to registry.test is terminated with the run's CA: GET of an allowed path passes, a PUT or
+    another path is refused inside TLS with the reason, each a journaled decision with method and path."""
+    from agp.sandbox.egress import EgressCA
+
+    tmp, ca, tls_port, http_port = env
+    run_ca = EgressCA(tmp / "ca-work")
+    trust = tmp / "box-trust.pem"
+    trust.write_bytes(run_ca.cert_pem)  # the box trusts the run's CA only: the door must be the TLS server
+    upstream_ssl = ssl.create_default_context(cafile=str(ca.ca_pem))
+    with running_door(tmp / "run", INSPECT, resolve={("registry.test", tls_port): "127.0.0.1"}, ca=run_ca,
+                      upstream_ssl=upstream_ssl) as d:
+        assert urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=trust) == \
+            (200, b"hello from the registry\n")
+        code, body = urlopen_via(d.proxy, f"https://registry.test:{tls_port}/up", ca=trust, data=b"x" * 10)
+        assert code == 403 and b"no rule allows" in body
+        code, body = urlopen_via(d.proxy, f"https://registry.test:{tls_port}/secret.txt", ca=trust)
+        assert code == 403
+        # the upstream's own certificate is not the run CA's: a client trusting only the test CA fails
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=ca.ca_pem)
+    decisions = d.entries("egress.decision")
+    assert [(x["method"], x["path"], x["decision"], x["inspected"]) for x in decisions] == [
+        ("GET", "/hello.txt", "allow", True), ("POST", "/up", "deny", True), ("GET", "/secret.txt", "deny", True)]
+    closes = d.entries("egress.close")
+    assert closes[0]["bytes_down"] > 0 and closes[0]["end"] == "closed"
+    assert not list((tmp / "ca-work").iterdir())  # no key left on disk
+
+
+def test_inspecting_mode_refuses_an_upstream_it_cannot_verify(env):
+    from agp.sandbox.egress import EgressCA
+
+    tmp, ca, tls_port, http_port = env
+    run_ca = EgressCA(tmp / "ca-work")
+    trust = tmp / "box-trust.pem"
+    trust.write_bytes(run_ca.cert_pem)
+    with running_door(tmp / "run", INSPECT, resolve={("registry.test", tls_port): "127.0.0.1"}, ca=run_ca,
+                      upstream_ssl=ssl.create_default_context()) as d:  # the test CA is not trusted
+        code, body = urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=trust)
+        assert code == 502 and b"could not be verified" in body
