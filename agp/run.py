@@ -249,7 +249,8 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
         async with anyio.create_task_group() as tg:
             gate = await _wiring.start_gate(tg, opts=opts, view=view, journal=journal, policy=policy,
                                             run_dir=run_dir, session=session)
-            await _wiring.start_egress(tg, gate=gate, opts=opts, run_dir=run_dir, session=session, meta=meta)
+            door = await _wiring.start_egress(tg, gate=gate, opts=opts, run_dir=run_dir, session=session, meta=meta)
+            box_holder["egress_ca_pem"] = door.ca.cert_pem if door.ca is not None else None
             if opts.intendant != "reference":
                 await _wiring.start_relay(tg, opts=opts, journal=journal, run_dir=run_dir, session=session, meta=meta)
             try:

@@ -59,6 +59,19 @@ for size in (1000, 300000):  # the policy's per-connection upload budget is 100 
             out[f"post{size}"] = "ok: " + r.read().decode()
     except (urllib.error.URLError, OSError) as e:
         out[f"post{size}"] = "error: " + str(getattr(e, "reason", e))
+# inspecting mode: the door terminates TLS with the run's CA, which agp put in the box's trust bundle
+# (SSL_CERT_FILE); GET of the allowed path passes, a POST is refused inside TLS
+dctx = ssl.create_default_context()
+out["inspect_env"] = os.environ.get("SSL_CERT_FILE")
+for method, path, data in (("GET", "/hello.txt", None), ("POST", "/up", b"x")):
+    try:
+        req = urllib.request.Request(f"https://inspect.test:{port}{path}", data=data, method=method)
+        with urllib.request.urlopen(req, context=dctx, timeout=20) as r:
+            out[f"inspect {method}"] = "ok: " + r.read().decode().strip()
+    except urllib.error.HTTPError as e:
+        out[f"inspect {method}"] = f"http {e.code}: " + e.read().decode().strip()
+    except (urllib.error.URLError, OSError) as e:
+        out[f"inspect {method}"] = "error: " + str(getattr(e, "reason", e))
 s = socket.socket()
 s.settimeout(5)
 try:
@@ -143,7 +156,7 @@ def test_box_reaches_only_what_the_policy_allows_through_the_door(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
     _site(root)
-    ca = make_ca(tmp_path / "ca", ["registry.test", "other.test", "public.test"])
+    ca = make_ca(tmp_path / "ca", ["registry.test", "other.test", "public.test", "inspect.test"])
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "probe.py").write_text(PROBE)
@@ -180,6 +193,16 @@ port = [{port}]
 private = true
 
 [[rule]]
+id = "inspect-read"
+effect = "allow"
+kind = ["egress"]
+host = ["inspect.test"]
+method = ["GET"]
+url_path = ["/hello.txt"]
+inspect = true
+private = true
+
+[[rule]]
 id = "public-only"
 effect = "allow"
 kind = ["egress"]
@@ -199,13 +222,14 @@ host = ["public.test"]
                                                   f"egpkg > pip-denied.log 2>&1"}},
         ]
         (tmp_path / "script.json").write_text(json.dumps(script))
-        resolve = [a for h in ("registry.test", "other.test", "public.test")
+        resolve = [a for h in ("registry.test", "other.test", "public.test", "inspect.test")
                    for a in ("--resolve", f"{h}:{port}:127.0.0.1")]
         r = subprocess.run([*AGP, "run", "--intendant", "reference", "--script", tmp_path / "script.json",
                             "--workspace", ws, "--policy", policy, "--approver", "none", *resolve,
                             "--out", tmp_path / "runs", "--json"],
                            capture_output=True, text=True, cwd=ROOT, timeout=600,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+                           # the door (on the host) verifies the local upstream with the test CA
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "SSL_CERT_FILE": str(ca.ca_pem)})
     assert r.stdout, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     run_dir = Path(doc["run_dir"])
@@ -219,6 +243,9 @@ host = ["public.test"]
     assert "403 agp egress: denied: no rule allows" in probe["other.test"], probe
     assert "403 agp egress: denied" in probe["public.test"], probe
     assert probe["direct"] == "Network is unreachable", probe
+    assert probe["inspect_env"] == "/etc/agp/egress-trust.pem"
+    assert probe["inspect GET"] == "ok: hello from the registry", probe
+    assert probe["inspect POST"].startswith("http 403: agp egress: denied: no rule allows"), probe
     assert probe["tunnel"] == "HTTP/1.1 200 Connection established"
     assert "UNRECOGNIZED_NAME" in probe["sni"].upper(), probe
     assert probe["post1000"] == 'ok: {"received": 1000}', probe
@@ -239,14 +266,21 @@ host = ["public.test"]
     by_host: dict[str, set[str]] = {}
     for d in decisions:
         by_host.setdefault(d["host"], set()).add(d["decision"])
-    assert by_host == {"registry.test": {"allow"}, "other.test": {"deny"}, "public.test": {"deny"}}, decisions
+    assert by_host == {"registry.test": {"allow"}, "other.test": {"deny"}, "public.test": {"deny"},
+                       "inspect.test": {"allow", "deny"}}, decisions
+    inspected = [(d["method"], d["path"], d["decision"]) for d in decisions if d["host"] == "inspect.test"]
+    assert inspected == [("GET", "/hello.txt", "allow"), ("POST", "/up", "deny")]
+    # the run CA's key never reaches anything the box can see
+    for f in (run_dir / "mounts").iterdir():
+        assert b"PRIVATE KEY" not in f.read_bytes(), f
+    assert list((run_dir / "egress-ca").iterdir()) == []
     assert all("addresses" not in d for d in decisions if d["host"] == "other.test")  # never resolved
     pub = [d for d in decisions if d["host"] == "public.test"]
     assert pub and all(d["private"] is True and d["rule"] is None for d in pub)
     allowed = [d for d in decisions if d["decision"] == "allow"]
     assert len(allowed) >= 3  # urllib, pip, git (each its own tunnel at least once)
     closes = [e["body"] for e in entries if e["kind"] == "egress.close"]
-    assert len(closes) == len(allowed)
+    assert len(closes) == len([d for d in decisions if d["decision"] == "allow" or d.get("inspected")])
     assert all(c["bytes_down"] > 0 for c in closes if not c["end"].startswith("refused")), closes
     assert doc["bundle_ok"], doc
     aar = json.loads((Path(doc["bundle_dir"]) / "aar.json").read_text())
