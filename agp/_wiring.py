@@ -258,12 +258,14 @@ async def start_egress(tg, *, gate, opts, run_dir: Path, session: str, meta: dic
     """The egress door on run_dir/sock/egress.sock: each connection the box opens through its proxy
     variables is a decision of ``gate`` (journaled as egress.decision / egress.close)."""
     from agp.sandbox.egress import EGRESS_SOCKET, EgressCA, EgressDoor, parse_resolve
+    from agp.sandbox.secrets import SecretResolver
 
     # inspecting mode: a CA for this run only, made on the host, its key kept in the door's memory
     inspect = any(getattr(r, "inspect", False) for r in getattr(gate.policy, "rules", ()))
     ca = EgressCA(run_dir / "egress-ca") if inspect else None
     door = EgressDoor(run_dir / "sock" / EGRESS_SOCKET, gate, session=session, harness=opts.intendant,
-                      resolve=parse_resolve(list(opts.resolve)), limits=egress_limits(gate.policy), ca=ca)
+                      resolve=parse_resolve(list(opts.resolve)), limits=egress_limits(gate.policy), ca=ca,
+                      secrets=SecretResolver(redactor=gate.journal.redactor))
     meta["egress_inspecting"] = inspect
     meta["egress"] = door.stats
     meta["egress_limits"] = {"upload_per_run": door.limits.upload_per_run,

@@ -174,6 +174,9 @@ class Rule(_Strict):
     method: Names = None
     url_path: Names = None
     inspect: bool = False
+    #: inspecting mode: a header the door adds to each request this rule allows, with a secret from the host,
+    #: e.g. "Authorization: Bearer {{secret:NPM_TOKEN}}" (the box never sees the value; the journal the name)
+    credential_header: str | None = None
     port: Annotated[tuple[int, ...] | None, BeforeValidator(lambda v: (v,) if isinstance(v, int) else
                                                             (tuple(v) if isinstance(v, list) else v))] = None
     private: bool = False
@@ -254,6 +257,13 @@ class Rule(_Strict):
         if self.inspect and (self.effect == "deny" or "egress" not in (self.kind or ()) or not self.host
                              or any(h.strip("*.") == "" for h in self.host)):
             raise ValueError("inspect = true is for allow/require rules with kind = [\"egress\"] that name their hosts")
+        if self.credential_header is not None:
+            m = re.fullmatch(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e]*)", self.credential_header)
+            if not (self.inspect and self.effect != "deny"):
+                raise ValueError("credential_header is for rules with inspect = true")
+            if m is None or len(re.findall(r"\{\{secret:[A-Za-z_][A-Za-z0-9_]*\}\}", m.group(2))) != 1 or \
+                    "{{" in re.sub(r"\{\{secret:[A-Za-z_][A-Za-z0-9_]*\}\}", "", m.group(2)):
+                raise ValueError('credential_header must be "Name: value" with one {{secret:NAME}} in the value')
         if self.method and any(not re.fullmatch(r"[A-Z]{1,20}", m) for m in self.method):
             raise ValueError("method must be HTTP methods in capitals (GET, HEAD, POST, ...)")
         if self.kind and "unknown" in self.kind:

@@ -252,6 +252,7 @@ class _Conn:
     path: str | None = None
     address: str | None = None
     seq: int | None = None
+    credential: str | None = None  # the name of the secret the door added (inspecting mode), never its value
     up: int = 0
     down: int = 0
     last: float = field(default_factory=time.monotonic)
@@ -268,7 +269,9 @@ class EgressDoor:
     def __init__(self, socket_path: Path, gate: Any, *, session: str, harness: str,
                  resolve: Mapping[tuple[str, int], str] | None = None, limits: EgressLimits = EgressLimits(),
                  socket_mode: int = 0o666, ca: "EgressCA | None" = None,
-                 upstream_ssl: ssl.SSLContext | None = None) -> None:
+                 upstream_ssl: ssl.SSLContext | None = None, secrets: Any = None) -> None:
+        #: resolves ``{{secret:NAME}}`` in a rule's credential_header on the host (agp.sandbox.secrets.SecretResolver)
+        self.secrets = secrets
         #: the run's CA: the door terminates TLS for hosts an ``inspect = true`` rule names (None: it never does)
         self.ca = ca
         #: how the door checks an inspected host's certificate (default: the host's trust store, name checked)
@@ -431,7 +434,7 @@ class EgressDoor:
         await self.gate.record_egress("egress.close", self.session, {
                 "decision_seq": c.seq, "host": c.host, "port": c.port, "address": c.address,
                 "bytes_up": c.up, "bytes_down": c.down, "duration_ms": round((time.monotonic() - t0) * 1000, 1),
-                "end": end})
+                "end": end, **({"credential": c.credential} if c.credential else {})})
 
     def _statement(self, c: _Conn, private: bool) -> ClassifiedStatement:
         text = f"CONNECT {c.host}:{c.port}" if c.method == "CONNECT" else f"{c.method} http://{c.host}:{c.port}{c.path}"
@@ -637,6 +640,10 @@ class EgressDoor:
         return await self._both_ways(c, _Nothing(), upstream, client)
 
     # -- inspecting mode
+    def _credential(self, rule_id: str | None) -> tuple[list[str], str | None]:
+        """The header line to add for the rule that allowed the request, and the secret's name (or none)."""
+        return _credential_of(self, rule_id)
+
     def _inspected(self, host: str, port: int) -> bool:
         """Does an ``inspect = true`` rule name this host (and port)? Only with a CA."""
         if self.ca is None:
@@ -700,10 +707,11 @@ class EgressDoor:
                 detail = {"host": c.host, "port": c.port, "scheme": "https", "method": method,
                           "path": target.split("?", 1)[0][:1024], "inspected": True, "addresses": addrs,
                           "private": private}
-                allowed, reason, _rule, c.seq = await self.gate.decide_egress(
+                allowed, reason, rule_id, c.seq = await self.gate.decide_egress(
                     self.session, self.harness, self._statement(c, private), detail)
                 if not allowed:
                     raise _Refuse(403, reason)
+                extra, c.credential = self._credential(rule_id)
                 for addr in addrs:
                     try:
                         with anyio.fail_after(self.limits.connect_timeout):
@@ -731,7 +739,9 @@ class EgressDoor:
                                          "inspected": True})
                 return
             self.stats["allowed"] += 1
-            await self._send_request(inner, upstream, c, method, headers, version, 443)
+            if extra:  # the injected header replaces whatever the box sent under that name
+                headers = [(k, v) for k, v in headers if k.lower() != extra[0].split(":", 1)[0].lower()]
+            await self._send_request(inner, upstream, c, method, headers, version, 443, extra)
             end = await self._both_ways(c, _Nothing(), upstream, tls)
         except _Refuse as r:
             end = r.reason
@@ -746,6 +756,23 @@ class EgressDoor:
             with anyio.CancelScope(shield=True):
                 if c.seq is not None or end != "closed":
                     await self._close_record(c, t0, end)
+
+
+def _credential_of(door: "EgressDoor", rule_id: str | None) -> tuple[list[str], str | None]:
+    rule = door.gate.policy.rule(rule_id) if rule_id else None
+    template = getattr(rule, "credential_header", None)
+    if not template:
+        return [], None
+    name = re.search(r"\{\{secret:([A-Za-z_][A-Za-z0-9_]*)\}\}", template).group(1)
+    if door.secrets is None:
+        raise _Refuse(502, f"rule {rule_id} injects the secret {name}, and this door has no secret resolver")
+    try:
+        value = door.secrets.resolve_text(template)
+    except Exception as exc:  # SecretError: unset, unsafe file, too short to redact
+        raise _Refuse(502, f"rule {rule_id}: {exc}") from None
+    if re.search(r"[\r\n\x00]", value):
+        raise _Refuse(502, f"rule {rule_id}: the secret {name} has a line break; not sent")
+    return [value], name
 
 
 class _Prefixed(ByteStream):

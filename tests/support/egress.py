@@ -75,6 +75,10 @@ def make_ca(tmp: Path, names: list[str]) -> TestCA:
     return out
 
 
+#: (path, Authorization header) of every GET the local upstreams received
+SEEN: list[tuple[str, str | None]] = []
+
+
 def _handler(root: Path):
     class H(http.server.SimpleHTTPRequestHandler):
         protocol_version = "HTTP/1.0"
@@ -83,6 +87,7 @@ def _handler(root: Path):
             super().__init__(*a, directory=str(root), **k)
 
         def do_GET(self) -> None:  # noqa: N802
+            SEEN.append((self.path, self.headers.get("Authorization")))
             if self.path.startswith("/smart/"):
                 return self._git()
             return super().do_GET()
@@ -182,11 +187,13 @@ class RunningDoor:
 @contextlib.contextmanager
 def running_door(tmp: Path, policy_text: str, *, resolve: dict | None = None, limits: Any = None,
                  session: str = "run-egress", harness: str = "claude-code", approvers: tuple = (),
-                 approval_timeout: float = 2.0, ca: Any = None, upstream_ssl: Any = None) -> Iterator[RunningDoor]:
+                 approval_timeout: float = 2.0, ca: Any = None, upstream_ssl: Any = None,
+                 secrets_env: dict | None = None) -> Iterator[RunningDoor]:
     from agp.gate import GateServer
     from agp.journal import Journal, init_keys
     from agp.policy import load_policy
     from agp.sandbox.egress import EgressDoor, EgressLimits
+    from agp.sandbox.secrets import SecretResolver
 
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "policy.toml").write_text(policy_text)
@@ -196,7 +203,9 @@ def running_door(tmp: Path, policy_text: str, *, resolve: dict | None = None, li
     gate = GateServer(socket_dir=tmp / "sock", policy=load_policy(tmp / "policy.toml"), journal=journal,
                       approvers=list(approvers), approval_timeout=approval_timeout, own_journal=True)
     door = EgressDoor(tmp / "sock" / "egress.sock", gate, session=session, harness=harness, resolve=resolve or {},
-                      limits=limits or EgressLimits(), ca=ca, upstream_ssl=upstream_ssl)
+                      limits=limits or EgressLimits(), ca=ca, upstream_ssl=upstream_ssl,
+                      secrets=SecretResolver(redactor=journal.redactor, environ=secrets_env or {},
+                                             secrets_file=tmp / "no-secrets-file"))
     with anyio.from_thread.start_blocking_portal() as portal:
         gfut, _ = portal.start_task(gate.serve)
         gate.register_session(session, harness=harness)

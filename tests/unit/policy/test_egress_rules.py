@@ -135,3 +135,15 @@ inspect = true
         parse_policy_text('[[rule]]\nid="x"\neffect="allow"\nkind=["egress"]\nhost=["*"]\ninspect=true\n')
     with pytest.raises(PolicyError, match="capitals"):
         parse_policy_text('[[rule]]\nid="x"\neffect="allow"\nkind=["egress"]\nhost=["a"]\nmethod=["get"]\n')
+
+
+def test_credential_header_shape():
+    base = '[[rule]]\nid="x"\neffect="allow"\nkind=["egress"]\nhost=["a.example"]\n'
+    ok = parse_policy_text(base + 'inspect=true\ncredential_header="Authorization: Bearer {{secret:TOK}}"\n')
+    assert ok.rule[0].credential_header.endswith("{{secret:TOK}}")
+    for bad in ('credential_header="Authorization: Bearer {{secret:TOK}}"\n',  # not inspected
+                'inspect=true\ncredential_header="Authorization: Bearer plain"\n',
+                'inspect=true\ncredential_header="Authorization: {{secret:A}} {{secret:B}}"\n',
+                'inspect=true\ncredential_header="Bad Name: {{secret:A}}"\n'):
+        with pytest.raises(PolicyError, match="credential_header"):
+            parse_policy_text(base + bad)

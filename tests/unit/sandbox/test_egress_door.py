@@ -439,3 +439,49 @@ def test_inspecting_mode_refuses_an_upstream_it_cannot_verify(env):
                       upstream_ssl=ssl.create_default_context()) as d:  # the test CA is not trusted
         code, body = urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=trust)
         assert code == 502 and b"could not be verified" in body
+
+
+def test_inspecting_mode_injects_a_credential_the_box_never_sees(env):
+    """The rule names the secret; the door adds it on the host. The box's own Authorization is replaced,
+    the value is in no response and no journal entry; the journal names the secret."""
+    from agp.sandbox.egress import EgressCA
+    from tests.support.egress import SEEN
+
+    tmp, ca, tls_port, http_port = env
+    value = "tok-registry-0123456789abcdef"
+    pol = INSPECT.replace("inspect = true", 'inspect = true\ncredential_header = "Authorization: Bearer {{secret:REG_TOKEN}}"')
+    run_ca = EgressCA(tmp / "ca-work")
+    trust = tmp / "box-trust.pem"
+    trust.write_bytes(run_ca.cert_pem)
+    SEEN.clear()
+    with running_door(tmp / "run", pol, resolve={("registry.test", tls_port): "127.0.0.1"}, ca=run_ca,
+                      upstream_ssl=ssl.create_default_context(cafile=str(ca.ca_pem)),
+                      secrets_env={"AGP_SECRET_REG_TOKEN": value}) as d:
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"https": d.proxy}),
+                                             urllib.request.HTTPSHandler(context=ssl.create_default_context(
+                                                 cafile=str(trust))))
+        req = urllib.request.Request(f"https://registry.test:{tls_port}/hello.txt",
+                                     headers={"Authorization": "Bearer from-the-box"})
+        with opener.open(req, timeout=20) as r:
+            body = r.read()
+            assert body == b"hello from the registry\n" and value.encode() not in bytes(r.headers)
+    assert ("/hello.txt", f"Bearer {value}") in SEEN  # the upstream got the host's secret, not the box's
+    raw = (tmp / "run" / "journal.jsonl").read_bytes()
+    assert value.encode() not in raw and b"from-the-box" not in raw
+    assert d.entries("egress.close")[0]["credential"] == "REG_TOKEN"
+
+
+def test_an_unset_credential_refuses_the_request(env):
+    from agp.sandbox.egress import EgressCA
+
+    tmp, ca, tls_port, http_port = env
+    pol = INSPECT.replace("inspect = true", 'inspect = true\ncredential_header = "Authorization: Bearer {{secret:MISSING}}"')
+    run_ca = EgressCA(tmp / "ca-work")
+    trust = tmp / "box-trust.pem"
+    trust.write_bytes(run_ca.cert_pem)
+    with running_door(tmp / "run", pol, resolve={("registry.test", tls_port): "127.0.0.1"}, ca=run_ca,
+                      upstream_ssl=ssl.create_default_context(cafile=str(ca.ca_pem))) as d:
+        code, body = urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=trust)
+        assert code == 502 and b"MISSING is not set" in body
