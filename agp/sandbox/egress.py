@@ -59,7 +59,8 @@ from agp.policy.call import ClassifiedStatement
 from agp.sandbox.relay import (HOP_BY_HOP, MAX_HEAD, _chunk_end, _chunk_size, _framing, _parse_head, _Refuse,
                                _RefusalBudget, _trailers)
 
-__all__ = ("EGRESS_SOCKET", "EgressCA", "EgressDoor", "EgressLimits", "is_private_address", "parse_resolve", "sni_of")
+__all__ = ("EGRESS_SOCKET", "EgressCA", "EgressDoor", "EgressLimits", "git_push_refs", "is_private_address",
+           "parse_resolve", "sni_of")
 
 EGRESS_SOCKET = "egress.sock"
 
@@ -590,9 +591,32 @@ class EgressDoor:
             "decision_seq": c.seq, "host": c.host, "port": c.port, "refused": reason})
         return f"refused: {reason}"
 
-    async def _send_request(self, reader: BufferedByteReceiveStream, upstream: ByteStream, c: _Conn, method: str,
+    async def _read_body(self, reader: BufferedByteReceiveStream, headers: list[tuple[str, str]], version: str,
+                         c: _Conn) -> bytes:
+        """A request body read whole (for a decision that depends on it), counted against the upload budget."""
+        mode, length = _framing(headers, http10=version == "HTTP/1.0")
+        if any(k.lower() == "content-encoding" and v.lower() not in ("", "identity") for k, v in headers):
+            raise _Refuse(415, "a compressed git push body cannot be read by the door")
+        parts: list[bytes] = []
+        if mode == "length":
+            self._count_up(c, length)
+            with anyio.fail_after(self.limits.idle_timeout):
+                parts.append(await reader.receive_exactly(length) if length else b"")
+        elif mode == "chunked":
+            with anyio.fail_after(self.limits.idle_timeout):
+                while True:
+                    size, _ext = await _chunk_size(reader)
+                    if size == 0:
+                        await _trailers(reader)
+                        break
+                    self._count_up(c, size)
+                    parts.append(await reader.receive_exactly(size))
+                    await _chunk_end(reader)
+        return b"".join(parts)
+
+    async def _send_request(self, reader: Any, upstream: ByteStream, c: _Conn, method: str,
                             headers: list[tuple[str, str]], version: str, default_port: int,
-                            extra: list[str] = ()) -> None:
+                            extra: list[str] = (), counted: int = 0) -> None:
         """One request to the upstream, re-framed: origin form, our Host, ``Connection: close``, the body
         copied exactly as its framing says (chunks re-emitted), hop-by-hop and proxy headers dropped."""
         mode, length = _framing(headers, http10=version == "HTTP/1.0")
@@ -613,7 +637,10 @@ class EgressDoor:
             while left:
                 data = await reader.receive(min(left, 65536))
                 left -= len(data)
-                self._count_up(c, len(data))
+                if counted:  # already counted when it was read for the decision
+                    counted -= len(data)
+                else:
+                    self._count_up(c, len(data))
                 await upstream.send(data)
         elif mode == "chunked":
             while True:
@@ -707,8 +734,23 @@ class EgressDoor:
                 detail = {"host": c.host, "port": c.port, "scheme": "https", "method": method,
                           "path": target.split("?", 1)[0][:1024], "inspected": True, "addresses": addrs,
                           "private": private}
+                facts: tuple[str, ...] = ()
+                body: bytes | None = None
+                if method == "POST" and target.split("?", 1)[0].endswith("/git-receive-pack"):
+                    # git push: its own decision, naming the repository and the refs it updates
+                    body = await self._read_body(inner, headers, version, c)
+                    detail["git_push"] = {"repository": target.split("?", 1)[0][:-len("/git-receive-pack")],
+                                          "refs": git_push_refs(body)}
+                    facts = ("git_push",)
+                stmt = self._statement(c, private)
+                if facts:
+                    from dataclasses import replace as _replace
+
+                    stmt = _replace(stmt, facts=stmt.facts + facts,
+                                    text=f"git push {c.host}{detail['git_push']['repository']} "
+                                         f"{' '.join(r['ref'] for r in detail['git_push']['refs'])}"[:400])
                 allowed, reason, rule_id, c.seq = await self.gate.decide_egress(
-                    self.session, self.harness, self._statement(c, private), detail)
+                    self.session, self.harness, stmt, detail)
                 if not allowed:
                     raise _Refuse(403, reason)
                 extra, c.credential = self._credential(rule_id)
@@ -741,7 +783,13 @@ class EgressDoor:
             self.stats["allowed"] += 1
             if extra:  # the injected header replaces whatever the box sent under that name
                 headers = [(k, v) for k, v in headers if k.lower() != extra[0].split(":", 1)[0].lower()]
-            await self._send_request(inner, upstream, c, method, headers, version, 443, extra)
+            if body is not None:  # read whole for the decision: sent with a Content-Length
+                headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
+                headers.append(("Content-Length", str(len(body))))
+                await self._send_request(_Bytes(body), upstream, c, method, headers, "HTTP/1.1", 443, extra,
+                                         counted=len(body))
+            else:
+                await self._send_request(inner, upstream, c, method, headers, version, 443, extra)
             end = await self._both_ways(c, _Nothing(), upstream, tls)
         except _Refuse as r:
             end = r.reason
@@ -773,6 +821,44 @@ def _credential_of(door: "EgressDoor", rule_id: str | None) -> tuple[list[str], 
     if re.search(r"[\r\n\x00]", value):
         raise _Refuse(502, f"rule {rule_id}: the secret {name} has a line break; not sent")
     return [value], name
+
+
+def git_push_refs(body: bytes, limit: int = 1000) -> list[dict[str, str]]:
+    """The ref updates at the start of a git-receive-pack request (pkt-lines ``old new ref`` up to the
+    flush packet). ValueError-free: malformed input gives what could be read, ending at the first bad line."""
+    out: list[dict[str, str]] = []
+    i = 0
+    while i + 4 <= len(body) and len(out) < limit:
+        try:
+            n = int(body[i:i + 4], 16)
+        except ValueError:
+            break
+        if n == 0:
+            break
+        if n < 4 or i + n > len(body):
+            break
+        line = body[i + 4:i + n].split(b"\0", 1)[0].rstrip(b"\n").decode("utf-8", "replace")
+        parts = line.split(" ", 2)
+        if len(parts) != 3:
+            break
+        old, new, ref = parts
+        action = "delete" if set(new) == {"0"} else ("create" if set(old) == {"0"} else "update")
+        out.append({"ref": ref[:256], "old": old[:64], "new": new[:64], "action": action})
+        i += n
+    return out
+
+
+class _Bytes:
+    """A body already read, given back to :meth:`EgressDoor._send_request` as a reader."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        if not self.data:
+            raise anyio.EndOfStream
+        out, self.data = self.data[:max_bytes], self.data[max_bytes:]
+        return out
 
 
 class _Prefixed(ByteStream):

@@ -485,3 +485,121 @@ def test_an_unset_credential_refuses_the_request(env):
                       upstream_ssl=ssl.create_default_context(cafile=str(ca.ca_pem))) as d:
         code, body = urlopen_via(d.proxy, f"https://registry.test:{tls_port}/hello.txt", ca=trust)
         assert code == 502 and b"MISSING is not set" in body
+
+
+class ApproveRef:
+    """Approves a git push only when it updates refs/heads/ok."""
+
+    name = "test"
+
+    def __init__(self):
+        self.broker = None
+        self.asked = []
+
+    def bind(self, broker):
+        self.broker = broker
+
+    def start(self):
+        pass
+
+    def close(self):
+        pass
+
+    async def ask(self, request):
+        import anyio
+
+        from agp.gate import Answer
+
+        self.asked.append(request)
+        refs = [r["ref"] for r in request.call["input"].get("git_push", {}).get("refs", [])]
+        if refs == ["refs/heads/ok"]:
+            await anyio.to_thread.run_sync(self.broker.answer, Answer(
+                request.nonce, request.session, True, user_id="test:operator", via="test", user_name="operator",
+                call_digest=request.call_digest))
+
+    async def resolved(self, result):
+        pass
+
+
+def test_git_push_is_its_own_decision_naming_repository_and_refs(env, tmp_path):
+    """Clone and fetch pass; each push asks the approver with the repository and refs; an unapproved push
+    never reaches the remote."""
+    import os
+    import subprocess
+
+    from agp.sandbox.egress import EgressCA
+
+    tmp, ca, tls_port, http_port = env
+    src = tmp_path / "src"
+    genv = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    (src / "README").write_text("r\n")
+    subprocess.run(["git", "-C", str(src), "add", "README"], check=True)
+    subprocess.run(["git", "-C", str(src), "commit", "-qm", "one"], check=True, env=genv)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(tmp / "www" / "p.git")], check=True)
+    pol = """
+[[rule]]
+id = "git-read"
+effect = "allow"
+kind = ["egress"]
+host = ["registry.test"]
+url_path = ["/smart/**"]
+facts_none = ["git_push"]
+inspect = true
+private = true
+
+[[rule]]
+id = "git-push"
+effect = "require"
+kind = ["egress"]
+host = ["registry.test"]
+facts_any = ["git_push"]
+inspect = true
+private = true
+"""
+    run_ca = EgressCA(tmp / "ca-work")
+    trust = tmp / "box-trust.pem"
+    trust.write_bytes(run_ca.cert_pem)
+    ap = ApproveRef()
+    url = f"https://registry.test:{tls_port}/smart/p.git"
+    with running_door(tmp / "run", pol, resolve={("registry.test", tls_port): "127.0.0.1"}, ca=run_ca,
+                      upstream_ssl=ssl.create_default_context(cafile=str(ca.ca_pem)), approvers=(ap,),
+                      approval_timeout=1.0) as d:
+        e = {**genv, "HTTPS_PROXY": d.proxy, "GIT_SSL_CAINFO": str(trust), "NO_PROXY": ""}
+        work = tmp_path / "work"
+        subprocess.run(["git", "clone", "-q", url, str(work)], check=True, env=e, timeout=60)
+        (work / "NEW").write_text("n\n")
+        subprocess.run(["git", "-C", str(work), "add", "NEW"], check=True)
+        subprocess.run(["git", "-C", str(work), "commit", "-qm", "two"], check=True, env=e)
+        ok = subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:refs/heads/ok"], env=e,
+                            capture_output=True, text=True, timeout=60)
+        no = subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:refs/heads/main"], env=e,
+                            capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert no.returncode != 0 and "403" in no.stderr, no.stderr
+    refs = subprocess.run(["git", "-C", str(tmp / "www" / "p.git"), "for-each-ref", "--format=%(refname)"],
+                          capture_output=True, text=True).stdout.split()
+    assert "refs/heads/ok" in refs
+    main = subprocess.run(["git", "-C", str(tmp / "www" / "p.git"), "log", "--format=%s", "main"],
+                          capture_output=True, text=True).stdout.split()
+    assert main == ["one"]  # the unapproved push never reached the remote
+    pushes = [x for x in d.entries("egress.decision") if "git_push" in x]
+    assert [(p["git_push"]["repository"], [r["ref"] for r in p["git_push"]["refs"]], p["decision"])
+            for p in pushes] == [("/smart/p.git", ["refs/heads/ok"], "allow"),
+                                 ("/smart/p.git", ["refs/heads/main"], "deny")]
+    assert all(p["rule"] == "git-push" for p in pushes)
+    assert len(ap.asked) == 2
+
+
+def test_git_push_refs():
+    from agp.sandbox.egress import git_push_refs
+
+    old, new = "1" * 40, "2" * 40
+    line1 = f"{'0' * 40} {new} refs/heads/a\0 report-status".encode()
+    line2 = f"{old} {'0' * 40} refs/heads/b\n".encode()
+    body = b"%04x" % (len(line1) + 4) + line1 + b"%04x" % (len(line2) + 4) + line2 + b"0000PACK..."
+    assert git_push_refs(body) == [
+        {"ref": "refs/heads/a", "old": "0" * 40, "new": new, "action": "create"},
+        {"ref": "refs/heads/b", "old": old, "new": "0" * 40, "action": "delete"}]
+    assert git_push_refs(b"zzzz") == [] and git_push_refs(b"") == []
