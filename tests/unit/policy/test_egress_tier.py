@@ -46,3 +46,9 @@ def test_the_tier_does_not_change_tool_decisions():
     for cmd in ("ls", "curl https://pypi.org", "pip install requests", "git push"):
         call = ToolCall("claude-code", "Bash", {"command": cmd}, "/workspace", "/workspace", host_workspace="")
         assert evaluate(call, both, NOW).effect == evaluate(call, d, NOW).effect, cmd
+
+
+def test_a_git_push_to_github_needs_approval(tiers):
+    assert egress(tiers, "github.com", facts=("git_push",)).effect == "require"
+    assert egress(tiers, "github.com").effect == "allow"
+    assert any(r.inspect for r in tiers.rules if "github.com" in (r.host or ()))
