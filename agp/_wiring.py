@@ -12,7 +12,8 @@ from typing import Any
 
 from agp.errors import SandboxError
 
-__all__ = ("collect_after_stop", "launch_for", "sandbox_phase", "start_gate", "start_relay")
+__all__ = ("collect_after_stop", "egress_env", "launch_for", "sandbox_phase", "start_egress", "start_gate",
+           "start_relay")
 
 CONTAINER_TRANSCRIPT_REFERENCE = "/home/agent/.agp/transcript.jsonl"
 
@@ -129,7 +130,8 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
     journal.append("sandbox.image", session, {"intendant": opts.intendant, "image_id": image.id})
     spec = SandboxSpec(
         image=image.id, run_id=meta["run_id"], workspace=workspace, socket_dir=run_dir / "sock",
-        config_mounts=_materialize(spec_l.files, run_dir),
+        config_mounts=_materialize({**spec_l.files, **(egress_trust_files(box_holder["egress_ca_pem"])
+                                                        if box_holder.get("egress_ca_pem") else {})}, run_dir),
         state_dirs=dirs, workspace_readonly=readonly,
         denied=(run_dir / "journal.jsonl", (opts.key_dir or default_key_dir())),
         labels={"agp.intendant": opts.intendant},
@@ -157,12 +159,13 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
     if opts.intendant != "reference":
         view.status("starting the model forwarder (loopback → relay socket)")
         box.start_forwarder()
+    env = _with_egress(box, spec_l.env, view=view, trust=bool(box_holder.get("egress_ca_pem")))
     view.status(f"{opts.intendant} running in {box.container_id[:12]}")
     log_path = run_dir / "logs" / "harness.log"
     code = -1
     kept = dropped = 0
     with open(log_path, "ab") as log:
-        proc = box.exec_stream(list(spec_l.argv), env=spec_l.env, workdir=spec_l.cwd)
+        proc = box.exec_stream(list(spec_l.argv), env=env, workdir=spec_l.cwd)
         try:
             for _stream, data in proc.frames():
                 room = max(HARNESS_LOG_CAP - kept, 0)
@@ -181,6 +184,95 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
                     "cap_bytes": HARNESS_LOG_CAP})
     view.status(f"{opts.intendant} exited with status {code}")
     return {"exit_code": code}
+
+
+def _with_egress(box, env, *, view, trust: bool = False) -> dict[str, str]:
+    """Start the in-box forwarder to the egress door; the harness's environment with the proxy settings
+    (and, in inspecting mode, the trust bundle that holds the run's CA)."""
+    from agp.sandbox.docker import EGRESS_PORT
+
+    view.status("starting the egress forwarder (loopback → egress door socket)")
+    box.start_forwarder(EGRESS_PORT, socket="egress.sock")
+    out = {**dict(env), **egress_env(f"http://127.0.0.1:{EGRESS_PORT}", env)}
+    if trust:
+        out.update(egress_trust_env())
+    return out
+
+
+#: where the box finds the trust bundle with the run's CA (inspecting mode), and the CA alone
+EGRESS_TRUST_BUNDLE = "/etc/agp/egress-trust.pem"
+EGRESS_CA_CERT = "/etc/agp/egress-ca.pem"
+
+
+def egress_trust_files(ca_pem: bytes) -> dict[str, bytes]:
+    """The files the box gets in inspecting mode: the host's trust store plus the run's CA certificate
+    (never its key), and the certificate alone (for Node's NODE_EXTRA_CA_CERTS)."""
+    import ssl
+
+    system = b""
+    paths = ssl.get_default_verify_paths()
+    for cand in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"):
+        if cand and os.path.isfile(cand):
+            system = Path(cand).read_bytes()
+            break
+    return {EGRESS_TRUST_BUNDLE: system.rstrip(b"\n") + b"\n" + ca_pem, EGRESS_CA_CERT: ca_pem}
+
+
+def egress_trust_env() -> dict[str, str]:
+    return {k: EGRESS_TRUST_BUNDLE for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
+                                             "GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO")} | \
+        {"NODE_EXTRA_CA_CERTS": EGRESS_CA_CERT}
+
+
+def egress_env(proxy: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables that point the usual clients in the box at the egress door: curl, Python (urllib,
+    requests, pip), npm, git (as ``-c http.proxy``, through GIT_CONFIG_COUNT), cargo and go. Loopback is not
+    proxied (the model relay's forwarder is there)."""
+    no_proxy = "127.0.0.1,localhost,::1"
+    env = {"HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy,
+           "NO_PROXY": no_proxy, "no_proxy": no_proxy, "PIP_PROXY": proxy,
+           "npm_config_proxy": proxy, "npm_config_https_proxy": proxy, "npm_config_noproxy": no_proxy,
+           "CARGO_HTTP_PROXY": proxy, "GIT_TERMINAL_PROMPT": "0"}
+    n = int((base or {}).get("GIT_CONFIG_COUNT") or 0)
+    env.update({"GIT_CONFIG_COUNT": str(n + 1), f"GIT_CONFIG_KEY_{n}": "http.proxy", f"GIT_CONFIG_VALUE_{n}": proxy})
+    return env
+
+
+def egress_limits(policy):
+    """The door's limits, with the upload budgets the policy's tiers set (the smallest of each wins)."""
+    from dataclasses import replace
+
+    from agp.sandbox.egress import EgressLimits
+
+    limits = EgressLimits()
+    heads = [t.policy for t in getattr(policy, "tiers", ())]
+    run = [h.egress_upload_mb for h in heads if h.egress_upload_mb is not None]
+    conn = [h.egress_connection_upload_mb for h in heads if h.egress_connection_upload_mb is not None]
+    if run:
+        limits = replace(limits, upload_per_run=int(min(run) * 1_000_000))
+    if conn:
+        limits = replace(limits, upload_per_connection=int(min(conn) * 1_000_000))
+    return limits
+
+
+async def start_egress(tg, *, gate, opts, run_dir: Path, session: str, meta: dict) -> Any:
+    """The egress door on run_dir/sock/egress.sock: each connection the box opens through its proxy
+    variables is a decision of ``gate`` (journaled as egress.decision / egress.close)."""
+    from agp.sandbox.egress import EGRESS_SOCKET, EgressCA, EgressDoor, parse_resolve
+    from agp.sandbox.secrets import SecretResolver
+
+    # inspecting mode: a CA for this run only, made on the host, its key kept in the door's memory
+    inspect = any(getattr(r, "inspect", False) for r in getattr(gate.policy, "rules", ()))
+    ca = EgressCA(run_dir / "egress-ca") if inspect else None
+    door = EgressDoor(run_dir / "sock" / EGRESS_SOCKET, gate, session=session, harness=opts.intendant,
+                      resolve=parse_resolve(list(opts.resolve)), limits=egress_limits(gate.policy), ca=ca,
+                      secrets=SecretResolver(redactor=gate.journal.redactor))
+    meta["egress_inspecting"] = inspect
+    meta["egress"] = door.stats
+    meta["egress_limits"] = {"upload_per_run": door.limits.upload_per_run,
+                             "upload_per_connection": door.limits.upload_per_connection}
+    await tg.start(door.serve)
+    return door
 
 
 def _confirm_codex_hook(box, spec_l, *, view, journal, session: str, uid: int, gid: int) -> None:

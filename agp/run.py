@@ -45,6 +45,8 @@ class RunOptions:
     approval_timeout: float = 20.0  # seconds; kept below the hook bridge's deadline by the caller
     model_upstream: str | None = None
     model_key_env: str | None = None
+    #: curl-style HOST:PORT:ADDRESS pins for the egress door (mirrors, tests)
+    resolve: tuple[str, ...] = ()
     timeout: float = 600.0
     out: Path | None = None
     key_dir: Path | None = None
@@ -256,8 +258,10 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
-            await _wiring.start_gate(tg, opts=opts, view=view, journal=journal, policy=policy, run_dir=run_dir,
-                                     session=session)
+            gate = await _wiring.start_gate(tg, opts=opts, view=view, journal=journal, policy=policy,
+                                            run_dir=run_dir, session=session)
+            door = await _wiring.start_egress(tg, gate=gate, opts=opts, run_dir=run_dir, session=session, meta=meta)
+            box_holder["egress_ca_pem"] = door.ca.cert_pem if door.ca is not None else None
             if opts.intendant != "reference":
                 await _wiring.start_relay(tg, opts=opts, journal=journal, run_dir=run_dir, session=session, meta=meta)
             try:

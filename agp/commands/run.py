@@ -100,6 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-upstream", default=None,
                    help="the one model API the relay forwards to (default: https://api.anthropic.com for "
                         "claude-code, https://api.openai.com for codex)")
+    p.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDRESS",
+                   help="egress door: connect HOST:PORT to ADDRESS instead of resolving HOST (curl's syntax; "
+                        "repeatable; for internal mirrors and tests)")
     p.add_argument("--timeout", type=float, default=1800.0, help="hard timeout in seconds (default 1800)")
     p.add_argument("--max-write-mb", type=float, default=4096.0,
                    help="stop the run when the sandbox has added more than this many MB to the workspace and its "
@@ -129,8 +132,15 @@ def _run(args: argparse.Namespace) -> int:
     check_approval_timeout(args.approval_timeout, args.intendant)
     if args.slack_channel is not None and approver != "slack":
         raise UsageError("--slack-channel is for --approver slack")
+    from agp.errors import SandboxError
+    from agp.sandbox.egress import parse_resolve
+
+    try:
+        parse_resolve(args.resolve)
+    except SandboxError as exc:
+        raise UsageError(str(exc)) from None
     opts = RunOptions(
-        intendant=args.intendant, task=args.task or f"script {args.script}", workspace=args.workspace,
+        resolve=tuple(args.resolve), intendant=args.intendant, task=args.task or f"script {args.script}", workspace=args.workspace,
         policy=args.policy, approver=approver, model_upstream=args.model_upstream, timeout=args.timeout,
         out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
         max_write_mb=args.max_write_mb,

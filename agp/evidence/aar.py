@@ -118,6 +118,8 @@ class AarCollector:
         self.preflight: Any = None
         self.preflights = 0
         self.relay = {"requests": 0, "bytes_in": 0, "bytes_out": 0}
+        self.egress = {"allowed": 0, "denied": 0, "refused": 0, "closed": 0, "bytes_up": 0, "bytes_down": 0}
+        self.egress_hosts: Counter[str] = Counter()
         self.first_ts: str | None = None
         self.last_ts: str | None = None
 
@@ -138,6 +140,18 @@ class AarCollector:
             self.run_anomalies.append((e.get("seq"), body))
         elif kind in ("workspace.mode", "workspace.result", "workspace.land_decision", "workspace.land"):
             self.workspace[kind] = dict(body)
+        elif kind == "egress.decision":
+            self.egress["allowed" if body.get("decision") == "allow" else "denied"] += 1
+            self.egress_hosts[f"{body.get('host')} {body.get('decision')}"] += 1
+            if isinstance(body.get("policy_digest"), str):
+                self.digests[body["policy_digest"]] += 1  # decided under the policy the run copied, too
+        elif kind == "egress.refused":
+            self.egress["refused"] += 1
+        elif kind == "egress.close":
+            self.egress["closed"] += 1
+            for k in ("bytes_up", "bytes_down"):
+                if type(body.get(k)) is int:
+                    self.egress[k] += body[k]
         elif kind == "relay.request":
             self.relay["requests"] += 1
             for k in ("bytes_in", "bytes_out"):
@@ -275,6 +289,7 @@ class AarCollector:
             "preflight": {"passed": passed, "journaled": self.preflight, "journaled_count": self.preflights,
                           "run_json": run.get("preflight")},
             "relay": {"journaled": dict(self.relay), "run_json": run.get("relay")},
+            "egress": {"journaled": dict(self.egress), "by_host": dict(sorted(self.egress_hosts.items())[:200])},
             "journal": {
                 "ok": verify.get("ok"),
                 "entries": verify.get("entries"),
@@ -405,6 +420,7 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
         f"- egress preflight passed: {_fmt(pf.get('passed'))} (journaled: {_fmt(pf.get('journaled'))})",
         f"- model relay (journaled): {rl['journaled']['requests']} requests, {rl['journaled']['bytes_in']} bytes in, {rl['journaled']['bytes_out']} bytes out",
         f"- model relay (run.json): {_fmt(rl.get('run_json'))}",
+        *_egress_lines(aar.get("egress")),
         "",
         "## Journal",
         "",
@@ -448,3 +464,15 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
     for a in anomalies:
         lines.append(f"- **{a['severity'].upper()}** `{a['code']}`: {a['message']}")
     return "\n".join(lines + tail) + "\n"
+
+
+def _egress_lines(eg: Mapping[str, Any] | None) -> list[str]:
+    if not eg:
+        return []
+    j = eg.get("journaled") or {}
+    out = [f"- egress door (journaled): {j.get('allowed', 0)} connections allowed, {j.get('denied', 0)} denied, "
+           f"{j.get('refused', 0)} refused before a decision; {j.get('bytes_up', 0)} bytes up, "
+           f"{j.get('bytes_down', 0)} bytes down"]
+    for host, n in (eg.get("by_host") or {}).items():
+        out.append(f"  - {host}: {n}")
+    return out

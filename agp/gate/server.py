@@ -438,6 +438,94 @@ class GateServer:
         self._count_and_emit(req, decision, rule, entry.seq, statements, effect)
         return Verdict(id=req.id, decision=decision, reason=reason, rule=rule, seq=entry.seq)
 
+    def precheck_egress(self, session: str, harness: str, statement: Any) -> str:
+        """The policy's effect for an egress statement, without asking or journaling anything (the egress
+        door asks this before it resolves a name, so that a name no rule admits never reaches DNS)."""
+        from agp.policy import ToolCall
+        from agp.policy.call import ClassifiedCall
+        from agp.policy.engine import evaluate_classified
+
+        if self.failed is not None:
+            return "deny"
+        call = ToolCall(harness=harness, tool="egress", input={}, cwd=self.workspace, workspace=self.workspace,
+                        session=session)
+        return evaluate_classified(ClassifiedCall(call, (statement,)), self.policy, self._now()).effect
+
+    async def decide_egress(self, session: str, harness: str, statement: Any,
+                            detail: Mapping[str, Any]) -> tuple[bool, str, str | None, int | None]:
+        """Decide one egress connection (a CONNECT or a plain-HTTP request at the egress door): the same
+        policy engine, the same approvers for ``require``, journaled as ``egress.decision`` with ``detail``
+        (the addresses the host resolved...). Returns (allowed, reason, rule, journal seq); never raises for
+        a deny; a failed journal append is a deny."""
+        from agp.policy import ToolCall
+        from agp.policy.call import ClassifiedCall
+        from agp.policy.engine import evaluate_classified
+
+        call = {"harness": harness, "tool": "egress", "input": dict(detail), "cwd": self.workspace,
+                "workspace": self.workspace, "session": session}
+        approval: ApprovalResult | None = None
+        statements: list[Mapping[str, Any]] = [statement.to_json_dict()]
+        effect, rule, matched, digest = "deny", None, [], getattr(self.policy, "digest", None)
+        if self.failed is not None:
+            return False, _JOURNAL_FAILED, None, None
+        try:
+            tc = ToolCall(harness=harness, tool="egress", input={}, cwd=self.workspace, workspace=self.workspace,
+                          session=session)
+            d = evaluate_classified(ClassifiedCall(tc, (statement,)), self.policy, self._now())
+        except Exception:  # noqa: BLE001 - an evaluation failure is a deny, never an allow
+            log.exception("egress evaluation failed")
+            reason = "denied: the gate could not evaluate this connection"
+            decision = "deny"
+        else:
+            effect, rule, matched, digest, reason = d.effect, d.rule, list(d.matched), d.policy_digest, d.reason
+            statements = [s.to_json_dict() for s in d.statements]
+            if effect == "allow":
+                decision = "allow"
+            elif effect == "require":
+                try:
+                    approval = await self._approve_egress(session, call, d, statements)
+                except JournalWriteError:
+                    return False, _JOURNAL_FAILED, rule, None
+                decision = "allow" if approval.allowed else "deny"
+                reason = self._approval_reason(d, approval)
+            else:
+                decision = "deny"
+        body = {**dict(detail), "decision": decision, "effect": effect, "rule": rule, "matched": matched,
+                "reason": reason, "policy_digest": digest, "statements": statements,
+                "approval": approval.to_json_dict() if approval is not None else None}
+        try:
+            entry = await self._record("egress.decision", session, body)
+        except Exception as exc:  # noqa: BLE001 - anything that stops the journal is a deny
+            if not isinstance(exc, JournalWriteError):
+                self._poison(f"{type(exc).__name__}: {exc}")
+            return False, _JOURNAL_FAILED, rule, None
+        self.decisions[decision] = self.decisions.get(decision, 0) + 1
+        self._emit(GateEvent("decision", {
+            "session": session, "tool": "egress", "harness": harness, "summary": statement.text,
+            "decision": decision, "effect": effect, "rule": rule, "seq": entry.seq, "tool_use_id": None}))
+        return decision == "allow", reason, rule, entry.seq
+
+    async def _approve_egress(self, session: str, call: dict[str, Any], d: Any,
+                              statements: list[Mapping[str, Any]]) -> ApprovalResult:
+        if self.stopping:
+            return ApprovalResult(None, Outcome.CANCELLED, detail="the gate is shutting down")
+        if getattr(self.policy, "approvals", True) is False:
+            return ApprovalResult(None, Outcome.NO_APPROVER,
+                                  detail="the policy turns approvals off (approvals = false): every require is a deny")
+        return await self.broker.require(
+            session=session, call=call, call_digest=call_digest(call), statements=statements, rule=d.rule,
+            matched=d.matched, reason=d.reason, quorum=d.quorum, approver_group=d.approver_group)
+
+    async def record_egress(self, kind: str, session: str, body: Mapping[str, Any]) -> int | None:
+        """Journal an egress event (``egress.close``, ``egress.refused``); None when the journal failed."""
+        try:
+            entry = await self._record(kind, session, body)
+        except Exception as exc:  # noqa: BLE001
+            if not isinstance(exc, JournalWriteError):
+                self._poison(f"{type(exc).__name__}: {exc}")
+            return None
+        return entry.seq
+
     async def _evaluate(self, req: CheckRequest, size: int = 0) -> Any:
         from agp.policy import ToolCall, evaluate
 

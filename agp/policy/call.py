@@ -88,6 +88,11 @@ class ClassifiedStatement:
     sql_flags: tuple[str, ...] = ()
     mcp_server: str | None = None
     mcp_tool: str | None = None
+    #: egress: the port the client asked for; the HTTP method and path (without query) where the door sees them
+    #: (plain HTTP, or HTTPS in inspecting mode); None for a tunnel it does not look into
+    port: int | None = None
+    method: str | None = None
+    url_path: str | None = None
     via: tuple[str, ...] = ()
     reason: str | None = None
     #: classifier facts (shell: 'glob', 'stdin_code', 'interpreter', ...; sql: 'no_where', ...)
@@ -107,7 +112,7 @@ class ClassifiedStatement:
             d["argv"] = [w if lit else {"runtime": w} for w, lit in zip(self.argv, self.literal)]
         if self.paths:
             d["paths"] = [p.to_json_dict() for p in self.paths]
-        for k in ("host", "sql_kind", "mcp_server", "mcp_tool", "reason"):
+        for k in ("host", "port", "method", "url_path", "sql_kind", "mcp_server", "mcp_tool", "reason"):
             v = getattr(self, k)
             if v is not None:
                 d[k] = v

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from agp.errors import PolicyError
 from agp.policy._glob import compile_name, compile_path, has_magic
@@ -104,10 +104,15 @@ _IMPLIED_KINDS: dict[str, frozenset[str]] = {
     "sql_kind": frozenset({"sql"}),
     "sql_flags_any": frozenset({"sql"}),
     "sql_flags_none": frozenset({"sql"}),
-    "host": frozenset({"url"}),
+    "host": frozenset({"url", "egress"}),
+    "port": frozenset({"egress"}),
+    "method": frozenset({"egress"}),
+    "url_path": frozenset({"egress"}),
     "mcp_server": frozenset({"mcp"}),
     "mcp_tool": frozenset({"mcp"}),
 }
+#: the kinds a rule without ``kind`` applies to; ``egress`` is not one: a rule reaches the egress door
+#: only when its ``kind`` names it
 _ALL_KINDS = frozenset({"exec", "read", "write", "sql", "url", "mcp", "task"})
 
 #: options that take a value before a program's subcommand (``git -C dir push``)
@@ -451,6 +456,19 @@ class _Compiled:
         if rule.host:
             hosts = [compile_name(h.lower()) for h in rule.host]
             checks.append(lambda s, ws: _MAYBE if not s.host else any(h.match(s.host.lower()) for h in hosts))
+        if rule.port:
+            ports = frozenset(rule.port)
+            checks.append(lambda s, ws: _MAYBE if s.port is None else s.port in ports)
+        if rule.method:
+            methods = frozenset(rule.method)
+            checks.append(lambda s, ws: _MAYBE if s.method is None else s.method in methods)
+        if rule.url_path:
+            upaths = [compile_path(p.lstrip("/")) for p in rule.url_path]
+            checks.append(lambda s, ws: _MAYBE if s.url_path is None
+                          else any(r.match(s.url_path.lstrip("/")) for r in upaths))
+        if "egress" in (rule.kind or ()) and not rule.private and rule.effect != "deny":
+            # a private address is admitted only by a rule that says private = true; a deny rule still matches
+            checks.append(lambda s, ws: s.kind != "egress" or "private" not in s.facts)
         if rule.mcp_server:
             srv = [compile_name(p) for p in rule.mcp_server]
             checks.append(lambda s, ws: _MAYBE if s.mcp_server is None else any(r.match(s.mcp_server) for r in srv))
@@ -706,7 +724,7 @@ def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.dat
         kind = s.kind
         if kind == "exec":
             cands = policy._candidates(call.harness, call.tool, kind, s.program, mode=mode)
-        elif kind == "url":
+        elif kind == "url" or kind == "egress":
             cands = policy._candidates(call.harness, call.tool, kind, None, (s.host or "").lower() or None, mode=mode)
         elif kind == "mcp":
             cands = policy._candidates(call.harness, call.tool, kind, None, None, s.mcp_server, s.mcp_tool, mode=mode)

@@ -56,12 +56,12 @@ __all__ = (
 )
 
 Effect = Literal["allow", "deny", "require"]
-Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown", "workspace.result"]
+Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "egress", "unknown", "workspace.result"]
 Location = Literal["inside", "root", "outside", "null"]
 WorkspaceMode = Literal["mount", "clone"]
 
 #: statement kinds a rule may name in ``kind``
-KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown",
+KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "egress", "unknown",
                           # landing a clone-mode result that changes a path the host runs (matchable by path);
                           # matched only by rules that name it
                           "workspace.result")
@@ -133,6 +133,14 @@ class Rule(_Strict):
       (relative globs are relative to the workspace; ``**`` crosses directories).
     - ``sql_kind``, ``sql_flags_any``, ``sql_flags_none``: SQL statements.
     - ``host``: URL host globs. ``mcp_server``, ``mcp_tool``: MCP names (globs).
+    - ``egress`` statements (a connection through the egress door; a rule matches them only when
+      its ``kind`` names ``egress``): ``host`` (globs, matched against the name the client asked
+      for), ``port`` (numbers), ``private = true`` (the rule also admits a host that resolves to a
+      loopback, private, link-local, multicast or metadata address; such a rule must name its
+      hosts, no ``*`` alone). Without it, an allow or require rule never matches such a connection.
+      ``method`` (HTTP methods) and ``url_path`` (path globs, ``**`` crosses ``/``) match a request the door
+      sees: plain HTTP, or HTTPS to a host an ``inspect = true`` rule names (the door then terminates TLS
+      with the run's own CA and decides each request; the tunnel itself is not a decision).
     - ``unknown = true``: the rule matches statements the classifiers could not
       decide (``eval``, ``$CMD``, unparseable input, unknown tools). No other rule ever
       matches them. Such a rule may only carry call-level matchers.
@@ -174,6 +182,15 @@ class Rule(_Strict):
     sql_flags_any: Names = None
     sql_flags_none: Names = None
     host: Names = None
+    method: Names = None
+    url_path: Names = None
+    inspect: bool = False
+    #: inspecting mode: a header the door adds to each request this rule allows, with a secret from the host,
+    #: e.g. "Authorization: Bearer {{secret:NPM_TOKEN}}" (the box never sees the value; the journal the name)
+    credential_header: str | None = None
+    port: Annotated[tuple[int, ...] | None, BeforeValidator(lambda v: (v,) if isinstance(v, int) else
+                                                            (tuple(v) if isinstance(v, list) else v))] = None
+    private: bool = False
     mcp_server: Names = None
     mcp_tool: Names = None
     unknown: bool = False
@@ -188,6 +205,7 @@ class Rule(_Strict):
         "harness", "tool", "workspace_mode", "kind", "program", "subcommand", "flags_any", "flags_none", "args_any",
         "args_none", "args_prefix", "facts_any", "facts_none", "location", "touches", "path",
         "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host", "mcp_server", "mcp_tool",
+        "method", "url_path",
     )
     @classmethod
     def check_nonempty(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -242,6 +260,24 @@ class Rule(_Strict):
             raise ValueError("approver_group and quorum are only for effect = \"require\"")
         if self.not_before and self.not_after and self.not_after <= self.not_before:
             raise ValueError("not_after must be later than not_before")
+        if self.port is not None and (not self.port or any(not 1 <= p <= 65535 for p in self.port)):
+            raise ValueError("port must be a list of numbers from 1 to 65535")
+        if self.private and not self.host:
+            raise ValueError("private = true needs a host matcher naming the private hosts")
+        if self.private and any(h.strip("*.") == "" for h in self.host or ()):
+            raise ValueError("private = true must name its hosts (a host pattern of only '*' is not allowed)")
+        if self.inspect and (self.effect == "deny" or "egress" not in (self.kind or ()) or not self.host
+                             or any(h.strip("*.") == "" for h in self.host)):
+            raise ValueError("inspect = true is for allow/require rules with kind = [\"egress\"] that name their hosts")
+        if self.credential_header is not None:
+            m = re.fullmatch(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e]*)", self.credential_header)
+            if not (self.inspect and self.effect != "deny"):
+                raise ValueError("credential_header is for rules with inspect = true")
+            if m is None or len(re.findall(r"\{\{secret:[A-Za-z_][A-Za-z0-9_]*\}\}", m.group(2))) != 1 or \
+                    "{{" in re.sub(r"\{\{secret:[A-Za-z_][A-Za-z0-9_]*\}\}", "", m.group(2)):
+                raise ValueError('credential_header must be "Name: value" with one {{secret:NAME}} in the value')
+        if self.method and any(not re.fullmatch(r"[A-Z]{1,20}", m) for m in self.method):
+            raise ValueError("method must be HTTP methods in capitals (GET, HEAD, POST, ...)")
         if self.kind and "unknown" in self.kind:
             raise ValueError("use unknown = true, not kind = [\"unknown\"]")
         return self
@@ -255,6 +291,10 @@ class Rule(_Strict):
                 out[k] = list(v) if isinstance(v, tuple) else v
         if self.unknown:
             out["unknown"] = True
+        if self.private:
+            out["private"] = True
+        if self.inspect:
+            out["inspect"] = True
         return out
 
 
@@ -262,7 +302,7 @@ _CALL_MATCHERS = ("harness", "tool", "workspace_mode")
 _STATEMENT_MATCHERS = (
     "kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
     "operands_max", "operands_min", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
-    "mcp_server", "mcp_tool",
+    "mcp_server", "mcp_tool", "port", "method", "url_path",
 )
 
 
@@ -281,6 +321,10 @@ class PolicyHeader(_Strict):
     #: allow rules never allow anything on their own (with no_match = "deny" they narrow what the
     #: other tiers allow). A project policy (.agp/policy.toml) is always loaded this way.
     tighten_only: bool = False
+    #: the egress door's upload budgets: megabytes the box may send through it over the whole run, and on one
+    #: connection (unset: agp's defaults); with several tiers, the smallest wins
+    egress_upload_mb: float | None = Field(default=None, gt=0, le=1_000_000)
+    egress_connection_upload_mb: float | None = Field(default=None, gt=0, le=1_000_000)
 
 
 class TestCase(_Strict):

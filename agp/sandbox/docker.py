@@ -129,6 +129,8 @@ _LAUNCHER_ARGV = ["python3", "-I", "-S", "-c", LAUNCHER_SOURCE]
 #: the stdlib forwarder every agp image carries (images/common/agp-forward.py), and its default port
 FORWARDER_PATH = "/opt/agp/bin/agp-forward.py"
 FORWARDER_PORT = 8788
+#: the in-box port of the forwarder to the egress door (the box's HTTP(S)_PROXY)
+EGRESS_PORT = 8789
 
 
 class ExecTimeoutError(SandboxError):
@@ -797,14 +799,18 @@ class DockerSandbox:
             proc.close_stdin()
         return proc
 
-    def start_forwarder(self, port: int = FORWARDER_PORT, *, timeout: float = 10.0) -> ExecProcess:
-        """Start the in-sandbox loopback forwarder to /run/agp/relay.sock; returns once it listens.
+    def start_forwarder(self, port: int = FORWARDER_PORT, *, timeout: float = 10.0,
+                        socket: str = "relay.sock") -> ExecProcess:
+        """Start the in-sandbox loopback forwarder to /run/agp/<socket> (the model relay by default, or the
+        egress door's ``egress.sock``); returns once it listens.
 
         Point the harness at ``http://127.0.0.1:<port>`` (Claude: ANTHROPIC_BASE_URL; Codex: the
         provider base_url + ``/v1``). Kill the returned process (or tear down) to stop it.
         """
+        if "/" in socket or socket.startswith("."):
+            raise SandboxError(f"forwarder socket must be a name in {CONTAINER_SOCKET_DIR}, not {socket!r}")
         proc = self.exec_stream(["python3", "-I", "-S", FORWARDER_PATH, "--port", str(int(port)),
-                                 "--socket", f"{CONTAINER_SOCKET_DIR}/relay.sock"])
+                                 "--socket", f"{CONTAINER_SOCKET_DIR}/{socket}"])
         seen = b""
         try:
             for _stream, data in proc.frames(timeout=timeout):
@@ -814,7 +820,8 @@ class DockerSandbox:
         except TimeoutError:
             pass
         proc.kill()
-        raise SandboxError(f"the model forwarder did not start: {seen[-300:].decode(errors='replace')!r}")
+        what = "model" if socket == "relay.sock" else socket.removesuffix(".sock")
+        raise SandboxError(f"the {what} forwarder did not start: {seen[-300:].decode(errors='replace')!r}")
 
     def stop(self, *, timeout: float = 30.0) -> None:
         """Kill every process in the sandbox and confirm from the engine that none is left.

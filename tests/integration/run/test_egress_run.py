@@ -1,0 +1,294 @@
+"""Governed egress end to end: the real sandbox (network none), the real gate and egress door, local
+upstreams on 127.0.0.1 (TLS with a test CA) pinned with ``agp run --resolve``.
+
+Inside the box, code that only follows the proxy variables agp sets (Python's urllib, pip run from
+its wheel installing a wheel from a PyPI-style simple index, git cloning over dumb and smart HTTP and
+pushing over smart HTTP to a ``git http-backend``) reaches the allowed host, and is refused, with the door's reason, for a host with no
+rule, for a host that resolves to a private address without ``private = true``, for a ClientHello
+naming another host than the CONNECT, and past the policy's upload budget; a direct connection
+still has no route. Each connection is in the journal (egress.decision, egress.close).
+"""
+
+from __future__ import annotations
+
+import base64
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.egress import http_server, make_ca
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[3]
+AGP = [sys.executable, "-m", "agp.cli"]
+AGENT = 10001
+
+PROBE = r'''
+import json, os, socket, ssl, sys, urllib.request, urllib.error
+port = int(sys.argv[1])
+ctx = ssl.create_default_context(cafile="ca.pem")
+out = {"proxy": os.environ.get("HTTPS_PROXY")}
+for name in ("registry.test", "other.test", "public.test"):
+    try:
+        with urllib.request.urlopen(f"https://{name}:{port}/hello.txt", context=ctx, timeout=20) as r:
+            out[name] = "ok: " + r.read().decode().strip()
+    except (urllib.error.URLError, OSError) as e:
+        out[name] = "error: " + str(getattr(e, "reason", e))
+# a tunnel opened for the allowed host, carrying a ClientHello for another name
+t = socket.create_connection(("127.0.0.1", 8789), timeout=20)
+t.sendall(f"CONNECT registry.test:{port} HTTP/1.1\r\nHost: registry.test\r\n\r\n".encode())
+out["tunnel"] = t.recv(200).split(b"\r\n")[0].decode()
+try:
+    ctx.wrap_socket(t, server_hostname="other.test")
+    out["sni"] = "handshake completed"
+except (ssl.SSLError, OSError) as e:
+    out["sni"] = "error: " + str(e)
+for size in (1000, 300000):  # the policy's per-connection upload budget is 100 kB
+    try:
+        req = urllib.request.Request(f"https://registry.test:{port}/up", data=b"x" * size)
+        with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
+            out[f"post{size}"] = "ok: " + r.read().decode()
+    except (urllib.error.URLError, OSError) as e:
+        out[f"post{size}"] = "error: " + str(getattr(e, "reason", e))
+# inspecting mode: the door terminates TLS with the run's CA, which agp put in the box's trust bundle
+# (SSL_CERT_FILE); GET of the allowed path passes, a POST is refused inside TLS
+dctx = ssl.create_default_context()
+out["inspect_env"] = os.environ.get("SSL_CERT_FILE")
+for method, path, data in (("GET", "/hello.txt", None), ("POST", "/up", b"x")):
+    try:
+        req = urllib.request.Request(f"https://inspect.test:{port}{path}", data=data, method=method)
+        with urllib.request.urlopen(req, context=dctx, timeout=20) as r:
+            out[f"inspect {method}"] = "ok: " + r.read().decode().strip()
+    except urllib.error.HTTPError as e:
+        out[f"inspect {method}"] = f"http {e.code}: " + e.read().decode().strip()
+    except (urllib.error.URLError, OSError) as e:
+        out[f"inspect {method}"] = "error: " + str(getattr(e, "reason", e))
+s = socket.socket()
+s.settimeout(5)
+try:
+    s.connect(("192.0.2.1", 9))  # TEST-NET-1: with network none there is no route to send anything on
+    out["direct"] = "connected"
+except OSError as e:
+    out["direct"] = os.strerror(e.errno) if e.errno else str(e)
+json.dump(out, open("probe.json", "w"), indent=1)
+'''
+
+
+GITFLOW = r"""
+import os, subprocess, sys
+base = sys.argv[1]
+env = {**os.environ, "GIT_SSL_CAINFO": os.path.abspath("ca.pem"), "GIT_AUTHOR_NAME": "box",
+       "GIT_AUTHOR_EMAIL": "box@example.invalid", "GIT_COMMITTER_NAME": "box",
+       "GIT_COMMITTER_EMAIL": "box@example.invalid"}
+def git(*a, cwd=None):
+    print("+ git", *a, flush=True)
+    subprocess.run(["git", *a], env=env, cwd=cwd, check=True)
+git("clone", "-q", base + "/repo.git", "cloned")
+git("clone", "-q", base + "/smart/smart.git", "smart")
+with open("smart/PUSHED", "w") as f:
+    f.write("pushed from the box" + chr(10))
+git("add", "PUSHED", cwd="smart")
+git("commit", "-qm", "from the box", cwd="smart")
+git("push", "-q", "origin", "HEAD:refs/heads/from-box", cwd="smart")
+print("gitflow done", flush=True)
+"""
+
+
+def _wheel(dest: Path) -> Path:
+    """A minimal pure-Python wheel: egpkg 1.0 with one module."""
+    name = "egpkg-1.0-py3-none-any.whl"
+    files = {"egpkg/__init__.py": b"MESSAGE = 'installed through the egress door'\n",
+             "egpkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: egpkg\nVersion: 1.0\n",
+             "egpkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: agp-test\nRoot-Is-Purelib: true\n"
+                                          b"Tag: py3-none-any\n"}
+    record = []
+    for p, data in files.items():
+        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{p},sha256={h},{len(data)}")
+    record.append("egpkg-1.0.dist-info/RECORD,,")
+    files["egpkg-1.0.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
+    out = dest / name
+    with zipfile.ZipFile(out, "w") as z:
+        for p, data in files.items():
+            z.writestr(p, data)
+    return out
+
+
+def _site(root: Path) -> None:
+    (root / "hello.txt").write_text("hello from the registry\n")
+    (root / "files").mkdir()
+    whl = _wheel(root / "files")
+    digest = hashlib.sha256(whl.read_bytes()).hexdigest()
+    (root / "simple" / "egpkg").mkdir(parents=True)
+    (root / "simple" / "egpkg" / "index.html").write_text(
+        f'<!DOCTYPE html><html><body><a href="../../files/{whl.name}#sha256={digest}">{whl.name}</a></body></html>\n')
+    src = root.parent / "src"
+    src.mkdir()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    (src / "README").write_text("cloned through the egress door\n")
+    subprocess.run(["git", "-C", str(src), "add", "README"], check=True)
+    subprocess.run(["git", "-C", str(src), "commit", "-qm", "first"], check=True, env=env)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / "repo.git")], check=True)
+    subprocess.run(["git", "-C", str(root / "repo.git"), "update-server-info"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / "smart.git")], check=True)
+
+
+def _pip_wheel() -> Path:
+    found = sorted(glob.glob("/root/.pyenv/versions/3.1*/lib/python3.1*/ensurepip/_bundled/pip-2*-py3-none-any.whl")
+                   + glob.glob(os.path.join(os.path.dirname(os.__file__), "ensurepip", "_bundled", "pip-*.whl")))
+    if not found:
+        pytest.skip("no pip wheel on this host to run pip in the box")
+    return Path(found[-1])
+
+
+def test_box_reaches_only_what_the_policy_allows_through_the_door(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    _site(root)
+    ca = make_ca(tmp_path / "ca", ["registry.test", "other.test", "public.test", "inspect.test"])
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "probe.py").write_text(PROBE)
+    (ws / "gitflow.py").write_text(GITFLOW)
+    shutil.copy(ca.ca_pem, ws / "ca.pem")
+    pip_whl = ws / _pip_wheel().name
+    shutil.copy(_pip_wheel(), pip_whl)
+    for p in [ws, *ws.rglob("*")]:
+        os.lchown(p, AGENT, AGENT)
+    with http_server(root, tls=ca) as port:
+        policy = tmp_path / "policy.toml"
+        policy.write_text(f"""
+[policy]
+egress_connection_upload_mb = 0.1
+
+[[rule]]
+id = "tools"
+effect = "allow"
+program = ["python3", "git"]
+
+[[rule]]
+id = "logs"
+effect = "allow"
+kind = ["write"]
+location = ["inside"]
+
+[[rule]]
+id = "registry"
+effect = "allow"
+description = "the test registry (a loopback address, so private = true)"
+kind = ["egress"]
+host = ["registry.test"]
+port = [{port}]
+private = true
+
+[[rule]]
+id = "inspect-read"
+effect = "allow"
+kind = ["egress"]
+host = ["inspect.test"]
+method = ["GET"]
+url_path = ["/hello.txt"]
+inspect = true
+private = true
+
+[[rule]]
+id = "public-only"
+effect = "allow"
+kind = ["egress"]
+host = ["public.test"]
+""")
+        script = [
+            {"tool": "Bash", "input": {"command": f"python3 probe.py {port}"}},
+            {"tool": "Bash", "input": {"command": f"python3 {pip_whl.name}/pip install --no-cache-dir --cert ca.pem "
+                                                  f"--index-url https://registry.test:{port}/simple/ --target site "
+                                                  f"egpkg > pip.log 2>&1"}},
+            # git with the test CA (set by a wrapper: the policy denies git -c and GIT_* assignments)
+            # git with the test CA (set by a wrapper: the policy denies git -c and GIT_* assignments):
+            # clone over dumb HTTP, clone over smart HTTP (git http-backend), commit and push back
+            {"tool": "Bash", "input": {"command": f"python3 gitflow.py https://registry.test:{port} > git.log 2>&1"}},
+            {"tool": "Bash", "input": {"command": f"python3 {pip_whl.name}/pip download --no-cache-dir --cert ca.pem "
+                                                  f"--index-url https://other.test:{port}/simple/ --no-deps -d dl "
+                                                  f"egpkg > pip-denied.log 2>&1"}},
+        ]
+        (tmp_path / "script.json").write_text(json.dumps(script))
+        resolve = [a for h in ("registry.test", "other.test", "public.test", "inspect.test")
+                   for a in ("--resolve", f"{h}:{port}:127.0.0.1")]
+        r = subprocess.run([*AGP, "run", "--intendant", "reference", "--script", tmp_path / "script.json",
+                            "--workspace", ws, "--policy", policy, "--approver", "none", *resolve,
+                            "--out", tmp_path / "runs", "--json"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600,
+                           # the door (on the host) verifies the local upstream with the test CA
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "SSL_CERT_FILE": str(ca.ca_pem)})
+    assert r.stdout, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    run_dir = Path(doc["run_dir"])
+    entries = [json.loads(x) for x in (run_dir / "journal.jsonl").read_text().splitlines() if x.strip()]
+    gate = [e["body"] for e in entries if e["kind"] == "gate.decision"]
+    assert [g["decision"] for g in gate] == ["allow"] * 4, [g["reason"] for g in gate]
+
+    probe = json.loads((ws / "probe.json").read_text())
+    assert probe["proxy"] == "http://127.0.0.1:8789"
+    assert probe["registry.test"] == "ok: hello from the registry"
+    assert "403 agp egress: denied: no rule allows" in probe["other.test"], probe
+    assert "403 agp egress: denied" in probe["public.test"], probe
+    assert probe["direct"] == "Network is unreachable", probe
+    assert probe["inspect_env"] == "/etc/agp/egress-trust.pem"
+    assert probe["inspect GET"] == "ok: hello from the registry", probe
+    assert probe["inspect POST"].startswith("http 403: agp egress: denied: no rule allows"), probe
+    assert probe["tunnel"] == "HTTP/1.1 200 Connection established"
+    assert "UNRECOGNIZED_NAME" in probe["sni"].upper(), probe
+    assert probe["post1000"] == 'ok: {"received": 1000}', probe
+    assert probe["post300000"].startswith("error: "), probe
+
+    assert (ws / "site" / "egpkg" / "__init__.py").exists(), (ws / "pip.log").read_text()[-2000:]
+    assert (ws / "cloned" / "README").read_text() == "cloned through the egress door\n", \
+        (ws / "git.log").read_text()[-2000:]
+    assert "gitflow done" in (ws / "git.log").read_text(), (ws / "git.log").read_text()[-2000:]
+    assert (ws / "smart" / "README").exists()
+    pushed = subprocess.run(["git", "-C", str(root / "smart.git"), "show", "from-box:PUSHED"],
+                            capture_output=True, text=True)
+    assert pushed.stdout == "pushed from the box" + chr(10), pushed.stderr
+    assert "Tunnel connection failed: 403 agp egress: denied: no rule allows" in (ws / "pip-denied.log").read_text()
+    assert not list((ws / "dl").glob("*"))
+
+    decisions = [e["body"] for e in entries if e["kind"] == "egress.decision"]
+    by_host: dict[str, set[str]] = {}
+    for d in decisions:
+        by_host.setdefault(d["host"], set()).add(d["decision"])
+    assert by_host == {"registry.test": {"allow"}, "other.test": {"deny"}, "public.test": {"deny"},
+                       "inspect.test": {"allow", "deny"}}, decisions
+    inspected = [(d["method"], d["path"], d["decision"]) for d in decisions if d["host"] == "inspect.test"]
+    assert inspected == [("GET", "/hello.txt", "allow"), ("POST", "/up", "deny")]
+    # the run CA's key never reaches anything the box can see
+    for f in (run_dir / "mounts").iterdir():
+        assert b"PRIVATE KEY" not in f.read_bytes(), f
+    assert list((run_dir / "egress-ca").iterdir()) == []
+    assert all("addresses" not in d for d in decisions if d["host"] == "other.test")  # never resolved
+    pub = [d for d in decisions if d["host"] == "public.test"]
+    assert pub and all(d["private"] is True and d["rule"] is None for d in pub)
+    allowed = [d for d in decisions if d["decision"] == "allow"]
+    assert len(allowed) >= 3  # urllib, pip, git (each its own tunnel at least once)
+    closes = [e["body"] for e in entries if e["kind"] == "egress.close"]
+    assert len(closes) == len([d for d in decisions if d["decision"] == "allow" or d.get("inspected")])
+    assert all(c["bytes_down"] > 0 for c in closes if not c["end"].startswith("refused")), closes
+    assert doc["bundle_ok"], doc
+    aar = json.loads((Path(doc["bundle_dir"]) / "aar.json").read_text())
+    refused = [e["body"] for e in entries if e["kind"] == "egress.refused"]
+    assert any("does not match the CONNECT host 'registry.test'" in r["refused"] for r in refused), refused
+    assert any("upload budget exceeded" in c["end"] for c in closes), closes
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["egress_limits"]["upload_per_connection"] == 100_000
+    assert aar["egress"]["journaled"]["allowed"] == len(allowed)
+    assert aar["egress"]["journaled"]["denied"] == len(decisions) - len(allowed)
+    assert aar["egress"]["journaled"]["bytes_down"] == sum(c["bytes_down"] for c in closes)
