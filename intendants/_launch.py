@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intendants import registry
+
 __all__ = ["LaunchSpec", "bridge_files", "bridge_source", "check_spec", "hook_command"]
 
 CORE = "_agp_bridge.py"
@@ -36,7 +38,7 @@ class LaunchSpec:
 
 def bridge_source(harness: str) -> bytes:
     """The bridge stub for a harness, as shipped in this package."""
-    sub = {"claude-code": "claude_code", "codex": "codex", "reference": "reference"}[harness]
+    sub = registry.get(harness).package.rpartition(".")[2]
     return (_HERE / sub / "bridge.py").read_bytes()
 
 
@@ -119,8 +121,8 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
         refuse("the hook command does not turn a bridge failure into a block")
     deadline = _deadline_of(cmd)
     if spec.harness == "claude-code":
-        from intendants.claude_code.launch import MANAGED_SETTINGS_PATH
-
+        MANAGED_SETTINGS_PATH = registry.get("claude-code").admin_config
+        assert MANAGED_SETTINGS_PATH is not None
         raw = spec.files.get(MANAGED_SETTINGS_PATH)
         if raw is None:
             refuse(f"no managed settings at {MANAGED_SETTINGS_PATH}")
@@ -142,8 +144,8 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
                    "their env would reach the hook")
         return spec
     if spec.harness == "codex":
-        from intendants.codex.launch import REQUIREMENTS_PATH
-
+        REQUIREMENTS_PATH = registry.get("codex").admin_config
+        assert REQUIREMENTS_PATH is not None
         raw = spec.files.get(REQUIREMENTS_PATH)
         if raw is None:
             refuse(f"no requirements at {REQUIREMENTS_PATH}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from agp.commands._util import HelpFormatter, out_console, print_json
 from agp.doctor import run_checks
 from agp.paths import default_key_dir
+from intendants import registry
 
 __all__ = ("register",)
 
@@ -28,15 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--key-dir", type=Path, default=None, help=f"key directory (default {default_key_dir()})")
     p.add_argument("--policy", type=Path, default=None, help="policy file to validate (default: policies/default.toml)")
-    p.add_argument("--intendant", action="append", choices=["reference", "claude-code", "codex"],
+    p.add_argument("--intendant", action="append", choices=list(registry.NAMES),
                    help="intendant images to check (repeatable; default: all three)")
     p.add_argument("--json", action="store_true", help="print [{name, status, detail, fix}] as JSON")
     p.set_defaults(func=_doctor)
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    intendants = args.intendant or ["reference", "claude-code", "codex"]
-    harness = any(i != "reference" for i in intendants)
+    intendants = args.intendant or list(registry.NAMES)
+    harness = any(i in registry.REAL for i in intendants)
     checks = run_checks(key_dir=args.key_dir or default_key_dir(), policy=args.policy, intendants=intendants,
                         harness=harness)
     if args.json:

@@ -6,12 +6,17 @@ import argparse
 import importlib
 import inspect
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agp.commands._util import HelpFormatter, err_console, out_console, print_json
 from agp.errors import ApprovalError, UsageError
 from agp.paths import data_dir, default_key_dir
+from intendants import registry
+
+if TYPE_CHECKING:
+    from agp.approvers import SlackApprover, SlackSocketApprover
 
 __all__ = ("APPROVAL_HEADROOM", "DEFAULT_APPROVAL_TIMEOUT", "bridge_deadline", "check_approval_timeout", "register",
            "render_result")
@@ -21,14 +26,12 @@ DEFAULT_APPROVAL_TIMEOUT = 20.0
 #: call (up to the 5 s evaluation deadline, before the approval starts) and journaling the answer
 #: and the decision (fsync)
 APPROVAL_HEADROOM = 5.0
-_LAUNCH = {"claude-code": "intendants.claude_code.launch", "codex": "intendants.codex.launch",
-           "reference": "intendants.reference.launch"}
 
 
 def bridge_deadline(intendant: str) -> float:
     """The hook bridge's deadline in the intendant's launch spec (the run does not override it):
     a call the gate has not answered by then is denied by the bridge."""
-    fn = importlib.import_module(_LAUNCH[intendant]).launch_spec
+    fn = importlib.import_module(registry.get(intendant).launch_module).launch_spec
     return float(inspect.signature(fn).parameters["deadline"].default)
 
 
@@ -68,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  agp run --intendant reference --script task.json --workspace /tmp/ws --approver none"
         ),
     )
-    p.add_argument("--intendant", required=True, choices=["claude-code", "codex", "reference"],
+    p.add_argument("--intendant", required=True, choices=sorted(registry.NAMES),
                    help="which harness runs: Claude Code, Codex, or the deterministic reference agent")
     p.add_argument("--task", default=None, help="the task given to the agent (the reference agent takes --script)")
     p.add_argument("--script", type=Path, default=None, help="reference intendant: the JSON task script to run")
@@ -100,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     from agp._live import LiveView
     from agp.run import RunOptions, run_governed
 
-    if args.intendant == "reference":
+    if registry.get(args.intendant).runs_script:
         if args.script is None:
             raise UsageError("the reference intendant runs a task script: pass --script FILE")
     elif not args.task:
@@ -122,13 +125,13 @@ def _run(args: argparse.Namespace) -> int:
     slack = _connect_slack(args.slack_channel) if approver == "slack" else None
     try:
         if slack is not None:
-            opts.extra["approver"] = slack
+            opts = replace(opts, approver_channel=slack)
         with LiveView(title=f"agp run · {args.intendant}") as view:
             if approver == "none":
                 view.log("approver: none — every call the policy sends for approval is denied")
             elif slack is not None:
-                how = "Socket Mode" if slack.__class__.__name__ == "SlackSocketApprover" else f"HTTP endpoint {slack.url}"
-                view.log(f"approver: slack, channel {slack.channel} ({how}); approval timeout {args.approval_timeout:g}s")
+                view.log(f"approver: slack, channel {slack.channel} ({slack.transport}); "
+                         f"approval timeout {args.approval_timeout:g}s")
             result = run_governed(opts, view)
     finally:
         if slack is not None:
@@ -140,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _connect_slack(channel: str | None) -> Any:
+def _connect_slack(channel: str | None) -> SlackSocketApprover | SlackApprover:
     """Build the Slack approver from the environment and connect it (token check, Socket Mode hello)
     before anything starts: a missing variable or a refused token is a usage error, exit 2."""
     from agp.approvers import slack_from_env

@@ -62,6 +62,7 @@ from agp.sandbox.driver import (
     CONTAINER_INTENDANTS,
     CONTAINER_SOCKET_DIR,
     CONTAINER_WORKSPACE,
+    FORWARDER_PORT,
     EventSink,
     ExecResult,
     PreflightResult,
@@ -126,9 +127,9 @@ except OSError as e:
 _LAUNCHER_ARGV = ["python3", "-I", "-S", "-c", LAUNCHER_SOURCE]
 
 
-#: the stdlib forwarder every agp image carries (images/common/agp-forward.py), and its default port
+#: the stdlib forwarder every agp image carries (images/common/agp-forward.py); its default port is
+#: the driver contract's :data:`agp.sandbox.driver.FORWARDER_PORT`
 FORWARDER_PATH = "/opt/agp/bin/agp-forward.py"
-FORWARDER_PORT = 8788
 
 
 class ExecTimeoutError(SandboxError):
