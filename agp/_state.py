@@ -125,3 +125,7 @@ class BoxState:
     ws_before: Any = None
     #: collection after stop() ran (it runs once)
     collected: bool = False
+    #: how the harness ended: its exit status (None: it did not), the run's timeout, the write limit
+    exit_code: int | None = None
+    timed_out: bool = False
+    write_limit: str | None = None

@@ -98,9 +98,9 @@ def _transcript_sources(opts: Any, dirs: tuple[StateDir, ...]) -> list[tuple[Pat
 
 
 def sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, record: RunRecord,
-                  state: BoxState) -> dict[str, Any]:
-    """Create, verify, preflight, run the harness (its log capped). Runs in a worker thread;
-    sets ``state.done`` when it returns, however it returns."""
+                  state: BoxState) -> int:
+    """Create, verify, preflight, run the harness (its log capped); returns its exit status. Runs in a
+    worker thread; sets ``state.done`` when it returns, however it returns."""
     state.started = True
     try:
         return _sandbox_phase(opts=opts, ctx=ctx, view=view, journal=journal, record=record, state=state)
@@ -109,7 +109,7 @@ def sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any,
 
 
 def _sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, record: RunRecord,
-                   state: BoxState) -> dict[str, Any]:
+                   state: BoxState) -> int:
     from agp.paths import default_key_dir
     from agp.sandbox import SandboxSpec, resolve_intendant_image
     from agp.sandbox.backends import open_sandbox
@@ -178,7 +178,7 @@ def _sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any
                     "what": "harness log capped", "kept_bytes": kept, "dropped_bytes": dropped,
                     "cap_bytes": HARNESS_LOG_CAP})
     view.status(f"{opts.intendant} exited with status {code}")
-    return {"exit_code": code}
+    return code
 
 
 def _confirm_codex_hook(box: SandboxDriver, spec_l: LaunchSpec, *, view: Any, journal: Any, session: str) -> None:

@@ -200,18 +200,17 @@ def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Jour
 
     session, run_dir, workspace = ctx.session, ctx.run_dir, ctx.workspace
     state = BoxState()
-    outcome: dict[str, Any] = {}
 
     def start_watchdog(box) -> None:
         from agp.sandbox.watchdog import WriteWatchdog
 
         def on_limit(reason: str) -> None:
-            outcome["write_limit"] = reason
+            state.write_limit = reason
             view.log(reason)
             try:
                 box.stop()
             except AgpError as exc:
-                outcome["write_limit"] += f" (stopping it failed: {exc})"
+                state.write_limit = f"{reason} (stopping it failed: {exc})"
 
         wd = WriteWatchdog({"workspace": workspace, "state": run_dir / "box"},
                            int(opts.max_write_mb * 1e6), on_limit)
@@ -227,13 +226,13 @@ def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Jour
                 await _wiring.start_relay(tg, opts=opts, ctx=ctx, journal=journal, record=record)
             try:
                 with anyio.move_on_after(opts.timeout) as scope:
-                    outcome.update(await anyio.to_thread.run_sync(
+                    state.exit_code = await anyio.to_thread.run_sync(
                         lambda: _wiring.sandbox_phase(opts=opts, ctx=ctx, view=view, journal=journal,
                                                       record=record, state=state),
                         abandon_on_cancel=True,
-                    ))
+                    )
                 if scope.cancelled_caught:
-                    outcome["timed_out"] = True
+                    state.timed_out = True
             finally:
                 box = state.box
                 if box is not None:
@@ -274,11 +273,11 @@ def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Jour
                 journal.append("run.anomaly", session, {"what": "collecting after the run failed",
                                                         "error": f"{type(exc).__name__}: {exc}"})
             box.teardown()
-    if outcome.get("write_limit"):
-        return 1, outcome["write_limit"]
-    if outcome.get("timed_out"):
+    if state.write_limit:
+        return 1, state.write_limit
+    if state.timed_out:
         return 124, f"the run hit its {opts.timeout:g}s timeout; the harness was stopped and the sandbox torn down"
-    code = outcome.get("exit_code", 1)
+    code = 1 if state.exit_code is None else state.exit_code
     if code != 0:
         return 1, f"the harness exited with status {code}"
     return 0, "the run finished"

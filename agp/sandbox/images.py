@@ -397,7 +397,7 @@ def build_intendant(name: str, base_id: str, *, client: Any | None = None, force
         raise SandboxError(f"unknown intendant image {name!r} (one of {', '.join(INTENDANTS)})")
     ddir = _repo() / "images" / name
     dockerfile = ddir / "Dockerfile"
-    version, binaries, integrity = (None, {}, None) if name == "reference" else harness_binaries(name, log=log)
+    version, binaries, integrity = (None, {}, None) if name not in registry.REAL else harness_binaries(name, log=log)
     inputs = {
         "base": base_id,
         "files": _sha256_files([dockerfile, *_common_files()]),
