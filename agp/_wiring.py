@@ -1,52 +1,58 @@
 """Adapters between agp.run and the parts it wires: gate, relay, sandbox, intendants.
 
 Kept apart from run.py so the orchestration reads as a sequence of steps and
-each part's calling convention lives in one place.
+each part's calling convention lives in one place. The sandbox is reached only
+through :class:`agp.sandbox.driver.SandboxDriver` (built by
+:func:`agp.sandbox.backends.open_sandbox`), approvers only through
+:class:`agp.gate.approvals.Approver`, harnesses only through
+:mod:`intendants.registry`; run state travels in the types of :mod:`agp._state`.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agp._state import BoxState, RunContext, RunOptions, RunRecord
 from agp.errors import SandboxError
+from intendants import registry
+
+if TYPE_CHECKING:
+    from agp.gate.approvals import Approver
+    from agp.sandbox.driver import SandboxDriver, StateDir
+    from intendants._launch import LaunchSpec
 
 __all__ = ("collect_after_stop", "egress_env", "launch_for", "sandbox_phase", "start_egress", "start_gate",
            "start_relay")
-
-CONTAINER_TRANSCRIPT_REFERENCE = "/home/agent/.agp/transcript.jsonl"
 
 #: the harness's stdout/stderr kept in logs/harness.log; the rest is counted and reported
 HARNESS_LOG_CAP = 64 * 1024**2
 
 
-def launch_for(opts, *, session: str, run_dir: Path):
+def launch_for(opts: Any, *, session: str, run_dir: Path) -> LaunchSpec:
     """The intendant's LaunchSpec: argv, env and the read-only files it needs inside."""
-    from agp.sandbox.docker import FORWARDER_PORT as RELAY_PORT
+    from agp.sandbox.driver import AGENT_HOME, CONTAINER_WORKSPACE, FORWARDER_PORT
 
-    if opts.intendant == "claude-code":
-        from intendants.claude_code.launch import launch_spec
-
-        return launch_spec(prompt=opts.task, workspace="/workspace", base_url=f"http://127.0.0.1:{RELAY_PORT}",
-                           config_dir="/home/agent/.claude", session=session)
-    if opts.intendant == "codex":
-        from dataclasses import replace
-
-        from intendants.codex.launch import launch_spec
-
-        home = "/home/agent/.codex"
-        spec = launch_spec(prompt=opts.task, workspace="/workspace", base_url=f"http://127.0.0.1:{RELAY_PORT}/v1",
+    harness = registry.get(opts.intendant)
+    launch_spec = importlib.import_module(harness.launch_module).launch_spec
+    base_url = f"http://127.0.0.1:{FORWARDER_PORT}"
+    if harness.name == "claude-code":
+        return launch_spec(prompt=opts.task, workspace=CONTAINER_WORKSPACE, base_url=base_url,
+                           config_dir=f"{AGENT_HOME}/.claude", session=session)
+    if harness.name == "codex":
+        home = f"{AGENT_HOME}/.codex"
+        spec = launch_spec(prompt=opts.task, workspace=CONTAINER_WORKSPACE, base_url=base_url + "/v1",
                            codex_home=home, session=session)
         # In the sandbox every setting reaches Codex as `-c` on its command line and the hook comes from
         # the read-only /etc/codex/requirements.toml; a file mounted inside CODEX_HOME would make the
         # engine create that directory as root, and Codex could not write its own state there.
         return replace(spec, files={k: v for k, v in spec.files.items() if not k.startswith(home + "/")})
-    from intendants.reference.launch import launch_spec
-
     script = Path(opts.script).read_bytes()
-    return launch_spec(script=script, workspace="/workspace", session=session,
-                       transcript=CONTAINER_TRANSCRIPT_REFERENCE)
+    return launch_spec(script=script, workspace=CONTAINER_WORKSPACE, session=session,
+                       transcript=harness.transcripts[0])
 
 
 def _materialize(files: dict[str, bytes], run_dir: Path):
@@ -61,15 +67,11 @@ def _materialize(files: dict[str, bytes], run_dir: Path):
     return tuple(mounts)
 
 
-def transcript_paths(opts) -> list[str]:
-    return {
-        "claude-code": ["/home/agent/.claude/projects"],
-        "codex": ["/home/agent/.codex/sessions"],
-        "reference": [CONTAINER_TRANSCRIPT_REFERENCE],
-    }[opts.intendant]
+def transcript_paths(opts: Any) -> list[str]:
+    return list(registry.get(opts.intendant).transcripts)
 
 
-def state_dirs(spec_l, run_dir: Path, *, uid: int, gid: int) -> tuple:
+def state_dirs(spec_l: LaunchSpec, run_dir: Path, *, uid: int, gid: int) -> tuple[StateDir, ...]:
     """One host directory per harness state directory (``<run>/box/<name>``, 0700, owned by the sandbox
     user), mounted read-write at it: the harness writes its transcript there, agp reads it after stop()."""
     from agp.sandbox import StateDir
@@ -85,7 +87,7 @@ def state_dirs(spec_l, run_dir: Path, *, uid: int, gid: int) -> tuple:
     return tuple(out)
 
 
-def _transcript_sources(opts, dirs) -> list[tuple[Path, str, str]]:
+def _transcript_sources(opts: Any, dirs: tuple[StateDir, ...]) -> list[tuple[Path, str, str]]:
     """(host state directory, path below it, container path) for each transcript the harness writes."""
     out = []
     for path in transcript_paths(opts):
@@ -96,71 +98,68 @@ def _transcript_sources(opts, dirs) -> list[tuple[Path, str, str]]:
     return out
 
 
-def sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, session: str, meta: dict,
-                  box_holder: dict) -> dict[str, Any]:
-    """Create, verify, preflight, run the harness (its log capped). Runs in a worker thread;
-    sets ``box_holder["done"]`` when it returns, however it returns."""
-    box_holder["started"] = True
+def sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, record: RunRecord,
+                  state: BoxState) -> int:
+    """Create, verify, preflight, run the harness (its log capped); returns its exit status. Runs in a
+    worker thread; sets ``state.done`` when it returns, however it returns."""
+    state.started = True
     try:
-        return _sandbox_phase(opts=opts, view=view, journal=journal, run_dir=run_dir, workspace=workspace,
-                              session=session, meta=meta, box_holder=box_holder)
+        return _sandbox_phase(opts=opts, ctx=ctx, view=view, journal=journal, record=record, state=state)
     finally:
-        box_holder["done"].set()
+        state.done.set()
 
 
-def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, session: str, meta: dict,
-                   box_holder: dict) -> dict[str, Any]:
+def _sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, record: RunRecord,
+                   state: BoxState) -> int:
     from agp.paths import default_key_dir
     from agp.sandbox import SandboxSpec, resolve_intendant_image
-    from agp.sandbox.docker import DockerSandbox
-
+    from agp.sandbox.backends import open_sandbox
     from agp.sandbox.collect import snapshot
     from agp.sandbox.mounts import HOST_RUN_PATHS, host_run_paths_present
+    from agp.sandbox.secrets import SecretResolver
 
+    harness = registry.get(opts.intendant)
+    session, run_dir, workspace = ctx.session, ctx.run_dir, ctx.workspace
     spec_l = launch_for(opts, session=session, run_dir=run_dir)
-    dirs = state_dirs(spec_l, run_dir, uid=opts.extra["uid"], gid=opts.extra["gid"])
-    box_holder["state_dirs"] = dirs
-    clone_mode = opts.extra.get("workspace_mode") == "clone"  # its host-run paths pass the workspace.result door
+    dirs = state_dirs(spec_l, run_dir, uid=ctx.uid, gid=ctx.gid)
+    state.state_dirs = dirs
+    clone_mode = ctx.workspace_mode == "clone"  # its host-run paths pass the workspace.result door
     readonly = () if clone_mode else tuple(host_run_paths_present(workspace))
     # the host-run paths before the run (present or not): any change after it is an anomaly
-    box_holder["ws_rels"] = tuple(dict.fromkeys((*readonly, *HOST_RUN_PATHS)))
-    box_holder["ws_before"] = None if clone_mode else snapshot(workspace, box_holder["ws_rels"])[0]
-    image = resolve_intendant_image(opts.intendant)
-    meta.update(image=str(getattr(image, "ref", "") or image), image_id=image.id)
+    state.ws_rels = tuple(dict.fromkeys((*readonly, *HOST_RUN_PATHS)))
+    state.ws_before = None if clone_mode else snapshot(workspace, state.ws_rels)[0]
+    image = resolve_intendant_image(harness.image)
+    record.image, record.image_id = str(image.ref or image), image.id
     journal.append("sandbox.image", session, {"intendant": opts.intendant, "image_id": image.id})
+    trust = egress_trust_files(state.egress_ca_pem) if state.egress_ca_pem else {}
     spec = SandboxSpec(
-        image=image.id, run_id=meta["run_id"], workspace=workspace, socket_dir=run_dir / "sock",
-        config_mounts=_materialize({**spec_l.files, **(egress_trust_files(box_holder["egress_ca_pem"])
-                                                        if box_holder.get("egress_ca_pem") else {})}, run_dir),
+        image=image.id, run_id=ctx.run_id, workspace=workspace, socket_dir=run_dir / "sock",
+        config_mounts=_materialize({**spec_l.files, **trust}, run_dir),
         state_dirs=dirs, workspace_readonly=readonly,
         denied=(run_dir / "journal.jsonl", (opts.key_dir or default_key_dir())),
         labels={"agp.intendant": opts.intendant},
-        uid=opts.extra["uid"], gid=opts.extra["gid"],
+        uid=ctx.uid, gid=ctx.gid,
     )
 
     def events(kind: str, body: dict) -> None:
         journal.append(kind, session, body)
 
-    from agp.sandbox.secrets import SecretResolver
-
-    box = DockerSandbox(spec, events=events, secrets=SecretResolver(redactor=journal.redactor))
-    box_holder["box"] = box
+    box = open_sandbox(spec, events=events, secrets=SecretResolver(redactor=journal.redactor))
+    state.box = box
     view.status("creating the sandbox (network none, caps dropped, read-only root; inspected before start)")
     box.create()  # refuses to start (HardeningError) unless every hardened flag is in the inspect data
-    start_watchdog = box_holder.get("start_watchdog")
-    if start_watchdog is not None:
-        start_watchdog(box)
+    if state.start_watchdog is not None:
+        state.start_watchdog(box)
     view.status("egress preflight: only lo, no route")
     pf = box.preflight()
-    meta["preflight"] = pf.to_json_dict()
-    if opts.intendant == "codex":
-        _confirm_codex_hook(box, spec_l, view=view, journal=journal, session=session, uid=opts.extra["uid"],
-                            gid=opts.extra["gid"])
-    if opts.intendant != "reference":
+    record.preflight = pf.to_json_dict()
+    if harness.hook_check:
+        _confirm_codex_hook(box, spec_l, view=view, journal=journal, session=session)
+    if harness.upstream is not None:
         view.status("starting the model forwarder (loopback → relay socket)")
         box.start_forwarder()
-    env = _with_egress(box, spec_l.env, view=view, trust=bool(box_holder.get("egress_ca_pem")))
-    view.status(f"{opts.intendant} running in {box.container_id[:12]}")
+    env = _with_egress(box, spec_l.env, view=view, trust=bool(state.egress_ca_pem))
+    view.status(f"{opts.intendant} running in {(box.container_id or '')[:12]}")
     log_path = run_dir / "logs" / "harness.log"
     code = -1
     kept = dropped = 0
@@ -178,18 +177,18 @@ def _sandbox_phase(*, opts, view, journal, run_dir: Path, workspace: Path, sessi
         finally:
             proc.close()
             if dropped:
-                meta["harness_log"] = {"kept_bytes": kept, "dropped_bytes": dropped, "cap_bytes": HARNESS_LOG_CAP}
+                record.harness_log = {"kept_bytes": kept, "dropped_bytes": dropped, "cap_bytes": HARNESS_LOG_CAP}
                 journal.append("run.anomaly", session, {
                     "what": "harness log capped", "kept_bytes": kept, "dropped_bytes": dropped,
                     "cap_bytes": HARNESS_LOG_CAP})
     view.status(f"{opts.intendant} exited with status {code}")
-    return {"exit_code": code}
+    return code
 
 
 def _with_egress(box, env, *, view, trust: bool = False) -> dict[str, str]:
     """Start the in-box forwarder to the egress door; the harness's environment with the proxy settings
     (and, in inspecting mode, the trust bundle that holds the run's CA)."""
-    from agp.sandbox.docker import EGRESS_PORT
+    from agp.sandbox.driver import EGRESS_PORT
 
     view.status("starting the egress forwarder (loopback → egress door socket)")
     box.start_forwarder(EGRESS_PORT, socket="egress.sock")
@@ -255,7 +254,7 @@ def egress_limits(policy):
     return limits
 
 
-async def start_egress(tg, *, gate, opts, run_dir: Path, session: str, meta: dict) -> Any:
+async def start_egress(tg, *, gate, opts, run_dir: Path, session: str, record: RunRecord) -> Any:
     """The egress door on run_dir/sock/egress.sock: each connection the box opens through its proxy
     variables is a decision of ``gate`` (journaled as egress.decision / egress.close)."""
     from agp.sandbox.egress import EGRESS_SOCKET, EgressCA, EgressDoor, parse_resolve
@@ -267,48 +266,48 @@ async def start_egress(tg, *, gate, opts, run_dir: Path, session: str, meta: dic
     door = EgressDoor(run_dir / "sock" / EGRESS_SOCKET, gate, session=session, harness=opts.intendant,
                       resolve=parse_resolve(list(opts.resolve)), limits=egress_limits(gate.policy), ca=ca,
                       secrets=SecretResolver(redactor=gate.journal.redactor))
-    meta["egress_inspecting"] = inspect
-    meta["egress"] = door.stats
-    meta["egress_limits"] = {"upload_per_run": door.limits.upload_per_run,
-                             "upload_per_connection": door.limits.upload_per_connection}
+    record.egress_inspecting = inspect
+    record.egress = door.stats
+    record.egress_limits = {"upload_per_run": door.limits.upload_per_run,
+                            "upload_per_connection": door.limits.upload_per_connection}
     await tg.start(door.serve)
     return door
 
 
-def _confirm_codex_hook(box, spec_l, *, view, journal, session: str, uid: int, gid: int) -> None:
+def _confirm_codex_hook(box: SandboxDriver, spec_l: LaunchSpec, *, view: Any, journal: Any, session: str) -> None:
     """Codex skips an untrusted or edited hook silently: before the task, ask the Codex in the
-    sandbox (its own app-server hook listing) whether agp's hook is there, enabled, trusted and
+    sandbox (its own app-server hook listing, started through the driver's exec with the launch
+    spec's environment and working directory) whether agp's hook is there, enabled, trusted and
     matching every tool. Refuse to launch otherwise (IntendantError)."""
-    from intendants.codex.trust import verify_hook_active
+    from intendants.codex.trust import verify_hook_active_in
 
     view.status("confirming the Codex hook is live (hooks/list in the sandbox)")
-    prefix = ["docker", "exec", "-i", "-u", f"{uid}:{gid}", "-w", spec_l.cwd]
-    for k, v in sorted(spec_l.env.items()):
-        prefix += ["-e", f"{k}={v}"]  # no secret here: the relay adds the model key on the host
-    prefix.append(box.container_id)
-    from dataclasses import replace
 
-    host_side = replace(spec_l, cwd=os.getcwd())  # the docker CLI runs on the host; -w sets the cwd inside
-    entry = verify_hook_active(host_side, argv_prefix=prefix, env=dict(os.environ), timeout=60)
-    journal.append("intendant.hook_check", session, {"harness": "codex", "hook": dict(entry)})
+    def start(argv: list[str], env: dict[str, str], cwd: str) -> Any:
+        # no secret here: the relay adds the model key on the host
+        return box.exec_stream(argv, env=env, workdir=cwd, keep_stdin_open=True)
+
+    entry = verify_hook_active_in(spec_l, start, timeout=60)
+    journal.append("intendant.hook_check", session, {"harness": spec_l.harness, "hook": dict(entry)})
 
 
-def collect_after_stop(box, *, opts, journal, run_dir: Path, workspace: Path, session: str,
-                       box_holder: dict) -> None:
+def collect_after_stop(box: SandboxDriver, *, opts: RunOptions, ctx: RunContext, journal: Any,
+                       state: BoxState) -> None:
     """After the sandbox is confirmed stopped: the harness's transcript into <run>/transcript/ with agp's
     reader, set-id bits cleared in the workspace, the host-run paths compared with their snapshot.
     Everything left behind or found is a ``run.anomaly``. Runs once; never before stop() confirmed."""
     from agp.sandbox.collect import collect, diff_snapshots, snapshot, strip_setid
 
-    if box_holder.get("collected") or not getattr(box, "stopped", False):
+    if state.collected or not box.stopped:
         return
-    box_holder["collected"] = True
+    state.collected = True
+    session, workspace = ctx.session, ctx.workspace
 
     def anomaly(body: dict) -> None:
         journal.append("run.anomaly", session, body)
 
-    dest = run_dir / "transcript"
-    for host_dir, rel, container_path in _transcript_sources(opts, box_holder.get("state_dirs") or ()):
+    dest = ctx.run_dir / "transcript"
+    for host_dir, rel, container_path in _transcript_sources(opts, state.state_dirs):
         rep = collect(host_dir, rel, dest)
         if not rep.copied:
             anomaly({"what": "transcript missing", "path": container_path,
@@ -322,9 +321,9 @@ def collect_after_stop(box, *, opts, journal, run_dir: Path, workspace: Path, se
     if cleared:
         anomaly({"what": "setuid/setgid bits cleared in the workspace", "files": cleared[:200],
                  "count": len(cleared)})
-    before = box_holder.get("ws_before")
+    before = state.ws_before
     if before is not None:
-        after, snap_problems = snapshot(workspace, box_holder["ws_rels"])
+        after, snap_problems = snapshot(workspace, state.ws_rels)
         changes = diff_snapshots(before, after)
         if changes:
             anomaly({"what": "paths the host runs without reading them changed in the workspace",
@@ -335,51 +334,53 @@ def collect_after_stop(box, *, opts, journal, run_dir: Path, workspace: Path, se
                  "problems": [p.to_json_dict() for p in problems[:50]]})
 
 
-def _approvers(opts, view) -> list[Any]:
+def _approvers(opts: RunOptions, view: Any) -> list[Approver]:
     """The approver channel the run's options name (terminal, slack from the environment, none, auto)."""
     from agp.approvers import make_approver
 
     if opts.approver == "terminal":
         return [make_approver("terminal", console=view.console)]
-    if opts.extra.get("approver") is not None:  # built and connected before the run started (agp run)
-        return [opts.extra["approver"]]
+    if opts.approver_channel is not None:  # built and connected before the run started (agp run)
+        return [opts.approver_channel]
     return [make_approver(opts.approver)]
 
 
-async def start_gate(tg, *, opts, view, journal, policy, run_dir: Path, session: str) -> Any:
+async def start_gate(tg: Any, *, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, policy: Any) -> Any:
     """Start the gate on run_dir/sock/gate.sock (reachable by the sandbox's agent user only) and
     register the run's session; every decision and approval feeds the live view."""
     from agp.gate import GateServer
     from agp.gate.server import live_view_sink
 
-    gate = GateServer(socket_dir=run_dir / "sock", policy=policy, journal=journal, approvers=_approvers(opts, view),
+    gate = GateServer(socket_dir=ctx.run_dir / "sock", policy=policy, journal=journal,
+                      approvers=_approvers(opts, view),
                       allow_automatic=opts.approver == "auto", on_event=live_view_sink(view),
                       approval_timeout=opts.approval_timeout,
-                      socket_uid=opts.extra["uid"], socket_gid=opts.extra["gid"],
-                      host_workspace=opts.extra["host_workspace"],  # symlinks resolved where they really point
-                      workspace_mode=opts.extra.get("workspace_mode"),  # clone | mount, in each call's context
+                      socket_uid=ctx.uid, socket_gid=ctx.gid,
+                      host_workspace=str(ctx.workspace),  # symlinks resolved where they really point
+                      workspace_mode=ctx.workspace_mode,  # clone | mount, in each call's context
                       eval_workers=2)  # large commands are classified in worker processes with a deadline
     await tg.start(gate.serve)
-    gate.register_session(session, harness=opts.intendant, run_id=run_dir.name)
+    gate.register_session(ctx.session, harness=opts.intendant, run_id=ctx.run_dir.name)
     return gate
 
 
-UPSTREAMS = {"claude-code": "anthropic", "codex": "openai"}
-
-
-async def start_relay(tg, *, opts, journal, run_dir: Path, session: str, meta: dict) -> Any:
+async def start_relay(tg: Any, *, opts: RunOptions, ctx: RunContext, journal: Any, record: RunRecord) -> Any:
     """The model relay on run_dir/sock/relay.sock: one upstream, the host's key injected,
     each request's metadata journaled as relay.request (never bodies or keys)."""
     from agp.sandbox.relay import PROVIDERS, Credential, ModelRelay, RelayRules, Upstream
 
-    provider = UPSTREAMS[opts.intendant]
+    provider = registry.get(opts.intendant).upstream
+    if provider is None:
+        raise SandboxError(f"{opts.intendant} reaches no model: it has no relay")
     url = opts.model_upstream or PROVIDERS[provider][0]
     if opts.model_key_env:
         _, header, _, prefix = PROVIDERS[provider]
         credential = Credential.from_env(header, opts.model_key_env, prefix=prefix)
     else:
         credential = Credential.for_provider(provider)
-    totals = meta.setdefault("relay", {"upstream": url, "requests": 0, "bytes_in": 0, "bytes_out": 0})
+    if record.relay is None:
+        record.relay = {"upstream": url, "requests": 0, "bytes_in": 0, "bytes_out": 0}
+    totals = record.relay
 
     def on_request(info: dict) -> None:
         totals["requests"] += 1
@@ -387,7 +388,8 @@ async def start_relay(tg, *, opts, journal, run_dir: Path, session: str, meta: d
         totals["bytes_out"] += int(info.get("bytes_out") or 0)
         journal.append("relay.request", session, info)
 
-    relay = ModelRelay(run_dir / "sock" / "relay.sock", Upstream.parse(url), credential,
+    session = ctx.session
+    relay = ModelRelay(ctx.run_dir / "sock" / "relay.sock", Upstream.parse(url), credential,
                        rules=RelayRules.for_provider(provider), on_request=on_request)  # model endpoints only
     await tg.start(relay.serve)
     return relay

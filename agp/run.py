@@ -19,42 +19,21 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from agp._live import LiveView
-from agp.errors import AgpError, EvidenceError, SandboxError, UsageError
+from agp._state import BoxState, RunContext, RunOptions, RunRecord
+from agp.errors import AgpError, EvidenceError, UsageError
 from agp.journal import Journal, SigningKey, init_keys, load_signing_key
 from agp.paths import data_dir, default_key_dir, default_policy, intendant_pins
+from intendants import registry
 
-__all__ = ("INTENDANTS", "RunOptions", "RunResult", "new_run_dir", "run_governed")
+__all__ = ("INTENDANTS", "RunContext", "RunOptions", "RunRecord", "RunResult", "new_run_dir", "run_governed")
 
-INTENDANTS = ("reference", "claude-code", "codex")
-
-
-@dataclass
-class RunOptions:
-    intendant: str
-    task: str
-    workspace: Path
-    policy: Path | list[Path] | None = None  # several: tiers, strictest wins
-    approver: str = "terminal"  # terminal | slack | none | auto (demo only)
-    approval_timeout: float = 20.0  # seconds; kept below the hook bridge's deadline by the caller
-    model_upstream: str | None = None
-    model_key_env: str | None = None
-    #: curl-style HOST:PORT:ADDRESS pins for the egress door (mirrors, tests)
-    resolve: tuple[str, ...] = ()
-    timeout: float = 600.0
-    out: Path | None = None
-    key_dir: Path | None = None
-    script: Path | None = None  # the reference intendant's task script
-    skip_doctor: bool = False
-    #: how much the sandbox may add to the workspace and its state directories before it is stopped
-    max_write_mb: float = 4096.0
-    extra: dict[str, Any] = field(default_factory=dict)
+INTENDANTS = registry.NAMES
 
 
 @dataclass
@@ -106,22 +85,20 @@ def sandbox_user(workspace: Path) -> tuple[int, int]:
 
 def _harness_version(intendant: str) -> str:
     """The validated version the image was built with (doctor checked the image matches the pin)."""
-    if intendant == "reference":
+    pins_key = registry.get(intendant).pins_key
+    if pins_key is None:
         from agp import __version__
 
         return f"agp-reference {__version__}"
     pins = json.loads(intendant_pins().read_text())
-    return pins[intendant]["version"]
+    return pins[pins_key]["version"]
 
 
 def _reap_orphans(view: LiveView) -> None:
     """Remove sandboxes left by agp processes that died without tearing down (e.g. SIGKILL)."""
-    from agp.sandbox.docker import reap_orphans
+    from agp.sandbox.backends import reap_orphans
 
-    try:
-        removed = reap_orphans()
-    except Exception as exc:  # noqa: BLE001 - the doctor already proved the engine answers
-        raise SandboxError(f"cannot list agp containers: {exc}") from exc
+    removed = reap_orphans()  # SandboxError when the engine cannot be asked (the doctor proved it answers)
     if removed:
         view.log(f"removed {len(removed)} sandbox(es) left behind by a dead agp process: "
                  + ", ".join(c[:12] for c in removed))
@@ -133,9 +110,9 @@ def _key(key_dir: Path) -> SigningKey:
     return load_signing_key(key_dir)
 
 
-def _write_run_json(run_dir: Path, meta: dict[str, Any]) -> None:
+def _write_run_json(run_dir: Path, record: RunRecord) -> None:
     tmp = run_dir / "run.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(record.to_json_dict(), indent=2, sort_keys=True) + "\n")
     os.replace(tmp, run_dir / "run.json")
 
 
@@ -159,14 +136,13 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     if not opts.skip_doctor:
         view.status("checking readiness (agp doctor)")
         failed = [c for c in run_checks(key_dir=key_dir, policy=policy_path, intendants=[opts.intendant],
-                                        harness=opts.intendant != "reference") if c.status == "fail"
+                                        harness=opts.intendant in registry.REAL) if c.status == "fail"
                   and not (c.name == "signing key" and not (key_dir / "agp.key").exists())]
         if failed:
             raise AgpError("refusing to start: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
                            + " (run `agp doctor` for the fixes)")
 
     uid, gid = sandbox_user(workspace)
-    opts.extra.update(uid=uid, gid=gid, host_workspace=str(workspace))
     project = read_project_policy(workspace)  # committed at the user's HEAD; can only tighten
     policy = load_policy(policy_paths, project=project)
     if project.policy is not None:
@@ -176,27 +152,25 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     write_run_policy(policy, run_dir / "policy.toml", policy_paths)  # one file, the digest journaled
     key = _key(key_dir)
     (run_dir / "keys" / "agp.pub").write_bytes(key.public.to_pem())
-    session = f"run-{run_id}"
+    ctx = RunContext(run_id=run_id, run_dir=run_dir, session=f"run-{run_id}", workspace=workspace, uid=uid, gid=gid)
+    session = ctx.session
     started = time.time()
-    meta: dict[str, Any] = {
-        "run_id": run_id, "task": opts.task, "intendant": opts.intendant, "harness": opts.intendant,
-        "harness_version": _harness_version(opts.intendant),
-        "workspace": str(workspace), "policy_path": str(policy_path), "policy_tiers": list(policy.sources),
-        "policy_digest": getattr(policy, "digest", None), "approver": opts.approver,
-        "started": started, "ended": None, "exit_code": None, "exit_reason": None,
-    }
-    _write_run_json(run_dir, meta)
+    record = RunRecord(run_id=run_id, task=opts.task, intendant=opts.intendant,
+                       harness_version=_harness_version(opts.intendant), workspace=str(workspace),
+                       policy_path=str(policy_path), policy_digest=policy.digest, approver=opts.approver,
+                       started=started, policy_tiers=list(policy.sources))
+    _write_run_json(run_dir, record)
     journal = Journal.open(run_dir / "journal.jsonl", key, head_every=1.0,
                            on_append=getattr(view, "journal_entry", None))  # the view shows what is journaled
     exit_code, reason = 1, "the run did not start"
     try:
-        journal.append("run.start", session, {k: meta[k] for k in ("run_id", "task", "intendant", "workspace",
-                                                                  "policy_digest", "approver")})
+        journal.append("run.start", session, record.start_body())
         # clone mode: the sandbox mounts a clone in the run directory, never the user's directory
         from agp.workspace.session import before_sandbox
-        workspace = before_sandbox(opts, run_dir=run_dir, run_id=run_id, workspace=workspace, journal=journal,
-                                   session=session, meta=meta)
-        exit_code, reason = _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta)
+        mode, box_workspace = before_sandbox(opts, run_dir=run_dir, run_id=run_id, workspace=workspace,
+                                             journal=journal, session=session, record=record, uid=uid, gid=gid)
+        ctx = replace(ctx, workspace=box_workspace, workspace_mode=mode)
+        exit_code, reason = _run_phases(opts, ctx, view, journal, policy, record)
     except KeyboardInterrupt:
         exit_code, reason = 130, "interrupted (Ctrl-C); the sandbox was torn down"
     except AgpError as exc:
@@ -204,11 +178,11 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     except Exception as exc:  # noqa: BLE001 - a bug must still end the run cleanly, with its bundle
         exit_code, reason = 1, f"internal error: {type(exc).__name__}: {exc}"
     finally:
-        meta.update(ended=time.time(), exit_code=exit_code, exit_reason=reason)
-        _write_run_json(run_dir, meta)
+        record.ended, record.exit_code, record.exit_reason = time.time(), exit_code, reason
+        _write_run_json(run_dir, record)
         try:
             journal.append("run.end", session, {"exit_code": exit_code, "reason": reason,
-                                                "duration_s": round(meta["ended"] - started, 3)})
+                                                "duration_s": round(record.ended - started, 3)})
         except AgpError:
             pass  # a poisoned journal: the bundle will say so
         journal.close()
@@ -229,53 +203,53 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     return RunResult(run_id, run_dir, bundle_dir, exit_code, reason, view.counts, bundle_ok, report)
 
 
-def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) -> tuple[int, str]:
+def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Journal, policy: Any,
+                record: RunRecord) -> tuple[int, str]:
     """Gate and relay up, the sandbox lifecycle in a worker thread, everything down again."""
     import anyio
 
     from agp import _wiring
 
-    box_holder: dict[str, Any] = {"done": threading.Event()}
-    outcome: dict[str, Any] = {}
+    session, run_dir, workspace = ctx.session, ctx.run_dir, ctx.workspace
+    state = BoxState()
 
     def start_watchdog(box) -> None:
         from agp.sandbox.watchdog import WriteWatchdog
 
         def on_limit(reason: str) -> None:
-            outcome["write_limit"] = reason
+            state.write_limit = reason
             view.log(reason)
             try:
                 box.stop()
             except AgpError as exc:
-                outcome["write_limit"] += f" (stopping it failed: {exc})"
+                state.write_limit = f"{reason} (stopping it failed: {exc})"
 
         wd = WriteWatchdog({"workspace": workspace, "state": run_dir / "box"},
                            int(opts.max_write_mb * 1e6), on_limit)
-        box_holder["watchdog"] = wd.start()
-        meta["write_watchdog"] = {"limit_bytes": wd.limit}
+        state.watchdog = wd.start()
+        record.write_watchdog = {"limit_bytes": wd.limit}
 
-    box_holder["start_watchdog"] = start_watchdog
+    state.start_watchdog = start_watchdog
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
-            gate = await _wiring.start_gate(tg, opts=opts, view=view, journal=journal, policy=policy,
-                                            run_dir=run_dir, session=session)
-            door = await _wiring.start_egress(tg, gate=gate, opts=opts, run_dir=run_dir, session=session, meta=meta)
-            box_holder["egress_ca_pem"] = door.ca.cert_pem if door.ca is not None else None
-            if opts.intendant != "reference":
-                await _wiring.start_relay(tg, opts=opts, journal=journal, run_dir=run_dir, session=session, meta=meta)
+            gate = await _wiring.start_gate(tg, opts=opts, ctx=ctx, view=view, journal=journal, policy=policy)
+            door = await _wiring.start_egress(tg, gate=gate, opts=opts, run_dir=run_dir, session=session,
+                                              record=record)
+            state.egress_ca_pem = door.ca.cert_pem if door.ca is not None else None
+            if registry.get(opts.intendant).upstream is not None:
+                await _wiring.start_relay(tg, opts=opts, ctx=ctx, journal=journal, record=record)
             try:
                 with anyio.move_on_after(opts.timeout) as scope:
-                    outcome.update(await anyio.to_thread.run_sync(
-                        lambda: _wiring.sandbox_phase(opts=opts, view=view, journal=journal, run_dir=run_dir,
-                                                      workspace=workspace, session=session, meta=meta,
-                                                      box_holder=box_holder),
+                    state.exit_code = await anyio.to_thread.run_sync(
+                        lambda: _wiring.sandbox_phase(opts=opts, ctx=ctx, view=view, journal=journal,
+                                                      record=record, state=state),
                         abandon_on_cancel=True,
-                    ))
+                    )
                 if scope.cancelled_caught:
-                    outcome["timed_out"] = True
+                    state.timed_out = True
             finally:
-                box = box_holder.get("box")
+                box = state.box
                 if box is not None:
                     # every exit path: kill every process in the box and confirm it from the engine
                     with anyio.CancelScope(shield=True):
@@ -290,11 +264,11 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
     except BaseExceptionGroup as eg:  # a task group wraps what failed in it: report the failure itself
         raise _first_cause(eg) from None
     finally:
-        wd = box_holder.get("watchdog")
+        wd = state.watchdog
         if wd is not None:
             wd.stop()
-            meta["write_watchdog"] = wd.to_json_dict()
-        box = box_holder.get("box")
+            record.write_watchdog = wd.to_json_dict()
+        box = state.box
         if box is not None:
             try:
                 box.stop()  # idempotent; covers Ctrl-C and errors
@@ -305,12 +279,11 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
                 box.teardown()  # removed by the engine: then nothing of it runs
         # a timeout abandons the worker thread; with the sandbox stopped it ends at once. Wait for it, so
         # nothing it does (journaling) can overlap the journal's close or the bundle
-        if box_holder.get("started") and not box_holder["done"].wait(60):
+        if state.started and not state.done.wait(60):
             journal.append("run.anomaly", session, {"what": "the sandbox worker did not stop within 60s of teardown"})
         if box is not None:
             try:
-                _wiring.collect_after_stop(box, opts=opts, journal=journal, run_dir=run_dir, workspace=workspace,
-                                           session=session, box_holder=box_holder)
+                _wiring.collect_after_stop(box, opts=opts, ctx=ctx, journal=journal, state=state)
             except Exception as exc:  # noqa: BLE001 - what could not be read is reported; the bundle is still written
                 journal.append("run.anomaly", session, {"what": "collecting after the run failed",
                                                         "error": f"{type(exc).__name__}: {exc}"})
@@ -318,15 +291,16 @@ def _run_phases(opts, view, journal, policy, run_dir, workspace, session, meta) 
             # clone mode: the result, computed and landed with nothing of the sandbox left
             from agp.workspace.session import after_stop
             try:
-                after_stop(opts, view=view, journal=journal, policy=policy, run_dir=run_dir, session=session, meta=meta)
+                after_stop(opts, view=view, journal=journal, policy=policy, run_dir=run_dir, session=session,
+                           record=record)
             except Exception as exc:  # noqa: BLE001 - reported; the bundle is still written
                 journal.append("run.anomaly", session, {"what": "the workspace result step failed",
                                                         "error": f"{type(exc).__name__}: {exc}"})
-    if outcome.get("write_limit"):
-        return 1, outcome["write_limit"]
-    if outcome.get("timed_out"):
+    if state.write_limit:
+        return 1, state.write_limit
+    if state.timed_out:
         return 124, f"the run hit its {opts.timeout:g}s timeout; the harness was stopped and the sandbox torn down"
-    code = outcome.get("exit_code", 1)
+    code = 1 if state.exit_code is None else state.exit_code
     if code != 0:
         return 1, f"the harness exited with status {code}"
     return 0, "the run finished"

@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intendants import registry
+
 __all__ = ["LaunchSpec", "bridge_files", "bridge_source", "check_spec", "hook_command"]
 
 CORE = "_agp_bridge.py"
@@ -36,7 +38,7 @@ class LaunchSpec:
 
 def bridge_source(harness: str) -> bytes:
     """The bridge stub for a harness, as shipped in this package."""
-    sub = {"claude-code": "claude_code", "codex": "codex", "reference": "reference"}[harness]
+    sub = registry.get(harness).package.rpartition(".")[2]
     return (_HERE / sub / "bridge.py").read_bytes()
 
 
@@ -118,12 +120,12 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
     if "exit 2" not in cmd.split(" || ", 1)[-1]:
         refuse("the hook command does not turn a bridge failure into a block")
     deadline = _deadline_of(cmd)
+    known = registry.HARNESSES.get(spec.harness)
+    admin_config = (known.admin_config if known is not None else None) or ""  # the file that installs the hook
     if spec.harness == "claude-code":
-        from intendants.claude_code.launch import MANAGED_SETTINGS_PATH
-
-        raw = spec.files.get(MANAGED_SETTINGS_PATH)
+        raw = spec.files.get(admin_config)
         if raw is None:
-            refuse(f"no managed settings at {MANAGED_SETTINGS_PATH}")
+            refuse(f"no managed settings at {admin_config}")
         st = json.loads(raw)
         if st.get("allowManagedHooksOnly") is not True:
             refuse("managed settings do not set allowManagedHooksOnly")
@@ -142,11 +144,9 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
                    "their env would reach the hook")
         return spec
     if spec.harness == "codex":
-        from intendants.codex.launch import REQUIREMENTS_PATH
-
-        raw = spec.files.get(REQUIREMENTS_PATH)
+        raw = spec.files.get(admin_config)
         if raw is None:
-            refuse(f"no requirements at {REQUIREMENTS_PATH}")
+            refuse(f"no requirements at {admin_config}")
         req = tomllib.loads(raw.decode())
         if req.get("allow_managed_hooks_only") is not True:
             refuse("requirements.toml does not set allow_managed_hooks_only")

@@ -194,6 +194,11 @@ class _SlackChannel:
     def allowed_users(self) -> frozenset[str] | None:
         return self.settings.approvers
 
+    @property
+    def transport(self) -> str:
+        """How Slack's answers reach agp, for the operator ("Socket Mode", "HTTP endpoint <url>")."""
+        raise NotImplementedError
+
     def bind(self, broker: ApprovalBroker) -> None:
         self._broker = broker
 
@@ -393,6 +398,11 @@ class SlackApprover(_SlackChannel):
             raise ApprovalError("the Slack endpoint is not started")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}{self.path}"
+
+    @property
+    def transport(self) -> str:
+        """How Slack's answers reach agp, for the operator (started: the endpoint's URL)."""
+        return f"HTTP endpoint {self.url}"
 
     async def ask(self, request: ApprovalRequest) -> None:
         if self._server is None:

@@ -180,6 +180,10 @@ class SlackSocketApprover(_SlackChannel):
         self._join_updaters()
 
     @property
+    def transport(self) -> str:
+        return "Socket Mode"
+
+    @property
     def connected(self) -> bool:
         sm = self._sm
         return sm is not None and sm.is_connected() and self._hello.is_set()

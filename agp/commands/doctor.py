@@ -11,6 +11,7 @@ from agp.commands._util import HelpFormatter, out_console, policy_file, print_js
 from agp.doctor import Check, run_checks
 from agp.errors import UsageError
 from agp.paths import default_key_dir
+from intendants import registry
 
 __all__ = ("register",)
 
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--key-dir", type=Path, default=None, help=f"key directory (default {default_key_dir()})")
     p.add_argument("--policy", type=policy_file, default=None, help="policy file to validate (default: policies/default.toml)")
-    p.add_argument("--intendant", action="append", choices=["reference", "claude-code", "codex"],
+    p.add_argument("--intendant", action="append", choices=list(registry.NAMES),
                    help="intendant images to check (repeatable; default: all three)")
     p.add_argument("--model-upstream", default=None, metavar="URL",
                    help="with --intendant claude-code or codex: the model API whose answer to the key is checked "
@@ -43,10 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    if args.model_upstream and not any(i != "reference" for i in args.intendant or []):
-        raise UsageError("--model-upstream is for --intendant claude-code or codex")
-    intendants = args.intendant or ["reference", "claude-code", "codex"]
-    harness = any(i != "reference" for i in intendants)
+    if args.model_upstream and not any(i in registry.REAL for i in args.intendant or []):
+        raise UsageError("--model-upstream is for --intendant " + " or ".join(registry.REAL))
+    intendants = args.intendant or list(registry.NAMES)
+    harness = any(i in registry.REAL for i in intendants)
     checks = run_checks(key_dir=args.key_dir or default_key_dir(), policy=args.policy, intendants=intendants,
                         harness=harness)
     # the model key, for the intendants named: is it set, and does the model API take it (no tokens spent)

@@ -6,12 +6,17 @@ import argparse
 import importlib
 import inspect
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agp.commands._util import HelpFormatter, err_console, out_console, policy_file, print_json
 from agp.errors import ApprovalError, UsageError
 from agp.paths import data_dir, default_key_dir, default_policy
+from intendants import registry
+
+if TYPE_CHECKING:
+    from agp.approvers import SlackApprover, SlackSocketApprover
 
 __all__ = ("APPROVAL_HEADROOM", "DEFAULT_APPROVAL_TIMEOUT", "bridge_deadline", "check_approval_timeout", "register",
            "render_result", "workspace_summary")
@@ -23,14 +28,12 @@ CLEANUP = "stopping the sandbox and every process in it, then writing the eviden
 #: call (up to the 5 s evaluation deadline, before the approval starts) and journaling the answer
 #: and the decision (fsync)
 APPROVAL_HEADROOM = 5.0
-_LAUNCH = {"claude-code": "intendants.claude_code.launch", "codex": "intendants.codex.launch",
-           "reference": "intendants.reference.launch"}
 
 
 def bridge_deadline(intendant: str) -> float:
     """The hook bridge's deadline in the intendant's launch spec (the run does not override it):
     a call the gate has not answered by then is denied by the bridge."""
-    fn = importlib.import_module(_LAUNCH[intendant]).launch_spec
+    fn = importlib.import_module(registry.get(intendant).launch_module).launch_spec
     return float(inspect.signature(fn).parameters["deadline"].default)
 
 
@@ -70,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  agp run --intendant reference --script task.json --workspace /tmp/ws --approver none"
         ),
     )
-    p.add_argument("--intendant", required=True, choices=["claude-code", "codex", "reference"],
+    p.add_argument("--intendant", required=True, choices=sorted(registry.NAMES),
                    help="which harness runs: Claude Code, Codex, or the deterministic reference agent")
     p.add_argument("--task", default=None, help="the task given to the agent (the reference agent takes --script)")
     p.add_argument("--script", type=Path, default=None, help="reference intendant: the JSON task script to run")
@@ -119,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     from agp.preflight import preflight
     from agp.run import RunOptions, run_governed
 
-    if args.intendant == "reference":
+    if registry.get(args.intendant).runs_script:
         if args.script is None:
             raise UsageError("the reference intendant runs a task script: pass --script FILE")
     elif not args.task:
@@ -139,30 +142,29 @@ def _run(args: argparse.Namespace) -> int:
         parse_resolve(args.resolve)
     except SandboxError as exc:
         raise UsageError(str(exc)) from None
-    opts = RunOptions(
-        resolve=tuple(args.resolve), intendant=args.intendant, task=args.task or f"script {args.script}", workspace=args.workspace,
-        policy=args.policy, approver=approver, model_upstream=args.model_upstream, timeout=args.timeout,
-        out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
-        max_write_mb=args.max_write_mb,
-    )
     if args.apply and args.workspace_mode == "mount":
         raise UsageError("--apply is for clone mode (a mounted workspace is changed in place)")
-    opts.extra.update(workspace_mode=args.workspace_mode, land="apply" if args.apply else "branch",
-                      result_max_file=int(args.result_max_file_mb * 1024**2))
     preflight(intendant=args.intendant, workspace=args.workspace, script=args.script,
               policy=args.policy or default_policy(), key_dir=args.key_dir or default_key_dir(), approver=approver,
               model_upstream=args.model_upstream)
-    opts.skip_doctor = True  # the preflight ran the doctor's checks
+    opts = RunOptions(
+        intendant=args.intendant, task=args.task or f"script {args.script}", workspace=args.workspace,
+        policy=args.policy, approver=approver, model_upstream=args.model_upstream, timeout=args.timeout,
+        out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
+        max_write_mb=args.max_write_mb, resolve=tuple(args.resolve), workspace_mode=args.workspace_mode,
+        land="apply" if args.apply else "branch", result_max_file=int(args.result_max_file_mb * 1024**2),
+        skip_doctor=True,  # the preflight ran the doctor's checks
+    )
     slack = _connect_slack(args.slack_channel) if approver == "slack" else None
     try:
         if slack is not None:
-            opts.extra["approver"] = slack
+            opts = replace(opts, approver_channel=slack)
         with announce_interrupt(CLEANUP), LiveView(title=f"agp run · {args.intendant}") as view:
             if approver == "none":
                 view.log("approver: none — every call the policy sends for approval is denied")
             elif slack is not None:
-                how = "Socket Mode" if slack.__class__.__name__ == "SlackSocketApprover" else f"HTTP endpoint {slack.url}"
-                view.log(f"approver: slack, channel {slack.channel} ({how}); approval timeout {args.approval_timeout:g}s")
+                view.log(f"approver: slack, channel {slack.channel} ({slack.transport}); "
+                         f"approval timeout {args.approval_timeout:g}s")
             result = run_governed(opts, view)
     finally:
         if slack is not None:
@@ -190,7 +192,7 @@ def workspace_summary(run_dir: Path) -> dict[str, Any]:
         return {"workspace_mode": mode, "branch": None, "patch": None, "patch_sha256": None, "files_changed": 0}
 
 
-def _connect_slack(channel: str | None) -> Any:
+def _connect_slack(channel: str | None) -> SlackSocketApprover | SlackApprover:
     """Build the Slack approver from the environment and connect it (token check, Socket Mode hello)
     before anything starts: a missing variable or a refused token is a usage error, exit 2."""
     from agp.approvers import slack_from_env

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterable, Iterator
 
+from intendants import registry
+
 __all__ = (
     "HARNESSES",
     "Transcript",
@@ -57,7 +59,7 @@ __all__ = (
     "transcript_files",
 )
 
-HARNESSES = ("claude-code", "codex", "reference")
+HARNESSES = tuple(sorted(registry.NAMES))
 _TEXT_CAP = 500
 
 
@@ -200,13 +202,9 @@ class TranscriptFile:
 
 
 def _pattern(harness: str) -> str:
-    if harness == "claude-code":
-        return "*.jsonl"
-    if harness == "codex":
-        return "rollout-*.jsonl"
-    if harness == "reference":
-        return "transcript.jsonl"
-    raise ValueError(f"unknown harness {harness!r}")
+    if harness not in registry.HARNESSES:
+        raise ValueError(f"unknown harness {harness!r}")
+    return registry.HARNESSES[harness].transcript_glob
 
 
 def transcript_files(directory: Path, harness: str) -> list[Path]:

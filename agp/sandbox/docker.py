@@ -62,6 +62,8 @@ from agp.sandbox.driver import (
     CONTAINER_INTENDANTS,
     CONTAINER_SOCKET_DIR,
     CONTAINER_WORKSPACE,
+    EGRESS_PORT,
+    FORWARDER_PORT,
     EventSink,
     ExecResult,
     PreflightResult,
@@ -77,6 +79,7 @@ from agp.sandbox.secrets import SecretResolver, contains_placeholder
 
 __all__ = (
     "FORWARDER_PATH",
+    "EGRESS_PORT",
     "FORWARDER_PORT",
     "LABEL_HOST",
     "LABEL_PID",
@@ -126,11 +129,9 @@ except OSError as e:
 _LAUNCHER_ARGV = ["python3", "-I", "-S", "-c", LAUNCHER_SOURCE]
 
 
-#: the stdlib forwarder every agp image carries (images/common/agp-forward.py), and its default port
+#: the stdlib forwarder every agp image carries (images/common/agp-forward.py); its default port is
+#: the driver contract's :data:`agp.sandbox.driver.FORWARDER_PORT`
 FORWARDER_PATH = "/opt/agp/bin/agp-forward.py"
-FORWARDER_PORT = 8788
-#: the in-box port of the forwarder to the egress door (the box's HTTP(S)_PROXY)
-EGRESS_PORT = 8789
 
 
 class ExecTimeoutError(SandboxError):

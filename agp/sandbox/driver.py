@@ -4,7 +4,8 @@
 :class:`agp.sandbox.docker.DockerSandbox` is the implementation (a Kubernetes
 or VM driver can follow). The order of a governed run is fixed::
 
-    create()  ->  inspect_hardening()  ->  preflight()  ->  exec(...)*  ->  stop()  ->  teardown()
+    create()  ->  inspect_hardening()  ->  preflight()  ->  [start_forwarder()]
+              ->  exec(...) / exec_stream(...)*  ->  stop()  ->  teardown()
 
 and a driver fails closed at every step: a missing hardened flag, an
 interface or route seen by the preflight, an unresolved secret or a denied
@@ -16,7 +17,10 @@ harness's transcript) is written by the harness into host directories the
 driver mounts for it (``SandboxSpec.state_dirs``), and agp reads them with its
 own reader (:mod:`agp.sandbox.collect`) only after :meth:`SandboxDriver.stop`
 has returned, i.e. after the driver confirmed from its engine that no process of
-the sandbox is left. A Kubernetes driver implements ``stop`` as deleting the pod
+the sandbox is left (:attr:`SandboxDriver.stopped`).
+
+Drivers are built by :func:`agp.sandbox.backends.open_sandbox`, the one place
+that names a backend: ``agp run`` imports no driver module. A Kubernetes driver implements ``stop`` as deleting the pod
 with a zero grace period and waiting until the API server no longer lists it
 (or its containers report terminated), and ``state_dirs`` as volumes that
 outlive the pod (a hostPath on the node agp runs on, or a PVC agp reads after).
@@ -27,7 +31,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
 
 __all__ = (
     "AGENT_GID",
@@ -37,8 +41,11 @@ __all__ = (
     "CONTAINER_SOCKET_DIR",
     "CONTAINER_WORKSPACE",
     "EventSink",
-    "StateDir",
+    "ExecHandle",
     "ExecResult",
+    "EGRESS_PORT",
+    "FORWARDER_PORT",
+    "StateDir",
     "ExtraMount",
     "PreflightResult",
     "SandboxDriver",
@@ -52,6 +59,11 @@ AGENT_HOME = "/home/agent"
 CONTAINER_WORKSPACE = "/workspace"
 CONTAINER_SOCKET_DIR = "/run/agp"
 CONTAINER_INTENDANTS = "/opt/agp/intendants"
+#: the loopback port inside the sandbox where :meth:`SandboxDriver.start_forwarder` listens for the
+#: harness's model requests (Claude: ANTHROPIC_BASE_URL; Codex: the provider base_url + ``/v1``)
+FORWARDER_PORT = 8788
+#: the loopback port inside the sandbox of the forwarder to the egress door (the box's HTTP(S)_PROXY)
+EGRESS_PORT = 8789
 
 #: ``events(kind, body)``: the orchestrator wires this to ``journal.append(kind, session, body)``.
 #: Kinds: sandbox.create, sandbox.inspect, sandbox.preflight, sandbox.teardown.
@@ -178,21 +190,67 @@ class PreflightResult:
 
 @dataclass(frozen=True)
 class ExecResult:
+    """A finished exec: its exit status and everything it wrote (stdout and stderr apart)."""
+
     exit_code: int
     stdout: bytes
     stderr: bytes
 
 
 @runtime_checkable
+class ExecHandle(Protocol):
+    """A process running inside the sandbox (:meth:`SandboxDriver.exec_stream`)."""
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to its stdin (only when started with ``keep_stdin_open``)."""
+        ...
+
+    def close_stdin(self) -> None:
+        """End its stdin (EOF). Idempotent."""
+        ...
+
+    def frames(self, timeout: float | None = None) -> Iterator[tuple[int, bytes]]:
+        """Its output as ``(stream, bytes)`` frames as they arrive (stream 1 stdout, 2 stderr), until
+        it closes its output; raises TimeoutError once ``timeout`` seconds (in total) have passed."""
+        ...
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """Its exit status once it ended (SandboxError when it still runs after ``timeout``)."""
+        ...
+
+    def kill(self) -> None:
+        """Kill it (best effort; :meth:`SandboxDriver.stop` is what confirms) and release the handle."""
+        ...
+
+    def close(self) -> None:
+        """Release the handle (the process may go on running until the sandbox stops)."""
+        ...
+
+
+@runtime_checkable
 class SandboxDriver(Protocol):
     """One sandbox for one run. Every method raises an :class:`agp.errors.SandboxError`
-    subclass on failure; none falls back to running anything on the host."""
+    subclass on failure; none falls back to running anything on the host.
 
-    def create(self) -> str: ...  # container id; inspects and refuses (HardeningError) before returning
+    ``container_id`` is the engine's id for the sandbox once created (a container id; a pod's
+    uid for a Kubernetes driver), None before. The driver journals through the ``events`` sink it
+    was built with: sandbox.create, sandbox.inspect, sandbox.preflight, sandbox.stop,
+    sandbox.teardown."""
 
-    def inspect_hardening(self) -> dict[str, Any]: ...  # raises HardeningError naming what is missing
+    container_id: str | None
 
-    def preflight(self) -> PreflightResult: ...  # raises PreflightError (with .result) and tears down
+    def create(self) -> str:
+        """Create the sandbox from its :class:`SandboxSpec`, inspect it and refuse (HardeningError,
+        torn down) before starting it unless every hardened setting is there; start it. Returns its id."""
+        ...
+
+    def inspect_hardening(self) -> dict[str, Any]:
+        """The engine's view of the hardened settings; raises HardeningError naming what is missing."""
+        ...
+
+    def preflight(self) -> PreflightResult:
+        """The egress probe inside; anything but a clean result tears down and raises PreflightFailed."""
+        ...
 
     def exec(
         self,
@@ -203,7 +261,11 @@ class SandboxDriver(Protocol):
         user: str | None = None,
         workdir: str | None = None,
         timeout: float | None = None,
-    ) -> ExecResult: ...
+    ) -> ExecResult:
+        """Run argv inside to completion (stdin, if any, sent then closed) and return what it wrote;
+        ExecTimeoutError (a SandboxError) and the process killed when ``timeout`` passes. ``user`` is
+        never root; ``{{secret:NAME}}`` in env or stdin is resolved here, after the gate; never in argv."""
+        ...
 
     def exec_stream(
         self,
@@ -214,15 +276,33 @@ class SandboxDriver(Protocol):
         user: str | None = None,
         workdir: str | None = None,
         keep_stdin_open: bool = False,
-    ) -> Any: ...  # a process handle: write(), close_stdin(), frames() -> (stream, bytes), wait(), kill()
+    ) -> ExecHandle:
+        """Start argv inside (as the sandbox user unless ``user``; never root) and return its handle.
+        ``{{secret:NAME}}`` in env or stdin is resolved here, after the gate; never in argv."""
+        ...
 
-    def stop(self) -> None:
+    def start_forwarder(self, port: int = FORWARDER_PORT, *, timeout: float = 10.0,
+                        socket: str = "relay.sock") -> ExecHandle:
+        """Start the in-sandbox loopback forwarder (127.0.0.1:``port`` to ``socket`` in the socket
+        directory: the model relay by default, or the egress door's ``egress.sock``) and return once it
+        listens; SandboxError when it does not within ``timeout``."""
+        ...
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` (or teardown) confirmed that no process of the sandbox is left."""
+        ...
+
+    def stop(self, *, timeout: float = 30.0) -> None:
         """Kill every process in the sandbox and confirm from the engine that none is left (raises
         SandboxError when it cannot confirm). Idempotent. Only after it returns may agp read anything the
         sandbox wrote (state_dirs, the workspace); there is no way to copy files out of a live sandbox."""
         ...
 
-    def teardown(self) -> None: ...  # idempotent; never raises for an already-gone container
+    def teardown(self) -> None:
+        """Remove the sandbox (and what the driver made for it). Idempotent; never raises for an
+        already-gone sandbox; SandboxError when the engine refuses."""
+        ...
 
     def __enter__(self) -> "SandboxDriver": ...
 

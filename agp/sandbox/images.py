@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agp.errors import ImagePinError, SandboxError
+from intendants import registry
 
 __all__ = (
     "BASE_SUITE",
@@ -56,7 +57,7 @@ __all__ = (
 )
 
 BASE_SUITE = "bookworm"
-INTENDANTS = ("reference", "claude-code", "codex")
+INTENDANTS = tuple(registry.HARNESSES[n].image for n in registry.NAMES)
 _ID_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _DIGEST_RE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 
@@ -163,7 +164,7 @@ def harness_versions(*, client: Any | None = None) -> dict[str, str | None]:
     """Harness version baked into each pinned harness image (from its ``agp.harness.version`` label)."""
     out: dict[str, str | None] = {}
     client = client or _client()
-    for name in ("claude-code", "codex"):
+    for name in registry.REAL:
         try:
             ref = resolve_intendant_image(name, client=client)
         except ImagePinError:
@@ -409,7 +410,7 @@ def build_intendant(name: str, base_id: str, *, client: Any | None = None, force
         raise SandboxError(f"unknown intendant image {name!r} (one of {', '.join(INTENDANTS)})")
     ddir = _repo() / "images" / name
     dockerfile = ddir / "Dockerfile"
-    version, binaries, integrity = (None, {}, None) if name == "reference" else harness_binaries(name, log=log)
+    version, binaries, integrity = (None, {}, None) if name not in registry.REAL else harness_binaries(name, log=log)
     inputs = {
         "base": base_id,
         "files": _sha256_files([dockerfile, *_common_files()]),

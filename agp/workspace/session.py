@@ -6,7 +6,7 @@
   (``workspace.result``) before the bundle is built, decide the landing of paths the host runs
   (the policy, approvals through the gate's broker; journaled as ``workspace.land_decision``)
   and land it (``workspace.land``). What it finds goes to ``run_dir/workspace.json`` and
-  ``meta["workspace_result"]``; no failure here stops the bundle from being written.
+  the run record's ``workspace_result``; no failure here stops the bundle from being written.
 """
 
 from __future__ import annotations
@@ -22,21 +22,21 @@ from agp.workspace.result import DEFAULT_MAX_FILE, compute_result
 __all__ = ("before_sandbox", "after_stop", "summary")
 
 
-def before_sandbox(opts, *, run_dir: Path, run_id: str, workspace: Path, journal, session: str, meta: dict) -> Path:
-    """The directory the sandbox mounts at /workspace: the user's (mount mode) or a clone (clone mode)."""
-    mode = detect_mode(workspace, opts.extra.get("workspace_mode"), Git(run_dir / "git-home"))
-    opts.extra["workspace_mode"] = mode
-    meta["workspace_mode"] = mode
+def before_sandbox(opts, *, run_dir: Path, run_id: str, workspace: Path, journal, session: str, record,
+                   uid: int, gid: int) -> tuple[str, Path]:
+    """The workspace mode, and the directory the sandbox mounts at /workspace: the user's (mount mode)
+    or a clone (clone mode)."""
+    mode = detect_mode(workspace, opts.workspace_mode, Git(run_dir / "git-home"))
+    record.workspace_mode = mode
     if mode == "mount":
         journal.append("workspace.mode", session, {"mode": "mount", "workspace": str(workspace)})
-        return workspace
-    c = make_clone(workspace, run_dir, run_id, uid=opts.extra.get("uid"), gid=opts.extra.get("gid"))
+        return mode, workspace
+    c = make_clone(workspace, run_dir, run_id, uid=uid, gid=gid)
     journal.append("workspace.mode", session, {
         "mode": "clone", "workspace": str(workspace), "head": c.head, "head_ref": c.head_ref, "base": c.base,
         "base_tree": c.base_tree, "includes_uncommitted": c.includes_uncommitted})
-    opts.extra["host_workspace"] = c.path
-    meta["clone"] = {"path": c.path, "base": c.base, "head": c.head, "includes_uncommitted": c.includes_uncommitted}
-    return Path(c.path)
+    record.clone = {"path": c.path, "base": c.base, "head": c.head, "includes_uncommitted": c.includes_uncommitted}
+    return mode, Path(c.path)
 
 
 def _approve(opts, view, journal, session: str, decision, flagged: list[str]) -> tuple[bool, str]:
@@ -50,8 +50,8 @@ def _approve(opts, view, journal, session: str, decision, flagged: list[str]) ->
     try:  # the run's approver channel, as the gate has it
         if opts.approver == "terminal":
             approvers = [make_approver("terminal", console=view.console)]
-        elif opts.extra.get("approver") is not None:  # built and connected before the run (slack)
-            approvers = [opts.extra["approver"]]
+        elif opts.approver_channel is not None:  # built and connected before the run (slack)
+            approvers = [opts.approver_channel]
         else:
             approvers = [make_approver(opts.approver)]
     except Exception as exc:  # noqa: BLE001 - no approver: the require is a deny
@@ -73,7 +73,7 @@ def _approve(opts, view, journal, session: str, decision, flagged: list[str]) ->
     return res.allowed, res.detail or res.outcome.value
 
 
-def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, meta: dict) -> dict[str, Any] | None:
+def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, record) -> dict[str, Any] | None:
     """Compute, journal and land the result of a clone-mode run (see the module doc). Call only after
     the sandbox is confirmed stopped (or removed)."""
     if not (run_dir / "clone.json").is_file() or (run_dir / "workspace.json").exists():
@@ -88,12 +88,12 @@ def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, meta
     try:
         view.status("computing the workspace result (agp's own git directory; nothing of the clone is run)")
         r = compute_result(c, run_dir / "changes.patch",
-                           max_file=int(opts.extra.get("result_max_file") or DEFAULT_MAX_FILE))
+                           max_file=int(opts.result_max_file or DEFAULT_MAX_FILE))
     except Exception as exc:  # noqa: BLE001 - reported; the bundle is still written
         journal.append("run.anomaly", session, {"what": "the workspace result could not be computed",
                                                 "error": f"{type(exc).__name__}: {exc}"})
         out["landing"] = f"not computed: {exc}"
-        _save(run_dir, meta, out)
+        _save(run_dir, record, out)
         return out
     flagged = host_run_changes(r.files)
     if r.refused:
@@ -102,10 +102,10 @@ def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, meta
     journal.append("workspace.result", session, {**r.to_journal(), "host_run_paths": flagged})
     out.update(patch=str(r.patch), patch_sha256=r.patch_sha256, files_changed=len(r.files), files=r.files,
                host_run_paths=flagged, refused=r.refused)
-    how = opts.extra.get("land") or "branch"
+    how = opts.land or "branch"
     if not r.files:
         out["landing"] = "nothing changed"
-        _save(run_dir, meta, out)
+        _save(run_dir, record, out)
         return out
     if flagged:
         d = decide_landing(policy, opts.intendant, flagged)
@@ -120,7 +120,7 @@ def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, meta
         if not allowed:
             out["landing"] = f"not landed: {detail}; the patch is kept in {r.patch}"
             view.log(f"result not landed ({', '.join(flagged[:3])}): {detail}")
-            _save(run_dir, meta, out)
+            _save(run_dir, record, out)
             return out
     try:
         if how == "apply":
@@ -137,12 +137,12 @@ def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, meta
         journal.append("run.anomaly", session, {"what": "the workspace result was not landed", "error": str(exc),
                                                 "branch": branch_name(c.run_id) if how != "apply" else None})
         out["landing"] = f"not landed: {exc}"
-    _save(run_dir, meta, out)
+    _save(run_dir, record, out)
     return out
 
 
-def _save(run_dir: Path, meta: dict, out: dict[str, Any]) -> None:
-    meta["workspace_result"] = summary(out)
+def _save(run_dir: Path, record, out: dict[str, Any]) -> None:
+    record.workspace_result = summary(out)
     (run_dir / "workspace.json").write_text(json.dumps(out, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 

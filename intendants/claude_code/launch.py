@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 
+from intendants import registry
 from intendants._launch import LaunchSpec, bridge_files, check_spec, hook_command
 
 __all__ = ["MANAGED_SETTINGS_PATH", "managed_settings", "launch_spec"]
 
-MANAGED_SETTINGS_PATH = "/etc/claude-code/managed-settings.json"
-BRIDGE_PATH = "/opt/agp/claude-code/bridge.py"
+_HARNESS = registry.get("claude-code")
+MANAGED_SETTINGS_PATH: str = _HARNESS.admin_config or ""
+BRIDGE_PATH = _HARNESS.bridge_path
 HOOK_TIMEOUT_MARGIN = 5  # seconds the harness waits beyond the bridge's own deadline
 
 
@@ -63,7 +65,7 @@ def launch_spec(
     settings = managed_settings(command=cmd, hook_timeout=int(deadline) + HOOK_TIMEOUT_MARGIN, socket=socket)
     files = {MANAGED_SETTINGS_PATH: (json.dumps(settings, indent=2) + "\n").encode()}
     if ship_bridge:
-        files.update(bridge_files("claude-code", bridge_path))
+        files.update(bridge_files(_HARNESS.name, bridge_path))
     argv = [
         claude,
         "-p",
@@ -96,4 +98,4 @@ def launch_spec(
     if as_root:
         env["IS_SANDBOX"] = "1"  # Claude refuses to bypass permissions as root otherwise
     env.update(extra_env or {})
-    return check_spec(LaunchSpec("claude-code", tuple(argv), env, workspace, files, (config_dir,), cmd))
+    return check_spec(LaunchSpec(_HARNESS.name, tuple(argv), env, workspace, files, (config_dir,), cmd))

@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import json
 
+from intendants import registry
 from intendants._launch import LaunchSpec, bridge_files, check_spec, hook_command
 
 __all__ = ["REQUIREMENTS_PATH", "requirements_toml", "config_toml", "launch_spec", "toml_str"]
 
-REQUIREMENTS_PATH = "/etc/codex/requirements.toml"
-BRIDGE_PATH = "/opt/agp/codex/bridge.py"
+_HARNESS = registry.get("codex")
+REQUIREMENTS_PATH: str = _HARNESS.admin_config or ""
+BRIDGE_PATH = _HARNESS.bridge_path
 HOOK_TIMEOUT_MARGIN = 30  # Codex fails OPEN on a hook timeout: keep the bridge deadline far below it
 
 #: Pinned in requirements.toml (no layer the agent can write overrides them), in config.toml and
@@ -151,11 +153,11 @@ def launch_spec(
         f"{codex_home}/.env": b"",
     }
     if ship_bridge:
-        files.update(bridge_files("codex", bridge_path))
+        files.update(bridge_files(_HARNESS.name, bridge_path))
     argv = [codex, "exec", "--skip-git-repo-check", "--json", "--dangerously-bypass-approvals-and-sandbox"]
     for kv in config_overrides(base_url=base_url, model=model):
         argv += ["-c", kv]
     argv += ["-C", workspace, prompt]
     env = {"CODEX_HOME": codex_home, "AGP_MODEL_KEY": api_key, "AGP_GATE_SOCKET": socket}
     env.update(extra_env or {})
-    return check_spec(LaunchSpec("codex", tuple(argv), env, workspace, files, (codex_home,), cmd))
+    return check_spec(LaunchSpec(_HARNESS.name, tuple(argv), env, workspace, files, (codex_home,), cmd))

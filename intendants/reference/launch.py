@@ -6,11 +6,13 @@ import json
 import os
 from pathlib import Path
 
+from intendants import registry
 from intendants._launch import LaunchSpec, bridge_files, check_spec
 
 __all__ = ["AGENT_DIR", "launch_spec", "validate_script"]
 
-AGENT_DIR = "/opt/agp/reference"
+_HARNESS = registry.get("reference")
+AGENT_DIR = os.path.dirname(_HARNESS.bridge_path)  # the agent, its bridge and its task script
 _HERE = Path(__file__).resolve().parent
 
 
@@ -32,7 +34,7 @@ def launch_spec(
     *,
     script: bytes,
     workspace: str,
-    transcript: str,
+    transcript: str = "",
     session: str | None = None,
     python: str = "/usr/bin/python3",
     agent_dir: str = AGENT_DIR,
@@ -41,14 +43,15 @@ def launch_spec(
 ) -> LaunchSpec:
     validate_script(script)
     agent, bridge, task = f"{agent_dir}/agent.py", f"{agent_dir}/bridge.py", f"{agent_dir}/task.json"
+    transcript = transcript or _HARNESS.transcripts[0]
     files = {
         agent: (_HERE / "agent.py").read_bytes(),
         task: script,
-        **bridge_files("reference", bridge),
+        **bridge_files(_HARNESS.name, bridge),
     }
     argv = [python, "-I", "-S", agent, "--script", task, "--workspace", workspace, "--transcript", transcript,
             "--bridge", bridge, "--socket", socket, "--deadline", f"{deadline:g}", "--python", python]
     if session:
         argv += ["--session", session]
-    return check_spec(LaunchSpec("reference", tuple(argv), {"AGP_GATE_SOCKET": socket}, workspace, files,
+    return check_spec(LaunchSpec(_HARNESS.name, tuple(argv), {"AGP_GATE_SOCKET": socket}, workspace, files,
                       (os.path.dirname(transcript),)))

@@ -38,7 +38,7 @@ def codex_box(tmp_path):
     (tmp_path / "sock").mkdir(mode=0o700)
     os.chown(tmp_path / "sock", 10001, 10001)
     (tmp_path / "mounts").mkdir()
-    opts = SimpleNamespace(intendant="codex", task="AGP-SCRIPT:none check", extra={"uid": 10001, "gid": 10001})
+    opts = SimpleNamespace(intendant="codex", task="AGP-SCRIPT:none check")
     spec_l = _wiring.launch_for(opts, session="s-hook", run_dir=tmp_path)
     image = resolve_intendant_image("codex")
     spec = SandboxSpec(image=image.id, run_id=f"hookcheck-{os.getpid()}", workspace=ws, socket_dir=tmp_path / "sock",
@@ -58,7 +58,7 @@ def test_the_installed_hook_is_confirmed_live(codex_box, tmp_path):
 
     box, spec_l = codex_box
     j = _journal(tmp_path)
-    _confirm_codex_hook(box, spec_l, view=LiveView(), journal=j, session="s-hook", uid=10001, gid=10001)
+    _confirm_codex_hook(box, spec_l, view=LiveView(), journal=j, session="s-hook")
     j.close()
     assert "intendant.hook_check" in _kinds(j)
 
@@ -70,6 +70,6 @@ def test_a_hook_that_is_not_agps_refuses_the_launch(codex_box, tmp_path):
     edited = replace(spec_l, hook_command=spec_l.hook_command + " ")  # one space: Codex would void its trust
     j = _journal(tmp_path)
     with pytest.raises(IntendantError):
-        _confirm_codex_hook(box, edited, view=LiveView(), journal=j, session="s-hook", uid=10001, gid=10001)
+        _confirm_codex_hook(box, edited, view=LiveView(), journal=j, session="s-hook")
     j.close()
     assert "intendant.hook_check" not in _kinds(j)
