@@ -52,7 +52,7 @@ def _doctor(args: argparse.Namespace) -> int:
                         harness=harness)
     # the model key, for the intendants named: is it set, and does the model API take it (no tokens spent)
     for name in dict.fromkeys(args.intendant or []):
-        if name == "reference":
+        if name not in registry.REAL:  # the reference agent has no model
             continue
         from agp.preflight import check_model, model_key_env
 
