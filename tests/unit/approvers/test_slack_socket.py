@@ -53,6 +53,14 @@ def kinds(j: Journal, kind: str) -> list[dict]:
     return [e for e in map(json.loads, j.path.read_bytes().splitlines()) if e["kind"] == kind]
 
 
+def wait_refusals(j: Journal, n: int, timeout: float = 5) -> None:
+    """Wait until ``n`` clicks were refused: two clicks in flight at once may be handled in either order,
+    and one handled after the decision is refused as a replay instead of for its own reason."""
+    deadline = time.monotonic() + timeout
+    while len(kinds(j, "approval.refused")) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def make(fake: FakeSlack, **kw) -> SlackSocketApprover:
     client = WebClient(token=fake.token, base_url=fake.base_url, timeout=5)
     kw.setdefault("ping_interval", 0.3)
@@ -142,6 +150,7 @@ async def test_a_person_outside_the_approver_group_is_refused(fake, journal):
     def script(m):
         fake.click_socket(m, "approve", "U0BOB")  # a human of the workspace, not a maintainer
         fake.click_socket(m, "deny", "U0BOB")  # cannot deny either
+        wait_refusals(journal, 2)
         return fake.click_socket(m, "approve", "U0ALICE")
 
     try:
@@ -168,9 +177,13 @@ async def test_a_group_with_no_members_is_never_posted_and_denies_at_once(fake, 
 async def test_default_approvers_list_applies_when_the_rule_names_no_group(fake, journal):
     settings = SlackSettings.from_env({"AGP_SLACK_APPROVERS": "U0BOB, U0CAROL"})
     ap, broker = started(fake, journal, settings=settings)
+    def clicks(m):
+        fake.click_socket(m, "approve", "U0ALICE")
+        wait_refusals(journal, 1)  # refused before Bob's click is delivered
+        fake.click_socket(m, "approve", "U0BOB")
+
     try:
-        r, _ = await pending(broker, fake, lambda m: (fake.click_socket(m, "approve", "U0ALICE"),
-                                                      fake.click_socket(m, "approve", "U0BOB")))
+        r, _ = await pending(broker, fake, clicks)
     finally:
         broker.close()
     assert r.outcome is Outcome.APPROVED and r.approvers == ("slack:U0BOB",)
