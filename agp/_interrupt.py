@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ("announce_interrupt",)
 
@@ -33,7 +33,7 @@ def announce_interrupt(cleanup: str) -> Iterator[None]:
         return
     state = {"seen": False}
 
-    def handler(signum, frame):  # noqa: ARG001
+    def handler(signum, frame):
         if state["seen"]:
             _say(f"agp: still cleaning up ({cleanup}); it ends on its own")
             return

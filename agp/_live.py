@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -115,7 +116,7 @@ class LiveView:
         self.interactive = self.console.is_terminal
         self._journal_fed = False
 
-    def __enter__(self) -> "LiveView":
+    def __enter__(self) -> LiveView:
         if self.interactive:
             self.console.print(Text(self.title, style="bold"))
             self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)

@@ -218,8 +218,7 @@ def egress_trust_files(ca_pem: bytes) -> dict[str, bytes]:
 
 
 def egress_trust_env() -> dict[str, str]:
-    return {k: EGRESS_TRUST_BUNDLE for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
-                                             "GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO")} | \
+    return dict.fromkeys(("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO"), EGRESS_TRUST_BUNDLE) | \
         {"NODE_EXTRA_CA_CERTS": EGRESS_CA_CERT}
 
 

@@ -12,9 +12,9 @@ import os
 import socket
 import stat
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 __all__ = ("CHECKS", "Check", "check_apparmor", "check_python", "check_seccomp", "run_checks")
 

@@ -116,7 +116,7 @@ def _write_run_json(run_dir: Path, record: RunRecord) -> None:
     os.replace(tmp, run_dir / "run.json")
 
 
-def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 - the one wiring function
+def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # the one wiring function
     from agp.doctor import run_checks
     from agp.evidence import build_bundle
     from agp.policy import load_policy

@@ -262,7 +262,7 @@ class TerminalApprover:
             for ch in data.decode("utf-8", "ignore"):
                 try:
                     self.on_key(ch)
-                except Exception:  # noqa: BLE001 - a key must never kill the reader
+                except Exception:  # a key must never kill the reader
                     log.exception("terminal approver key handling failed")
         self._closed_input = True
 

@@ -246,7 +246,7 @@ def _read_input(raw: str) -> dict[str, Any]:
 
 def _now(raw: str | None) -> _dt.datetime:
     if raw is None:
-        return _dt.datetime.now(_dt.timezone.utc)
+        return _dt.datetime.now(_dt.UTC)
     try:
         t = _dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:

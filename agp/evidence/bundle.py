@@ -37,9 +37,10 @@ import shutil
 import stat
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agp.errors import AgpError, EvidenceError, JournalVerificationError, UsageError
 from agp.evidence import manifest as mf

@@ -35,8 +35,9 @@ Rules (``fail`` anomalies fail the bundle, ``warn`` ones are reported):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from agp.evidence.transcripts import Transcript
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 __all__ = ("TimelineWriter", "build_timeline", "render_timeline_md", "summarize_entry", "timeline_row")
 
@@ -141,7 +142,7 @@ class TimelineWriter:
             os.fsync(f.fileno())
             f.close()
 
-    def __enter__(self) -> "TimelineWriter":
+    def __enter__(self) -> TimelineWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:

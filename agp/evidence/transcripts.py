@@ -39,9 +39,10 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 from intendants import registry
 
@@ -139,7 +140,7 @@ def _cap(text: str) -> str:
     return text if len(text) <= _TEXT_CAP else text[:_TEXT_CAP] + f"… [{len(text) - _TEXT_CAP} more characters]"
 
 
-def _lines(path: "TranscriptFile", rel: str, problems: list[TranscriptProblem]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _lines(path: TranscriptFile, rel: str, problems: list[TranscriptProblem]) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         f = path.open()
     except OSError as exc:

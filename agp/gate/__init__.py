@@ -61,8 +61,8 @@ __all__ = (
     "Verdict",
     "call_digest",
     "encode_frame",
-    "parse_request",
     "live_view_sink",
+    "parse_request",
     "prepare_socket_dir",
     "request_verdict",
 )

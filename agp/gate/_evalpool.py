@@ -190,7 +190,7 @@ class EvalPool:
         self.replaced += 1
         try:
             nw = await self._ready(await anyio.to_thread.run_sync(self._spawn))
-        except Exception:  # noqa: BLE001 - one fewer worker; the others keep serving
+        except Exception:  # one fewer worker; the others keep serving
             log.exception("could not replace a policy evaluation worker")
             return
         if self._closed:

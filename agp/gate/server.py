@@ -34,14 +34,15 @@ import hashlib
 import logging
 import mmap
 import os
-import socket
 import queue
+import socket
 import stat
 import struct
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -117,7 +118,7 @@ class _AppendPump:
     def __init__(self, func: Callable[..., Any], threads: int) -> None:
         self._func = func
         self._n = threads
-        self._q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._loop: Any = None
 
@@ -252,7 +253,7 @@ class GateServer:
         eval_workers: int = 0,
         eval_timeout: float = 5.0,
         eval_inline_max: int = 8192,
-        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
     ) -> None:
         self.socket_dir = Path(socket_dir)
         self.socket_path = self.socket_dir / SOCKET_NAME
@@ -309,7 +310,7 @@ class GateServer:
         if self._on_event is not None:
             try:
                 self._on_event(event)
-            except Exception:  # noqa: BLE001 - a UI must never break the gate
+            except Exception:  # a UI must never break the gate
                 log.exception("gate event sink failed")
 
     def _record_sync(self, kind: str, session: str, body: Mapping[str, Any]) -> Any:
@@ -394,7 +395,7 @@ class GateServer:
             extra = {}
             try:
                 d = await self._evaluate(req, size)
-            except Exception as exc:  # noqa: BLE001 - a classifier bug or overrun is a deny, never an allow
+            except Exception as exc:  # a classifier bug or overrun is a deny, never an allow
                 if isinstance(exc, EvalTimeout):
                     log.warning("policy evaluation overran: %s", exc)
                     reason = f"denied: {exc}"
@@ -431,7 +432,7 @@ class GateServer:
         except JournalWriteError:
             self._count_and_emit(req, "deny", rule, None, statements, "journal_failed")
             return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED, rule=rule)
-        except Exception as exc:  # noqa: BLE001 - anything else that stops the journal is a deny too
+        except Exception as exc:  # anything else that stops the journal is a deny too
             log.exception("journal append raised")
             self._poison(f"{type(exc).__name__}: {exc}")
             return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED, rule=rule)
@@ -472,7 +473,7 @@ class GateServer:
             tc = ToolCall(harness=harness, tool="egress", input={}, cwd=self.workspace, workspace=self.workspace,
                           session=session)
             d = evaluate_classified(ClassifiedCall(tc, (statement,)), self.policy, self._now())
-        except Exception:  # noqa: BLE001 - an evaluation failure is a deny, never an allow
+        except Exception:  # an evaluation failure is a deny, never an allow
             log.exception("egress evaluation failed")
             reason = "denied: the gate could not evaluate this connection"
             decision = "deny"
@@ -617,14 +618,14 @@ class GateServer:
         except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
             pass
 
-    def _idlest(self) -> "_Conn | None":
+    def _idlest(self) -> _Conn | None:
         """The longest-idle connection if it has been idle ``evict_idle_after`` seconds (O(1))."""
         horizon = time.monotonic() - self._evict_idle_after
         for c in self._idle_conns:
             return c if c.idle_since is not None and c.idle_since <= horizon else None
         return None
 
-    def _set_idle(self, conn: "_Conn", idle: bool) -> None:
+    def _set_idle(self, conn: _Conn, idle: bool) -> None:
         self._idle_conns.pop(conn, None)
         if idle:
             conn.idle_since = time.monotonic()
@@ -656,7 +657,7 @@ class GateServer:
                 if conn.evicted:  # evicted before it ran
                     conn.scope.cancel()
                 await self._conn_loop(stream, conn)
-        except Exception:  # noqa: BLE001 - one connection's failure never takes the gate down
+        except Exception:  # one connection's failure never takes the gate down
             log.exception("gate connection failed")
         finally:
             self._conns.discard(conn)
@@ -675,7 +676,7 @@ class GateServer:
                 return b""
         return None
 
-    async def _conn_loop(self, stream: anyio.abc.SocketStream, conn: "_Conn") -> None:
+    async def _conn_loop(self, stream: anyio.abc.SocketStream, conn: _Conn) -> None:
         carry = b""  # bytes received past the end of the previous frame's header chunk
         while True:
             body = await self._read_frame(stream, conn, carry)
@@ -686,7 +687,7 @@ class GateServer:
             if not await self._serve_frame(stream, body):
                 return
 
-    async def _read_frame(self, stream: anyio.abc.SocketStream, conn: "_Conn",
+    async def _read_frame(self, stream: anyio.abc.SocketStream, conn: _Conn,
                           carry: bytes) -> tuple[bytes, bytes] | None:
         """Read one frame: (body, bytes received beyond it), or None when the connection must end
         (closed, idle too long, a frame late, broken or too large: each journaled and answered).
@@ -774,7 +775,7 @@ class GateServer:
             with anyio.CancelScope(shield=True):
                 try:
                     v = await self.handle_frame(body)
-                except Exception as exc:  # noqa: BLE001 - a bug is a deny, never a crash
+                except Exception as exc:  # a bug is a deny, never a crash
                     log.exception("internal error while deciding a frame")
                     v = await self._internal_error(body, exc)
                 return await self._send(stream, v)
@@ -1092,7 +1093,7 @@ def _refuse_one(raw: socket.socket) -> bool:
 class _Conn:
     """One connection's state, for the connection cap: idle (waiting between frames) or busy."""
 
-    __slots__ = ("scope", "idle_since", "evicted")
+    __slots__ = ("evicted", "idle_since", "scope")
 
     def __init__(self) -> None:
         self.scope: anyio.CancelScope | None = None

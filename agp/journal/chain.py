@@ -22,8 +22,9 @@ import binascii
 import json
 import json.encoder
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from agp.journal import _crypto
 from agp.journal.canonical import canonicalize

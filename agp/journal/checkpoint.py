@@ -28,8 +28,9 @@ import hashlib
 import re
 import struct
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from agp.errors import JournalVerificationError, UsageError
 from agp.journal import _crypto
@@ -388,7 +389,7 @@ def cosignature_message(text: str, timestamp: int) -> bytes:
         raise UsageError(f"cosignature timestamp must be a POSIX time in [0, 2^63-1], found {timestamp!r}")
     if len(text.split("\n")) < 4:  # three lines plus the final newline
         raise UsageError("a cosigned note must be a checkpoint (at least three lines)")
-    return f"{COSIGNATURE_V1_HEADER}time {timestamp}\n{text}".encode("utf-8")
+    return f"{COSIGNATURE_V1_HEADER}time {timestamp}\n{text}".encode()
 
 
 def cosign_checkpoint(note_text: str, witness_key: Any, witness_name: str, timestamp: int) -> str:

@@ -66,7 +66,7 @@ class Head:
         return json.dumps(d, indent=1, sort_keys=True) + "\n"
 
     @classmethod
-    def create(cls, signer, *, genesis: str, seq: int, hash: str, ts: str, extra: dict[str, Any] | None = None) -> "Head":
+    def create(cls, signer, *, genesis: str, seq: int, hash: str, ts: str, extra: dict[str, Any] | None = None) -> Head:
         draft = cls(genesis=genesis, seq=seq, hash=hash, ts=ts, kid=signer.kid, sig="", extra=tuple(sorted((extra or {}).items())))
         sig = base64.b64encode(signer.sign(draft.signed_bytes())).decode("ascii")
         return cls(genesis=genesis, seq=seq, hash=hash, ts=ts, kid=signer.kid, sig=sig, extra=draft.extra)
@@ -76,7 +76,7 @@ class Head:
         public_key.verify(base64.b64decode(self.sig), self.signed_bytes())
 
     @classmethod
-    def from_json(cls, text: str) -> "Head":
+    def from_json(cls, text: str) -> Head:
         try:
             d = json.loads(text)
         except ValueError as exc:

@@ -39,9 +39,10 @@ import fcntl
 import json
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from agp.errors import JournalVerificationError, UsageError
 from agp.journal import _crypto
@@ -73,8 +74,10 @@ from agp.journal.merkle import (
     node_count,
     postorder_index,
     subtree_hash,
-    verify_consistency as merkle_verify_consistency,
     verify_inclusion,
+)
+from agp.journal.merkle import (
+    verify_consistency as merkle_verify_consistency,
 )
 
 __all__ = (
@@ -147,7 +150,7 @@ class TreeFile:
 
     # -- lifecycle
     @classmethod
-    def open(cls, journal_path: str | os.PathLike[str], *, sync: bool = True) -> "TreeFile":
+    def open(cls, journal_path: str | os.PathLike[str], *, sync: bool = True) -> TreeFile:
         t = cls(journal_path)
         if not t.journal_path.is_file():
             raise UsageError(f"no journal file at {t.journal_path}")
@@ -172,7 +175,7 @@ class TreeFile:
                 os.close(fd)
                 setattr(self, name, None)
 
-    def __enter__(self) -> "TreeFile":
+    def __enter__(self) -> TreeFile:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -483,7 +486,7 @@ class InclusionProof:
         return "\n".join(lines) + "\n\n" + self.checkpoint
 
     @classmethod
-    def from_text(cls, text: str) -> "InclusionProof":
+    def from_text(cls, text: str) -> InclusionProof:
         head, sep, note = text.partition("\n\n")
         lines = head.split("\n")
         if not sep or not lines or lines[0] != TLOG_PROOF_HEADER:
@@ -519,7 +522,7 @@ class ConsistencyProof:
         return f"old {self.old_size}\n" + "".join(_b64(h) + "\n" for h in self.hashes)
 
     @classmethod
-    def from_text(cls, text: str, new_size: int) -> "ConsistencyProof":
+    def from_text(cls, text: str, new_size: int) -> ConsistencyProof:
         lines = text.rstrip("\n").split("\n") if text.strip() else []
         if not lines or not lines[0].startswith("old "):
             raise JournalVerificationError("malformed consistency proof: the first line must be 'old N'")

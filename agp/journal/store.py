@@ -28,9 +28,10 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from agp.errors import JournalError, JournalVerificationError, JournalWriteError, UsageError
 from agp.journal import _crypto
@@ -110,7 +111,7 @@ class Journal:
         head_every: float | None = None,
         clock: Callable[[], float] = time.time,
         on_append: Callable[[Entry], None] | None = None,
-    ) -> "Journal":
+    ) -> Journal:
         """Open (creating if absent) the journal at ``path`` for appending with ``key``.
 
         Refuses (``JournalVerificationError``) when the last entries or the head
@@ -529,7 +530,7 @@ class Journal:
         if self._writer_thread.is_alive():
             self._writer_thread.join()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: Any) -> None:

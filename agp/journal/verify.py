@@ -441,7 +441,7 @@ def _merge(
     head: Head | None,
     head_problem: str | None,
     max_errors: int,
-    fold: "_LeafFold",
+    fold: _LeafFold,
 ) -> None:
     errors: list[VerifyError] = []
     base = 0

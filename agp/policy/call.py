@@ -8,8 +8,9 @@ the engine, and import nothing else of agp.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ("WORKSPACE_MODES", "ClassifiedCall", "ClassifiedStatement", "PathFact", "ToolCall")
 

@@ -23,10 +23,11 @@ import datetime as _dt
 import os
 import posixpath
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from agp.errors import PolicyError
 from agp.policy._glob import compile_name, compile_path, has_magic
@@ -203,9 +204,25 @@ def _word_matcher(pattern: str) -> Callable[[str], bool | None]:
 class _Compiled:
     """A rule with its matchers turned into functions of a statement (three-valued)."""
 
-    __slots__ = ("rule", "index", "tier", "kinds", "harness_re", "tool_re", "modes", "program_re", "stmt_checks",
-                 "deny_mode", "not_before", "not_after", "timed", "path_prefixes", "host_re", "mcp_server_re",
-                 "mcp_tool_re")
+    __slots__ = (
+        "deny_mode",
+        "harness_re",
+        "host_re",
+        "index",
+        "kinds",
+        "mcp_server_re",
+        "mcp_tool_re",
+        "modes",
+        "not_after",
+        "not_before",
+        "path_prefixes",
+        "program_re",
+        "rule",
+        "stmt_checks",
+        "tier",
+        "timed",
+        "tool_re",
+    )
 
     def __init__(self, rule: Rule, index: int, tier: int, source: str) -> None:
         self.rule = rule
@@ -559,8 +576,20 @@ class Policy:
     ``digest`` is the sha256 of the RFC 8785 canonical JSON of the normalized tiers.
     """
 
-    __slots__ = ("tiers", "sources", "digest", "_rules", "_by_id", "_by_program", "_glob_program", "_by_kind",
-                 "_allowlist_tiers", "_tighten_tiers", "_approvals", "_cache")
+    __slots__ = (
+        "_allowlist_tiers",
+        "_approvals",
+        "_by_id",
+        "_by_kind",
+        "_by_program",
+        "_cache",
+        "_glob_program",
+        "_rules",
+        "_tighten_tiers",
+        "digest",
+        "sources",
+        "tiers",
+    )
 
     def __init__(self, tiers: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> None:
         self.tiers: tuple[PolicyFile, ...] = tuple(tiers)
@@ -598,11 +627,11 @@ class Policy:
         self._cache: dict[tuple, tuple[_Compiled, ...]] = {}
 
     @classmethod
-    def from_files(cls, files: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> "Policy":
+    def from_files(cls, files: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> Policy:
         return cls(files, sources)
 
     @classmethod
-    def empty(cls) -> "Policy":
+    def empty(cls) -> Policy:
         """A policy with no rules: it denies everything."""
         return cls([PolicyFile()], ["<empty>"])
 

@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from agp.policy.call import ToolCall
 from agp.policy.classify.tools import classify
@@ -77,7 +78,7 @@ def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime
     files = [paths] if isinstance(paths, (str, Path)) else list(paths)
     resolved = [resolve_policy_file(p) for p in files]
     policy = Policy(resolved, [str(p) for p in files])
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     results = []
     i = 0
     for pf in resolved:

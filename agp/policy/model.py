@@ -32,8 +32,9 @@ import datetime as _dt
 import difflib
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,12 +48,12 @@ __all__ = (
     "PolicyHeader",
     "Rule",
     "TestCase",
-    "shipped_policies_dir",
     "dump_composed_policy",
     "parse_policy_text",
-    "read_policy_tiers",
     "read_policy_file",
+    "read_policy_tiers",
     "resolve_policy_file",
+    "shipped_policies_dir",
 )
 
 Effect = Literal["allow", "deny", "require"]
@@ -245,7 +246,7 @@ class Rule(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _coherent(self) -> "Rule":
+    def _coherent(self) -> Rule:
         statement_keys = [k for k in _STATEMENT_MATCHERS if getattr(self, k) is not None]
         if self.unknown and statement_keys:
             raise ValueError(
@@ -365,7 +366,7 @@ class PolicyFile(_Strict):
     test: tuple[TestCase, ...] = ()
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "PolicyFile":
+    def _unique_ids(self) -> PolicyFile:
         for e in self.extends:
             if not e or "\0" in e:
                 raise ValueError("extends: each entry is a shipped policy name or a file path")
@@ -386,7 +387,7 @@ class ComposedPolicy(_Strict):
     tier: tuple[PolicyFile, ...] = Field(min_length=1, max_length=64)
 
     @model_validator(mode="after")
-    def _resolved(self) -> "ComposedPolicy":
+    def _resolved(self) -> ComposedPolicy:
         for i, t in enumerate(self.tier, 1):
             if t.extends:
                 raise ValueError(f"tier {i}: a composed policy's tiers are resolved (no extends)")

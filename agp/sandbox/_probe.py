@@ -66,7 +66,7 @@ if "error" not in out and out["interfaces"] == ["lo"] and not out["routes"]:
     try:
         s.connect(TARGET)
         res["outcome"] = "connected"
-    except socket.timeout:
+    except TimeoutError:
         res["outcome"] = "timeout"
     except OSError as exc:
         res["outcome"] = "error"

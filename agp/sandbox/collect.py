@@ -30,9 +30,9 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 __all__ = (
     "CollectReport",

@@ -53,8 +53,9 @@ import stat
 import struct
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from agp.errors import HardeningError, SandboxError, SecretError
 from agp.sandbox.driver import (
@@ -78,17 +79,17 @@ from agp.sandbox.seccomp import security_opt as seccomp_security_opt
 from agp.sandbox.secrets import SecretResolver, contains_placeholder
 
 __all__ = (
-    "FORWARDER_PATH",
     "EGRESS_PORT",
+    "FORWARDER_PATH",
     "FORWARDER_PORT",
     "LABEL_HOST",
     "LABEL_PID",
     "LABEL_RUN",
     "LAUNCHER_SOURCE",
+    "WORKSPACE_VOLUME_OPTS",
     "DockerSandbox",
     "ExecProcess",
     "ExecTimeoutError",
-    "WORKSPACE_VOLUME_OPTS",
     "check_hardening",
     "check_workspace_volume",
     "docker_client",
@@ -315,7 +316,7 @@ def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpe
 
 # --------------------------------------------------------------------------- signals and reaping
 
-_LIVE: "set[DockerSandbox]" = set()
+_LIVE: set[DockerSandbox] = set()
 _LIVE_LOCK = threading.Lock()
 
 
@@ -532,7 +533,6 @@ class DockerSandbox:
 
     def _create_kwargs(self) -> dict[str, Any]:
         """The hardened create arguments. Tests override this to inject a missing flag."""
-        from docker.types import Mount
 
         spec = self.spec
         assert self.image is not None
@@ -906,7 +906,7 @@ class DockerSandbox:
         if outcome.startswith("remove failed"):
             raise SandboxError(f"teardown of {self.container_id}: {outcome}")
 
-    def __enter__(self) -> "DockerSandbox":
+    def __enter__(self) -> DockerSandbox:
         if self.container_id is None:
             self.create()
         return self

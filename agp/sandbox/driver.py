@@ -29,9 +29,10 @@ outlive the pod (a hostPath on the node agp runs on, or a PVC agp reads after).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = (
     "AGENT_GID",
@@ -40,16 +41,16 @@ __all__ = (
     "CONTAINER_INTENDANTS",
     "CONTAINER_SOCKET_DIR",
     "CONTAINER_WORKSPACE",
+    "EGRESS_PORT",
+    "FORWARDER_PORT",
     "EventSink",
     "ExecHandle",
     "ExecResult",
-    "EGRESS_PORT",
-    "FORWARDER_PORT",
-    "StateDir",
     "ExtraMount",
     "PreflightResult",
     "SandboxDriver",
     "SandboxSpec",
+    "StateDir",
 )
 
 #: the non-root user every agp image defines and every sandbox runs as
@@ -304,6 +305,6 @@ class SandboxDriver(Protocol):
         already-gone sandbox; SandboxError when the engine refuses."""
         ...
 
-    def __enter__(self) -> "SandboxDriver": ...
+    def __enter__(self) -> SandboxDriver: ...
 
     def __exit__(self, *exc: object) -> None: ...

@@ -44,9 +44,10 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -56,8 +57,17 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agp.errors import SandboxError
 from agp.policy.call import ClassifiedStatement
-from agp.sandbox.relay import (HOP_BY_HOP, MAX_HEAD, _chunk_end, _chunk_size, _framing, _parse_head, _Refuse,
-                               _RefusalBudget, _trailers)
+from agp.sandbox.relay import (
+    HOP_BY_HOP,
+    MAX_HEAD,
+    _chunk_end,
+    _chunk_size,
+    _framing,
+    _parse_head,
+    _RefusalBudget,
+    _Refuse,
+    _trailers,
+)
 
 __all__ = ("EGRESS_SOCKET", "EgressCA", "EgressDoor", "EgressLimits", "git_push_refs", "is_private_address",
            "parse_resolve", "sni_of")
@@ -269,7 +279,7 @@ class EgressDoor:
 
     def __init__(self, socket_path: Path, gate: Any, *, session: str, harness: str,
                  resolve: Mapping[tuple[str, int], str] | None = None, limits: EgressLimits = EgressLimits(),
-                 socket_mode: int = 0o666, ca: "EgressCA | None" = None,
+                 socket_mode: int = 0o666, ca: EgressCA | None = None,
                  upstream_ssl: ssl.SSLContext | None = None, secrets: Any = None) -> None:
         #: resolves ``{{secret:NAME}}`` in a rule's credential_header on the host (agp.sandbox.secrets.SecretResolver)
         self.secrets = secrets
@@ -353,7 +363,7 @@ class EgressDoor:
         self.stats["connections"] += 1
         try:
             await self._handle(client)
-        except Exception:  # noqa: BLE001 - one connection's failure never ends the door
+        except Exception:  # one connection's failure never ends the door
             log.exception("egress connection failed")
         finally:
             self.active -= 1
@@ -806,7 +816,7 @@ class EgressDoor:
                     await self._close_record(c, t0, end)
 
 
-def _credential_of(door: "EgressDoor", rule_id: str | None) -> tuple[list[str], str | None]:
+def _credential_of(door: EgressDoor, rule_id: str | None) -> tuple[list[str], str | None]:
     rule = door.gate.policy.rule(rule_id) if rule_id else None
     template = getattr(rule, "credential_header", None)
     if not template:
@@ -900,7 +910,7 @@ class EgressCA:
         self.workdir = Path(workdir)
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.workdir, 0o700)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agp egress door (this run only)")])
         self._now = now

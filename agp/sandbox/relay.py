@@ -75,9 +75,10 @@ import resource
 import socket
 import ssl
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -123,7 +124,7 @@ class Upstream:
     base_path: str = ""
 
     @classmethod
-    def parse(cls, url: str) -> "Upstream":
+    def parse(cls, url: str) -> Upstream:
         u = urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise SandboxError(f"relay upstream must be an http(s) URL, not {url!r}")
@@ -153,7 +154,7 @@ class Credential:
     value: str = field(repr=False)
 
     @classmethod
-    def for_provider(cls, provider: str) -> "Credential":
+    def for_provider(cls, provider: str) -> Credential:
         """The host's key for a known provider (see PROVIDERS), read from its usual variable."""
         if provider not in PROVIDERS:
             raise SandboxError(f"unknown model provider {provider!r} (one of {', '.join(PROVIDERS)})")
@@ -161,7 +162,7 @@ class Credential:
         return cls.from_env(header, env_var, prefix=prefix)
 
     @classmethod
-    def from_env(cls, header: str, env_var: str, *, prefix: str = "") -> "Credential":
+    def from_env(cls, header: str, env_var: str, *, prefix: str = "") -> Credential:
         value = os.environ.get(env_var)
         if not value:
             raise SandboxError(f"the relay needs the model key in ${env_var} on the host")
@@ -203,7 +204,7 @@ class RelayRules:
             raise SandboxError(f"unknown relay dialect {self.dialect!r} (one of {', '.join(ENDPOINTS)})")
 
     @classmethod
-    def for_provider(cls, provider: str, *, allow_server_tools: frozenset[str] = frozenset()) -> "RelayRules":
+    def for_provider(cls, provider: str, *, allow_server_tools: frozenset[str] = frozenset()) -> RelayRules:
         if provider not in ENDPOINTS:
             raise SandboxError(f"unknown model provider {provider!r} (one of {', '.join(ENDPOINTS)})")
         return cls(provider, ENDPOINTS[provider], frozenset(allow_server_tools))
@@ -512,7 +513,7 @@ _FD_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 class _Waiting:
     """A connection still sending its request head (eviction candidate)."""
 
-    __slots__ = ("raw", "evicted")
+    __slots__ = ("evicted", "raw")
 
     def __init__(self, raw: Any) -> None:
         self.raw, self.evicted = raw, False
@@ -858,7 +859,7 @@ class RelayThread:
         self._cm: Any = None
         self._future: Any = None
 
-    def start(self) -> "RelayThread":
+    def start(self) -> RelayThread:
         from anyio.from_thread import start_blocking_portal
 
         self._cm = start_blocking_portal()
@@ -879,7 +880,7 @@ class RelayThread:
             self._cm.__exit__(None, None, None)
         self._cm = None
 
-    def __enter__(self) -> "RelayThread":
+    def __enter__(self) -> RelayThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -283,8 +283,8 @@ def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX
         if p in removed:
             status, size, mode = "D", 0, base[p][0]
         else:
-            status = "A" if p not in base else ("T" if base[p][0] == "120000" or now[p][0] == "120000"
-                                                and base[p][0] != now[p][0] else "M")
+            status = "A" if p not in base else ("T" if base[p][0] == "120000" or (now[p][0] == "120000"
+                                                and base[p][0] != now[p][0]) else "M")
             size, mode = now[p][2], now[p][0]
         files.append({"path": _name(p), "status": status, "size": size, "mode": mode})
     refused = [{"path": _name(p), "what": w} for p, w in sorted(walker.refused.items())]

@@ -24,10 +24,10 @@ import os
 import select
 import subprocess
 import time
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from agp.errors import IntendantError
-
 from intendants.codex.launch import toml_str
 
 __all__ = ["hook_inventory", "hook_inventory_in", "require_gate_hook", "trust_entries", "verify_hook_active",
