@@ -58,7 +58,7 @@ _ts_cache: tuple[int, str] = (-1, "")
 
 def format_ts(t: float) -> str:
     """RFC 3339 UTC with microseconds (truncated), e.g. ``2026-11-23T08:55:01.123456Z``."""
-    global _ts_cache
+    global _ts_cache  # noqa: PLW0603 - a one-slot cache of the last second formatted
     secs = int(t)
     cached_secs, prefix = _ts_cache
     if secs != cached_secs:

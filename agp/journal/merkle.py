@@ -189,6 +189,8 @@ class CompactRange:
             cr.append(leaf)
         return cr
 
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as __eq__ alone already made it)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CompactRange) and self._size == other._size and self._nodes == other._nodes
 

@@ -185,7 +185,8 @@ class TreeFile:
     def node(self, level: int, index: int) -> bytes:
         if (index + 1) << level > self.leaves:
             raise ValueError(f"node ({level}, {index}) is beyond the {self.leaves} leaves in {self.path}")
-        assert self._fd is not None
+        if self._fd is None:
+            raise RuntimeError("internal error: self._fd is not set")
         b = os.pread(self._fd, HASH_SIZE, _HEADER + HASH_SIZE * postorder_index(level, index))
         if len(b) != HASH_SIZE:
             raise JournalVerificationError(f"{self.path} is truncated at node ({level}, {index})")
@@ -210,7 +211,8 @@ class TreeFile:
         """Byte offset just past line ``i``'s newline (``_offset(-1)`` = 0)."""
         if i < 0:
             return 0
-        assert self._idx_fd is not None
+        if self._idx_fd is None:
+            raise RuntimeError("internal error: self._idx_fd is not set")
         b = os.pread(self._idx_fd, 8, 8 * i)
         if len(b) != 8:
             raise JournalVerificationError(f"{self.idx_path} is truncated at entry {i}")
@@ -230,7 +232,8 @@ class TreeFile:
 
     # -- writing
     def _reset(self, genesis: bytes) -> None:
-        assert self._fd is not None and self._idx_fd is not None
+        if self._fd is not None and self._idx_fd is None:
+            raise RuntimeError("internal error: self._fd is not None and self._idx_fd is not set")
         os.ftruncate(self._fd, 0)
         os.ftruncate(self._idx_fd, 0)
         os.pwrite(self._fd, _MAGIC + genesis + bytes(16), 0)
@@ -242,7 +245,8 @@ class TreeFile:
 
         ``rebuild`` first empties it, so every node is recomputed from the journal.
         """
-        assert self._fd is not None and self._idx_fd is not None
+        if self._fd is not None and self._idx_fd is None:
+            raise RuntimeError("internal error: self._fd is not None and self._idx_fd is not set")
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             if not rebuild:
@@ -258,7 +262,8 @@ class TreeFile:
 
     def _sync_locked(self) -> int:
         fd, ifd = self._fd, self._idx_fd
-        assert fd is not None and ifd is not None
+        if fd is not None and ifd is None:
+            raise RuntimeError("internal error: fd is not None and ifd is not set")
         self.rebuilt = False
         with open(self.journal_path, "rb") as jf:
             jsize = os.fstat(jf.fileno()).st_size
@@ -322,7 +327,8 @@ class TreeFile:
             return self.leaves
 
     def _flush(self, nodes_out: bytearray, idx_out: bytearray, npos: int, ipos: int) -> tuple[int, int]:
-        assert self._fd is not None and self._idx_fd is not None
+        if self._fd is not None and self._idx_fd is None:
+            raise RuntimeError("internal error: self._fd is not None and self._idx_fd is not set")
         if nodes_out:
             _pwrite_all(self._fd, bytes(nodes_out), npos)
             npos += len(nodes_out)
@@ -551,7 +557,7 @@ def prove_inclusion(journal_path: str | os.PathLike[str], seq: int, *, checkpoin
             f"no checkpoint for {p}: neither its head nor {p}{CHECKPOINT_SUFFIX} has one "
             f"(write one with `agp journal checkpoint --journal {p} --key-dir DIR`)"
         )
-    origin, size, root, _ = parse_checkpoint_body(parse_unverified_note(note).text)
+    _origin, size, root, _ = parse_checkpoint_body(parse_unverified_note(note).text)
     if type(seq) is not int or seq < 0:
         raise UsageError(f"entry seq must be a non-negative integer, found {seq!r}")
     if seq >= size:

@@ -22,6 +22,7 @@ One writer at a time: ``open`` takes an exclusive ``flock`` on the file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -301,7 +302,7 @@ class Journal:
         if head.kid == self._key.kid:
             try:
                 head.verify(self._key.public)
-            except Exception:
+            except Exception:  # noqa: BLE001 - whatever stops the check, the head is not vouched for
                 raise JournalVerificationError(f"{self.head_path}: bad signature") from None
         if head.seq > last.seq:
             raise JournalVerificationError(
@@ -437,10 +438,8 @@ class Journal:
                 self._durable_seq = s - 1
             for _, entry, ev in batch:
                 if self._on_append is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # an observer must never break the journal
                         self._on_append(entry)
-                    except Exception:  # noqa: BLE001 - an observer must never break the journal
-                        pass
                 ev.set()
 
     def _write_durably(self, data: bytes) -> None:
@@ -466,7 +465,8 @@ class Journal:
         """Announce (``journal.head`` entry) and write the signed head covering it. Raises JournalWriteError."""
         with self._head_lock:
             e = self._append("journal.head", "", {"covers": "this entry"})
-            assert self._genesis is not None
+            if self._genesis is None:
+                raise RuntimeError("internal error: self._genesis is not set")
             tree = self._tree_at.pop(e.seq)
             head = Head.create(self._key, genesis=self._genesis, seq=e.seq, hash=e.hash, ts=e.ts,
                                extra=checkpoint_fields(self._key, self._genesis, tree))
@@ -611,12 +611,14 @@ def rotate_key(journal_path: str | os.PathLike[str], key_dir: str | os.PathLike[
         failure = failure or exc
     if entry is None and _kid_in_force(jp) != rotation.new.kid:
         rotation.abandon()
-        assert failure is not None
+        if failure is None:
+            raise RuntimeError("internal error: failure is not set")
         raise failure
     keyring = rotation.install()
     if failure is not None:
         raise failure
-    assert entry is not None
+    if entry is None:
+        raise RuntimeError("internal error: entry is not set")
     d = rotation.directory
     return RotatedKey(old_kid=rotation.old.kid, new_kid=rotation.new.kid, rotation_seq=entry.seq,
                       key_file=d / KEY_FILE, public_key=d / PUB_FILE, keyring=keyring, retired=rotation.retired)
