@@ -14,6 +14,7 @@ answer with ``anyio.wait_readable`` (no thread per call).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import multiprocessing
@@ -221,10 +222,8 @@ class EvalPool:
             self._closed = True
             live, self._live = self._live, []
         for w in live:
-            try:
+            with contextlib.suppress(OSError):
                 w.conn.send(None)
-            except OSError:
-                pass
         for w in live:
             w.proc.join(timeout=5)
             if w.proc.is_alive():

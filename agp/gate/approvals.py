@@ -35,6 +35,7 @@ key reader). :meth:`ApprovalBroker.require` is async and runs in the gate's loop
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -301,10 +302,8 @@ class _Pending:
         if threading.get_ident() == self.loop_thread:
             self.event.set()
         else:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
                 anyio.from_thread.run_sync(self.event.set, token=self.token)
-            except RuntimeError:  # the loop is gone: nobody is waiting any more
-                pass
 
 
 Record = Callable[[str, str, Mapping[str, Any]], Any]

@@ -28,6 +28,7 @@ it is the directory, not the socket file, that sandboxes mount.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import hashlib
@@ -140,10 +141,8 @@ class _AppendPump:
                 res, exc = func(*args), None
             except BaseException as e:  # noqa: BLE001 - handed to the waiting call
                 res, exc = None, e
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 self._loop.call_soon_threadsafe(_settle, fut, res, exc)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
 
     async def submit(self, *args: Any) -> Any:
         fut = self._loop.create_future()
@@ -591,11 +590,9 @@ class GateServer:
         self.decisions["deny"] = self.decisions.get("deny", 0) + 1
         if self.flood.admit(f"frame_rejected.{exc.code.value}", size=len(body) if body is not None else (size or 0),
                             digest=rec["sha256"] if rec else None, session=exc.session):
-            try:
+            with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
                 entry = await self._record("gate.frame_rejected", exc.session or "", entry_body)
                 seq = entry.seq
-            except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
-                pass
             self._emit(GateEvent("frame_rejected", {"code": exc.code.value, "detail": exc.detail, "seq": seq}))
         reason = f"denied: the gate rejected the request ({exc.code.value}: {exc.detail[:160]})"
         return Verdict(id=exc.request_id or "", decision="deny", reason=reason, seq=seq)
@@ -613,10 +610,8 @@ class GateServer:
         """Journal an entry that records no decision, within the flood budget (counted beyond it)."""
         if self.failed is not None or not self.flood.admit(kind, size=size, session=session or None):
             return
-        try:
+        with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
             await self._record(entry_kind, session, body)
-        except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
-            pass
 
     def _idlest(self) -> _Conn | None:
         """The longest-idle connection if it has been idle ``evict_idle_after`` seconds (O(1))."""
@@ -786,19 +781,15 @@ class GateServer:
 
     async def _internal_error(self, body: bytes, exc: BaseException) -> Verdict:
         rid = ""
-        try:
+        with contextlib.suppress(Exception):  # a frame that does not parse is answered without an id
             rid = parse_request(body).id
-        except Exception:  # noqa: BLE001
-            pass
         self.decisions["deny"] = self.decisions.get("deny", 0) + 1
         seq = None
-        try:
+        with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
             entry = await self._record("gate.frame_rejected", "", {
                 "code": "internal_error", "detail": f"{type(exc).__name__}: {str(exc)[:200]}", "request_id": rid or None,
                 "size": len(body), "sha256": hashlib.sha256(body).hexdigest()})
             seq = entry.seq
-        except Exception:  # noqa: BLE001
-            pass
         return Verdict(id=rid, decision="deny", reason="denied: the gate hit an internal error", seq=seq)
 
     @staticmethod
@@ -991,20 +982,16 @@ class GateServer:
 
     async def _flush_housekeeping(self, *, final: bool) -> None:
         for sid, idle in self.sessions.expire():
-            try:
+            with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
                 await self._record("gate.session", sid, {"event": "expire", "idle_s": round(idle, 3),
                                                          "idle_ttl_s": self.sessions.idle_ttl})
-            except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
-                pass
             self._emit(GateEvent("session", {"event": "expire", "session": sid}))
         if final or self.flood.due():
             body = self.flood.take()
             if body is not None:
                 body["counters"] = dict(self.counters)
-                try:
+                with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
                     await self._record("gate.suppressed", "", body)
-                except Exception:  # noqa: BLE001
-                    pass
 
     def _raise_fd_limit(self) -> None:
         """Raise the soft RLIMIT_NOFILE toward the hard limit; keep the connection cap below it."""
@@ -1030,10 +1017,8 @@ class GateServer:
     def _unlink_socket(self) -> None:
         if not self._bound:
             return  # never remove a socket this server did not create
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.socket_path)
-        except OSError:
-            pass
 
     def _finish_journal(self) -> None:
         try:
@@ -1053,10 +1038,8 @@ class GateServer:
         if threading.get_ident() == self._loop_thread:
             self._stop.set()
         else:
-            try:
+            with contextlib.suppress(RuntimeError):
                 anyio.from_thread.run_sync(self._stop.set, token=self._token)
-            except RuntimeError:
-                pass
 
     async def aclose(self) -> None:
         self.shutdown()
