@@ -61,6 +61,6 @@ def attestation(policy: Any) -> dict[str, Any]:
         "tiers": [
             {"name": pf.policy.name, "source": src, "rules": len(pf.rule), "approvals": pf.policy.approvals,
              "no_match": pf.policy.no_match}
-            for pf, src in zip(policy.tiers, policy.sources)
+            for pf, src in zip(policy.tiers, policy.sources, strict=True)
         ],
     }

@@ -110,7 +110,7 @@ class ClassifiedStatement:
         if self.program is not None:
             d["program"] = self.program
         if self.argv:
-            d["argv"] = [w if lit else {"runtime": w} for w, lit in zip(self.argv, self.literal)]
+            d["argv"] = [w if lit else {"runtime": w} for w, lit in zip(self.argv, self.literal, strict=True)]
         if self.paths:
             d["paths"] = [p.to_json_dict() for p in self.paths]
         for k in ("host", "port", "method", "url_path", "sql_kind", "mcp_server", "mcp_tool", "reason"):

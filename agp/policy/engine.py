@@ -155,7 +155,7 @@ def _flag_matcher(pattern: str) -> Callable[[str], bool | None]:
         def glob(word: str) -> bool | None:
             if word[:1] != "-" or word == "-":
                 return False
-            return True if rx.match(word) or rx.match(word.split("=", 1)[0]) else False
+            return bool(rx.match(word) or rx.match(word.split("=", 1)[0]))
 
         return glob
     if pattern.startswith("--"):
@@ -188,7 +188,7 @@ def _flag_matcher(pattern: str) -> Callable[[str], bool | None]:
 
     def single(word: str) -> bool | None:
         # one dash, several letters (find -delete, -exec): exact or longer (-execdir)
-        return True if word.startswith(pattern) else False
+        return bool(word.startswith(pattern))
 
     return single
 
@@ -268,24 +268,19 @@ class _Compiled:
             return False
         if self.tool_re is not None and not any(r.match(tool) for r in self.tool_re):
             return False
-        if self.program_re is not None:
-            if program is None or not any(r.match(program) for r in self.program_re):
-                return False
+        if self.program_re is not None and (program is None or not any(r.match(program) for r in self.program_re)):
+            return False
         # values known at this point prune definitely; unknown ones are left to the statement checks
         if self.host_re is not None and host and not any(r.match(host) for r in self.host_re):
             return False
         if self.mcp_server_re is not None and mcp_server is not None and not any(r.match(mcp_server) for r in self.mcp_server_re):
             return False
-        if self.mcp_tool_re is not None and mcp_tool is not None and not any(r.match(mcp_tool) for r in self.mcp_tool_re):
-            return False
-        return True
+        return not (self.mcp_tool_re is not None and mcp_tool is not None and not any(r.match(mcp_tool) for r in self.mcp_tool_re))
 
     def in_force(self, now: _dt.datetime) -> bool:
         if self.not_before is not None and now < self.not_before:
             return False
-        if self.not_after is not None and now >= self.not_after:
-            return False
-        return True
+        return not (self.not_after is not None and now >= self.not_after)
 
     def matches(self, s: ClassifiedStatement, ws: str) -> bool:
         result: bool | None = True
@@ -326,7 +321,7 @@ class _Compiled:
                     break
                 # not the first operand: a deny rule still considers it (an unknown option
                 # might have taken the word before it as its value)
-                if uncertain or any((not l) or (w in subs) for w, l in zip(words[i + 1:], lits[i + 1:])):
+                if uncertain or any((not lit) or (w in subs) for w, lit in zip(words[i + 1:], lits[i + 1:], strict=True)):
                     return _MAYBE
                 return False
 
@@ -346,7 +341,7 @@ class _Compiled:
                     for fn in fns:
                         v = fn(w)
                         if v is True:
-                            return True if want_any else False
+                            return bool(want_any)
                         if v is None:
                             found = _MAYBE
                 if want_any:
@@ -375,7 +370,7 @@ class _Compiled:
 
             def operands(s: ClassifiedStatement, ws: str) -> bool | None:
                 n = maybe = 0
-                for w, lit in zip(s.argv[1:], s.literal[1:]):
+                for w, lit in zip(s.argv[1:], s.literal[1:], strict=True):
                     if not lit:
                         maybe += 1  # may expand to any number of words (zero included)
                     elif not w.startswith("-") or w == "-":
@@ -598,7 +593,7 @@ class Policy:
             raise ValueError("one source name per tier")
         seen: dict[str, str] = {}
         rules: list[_Compiled] = []
-        for t, (pf, src) in enumerate(zip(self.tiers, self.sources)):
+        for t, (pf, src) in enumerate(zip(self.tiers, self.sources, strict=True)):
             for r in pf.rule:
                 if r.id in seen:
                     raise PolicyError(f"rule id {r.id!r} appears in both {seen[r.id]} and {src}; ids must be unique across tiers")
@@ -672,10 +667,7 @@ def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     """Load one policy file, or several as tiers (strictest-wins), each with its ``extends``
     resolved. ``project`` (a :class:`~agp.policy.project.ProjectPolicy`) adds the repository's
     own policy as a last, tighten-only tier. Raises PolicyError."""
-    if isinstance(path, (str, os.PathLike)):
-        paths = [path]
-    else:
-        paths = list(path)
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:
         raise PolicyError("no policy file given")
     files, sources = [], []

@@ -214,7 +214,7 @@ def lint_policy(policy: Policy) -> list[str]:
     elif len(tighten) < len(policy.tiers) and not any(
             r.effect == "allow" for t, pf in enumerate(policy.tiers) if t not in tighten for r in pf.rule):
         out.append("the policy has no allow rule: every call is denied or asked")
-    for t, (src, pf) in enumerate(zip(policy.sources, policy.tiers)):
+    for t, (src, pf) in enumerate(zip(policy.sources, policy.tiers, strict=True)):
         for r in pf.rule:
             if r.effect != "allow":
                 continue
