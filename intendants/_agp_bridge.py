@@ -39,6 +39,7 @@ Standard library only, and only C-level modules (`_json`, `_socket`,
 cost ~10 ms per call at `python3 -I -S` start-up (bench/bridge.py).
 """
 
+import contextlib
 import os
 import sys
 
@@ -87,7 +88,7 @@ try:
             raise ValueError("trailing data after JSON value")
         return obj
 
-except Exception:  # pragma: no cover - CPython always ships _json
+except Exception:  # noqa: BLE001  # pragma: no cover - CPython always ships _json
     import json as _pyjson
 
     def dumps(obj):
@@ -108,7 +109,7 @@ _answered = False
 
 def deny(reason, tool=None):
     """Write the deny dialect and exit 2. Never returns."""
-    global _answered
+    global _answered  # noqa: PLW0603 - one answer per process, also from the deadline's signal handler
     if _answered:  # pragma: no cover - the deadline fired while answering
         os._exit(2)
     _answered = True
@@ -124,19 +125,15 @@ def deny(reason, tool=None):
             }
         }
     )
-    try:
+    with contextlib.suppress(Exception):
         _write_all(1, (out + "\n").encode("utf-8"))
-    except Exception:
-        pass
-    try:
+    with contextlib.suppress(Exception):
         _write_all(2, (text + "\n").encode("utf-8"))
-    except Exception:
-        pass
     os._exit(2)
 
 
 def allow():
-    global _answered
+    global _answered  # noqa: PLW0603 - one answer per process, also from the deadline's signal handler
     if _answered:  # pragma: no cover
         os._exit(2)
     _answered = True
@@ -148,7 +145,7 @@ def allow():
 
 try:
     import _signal
-except Exception:  # pragma: no cover
+except ImportError:  # pragma: no cover
     _signal = None
 
 
@@ -165,10 +162,8 @@ def _arm(seconds):
 
 def _disarm():
     if _signal is not None:
-        try:
+        with contextlib.suppress(Exception):  # pragma: no cover - disarming is best effort
             _signal.setitimer(_signal.ITIMER_REAL, 0)
-        except Exception:  # pragma: no cover
-            pass
 
 
 # ---- non-dumpable ----------------------------------------------------------------
@@ -206,8 +201,8 @@ def make_undumpable():
         prctl = _prctl_fn()
         if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 or prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0:
             raise OSError("prctl")
-    except Exception:
-        raise _Deny("the hook bridge could not make itself non-dumpable (prctl PR_SET_DUMPABLE failed)")
+    except Exception:  # noqa: BLE001 - fail closed: any failure here is a deny
+        raise _Deny("the hook bridge could not make itself non-dumpable (prctl PR_SET_DUMPABLE failed)") from None
 
 
 # ---- arguments and the socket path -------------------------------------------
@@ -268,8 +263,8 @@ def read_stdin():
 def build_check(raw, session_override, req_id, harness):
     try:
         hook = loads(raw.decode("utf-8"))
-    except Exception:
-        raise _Deny("the hook input is not valid JSON")
+    except Exception:  # noqa: BLE001 - fail closed: any parse failure is a deny
+        raise _Deny("the hook input is not valid JSON") from None
     if not isinstance(hook, dict):
         raise _Deny("the hook input is not a JSON object")
     event = hook.get("hook_event_name")
@@ -330,7 +325,7 @@ def gate_round_trip(path, request, timeout):
         try:
             s.connect(path)
         except OSError:
-            raise _Deny("the gate is not reachable")
+            raise _Deny("the gate is not reachable") from None
         try:
             s.sendall(len(body).to_bytes(4, "big") + body)
             head = _recv_exact(s, 4)
@@ -339,15 +334,15 @@ def gate_round_trip(path, request, timeout):
                 raise _Deny("the gate sent a malformed reply")
             data = _recv_exact(s, n)
         except TimeoutError:
-            raise _Deny("the gate did not answer within the bridge deadline")
+            raise _Deny("the gate did not answer within the bridge deadline") from None
         except OSError:
-            raise _Deny("the connection to the gate failed")
+            raise _Deny("the connection to the gate failed") from None
     finally:
         s.close()
     try:
         reply = loads(data.decode("utf-8"))
-    except Exception:
-        raise _Deny("the gate sent a malformed reply")
+    except Exception:  # noqa: BLE001 - fail closed: any parse failure is a deny
+        raise _Deny("the gate sent a malformed reply") from None
     return reply
 
 
@@ -386,6 +381,6 @@ def main(harness, argv=None, environ=None):
         deny("the gate did not allow this call")
     except _Deny as d:
         deny(str(d))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - fail closed: anything else is a deny
         deny("the hook bridge failed")
 

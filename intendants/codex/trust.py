@@ -38,7 +38,8 @@ TRUSTED = ("managed", "trusted")
 
 def _pipe_chunks(proc: subprocess.Popen[bytes], deadline: float) -> Iterator[bytes]:
     """What a local process writes on stdout, as it arrives, until ``deadline`` (monotonic)."""
-    assert proc.stdout is not None
+    if proc.stdout is None:
+        raise RuntimeError("internal error: proc.stdout is not set")
     fd = proc.stdout.fileno()
     while True:
         left = deadline - time.monotonic()
@@ -114,7 +115,8 @@ def hook_inventory(
         cwd=cwd,
     )
     stdin = proc.stdin
-    assert stdin is not None
+    if stdin is None:
+        raise RuntimeError("internal error: stdin is not set")
 
     def send(data: bytes) -> None:
         stdin.write(data)
