@@ -8,6 +8,7 @@ sandbox behind (the next run would reap it, but the bundle would be lost).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -17,10 +18,8 @@ __all__ = ("announce_interrupt",)
 
 
 def _say(text: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.write(2, ("\n" + text + "\n").encode())  # async-signal-safe; no console lock taken
-    except OSError:
-        pass
 
 
 @contextmanager

@@ -147,7 +147,7 @@ class LiveView:
                 self._model_request(body)
             elif kind == "run.anomaly":
                 self.log(f"anomaly: {printable(str(body.get('what') or body))}")
-        except Exception:  # noqa: BLE001 - the view must never break the journal
+        except Exception:  # noqa: BLE001, S110 - the view must never break the journal
             pass
 
     def _model_request(self, body: Mapping[str, Any]) -> None:

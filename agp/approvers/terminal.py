@@ -16,6 +16,7 @@ set). A terminal is one human: it cannot meet a quorum of two on its own.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
@@ -83,7 +84,7 @@ def _clip(lines: list[str], styles: list[str]) -> Text:
     from agp._live import printable
 
     out = Text()
-    for line, style in list(zip(lines, styles))[:PREVIEW_LINES]:
+    for line, style in list(zip(lines, styles, strict=True))[:PREVIEW_LINES]:
         out.append(printable(line.rstrip("\n")) + "\n", style=style)
     if len(lines) > PREVIEW_LINES:
         out.append(f"… {len(lines) - PREVIEW_LINES} more lines\n", style="dim")
@@ -180,20 +181,16 @@ class TerminalApprover:
 
     def close(self) -> None:
         if self._wake_w >= 0:
-            try:
+            with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"x")
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
         if self._saved_tty is not None and self._key_fd is not None:
             import termios
 
-            try:
+            with contextlib.suppress(termios.error):
                 termios.tcsetattr(self._key_fd, termios.TCSADRAIN, self._saved_tty)
-            except termios.error:
-                pass
             self._saved_tty = None
         for fd in (self._wake_r, self._wake_w):
             if fd >= 0:
@@ -245,7 +242,8 @@ class TerminalApprover:
 
     def _read_keys(self) -> None:
         fd = self._key_fd
-        assert fd is not None
+        if fd is None:
+            raise RuntimeError("internal error: fd is not set")
         while True:
             try:
                 ready, _, _ = select.select([fd, self._wake_r], [], [])

@@ -199,7 +199,7 @@ def _check(args: argparse.Namespace) -> int:
         print_json({"ok": code == 0, **att, "warnings": warnings})
         return code
     c = out_console()
-    for tier, pf in zip(att["tiers"], policy.tiers):
+    for tier, pf in zip(att["tiers"], policy.tiers, strict=True):
         extra = []
         if pf.policy.tighten_only:
             extra.append("can only tighten")

@@ -323,8 +323,8 @@ def render_report(report: VerifyReport, *, ok: bool | None = None) -> None:
     lines = report.summary_lines()
     if ok is not None and ok != report.ok:
         lines[0] = ("ok", f"✓ journal verifies  {report.path}") if ok else ("fail", f"✗ journal does NOT verify  {report.path}")
-    for i, (style, line) in enumerate(lines):
-        style = _STYLE.get(style, "")
+    for i, (kind, line) in enumerate(lines):
+        style = _STYLE.get(kind, "")
         if i == 0 and style == "red":
             style = "bold red"
         c.print(f"[{style}]{escape(line)}[/]" if style else escape(line))

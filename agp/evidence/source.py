@@ -437,39 +437,40 @@ class TarSource(_ArchiveSource):
             stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
             capped = io.BufferedReader(_Capped(stream, cap, self.location), _CHUNK)
             try:
-                tf = tarfile.open(fileobj=capped, mode="r|", tarinfo=_ShieldedTarInfo)
+                tf = tarfile.open(fileobj=capped, mode="r|", tarinfo=_ShieldedTarInfo)  # noqa: SIM115 - `with tf:` below
             except (tarfile.TarError, OSError, EOFError) as exc:
                 raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
             names: dict[str, tuple[str, int, int | None]] = {}
             count = total = 0
             seen: set[str] = set()
-            try:
-                for m in tf:
-                    count += 1
-                    total += max(m.size, 0) if m.isreg() else 0
-                    self._check_counts(count, total)
-                    name = _member_name(m.name, self.location)
-                    if m.issym() or m.islnk():
-                        raise ArchiveError("archive_link", f"member {m.name} is a {'symbolic' if m.issym() else 'hard'} link",
-                                           self.location)
-                    if m.issparse():
-                        raise ArchiveError("archive_special_file", f"member {m.name} is a sparse file", self.location)
-                    if not (m.isreg() or m.isdir()):
-                        raise ArchiveError("archive_special_file", f"member {m.name} is not a regular file (device, FIFO, ...)",
-                                           self.location)
-                    if name is None:
-                        continue
-                    if name in seen:
-                        raise ArchiveError("archive_duplicate", f"two members are named {name}", self.location)
-                    seen.add(name)
-                    if m.isdir():
-                        continue
-                    self._check_size(m.size, name)
-                    names[name] = self._take(tf, m, name)
-            except (tarfile.TarError, EOFError, zlib.error) as exc:
-                raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
-            except OSError as exc:
-                raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
+            with tf:  # closes the stream reader only; `raw` is closed by the outer block
+                try:
+                    for m in tf:
+                        count += 1
+                        total += max(m.size, 0) if m.isreg() else 0
+                        self._check_counts(count, total)
+                        name = _member_name(m.name, self.location)
+                        if m.issym() or m.islnk():
+                            raise ArchiveError("archive_link", f"member {m.name} is a {'symbolic' if m.issym() else 'hard'} link",
+                                               self.location)
+                        if m.issparse():
+                            raise ArchiveError("archive_special_file", f"member {m.name} is a sparse file", self.location)
+                        if not (m.isreg() or m.isdir()):
+                            raise ArchiveError("archive_special_file", f"member {m.name} is not a regular file (device, FIFO, ...)",
+                                               self.location)
+                        if name is None:
+                            continue
+                        if name in seen:
+                            raise ArchiveError("archive_duplicate", f"two members are named {name}", self.location)
+                        seen.add(name)
+                        if m.isdir():
+                            continue
+                        self._check_size(m.size, name)
+                        names[name] = self._take(tf, m, name)
+                except (tarfile.TarError, EOFError, zlib.error) as exc:
+                    raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
+                except OSError as exc:
+                    raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
         _check_tree(names, self.location)
         self._root(list(names))
         for name, (sha, size, fd) in names.items():
@@ -486,7 +487,8 @@ class TarSource(_ArchiveSource):
 
     def _take(self, tf: tarfile.TarFile, m: tarfile.TarInfo, name: str) -> tuple[str, int, int | None]:
         src = tf.extractfile(m)
-        assert src is not None  # a regular member
+        if src is None:  # a regular member
+            raise RuntimeError("internal error: src is not set")
         keep = "/logs/" not in f"/{name}"  # logs are only hashed; everything else may be parsed
         fd = _memfd(PurePosixPath(name).name) if keep else None
         h = hashlib.sha256()

@@ -122,8 +122,8 @@ class TimelineWriter:
     """Write timeline.json and timeline.md row by row (memory does not grow with the journal)."""
 
     def __init__(self, json_path: Path, md_path: Path, *, verified: bool, title: str, note: str | None) -> None:
-        self._j = open(json_path, "w", encoding="utf-8")
-        self._m = open(md_path, "w", encoding="utf-8")
+        self._j = open(json_path, "w", encoding="utf-8")  # noqa: SIM115 - held until close()
+        self._m = open(md_path, "w", encoding="utf-8")  # noqa: SIM115 - held until close()
         self._n = 0
         self._j.write('{"format": "agp-timeline/1", "journal_verified": %s, "events": [' % ("true" if verified else "false"))
         self._m.write("\n".join(_md_head(title, note)) + "\n")

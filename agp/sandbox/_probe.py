@@ -24,13 +24,13 @@ for _name, _family, _type in (("AF_VSOCK", 40, socket.SOCK_STREAM), ("AF_NETLINK
         out["families"][_name] = {"created": True}
 try:
     with open("/proc/self/status") as f:
-        out["seccomp"] = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Seccomp:")][0]
+        out["seccomp"] = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Seccomp:"))
 except (OSError, IndexError) as exc:
-    out["seccomp"] = "unreadable: %s" % exc
+    out["seccomp"] = f"unreadable: {exc}"
 try:
     out["interfaces"] = sorted(os.listdir("/sys/class/net"))
 except OSError as exc:
-    out["error"] = "cannot list /sys/class/net: %s" % exc
+    out["error"] = f"cannot list /sys/class/net: {exc}"
 
 
 def _routes(path, dev_col, skip_header):
@@ -39,7 +39,7 @@ def _routes(path, dev_col, skip_header):
         with open(path) as f:
             lines = f.read().splitlines()
     except OSError as exc:
-        return None, "cannot read %s: %s" % (path, exc)
+        return None, f"cannot read {path}: {exc}"
     for line in lines[1:] if skip_header else lines:
         cols = line.split()
         if not cols:
@@ -62,7 +62,7 @@ if "error" not in out and out["interfaces"] == ["lo"] and not out["routes"]:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(1.0)
     c0 = time.monotonic()
-    res = {"attempted": True, "target": "%s:%d" % TARGET}
+    res = {"attempted": True, "target": f"{TARGET[0]}:{TARGET[1]}"}
     try:
         s.connect(TARGET)
         res["outcome"] = "connected"

@@ -124,7 +124,7 @@ class SandboxSpec:
     mem_limit: int = 2 * 1024**3
     pids_limit: int = 512
     #: CPU quota in cores (nano_cpus); by default all host cores but half of one, kept for the gate
-    cpus: float = field(default_factory=lambda: default_cpus())
+    cpus: float = field(default_factory=lambda: default_cpus())  # noqa: PLW0108 - defined below the class
     tmp_size: str = "512m"
     home_size: str = "512m"
     command: tuple[str, ...] = ("sleep", "infinity")

@@ -699,7 +699,8 @@ class EgressDoor:
         own TLS connection to the upstream, whose certificate it checks."""
         from anyio.streams.tls import TLSStream
 
-        assert self.ca is not None
+        if self.ca is None:
+            raise RuntimeError("internal error: self.ca is not set")
         end = "closed"
         tls: Any = None
         upstream: Any = None
@@ -826,7 +827,7 @@ def _credential_of(door: EgressDoor, rule_id: str | None) -> tuple[list[str], st
         raise _Refuse(502, f"rule {rule_id} injects the secret {name}, and this door has no secret resolver")
     try:
         value = door.secrets.resolve_text(template)
-    except Exception as exc:  # SecretError: unset, unsafe file, too short to redact
+    except Exception as exc:  # noqa: BLE001 - SecretError (unset, unsafe file, too short to redact) or a resolver bug: refused, never sent
         raise _Refuse(502, f"rule {rule_id}: {exc}") from None
     if re.search(r"[\r\n\x00]", value):
         raise _Refuse(502, f"rule {rule_id}: the secret {name} has a line break; not sent")

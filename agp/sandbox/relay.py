@@ -100,7 +100,7 @@ CREDENTIAL_HEADER_RE = re.compile(
     r"|.*api[-_]?key.*|.*token.*|.*secret.*|.*credential.*|.*password.*)$", re.IGNORECASE)
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
               "host", "expect", "content-length"}
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 - the HTTP token grammar, not a credential
 _TOKEN_RE = re.compile(rf"^{_TOKEN}$")
 _REQUEST_LINE_RE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) (HTTP/1\.[01])")
 #: header values: visible ASCII, obs-text, SP and HTAB; no other control character

@@ -98,8 +98,8 @@ class SecretResolver:
                 text = f.read()
         finally:
             os.close(fd)
-        for line in text.splitlines():
-            line = line.strip()
+        for raw in text.splitlines():
+            line = raw.strip()
             if not line or line.startswith("#") or "=" not in line:
                 continue
             k, v = line.split("=", 1)
