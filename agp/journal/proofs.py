@@ -232,8 +232,8 @@ class TreeFile:
 
     # -- writing
     def _reset(self, genesis: bytes) -> None:
-        if self._fd is not None and self._idx_fd is None:
-            raise RuntimeError("internal error: self._fd is not None and self._idx_fd is not set")
+        if self._fd is None or self._idx_fd is None:
+            raise RuntimeError("internal error: the tree files are not open")
         os.ftruncate(self._fd, 0)
         os.ftruncate(self._idx_fd, 0)
         os.pwrite(self._fd, _MAGIC + genesis + bytes(16), 0)
@@ -245,8 +245,8 @@ class TreeFile:
 
         ``rebuild`` first empties it, so every node is recomputed from the journal.
         """
-        if self._fd is not None and self._idx_fd is None:
-            raise RuntimeError("internal error: self._fd is not None and self._idx_fd is not set")
+        if self._fd is None or self._idx_fd is None:
+            raise RuntimeError("internal error: the tree files are not open")
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             if not rebuild:
@@ -262,8 +262,8 @@ class TreeFile:
 
     def _sync_locked(self) -> int:
         fd, ifd = self._fd, self._idx_fd
-        if fd is not None and ifd is None:
-            raise RuntimeError("internal error: fd is not None and ifd is not set")
+        if fd is None or ifd is None:
+            raise RuntimeError("internal error: the tree files are not open")
         self.rebuilt = False
         with open(self.journal_path, "rb") as jf:
             jsize = os.fstat(jf.fileno()).st_size
@@ -327,8 +327,8 @@ class TreeFile:
             return self.leaves
 
     def _flush(self, nodes_out: bytearray, idx_out: bytearray, npos: int, ipos: int) -> tuple[int, int]:
-        if self._fd is not None and self._idx_fd is None:
-            raise RuntimeError("internal error: self._fd is not None and self._idx_fd is not set")
+        if self._fd is None or self._idx_fd is None:
+            raise RuntimeError("internal error: the tree files are not open")
         if nodes_out:
             _pwrite_all(self._fd, bytes(nodes_out), npos)
             npos += len(nodes_out)
