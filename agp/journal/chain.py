@@ -24,7 +24,7 @@ import json.encoder
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from agp.journal import _crypto
 from agp.journal.canonical import canonicalize
@@ -117,8 +117,17 @@ class Entry:
         return _J(self.to_dict()) + b"\n"
 
 
+class Signer(Protocol):
+    """What sealing an entry needs of a key (:class:`agp.journal.keys.SigningKey` is one)."""
+
+    @property
+    def kid(self) -> str: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 def seal(
-    *, signer, body: Mapping[str, Any], body_c: bytes, kind: str, prev: str, seq: int, session: str, ts: str
+    *, signer: Signer, body: Mapping[str, Any], body_c: bytes, kind: str, prev: str, seq: int, session: str, ts: str
 ) -> tuple[Entry, bytes]:
     """Hash, sign and serialize one entry. Returns the entry and its line (with newline).
 
@@ -133,7 +142,8 @@ def seal(
     return finish(signer, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
 
 
-def finish(signer, body, head: bytes, tail: bytes, ts_c: bytes, h: str, *, kind, prev, seq, session, ts):
+def finish(signer: Signer, body: Mapping[str, Any], head: bytes, tail: bytes, ts_c: bytes, h: str, *,
+           kind: str, prev: str, seq: int, session: str, ts: str) -> tuple[Entry, bytes]:
     h_c = b',"hash":"' + h.encode("ascii") + b'"'
     sig = base64.b64encode(signer.sign(head + h_c + tail + ts_c)).decode("ascii")
     line = head + h_c + tail + b',"sig":"' + sig.encode("ascii") + b'"' + ts_c + b"\n"

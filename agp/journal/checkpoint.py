@@ -408,7 +408,7 @@ def _verify_cosig_bytes(k: VerifierKey, blob: bytes, text: str) -> int:
         raise JournalVerificationError(
             f"cosignature by {k.name}: expected 72 bytes (timestamp and Ed25519 signature), found {len(blob)}"
         )
-    (ts,) = struct.unpack(">Q", blob[:8])
+    ts = int.from_bytes(blob[:8], "big")  # uint64, big-endian
     if ts > _MAX_TREE_SIZE:
         raise JournalVerificationError(f"cosignature by {k.name} has timestamp {ts} > 2^63-1")
     k._verify(blob[8:], cosignature_message(text, ts))

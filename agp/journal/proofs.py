@@ -216,7 +216,7 @@ class TreeFile:
         b = os.pread(self._idx_fd, 8, 8 * i)
         if len(b) != 8:
             raise JournalVerificationError(f"{self.idx_path} is truncated at entry {i}")
-        return struct.unpack(">Q", b)[0]
+        return int.from_bytes(b, "big")  # uint64, big-endian
 
     def entry_line(self, seq: int) -> bytes:
         """Line ``seq`` of the journal (without its newline), read through the index."""

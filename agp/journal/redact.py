@@ -62,7 +62,8 @@ class SecretRedactor:
         for chunk in chunks:
             buf = carry + chunk
             safe = len(buf) - keep  # a match starting before here ends inside buf
-            out, pos = [], 0
+            out: list[bytes] = []
+            pos = 0
             for m in pattern.finditer(buf):
                 if m.start() >= safe:
                     break

@@ -98,6 +98,35 @@ def read_first_entry(fd: int) -> bytes:
 class Journal:
     """An open, writable journal. Create with :meth:`Journal.open`."""
 
+    # set by open() (the constructor refuses: a Journal exists only once it has verified its tail)
+    path: Path
+    head_path: Path
+    _key: SigningKey
+    _redactor: SecretRedactor
+    _clock: Callable[[], float]
+    _on_append: Callable[[Entry], None] | None
+    _chain_lock: threading.Lock
+    _wcv: threading.Condition
+    _stop_writer: bool
+    _head_lock: threading.RLock
+    _ready: dict[int, tuple[bytes, Entry, threading.Event]]
+    _head_seq: int
+    _tree: CompactRange
+    _tree_at: dict[int, CompactRange]
+    _failed: JournalWriteError | None
+    _closed: bool
+    _head_thread: threading.Thread | None
+    _stop_head: threading.Event
+    _fd: int
+    _next_write: int
+    _durable_seq: int
+    _durable_size: int
+    _writer_thread: threading.Thread
+    _next_seq: int
+    _prev: str
+    _prev_raw: bytes
+    _genesis: str | None
+
     def __init__(self, *_a: Any, **_k: Any) -> None:
         raise TypeError("use Journal.open(path, key)")
 
@@ -132,13 +161,13 @@ class Journal:
         self._wcv = threading.Condition(threading.Lock())
         self._stop_writer = False
         self._head_lock = threading.RLock()  # rotate() holds it across its entry and the head
-        self._ready: dict[int, tuple[bytes, Entry, threading.Event]] = {}
+        self._ready = {}
         self._head_seq = -1
         self._tree = CompactRange()  # RFC 6962 tree over every entry's raw hash
-        self._tree_at: dict[int, CompactRange] = {}  # snapshots at head announcements
-        self._failed: JournalWriteError | None = None
+        self._tree_at = {}  # snapshots at head announcements
+        self._failed = None
         self._closed = False
-        self._head_thread: threading.Thread | None = None
+        self._head_thread = None
         self._stop_head = threading.Event()
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
@@ -172,19 +201,17 @@ class Journal:
         size = os.fstat(fd).st_size
         head = self._read_head_or_refuse()
         recovery: dict[str, Any] | None = None
-        if size > 0:
-            last = _read_block(fd, size - 1, 1)
-            if last != b"\n":
-                # torn final line: cut back to the last newline
-                tail_start = self._last_newline_before(size) + 1
-                cut = _read_block(fd, tail_start, size - tail_start)
-                try:
-                    os.ftruncate(fd, tail_start)
-                    os.fsync(fd)
-                except OSError as exc:
-                    raise JournalWriteError(f"cannot cut the torn last line of {self.path}: {exc.strerror}") from exc
-                recovery = {"cut_bytes": len(cut), "cut_sha256": _crypto.sha256(cut).hex(), "at_offset": tail_start}
-                size = tail_start
+        if size > 0 and _read_block(fd, size - 1, 1) != b"\n":
+            # torn final line: cut back to the last newline
+            tail_start = self._last_newline_before(size) + 1
+            cut = _read_block(fd, tail_start, size - tail_start)
+            try:
+                os.ftruncate(fd, tail_start)
+                os.fsync(fd)
+            except OSError as exc:
+                raise JournalWriteError(f"cannot cut the torn last line of {self.path}: {exc.strerror}") from exc
+            recovery = {"cut_bytes": len(cut), "cut_sha256": _crypto.sha256(cut).hex(), "at_offset": tail_start}
+            size = tail_start
         self._durable_size = size
         if size == 0:
             if head is not None:
@@ -575,8 +602,10 @@ def _kid_in_force(path: Path) -> str | None:
         (_, line), = read_last_entries(fd, end, 1)
         obj = json.loads(line)
         if obj.get("kind") == "key.rotate" and isinstance(obj.get("body"), dict):
-            return obj["body"].get("new_kid")
-        return obj.get("kid")
+            kid = obj["body"].get("new_kid")
+        else:
+            kid = obj.get("kid")
+        return kid if isinstance(kid, str) else None
     finally:
         os.close(fd)
 

@@ -395,8 +395,8 @@ def scan_journal(
         # fork is fast, but unsafe in a process that already runs threads (a gate, a
         # journal writer): there the workers start fresh instead
         ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
-        with ctx.Pool(processes=min(nproc, len(args))) as pool:
-            results = collect(pool.imap(_scan_chunk, args))
+        with ctx.Pool(processes=min(nproc, len(args))) as procs:
+            results = collect(procs.imap(_scan_chunk, args))
         report.workers = min(nproc, len(args))
     _merge(report, results, keyring, kid_raw, head, head_problem, max_errors, fold)
     return report
