@@ -89,7 +89,7 @@ def compact_decision(call: dict[str, Any], statements: Sequence[Mapping[str, Any
         return call, list(statements), {}
     small = {k: v for k, v in call.items() if k != "input"}
     small["input_omitted"] = {**digest_record(inp), "call_digest": hashlib.sha256(canonicalize(call)).hexdigest()}
-    kept = [_short_statement(s) for s in statements[:_MAX_STATEMENTS]]
+    kept: list[Mapping[str, Any]] = [_short_statement(s) for s in statements[:_MAX_STATEMENTS]]
     extra: dict[str, Any] = {}
     if len(statements) > _MAX_STATEMENTS:
         extra["statements_omitted"] = len(statements) - _MAX_STATEMENTS
