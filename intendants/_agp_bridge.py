@@ -39,7 +39,6 @@ Standard library only, and only C-level modules (`_json`, `_socket`,
 cost ~10 ms per call at `python3 -I -S` start-up (bench/bridge.py).
 """
 
-import contextlib
 import os
 import sys
 
@@ -125,10 +124,14 @@ def deny(reason, tool=None):
             }
         }
     )
-    with contextlib.suppress(Exception):
+    try:
         _write_all(1, (out + "\n").encode("utf-8"))
-    with contextlib.suppress(Exception):
+    except Exception:  # noqa: BLE001, S110 - nothing left to tell; exit 2 still denies
+        pass
+    try:
         _write_all(2, (text + "\n").encode("utf-8"))
+    except Exception:  # noqa: BLE001, S110 - nothing left to tell; exit 2 still denies
+        pass
     os._exit(2)
 
 
@@ -162,8 +165,10 @@ def _arm(seconds):
 
 def _disarm():
     if _signal is not None:
-        with contextlib.suppress(Exception):  # pragma: no cover - disarming is best effort
+        try:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
+        except Exception:  # noqa: BLE001, S110  # pragma: no cover - disarming is best effort
+            pass
 
 
 # ---- non-dumpable ----------------------------------------------------------------
