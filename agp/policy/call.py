@@ -67,7 +67,7 @@ class PathFact:
     glob: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
-        d = {"written": self.written, "path": self.path, "location": self.location or "unknown"}
+        d: dict[str, Any] = {"written": self.written, "path": self.path, "location": self.location or "unknown"}
         if self.glob:
             d["glob"] = True
         return d

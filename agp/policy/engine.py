@@ -327,7 +327,8 @@ class _Compiled:
 
             checks.append(subcommand)
 
-        def word_checks(fns: list[Callable[[str], bool | None]], want_any: bool):
+        def word_checks(fns: list[Callable[[str], bool | None]],
+                        want_any: bool) -> Callable[[ClassifiedStatement, str], bool | None]:
             def check(s: ClassifiedStatement, ws: str) -> bool | None:
                 # is some word matched by some pattern? (three-valued), then negate for *_none
                 found: bool | None = False
@@ -355,7 +356,7 @@ class _Compiled:
 
             def args_prefix(s: ClassifiedStatement, ws: str) -> bool | None:
                 words, lits = s.argv[1:], s.literal[1:]
-                vals = []
+                vals: list[bool | None] = []
                 for alt in alts:
                     if len(words) < len(alt):
                         vals.append(False)
@@ -619,7 +620,7 @@ class Policy:
         self._tighten_tiers = frozenset(i for i, pf in enumerate(self.tiers) if pf.policy.tighten_only)
         self._approvals = all(pf.policy.approvals for pf in self.tiers)
         self.digest: str = policy_digest(self.tiers)
-        self._cache: dict[tuple, tuple[_Compiled, ...]] = {}
+        self._cache: dict[tuple[str | None, ...], tuple[_Compiled, ...]] = {}
 
     @classmethod
     def from_files(cls, files: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> Policy:
@@ -822,7 +823,7 @@ def _desc(policy: Policy, rule_id: str | None) -> str:
 
 
 def _statement_effect(matched: list[_Compiled], policy: Policy) -> tuple[str, _Compiled | None, str | None]:
-    by = {"deny": None, "require": None, "allow": None}
+    by: dict[str, _Compiled | None] = {"deny": None, "require": None, "allow": None}
     tighten = policy._tighten_tiers
     for c in matched:
         if c.rule.effect == "allow" and c.tier in tighten:

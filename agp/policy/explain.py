@@ -155,8 +155,9 @@ def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str =
             now = _dt.datetime.fromisoformat(str(e.get("ts", "")).replace("Z", "+00:00"))
             if now.tzinfo is None:
                 raise ValueError("no offset")
+            inp = call.get("input")
             tc = ToolCall(harness=str(call.get("harness", "")), tool=str(call.get("tool", "")),
-                          input=call.get("input") if isinstance(call.get("input"), dict) else {},
+                          input=inp if isinstance(inp, dict) else {},
                           cwd=str(call.get("cwd") or workspace), workspace=workspace,
                           session=str(e.get("session", "")), host_workspace=host_workspace,
                           workspace_mode=workspace_mode or str(call.get("workspace_mode") or "mount"))

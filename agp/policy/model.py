@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -422,7 +423,7 @@ _SHIPPED_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _EXTENDS_DEPTH_MAX = 16
 
 
-def read_policy_tiers(path: str | Path) -> list[tuple[PolicyFile, str]]:
+def read_policy_tiers(path: str | os.PathLike[str]) -> list[tuple[PolicyFile, str]]:
     """The tiers one file gives: a policy file (``extends`` resolved) is one tier; a composed
     policy (top-level ``[[tier]]`` tables) is each of its tiers, named ``FILE#tier-N``."""
     p = Path(path)
@@ -578,7 +579,7 @@ def _describe(exc: ValidationError, text: str, data: Mapping[str, Any], source: 
     return "invalid policy:\n  " + "\n  ".join(lines)
 
 
-def _model_for(loc: tuple) -> type[BaseModel] | None:
+def _model_for(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     if not loc:
         return None
     if len(loc) == 1:
@@ -593,7 +594,7 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
     return None
 
 
-def _subject(data: Mapping[str, Any], loc: tuple) -> str:
+def _subject(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> str:
     if len(loc) >= 2 and loc[0] in ("rule", "test") and isinstance(loc[1], int):
         items = data.get(loc[0]) or []
         ident = None
@@ -608,7 +609,7 @@ def _subject(data: Mapping[str, Any], loc: tuple) -> str:
 _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 
 
-def _locate(text: str, loc: tuple) -> int | None:
+def _locate(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort line number (1-based) of the key an error points at."""
     if not loc:
         return None
