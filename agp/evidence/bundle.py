@@ -626,7 +626,7 @@ def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, worker
         known = dict(keyring.items())
         known.update(rotated)
         head_kid = vreport.head.get("kid")
-        if sig.get("kid") != head_kid:
+        if not isinstance(head_kid, str) or sig.get("kid") != head_kid:
             rep.fail("manifest_signature_invalid",
                      f"signed by key {sig.get('kid')}, but the journal's key in force is {head_kid}", mf.SIGNATURE)
         else:

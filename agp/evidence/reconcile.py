@@ -90,8 +90,8 @@ class DecisionRef:
 
 def decision_ref(entry: Mapping[str, Any]) -> DecisionRef:
     """From one parsed journal line of kind ``gate.decision``."""
-    body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
-    call = body.get("call") if isinstance(body.get("call"), dict) else {}
+    body = unverified_body if isinstance(unverified_body := entry.get("body"), dict) else {}
+    call = unverified_call if isinstance(unverified_call := body.get("call"), dict) else {}
     tid = call.get("tool_use_id")
     return DecisionRef(
         seq=entry.get("seq", -1),

@@ -34,12 +34,12 @@ def _input_summary(tool: str, inp: Any) -> str:
 def summarize_entry(entry: Mapping[str, Any]) -> str:
     """One line saying what an entry records."""
     kind = entry.get("kind", "?")
-    body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
+    body = unverified_body if isinstance(unverified_body := entry.get("body"), dict) else {}
     if kind == "gate.decision":
-        call = body.get("call") if isinstance(body.get("call"), dict) else {}
+        call = unverified_call if isinstance(unverified_call := body.get("call"), dict) else {}
         tool = str(call.get("tool", "?"))
         effect = body.get("effect")
-        approval = body.get("approval") if isinstance(body.get("approval"), dict) else None
+        approval = unverified_approval if isinstance(unverified_approval := body.get("approval"), dict) else None
         via = f" after approval {approval.get('outcome')}" if approval else ""
         eff = f" ({effect})" if effect and effect != body.get("decision") else ""
         rule = f" rule {body.get('rule')}" if body.get("rule") else ""

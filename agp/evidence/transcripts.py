@@ -202,6 +202,10 @@ class TranscriptFile:
     open: Callable[[], IO[bytes]]
 
 
+def _opener(path: Path) -> Callable[[], IO[bytes]]:
+    return lambda: path.open("rb")
+
+
 def _pattern(harness: str) -> str:
     if harness not in registry.HARNESSES:
         raise ValueError(f"unknown harness {harness!r}")
@@ -241,7 +245,7 @@ def parse_claude_code(files: list[TranscriptFile]) -> Transcript:
                 btype = block.get("type")
                 if kind == "assistant" and btype in ("tool_use", "server_tool_use"):
                     calls.add(TranscriptCall(
-                        tool_use_id=block.get("id") if isinstance(block.get("id"), str) else "",
+                        tool_use_id=unverified_id if isinstance(unverified_id := block.get("id"), str) else "",
                         tool=str(block.get("name") or ""),
                         input=block.get("input"),
                         source=src,
@@ -368,7 +372,7 @@ def load_transcript(directory: str | Path, harness: str) -> Transcript:
     if harness not in _PARSERS:
         raise ValueError(f"unknown harness {harness!r} (known: {', '.join(HARNESSES)})")
     root = Path(directory)
-    files = [TranscriptFile(str(p.relative_to(root)), functools.partial(open, p, "rb"))
+    files = [TranscriptFile(str(p.relative_to(root)), _opener(p))
              for p in transcript_files(root, harness)]
     return _PARSERS[harness](files)
 

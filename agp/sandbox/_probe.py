@@ -13,12 +13,12 @@ import time
 
 TARGET = ("192.0.2.1", 9)  # TEST-NET-1 (RFC 5737), discard port
 t0 = time.monotonic()
-out = {"interfaces": [], "routes": [], "connect": {"attempted": False}, "families": {}}
+out: dict = {"interfaces": [], "routes": [], "connect": {"attempted": False}, "families": {}}
 for _name, _family, _type in (("AF_VSOCK", 40, socket.SOCK_STREAM), ("AF_NETLINK", 16, socket.SOCK_RAW)):
     try:
         _s = socket.socket(_family, _type)
     except OSError as exc:
-        out["families"][_name] = {"created": False, "errno": errno.errorcode.get(exc.errno, str(exc.errno))}
+        out["families"][_name] = {"created": False, "errno": errno.errorcode.get(exc.errno or 0, str(exc.errno))}
     else:
         _s.close()
         out["families"][_name] = {"created": True}
@@ -62,7 +62,7 @@ if "error" not in out and out["interfaces"] == ["lo"] and not out["routes"]:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(1.0)
     c0 = time.monotonic()
-    res = {"attempted": True, "target": f"{TARGET[0]}:{TARGET[1]}"}
+    res: dict = {"attempted": True, "target": f"{TARGET[0]}:{TARGET[1]}"}
     try:
         s.connect(TARGET)
         res["outcome"] = "connected"
@@ -70,7 +70,7 @@ if "error" not in out and out["interfaces"] == ["lo"] and not out["routes"]:
         res["outcome"] = "timeout"
     except OSError as exc:
         res["outcome"] = "error"
-        res["errno"] = errno.errorcode.get(exc.errno, str(exc.errno))
+        res["errno"] = errno.errorcode.get(exc.errno or 0, str(exc.errno))
         res["message"] = exc.strerror or str(exc)
     finally:
         s.close()
