@@ -44,7 +44,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,7 @@ def sni_of(hello: bytes) -> str | None:
     end = i + ext_len
     if end != len(hello):
         raise ValueError("bad extensions length")
-    names = []
+    names: list[bytes] = []
     while i < end:
         if i + 4 > end:
             raise ValueError("truncated extension")
@@ -626,7 +626,7 @@ class EgressDoor:
 
     async def _send_request(self, reader: Any, upstream: ByteStream, c: _Conn, method: str,
                             headers: list[tuple[str, str]], version: str, default_port: int,
-                            extra: list[str] = (), counted: int = 0) -> None:
+                            extra: Sequence[str] = (), counted: int = 0) -> None:
         """One request to the upstream, re-framed: origin form, our Host, ``Connection: close``, the body
         copied exactly as its framing says (chunks re-emitted), hop-by-hop and proxy headers dropped."""
         mode, length = _framing(headers, http10=version == "HTTP/1.0")
@@ -742,7 +742,7 @@ class EgressDoor:
                 if len(hosts) > 1 or (hosts and hosts[0] not in (c.host, f"{c.host}:{c.port}")):
                     raise _Refuse(421, "the Host header does not name the tunnel's host")
                 c.method, c.path, c.scheme = method, target, "https"
-                detail = {"host": c.host, "port": c.port, "scheme": "https", "method": method,
+                detail: dict[str, Any] = {"host": c.host, "port": c.port, "scheme": "https", "method": method,
                           "path": target.split("?", 1)[0][:1024], "inspected": True, "addresses": addrs,
                           "private": private}
                 facts: tuple[str, ...] = ()
@@ -819,10 +819,13 @@ class EgressDoor:
 
 def _credential_of(door: EgressDoor, rule_id: str | None) -> tuple[list[str], str | None]:
     rule = door.gate.policy.rule(rule_id) if rule_id else None
-    template = getattr(rule, "credential_header", None)
+    template = rule.credential_header if rule is not None else None
     if not template:
         return [], None
-    name = re.search(r"\{\{secret:([A-Za-z_][A-Za-z0-9_]*)\}\}", template).group(1)
+    m = re.search(r"\{\{secret:([A-Za-z_][A-Za-z0-9_]*)\}\}", template)
+    if m is None:
+        raise _Refuse(502, f"rule {rule_id}: its credential header names no secret")
+    name = m.group(1)
     if door.secrets is None:
         raise _Refuse(502, f"rule {rule_id} injects the secret {name}, and this door has no secret resolver")
     try:

@@ -208,7 +208,8 @@ def _digest(obj: Any) -> str:
 
 
 def _deb822_entries(text: str) -> list[dict[str, str]]:
-    entries, cur = [], {}
+    entries: list[dict[str, str]] = []
+    cur: dict[str, str] = {}
     for line in text.splitlines() + [""]:
         if not line.strip():
             if cur:

@@ -433,7 +433,8 @@ async def _chunk_end(src: BufferedByteReceiveStream) -> None:
 
 async def _trailers(src: BufferedByteReceiveStream) -> list[bytes]:
     """The trailer section after the last chunk, up to and excluding the empty line; bounded and well-formed."""
-    lines, total = [], 0
+    lines: list[bytes] = []
+    total = 0
     while True:
         try:
             t = await src.receive_until(b"\r\n", MAX_TRAILERS)
@@ -773,11 +774,14 @@ class ModelRelay:
             up_head = self._upstream_head(method, path, headers, None if method in ("GET", "HEAD") else len(body))
             try:
                 with anyio.fail_after(self.limits.connect_timeout):
-                    tls = self.upstream.scheme == "https"
-                    upstream = await anyio.connect_tcp(
-                        self.upstream.host, self.upstream.port, tls=tls,
-                        ssl_context=(self.ssl_context or ssl.create_default_context()) if tls else None,
-                        tls_hostname=self.upstream.host if tls else None, tls_standard_compatible=False)
+                    upstream: ByteStream
+                    if self.upstream.scheme == "https":
+                        upstream = await anyio.connect_tcp(
+                            self.upstream.host, self.upstream.port, tls=True,
+                            ssl_context=self.ssl_context or ssl.create_default_context(),
+                            tls_hostname=self.upstream.host, tls_standard_compatible=False)
+                    else:
+                        upstream = await anyio.connect_tcp(self.upstream.host, self.upstream.port)
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 raise _Refuse(502, f"upstream {self.upstream.authority} unreachable: {type(exc).__name__}") from exc
             async with upstream:
@@ -840,7 +844,7 @@ class ModelRelay:
                 # lingering close: drain what the client is still sending, so closing does not reset
                 # the connection before it has read the refusal
                 with contextlib.suppress(Exception):
-                    await client.send_eof()  # type: ignore[attr-defined]
+                    await client.send_eof()
                     with anyio.move_on_after(1.0):
                         drained = 0
                         while drained < (1 << 20):
