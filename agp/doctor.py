@@ -227,7 +227,7 @@ def check_python(version: tuple[int, int, int] | None = None, executable: str | 
     name = f"Python {'.'.join(map(str, v))} ({where})"
     open_cves = []
     for cves, fixed in TARFILE_FIXES:
-        fix = fixed.get(v[:2])
+        fix = fixed.get((v[0], v[1]))
         if (fix is not None and v < fix) or (fix is None and v[:2] < min(fixed)):
             open_cves.append(f"{cves}: fixed in {'.'.join(map(str, fix))}" if fix else f"{cves}: no fixed {v[0]}.{v[1]}")
     if open_cves:

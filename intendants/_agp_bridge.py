@@ -75,7 +75,7 @@ try:
         def parse_constant(name):
             raise ValueError("non-finite number " + name)
 
-    _scanner = _json.make_scanner(_Ctx())
+    _scanner = _json.make_scanner(_Ctx())  # type: ignore[arg-type]  # the C scanner reads these attributes only
 
     def dumps(obj):
         return "".join(_encoder(obj, 0))

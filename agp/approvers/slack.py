@@ -53,7 +53,7 @@ from typing import Any
 import anyio.to_thread
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 
 from agp.errors import ApprovalError
 from agp.gate.approvals import Answer, AnswerResult, ApprovalBroker, ApprovalRequest, ApprovalResult
@@ -398,7 +398,7 @@ class SlackApprover(_SlackChannel):
         if self._server is None:
             raise ApprovalError("the Slack endpoint is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.path}"
+        return f"http://{host!s}:{port}{self.path}"
 
     @property
     def transport(self) -> str:
@@ -443,7 +443,7 @@ def web_client(token: str, api_url: str | None = None) -> WebClient:
     return WebClient(**kw)
 
 
-class _Clock:
+class _Clock(Clock):
     def __init__(self, f: Callable[[], float]) -> None:
         self._f = f
 

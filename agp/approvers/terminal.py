@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -72,7 +72,7 @@ def render_request(req: ApprovalRequest, *, index: int = 1, total: int = 1) -> P
     keys = Text.assemble(("[a]", "bold green"), " approve   ", ("[d]", "bold red"), " deny   ",
                          ("[TAB]", "bold"), " next   ", (f"expires in {left}s", "dim"))
     title = f"approval needed ({index}/{total}) · {req.key}"
-    parts = [t, st, *([preview] if preview is not None else []), digest, keys]
+    parts: list[RenderableType] = [t, st, *([preview] if preview is not None else []), digest, keys]
     return Panel(Group(*parts), title=title, border_style="yellow", expand=True)
 
 
@@ -101,7 +101,7 @@ def write_preview(tool: str, tool_input: Any) -> Panel | None:
         return None
     path = str(tool_input.get("file_path") or tool_input.get("path") or "")
     if tool == "Write" and isinstance(tool_input.get("content"), str):
-        lines = tool_input["content"].splitlines() or [""]
+        lines: list[str] = tool_input["content"].splitlines() or [""]
         return Panel(_clip(lines, [""] * len(lines)), title=f"would write {path} ({len(lines)} lines)",
                      title_align="left", border_style="dim")
     edits = []
@@ -110,7 +110,7 @@ def write_preview(tool: str, tool_input: Any) -> Panel | None:
     elif tool == "MultiEdit" and isinstance(tool_input.get("edits"), list):
         edits = [e for e in tool_input["edits"] if isinstance(e, dict)]
     if edits:
-        lines: list[str] = []
+        lines = []
         for e in edits:
             old, new = e.get("old_string"), e.get("new_string")
             if not isinstance(old, str) or not isinstance(new, str):

@@ -374,8 +374,9 @@ def _write_junit(path: Path, files: list[Path], results: list[Any]) -> None:
         ET.SubElement(case, "failure", message="these files have no [[test]] cases")
         suite.set("tests", "1")
         suite.set("failures", "1")
-    tree = ET.ElementTree(ET.Element("testsuites"))
-    tree.getroot().append(suite)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
     ET.indent(tree)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
