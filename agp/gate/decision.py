@@ -60,10 +60,11 @@ class GateDecision:
             raise ValueError(f"a gate decision is allow or deny, not {self.decision!r}")
 
     @classmethod
-    def denied(cls, reason: str, *, policy_digest: str | None = None,
+    def denied(cls, reason: str, *, policy_digest: str | None = None, statements: Sequence[Mapping[str, Any]] = (),
                extra: Mapping[str, Any] | None = None) -> GateDecision:
         """A deny the policy did not make (a refused session, a failed evaluation)."""
-        return cls("deny", "deny", reason, policy_digest=policy_digest, extra=dict(extra or {}))
+        return cls("deny", "deny", reason, policy_digest=policy_digest, statements=tuple(statements),
+                   extra=dict(extra or {}))
 
     @classmethod
     def from_policy(cls, d: Decision, *, approval: ApprovalResult | None = None, reason: str | None = None,

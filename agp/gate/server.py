@@ -204,8 +204,8 @@ def _call_has_mode() -> bool:
 class GateServer:
     """The gate, in-process. ``await serve(task_status=...)`` in a task group; ``shutdown()`` from anywhere.
 
-    ``journal`` is an open :class:`agp.journal.Journal` (any :class:`~agp.gate.decision.JournalSink`); with ``own_journal=True`` the server closes it at the
-    end, otherwise it only writes the head. ``approvers`` is a sequence of approver
+    ``journal`` is an open :class:`agp.journal.Journal` (any :class:`~agp.gate.decision.JournalSink`);
+    with ``own_journal=True`` the server closes it at the end, otherwise it only writes the head. ``approvers`` is a sequence of approver
     channels (empty or :class:`NoApprover`: every ``require`` is a deny).
     ``on_event`` receives a :class:`GateEvent` for each decision, pending approval,
     resolved approval, rejected frame and session change, from the gate's thread; it
@@ -475,8 +475,7 @@ class GateServer:
         except Exception:  # an evaluation failure is a deny, never an allow
             log.exception("egress evaluation failed")
             gd = GateDecision.denied("denied: the gate could not evaluate this connection",
-                                     policy_digest=self.policy.digest)
-            gd = replace(gd, statements=(statement.to_json_dict(),))
+                                     policy_digest=self.policy.digest, statements=[statement.to_json_dict()])
         else:
             try:
                 gd = await self._settle(d, lambda statements: self._approve(session, call, d, statements))
