@@ -188,7 +188,7 @@ def _flag_matcher(pattern: str) -> Callable[[str], bool | None]:
 
     def single(word: str) -> bool | None:
         # one dash, several letters (find -delete, -exec): exact or longer (-execdir)
-        return bool(word.startswith(pattern))
+        return word.startswith(pattern)
 
     return single
 
@@ -275,12 +275,14 @@ class _Compiled:
             return False
         if self.mcp_server_re is not None and mcp_server is not None and not any(r.match(mcp_server) for r in self.mcp_server_re):
             return False
-        return not (self.mcp_tool_re is not None and mcp_tool is not None and not any(r.match(mcp_tool) for r in self.mcp_tool_re))
+        if self.mcp_tool_re is not None and mcp_tool is not None:
+            return any(r.match(mcp_tool) for r in self.mcp_tool_re)
+        return True
 
     def in_force(self, now: _dt.datetime) -> bool:
         if self.not_before is not None and now < self.not_before:
             return False
-        return not (self.not_after is not None and now >= self.not_after)
+        return self.not_after is None or now < self.not_after
 
     def matches(self, s: ClassifiedStatement, ws: str) -> bool:
         result: bool | None = True
