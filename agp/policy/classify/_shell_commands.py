@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from agp.policy.classify._shell_options import is_stdin_like, read_options
 from agp.policy.classify._shell_state import MAX_CWDS, Env, Stdin, join_cwds, uniq
 from agp.policy.classify._shell_words import (
     ASSIGNMENT_WORD,
@@ -18,7 +19,10 @@ from agp.policy.classify._shell_words import (
     looks_pathy,
 )
 from agp.policy.classify._statement import Statement
+from agp.policy.classify.programs._model import Allow
+from agp.policy.classify.programs.build import PYTHON_ALLOW, PYTHON_MODULE_ALLOW
 from agp.policy.classify.programs import (
+    ALLOWLISTS,
     CODE_OPTION_PROGRAMS,
     CODE_OPTIONS,
     FILE_TESTS,
@@ -36,6 +40,7 @@ from agp.policy.classify.programs import (
     SHELLS,
     SQL_CLIENTS,
     STDIN_INTERPRETERS,
+    SUBCOMMAND_ALLOWLISTS,
     VARNAME_BUILTINS,
     WRAPPER_OPTS_WITH_ARG,
     WRAPPER_POSITIONALS,
@@ -60,6 +65,8 @@ class Commands:
     def program(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
                 flags: tuple[str, ...], is_path: bool) -> tuple[str, ...]:
         words = [first] + args
+        if prog in ALLOWLISTS or prog in SUBCOMMAND_ALLOWLISTS:
+            self.allowlist(prog, args, env, text)
         path_words = self.operand_paths(prog, args)
         if is_path:
             path_words = [first] + path_words
@@ -190,6 +197,49 @@ class Commands:
         if prog in ("ssh",) and len([a for a in args if not is_option(a)]) > 1:
             self.unknown(env, text, "ssh runs a remote command")
         return env.cwds
+
+    def allowlist(self, prog: str, args: list[Word], env: Env, text: str) -> None:
+        """Check a program's options against its allowlist (programs/*.py): an option it does not
+        list makes an unknown statement; option values that are files become reads or writes."""
+        allow = ALLOWLISTS.get(prog)
+        if allow is not None:
+            self.apply_allow(prog, allow, args, env, text)
+            return
+        before, table = SUBCOMMAND_ALLOWLISTS[prog]
+        i = 0
+        while i < len(args) and args[i].literal and args[i].value[:1] == "-" and args[i].value != "-":
+            i += 1
+        if before is not None and not self.apply_allow(prog, before, args[:i], env, text):
+            return
+        if i < len(args):
+            sub = args[i]
+            if not sub.literal:
+                self.unknown(env, text, f"{prog}: subcommand decided at run time: {sub.source[:60]}", program=prog)
+            elif sub.value in table:
+                self.apply_allow(f"{prog} {sub.value}", table[sub.value], args[i + 1:], env, text)
+
+    def apply_allow(self, prog: str, allow: Allow, args: list[Word], env: Env, text: str) -> bool:
+        """Read ``args`` against ``allow``; False when an unknown statement was emitted."""
+        r = read_options(allow, args, prog)
+        ok = True
+        if r.problem:
+            self.unknown(env, text, r.problem, program=prog.split(" ")[0])
+            ok = False
+        for opt, w in r.reads:
+            if w.literal and is_stdin_like(w.value):
+                self.unknown(env, text, f"{prog} {opt} reads {w.value} (stdin or an inherited descriptor: content "
+                                        f"the classifier cannot see)", program=prog.split(" ")[0])
+                ok = False
+            else:
+                self.file_stmt("read", [w], env, text, prog.split(" ")[0])
+        for _opt, w in r.writes:
+            self.file_stmt("write", [w], env, text, prog.split(" ")[0])
+        if prog in ("make", "gmake"):
+            # every goal is a run of its own: `make test deploy` runs deploy too
+            goals = [a for a in r.operands if not (a.literal and "=" in a.value)]
+            for g in goals[1:]:
+                self.exec_stmt(prog, [Word(prog), g], env, text, [], ("make_goal",))
+        return ok
 
     def code_options(self, prog: str, args: list[Word], env: Env, text: str) -> None:
         """Options that make a program run another program or code given on the command line."""
@@ -659,6 +709,10 @@ class Commands:
                 if mod in ("pdb", "code", "idlelib", "IPython", "ptpython", "bpython"):
                     self.unknown(env, text, f"{prog} -m {mod} runs code typed on stdin", program=prog,
                                  flags=("interpreter", "stdin_code"))
+                if mod in PYTHON_MODULE_ALLOW:
+                    # the interpreter's own options, then the module's command line
+                    self.apply_allow(prog, PYTHON_ALLOW, args[:i], env, text)
+                    self.apply_allow(f"{prog} -m {mod}", PYTHON_MODULE_ALLOW[mod], rest, env, text)
                 elif mod in CODE_OPTIONS:
                     self.code_options(mod, rest, env, text)
                 break
