@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from agp.policy.classify._sed import sed_script_problem
 from agp.policy.classify._shell_options import is_stdin_like, read_options
 from agp.policy.classify._shell_state import MAX_CWDS, Env, Stdin, join_cwds, uniq
 from agp.policy.classify._shell_words import (
@@ -930,9 +931,9 @@ class Commands:
             if not s.literal:
                 self.unknown(env, text, "sed script decided at run time")
                 return
-            if _sed_dangerous(s.value):
-                self.unknown(env, text, "sed script runs commands or reads/writes other files (e, w, W, r, R)",
-                             program="sed")
+        problem = sed_script_problem("\n".join(s.value for s in scripts))
+        if problem:
+            self.unknown(env, text, problem, program="sed")
         if inplace:
             self.file_stmt("write", ops, env, text, "sed", flags=("in_place",))
 
@@ -1085,38 +1086,3 @@ def _skip_opts(args: list[Word], with_arg: frozenset[str]) -> list[Word]:
         else:
             i += 1
     return args[i:]
-
-
-_SED_CMD = re.compile(r"(?:^|[;\n{}]|^\s*\d+|[/$]|\d)\s*!?\s*([ewWrRv])(?:\s|$|;)")
-
-
-def _sed_dangerous(script: str) -> bool:
-    """Conservative: True if a sed script may use e/w/W/r/R commands or the s///e or s///w flags."""
-    s = script
-    # s commands: find flags after the third delimiter
-    for m in re.finditer(r"(?:^|[;\n{}\s!0-9$/])s(.)", s):
-        d = m.group(1)
-        if d in "\\\n":
-            return True
-        rest = s[m.end():]
-        parts = []
-        i = 0
-        cnt = 0
-        while i < len(rest) and cnt < 2:
-            if rest[i] == "\\":
-                i += 2
-                continue
-            if rest[i] == d:
-                cnt += 1
-            i += 1
-        if cnt < 2:
-            continue
-        flags = re.match(r"[^;\n}]*", rest[i:]).group(0)
-        if "e" in flags or "w" in flags or "W" in flags:
-            return True
-        del parts
-    # standalone commands e, w, W, r, R (after an address or at a command start)
-    stripped = re.sub(r"s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImM0-9]*", "", s)
-    stripped = re.sub(r"/(?:\\.|[^/])*/", "", stripped)
-    return bool(re.search(r"(^|[;\n{}!,0-9$])\s*[ewWrRF]\b", stripped)) or bool(
-        re.search(r"(^|[;\n{}])\s*[ewWrR](\s|$)", stripped))
