@@ -235,6 +235,16 @@ class Commands:
                 self.file_stmt("read", [w], env, text, prog.split(" ")[0])
         for _opt, w in r.writes:
             self.file_stmt("write", [w], env, text, prog.split(" ")[0])
+        if prog == "jq" and r.operands:
+            # the program: the environment ($ENV, env) and modules (import, include, -L) are other inputs
+            jq_prog = r.operands[0]
+            if not jq_prog.literal:
+                self.unknown(env, text, "jq program decided at run time", program="jq")
+                ok = False
+            elif _JQ_OUTSIDE.search(jq_prog.value):
+                self.unknown(env, text, "jq program reads the environment or loads modules "
+                                        f"({_JQ_OUTSIDE.search(jq_prog.value).group(0)})", program="jq")
+                ok = False
         if prog in ("make", "gmake"):
             # every goal is a run of its own: `make test deploy` runs deploy too
             goals = [a for a in r.operands if not (a.literal and "=" in a.value)]
@@ -247,6 +257,12 @@ class Commands:
         if prog not in CODE_OPTION_PROGRAMS:
             return
         if prog in VARNAME_BUILTINS:
+            if prog in ("read", "mapfile", "readarray", "getopts"):
+                for a in args:
+                    if a.literal and not a.value.startswith("-") and env_is_dangerous(a.value.split("[", 1)[0]):
+                        self.unknown(env, text, f"{prog} assigns {a.value[:40]!r}, which changes how later commands "
+                                                f"are found or run")
+                        return
             for a in args:
                 if a.literal and "[" in a.value and ("$" in a.value or "`" in a.value):
                     self.unknown(env, text, f"{prog}: an array subscript in a variable name is evaluated "
@@ -307,7 +323,8 @@ class Commands:
                     if (a.literal and not is_option(a) and looks_pathy(a.value))
                     or (i and args[i - 1].literal and args[i - 1].value in FILE_TESTS and not is_option(a))]
         if prog in NO_PATH_OPERANDS:
-            return []
+            # `echo /etc/*` prints the names in /etc: a wildcard word lists its directory
+            return [a for a in args if a.glob]
         out: list[Word] = []
         after_dd = False
         pattern_pending = prog in PATTERN_FIRST
@@ -1076,6 +1093,11 @@ class Commands:
                 self.unknown(env, text, f"{prog} reads SQL from stdin ({stdin.kind})")
             else:
                 self.unknown(env, text, f"{prog} interactive session reads SQL from the terminal")
+
+
+#: jq builtins that reach outside the input: the environment, modules, the program's own location
+_JQ_OUTSIDE = re.compile(r"\$ENV|\$__loc__|\$__prog|(?<![.\w$])(?:env|import|include|modulemeta|get_search_list|"
+                         r"input_filename|get_prog_origin|get_jq_origin|\$__prog_args)\b")
 
 
 def _skip_opts(args: list[Word], with_arg: frozenset[str]) -> list[Word]:

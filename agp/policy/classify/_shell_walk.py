@@ -364,7 +364,10 @@ class Walker(Commands):
                 f = None
                 if c.type in ("word", "string", "raw_string", "concatenation", "simple_expansion", "expansion",
                               "command_substitution", "process_substitution", "number", "arithmetic_expansion"):
-                    self.word(c, env)
+                    w = self.word(c, env)
+                    if w.glob:
+                        # `for f in /etc/*`: the expansion lists that directory, and the body prints it
+                        self.file_stmt("read", [w], env, self.ctx.text(node), "for", flags=("glob",))
                 del f
         body = node.child_by_field_name("body")
         cond = [c for c in node.children_by_field_name("condition")] if node.type == "while_statement" else []
