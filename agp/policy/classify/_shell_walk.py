@@ -267,6 +267,10 @@ class Walker(Commands):
             return env.cwds
         if t == "redirected_statement":
             return self.redirected(node, env, stdin)
+        if t == "compound_statement" and node.children and node.children[0].type == "((":
+            # `(( v > 1 ))`: an arithmetic command, evaluated like $(( ))
+            self.arithmetic(node, env)
+            return env.cwds
         if t in ("program", "compound_statement", "list", "do_group", "else_clause", "elif_clause"):
             return self.sequence(node.named_children, env, stdin, node)
         if t == "subshell":
