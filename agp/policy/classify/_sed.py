@@ -13,7 +13,32 @@ rest read or write nothing else.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ("sed_script_problem",)
+
+# The fast path: one whole command of the common forms (a line, $ or /regex/ address or range, `!`,
+# a command that reads and writes nothing, s/../../ and y/../../ with / as the delimiter and safe
+# flags), ending where a command ends. It accepts a subset of what the careful reader below accepts,
+# with the same reading; anything else goes to the careful reader, one command at a time.
+_RE_PART = r"(?:[^\\/\n]|\\.)*"
+_ADDR = rf"(?:\d+(?:~\d+)?|\$|/{_RE_PART}/[IM]*)"
+_FAST = re.compile(
+    rf"[;\s]*(?:{_ADDR}(?:[ \t]*,[ \t]*(?:\d+|\$|[+~]\d+|/{_RE_PART}/[IM]*))?)?[ \t]*(?:![ \t]*)?"
+    rf"(?:[=dDgGhHnNpPxzF}}]|[lqQ][ \t]*\d*|s/{_RE_PART}/{_RE_PART}/[gpiImM0-9]*|y/{_RE_PART}/{_RE_PART}/)"
+    rf"[ \t]*(?=[;\n}}#]|\Z)")
+#: one whole command of the fast forms, alone (the script split at every `;`: if every piece is one
+#: such command, no `;` was inside a regex and sed reads the same commands)
+_ONE = re.compile(
+    rf"\s*(?:(?:{_ADDR}(?:[ \t]*,[ \t]*(?:\d+|\$|[+~]\d+|/{_RE_PART}/[IM]*))?)?[ \t]*(?:![ \t]*)?"
+    rf"(?:[=dDgGhHnNpPxzF}}]|[lqQ][ \t]*\d*|s/{_RE_PART}/{_RE_PART}/[gpiImM0-9]*|y/{_RE_PART}/{_RE_PART}/)"
+    rf"[ \t]*)?\s*")
+#: longer scripts holding any of the letters r R w W e are not read at all (time bound)
+MAX_SCRIPT = 64 * 1024
+#: longer scripts that the fast checks do not clear are not read command by command (time bound)
+MAX_CAREFUL = 32 * 1024
+#: a script holding none of these letters has no command and no s flag that reads, writes or runs
+_LETTERS = re.compile(r"[rRwWe]")
 
 _NO_ARG = frozenset("=dDgGhHnNpPxzF")
 _INT_ARG = frozenset("lLqQ")
@@ -30,6 +55,14 @@ class _Bad(Exception):
 
 def sed_script_problem(script: str) -> str | None:
     """None if the script (the -e pieces joined by newlines) only edits the stream; else why not."""
+    if _LETTERS.search(script) is None:
+        return None  # what sed would make of it, it cannot name a file or a command
+    if len(script) > MAX_SCRIPT:
+        return f"sed: a script of {len(script)} bytes holding r, R, w, W or e is not read (time bound)"
+    if all(map(_ONE.fullmatch, script.split(";"))):
+        return None
+    if len(script) > MAX_CAREFUL:
+        return f"sed: a script of {len(script)} bytes with forms the fast reader does not know"
     try:
         _Reader(script).program()
     except _Bad as e:
@@ -60,7 +93,12 @@ class _Reader:
         s, n = self.s, self.n
         if s.startswith("#n\n") or s == "#n":
             self.i = 3
+        fast = _FAST.match
         while True:
+            m = fast(s, self.i)
+            while m is not None and m.end() > self.i:
+                self.i = m.end()
+                m = fast(s, self.i)
             while self.i < n and (s[self.i] == ";" or s[self.i] in _SPACE):
                 self.i += 1
             if self.i >= n:
