@@ -19,20 +19,21 @@ __all__ = ("sed_script_problem",)
 
 # The fast path: one whole command of the common forms (a line, $ or /regex/ address or range, `!`,
 # a command that reads and writes nothing, s/../../ and y/../../ with / as the delimiter and safe
-# flags), ending where a command ends. It accepts a subset of what the careful reader below accepts,
+# flags), ending where a command ends. No two neighbouring quantifiers can match the same blanks
+# (that would backtrack quadratically on a long run of them). It accepts a subset of what the careful reader below accepts,
 # with the same reading; anything else goes to the careful reader, one command at a time.
 _RE_PART = r"(?:[^\\/\n]|\\.)*"
 _ADDR = rf"(?:\d+(?:~\d+)?|\$|/{_RE_PART}/[IM]*)"
 _FAST = re.compile(
-    rf"[;\s]*(?:{_ADDR}(?:[ \t]*,[ \t]*(?:\d+|\$|[+~]\d+|/{_RE_PART}/[IM]*))?)?[ \t]*(?:![ \t]*)?"
+    rf"[;\s]*(?:{_ADDR}(?:[ \t]*,[ \t]*(?:\d+|\$|[+~]\d+|/{_RE_PART}/[IM]*))?[ \t]*)?(?:![ \t]*)?"
     rf"(?:[=dDgGhHnNpPxzF}}]|[lqQ][ \t]*\d*|s/{_RE_PART}/{_RE_PART}/[gpiImM0-9]*|y/{_RE_PART}/{_RE_PART}/)"
     rf"[ \t]*(?=[;\n}}#]|\Z)")
 #: one whole command of the fast forms, alone (the script split at every `;`: if every piece is one
 #: such command, no `;` was inside a regex and sed reads the same commands)
 _ONE = re.compile(
-    rf"\s*(?:(?:{_ADDR}(?:[ \t]*,[ \t]*(?:\d+|\$|[+~]\d+|/{_RE_PART}/[IM]*))?)?[ \t]*(?:![ \t]*)?"
+    rf"\s*(?:(?:{_ADDR}(?:[ \t]*,[ \t]*(?:\d+|\$|[+~]\d+|/{_RE_PART}/[IM]*))?[ \t]*)?(?:![ \t]*)?"
     rf"(?:[=dDgGhHnNpPxzF}}]|[lqQ][ \t]*\d*|s/{_RE_PART}/{_RE_PART}/[gpiImM0-9]*|y/{_RE_PART}/{_RE_PART}/)"
-    rf"[ \t]*)?\s*")
+    rf"\s*)?")
 #: longer scripts holding any of the letters r R w W e are not read at all (time bound)
 MAX_SCRIPT = 64 * 1024
 #: longer scripts that the fast checks do not clear are not read command by command (time bound)

@@ -14,6 +14,7 @@ import tree_sitter_bash
 from agp.policy.classify._shell_commands import Commands
 from agp.policy.classify._shell_state import (
     MAX_COMMAND_BYTES,
+    MAX_NODES,
     MAX_CWDS,
     MAX_DEPTH,
     MAX_NESTING,
@@ -878,6 +879,11 @@ def classify_code(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth:
     if root.has_error:
         return [Statement(kind="unknown", text=code[:500], via=via,
                           reason="the command does not parse (syntax error or unsupported syntax)")]
+    if root.descendant_count > MAX_NODES:
+        # the walk costs tens of microseconds per word: bound the time any string can take
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason=f"the command has {root.descendant_count} syntax nodes; over {MAX_NODES} it is "
+                                 "not classified (time bound)")]
     ctx = Ctx(src)
     ctx.origin = cwds if origin is None else origin
     if functions:
