@@ -51,9 +51,9 @@ _JQ_ALLOW = Allow(
                                       "--version"),
     long_values=options("--indent"), long_pairs=options("--arg --argjson"), source="jq 1.6 --help (Debian 12)")
 _SED_ALLOW = Allow(
-    short="nErsuzb", short_values="el", short_optional="i",
+    short="nErsuz", short_values="el", short_optional="i",
     long=options("--quiet --silent --debug --posix --regexp-extended --separate --sandbox --unbuffered "
-                 "--null-data --follow-symlinks --binary --help --version"),
+                 "--null-data --follow-symlinks --help --version"),
     long_values=options("--expression --line-length"), long_optional=options("--in-place"),
     source="GNU sed 4.9 --help (Debian 12)")
 _SORT_ALLOW = Allow(

@@ -43,7 +43,7 @@ PROGRAMS = (
     Program("tail", allow=_a("fFqvz", "cns", "--retry --quiet --silent --verbose --zero-terminated",
                              "--bytes --lines --max-unchanged-stats --sleep-interval --pid", numeric=True,
                              long_optional=options("--follow"))),
-    Program("wc", allow=_a("clLmw", "", "--bytes --chars --lines --max-line-length --words", "--total")),
+    Program("wc", allow=_a("clLmw", "", "--bytes --chars --lines --max-line-length --words")),
     Program("cut", allow=_a("nsz", "bcdf", "--complement --only-delimited --zero-terminated",
                             "--bytes --characters --delimiter --fields --output-delimiter")),
     Program("tr", allow=_a("cCdst", "", "--complement --delete --squeeze-repeats --truncate-set1")),
@@ -59,9 +59,7 @@ PROGRAMS = (
         "--ignore-space-change --ignore-all-space --ignore-blank-lines --text --strip-trailing-cr --minimal "
         "--speed-large-files --recursive --no-dereference --ignore-file-name-case --no-ignore-file-name-case",
         "--width --tabsize --show-function-line --label --starting-file --exclude --exclude-from "
-        "--ignore-matching-lines --ifdef --from-file --to-file --horizon-lines --palette --line-format "
-        "--old-line-format --new-line-format --unchanged-line-format --old-group-format --new-group-format "
-        "--unchanged-group-format --changed-group-format",
+        "--ignore-matching-lines --ifdef --from-file --to-file --horizon-lines --palette --line-format",
         long_optional=options("--context --unified --color"), numeric=True,
         file_values=options("-X --exclude-from --from-file --to-file"), source="GNU diffutils 3.8 --help")),
     Program("cmp", allow=_a("blsn", "in", "--print-bytes --verbose --quiet --silent", "--ignore-initial --bytes",
@@ -84,14 +82,14 @@ PROGRAMS = (
                                                          "--fillrows --table-noextreme --table-wrap --table-right "
                                                          "--table-hide --table-name --table-order --tree "
                                                          "--tree-id --tree-parent",
-                               "--columns --separator --output-separator --table-columns --table-columns-limit "
+                               "--output-width --separator --output-separator --table-columns --table-columns-limit "
                                "--table-right --table-truncate --table-noextreme --table-wrap --table-hide "
                                "--table-name --tree --tree-id --tree-parent",
                                source="util-linux 2.38.1 column --help")),
     Program("comm", allow=_a("123z", "", "--check-order --nocheck-order --total --zero-terminated",
                              "--output-delimiter")),
     Program("tac", allow=_a("br", "s", "--before --regex", "--separator")),
-    Program("rev", allow=_a("0", "", "--zero", source="util-linux 2.38.1 rev --help")),
+    Program("rev", allow=_a(source="util-linux 2.38.1 rev --help")),
     Program("fold", allow=_a("bs", "w", "--bytes --spaces", "--width", numeric=True)),
     Program("expand", allow=_a("i", "t", "--initial", "--tabs", numeric=True)),
     Program("od", allow=_a("bcdfilosvx", "AjNSt", "--output-duplicates --traditional",
