@@ -173,16 +173,16 @@ def large_inputs() -> dict[str, str]:
         "jq 100 KB program": "jq '" + ".a|" * 25000 + ".' package.json",
         "git log 200 KB of options": "git log " + "--oneline " * 20000,
         "1 MiB + 1 (over the cap)": "echo " + "a" * (1 << 20),
-        # just under the classifier's 32 KiB cap: what it parses and walks at most
-        "32 KB pipeline": " | ".join(["cat README.md"] + ["sort"] * 4600),
-        "32 KB && list": " && ".join(["ls"] * 5400),
-        "32 KB of words": "echo " + "a " * 16300,
-        "32 KB of quoted words": "echo " + "'a' " * 8100,
-        "32 KB sed /e/p": "sed -n '" + "/e/p;" * 6500 + "' src/main.py",
-        "32 KB sed careful": "sed -n '" + "/e/p;" * 6400 + "s/;/x/' src/main.py",
-        "32 KB heredoc": "cat > out.txt <<'EOF'\n" + "line\n" * 6500 + "EOF",
-        "32 KB glob": "ls " + "*a" * 16300,
-        "32 KB arithmetic": "echo $((" + "1+" * 16300 + "1))",
+        # just under the classifier's 16 KiB cap: what it parses and walks at most
+        "16 KB pipeline": " | ".join(["cat README.md"] + ["sort"] * 2300),
+        "16 KB && list": " && ".join(["ls"] * 2700),
+        "16 KB of words": "echo " + "a " * 8150,
+        "16 KB of quoted words": "echo " + "'a' " * 4050,
+        "16 KB sed /e/p": "sed -n '" + "/e/p;" * 3250 + "' src/main.py",
+        "16 KB sed careful": "sed -n '" + "/e/p;" * 3200 + "s/;/x/' src/main.py",
+        "16 KB heredoc": "cat > out.txt <<'EOF'\n" + "line\n" * 3250 + "EOF",
+        "16 KB glob": "ls " + "*a" * 8150,
+        "16 KB arithmetic": "echo $((" + "1+" * 8150 + "1))",
         "3900 nodes of words": "echo " + "a " * 3800,
     }
     return {k: v for k, v in out.items() if len(v.encode()) <= (1 << 20) + 8}
