@@ -65,9 +65,23 @@ class Commands:
     # ---- per-program knowledge
     def program(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
                 flags: tuple[str, ...], is_path: bool) -> tuple[str, ...]:
+        if prog not in ALLOWLISTS and prog not in SUBCOMMAND_ALLOWLISTS:
+            return self.program_rules(prog, first, args, env, stdin, text, flags, is_path)
+        # the allowlist's statements come after the program's own (the exec statement names the rule
+        # that decides, e.g. a deny on `git -c`)
+        out = self.ctx.out
+        mark = len(out)
+        self.allowlist(prog, args, env, text)
+        extra = out[mark:]
+        del out[mark:]
+        try:
+            return self.program_rules(prog, first, args, env, stdin, text, flags, is_path)
+        finally:
+            out.extend(extra)
+
+    def program_rules(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
+                      flags: tuple[str, ...], is_path: bool) -> tuple[str, ...]:
         words = [first] + args
-        if prog in ALLOWLISTS or prog in SUBCOMMAND_ALLOWLISTS:
-            self.allowlist(prog, args, env, text)
         path_words = self.operand_paths(prog, args)
         if is_path:
             path_words = [first] + path_words
