@@ -219,3 +219,73 @@ def test_fuzz_decoder_never_crashes(chunks):
                     pass
         except FrameRejected:
             return
+
+
+# --------------------------------------------------------------------------- edges
+
+
+def _nested(levels: int, as_list: bool):
+    """A value whose innermost leaf sits ``levels`` levels below the request object itself."""
+    x = "leaf"
+    for _ in range(levels - 2):  # request -> "input" (1) -> "a" (2) -> ...
+        x = [x] if as_list else {"a": x}
+    return {"a": x}
+
+
+@pytest.mark.parametrize("as_list", [False, True], ids=["objects", "arrays"])
+def test_nesting_is_accepted_up_to_64_levels_and_not_one_more(as_list):
+    assert parse_request(body(dict(GOOD, input=_nested(64, as_list)))).input == _nested(64, as_list)
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(dict(GOOD, input=_nested(65, as_list))))
+    assert ei.value.code is FrameCode.INVALID and "deeper than 64" in ei.value.detail
+    assert ei.value.request_id == "r1"
+
+
+def test_non_finite_numbers_are_named_in_the_rejection():
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(b'{"v":NaN}')
+    assert ei.value.detail == "non-finite number NaN"
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(b'{"v":-Infinity}')
+    assert ei.value.detail == "non-finite number -Infinity"
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(b'{"v":1e999}')
+    assert ei.value.detail == "number out of range"
+
+
+def test_several_frames_in_one_chunk_are_split_exactly():
+    a, b = encode_frame(GOOD), encode_frame(dict(GOOD, id="r2", input={"command": "x" * 300}))
+    dec = FrameDecoder()
+    assert dec.feed(a + b + a[:5]) == [a[4:], b[4:]]
+    assert dec.pending == 5
+    assert dec.feed(a[5:]) == [a[4:]]
+    assert dec.pending == 0
+
+
+def test_length_prefix_rejections_say_what_was_received():
+    with pytest.raises(FrameRejected) as ei:
+        FrameDecoder().feed(struct.pack(">I", 0))
+    assert ei.value.detail == "length prefix 0"
+    with pytest.raises(FrameRejected) as ei:
+        FrameDecoder(max_frame=100).feed(struct.pack(">I", 101))
+    assert ei.value.detail == "length prefix 101 exceeds 100 bytes"
+    assert FrameDecoder(max_frame=100).feed(struct.pack(">I", 100) + b"x" * 100) == [b"x" * 100]
+
+
+def test_encode_frame_is_compact_utf8_and_refuses_what_json_cannot_say():
+    frame = encode_frame({"a": [1, 2], "t": "é"})
+    assert frame == struct.pack(">I", len('{"a":[1,2],"t":"é"}'.encode())) + '{"a":[1,2],"t":"é"}'.encode()
+    with pytest.raises(ValueError):
+        encode_frame({"x": float("nan")})
+    with pytest.raises(ValueError):
+        encode_frame({"x": float("inf")})
+
+
+def test_encode_frame_accepts_exactly_max_frame_and_names_the_size_above_it():
+    from agp.errors import ProtocolError
+
+    pad = MAX_FRAME - len(json.dumps({"x": ""}, separators=(",", ":")))
+    assert len(encode_frame({"x": "a" * pad})) == 4 + MAX_FRAME
+    with pytest.raises(ProtocolError) as ei:
+        encode_frame({"x": "a" * (pad + 1)})
+    assert f"{MAX_FRAME + 1} bytes" in str(ei.value)
