@@ -89,8 +89,9 @@ def prepare(scratch: Path, target: str, tests: list[str], args: argparse.Namespa
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
-    for name in ("agp", "intendants", "tests"):
+    for name in ("agp", "intendants"):
         shutil.copytree(ROOT / name, scratch / name, ignore=_ignore, symlinks=True)
+    shutil.copytree(args.tests_from, scratch / "tests", ignore=_ignore, symlinks=True)
     if (ROOT / ".cache").exists():
         (scratch / ".cache").symlink_to((ROOT / ".cache").resolve())
     pyproject = (ROOT / "pyproject.toml").read_text()
@@ -326,6 +327,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "mutation")
     ap.add_argument("--recheck", action="store_true",
                     help="reuse the scratch copy of an earlier run and re-test only its survivors")
+    ap.add_argument("--tests-from", type=Path, default=ROOT / "tests",
+                    help="the tests to run (default: this tree's); e.g. an older checkout's tests/ for a "
+                         "baseline, then --recheck with this tree's tests for the score after new tests")
     ap.add_argument("--show", action="store_true", help="list every mutant not killed (file:line, mutation)")
     ap.add_argument("--json", type=Path, help="also write the per-module figures here")
     args = ap.parse_args()
