@@ -18,6 +18,7 @@ Timeouts count as not killed. Equivalent mutants (no observable change in behavi
 listed with the reason in bench/mutation_equivalent.json, by mutmut's mutant name; a name
 there that no longer survives, or no longer exists, is reported as stale.
 
+--tests-at REV runs the tests committed at REV instead (a baseline before new tests).
 --recheck keeps the scratch copy of an earlier run, copies the current tests into it and
 re-tests only the mutants that were not killed: the earlier kills stand (tests were only
 added), so the score after new tests costs seconds, not a full run.
@@ -34,6 +35,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -91,7 +93,12 @@ def prepare(scratch: Path, target: str, tests: list[str], args: argparse.Namespa
     scratch.mkdir(parents=True)
     for name in ("agp", "intendants"):
         shutil.copytree(ROOT / name, scratch / name, ignore=_ignore, symlinks=True)
-    shutil.copytree(args.tests_from, scratch / "tests", ignore=_ignore, symlinks=True)
+    if args.tests_at:  # the tests as committed at that revision (a baseline before new tests)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.tests_at, "tests"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive, check=True)
+    else:
+        shutil.copytree(ROOT / "tests", scratch / "tests", ignore=_ignore, symlinks=True)
     if (ROOT / ".cache").exists():
         (scratch / ".cache").symlink_to((ROOT / ".cache").resolve())
     pyproject = (ROOT / "pyproject.toml").read_text()
@@ -192,7 +199,10 @@ def run_cosmic_ray(scratch: Path, target: str, tests: list[str], args: argparse.
             if step("cosmic-ray", "init", "cr.toml", "session.sqlite") != 0 or \
                     step("cr-filter-operators", "session.sqlite", "cr.toml") != 0:
                 return 1, time.monotonic() - t0
+        # an exec stopped by the budget can leave its last mutant on disk (here, in the scratch copy)
+        shutil.copy2(ROOT / target, scratch / target)
         rc = step("cosmic-ray", "exec", "cr.toml", "session.sqlite", timeout=args.budget)
+        shutil.copy2(ROOT / target, scratch / target)
     return rc, time.monotonic() - t0
 
 
@@ -327,9 +337,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "mutation")
     ap.add_argument("--recheck", action="store_true",
                     help="reuse the scratch copy of an earlier run and re-test only its survivors")
-    ap.add_argument("--tests-from", type=Path, default=ROOT / "tests",
-                    help="the tests to run (default: this tree's); e.g. an older checkout's tests/ for a "
-                         "baseline, then --recheck with this tree's tests for the score after new tests")
+    ap.add_argument("--tests-at", metavar="REV",
+                    help="run the tests as committed at REV (e.g. `git merge-base main HEAD`) instead of this "
+                         "tree's: a baseline; then --recheck runs this tree's tests on the survivors")
     ap.add_argument("--show", action="store_true", help="list every mutant not killed (file:line, mutation)")
     ap.add_argument("--json", type=Path, help="also write the per-module figures here")
     args = ap.parse_args()
@@ -343,8 +353,10 @@ def main() -> int:
     equivalent = json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
     mods = args.modules or list(MODULES)
     mods.sort(key=lambda m: (ROOT / MODULES[m][0]).stat().st_size)
-    print(f"mutmut, {args.children} worker(s), budget {args.budget:.0f}s/module, load {loadavg()}", flush=True)
+    print(f"mutation testing (mutmut; cosmic-ray for {', '.join(sorted(COSMIC_RAY))}), {args.children} worker(s), budget {args.budget:.0f}s/module, load {loadavg()}", flush=True)
     rows, failed = [], False
+    site = Path(sysconfig.get_paths()["purelib"])
+    venv_stamp = site.stat().st_mtime_ns
     for mod in mods:
         target, tests = MODULES[mod]
         scratch = args.out / mod
@@ -374,6 +386,10 @@ def main() -> int:
             failed = True
             continue
         rows.append(report(mod, target, status, equivalent, args.show, scratch, desc))
+    if site.stat().st_mtime_ns != venv_stamp:
+        print(f"WARNING: {site} changed during the run: a mutant whose tests failed on a missing package "
+              "was counted as killed; run again", file=sys.stderr)
+        failed = True
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 1 if failed else 0
