@@ -289,3 +289,62 @@ def test_encode_frame_accepts_exactly_max_frame_and_names_the_size_above_it():
     with pytest.raises(ProtocolError) as ei:
         encode_frame({"x": "a" * (pad + 1)})
     assert f"{MAX_FRAME + 1} bytes" in str(ei.value)
+
+
+# --------------------------------------------------------------------------- what a rejection carries
+# The code and detail are journaled (gate.frame_rejected); the recovered id and session let the
+# server answer the bridge's request with a deny instead of hanging up.
+
+V2 = dict(GOOD, v=2)
+
+
+@pytest.mark.parametrize("raw, code, detail, rid, session", [
+    (b"", FrameCode.EMPTY, "empty frame", None, None),
+    (b" " * MAX_FRAME + b" ", FrameCode.OVERSIZED, f"{MAX_FRAME + 1} bytes exceeds {MAX_FRAME}", None, None),
+    (b"ok\xff", FrameCode.NOT_UTF8, "not UTF-8 at byte 2", None, None),
+    (b"[1,2]", FrameCode.NOT_OBJECT, "a JSON list, not an object", None, None),
+    (b'"check"', FrameCode.NOT_OBJECT, "a JSON str, not an object", None, None),
+    (b'{"' + b"k" * 50 + b'":1,"' + b"k" * 50 + b'":2}', FrameCode.NOT_JSON, f"duplicate key {'k' * 40!r}", None, None),
+    (body(V2), FrameCode.BAD_VERSION, "v must be 1", "r1", "s1"),
+    (body(dict(GOOD, type="verdict")), FrameCode.UNKNOWN_TYPE, "unknown message type 'verdict'", "r1", "s1"),
+    (body(dict(GOOD, type="t" * 50)), FrameCode.UNKNOWN_TYPE, f"unknown message type {'t' * 40!r}", "r1", "s1"),
+    (body(dict(GOOD, type=7)), FrameCode.UNKNOWN_TYPE, "unknown message type 'int'", "r1", "s1"),
+    (body({k: v for k, v in GOOD.items() if k != "type"}), FrameCode.UNKNOWN_TYPE, "unknown message type 'NoneType'",
+     "r1", "s1"),
+    (body(dict(GOOD, input=_nested(65, False))), FrameCode.INVALID, "nested deeper than 64 levels", "r1", "s1"),
+])
+def test_each_rejection_carries_its_code_detail_and_recovered_request(raw, code, detail, rid, session):
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(raw)
+    e = ei.value
+    assert (e.code, e.detail, e.request_id, e.session) == (code, detail, rid, session)
+    assert str(e) == f"{code.value}: {detail}"
+
+
+def test_a_frame_of_exactly_max_frame_bytes_is_parsed_not_refused_for_size():
+    raw = b" " * (MAX_FRAME - 2) + b"[]"
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(raw)
+    assert ei.value.code is FrameCode.NOT_OBJECT
+
+
+@pytest.mark.parametrize("rid, recovered", [
+    ("x", "x"),
+    ("x" * 256, "x" * 256),
+    ("x" * 257, None),
+    ("", None),
+    (5, None),
+    (None, None),
+])
+def test_only_a_plausible_request_id_is_recovered_from_a_rejected_frame(rid, recovered):
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(dict(V2, id=rid, session=rid)))
+    assert ei.value.request_id == recovered and ei.value.session == recovered
+
+
+def test_schema_rejections_name_the_field_without_echoing_input_or_links():
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(dict(GOOD, session=7, tool="")))
+    d = ei.value.detail
+    assert d.startswith("session: ") and "tool: " in d
+    assert "http" not in d
