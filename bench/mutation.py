@@ -35,7 +35,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
@@ -318,6 +317,12 @@ def report(mod: str, target: str, status: dict[str, str], equivalent: dict[str, 
             "no_tests": counts.get("no tests", 0), "other": other, "equivalent": len(eq), "score": score}
 
 
+def _installed() -> dict[str, str]:
+    from importlib.metadata import distributions  # noqa: PLC0415
+
+    return {d.metadata["Name"].lower(): d.version for d in distributions() if d.metadata["Name"]}
+
+
 def _prefix(target: str) -> str:
     return target[:-3].replace("/", ".") + "."
 
@@ -355,8 +360,7 @@ def main() -> int:
     mods.sort(key=lambda m: (ROOT / MODULES[m][0]).stat().st_size)
     print(f"mutation testing (mutmut; cosmic-ray for {', '.join(sorted(COSMIC_RAY))}), {args.children} worker(s), budget {args.budget:.0f}s/module, load {loadavg()}", flush=True)
     rows, failed = [], False
-    site = Path(sysconfig.get_paths()["purelib"])
-    venv_stamp = site.stat().st_mtime_ns
+    installed = _installed()
     for mod in mods:
         target, tests = MODULES[mod]
         scratch = args.out / mod
@@ -386,9 +390,11 @@ def main() -> int:
             failed = True
             continue
         rows.append(report(mod, target, status, equivalent, args.show, scratch, desc))
-    if site.stat().st_mtime_ns != venv_stamp:
-        print(f"WARNING: {site} changed during the run: a mutant whose tests failed on a missing package "
-              "was counted as killed; run again", file=sys.stderr)
+    now = _installed()
+    changed = sorted(n for n, v in installed.items() if now.get(n) != v)
+    if changed:  # added packages are harmless; removed or replaced ones can fail tests, i.e. fake kills
+        print(f"WARNING: packages removed or replaced during the run ({', '.join(changed)}): a mutant whose "
+              "tests failed on them was counted as killed; run again", file=sys.stderr)
         failed = True
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
