@@ -348,3 +348,30 @@ def test_schema_rejections_name_the_field_without_echoing_input_or_links():
     d = ei.value.detail
     assert d.startswith("session: ") and "tool: " in d
     assert "http" not in d
+
+
+def test_schema_rejection_detail_lists_at_most_five_errors_and_at_most_400_characters():
+    six = dict(GOOD, **{f"e{i}": 1 for i in range(6)})
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(six))
+    assert ei.value.detail == "; ".join(f"e{i}: Extra inputs are not permitted" for i in range(5))
+    long = dict(GOOD, **{f"e{i}" + "x" * 120: 1 for i in range(6)})
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(long))
+    assert len(ei.value.detail) == 400 and ei.value.detail.startswith("e0" + "x" * 120 + ": Extra inputs")
+
+
+@pytest.mark.parametrize("value", [2**60, 10**130, "a\ud800"])
+def test_an_input_rfc8785_cannot_represent_is_rejected_with_the_reason_and_the_request(value):
+    from agp.journal.canonical import canonicalize
+
+    try:
+        canonicalize({"n": value})
+    except Exception as exc:  # noqa: BLE001 - whatever the canonicalizer says is what the detail quotes
+        reason = str(exc)[:120]
+    raw = body(dict(GOOD, input={"n": 0})).replace(b'"n": 0', b'"n": ' + json.dumps(value).encode())
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(raw)
+    e = ei.value
+    assert (e.code, e.request_id, e.session) == (FrameCode.NOT_CANONICAL, "r1", "s1")
+    assert e.detail == f"input cannot be canonicalized: {reason}"
