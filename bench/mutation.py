@@ -337,7 +337,8 @@ def main() -> int:
                     help=f"any of {', '.join(MODULES)} (default: all, smallest first)")
     ap.add_argument("--budget", type=float, default=1800, help="wall seconds per module (default 1800)")
     ap.add_argument("--children", type=int, default=1, help="parallel mutant workers (default 1)")
-    ap.add_argument("--timeout-multiplier", type=float, default=10.0)
+    ap.add_argument("--timeout-multiplier", type=float, default=3.0,
+                    help="per-mutant CPU limit: (its tests' time + constant) * this * 2 (default 3)")
     ap.add_argument("--timeout-constant", type=float, default=2.0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "mutation")
     ap.add_argument("--recheck", action="store_true",
