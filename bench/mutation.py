@@ -3,6 +3,7 @@
     .venv/bin/python bench/mutation.py                      # every module, smallest first
     .venv/bin/python bench/mutation.py head merkle --show   # two modules, list the survivors
     .venv/bin/python bench/mutation.py head --recheck       # re-test only the survivors
+    .venv/bin/python bench/mutation.py --report --show      # print the last results again
 
 Each module is mutated by mutmut (3.x) in a scratch copy of the tree under
 bench/out/mutation/<module>/ (mutmut itself then works in <scratch>/mutants/): the worktree
@@ -346,6 +347,7 @@ def main() -> int:
     ap.add_argument("--tests-at", metavar="REV",
                     help="run the tests as committed at REV (e.g. `git merge-base main HEAD`) instead of this "
                          "tree's: a baseline; then --recheck runs this tree's tests on the survivors")
+    ap.add_argument("--report", action="store_true", help="run nothing: print the results of the last run")
     ap.add_argument("--show", action="store_true", help="list every mutant not killed (file:line, mutation)")
     ap.add_argument("--json", type=Path, help="also write the per-module figures here")
     args = ap.parse_args()
@@ -366,6 +368,14 @@ def main() -> int:
         target, tests = MODULES[mod]
         scratch = args.out / mod
         cr = mod in COSMIC_RAY
+        if args.report:  # only print the results of the last run in the scratch copy
+            status, desc = cr_results(scratch) if cr else (results(scratch, target), {})
+            if status:
+                rows.append(report(mod, target, status, equivalent, args.show, scratch, desc))
+            else:
+                print(f"{mod}: no earlier run in {scratch}", file=sys.stderr)
+                failed = True
+            continue
         if args.recheck:
             before = cr_results(scratch)[0] if cr else results(scratch, target)
             if not before:
