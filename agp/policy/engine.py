@@ -193,10 +193,16 @@ def _flag_matcher(pattern: str) -> Callable[[str], bool | None]:
     return single
 
 
+#: a word longer than this is not searched with a policy's regular expression: the answer is "maybe"
+#: (an allow rule cannot match on it, a deny rule does). It bounds the time a regex with backtracking
+#: can take on one word (a 56 KB sed script against `^s(.).*\1.*\1` took minutes).
+REGEX_WORD_MAX = 4096
+
+
 def _word_matcher(pattern: str) -> Callable[[str], bool | None]:
     if pattern.startswith("re:"):
         rx = _compile_re(pattern[3:])
-        return lambda w: rx.search(w) is not None
+        return lambda w: None if len(w) > REGEX_WORD_MAX else rx.search(w) is not None
     rx2 = compile_name(pattern)
     return lambda w: rx2.match(w) is not None
 

@@ -84,3 +84,14 @@ def test_false_positive_rate_is_zero(policy, capsys):
               f"false positives {len(denied)}/{len(MUST)} = {len(denied) / len(MUST):.1%}")
     assert blocked == len(MUST_NOT)
     assert denied == []
+
+
+@pytest.mark.parametrize("name", ["strict.toml", "ci.toml"])
+def test_no_other_shipped_policy_allows_the_corpus(name):
+    """The stricter shipped policies allow none of the strings either."""
+    path = ROOT / "policies" / name
+    if not path.exists():
+        pytest.skip(f"{name} is not shipped")
+    other = load_policy(str(path))
+    allowed = [c for _, c in MUST_NOT if decide(other, c).effect == "allow"]
+    assert allowed == [], allowed

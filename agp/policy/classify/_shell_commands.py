@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from agp.policy.classify._sed import sed_script_problem
+from agp.policy.classify._shell_options import is_stdin_like, read_options
 from agp.policy.classify._shell_state import MAX_CWDS, Env, Stdin, join_cwds, uniq
 from agp.policy.classify._shell_words import (
     ASSIGNMENT_WORD,
@@ -18,7 +20,10 @@ from agp.policy.classify._shell_words import (
     looks_pathy,
 )
 from agp.policy.classify._statement import Statement
+from agp.policy.classify.programs._model import Allow
+from agp.policy.classify.programs.build import PYTHON_ALLOW, PYTHON_MODULE_ALLOW
 from agp.policy.classify.programs import (
+    ALLOWLISTS,
     CODE_OPTION_PROGRAMS,
     CODE_OPTIONS,
     FILE_TESTS,
@@ -36,6 +41,7 @@ from agp.policy.classify.programs import (
     SHELLS,
     SQL_CLIENTS,
     STDIN_INTERPRETERS,
+    SUBCOMMAND_ALLOWLISTS,
     VARNAME_BUILTINS,
     WRAPPER_OPTS_WITH_ARG,
     WRAPPER_POSITIONALS,
@@ -59,6 +65,22 @@ class Commands:
     # ---- per-program knowledge
     def program(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
                 flags: tuple[str, ...], is_path: bool) -> tuple[str, ...]:
+        if prog not in ALLOWLISTS and prog not in SUBCOMMAND_ALLOWLISTS:
+            return self.program_rules(prog, first, args, env, stdin, text, flags, is_path)
+        # the allowlist's statements come after the program's own (the exec statement names the rule
+        # that decides, e.g. a deny on `git -c`)
+        out = self.ctx.out
+        mark = len(out)
+        self.allowlist(prog, args, env, text)
+        extra = out[mark:]
+        del out[mark:]
+        try:
+            return self.program_rules(prog, first, args, env, stdin, text, flags, is_path)
+        finally:
+            out.extend(extra)
+
+    def program_rules(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
+                      flags: tuple[str, ...], is_path: bool) -> tuple[str, ...]:
         words = [first] + args
         path_words = self.operand_paths(prog, args)
         if is_path:
@@ -191,11 +213,70 @@ class Commands:
             self.unknown(env, text, "ssh runs a remote command")
         return env.cwds
 
+    def allowlist(self, prog: str, args: list[Word], env: Env, text: str) -> None:
+        """Check a program's options against its allowlist (programs/*.py): an option it does not
+        list makes an unknown statement; option values that are files become reads or writes."""
+        allow = ALLOWLISTS.get(prog)
+        if allow is not None:
+            self.apply_allow(prog, allow, args, env, text)
+            return
+        before, table = SUBCOMMAND_ALLOWLISTS[prog]
+        i = 0
+        while i < len(args) and args[i].literal and args[i].value[:1] == "-" and args[i].value != "-":
+            i += 1
+        if before is not None and not self.apply_allow(prog, before, args[:i], env, text):
+            return
+        if i < len(args):
+            sub = args[i]
+            if not sub.literal:
+                self.unknown(env, text, f"{prog}: subcommand decided at run time: {sub.source[:60]}", program=prog)
+            elif sub.value in table:
+                self.apply_allow(f"{prog} {sub.value}", table[sub.value], args[i + 1:], env, text)
+
+    def apply_allow(self, prog: str, allow: Allow, args: list[Word], env: Env, text: str) -> bool:
+        """Read ``args`` against ``allow``; False when an unknown statement was emitted."""
+        r = read_options(allow, args, prog)
+        ok = True
+        if r.problem:
+            self.unknown(env, text, r.problem, program=prog.split(" ")[0])
+            ok = False
+        for opt, w in r.reads:
+            if w.literal and is_stdin_like(w.value):
+                self.unknown(env, text, f"{prog} {opt} reads {w.value} (stdin or an inherited descriptor: content "
+                                        f"the classifier cannot see)", program=prog.split(" ")[0])
+                ok = False
+            else:
+                self.file_stmt("read", [w], env, text, prog.split(" ")[0])
+        for _opt, w in r.writes:
+            self.file_stmt("write", [w], env, text, prog.split(" ")[0])
+        if prog == "jq" and r.operands:
+            # the program: the environment ($ENV, env) and modules (import, include, -L) are other inputs
+            jq_prog = r.operands[0]
+            if not jq_prog.literal:
+                self.unknown(env, text, "jq program decided at run time", program="jq")
+                ok = False
+            elif _JQ_OUTSIDE.search(jq_prog.value):
+                self.unknown(env, text, "jq program reads the environment or loads modules "
+                                        f"({_JQ_OUTSIDE.search(jq_prog.value).group(0)})", program="jq")
+                ok = False
+        if prog in ("make", "gmake"):
+            # every goal is a run of its own: `make test deploy` runs deploy too
+            goals = [a for a in r.operands if not (a.literal and "=" in a.value)]
+            for g in goals[1:]:
+                self.exec_stmt(prog, [Word(prog), g], env, text, [], ("make_goal",))
+        return ok
+
     def code_options(self, prog: str, args: list[Word], env: Env, text: str) -> None:
         """Options that make a program run another program or code given on the command line."""
         if prog not in CODE_OPTION_PROGRAMS:
             return
         if prog in VARNAME_BUILTINS:
+            if prog in ("read", "mapfile", "readarray", "getopts"):
+                for a in args:
+                    if a.literal and not a.value.startswith("-") and env_is_dangerous(a.value.split("[", 1)[0]):
+                        self.unknown(env, text, f"{prog} assigns {a.value[:40]!r}, which changes how later commands "
+                                                f"are found or run")
+                        return
             for a in args:
                 if a.literal and "[" in a.value and ("$" in a.value or "`" in a.value):
                     self.unknown(env, text, f"{prog}: an array subscript in a variable name is evaluated "
@@ -256,7 +337,8 @@ class Commands:
                     if (a.literal and not is_option(a) and looks_pathy(a.value))
                     or (i and args[i - 1].literal and args[i - 1].value in FILE_TESTS and not is_option(a))]
         if prog in NO_PATH_OPERANDS:
-            return []
+            # `echo /etc/*` prints the names in /etc: a wildcard word lists its directory
+            return [a for a in args if a.glob]
         out: list[Word] = []
         after_dd = False
         pattern_pending = prog in PATTERN_FIRST
@@ -659,6 +741,10 @@ class Commands:
                 if mod in ("pdb", "code", "idlelib", "IPython", "ptpython", "bpython"):
                     self.unknown(env, text, f"{prog} -m {mod} runs code typed on stdin", program=prog,
                                  flags=("interpreter", "stdin_code"))
+                if mod in PYTHON_MODULE_ALLOW:
+                    # the interpreter's own options, then the module's command line
+                    self.apply_allow(prog, PYTHON_ALLOW, args[:i], env, text)
+                    self.apply_allow(f"{prog} -m {mod}", PYTHON_MODULE_ALLOW[mod], rest, env, text)
                 elif mod in CODE_OPTIONS:
                     self.code_options(mod, rest, env, text)
                 break
@@ -876,9 +962,9 @@ class Commands:
             if not s.literal:
                 self.unknown(env, text, "sed script decided at run time")
                 return
-            if _sed_dangerous(s.value):
-                self.unknown(env, text, "sed script runs commands or reads/writes other files (e, w, W, r, R)",
-                             program="sed")
+        problem = sed_script_problem("\n".join(s.value for s in scripts))
+        if problem:
+            self.unknown(env, text, problem, program="sed")
         if inplace:
             self.file_stmt("write", ops, env, text, "sed", flags=("in_place",))
 
@@ -1023,6 +1109,11 @@ class Commands:
                 self.unknown(env, text, f"{prog} interactive session reads SQL from the terminal")
 
 
+#: jq builtins that reach outside the input: the environment, modules, the program's own location
+_JQ_OUTSIDE = re.compile(r"\$ENV|\$__loc__|\$__prog|(?<![.\w$])(?:env|import|include|modulemeta|get_search_list|"
+                         r"input_filename|get_prog_origin|get_jq_origin|\$__prog_args)\b")
+
+
 def _skip_opts(args: list[Word], with_arg: frozenset[str]) -> list[Word]:
     i = 0
     while i < len(args) and args[i].literal and is_option(args[i]):
@@ -1031,38 +1122,3 @@ def _skip_opts(args: list[Word], with_arg: frozenset[str]) -> list[Word]:
         else:
             i += 1
     return args[i:]
-
-
-_SED_CMD = re.compile(r"(?:^|[;\n{}]|^\s*\d+|[/$]|\d)\s*!?\s*([ewWrRv])(?:\s|$|;)")
-
-
-def _sed_dangerous(script: str) -> bool:
-    """Conservative: True if a sed script may use e/w/W/r/R commands or the s///e or s///w flags."""
-    s = script
-    # s commands: find flags after the third delimiter
-    for m in re.finditer(r"(?:^|[;\n{}\s!0-9$/])s(.)", s):
-        d = m.group(1)
-        if d in "\\\n":
-            return True
-        rest = s[m.end():]
-        parts = []
-        i = 0
-        cnt = 0
-        while i < len(rest) and cnt < 2:
-            if rest[i] == "\\":
-                i += 2
-                continue
-            if rest[i] == d:
-                cnt += 1
-            i += 1
-        if cnt < 2:
-            continue
-        flags = re.match(r"[^;\n}]*", rest[i:]).group(0)
-        if "e" in flags or "w" in flags or "W" in flags:
-            return True
-        del parts
-    # standalone commands e, w, W, r, R (after an address or at a command start)
-    stripped = re.sub(r"s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImM0-9]*", "", s)
-    stripped = re.sub(r"/(?:\\.|[^/])*/", "", stripped)
-    return bool(re.search(r"(^|[;\n{}!,0-9$])\s*[ewWrRF]\b", stripped)) or bool(
-        re.search(r"(^|[;\n{}])\s*[ewWrR](\s|$)", stripped))

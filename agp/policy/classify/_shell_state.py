@@ -9,7 +9,10 @@ from agp.policy.classify._statement import Statement
 
 __all__ = ("MAX_COMMAND_BYTES", "MAX_CWDS", "MAX_DEPTH", "MAX_NESTING", "Ctx", "Env", "Stdin", "join_cwds", "uniq")
 
-MAX_COMMAND_BYTES = 256 * 1024  # a longer string is one unknown statement
+MAX_COMMAND_BYTES = 16 * 1024  # a longer string is one unknown statement (time bound: the parse alone)
+#: a string whose syntax tree has more nodes is one unknown statement (time bound: the walk). A 1 KB
+#: command has about 350; a here-document's body is one node, however long.
+MAX_NODES = 4000
 MAX_DEPTH = 8  # nesting of bash -c / eval / backticks / function calls
 MAX_NESTING = 64  # brackets deeper than this: one unknown statement
 MAX_CWDS = 4  # candidate working directories tracked before giving up (cwd unknown)

@@ -14,6 +14,7 @@ import tree_sitter_bash
 from agp.policy.classify._shell_commands import Commands
 from agp.policy.classify._shell_state import (
     MAX_COMMAND_BYTES,
+    MAX_NODES,
     MAX_CWDS,
     MAX_DEPTH,
     MAX_NESTING,
@@ -267,6 +268,10 @@ class Walker(Commands):
             return env.cwds
         if t == "redirected_statement":
             return self.redirected(node, env, stdin)
+        if t == "compound_statement" and node.children and node.children[0].type == "((":
+            # `(( v > 1 ))`: an arithmetic command, evaluated like $(( ))
+            self.arithmetic(node, env)
+            return env.cwds
         if t in ("program", "compound_statement", "list", "do_group", "else_clause", "elif_clause"):
             return self.sequence(node.named_children, env, stdin, node)
         if t == "subshell":
@@ -364,7 +369,10 @@ class Walker(Commands):
                 f = None
                 if c.type in ("word", "string", "raw_string", "concatenation", "simple_expansion", "expansion",
                               "command_substitution", "process_substitution", "number", "arithmetic_expansion"):
-                    self.word(c, env)
+                    w = self.word(c, env)
+                    if w.glob:
+                        # `for f in /etc/*`: the expansion lists that directory, and the body prints it
+                        self.file_stmt("read", [w], env, self.ctx.text(node), "for", flags=("glob",))
                 del f
         body = node.child_by_field_name("body")
         cond = [c for c in node.children_by_field_name("condition")] if node.type == "while_statement" else []
@@ -871,6 +879,11 @@ def classify_code(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth:
     if root.has_error:
         return [Statement(kind="unknown", text=code[:500], via=via,
                           reason="the command does not parse (syntax error or unsupported syntax)")]
+    if root.descendant_count > MAX_NODES:
+        # the walk costs tens of microseconds per word: bound the time any string can take
+        return [Statement(kind="unknown", text=code[:500], via=via,
+                          reason=f"the command has {root.descendant_count} syntax nodes; over {MAX_NODES} it is "
+                                 "not classified (time bound)")]
     ctx = Ctx(src)
     ctx.origin = cwds if origin is None else origin
     if functions:

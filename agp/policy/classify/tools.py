@@ -62,7 +62,10 @@ def _unknown(text: str, reason: str) -> ClassifiedStatement:
     return ClassifiedStatement(kind="unknown", text=text[:_TEXT_MAX], reason=reason)
 
 
-def _resolve(written: str, literal: bool, cwd: str, call: ToolCall) -> PathFact:
+def _resolve(written: str, literal: bool, cwd: str, call: ToolCall, streams: bool = True) -> PathFact:
+    """streams: the standard streams count as null (a shell's redirection to /dev/stdout); the file
+    tools (Read, Write, Edit, Glob, Grep) get False: for them only /dev/null is null, and
+    /proc/self/fd/1 or /dev/stdout is the harness's own descriptor, outside the workspace."""
     if not literal:
         return PathFact(written, None, None)
     has_glob = bool(_GLOB_MAGIC.search(written))
@@ -79,7 +82,7 @@ def _resolve(written: str, literal: bool, cwd: str, call: ToolCall) -> PathFact:
             return PathFact(written, None, None)  # '..' after a wildcard: could lead anywhere
         probe = fixed or ("/" if written.startswith("/") else ".")
     r = normalize_path(probe, cwd, call.workspace, host_root=call.host_workspace)
-    if r.path in _NULL_PATHS and not has_glob:
+    if (r.path in _NULL_PATHS if streams else r.path == "/dev/null") and not has_glob:
         return PathFact(written, r.path, "null")
     if not r.inside_workspace:
         return PathFact(written, r.path if r.path.startswith("/") else None, "outside", has_glob)
@@ -122,6 +125,22 @@ def _from_classifier(s: Statement, call: ToolCall, memo: dict | None = None) -> 
     )
 
 
+def _brace_leaves(pattern: str) -> bool:
+    """True if a {a,b} alternative holds '/', '~' or '..' (`{src,/etc}/*`, `src/{x,../..}/*`): the
+    pattern's fixed leading directory no longer bounds its matches."""
+    depth = 0
+    prev = ""
+    for ch in pattern:
+        if ch == "{":
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        elif depth and (ch in "/~" or (ch == "." and prev == ".")):
+            return True
+        prev = ch
+    return False
+
+
 def _str(inp: Any, key: str) -> str | None:
     v = inp.get(key) if isinstance(inp, dict) else None
     return v if isinstance(v, str) else None
@@ -129,7 +148,7 @@ def _str(inp: Any, key: str) -> str | None:
 
 def _path_stmt(kind: str, tool: str, path: str, call: ToolCall) -> ClassifiedStatement:
     return ClassifiedStatement(kind=kind, text=f"{tool} {path}"[:_TEXT_MAX],
-                               paths=(_resolve(path, True, call.cwd, call),))
+                               paths=(_resolve(path, True, call.cwd, call, streams=False),))
 
 
 def _patch_writes(text: str, tool: str, call: ToolCall) -> list[ClassifiedStatement]:
@@ -181,8 +200,12 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         if not pattern or not isinstance(base, str):
             return [_unknown("Glob call", "Glob input has no pattern")]
         full = pattern if pattern.startswith("/") else posixpath.join(base, pattern)
+        if _brace_leaves(pattern):
+            return [_unknown(f"Glob {pattern}", "a brace alternative in the Glob pattern names another directory "
+                                                "(/, ~ or ..)")]
         return [ClassifiedStatement(kind="read", text=f"Glob {pattern} in {base}"[:_TEXT_MAX],
-                                    paths=(_resolve(base, True, call.cwd, call), _resolve(full, True, call.cwd, call)))]
+                                    paths=(_resolve(base, True, call.cwd, call, streams=False),
+                                           _resolve(full, True, call.cwd, call, streams=False)))]
 
     if tool == "Grep":
         base = inp.get("path") or call.cwd

@@ -15,8 +15,17 @@ from tests.integration.gate.helpers import check, frame, raw_exchange
 
 pytestmark = pytest.mark.anyio
 
-#: about 3 s of classification on this machine: an adversarial input, not a normal call
-SLOW = " | ".join(["cat f"] * 30000)
+#: a policy regex with nested quantifiers meets a word it backtracks on for minutes; the comment pads
+#: the frame past eval_inline_max (so it goes to a worker) while the command stays under the
+#: classifier's own size and node bounds (which now refuse the huge inputs that used to be slow)
+SLOW = "grep " + "a" * 32 + "b # " + "x" * 9000
+SLOW_RULE = """
+[[rule]]
+id = "slow-regex"
+effect = "deny"
+program = ["grep"]
+args_any = ["re:^(a+)+$"]
+"""
 
 
 async def ask(env, req) -> dict:
@@ -40,7 +49,8 @@ async def test_pool_decides_like_the_in_process_engine(env):
 
 
 async def test_an_overrunning_call_is_denied_and_does_not_stall_others(env):
-    # SLOW is far above eval_inline_max, so it goes to a worker; "ls" is classified inline
+    # SLOW is above eval_inline_max, so it goes to a worker; "ls" is classified inline
+    env.policy_path.write_text(env.policy_path.read_text() + SLOW_RULE)
     async with env.running(eval_workers=2, eval_timeout=0.5) as server:
         order: list[str] = []
         out = {}

@@ -232,6 +232,22 @@ def test_a_run_killed_by_its_timeout_still_returns_what_was_done(tmp_path):
     assert (Path(doc["bundle_dir"]) / "changes.patch").is_file()
 
 
+def test_a_harness_killed_with_sigkill_still_returns_what_was_done(tmp_path):
+    repo = user_repo(tmp_path)
+    script = [{"tool": "Write", "input": {"file_path": "/workspace/done.txt", "content": "done before SIGKILL\n"}},
+              {"tool": "Bash", "input": {"command": "kill -KILL $PPID"}},  # the shell's parent: the harness
+              {"tool": "Write", "input": {"file_path": "/workspace/never.txt", "content": "never\n"}}]
+    r, doc = run(tmp_path, repo, script, PERMISSIVE + LAND_ALL)
+    assert r.returncode == 1 and "137" in doc["reason"], doc["reason"]
+    run_dir = Path(doc["run_dir"])
+    assert doc["files_changed"] == 1 and doc["branch"] == f"agp/{doc['run_id']}"
+    assert git(repo, "show", f"{doc['branch']}:done.txt") == "done before SIGKILL\n"
+    res = next(e["body"] for e in entries(run_dir) if e["kind"] == "workspace.result")
+    assert [f["path"] for f in res["files"]] == ["done.txt"]
+    assert (Path(doc["bundle_dir"]) / "changes.patch").is_file()
+    verify(doc["bundle_dir"], run_dir / "keys" / "agp.pub")
+
+
 def test_apply_lands_in_the_working_tree(tmp_path):
     repo = user_repo(tmp_path)
     index = (repo / ".git" / "index").read_bytes()

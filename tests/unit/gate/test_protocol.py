@@ -219,3 +219,159 @@ def test_fuzz_decoder_never_crashes(chunks):
                     pass
         except FrameRejected:
             return
+
+
+# --------------------------------------------------------------------------- edges
+
+
+def _nested(levels: int, as_list: bool):
+    """A value whose innermost leaf sits ``levels`` levels below the request object itself."""
+    x = "leaf"
+    for _ in range(levels - 2):  # request -> "input" (1) -> "a" (2) -> ...
+        x = [x] if as_list else {"a": x}
+    return {"a": x}
+
+
+@pytest.mark.parametrize("as_list", [False, True], ids=["objects", "arrays"])
+def test_nesting_is_accepted_up_to_64_levels_and_not_one_more(as_list):
+    assert parse_request(body(dict(GOOD, input=_nested(64, as_list)))).input == _nested(64, as_list)
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(dict(GOOD, input=_nested(65, as_list))))
+    assert ei.value.code is FrameCode.INVALID and "deeper than 64" in ei.value.detail
+    assert ei.value.request_id == "r1"
+
+
+def test_non_finite_numbers_are_named_in_the_rejection():
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(b'{"v":NaN}')
+    assert ei.value.detail == "non-finite number NaN"
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(b'{"v":-Infinity}')
+    assert ei.value.detail == "non-finite number -Infinity"
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(b'{"v":1e999}')
+    assert ei.value.detail == "number out of range"
+
+
+def test_several_frames_in_one_chunk_are_split_exactly():
+    a, b = encode_frame(GOOD), encode_frame(dict(GOOD, id="r2", input={"command": "x" * 300}))
+    dec = FrameDecoder()
+    assert dec.feed(a + b + a[:5]) == [a[4:], b[4:]]
+    assert dec.pending == 5
+    assert dec.feed(a[5:]) == [a[4:]]
+    assert dec.pending == 0
+
+
+def test_length_prefix_rejections_say_what_was_received():
+    with pytest.raises(FrameRejected) as ei:
+        FrameDecoder().feed(struct.pack(">I", 0))
+    assert ei.value.detail == "length prefix 0"
+    with pytest.raises(FrameRejected) as ei:
+        FrameDecoder(max_frame=100).feed(struct.pack(">I", 101))
+    assert ei.value.detail == "length prefix 101 exceeds 100 bytes"
+    assert FrameDecoder(max_frame=100).feed(struct.pack(">I", 100) + b"x" * 100) == [b"x" * 100]
+
+
+def test_encode_frame_is_compact_utf8_and_refuses_what_json_cannot_say():
+    frame = encode_frame({"a": [1, 2], "t": "é"})
+    assert frame == struct.pack(">I", len('{"a":[1,2],"t":"é"}'.encode())) + '{"a":[1,2],"t":"é"}'.encode()
+    with pytest.raises(ValueError):
+        encode_frame({"x": float("nan")})
+    with pytest.raises(ValueError):
+        encode_frame({"x": float("inf")})
+
+
+def test_encode_frame_accepts_exactly_max_frame_and_names_the_size_above_it():
+    from agp.errors import ProtocolError
+
+    pad = MAX_FRAME - len(json.dumps({"x": ""}, separators=(",", ":")))
+    assert len(encode_frame({"x": "a" * pad})) == 4 + MAX_FRAME
+    with pytest.raises(ProtocolError) as ei:
+        encode_frame({"x": "a" * (pad + 1)})
+    assert f"{MAX_FRAME + 1} bytes" in str(ei.value)
+
+
+# --------------------------------------------------------------------------- what a rejection carries
+# The code and detail are journaled (gate.frame_rejected); the recovered id and session let the
+# server answer the bridge's request with a deny instead of hanging up.
+
+V2 = dict(GOOD, v=2)
+
+
+@pytest.mark.parametrize("raw, code, detail, rid, session", [
+    (b"", FrameCode.EMPTY, "empty frame", None, None),
+    (b" " * MAX_FRAME + b" ", FrameCode.OVERSIZED, f"{MAX_FRAME + 1} bytes exceeds {MAX_FRAME}", None, None),
+    (b"ok\xff", FrameCode.NOT_UTF8, "not UTF-8 at byte 2", None, None),
+    (b"[1,2]", FrameCode.NOT_OBJECT, "a JSON list, not an object", None, None),
+    (b'"check"', FrameCode.NOT_OBJECT, "a JSON str, not an object", None, None),
+    (b'{"' + b"k" * 50 + b'":1,"' + b"k" * 50 + b'":2}', FrameCode.NOT_JSON, f"duplicate key {'k' * 40!r}", None, None),
+    (body(V2), FrameCode.BAD_VERSION, "v must be 1", "r1", "s1"),
+    (body(dict(GOOD, type="verdict")), FrameCode.UNKNOWN_TYPE, "unknown message type 'verdict'", "r1", "s1"),
+    (body(dict(GOOD, type="t" * 50)), FrameCode.UNKNOWN_TYPE, f"unknown message type {'t' * 40!r}", "r1", "s1"),
+    (body(dict(GOOD, type=7)), FrameCode.UNKNOWN_TYPE, "unknown message type 'int'", "r1", "s1"),
+    (body({k: v for k, v in GOOD.items() if k != "type"}), FrameCode.UNKNOWN_TYPE, "unknown message type 'NoneType'",
+     "r1", "s1"),
+    (body(dict(GOOD, input=_nested(65, False))), FrameCode.INVALID, "nested deeper than 64 levels", "r1", "s1"),
+])
+def test_each_rejection_carries_its_code_detail_and_recovered_request(raw, code, detail, rid, session):
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(raw)
+    e = ei.value
+    assert (e.code, e.detail, e.request_id, e.session) == (code, detail, rid, session)
+    assert str(e) == f"{code.value}: {detail}"
+
+
+def test_a_frame_of_exactly_max_frame_bytes_is_parsed_not_refused_for_size():
+    raw = b" " * (MAX_FRAME - 2) + b"[]"
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(raw)
+    assert ei.value.code is FrameCode.NOT_OBJECT
+
+
+@pytest.mark.parametrize("rid, recovered", [
+    ("x", "x"),
+    ("x" * 256, "x" * 256),
+    ("x" * 257, None),
+    ("", None),
+    (5, None),
+    (None, None),
+])
+def test_only_a_plausible_request_id_is_recovered_from_a_rejected_frame(rid, recovered):
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(dict(V2, id=rid, session=rid)))
+    assert ei.value.request_id == recovered and ei.value.session == recovered
+
+
+def test_schema_rejections_name_the_field_without_echoing_input_or_links():
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(dict(GOOD, session=7, tool="")))
+    d = ei.value.detail
+    assert d.startswith("session: ") and "tool: " in d
+    assert "http" not in d
+
+
+def test_schema_rejection_detail_lists_at_most_five_errors_and_at_most_400_characters():
+    six = dict(GOOD, **{f"e{i}": 1 for i in range(6)})
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(six))
+    assert ei.value.detail == "; ".join(f"e{i}: Extra inputs are not permitted" for i in range(5))
+    long = dict(GOOD, **{f"e{i}" + "x" * 120: 1 for i in range(6)})
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(body(long))
+    assert len(ei.value.detail) == 400 and ei.value.detail.startswith("e0" + "x" * 120 + ": Extra inputs")
+
+
+@pytest.mark.parametrize("value", [2**60, 10**130, "a\ud800"])
+def test_an_input_rfc8785_cannot_represent_is_rejected_with_the_reason_and_the_request(value):
+    from agp.journal.canonical import canonicalize
+
+    try:
+        canonicalize({"n": value})
+    except Exception as exc:  # noqa: BLE001 - whatever the canonicalizer says is what the detail quotes
+        reason = str(exc)[:120]
+    raw = body(dict(GOOD, input={"n": 0})).replace(b'"n": 0', b'"n": ' + json.dumps(value).encode())
+    with pytest.raises(FrameRejected) as ei:
+        parse_request(raw)
+    e = ei.value
+    assert (e.code, e.request_id, e.session) == (FrameCode.NOT_CANONICAL, "r1", "s1")
+    assert e.detail == f"input cannot be canonicalized: {reason}"

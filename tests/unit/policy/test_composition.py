@@ -38,7 +38,7 @@ def test_extends_a_shipped_policy_by_name_and_adds_rules(tmp_path):
     f.write_text('extends = ["default"]\n[policy]\nname = "mine"\n\n'
                  '[[rule]]\nid = "mine-deny-docs"\neffect = "deny"\nkind = ["write"]\ntouches_path = ["docs/**"]\n')
     pf = resolve_policy_file(f)
-    default = read_policy_file(POLICIES / "default.toml")
+    default = resolve_policy_file(POLICIES / "default.toml")  # with what default itself extends
     assert pf.rule[:-1] == default.rule and pf.rule[-1].id == "mine-deny-docs" and pf.extends == ()
     p = load_policy(f)
     assert write(p, "docs/a.md", "clone").effect == "deny"
@@ -223,11 +223,11 @@ def test_a_project_policy_that_is_not_tighten_only_is_refused():
 def test_the_runs_policy_copy_is_one_file_with_the_journaled_digest(tmp_path):
     from agp.policy.engine import write_run_policy
 
-    # a single plain file: copied as it is, comments kept
-    default = POLICIES / "default.toml"
-    p = load_policy([default])
-    write_run_policy(p, tmp_path / "a.toml", [default])
-    assert (tmp_path / "a.toml").read_text() == default.read_text()
+    # a single plain file (no extends): copied as it is, comments kept
+    plain = POLICIES / "strict.toml"
+    p = load_policy([plain])
+    write_run_policy(p, tmp_path / "a.toml", [plain])
+    assert (tmp_path / "a.toml").read_text() == plain.read_text()
     # composed: tiers, extends, a project policy; odd characters in strings survive the round trip
     org = tmp_path / "org.toml"
     (tmp_path / "base.toml").write_text('[[rule]]\nid = "base-no-wc"\neffect = "deny"\nprogram = ["wc"]\n')

@@ -37,7 +37,7 @@ def test_the_examples_written_in_each_shipped_policy_pass(name):
 
 
 def test_ci_has_the_default_rules_and_no_approvals():
-    d, c = read_policy_file(POLICIES / "default.toml"), resolve_policy_file(POLICIES / "ci.toml")
+    d, c = resolve_policy_file(POLICIES / "default.toml"), resolve_policy_file(POLICIES / "ci.toml")
     assert read_policy_file(POLICIES / "ci.toml").extends == ("default",)
     assert c.rule == d.rule
     assert c.policy.approvals is False and d.policy.approvals is True

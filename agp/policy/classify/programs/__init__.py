@@ -3,7 +3,7 @@
 One module per family of programs, each a tuple of :class:`Program` records (``_model.py`` says
 what each field means): ``wrappers`` (sudo, env, timeout, xargs, ...), ``shells`` (shells and
 interpreters), ``files`` (file tools), ``git``, ``build`` (build and test tools), ``network``,
-``sql`` (SQL clients), ``basics`` (builtins and utilities whose operands are never files); and
+``sql`` (SQL clients), ``readers`` (read-only utilities), ``basics`` (builtins and utilities whose operands are never files); and
 ``variables`` (environment variables that change how programs run). A program is listed once.
 
 The walker reads the views below, derived from the records.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping
 
-from agp.policy.classify.programs import basics, build, files, git, network, shells, sql, wrappers
+from agp.policy.classify.programs import basics, build, files, git, network, readers, shells, sql, wrappers
 from agp.policy.classify.programs._model import Program
 from agp.policy.classify.programs.basics import FILE_TESTS
 from agp.policy.classify.programs.build import MAKE_DANGEROUS_VARIABLES
@@ -28,6 +28,8 @@ from agp.policy.classify.programs.variables import (
 )
 
 __all__ = (
+    "ALLOWLISTS",
+    "SUBCOMMAND_ALLOWLISTS",
     "CODE_OPTIONS",
     "CODE_OPTION_PROGRAMS",
     "DANGEROUS_ENV",
@@ -76,7 +78,7 @@ def registry(*families: tuple[Program, ...]) -> Mapping[str, Program]:
 
 
 PROGRAMS = registry(wrappers.PROGRAMS, shells.PROGRAMS, files.PROGRAMS, git.PROGRAMS, build.PROGRAMS,
-                    network.PROGRAMS, sql.PROGRAMS, basics.PROGRAMS)
+                    network.PROGRAMS, sql.PROGRAMS, basics.PROGRAMS, readers.PROGRAMS)
 _ALL = tuple(PROGRAMS.values())
 
 # ------------------------------------------------------------------------ views the walker reads
@@ -119,3 +121,7 @@ OPTION_VALUES = {
     for p in _ALL if p.operands == "by_options"
 }
 GNU_ABBREVIATES = frozenset(p.name for p in _ALL if p.abbreviates)
+#: program -> its option-allowlist; program -> {subcommand: allowlist} (the program's own allow then
+#: covers the words before the subcommand)
+ALLOWLISTS = {p.name: p.allow for p in _ALL if p.allow is not None and not p.subcommand_allow}
+SUBCOMMAND_ALLOWLISTS = {p.name: (p.allow, dict(p.subcommand_allow)) for p in _ALL if p.subcommand_allow}

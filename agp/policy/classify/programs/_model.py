@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ("Operands", "Program", "Role", "Writes", "options")
+__all__ = ("Allow", "Operands", "Program", "Role", "Writes", "options")
 
 #: how a program's operands are read: "files" (any operand may be a file: the walker's
 #: heuristics), "none" (never files), "by_options" (exactly as the option tables below say)
@@ -24,6 +24,51 @@ Role = Literal["", "wrapper", "shell", "foreign_shell", "interpreter", "sql_clie
 def options(text: str) -> frozenset[str]:
     """``options("-a --all -b")``: a frozenset of the blank-separated options."""
     return frozenset(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """The options the classifier knows for one program (or one subcommand): an option-allowlist.
+
+    Any other option (an unknown one, a GNU abbreviation, a letter not listed inside a cluster,
+    ``--flag=value`` on a flag that takes none) makes the statement unknown: the classifier does
+    not guess what it does. Abbreviations are never resolved, so a program that accepts them
+    (getopt_long, nopt, argparse) gets exactly the names listed here.
+
+    ``short`` letters take no value; ``short_values`` letters take the rest of the word or the
+    next word; ``short_optional`` letters take only an attached value (``make -j4``). ``long`` take
+    no value; ``long_values`` take ``=VALUE`` or the next word; ``long_optional`` only ``=VALUE``.
+    ``file_values``: options (as written, short or long) whose value is a file the program reads:
+    a read statement, and a value that is stdin or a descriptor (``-``, ``/dev/stdin``,
+    ``/proc/self/fd/N``) makes the statement unknown, as the classifier cannot see that content.
+    ``write_values``: options whose value is a file the program writes (a write statement).
+    ``numeric``: ``-NUM`` is an option (``head -5``). ``style="single_dash"``: Go's flag package
+    (``-run X``, ``-count=1``, also ``--run``; no clusters). ``after_operands``: options are
+    recognized after operands too (GNU permutation; the safe default). ``runtime_words``: a word
+    decided at run time in an option position makes the statement unknown (it could be any option).
+    ``posix_order``: options end at the first operand. ``at_files``: ``@FILE`` words are argument
+    files, which the classifier cannot read (unknown). ``long_pairs``: options taking two words.
+    ``source``: where the list comes from (the program's own --help or manual, Debian 12 version).
+    """
+
+    short: str = ""
+    short_values: str = ""
+    short_optional: str = ""
+    long: frozenset[str] = frozenset()
+    long_values: frozenset[str] = frozenset()
+    long_optional: frozenset[str] = frozenset()
+    file_values: frozenset[str] = frozenset()
+    write_values: frozenset[str] = frozenset()
+    numeric: bool = False
+    style: Literal["gnu", "single_dash"] = "gnu"
+    runtime_words: bool = False
+    #: options end at the first operand (bash builtins, POSIX utilities): later words are operands
+    posix_order: bool = False
+    #: a word ``@FILE`` is read as more arguments from FILE (binutils, pytest): unknown
+    at_files: bool = False
+    #: long options that take the next two words (jq --arg NAME VALUE)
+    long_pairs: frozenset[str] = frozenset()
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +110,7 @@ class Program:
     sql_file_options: tuple[str, ...] = ()
     #: a builtin that treats an argument as a variable name (`a[$(cmd)]` there runs cmd)
     varname_operands: bool = False
+    #: the options the classifier knows (any other makes the statement unknown); None: not listed
+    allow: Allow | None = None
+    #: per subcommand (git log, npm test): the options known for it, and for the words before it
+    subcommand_allow: tuple[tuple[str, Allow], ...] = ()

@@ -12,6 +12,7 @@ from agp.policy.classify.programs import (
     files,
     git,
     network,
+    readers,
     registry,
     shells,
     sql,
@@ -19,7 +20,7 @@ from agp.policy.classify.programs import (
 )
 from agp.policy.classify.shell import classify_shell
 
-FAMILIES = (wrappers, shells, files, git, build, network, sql, basics)
+FAMILIES = (wrappers, shells, files, git, build, network, sql, basics, readers)
 
 
 def test_a_program_listed_twice_is_refused():

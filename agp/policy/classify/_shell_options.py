@@ -1,0 +1,131 @@
+"""Reading a command line against an option-allowlist (``programs._model.Allow``). Private to the
+shell classifier.
+
+The reader is deliberately stricter than the programs it models: every word before ``--`` that
+starts with ``-`` is taken as an option, wherever it stands (GNU getopt permutes; a program that
+stops at its first operand only loses a false positive), a quoted word is an option too (the
+program never sees the quotes), and a long option must be written out in full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agp.policy.classify._shell_words import Word
+from agp.policy.classify.programs._model import Allow
+
+__all__ = ("OptionRead", "STDIN_LIKE", "is_stdin_like", "read_options")
+
+#: values that name the program's standard input or an inherited descriptor: content the
+#: classifier cannot see (a heredoc, a pipe, a descriptor opened earlier)
+STDIN_LIKE = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "/dev/tty", "/proc/thread-self/fd/0"})
+
+
+def is_stdin_like(v: str) -> bool:
+    return v in STDIN_LIKE or v.startswith(("/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/")) or (
+        v.startswith("/proc/") and "/fd/" in v)
+
+
+@dataclass(slots=True)
+class OptionRead:
+    """problem: why the command line is not understood (None: every option is known);
+    reads / writes: (option, value word) of file_values / write_values options; operands: the rest."""
+
+    problem: str | None = None
+    reads: list[tuple[str, Word]] = field(default_factory=list)
+    writes: list[tuple[str, Word]] = field(default_factory=list)
+    operands: list[Word] = field(default_factory=list)
+
+
+def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
+    out = OptionRead()
+    n = len(args)
+    i = 0
+    after_dd = False
+
+    def value(opt: str, attached: str | None, a: Word, j: int) -> int:
+        """Record the value of a value-taking option; return how many extra words it took."""
+        if attached is not None:
+            w, took = Word(attached, True, a.glob, source=a.source), 0
+        elif j + 1 < n:
+            w, took = args[j + 1], 1
+        else:
+            out.problem = out.problem or f"{prog} {opt} is missing its value"
+            return 0
+        if opt in allow.file_values:
+            out.reads.append((opt, w))
+        if opt in allow.write_values:
+            out.writes.append((opt, w))
+        return took
+
+    while i < n:
+        a = args[i]
+        if not a.literal:
+            if allow.runtime_words and not after_dd:
+                out.problem = out.problem or (f"{prog}: an argument decided at run time may be any option: "
+                                              f"{a.source[:60]}")
+            out.operands.append(a)
+            i += 1
+            continue
+        v = a.value
+        if allow.at_files and v[:1] == "@":
+            out.problem = out.problem or f"{prog} reads more arguments from the file {v[1:60]!r}"
+        if after_dd or v[:1] != "-" or v == "-":
+            if not after_dd and a.glob and not a.quoted and v[:1] in "*?[":
+                # `ls *` with a file named `--files0-from=x` in the directory: the program gets an option
+                out.problem = out.problem or f"{prog}: the wildcard {v[:60]!r} can expand to an option"
+            if allow.posix_order:
+                after_dd = True
+            out.operands.append(a)
+            i += 1
+            continue
+        if v == "--":
+            after_dd = True
+            i += 1
+            continue
+        if allow.style == "single_dash" or v.startswith("--"):
+            name, eq, val = v.partition("=")
+            if allow.style == "single_dash" and not name.startswith("--"):
+                name = "-" + name.lstrip("-")
+                key = "--" + name[1:]
+            else:
+                key = name
+            if key in allow.long:
+                if eq:
+                    out.problem = out.problem or f"{prog} {name} takes no value"
+            elif key in allow.long_values:
+                i += value(key, val if eq else None, a, i)
+            elif key in allow.long_pairs and not eq:
+                if i + 2 >= n:
+                    out.problem = out.problem or f"{prog} {name} is missing its values"
+                i += 2
+            elif key in allow.long_optional:
+                if eq:
+                    value(key, val, a, i)
+            else:
+                out.problem = out.problem or f"{prog}: option {name[:60]!r} is not one the classifier knows"
+            i += 1
+            continue
+        if allow.numeric and v[1:].isdigit():
+            i += 1
+            continue
+        j = 1
+        while j < len(v):
+            ch = v[j]
+            if ch in allow.short:
+                j += 1
+                continue
+            if ch in allow.short_values:
+                rest = v[j + 1:]
+                i += value("-" + ch, rest if rest else None, a, i)
+                break
+            if ch in allow.short_optional:
+                rest = v[j + 1:]
+                if rest:
+                    value("-" + ch, rest, a, i)
+                break
+            where = f" in {v[:40]!r}" if len(v) > 2 else ""
+            out.problem = out.problem or f"{prog}: option -{ch}{where} is not one the classifier knows"
+            break
+        i += 1
+    return out
