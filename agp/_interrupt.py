@@ -8,19 +8,18 @@ sandbox behind (the next run would reap it, but the bundle would be lost).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ("announce_interrupt",)
 
 
 def _say(text: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.write(2, ("\n" + text + "\n").encode())  # async-signal-safe; no console lock taken
-    except OSError:
-        pass
 
 
 @contextmanager
@@ -33,7 +32,7 @@ def announce_interrupt(cleanup: str) -> Iterator[None]:
         return
     state = {"seen": False}
 
-    def handler(signum, frame):  # noqa: ARG001
+    def handler(signum, frame):
         if state["seen"]:
             _say(f"agp: still cleaning up ({cleanup}); it ends on its own")
             return

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -115,7 +116,7 @@ class LiveView:
         self.interactive = self.console.is_terminal
         self._journal_fed = False
 
-    def __enter__(self) -> "LiveView":
+    def __enter__(self) -> LiveView:
         if self.interactive:
             self.console.print(Text(self.title, style="bold"))
             self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)
@@ -146,7 +147,7 @@ class LiveView:
                 self._model_request(body)
             elif kind == "run.anomaly":
                 self.log(f"anomaly: {printable(str(body.get('what') or body))}")
-        except Exception:  # noqa: BLE001 - the view must never break the journal
+        except Exception:  # noqa: BLE001, S110 - the view must never break the journal
             pass
 
     def _model_request(self, body: Mapping[str, Any]) -> None:

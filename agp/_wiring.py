@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,8 +219,7 @@ def egress_trust_files(ca_pem: bytes) -> dict[str, bytes]:
 
 
 def egress_trust_env() -> dict[str, str]:
-    return {k: EGRESS_TRUST_BUNDLE for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
-                                             "GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO")} | \
+    return dict.fromkeys(("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO"), EGRESS_TRUST_BUNDLE) | \
         {"NODE_EXTRA_CA_CERTS": EGRESS_CA_CERT}
 
 
@@ -283,7 +283,7 @@ def _confirm_codex_hook(box: SandboxDriver, spec_l: LaunchSpec, *, view: Any, jo
 
     view.status("confirming the Codex hook is live (hooks/list in the sandbox)")
 
-    def start(argv: list[str], env: dict[str, str], cwd: str) -> Any:
+    def start(argv: list[str], env: Mapping[str, str], cwd: str) -> Any:
         # no secret here: the relay adds the model key on the host
         return box.exec_stream(argv, env=env, workdir=cwd, keep_stdin_open=True)
 

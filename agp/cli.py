@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from agp import __version__
 from agp.errors import AgpError
 
-__all__ = ("main", "build_parser")
+__all__ = ("build_parser", "main")
 
 #: command groups, in the order ``agp --help`` lists them
 COMMAND_MODULES: tuple[str, ...] = (

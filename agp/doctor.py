@@ -12,9 +12,9 @@ import os
 import socket
 import stat
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 __all__ = ("CHECKS", "Check", "check_apparmor", "check_python", "check_seccomp", "run_checks")
 
@@ -227,7 +227,7 @@ def check_python(version: tuple[int, int, int] | None = None, executable: str | 
     name = f"Python {'.'.join(map(str, v))} ({where})"
     open_cves = []
     for cves, fixed in TARFILE_FIXES:
-        fix = fixed.get(v[:2])
+        fix = fixed.get((v[0], v[1]))
         if (fix is not None and v < fix) or (fix is None and v[:2] < min(fixed)):
             open_cves.append(f"{cves}: fixed in {'.'.join(map(str, fix))}" if fix else f"{cves}: no fixed {v[0]}.{v[1]}")
     if open_cves:

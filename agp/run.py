@@ -16,6 +16,7 @@ renders), except through the :class:`agp._live.LiveView` it is given.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -116,7 +117,7 @@ def _write_run_json(run_dir: Path, record: RunRecord) -> None:
     os.replace(tmp, run_dir / "run.json")
 
 
-def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 - the one wiring function
+def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # the one wiring function
     from agp.doctor import run_checks
     from agp.evidence import build_bundle
     from agp.policy import load_policy
@@ -180,11 +181,9 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # noqa: C901 -
     finally:
         record.ended, record.exit_code, record.exit_reason = time.time(), exit_code, reason
         _write_run_json(run_dir, record)
-        try:
+        with contextlib.suppress(AgpError):  # a poisoned journal: the bundle will say so
             journal.append("run.end", session, {"exit_code": exit_code, "reason": reason,
                                                 "duration_s": round(record.ended - started, 3)})
-        except AgpError:
-            pass  # a poisoned journal: the bundle will say so
         journal.close()
         for sock in (run_dir / "sock").glob("*.sock"):
             sock.unlink(missing_ok=True)
@@ -253,10 +252,9 @@ def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Jour
                 if box is not None:
                     # every exit path: kill every process in the box and confirm it from the engine
                     with anyio.CancelScope(shield=True):
-                        try:
+                        # retried below, and the box is removed before anything is read
+                        with contextlib.suppress(AgpError):
                             await anyio.to_thread.run_sync(box.stop)
-                        except AgpError:
-                            pass  # retried below, and the box is removed before anything is read
                 tg.cancel_scope.cancel()
 
     try:

@@ -75,7 +75,7 @@ try:
         def parse_constant(name):
             raise ValueError("non-finite number " + name)
 
-    _scanner = _json.make_scanner(_Ctx())
+    _scanner = _json.make_scanner(_Ctx())  # type: ignore[arg-type]  # the C scanner reads these attributes only
 
     def dumps(obj):
         return "".join(_encoder(obj, 0))
@@ -87,7 +87,7 @@ try:
             raise ValueError("trailing data after JSON value")
         return obj
 
-except Exception:  # pragma: no cover - CPython always ships _json
+except Exception:  # noqa: BLE001  # pragma: no cover - CPython always ships _json
     import json as _pyjson
 
     def dumps(obj):
@@ -108,7 +108,7 @@ _answered = False
 
 def deny(reason, tool=None):
     """Write the deny dialect and exit 2. Never returns."""
-    global _answered
+    global _answered  # noqa: PLW0603 - one answer per process, also from the deadline's signal handler
     if _answered:  # pragma: no cover - the deadline fired while answering
         os._exit(2)
     _answered = True
@@ -126,17 +126,17 @@ def deny(reason, tool=None):
     )
     try:
         _write_all(1, (out + "\n").encode("utf-8"))
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - nothing left to tell; exit 2 still denies
         pass
     try:
         _write_all(2, (text + "\n").encode("utf-8"))
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - nothing left to tell; exit 2 still denies
         pass
     os._exit(2)
 
 
 def allow():
-    global _answered
+    global _answered  # noqa: PLW0603 - one answer per process, also from the deadline's signal handler
     if _answered:  # pragma: no cover
         os._exit(2)
     _answered = True
@@ -148,7 +148,7 @@ def allow():
 
 try:
     import _signal
-except Exception:  # pragma: no cover
+except ImportError:  # pragma: no cover
     _signal = None
 
 
@@ -167,7 +167,7 @@ def _disarm():
     if _signal is not None:
         try:
             _signal.setitimer(_signal.ITIMER_REAL, 0)
-        except Exception:  # pragma: no cover
+        except Exception:  # noqa: BLE001, S110  # pragma: no cover - disarming is best effort
             pass
 
 
@@ -206,8 +206,8 @@ def make_undumpable():
         prctl = _prctl_fn()
         if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 or prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0:
             raise OSError("prctl")
-    except Exception:
-        raise _Deny("the hook bridge could not make itself non-dumpable (prctl PR_SET_DUMPABLE failed)")
+    except Exception:  # noqa: BLE001 - fail closed: any failure here is a deny
+        raise _Deny("the hook bridge could not make itself non-dumpable (prctl PR_SET_DUMPABLE failed)") from None
 
 
 # ---- arguments and the socket path -------------------------------------------
@@ -268,8 +268,8 @@ def read_stdin():
 def build_check(raw, session_override, req_id, harness):
     try:
         hook = loads(raw.decode("utf-8"))
-    except Exception:
-        raise _Deny("the hook input is not valid JSON")
+    except Exception:  # noqa: BLE001 - fail closed: any parse failure is a deny
+        raise _Deny("the hook input is not valid JSON") from None
     if not isinstance(hook, dict):
         raise _Deny("the hook input is not a JSON object")
     event = hook.get("hook_event_name")
@@ -330,7 +330,7 @@ def gate_round_trip(path, request, timeout):
         try:
             s.connect(path)
         except OSError:
-            raise _Deny("the gate is not reachable")
+            raise _Deny("the gate is not reachable") from None
         try:
             s.sendall(len(body).to_bytes(4, "big") + body)
             head = _recv_exact(s, 4)
@@ -339,15 +339,15 @@ def gate_round_trip(path, request, timeout):
                 raise _Deny("the gate sent a malformed reply")
             data = _recv_exact(s, n)
         except TimeoutError:
-            raise _Deny("the gate did not answer within the bridge deadline")
+            raise _Deny("the gate did not answer within the bridge deadline") from None
         except OSError:
-            raise _Deny("the connection to the gate failed")
+            raise _Deny("the connection to the gate failed") from None
     finally:
         s.close()
     try:
         reply = loads(data.decode("utf-8"))
-    except Exception:
-        raise _Deny("the gate sent a malformed reply")
+    except Exception:  # noqa: BLE001 - fail closed: any parse failure is a deny
+        raise _Deny("the gate sent a malformed reply") from None
     return reply
 
 
@@ -386,6 +386,6 @@ def main(harness, argv=None, environ=None):
         deny("the gate did not allow this call")
     except _Deny as d:
         deny(str(d))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - fail closed: anything else is a deny
         deny("the hook bridge failed")
 

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from intendants import registry
 
@@ -107,7 +108,7 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
 
     from agp.errors import IntendantError
 
-    def refuse(why: str) -> None:
+    def refuse(why: str) -> NoReturn:
         raise IntendantError(f"refusing to launch {spec.harness}: {why}")
 
     if spec.harness == "reference":

@@ -46,13 +46,14 @@ import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import anyio.to_thread
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.signature import SignatureVerifier
+from slack_sdk.signature import Clock, SignatureVerifier
 
 from agp.errors import ApprovalError
 from agp.gate.approvals import Answer, AnswerResult, ApprovalBroker, ApprovalRequest, ApprovalResult
@@ -157,7 +158,7 @@ class SlackSettings:
         self._environ = environ
 
     @classmethod
-    def from_env(cls, environ: Any = None) -> "SlackSettings":
+    def from_env(cls, environ: Any = None) -> SlackSettings:
         env = os.environ if environ is None else environ
         return cls(_user_ids(env.get("AGP_SLACK_APPROVERS")), environ=dict(env))
 
@@ -354,7 +355,7 @@ class SlackApprover(_SlackChannel):
 
     @classmethod
     def from_env(cls, *, channel: str | None = None, port: int | None = None, api_url: str | None = None,
-                 environ: Any = None) -> "SlackApprover":
+                 environ: Any = None) -> SlackApprover:
         """Build from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, AGP_SLACK_CHANNEL, AGP_SLACK_PORT (default 3000),
         AGP_SLACK_APPROVERS[_<GROUP>] and AGP_SLACK_API_URL (tests); explicit arguments win. Raises
         ApprovalError naming what is missing."""
@@ -397,7 +398,7 @@ class SlackApprover(_SlackChannel):
         if self._server is None:
             raise ApprovalError("the Slack endpoint is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.path}"
+        return f"http://{host!s}:{port}{self.path}"
 
     @property
     def transport(self) -> str:
@@ -442,7 +443,7 @@ def web_client(token: str, api_url: str | None = None) -> WebClient:
     return WebClient(**kw)
 
 
-class _Clock:
+class _Clock(Clock):
     def __init__(self, f: Callable[[], float]) -> None:
         self._f = f
 
@@ -466,10 +467,10 @@ def _make_handler(approver: SlackApprover) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._reply(405, "POST only")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path.split("?", 1)[0] != approver.path:
                 self._reply(404, "not found")
                 return
@@ -485,7 +486,7 @@ def _make_handler(approver: SlackApprover) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
                 status, text = approver.handle_interaction(body, headers)
-            except Exception:  # noqa: BLE001 - a bad click never takes the endpoint down
+            except Exception:  # a bad click never takes the endpoint down
                 log.exception("slack interaction failed")
                 status, text = 500, "error"
             self._reply(status, text)

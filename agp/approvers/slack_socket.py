@@ -109,7 +109,7 @@ class SlackSocketApprover(_SlackChannel):
 
     @classmethod
     def from_env(cls, *, channel: str | None = None, api_url: str | None = None,
-                 environ: Any = None) -> "SlackSocketApprover":
+                 environ: Any = None) -> SlackSocketApprover:
         """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN, AGP_SLACK_CHANNEL (or ``channel``),
         AGP_SLACK_APPROVERS[_<GROUP>] and AGP_SLACK_API_URL (tests). Raises ApprovalError naming
         the first variable that is missing or malformed."""
@@ -174,7 +174,7 @@ class SlackSocketApprover(_SlackChannel):
                     sock.shutdown(socket.SHUT_RDWR)
             try:
                 sm.close()
-            except Exception:  # noqa: BLE001 - closing must not raise
+            except Exception:  # closing must not raise
                 log.exception("closing the Slack Socket Mode client failed")
         self._hello.clear()
         self._join_updaters()

@@ -16,6 +16,7 @@ set). A terminal is one human: it cannot meet a quorum of two on its own.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
@@ -25,7 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -71,7 +72,7 @@ def render_request(req: ApprovalRequest, *, index: int = 1, total: int = 1) -> P
     keys = Text.assemble(("[a]", "bold green"), " approve   ", ("[d]", "bold red"), " deny   ",
                          ("[TAB]", "bold"), " next   ", (f"expires in {left}s", "dim"))
     title = f"approval needed ({index}/{total}) · {req.key}"
-    parts = [t, st, *([preview] if preview is not None else []), digest, keys]
+    parts: list[RenderableType] = [t, st, *([preview] if preview is not None else []), digest, keys]
     return Panel(Group(*parts), title=title, border_style="yellow", expand=True)
 
 
@@ -83,7 +84,7 @@ def _clip(lines: list[str], styles: list[str]) -> Text:
     from agp._live import printable
 
     out = Text()
-    for line, style in list(zip(lines, styles))[:PREVIEW_LINES]:
+    for line, style in list(zip(lines, styles, strict=True))[:PREVIEW_LINES]:
         out.append(printable(line.rstrip("\n")) + "\n", style=style)
     if len(lines) > PREVIEW_LINES:
         out.append(f"… {len(lines) - PREVIEW_LINES} more lines\n", style="dim")
@@ -100,7 +101,7 @@ def write_preview(tool: str, tool_input: Any) -> Panel | None:
         return None
     path = str(tool_input.get("file_path") or tool_input.get("path") or "")
     if tool == "Write" and isinstance(tool_input.get("content"), str):
-        lines = tool_input["content"].splitlines() or [""]
+        lines: list[str] = tool_input["content"].splitlines() or [""]
         return Panel(_clip(lines, [""] * len(lines)), title=f"would write {path} ({len(lines)} lines)",
                      title_align="left", border_style="dim")
     edits = []
@@ -109,7 +110,7 @@ def write_preview(tool: str, tool_input: Any) -> Panel | None:
     elif tool == "MultiEdit" and isinstance(tool_input.get("edits"), list):
         edits = [e for e in tool_input["edits"] if isinstance(e, dict)]
     if edits:
-        lines: list[str] = []
+        lines = []
         for e in edits:
             old, new = e.get("old_string"), e.get("new_string")
             if not isinstance(old, str) or not isinstance(new, str):
@@ -180,20 +181,16 @@ class TerminalApprover:
 
     def close(self) -> None:
         if self._wake_w >= 0:
-            try:
+            with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"x")
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
         if self._saved_tty is not None and self._key_fd is not None:
             import termios
 
-            try:
+            with contextlib.suppress(termios.error):
                 termios.tcsetattr(self._key_fd, termios.TCSADRAIN, self._saved_tty)
-            except termios.error:
-                pass
             self._saved_tty = None
         for fd in (self._wake_r, self._wake_w):
             if fd >= 0:
@@ -245,7 +242,8 @@ class TerminalApprover:
 
     def _read_keys(self) -> None:
         fd = self._key_fd
-        assert fd is not None
+        if fd is None:
+            raise RuntimeError("internal error: fd is not set")
         while True:
             try:
                 ready, _, _ = select.select([fd, self._wake_r], [], [])
@@ -262,7 +260,7 @@ class TerminalApprover:
             for ch in data.decode("utf-8", "ignore"):
                 try:
                     self.on_key(ch)
-                except Exception:  # noqa: BLE001 - a key must never kill the reader
+                except Exception:  # a key must never kill the reader
                     log.exception("terminal approver key handling failed")
         self._closed_input = True
 

@@ -55,9 +55,10 @@ def _evidence(args: argparse.Namespace) -> int:
     try:
         report = build_bundle(args.run_dir, args.out, key, include_logs=not args.no_logs)
     except EvidenceError as exc:
-        report = getattr(exc, "report", None)
-        if report is None:
+        partial: BundleReport | None = getattr(exc, "report", None)
+        if partial is None:
             raise
+        report = partial
     if args.json:
         print_json(report.to_json_dict())
     else:

@@ -199,7 +199,7 @@ def _check(args: argparse.Namespace) -> int:
         print_json({"ok": code == 0, **att, "warnings": warnings})
         return code
     c = out_console()
-    for tier, pf in zip(att["tiers"], policy.tiers):
+    for tier, pf in zip(att["tiers"], policy.tiers, strict=True):
         extra = []
         if pf.policy.tighten_only:
             extra.append("can only tighten")
@@ -246,7 +246,7 @@ def _read_input(raw: str) -> dict[str, Any]:
 
 def _now(raw: str | None) -> _dt.datetime:
     if raw is None:
-        return _dt.datetime.now(_dt.timezone.utc)
+        return _dt.datetime.now(_dt.UTC)
     try:
         t = _dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -374,8 +374,9 @@ def _write_junit(path: Path, files: list[Path], results: list[Any]) -> None:
         ET.SubElement(case, "failure", message="these files have no [[test]] cases")
         suite.set("tests", "1")
         suite.set("failures", "1")
-    tree = ET.ElementTree(ET.Element("testsuites"))
-    tree.getroot().append(suite)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
     ET.indent(tree)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -92,7 +92,7 @@ def _find(args: argparse.Namespace) -> Path:
 
 
 def _decisions(run_dir: Path) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         lines = (run_dir / "journal.jsonl").read_bytes().splitlines()
     except OSError:

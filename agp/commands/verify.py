@@ -19,7 +19,7 @@ from rich.markup import escape
 from agp.commands._util import HelpFormatter, err_console, out_console, print_json
 from agp.errors import AgpError, UsageError
 from agp.evidence.problem import Problem
-from agp.journal import Keyring, load_public_key
+from agp.journal import Keyring, PublicKey, load_public_key
 from agp.journal.verify import VerifyReport, scan_journal
 
 __all__ = ("register", "render_report", "verify_bundle_cli")
@@ -102,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # ----------------------------------------------------------------- arguments
 def _keyring(args: argparse.Namespace) -> Keyring | None:
-    keys = []
+    keys: list[PublicKey] = []
     if args.keyring is not None:
         keys.extend(Keyring.load(args.keyring).values())
     if args.key is not None:
@@ -323,8 +323,8 @@ def render_report(report: VerifyReport, *, ok: bool | None = None) -> None:
     lines = report.summary_lines()
     if ok is not None and ok != report.ok:
         lines[0] = ("ok", f"✓ journal verifies  {report.path}") if ok else ("fail", f"✗ journal does NOT verify  {report.path}")
-    for i, (style, line) in enumerate(lines):
-        style = _STYLE.get(style, "")
+    for i, (kind, line) in enumerate(lines):
+        style = _STYLE.get(kind, "")
         if i == 0 and style == "red":
             style = "bold red"
         c.print(f"[{style}]{escape(line)}[/]" if style else escape(line))

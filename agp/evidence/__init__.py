@@ -11,8 +11,8 @@ Public surface::
 
 from agp.evidence.bundle import BUNDLE_FORMAT, BundleReport, build_bundle, check_bundle, verify_bundle
 from agp.evidence.problem import Problem
-from agp.evidence.source import ArchiveError, ArchiveLimits, BundleSource, open_bundle
 from agp.evidence.reconcile import EXEMPT_TOOLS, Anomaly, DecisionRef, Reconciliation, decision_ref, reconcile
+from agp.evidence.source import ArchiveError, ArchiveLimits, BundleSource, open_bundle
 from agp.evidence.timeline import build_timeline, render_timeline_md
 from agp.evidence.transcripts import Transcript, TranscriptCall, load_transcript
 

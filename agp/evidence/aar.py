@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import tomllib
 from collections import Counter
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from agp.evidence.reconcile import Anomaly, Reconciliation
 
@@ -26,13 +27,13 @@ _DENIED = frozenset({"denied"})
 
 def _parse_time(value: Any) -> datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, str) and value:
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return None
 
 
@@ -130,7 +131,7 @@ class AarCollector:
         if self.first_ts is None:
             self.first_ts = ts
         self.last_ts = ts
-        body = e.get("body") if isinstance(e.get("body"), dict) else {}
+        body = unverified_body if isinstance(unverified_body := e.get("body"), dict) else {}
         if kind == "gate.decision":
             self._decision(body)
         elif kind == "sandbox.preflight":
@@ -160,11 +161,11 @@ class AarCollector:
 
     def _decision(self, body: Mapping[str, Any]) -> None:
         self.gated += 1
-        call = body.get("call") if isinstance(body.get("call"), dict) else {}
+        call = unverified_call if isinstance(unverified_call := body.get("call"), dict) else {}
         self.counts[str(body.get("decision"))] += 1
         if body.get("effect") == "require":
             self.counts["require"] += 1
-        appr = body.get("approval") if isinstance(body.get("approval"), dict) else None
+        appr = unverified_appr if isinstance(unverified_appr := body.get("approval"), dict) else None
         if appr is not None:
             outcome = str(appr.get("outcome", "")).lower()
             self.outcomes[outcome] += 1

@@ -37,9 +37,10 @@ import shutil
 import stat
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agp.errors import AgpError, EvidenceError, JournalVerificationError, UsageError
 from agp.evidence import manifest as mf
@@ -625,7 +626,7 @@ def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, worker
         known = dict(keyring.items())
         known.update(rotated)
         head_kid = vreport.head.get("kid")
-        if sig.get("kid") != head_kid:
+        if not isinstance(head_kid, str) or sig.get("kid") != head_kid:
             rep.fail("manifest_signature_invalid",
                      f"signed by key {sig.get('kid')}, but the journal's key in force is {head_kid}", mf.SIGNATURE)
         else:

@@ -22,8 +22,9 @@ import binascii
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 
 from agp.errors import EvidenceError
 from agp.evidence.problem import Problem
@@ -105,7 +106,7 @@ def sign_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any
             "sig": base64.b64encode(sig).decode("ascii")}
 
 
-def read_manifest(bundle: "Path | BundleSource") -> tuple[dict[str, Any], dict[str, Any]]:
+def read_manifest(bundle: Path | BundleSource) -> tuple[dict[str, Any], dict[str, Any]]:
     """Parse manifest.json and manifest.sig; raise EvidenceError naming the file."""
     src = DirectorySource(bundle) if isinstance(bundle, Path) else bundle
     out = []
@@ -145,7 +146,7 @@ def verify_manifest_signature(manifest: Mapping[str, Any], sig: Mapping[str, Any
         raise EvidenceError(f"{SIGNATURE}: the signature does not verify with key {key.kid}: {MANIFEST} was changed or signed by another key") from exc
 
 
-def check_files(bundle: "Path | BundleSource", manifest: Mapping[str, Any]) -> list[Problem]:
+def check_files(bundle: Path | BundleSource, manifest: Mapping[str, Any]) -> list[Problem]:
     """Every problem with the files against the manifest: missing, changed, extra, odd entries."""
     src = DirectorySource(bundle) if isinstance(bundle, Path) else bundle
     problems: list[Problem] = []

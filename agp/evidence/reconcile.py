@@ -35,8 +35,9 @@ Rules (``fail`` anomalies fail the bundle, ``warn`` ones are reported):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from agp.evidence.transcripts import Transcript
 
@@ -89,8 +90,8 @@ class DecisionRef:
 
 def decision_ref(entry: Mapping[str, Any]) -> DecisionRef:
     """From one parsed journal line of kind ``gate.decision``."""
-    body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
-    call = body.get("call") if isinstance(body.get("call"), dict) else {}
+    body = unverified_body if isinstance(unverified_body := entry.get("body"), dict) else {}
+    call = unverified_call if isinstance(unverified_call := body.get("call"), dict) else {}
     tid = call.get("tool_use_id")
     return DecisionRef(
         seq=entry.get("seq", -1),

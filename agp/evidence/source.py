@@ -25,9 +25,10 @@ import stat
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Protocol
+from typing import IO, Protocol, cast
 
 from agp.errors import EvidenceError, UsageError
 
@@ -200,13 +201,13 @@ def _member_name(raw: str, where: str) -> str | None:
 class _Capped(io.RawIOBase):
     """Reads at most ``limit`` bytes from ``raw``, then refuses (the decompressed stream's cap)."""
 
-    def __init__(self, raw: IO[bytes], limit: int, where: str) -> None:
+    def __init__(self, raw: IO[bytes] | gzip.GzipFile, limit: int, where: str) -> None:
         self.raw, self.left, self.where = raw, limit, where
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, b) -> int:
         data = self.raw.read(min(len(b), self.left + 1))
         if len(data) > self.left:
             raise ArchiveError("archive_too_large", "the decompressed archive exceeds the total size cap", self.where)
@@ -343,7 +344,8 @@ class ZipSource(_ArchiveSource):
         if info is None:
             raise FileNotFoundError(rel)
         try:
-            return _Exact(self._zf.open(info), info.file_size, f"{self.location}/{rel}")
+            # a raw stream that checks the member's size; callers only read it and close it
+            return cast(IO[bytes], _Exact(self._zf.open(info), info.file_size, f"{self.location}/{rel}"))
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
             raise ArchiveError("archive_member_corrupt", f"cannot read {rel}: {exc}", self.location) from exc
 
@@ -385,7 +387,7 @@ class _Exact(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, b) -> int:
         try:
             data = self.f.read(min(len(b), self.left)) if self.left else self.f.read(1)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
@@ -408,7 +410,7 @@ class _Exact(io.RawIOBase):
 class _ShieldedTarInfo(tarfile.TarInfo):
     """Refuse an oversized pax or long-name header before tarfile reads it into memory."""
 
-    def _proc_member(self, tarfile_):  # type: ignore[no-untyped-def]
+    def _proc_member(self, tarfile_):
         if self.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
                          tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK) and self.size > _MAX_TAR_HEADER:
             raise tarfile.HeaderError(f"a {self.size}-byte extended header")
@@ -434,42 +436,43 @@ class TarSource(_ArchiveSource):
         with open(self.archive, "rb") as raw:
             magic = raw.read(2)
             raw.seek(0)
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
+            stream: IO[bytes] | gzip.GzipFile = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
             capped = io.BufferedReader(_Capped(stream, cap, self.location), _CHUNK)
             try:
-                tf = tarfile.open(fileobj=capped, mode="r|", tarinfo=_ShieldedTarInfo)
+                tf = tarfile.open(fileobj=capped, mode="r|", tarinfo=_ShieldedTarInfo)  # noqa: SIM115 - `with tf:` below
             except (tarfile.TarError, OSError, EOFError) as exc:
                 raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
             names: dict[str, tuple[str, int, int | None]] = {}
             count = total = 0
             seen: set[str] = set()
-            try:
-                for m in tf:
-                    count += 1
-                    total += max(m.size, 0) if m.isreg() else 0
-                    self._check_counts(count, total)
-                    name = _member_name(m.name, self.location)
-                    if m.issym() or m.islnk():
-                        raise ArchiveError("archive_link", f"member {m.name} is a {'symbolic' if m.issym() else 'hard'} link",
-                                           self.location)
-                    if m.issparse():
-                        raise ArchiveError("archive_special_file", f"member {m.name} is a sparse file", self.location)
-                    if not (m.isreg() or m.isdir()):
-                        raise ArchiveError("archive_special_file", f"member {m.name} is not a regular file (device, FIFO, ...)",
-                                           self.location)
-                    if name is None:
-                        continue
-                    if name in seen:
-                        raise ArchiveError("archive_duplicate", f"two members are named {name}", self.location)
-                    seen.add(name)
-                    if m.isdir():
-                        continue
-                    self._check_size(m.size, name)
-                    names[name] = self._take(tf, m, name)
-            except (tarfile.TarError, EOFError, zlib.error) as exc:
-                raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
-            except OSError as exc:
-                raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
+            with tf:  # closes the stream reader only; `raw` is closed by the outer block
+                try:
+                    for m in tf:
+                        count += 1
+                        total += max(m.size, 0) if m.isreg() else 0
+                        self._check_counts(count, total)
+                        name = _member_name(m.name, self.location)
+                        if m.issym() or m.islnk():
+                            raise ArchiveError("archive_link", f"member {m.name} is a {'symbolic' if m.issym() else 'hard'} link",
+                                               self.location)
+                        if m.issparse():
+                            raise ArchiveError("archive_special_file", f"member {m.name} is a sparse file", self.location)
+                        if not (m.isreg() or m.isdir()):
+                            raise ArchiveError("archive_special_file", f"member {m.name} is not a regular file (device, FIFO, ...)",
+                                               self.location)
+                        if name is None:
+                            continue
+                        if name in seen:
+                            raise ArchiveError("archive_duplicate", f"two members are named {name}", self.location)
+                        seen.add(name)
+                        if m.isdir():
+                            continue
+                        self._check_size(m.size, name)
+                        names[name] = self._take(tf, m, name)
+                except (tarfile.TarError, EOFError, zlib.error) as exc:
+                    raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
+                except OSError as exc:
+                    raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
         _check_tree(names, self.location)
         self._root(list(names))
         for name, (sha, size, fd) in names.items():
@@ -486,7 +489,8 @@ class TarSource(_ArchiveSource):
 
     def _take(self, tf: tarfile.TarFile, m: tarfile.TarInfo, name: str) -> tuple[str, int, int | None]:
         src = tf.extractfile(m)
-        assert src is not None  # a regular member
+        if src is None:  # a regular member
+            raise RuntimeError("internal error: src is not set")
         keep = "/logs/" not in f"/{name}"  # logs are only hashed; everything else may be parsed
         fd = _memfd(PurePosixPath(name).name) if keep else None
         h = hashlib.sha256()
@@ -526,7 +530,7 @@ class TarSource(_ArchiveSource):
         return _fd_path(self._fds[rel])
 
 
-def _check_tree(files: dict[str, object], where: str) -> None:
+def _check_tree(files: Mapping[str, object], where: str) -> None:
     """A file that is also a directory of another member makes the tree ambiguous."""
     for name in files:
         parts = name.split("/")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 __all__ = ("TimelineWriter", "build_timeline", "render_timeline_md", "summarize_entry", "timeline_row")
 
@@ -33,12 +34,12 @@ def _input_summary(tool: str, inp: Any) -> str:
 def summarize_entry(entry: Mapping[str, Any]) -> str:
     """One line saying what an entry records."""
     kind = entry.get("kind", "?")
-    body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
+    body = unverified_body if isinstance(unverified_body := entry.get("body"), dict) else {}
     if kind == "gate.decision":
-        call = body.get("call") if isinstance(body.get("call"), dict) else {}
+        call = unverified_call if isinstance(unverified_call := body.get("call"), dict) else {}
         tool = str(call.get("tool", "?"))
         effect = body.get("effect")
-        approval = body.get("approval") if isinstance(body.get("approval"), dict) else None
+        approval = unverified_approval if isinstance(unverified_approval := body.get("approval"), dict) else None
         via = f" after approval {approval.get('outcome')}" if approval else ""
         eff = f" ({effect})" if effect and effect != body.get("decision") else ""
         rule = f" rule {body.get('rule')}" if body.get("rule") else ""
@@ -121,8 +122,8 @@ class TimelineWriter:
     """Write timeline.json and timeline.md row by row (memory does not grow with the journal)."""
 
     def __init__(self, json_path: Path, md_path: Path, *, verified: bool, title: str, note: str | None) -> None:
-        self._j = open(json_path, "w", encoding="utf-8")
-        self._m = open(md_path, "w", encoding="utf-8")
+        self._j = open(json_path, "w", encoding="utf-8")  # noqa: SIM115 - held until close()
+        self._m = open(md_path, "w", encoding="utf-8")  # noqa: SIM115 - held until close()
         self._n = 0
         self._j.write('{"format": "agp-timeline/1", "journal_verified": %s, "events": [' % ("true" if verified else "false"))
         self._m.write("\n".join(_md_head(title, note)) + "\n")
@@ -141,7 +142,7 @@ class TimelineWriter:
             os.fsync(f.fileno())
             f.close()
 
-    def __enter__(self) -> "TimelineWriter":
+    def __enter__(self) -> TimelineWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -39,9 +39,10 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 from intendants import registry
 
@@ -139,7 +140,7 @@ def _cap(text: str) -> str:
     return text if len(text) <= _TEXT_CAP else text[:_TEXT_CAP] + f"… [{len(text) - _TEXT_CAP} more characters]"
 
 
-def _lines(path: "TranscriptFile", rel: str, problems: list[TranscriptProblem]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _lines(path: TranscriptFile, rel: str, problems: list[TranscriptProblem]) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         f = path.open()
     except OSError as exc:
@@ -201,6 +202,10 @@ class TranscriptFile:
     open: Callable[[], IO[bytes]]
 
 
+def _opener(path: Path) -> Callable[[], IO[bytes]]:
+    return lambda: path.open("rb")
+
+
 def _pattern(harness: str) -> str:
     if harness not in registry.HARNESSES:
         raise ValueError(f"unknown harness {harness!r}")
@@ -240,7 +245,7 @@ def parse_claude_code(files: list[TranscriptFile]) -> Transcript:
                 btype = block.get("type")
                 if kind == "assistant" and btype in ("tool_use", "server_tool_use"):
                     calls.add(TranscriptCall(
-                        tool_use_id=block.get("id") if isinstance(block.get("id"), str) else "",
+                        tool_use_id=unverified_id if isinstance(unverified_id := block.get("id"), str) else "",
                         tool=str(block.get("name") or ""),
                         input=block.get("input"),
                         source=src,
@@ -367,7 +372,7 @@ def load_transcript(directory: str | Path, harness: str) -> Transcript:
     if harness not in _PARSERS:
         raise ValueError(f"unknown harness {harness!r} (known: {', '.join(HARNESSES)})")
     root = Path(directory)
-    files = [TranscriptFile(str(p.relative_to(root)), functools.partial(open, p, "rb"))
+    files = [TranscriptFile(str(p.relative_to(root)), _opener(p))
              for p in transcript_files(root, harness)]
     return _PARSERS[harness](files)
 

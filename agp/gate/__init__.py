@@ -3,6 +3,7 @@
 Public surface::
 
     GateServer(socket_dir=..., policy=..., journal=..., approvers=[...])   await serve(); shutdown()
+    GateDecision (one call's outcome, as journaled)      JournalSink (what the gate needs of a journal)
     parse_request(bytes) -> CheckRequest      Verdict      FrameDecoder      request_verdict(path, req)
     SessionTable(max_sessions=, rate=, window=)      ApprovalBroker / Answer / Outcome
 """
@@ -20,6 +21,7 @@ from agp.gate.approvals import (
     Outcome,
     UnsafeAutoApprover,
 )
+from agp.gate.decision import GateDecision, JournaledEntry, JournalSink
 from agp.gate.protocol import (
     MAX_FRAME,
     CheckRequest,
@@ -49,8 +51,11 @@ __all__ = (
     "FrameCode",
     "FrameDecoder",
     "FrameRejected",
+    "GateDecision",
     "GateEvent",
     "GateServer",
+    "JournalSink",
+    "JournaledEntry",
     "NoApprover",
     "Outcome",
     "Refusal",
@@ -61,8 +66,8 @@ __all__ = (
     "Verdict",
     "call_digest",
     "encode_frame",
-    "parse_request",
     "live_view_sink",
+    "parse_request",
     "prepare_socket_dir",
     "request_verdict",
 )

@@ -14,6 +14,7 @@ answer with ``anyio.wait_readable`` (no thread per call).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import multiprocessing
@@ -190,7 +191,7 @@ class EvalPool:
         self.replaced += 1
         try:
             nw = await self._ready(await anyio.to_thread.run_sync(self._spawn))
-        except Exception:  # noqa: BLE001 - one fewer worker; the others keep serving
+        except Exception:  # one fewer worker; the others keep serving
             log.exception("could not replace a policy evaluation worker")
             return
         if self._closed:
@@ -221,10 +222,8 @@ class EvalPool:
             self._closed = True
             live, self._live = self._live, []
         for w in live:
-            try:
+            with contextlib.suppress(OSError):
                 w.conn.send(None)
-            except OSError:
-                pass
         for w in live:
             w.proc.join(timeout=5)
             if w.proc.is_alive():

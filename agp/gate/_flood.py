@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from agp.journal.canonical import canonicalize
 
@@ -88,7 +89,7 @@ def compact_decision(call: dict[str, Any], statements: Sequence[Mapping[str, Any
         return call, list(statements), {}
     small = {k: v for k, v in call.items() if k != "input"}
     small["input_omitted"] = {**digest_record(inp), "call_digest": hashlib.sha256(canonicalize(call)).hexdigest()}
-    kept = [_short_statement(s) for s in statements[:_MAX_STATEMENTS]]
+    kept: list[Mapping[str, Any]] = [_short_statement(s) for s in statements[:_MAX_STATEMENTS]]
     extra: dict[str, Any] = {}
     if len(statements) > _MAX_STATEMENTS:
         extra["statements_omitted"] = len(statements) - _MAX_STATEMENTS
@@ -191,4 +192,4 @@ class FloodGuard:
 def _iso(t: float) -> str:
     import datetime as _dt
 
-    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -35,15 +35,17 @@ key reader). :meth:`ApprovalBroker.require` is async and runs in the gate's loop
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import anyio.from_thread
@@ -53,6 +55,7 @@ import anyio.to_thread
 from agp.errors import ApprovalError
 
 __all__ = (
+    "NONCE_BYTES",
     "Answer",
     "AnswerCode",
     "AnswerResult",
@@ -61,7 +64,6 @@ __all__ = (
     "ApprovalResult",
     "Approver",
     "GateEvent",
-    "NONCE_BYTES",
     "NoApprover",
     "Outcome",
     "UnsafeAutoApprover",
@@ -216,7 +218,7 @@ class Approver(Protocol):
 
     name: str
 
-    def bind(self, broker: "ApprovalBroker") -> None: ...
+    def bind(self, broker: ApprovalBroker) -> None: ...
 
     def start(self) -> None: ...
 
@@ -233,7 +235,7 @@ class NoApprover:
     name = "none"
     REASON = "no approver is configured (CI mode, --approver none): every call that needs approval is denied"
 
-    def bind(self, broker: "ApprovalBroker") -> None:
+    def bind(self, broker: ApprovalBroker) -> None:
         pass
 
     def start(self) -> None:
@@ -260,7 +262,7 @@ class UnsafeAutoApprover:
     def __init__(self) -> None:
         self._broker: ApprovalBroker | None = None
 
-    def bind(self, broker: "ApprovalBroker") -> None:
+    def bind(self, broker: ApprovalBroker) -> None:
         self._broker = broker
 
     def start(self) -> None:
@@ -300,10 +302,8 @@ class _Pending:
         if threading.get_ident() == self.loop_thread:
             self.event.set()
         else:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
                 anyio.from_thread.run_sync(self.event.set, token=self.token)
-            except RuntimeError:  # the loop is gone: nobody is waiting any more
-                pass
 
 
 Record = Callable[[str, str, Mapping[str, Any]], Any]
@@ -351,7 +351,7 @@ class ApprovalBroker:
         if self._on_event is not None:
             try:
                 self._on_event(GateEvent(kind, data))
-            except Exception:  # noqa: BLE001 - a UI must never break a decision
+            except Exception:  # a UI must never break a decision
                 log.exception("approval event sink failed")
 
     def start(self) -> None:
@@ -362,7 +362,7 @@ class ApprovalBroker:
         for a in self.approvers:
             try:
                 a.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("closing approver %s failed", a.name)
 
     # --------------------------------------------------------------- require
@@ -412,7 +412,7 @@ class ApprovalBroker:
                     delivered += 1
                 except (ApprovalError, TimeoutError) as exc:
                     failures.append(f"{a.name}: {exc or 'timed out'}")
-                except Exception as exc:  # noqa: BLE001 - a broken channel is an unreachable one
+                except Exception as exc:  # a broken channel is an unreachable one
                     log.exception("approver %s failed", a.name)
                     failures.append(f"{a.name}: {type(exc).__name__}: {exc}")
             if delivered == 0:
@@ -440,7 +440,7 @@ class ApprovalBroker:
                 try:
                     with anyio.move_on_after(5.0):
                         await a.resolved(result)
-                except Exception:  # noqa: BLE001 - updating a message must not change the decision
+                except Exception:  # updating a message must not change the decision
                     log.exception("approver %s could not show the outcome", a.name)
         return result
 

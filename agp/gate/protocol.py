@@ -274,7 +274,8 @@ def request_verdict(socket_path: str, request: dict[str, Any], *, timeout: float
     Never raises for a gate that is down, missing or misbehaving: every such case is a
     deny verdict whose reason says what happened (fail closed).
     """
-    rid = request.get("id") if isinstance(request.get("id"), str) else ""
+    unverified_id = request.get("id")
+    rid = unverified_id if isinstance(unverified_id, str) else ""
 
     def deny(reason: str) -> Verdict:
         return Verdict(id=rid, decision="deny", reason=reason)

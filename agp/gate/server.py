@@ -28,20 +28,23 @@ it is the directory, not the socket file, that sandboxes mount.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import hashlib
 import logging
 import mmap
 import os
-import socket
 import queue
+import socket
 import stat
 import struct
 import threading
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -53,8 +56,12 @@ from agp.errors import GateError, JournalWriteError
 from agp.gate._evalpool import EvalPool, EvalTimeout
 from agp.gate._flood import INLINE_MAX, FloodGuard, compact_decision, digest_record
 from agp.gate.approvals import ApprovalBroker, ApprovalResult, Approver, GateEvent, NoApprover, Outcome
+from agp.gate.decision import GateDecision, JournaledEntry, JournalSink
 from agp.gate.protocol import MAX_FRAME, CheckRequest, FrameCode, FrameRejected, Verdict, call_digest, parse_request
 from agp.gate.sessions import SessionRefused, SessionTable
+
+if TYPE_CHECKING:
+    from agp.policy import Decision, Policy
 
 __all__ = ("SOCKET_NAME", "GateServer", "live_view_sink", "prepare_socket_dir")
 
@@ -117,7 +124,7 @@ class _AppendPump:
     def __init__(self, func: Callable[..., Any], threads: int) -> None:
         self._func = func
         self._n = threads
-        self._q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._loop: Any = None
 
@@ -139,10 +146,8 @@ class _AppendPump:
                 res, exc = func(*args), None
             except BaseException as e:  # noqa: BLE001 - handed to the waiting call
                 res, exc = None, e
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 self._loop.call_soon_threadsafe(_settle, fut, res, exc)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
 
     async def submit(self, *args: Any) -> Any:
         fut = self._loop.create_future()
@@ -199,9 +204,8 @@ def _call_has_mode() -> bool:
 class GateServer:
     """The gate, in-process. ``await serve(task_status=...)`` in a task group; ``shutdown()`` from anywhere.
 
-    ``journal`` is an open :class:`agp.journal.Journal` (anything with ``append``,
-    ``write_head`` and ``close``); with ``own_journal=True`` the server closes it at the
-    end, otherwise it only writes the head. ``approvers`` is a sequence of approver
+    ``journal`` is an open :class:`agp.journal.Journal` (any :class:`~agp.gate.decision.JournalSink`);
+    with ``own_journal=True`` the server closes it at the end, otherwise it only writes the head. ``approvers`` is a sequence of approver
     channels (empty or :class:`NoApprover`: every ``require`` is a deny).
     ``on_event`` receives a :class:`GateEvent` for each decision, pending approval,
     resolved approval, rejected frame and session change, from the gate's thread; it
@@ -226,8 +230,8 @@ class GateServer:
         self,
         *,
         socket_dir: str | os.PathLike[str],
-        policy: Any,
-        journal: Any,
+        policy: Policy,
+        journal: JournalSink,
         approvers: Sequence[Approver] = (),
         sessions: SessionTable | None = None,
         workspace: str = "/workspace",
@@ -252,7 +256,7 @@ class GateServer:
         eval_workers: int = 0,
         eval_timeout: float = 5.0,
         eval_inline_max: int = 8192,
-        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
     ) -> None:
         self.socket_dir = Path(socket_dir)
         self.socket_path = self.socket_dir / SOCKET_NAME
@@ -309,10 +313,10 @@ class GateServer:
         if self._on_event is not None:
             try:
                 self._on_event(event)
-            except Exception:  # noqa: BLE001 - a UI must never break the gate
+            except Exception:  # a UI must never break the gate
                 log.exception("gate event sink failed")
 
-    def _record_sync(self, kind: str, session: str, body: Mapping[str, Any]) -> Any:
+    def _record_sync(self, kind: str, session: str, body: Mapping[str, Any]) -> JournaledEntry:
         if self.failed is not None:
             raise JournalWriteError(self.failed)
         try:
@@ -327,10 +331,11 @@ class GateServer:
             log.error("journal append failed; the gate now denies every call: %s", why)
             self._emit(GateEvent("journal_failed", {"reason": why}))
 
-    async def _record(self, kind: str, session: str, body: Mapping[str, Any]) -> Any:
+    async def _record(self, kind: str, session: str, body: Mapping[str, Any]) -> JournaledEntry:
         pump = self._pump
         if pump is not None and threading.get_ident() == self._loop_thread:
-            return await pump.submit(kind, session, body)
+            entry: JournaledEntry = await pump.submit(kind, session, body)
+            return entry
         return await anyio.to_thread.run_sync(self._record_sync, kind, session, body, limiter=self._limiter)
 
     # --------------------------------------------------------------- sessions
@@ -371,72 +376,70 @@ class GateServer:
         """
         call = req.call_dict()
         if self.failed is not None:
-            self._count_and_emit(req, "deny", None, None, [], "journal_failed")
-            return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED)
+            return self._journal_failed(req)
         refusal, new = self.sessions.admit(req.session)
-        if new:
-            try:
-                await self._record("gate.session", req.session, {"event": "register", "auto": True})
-            except JournalWriteError:
-                return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED)
-        approval: ApprovalResult | None = None
-        statements: list[Mapping[str, Any]] = []
+        if new and await self._journal("gate.session", req.session, {"event": "register", "auto": True}) is None:
+            return self._journal_failed(req)
         if refusal is not None:
-            effect, decision, rule, matched, digest = "deny", "deny", None, [], None
-            reason = f"denied: {refusal.text}"
-            extra: dict[str, Any] = {"refusal": refusal.reason.value}
+            gd = GateDecision.denied(f"denied: {refusal.text}", extra={"refusal": refusal.reason.value})
             if not self.flood.admit(f"refusal.{refusal.reason.value}", size=size, session=req.session,
                                     digest=hashlib.sha256(frame).hexdigest() if frame is not None else None):
-                self._count_and_emit(req, "deny", None, None, [], "deny")
-                return Verdict(id=req.id, decision="deny",
-                               reason=f"{reason} (counted in the journal with other refusals, not entered one by one)")
+                self._count_and_emit(req, gd)
+                return Verdict(id=req.id, decision="deny", reason=f"{gd.reason} (counted in the journal with "
+                                                                  "other refusals, not entered one by one)")
         else:
-            extra = {}
             try:
                 d = await self._evaluate(req, size)
-            except Exception as exc:  # noqa: BLE001 - a classifier bug or overrun is a deny, never an allow
+            except Exception as exc:  # a classifier bug or overrun is a deny, never an allow
                 if isinstance(exc, EvalTimeout):
                     log.warning("policy evaluation overran: %s", exc)
                     reason = f"denied: {exc}"
                 else:
                     log.exception("policy evaluation failed")
                     reason = "denied: the gate could not evaluate this call"
-                effect, decision, rule, matched, digest = "deny", "deny", None, [], getattr(self.policy, "digest", None)
-                extra = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                gd = GateDecision.denied(reason, policy_digest=self.policy.digest,
+                                         extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
             else:
-                effect, rule, matched, digest = d.effect, d.rule, list(d.matched), d.policy_digest
-                statements = [s.to_json_dict() for s in d.statements]
-                reason = d.reason
-                if effect == "allow":
-                    decision = "allow"
-                elif effect == "require":
-                    approval = await self._approve(req, call, d, statements)
-                    decision = "allow" if approval.allowed else "deny"
-                    reason = self._approval_reason(d, approval)
-                else:
-                    decision = "deny"
-        if decision not in ("allow", "deny"):  # defensive: only an explicit allow allows
-            decision = "deny"
-        j_call, j_statements = call, statements
-        if decision == "deny":  # what was refused is kept whole only up to deny_inline_max bytes
-            j_call, j_statements, more = compact_decision(call, statements, inline_max=self._deny_inline_max)
-            extra.update(more)
-        body = {
-            "call": j_call, "decision": decision, "effect": effect, "rule": rule, "matched": matched,
-            "reason": reason, "policy_digest": digest, "statements": j_statements,
-            "approval": approval.to_json_dict() if approval is not None else None, **extra,
-        }
+                gd = await self._settle(d, lambda statements: self._approve(req.session, call, d, statements))
+        j_call: dict[str, Any] = call
+        j_statements: Sequence[Mapping[str, Any]] = gd.statements
+        if not gd.allowed:  # what was refused is kept whole only up to deny_inline_max bytes
+            j_call, j_statements, more = compact_decision(call, gd.statements, inline_max=self._deny_inline_max)
+            gd = replace(gd, extra={**gd.extra, **more})
+        seq = await self._journal("gate.decision", req.session, gd.journal_body({"call": j_call}, statements=j_statements))
+        if seq is None:
+            return self._journal_failed(req, rule=gd.rule, statements=gd.statements)
+        self._count_and_emit(req, gd, seq)
+        return Verdict(id=req.id, decision=gd.decision, reason=gd.reason, rule=gd.rule, seq=seq)
+
+    async def _settle(self, d: Decision,
+                      approve: Callable[[list[Mapping[str, Any]]], Awaitable[ApprovalResult]]) -> GateDecision:
+        """The policy's decision, with a ``require`` put to the approvers (``approve``)."""
+        if d.effect != "require":
+            return GateDecision.from_policy(d)
+        statements: list[Mapping[str, Any]] = [s.to_json_dict() for s in d.statements]
+        approval = await approve(statements)
+        return GateDecision.from_policy(d, approval=approval, reason=self._approval_reason(d, approval),
+                                        statements=statements)
+
+    async def _journal(self, kind: str, session: str, body: Mapping[str, Any]) -> int | None:
+        """Append ``body``; its seq, or None when the journal failed (the gate is then poisoned)."""
         try:
-            entry = await self._record("gate.decision", req.session, body)
+            entry = await self._record(kind, session, body)
         except JournalWriteError:
-            self._count_and_emit(req, "deny", rule, None, statements, "journal_failed")
-            return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED, rule=rule)
-        except Exception as exc:  # noqa: BLE001 - anything else that stops the journal is a deny too
+            return None  # _record_sync has poisoned the gate
+        except Exception as exc:  # anything else that stops the journal poisons the gate too
             log.exception("journal append raised")
             self._poison(f"{type(exc).__name__}: {exc}")
-            return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED, rule=rule)
-        self._count_and_emit(req, decision, rule, entry.seq, statements, effect)
-        return Verdict(id=req.id, decision=decision, reason=reason, rule=rule, seq=entry.seq)
+            return None
+        return entry.seq
+
+    def _journal_failed(self, req: CheckRequest, *, rule: str | None = None,
+                        statements: Sequence[Mapping[str, Any]] = ()) -> Verdict:
+        """The deny answered when the journal cannot record: counted, shown, never an allow."""
+        self._count_and_emit(req, GateDecision("deny", "journal_failed", _JOURNAL_FAILED, rule,
+                                               statements=tuple(statements)))
+        return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED, rule=rule)
 
     def precheck_egress(self, session: str, harness: str, statement: Any) -> str:
         """The policy's effect for an egress statement, without asking or journaling anything (the egress
@@ -463,73 +466,38 @@ class GateServer:
 
         call = {"harness": harness, "tool": "egress", "input": dict(detail), "cwd": self.workspace,
                 "workspace": self.workspace, "session": session}
-        approval: ApprovalResult | None = None
-        statements: list[Mapping[str, Any]] = [statement.to_json_dict()]
-        effect, rule, matched, digest = "deny", None, [], getattr(self.policy, "digest", None)
         if self.failed is not None:
             return False, _JOURNAL_FAILED, None, None
         try:
             tc = ToolCall(harness=harness, tool="egress", input={}, cwd=self.workspace, workspace=self.workspace,
                           session=session)
             d = evaluate_classified(ClassifiedCall(tc, (statement,)), self.policy, self._now())
-        except Exception:  # noqa: BLE001 - an evaluation failure is a deny, never an allow
+        except Exception:  # an evaluation failure is a deny, never an allow
             log.exception("egress evaluation failed")
-            reason = "denied: the gate could not evaluate this connection"
-            decision = "deny"
+            gd = GateDecision.denied("denied: the gate could not evaluate this connection",
+                                     policy_digest=self.policy.digest, statements=[statement.to_json_dict()])
         else:
-            effect, rule, matched, digest, reason = d.effect, d.rule, list(d.matched), d.policy_digest, d.reason
-            statements = [s.to_json_dict() for s in d.statements]
-            if effect == "allow":
-                decision = "allow"
-            elif effect == "require":
-                try:
-                    approval = await self._approve_egress(session, call, d, statements)
-                except JournalWriteError:
-                    return False, _JOURNAL_FAILED, rule, None
-                decision = "allow" if approval.allowed else "deny"
-                reason = self._approval_reason(d, approval)
-            else:
-                decision = "deny"
-        body = {**dict(detail), "decision": decision, "effect": effect, "rule": rule, "matched": matched,
-                "reason": reason, "policy_digest": digest, "statements": statements,
-                "approval": approval.to_json_dict() if approval is not None else None}
-        try:
-            entry = await self._record("egress.decision", session, body)
-        except Exception as exc:  # noqa: BLE001 - anything that stops the journal is a deny
-            if not isinstance(exc, JournalWriteError):
-                self._poison(f"{type(exc).__name__}: {exc}")
-            return False, _JOURNAL_FAILED, rule, None
-        self.decisions[decision] = self.decisions.get(decision, 0) + 1
+            try:
+                gd = await self._settle(d, lambda statements: self._approve(session, call, d, statements))
+            except JournalWriteError:
+                return False, _JOURNAL_FAILED, d.rule, None
+        seq = await self._journal("egress.decision", session, gd.journal_body(detail))
+        if seq is None:
+            return False, _JOURNAL_FAILED, gd.rule, None
+        self.decisions[gd.decision] += 1
         self._emit(GateEvent("decision", {
             "session": session, "tool": "egress", "harness": harness, "summary": statement.text,
-            "decision": decision, "effect": effect, "rule": rule, "seq": entry.seq, "tool_use_id": None}))
-        return decision == "allow", reason, rule, entry.seq
-
-    async def _approve_egress(self, session: str, call: dict[str, Any], d: Any,
-                              statements: list[Mapping[str, Any]]) -> ApprovalResult:
-        if self.stopping:
-            return ApprovalResult(None, Outcome.CANCELLED, detail="the gate is shutting down")
-        if getattr(self.policy, "approvals", True) is False:
-            return ApprovalResult(None, Outcome.NO_APPROVER,
-                                  detail="the policy turns approvals off (approvals = false): every require is a deny")
-        return await self.broker.require(
-            session=session, call=call, call_digest=call_digest(call), statements=statements, rule=d.rule,
-            matched=d.matched, reason=d.reason, quorum=d.quorum, approver_group=d.approver_group)
+            "decision": gd.decision, "effect": gd.effect, "rule": gd.rule, "seq": seq, "tool_use_id": None}))
+        return gd.allowed, gd.reason, gd.rule, seq
 
     async def record_egress(self, kind: str, session: str, body: Mapping[str, Any]) -> int | None:
         """Journal an egress event (``egress.close``, ``egress.refused``); None when the journal failed."""
-        try:
-            entry = await self._record(kind, session, body)
-        except Exception as exc:  # noqa: BLE001
-            if not isinstance(exc, JournalWriteError):
-                self._poison(f"{type(exc).__name__}: {exc}")
-            return None
-        return entry.seq
+        return await self._journal(kind, session, body)
 
     async def _evaluate(self, req: CheckRequest, size: int = 0) -> Any:
         from agp.policy import ToolCall, evaluate
 
-        kwargs = {"harness": req.harness, "tool": req.tool, "input": req.input, "cwd": req.cwd or self.workspace,
+        kwargs: dict[str, Any] = {"harness": req.harness, "tool": req.tool, "input": req.input, "cwd": req.cwd or self.workspace,
                   "workspace": self.workspace, "host_workspace": self.host_workspace, "session": req.session,
                   "tool_use_id": req.tool_use_id}
         if self.workspace_mode is not None and _call_has_mode():
@@ -540,20 +508,20 @@ class GateServer:
             return await self._pool.evaluate(kwargs, self._now())
         return evaluate(ToolCall(**kwargs), self.policy, self._now())
 
-    async def _approve(self, req: CheckRequest, call: dict[str, Any], d: Any,
+    async def _approve(self, session: str, call: dict[str, Any], d: Decision,
                        statements: list[Mapping[str, Any]]) -> ApprovalResult:
         if self.stopping:
             return ApprovalResult(None, Outcome.CANCELLED, detail="the gate is shutting down")
-        if getattr(self.policy, "approvals", True) is False:
+        if not self.policy.approvals:
             return ApprovalResult(None, Outcome.NO_APPROVER,
                                   detail="the policy turns approvals off (approvals = false): every require is a deny")
         return await self.broker.require(
-            session=req.session, call=call, call_digest=call_digest(call), statements=statements, rule=d.rule,
+            session=session, call=call, call_digest=call_digest(call), statements=statements, rule=d.rule,
             matched=d.matched, reason=d.reason, quorum=d.quorum, approver_group=d.approver_group,
         )
 
     @staticmethod
-    def _approval_reason(d: Any, a: ApprovalResult) -> str:
+    def _approval_reason(d: Decision, a: ApprovalResult) -> str:
         if a.outcome is Outcome.APPROVED:
             return f"approved by {', '.join(a.approvers)} (rule {d.rule})"
         if a.outcome is Outcome.APPROVED_AUTOMATICALLY:
@@ -563,14 +531,13 @@ class GateServer:
             return f"denied: {base}; no approver could be reached (the approval channel is unreachable)"
         return f"denied: {base}; {a.detail or a.outcome.value}"
 
-    def _count_and_emit(self, req: CheckRequest, decision: str, rule: str | None, seq: int | None,
-                        statements: Sequence[Mapping[str, Any]], effect: str) -> None:
-        self.decisions[decision] = self.decisions.get(decision, 0) + 1
+    def _count_and_emit(self, req: CheckRequest, gd: GateDecision, seq: int | None = None) -> None:
+        self.decisions[gd.decision] += 1
         if self._on_event is not None:
             self._emit(GateEvent("decision", {
                 "session": req.session, "tool": req.tool, "harness": req.harness,
-                "summary": _statements_summary(statements) or req.tool, "decision": decision, "effect": effect,
-                "rule": rule, "seq": seq, "tool_use_id": req.tool_use_id,
+                "summary": _statements_summary(gd.statements) or req.tool, "decision": gd.decision,
+                "effect": gd.effect, "rule": gd.rule, "seq": seq, "tool_use_id": req.tool_use_id,
             }))
 
     async def reject_frame(self, exc: FrameRejected, body: bytes | None, *, size: int | None = None) -> Verdict | None:
@@ -590,11 +557,9 @@ class GateServer:
         self.decisions["deny"] = self.decisions.get("deny", 0) + 1
         if self.flood.admit(f"frame_rejected.{exc.code.value}", size=len(body) if body is not None else (size or 0),
                             digest=rec["sha256"] if rec else None, session=exc.session):
-            try:
+            with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
                 entry = await self._record("gate.frame_rejected", exc.session or "", entry_body)
                 seq = entry.seq
-            except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
-                pass
             self._emit(GateEvent("frame_rejected", {"code": exc.code.value, "detail": exc.detail, "seq": seq}))
         reason = f"denied: the gate rejected the request ({exc.code.value}: {exc.detail[:160]})"
         return Verdict(id=exc.request_id or "", decision="deny", reason=reason, seq=seq)
@@ -612,19 +577,17 @@ class GateServer:
         """Journal an entry that records no decision, within the flood budget (counted beyond it)."""
         if self.failed is not None or not self.flood.admit(kind, size=size, session=session or None):
             return
-        try:
+        with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
             await self._record(entry_kind, session, body)
-        except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
-            pass
 
-    def _idlest(self) -> "_Conn | None":
+    def _idlest(self) -> _Conn | None:
         """The longest-idle connection if it has been idle ``evict_idle_after`` seconds (O(1))."""
         horizon = time.monotonic() - self._evict_idle_after
         for c in self._idle_conns:
             return c if c.idle_since is not None and c.idle_since <= horizon else None
         return None
 
-    def _set_idle(self, conn: "_Conn", idle: bool) -> None:
+    def _set_idle(self, conn: _Conn, idle: bool) -> None:
         self._idle_conns.pop(conn, None)
         if idle:
             conn.idle_since = time.monotonic()
@@ -656,7 +619,7 @@ class GateServer:
                 if conn.evicted:  # evicted before it ran
                     conn.scope.cancel()
                 await self._conn_loop(stream, conn)
-        except Exception:  # noqa: BLE001 - one connection's failure never takes the gate down
+        except Exception:  # one connection's failure never takes the gate down
             log.exception("gate connection failed")
         finally:
             self._conns.discard(conn)
@@ -675,18 +638,18 @@ class GateServer:
                 return b""
         return None
 
-    async def _conn_loop(self, stream: anyio.abc.SocketStream, conn: "_Conn") -> None:
+    async def _conn_loop(self, stream: anyio.abc.SocketStream, conn: _Conn) -> None:
         carry = b""  # bytes received past the end of the previous frame's header chunk
         while True:
-            body = await self._read_frame(stream, conn, carry)
-            if body is None:
+            frame = await self._read_frame(stream, conn, carry)
+            if frame is None:
                 return
-            body, carry = body
+            body, carry = frame
             self._set_idle(conn, False)
             if not await self._serve_frame(stream, body):
                 return
 
-    async def _read_frame(self, stream: anyio.abc.SocketStream, conn: "_Conn",
+    async def _read_frame(self, stream: anyio.abc.SocketStream, conn: _Conn,
                           carry: bytes) -> tuple[bytes, bytes] | None:
         """Read one frame: (body, bytes received beyond it), or None when the connection must end
         (closed, idle too long, a frame late, broken or too large: each journaled and answered).
@@ -735,7 +698,7 @@ class GateServer:
             return True
 
         mm = mmap.mmap(-1, n) if n > _MAPPED_BODY else None
-        small = bytearray() if mm is None else None
+        small = bytearray()  # the body when it is not mapped
         got = 0
         try:
             while True:
@@ -748,20 +711,21 @@ class GateServer:
                 if mm is not None:
                     mm[got:got + len(part)] = part
                 else:
-                    small += part  # type: ignore[operator]
+                    small += part
                 got += len(part)
                 if got >= n:
                     break
-                part = await self._receive(stream, min(65536, n - got), deadline)
-                if not part:
-                    late = part is None
+                more = await self._receive(stream, min(65536, n - got), deadline)
+                if not more:
+                    late = more is None
                     if late:
                         self.counters["frames_late"] += 1
                     await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, (
                         f"{got} of {n} bytes arrived within {self._frame_timeout:g}s" if late
                         else f"the peer closed after {got} of {n} bytes of a frame")), None, size=4 + got)
                     return None
-            return (bytes(small) if mm is None else mm[:n]), b""  # type: ignore[arg-type]
+                part = more
+            return (bytes(small) if mm is None else mm[:n]), b""
         finally:
             self.frame_bytes -= held
             if mm is not None:
@@ -774,10 +738,11 @@ class GateServer:
             with anyio.CancelScope(shield=True):
                 try:
                     v = await self.handle_frame(body)
-                except Exception as exc:  # noqa: BLE001 - a bug is a deny, never a crash
+                except Exception as exc:  # a bug is a deny, never a crash
                     log.exception("internal error while deciding a frame")
                     v = await self._internal_error(body, exc)
-                return await self._send(stream, v)
+                sent = await self._send(stream, v)
+            return sent
         finally:
             self._inflight -= 1
             if self._inflight == 0 and self._idle is not None:
@@ -785,19 +750,15 @@ class GateServer:
 
     async def _internal_error(self, body: bytes, exc: BaseException) -> Verdict:
         rid = ""
-        try:
+        with contextlib.suppress(Exception):  # a frame that does not parse is answered without an id
             rid = parse_request(body).id
-        except Exception:  # noqa: BLE001
-            pass
         self.decisions["deny"] = self.decisions.get("deny", 0) + 1
         seq = None
-        try:
+        with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
             entry = await self._record("gate.frame_rejected", "", {
                 "code": "internal_error", "detail": f"{type(exc).__name__}: {str(exc)[:200]}", "request_id": rid or None,
                 "size": len(body), "sha256": hashlib.sha256(body).hexdigest()})
             seq = entry.seq
-        except Exception:  # noqa: BLE001
-            pass
         return Verdict(id=rid, decision="deny", reason="denied: the gate hit an internal error", seq=seq)
 
     @staticmethod
@@ -874,13 +835,16 @@ class GateServer:
                     self._pool = pool
                 await self._serve(task_status)
             finally:
-                pool, self._pool = self._pool, None
-                if pool is not None:
+                started, self._pool = self._pool, None
+                if started is not None:
                     with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(pool.close)
+                        await anyio.to_thread.run_sync(started.close)
                 pool_tg.cancel_scope.cancel()
 
     async def _serve(self, task_status: anyio.abc.TaskStatus[Any]) -> None:
+        stop = self._stop
+        if stop is None:
+            raise GateError("internal error: the gate serves only through serve()")
         self._raise_fd_limit()
         try:
             raw = self._bind()
@@ -911,7 +875,7 @@ class GateServer:
                     accept_tg.start_soon(self._accept_loop, listener, raw, conn_tg)
                     accept_tg.start_soon(self._housekeeping)
                     task_status.started(self)
-                    await self._stop.wait()
+                    await stop.wait()
                     accept_tg.cancel_scope.cancel()
                 self.stopping = True
                 await listener.aclose()
@@ -990,20 +954,16 @@ class GateServer:
 
     async def _flush_housekeeping(self, *, final: bool) -> None:
         for sid, idle in self.sessions.expire():
-            try:
+            with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
                 await self._record("gate.session", sid, {"event": "expire", "idle_s": round(idle, 3),
                                                          "idle_ttl_s": self.sessions.idle_ttl})
-            except Exception:  # noqa: BLE001 - the journal failure is already recorded in self.failed
-                pass
             self._emit(GateEvent("session", {"event": "expire", "session": sid}))
         if final or self.flood.due():
             body = self.flood.take()
             if body is not None:
                 body["counters"] = dict(self.counters)
-                try:
+                with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
                     await self._record("gate.suppressed", "", body)
-                except Exception:  # noqa: BLE001
-                    pass
 
     def _raise_fd_limit(self) -> None:
         """Raise the soft RLIMIT_NOFILE toward the hard limit; keep the connection cap below it."""
@@ -1029,10 +989,8 @@ class GateServer:
     def _unlink_socket(self) -> None:
         if not self._bound:
             return  # never remove a socket this server did not create
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.socket_path)
-        except OSError:
-            pass
 
     def _finish_journal(self) -> None:
         try:
@@ -1052,10 +1010,8 @@ class GateServer:
         if threading.get_ident() == self._loop_thread:
             self._stop.set()
         else:
-            try:
+            with contextlib.suppress(RuntimeError):
                 anyio.from_thread.run_sync(self._stop.set, token=self._token)
-            except RuntimeError:
-                pass
 
     async def aclose(self) -> None:
         self.shutdown()
@@ -1092,7 +1048,7 @@ def _refuse_one(raw: socket.socket) -> bool:
 class _Conn:
     """One connection's state, for the connection cap: idle (waiting between frames) or busy."""
 
-    __slots__ = ("scope", "idle_since", "evicted")
+    __slots__ = ("evicted", "idle_since", "scope")
 
     def __init__(self) -> None:
         self.scope: anyio.CancelScope | None = None

@@ -69,7 +69,7 @@ def _fast_ok(obj: Any) -> bool:
     if t is str or obj is None or t is bool:
         return True
     if t is int:
-        return -_MAX_SAFE <= obj <= _MAX_SAFE
+        return bool(-_MAX_SAFE <= obj <= _MAX_SAFE)
     return False  # float, tuple, subclasses, anything else: the reference path decides
 
 

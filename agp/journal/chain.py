@@ -22,8 +22,9 @@ import binascii
 import json
 import json.encoder
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Protocol
 
 from agp.journal import _crypto
 from agp.journal.canonical import canonicalize
@@ -57,7 +58,7 @@ _ts_cache: tuple[int, str] = (-1, "")
 
 def format_ts(t: float) -> str:
     """RFC 3339 UTC with microseconds (truncated), e.g. ``2026-11-23T08:55:01.123456Z``."""
-    global _ts_cache
+    global _ts_cache  # noqa: PLW0603 - a one-slot cache of the last second formatted
     secs = int(t)
     cached_secs, prefix = _ts_cache
     if secs != cached_secs:
@@ -116,8 +117,17 @@ class Entry:
         return _J(self.to_dict()) + b"\n"
 
 
+class Signer(Protocol):
+    """What sealing an entry needs of a key (:class:`agp.journal.keys.SigningKey` is one)."""
+
+    @property
+    def kid(self) -> str: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
 def seal(
-    *, signer, body: Mapping[str, Any], body_c: bytes, kind: str, prev: str, seq: int, session: str, ts: str
+    *, signer: Signer, body: Mapping[str, Any], body_c: bytes, kind: str, prev: str, seq: int, session: str, ts: str
 ) -> tuple[Entry, bytes]:
     """Hash, sign and serialize one entry. Returns the entry and its line (with newline).
 
@@ -132,7 +142,8 @@ def seal(
     return finish(signer, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
 
 
-def finish(signer, body, head: bytes, tail: bytes, ts_c: bytes, h: str, *, kind, prev, seq, session, ts):
+def finish(signer: Signer, body: Mapping[str, Any], head: bytes, tail: bytes, ts_c: bytes, h: str, *,
+           kind: str, prev: str, seq: int, session: str, ts: str) -> tuple[Entry, bytes]:
     h_c = b',"hash":"' + h.encode("ascii") + b'"'
     sig = base64.b64encode(signer.sign(head + h_c + tail + ts_c)).decode("ascii")
     line = head + h_c + tail + b',"sig":"' + sig.encode("ascii") + b'"' + ts_c + b"\n"

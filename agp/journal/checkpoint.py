@@ -28,8 +28,9 @@ import hashlib
 import re
 import struct
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from agp.errors import JournalVerificationError, UsageError
 from agp.journal import _crypto
@@ -388,7 +389,7 @@ def cosignature_message(text: str, timestamp: int) -> bytes:
         raise UsageError(f"cosignature timestamp must be a POSIX time in [0, 2^63-1], found {timestamp!r}")
     if len(text.split("\n")) < 4:  # three lines plus the final newline
         raise UsageError("a cosigned note must be a checkpoint (at least three lines)")
-    return f"{COSIGNATURE_V1_HEADER}time {timestamp}\n{text}".encode("utf-8")
+    return f"{COSIGNATURE_V1_HEADER}time {timestamp}\n{text}".encode()
 
 
 def cosign_checkpoint(note_text: str, witness_key: Any, witness_name: str, timestamp: int) -> str:
@@ -407,7 +408,7 @@ def _verify_cosig_bytes(k: VerifierKey, blob: bytes, text: str) -> int:
         raise JournalVerificationError(
             f"cosignature by {k.name}: expected 72 bytes (timestamp and Ed25519 signature), found {len(blob)}"
         )
-    (ts,) = struct.unpack(">Q", blob[:8])
+    ts = int.from_bytes(blob[:8], "big")  # uint64, big-endian
     if ts > _MAX_TREE_SIZE:
         raise JournalVerificationError(f"cosignature by {k.name} has timestamp {ts} > 2^63-1")
     k._verify(blob[8:], cosignature_message(text, ts))

@@ -19,13 +19,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agp.journal.canonical import canonicalize
+from agp.journal.chain import Signer
+
+
+class Verifier(Protocol):
+    """What checking a head needs of a public key (:class:`agp.journal.keys.PublicKey` is one)."""
+
+    def verify(self, signature: bytes, data: bytes) -> None: ...
 
 __all__ = ("HEAD_DOMAIN", "HEAD_SUFFIX", "Head", "HeadFormatError", "head_path_for", "read_head", "write_head_file")
 
@@ -66,17 +74,17 @@ class Head:
         return json.dumps(d, indent=1, sort_keys=True) + "\n"
 
     @classmethod
-    def create(cls, signer, *, genesis: str, seq: int, hash: str, ts: str, extra: dict[str, Any] | None = None) -> "Head":
+    def create(cls, signer: Signer, *, genesis: str, seq: int, hash: str, ts: str, extra: dict[str, Any] | None = None) -> Head:
         draft = cls(genesis=genesis, seq=seq, hash=hash, ts=ts, kid=signer.kid, sig="", extra=tuple(sorted((extra or {}).items())))
         sig = base64.b64encode(signer.sign(draft.signed_bytes())).decode("ascii")
         return cls(genesis=genesis, seq=seq, hash=hash, ts=ts, kid=signer.kid, sig=sig, extra=draft.extra)
 
-    def verify(self, public_key) -> None:
+    def verify(self, public_key: Verifier) -> None:
         """Raise ``InvalidSignature`` unless ``public_key`` signed this head."""
         public_key.verify(base64.b64decode(self.sig), self.signed_bytes())
 
     @classmethod
-    def from_json(cls, text: str) -> "Head":
+    def from_json(cls, text: str) -> Head:
         try:
             d = json.loads(text)
         except ValueError as exc:
@@ -127,19 +135,15 @@ def write_head_file(path: str | os.PathLike[str], head: Head) -> None:
         os.fsync(fd)
     except BaseException:
         os.close(fd)
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     os.close(fd)
     try:
         os.replace(tmp, p)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     dfd = os.open(p.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:

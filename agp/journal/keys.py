@@ -17,16 +17,16 @@ import base64
 import json
 import os
 import stat
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 from agp.errors import KeyFileError
 from agp.journal import _crypto
 
 __all__ = (
-    "KEY_FILE",
     "KEYRING_FILE",
+    "KEY_FILE",
     "PUB_FILE",
     "RETIRED_DIR",
     "KeyRotation",
@@ -56,14 +56,14 @@ class PublicKey:
     kid: str
 
     @classmethod
-    def from_raw(cls, raw: bytes) -> "PublicKey":
+    def from_raw(cls, raw: bytes) -> PublicKey:
         if not isinstance(raw, (bytes, bytearray)) or len(raw) != _crypto.PUBLIC_BYTES:
             size = len(raw) if isinstance(raw, (bytes, bytearray)) else type(raw).__name__
             raise KeyFileError(f"bad public key: an Ed25519 public key has {_crypto.PUBLIC_BYTES} bytes, found {size}")
         return cls(raw=bytes(raw), kid=kid_for(bytes(raw)))
 
     @classmethod
-    def from_b64(cls, text: str) -> "PublicKey":
+    def from_b64(cls, text: str) -> PublicKey:
         try:
             raw = base64.b64decode(text, validate=True)
         except (ValueError, TypeError) as exc:
@@ -71,7 +71,7 @@ class PublicKey:
         return cls.from_raw(raw)
 
     @classmethod
-    def from_pem(cls, data: bytes) -> "PublicKey":
+    def from_pem(cls, data: bytes) -> PublicKey:
         try:
             raw = _crypto.ed25519_public_from_pem(data)
         except (ValueError, TypeError) as exc:
@@ -96,7 +96,7 @@ class SigningKey:
     Ed25519 private key object); signs through libsodium.
     """
 
-    __slots__ = ("_signer", "public", "kid")
+    __slots__ = ("_signer", "kid", "public")
 
     def __init__(self, key: bytes | object) -> None:
         seed = key if isinstance(key, bytes) else _crypto.foreign_seed(key)
@@ -110,7 +110,7 @@ class SigningKey:
         self.kid = self.public.kid
 
     @classmethod
-    def generate(cls) -> "SigningKey":
+    def generate(cls) -> SigningKey:
         return cls(_crypto.ed25519_generate())
 
     def sign(self, data: bytes) -> bytes:
@@ -217,11 +217,11 @@ class Keyring(Mapping[str, PublicKey]):
             raise KeyFileError("a keyring needs at least one public key")
 
     @classmethod
-    def from_public_key(cls, key: PublicKey) -> "Keyring":
+    def from_public_key(cls, key: PublicKey) -> Keyring:
         return cls([key])
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Keyring":
+    def load(cls, path: str | os.PathLike[str]) -> Keyring:
         """A keyring file (``keyring.json``) or a single public key file."""
         p = Path(path)
         try:
@@ -289,7 +289,7 @@ class KeyRotation:
         return self.directory / RETIRED_DIR / f"agp-{self.old.kid}.key"
 
     @classmethod
-    def stage(cls, key_dir: str | os.PathLike[str]) -> "KeyRotation":
+    def stage(cls, key_dir: str | os.PathLike[str]) -> KeyRotation:
         d = Path(key_dir)
         old = load_signing_key(d)
         staged = d / (KEY_FILE + _STAGED_SUFFIX)

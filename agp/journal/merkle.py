@@ -29,7 +29,8 @@ import base64
 import hashlib
 import hmac
 import struct
-from typing import Iterable, Protocol, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from agp.errors import JournalVerificationError
 
@@ -162,7 +163,7 @@ class CompactRange:
             h = _sha256(_NODE + n + h).digest()
         return h
 
-    def copy(self) -> "CompactRange":
+    def copy(self) -> CompactRange:
         return CompactRange(self._size, self._nodes)
 
     def to_bytes(self) -> bytes:
@@ -170,7 +171,7 @@ class CompactRange:
         return self._MAGIC + struct.pack(">Q", self._size) + b"".join(self._nodes)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "CompactRange":
+    def from_bytes(cls, data: bytes) -> CompactRange:
         m = cls._MAGIC
         if data[: len(m)] != m or len(data) < len(m) + 8:
             raise ValueError("not a serialized compact range (bad magic or too short)")
@@ -182,11 +183,13 @@ class CompactRange:
         return cls(size, [body[i : i + HASH_SIZE] for i in range(0, want, HASH_SIZE)])
 
     @classmethod
-    def from_leaf_data(cls, leaves: Iterable[bytes]) -> "CompactRange":
+    def from_leaf_data(cls, leaves: Iterable[bytes]) -> CompactRange:
         cr = cls()
         for leaf in leaves:
             cr.append(leaf)
         return cr
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as __eq__ alone already made it)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CompactRange) and self._size == other._size and self._nodes == other._nodes
@@ -217,7 +220,7 @@ class ListNodeSource:
         self._levels = levels
 
     @classmethod
-    def from_leaf_data(cls, leaves: Iterable[bytes]) -> "ListNodeSource":
+    def from_leaf_data(cls, leaves: Iterable[bytes]) -> ListNodeSource:
         return cls([hash_leaf(d) for d in leaves])
 
     @property

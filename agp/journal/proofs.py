@@ -39,9 +39,10 @@ import fcntl
 import json
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from agp.errors import JournalVerificationError, UsageError
 from agp.journal import _crypto
@@ -73,8 +74,10 @@ from agp.journal.merkle import (
     node_count,
     postorder_index,
     subtree_hash,
-    verify_consistency as merkle_verify_consistency,
     verify_inclusion,
+)
+from agp.journal.merkle import (
+    verify_consistency as merkle_verify_consistency,
 )
 
 __all__ = (
@@ -147,7 +150,7 @@ class TreeFile:
 
     # -- lifecycle
     @classmethod
-    def open(cls, journal_path: str | os.PathLike[str], *, sync: bool = True) -> "TreeFile":
+    def open(cls, journal_path: str | os.PathLike[str], *, sync: bool = True) -> TreeFile:
         t = cls(journal_path)
         if not t.journal_path.is_file():
             raise UsageError(f"no journal file at {t.journal_path}")
@@ -172,7 +175,7 @@ class TreeFile:
                 os.close(fd)
                 setattr(self, name, None)
 
-    def __enter__(self) -> "TreeFile":
+    def __enter__(self) -> TreeFile:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -182,7 +185,8 @@ class TreeFile:
     def node(self, level: int, index: int) -> bytes:
         if (index + 1) << level > self.leaves:
             raise ValueError(f"node ({level}, {index}) is beyond the {self.leaves} leaves in {self.path}")
-        assert self._fd is not None
+        if self._fd is None:
+            raise RuntimeError("internal error: self._fd is not set")
         b = os.pread(self._fd, HASH_SIZE, _HEADER + HASH_SIZE * postorder_index(level, index))
         if len(b) != HASH_SIZE:
             raise JournalVerificationError(f"{self.path} is truncated at node ({level}, {index})")
@@ -207,11 +211,12 @@ class TreeFile:
         """Byte offset just past line ``i``'s newline (``_offset(-1)`` = 0)."""
         if i < 0:
             return 0
-        assert self._idx_fd is not None
+        if self._idx_fd is None:
+            raise RuntimeError("internal error: self._idx_fd is not set")
         b = os.pread(self._idx_fd, 8, 8 * i)
         if len(b) != 8:
             raise JournalVerificationError(f"{self.idx_path} is truncated at entry {i}")
-        return struct.unpack(">Q", b)[0]
+        return int.from_bytes(b, "big")  # uint64, big-endian
 
     def entry_line(self, seq: int) -> bytes:
         """Line ``seq`` of the journal (without its newline), read through the index."""
@@ -227,7 +232,8 @@ class TreeFile:
 
     # -- writing
     def _reset(self, genesis: bytes) -> None:
-        assert self._fd is not None and self._idx_fd is not None
+        if self._fd is None or self._idx_fd is None:
+            raise RuntimeError("internal error: the tree files are not open")
         os.ftruncate(self._fd, 0)
         os.ftruncate(self._idx_fd, 0)
         os.pwrite(self._fd, _MAGIC + genesis + bytes(16), 0)
@@ -239,7 +245,8 @@ class TreeFile:
 
         ``rebuild`` first empties it, so every node is recomputed from the journal.
         """
-        assert self._fd is not None and self._idx_fd is not None
+        if self._fd is None or self._idx_fd is None:
+            raise RuntimeError("internal error: the tree files are not open")
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             if not rebuild:
@@ -255,7 +262,8 @@ class TreeFile:
 
     def _sync_locked(self) -> int:
         fd, ifd = self._fd, self._idx_fd
-        assert fd is not None and ifd is not None
+        if fd is None or ifd is None:
+            raise RuntimeError("internal error: the tree files are not open")
         self.rebuilt = False
         with open(self.journal_path, "rb") as jf:
             jsize = os.fstat(jf.fileno()).st_size
@@ -319,7 +327,8 @@ class TreeFile:
             return self.leaves
 
     def _flush(self, nodes_out: bytearray, idx_out: bytearray, npos: int, ipos: int) -> tuple[int, int]:
-        assert self._fd is not None and self._idx_fd is not None
+        if self._fd is None or self._idx_fd is None:
+            raise RuntimeError("internal error: the tree files are not open")
         if nodes_out:
             _pwrite_all(self._fd, bytes(nodes_out), npos)
             npos += len(nodes_out)
@@ -483,7 +492,7 @@ class InclusionProof:
         return "\n".join(lines) + "\n\n" + self.checkpoint
 
     @classmethod
-    def from_text(cls, text: str) -> "InclusionProof":
+    def from_text(cls, text: str) -> InclusionProof:
         head, sep, note = text.partition("\n\n")
         lines = head.split("\n")
         if not sep or not lines or lines[0] != TLOG_PROOF_HEADER:
@@ -519,7 +528,7 @@ class ConsistencyProof:
         return f"old {self.old_size}\n" + "".join(_b64(h) + "\n" for h in self.hashes)
 
     @classmethod
-    def from_text(cls, text: str, new_size: int) -> "ConsistencyProof":
+    def from_text(cls, text: str, new_size: int) -> ConsistencyProof:
         lines = text.rstrip("\n").split("\n") if text.strip() else []
         if not lines or not lines[0].startswith("old "):
             raise JournalVerificationError("malformed consistency proof: the first line must be 'old N'")
@@ -548,7 +557,7 @@ def prove_inclusion(journal_path: str | os.PathLike[str], seq: int, *, checkpoin
             f"no checkpoint for {p}: neither its head nor {p}{CHECKPOINT_SUFFIX} has one "
             f"(write one with `agp journal checkpoint --journal {p} --key-dir DIR`)"
         )
-    origin, size, root, _ = parse_checkpoint_body(parse_unverified_note(note).text)
+    _origin, size, root, _ = parse_checkpoint_body(parse_unverified_note(note).text)
     if type(seq) is not int or seq < 0:
         raise UsageError(f"entry seq must be a non-negative integer, found {seq!r}")
     if seq >= size:

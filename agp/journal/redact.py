@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from agp.errors import UsageError
 
@@ -61,7 +62,8 @@ class SecretRedactor:
         for chunk in chunks:
             buf = carry + chunk
             safe = len(buf) - keep  # a match starting before here ends inside buf
-            out, pos = [], 0
+            out: list[bytes] = []
+            pos = 0
             for m in pattern.finditer(buf):
                 if m.start() >= safe:
                     break

@@ -22,15 +22,17 @@ One writer at a time: ``open`` takes an exclusive ``flock`` on the file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from agp.errors import JournalError, JournalVerificationError, JournalWriteError, UsageError
 from agp.journal import _crypto
@@ -96,6 +98,35 @@ def read_first_entry(fd: int) -> bytes:
 class Journal:
     """An open, writable journal. Create with :meth:`Journal.open`."""
 
+    # set by open() (the constructor refuses: a Journal exists only once it has verified its tail)
+    path: Path
+    head_path: Path
+    _key: SigningKey
+    _redactor: SecretRedactor
+    _clock: Callable[[], float]
+    _on_append: Callable[[Entry], None] | None
+    _chain_lock: threading.Lock
+    _wcv: threading.Condition
+    _stop_writer: bool
+    _head_lock: threading.RLock
+    _ready: dict[int, tuple[bytes, Entry, threading.Event]]
+    _head_seq: int
+    _tree: CompactRange
+    _tree_at: dict[int, CompactRange]
+    _failed: JournalWriteError | None
+    _closed: bool
+    _head_thread: threading.Thread | None
+    _stop_head: threading.Event
+    _fd: int
+    _next_write: int
+    _durable_seq: int
+    _durable_size: int
+    _writer_thread: threading.Thread
+    _next_seq: int
+    _prev: str
+    _prev_raw: bytes
+    _genesis: str | None
+
     def __init__(self, *_a: Any, **_k: Any) -> None:
         raise TypeError("use Journal.open(path, key)")
 
@@ -110,7 +141,7 @@ class Journal:
         head_every: float | None = None,
         clock: Callable[[], float] = time.time,
         on_append: Callable[[Entry], None] | None = None,
-    ) -> "Journal":
+    ) -> Journal:
         """Open (creating if absent) the journal at ``path`` for appending with ``key``.
 
         Refuses (``JournalVerificationError``) when the last entries or the head
@@ -130,13 +161,13 @@ class Journal:
         self._wcv = threading.Condition(threading.Lock())
         self._stop_writer = False
         self._head_lock = threading.RLock()  # rotate() holds it across its entry and the head
-        self._ready: dict[int, tuple[bytes, Entry, threading.Event]] = {}
+        self._ready = {}
         self._head_seq = -1
         self._tree = CompactRange()  # RFC 6962 tree over every entry's raw hash
-        self._tree_at: dict[int, CompactRange] = {}  # snapshots at head announcements
-        self._failed: JournalWriteError | None = None
+        self._tree_at = {}  # snapshots at head announcements
+        self._failed = None
         self._closed = False
-        self._head_thread: threading.Thread | None = None
+        self._head_thread = None
         self._stop_head = threading.Event()
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
@@ -170,19 +201,17 @@ class Journal:
         size = os.fstat(fd).st_size
         head = self._read_head_or_refuse()
         recovery: dict[str, Any] | None = None
-        if size > 0:
-            last = _read_block(fd, size - 1, 1)
-            if last != b"\n":
-                # torn final line: cut back to the last newline
-                tail_start = self._last_newline_before(size) + 1
-                cut = _read_block(fd, tail_start, size - tail_start)
-                try:
-                    os.ftruncate(fd, tail_start)
-                    os.fsync(fd)
-                except OSError as exc:
-                    raise JournalWriteError(f"cannot cut the torn last line of {self.path}: {exc.strerror}") from exc
-                recovery = {"cut_bytes": len(cut), "cut_sha256": _crypto.sha256(cut).hex(), "at_offset": tail_start}
-                size = tail_start
+        if size > 0 and _read_block(fd, size - 1, 1) != b"\n":
+            # torn final line: cut back to the last newline
+            tail_start = self._last_newline_before(size) + 1
+            cut = _read_block(fd, tail_start, size - tail_start)
+            try:
+                os.ftruncate(fd, tail_start)
+                os.fsync(fd)
+            except OSError as exc:
+                raise JournalWriteError(f"cannot cut the torn last line of {self.path}: {exc.strerror}") from exc
+            recovery = {"cut_bytes": len(cut), "cut_sha256": _crypto.sha256(cut).hex(), "at_offset": tail_start}
+            size = tail_start
         self._durable_size = size
         if size == 0:
             if head is not None:
@@ -300,7 +329,7 @@ class Journal:
         if head.kid == self._key.kid:
             try:
                 head.verify(self._key.public)
-            except Exception:
+            except Exception:  # noqa: BLE001 - whatever stops the check, the head is not vouched for
                 raise JournalVerificationError(f"{self.head_path}: bad signature") from None
         if head.seq > last.seq:
             raise JournalVerificationError(
@@ -436,10 +465,8 @@ class Journal:
                 self._durable_seq = s - 1
             for _, entry, ev in batch:
                 if self._on_append is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # an observer must never break the journal
                         self._on_append(entry)
-                    except Exception:  # noqa: BLE001 - an observer must never break the journal
-                        pass
                 ev.set()
 
     def _write_durably(self, data: bytes) -> None:
@@ -465,7 +492,8 @@ class Journal:
         """Announce (``journal.head`` entry) and write the signed head covering it. Raises JournalWriteError."""
         with self._head_lock:
             e = self._append("journal.head", "", {"covers": "this entry"})
-            assert self._genesis is not None
+            if self._genesis is None:
+                raise RuntimeError("internal error: self._genesis is not set")
             tree = self._tree_at.pop(e.seq)
             head = Head.create(self._key, genesis=self._genesis, seq=e.seq, hash=e.hash, ts=e.ts,
                                extra=checkpoint_fields(self._key, self._genesis, tree))
@@ -529,7 +557,7 @@ class Journal:
         if self._writer_thread.is_alive():
             self._writer_thread.join()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -574,8 +602,10 @@ def _kid_in_force(path: Path) -> str | None:
         (_, line), = read_last_entries(fd, end, 1)
         obj = json.loads(line)
         if obj.get("kind") == "key.rotate" and isinstance(obj.get("body"), dict):
-            return obj["body"].get("new_kid")
-        return obj.get("kid")
+            kid = obj["body"].get("new_kid")
+        else:
+            kid = obj.get("kid")
+        return kid if isinstance(kid, str) else None
     finally:
         os.close(fd)
 
@@ -610,12 +640,14 @@ def rotate_key(journal_path: str | os.PathLike[str], key_dir: str | os.PathLike[
         failure = failure or exc
     if entry is None and _kid_in_force(jp) != rotation.new.kid:
         rotation.abandon()
-        assert failure is not None
+        if failure is None:
+            raise RuntimeError("internal error: failure is not set")
         raise failure
     keyring = rotation.install()
     if failure is not None:
         raise failure
-    assert entry is not None
+    if entry is None:
+        raise RuntimeError("internal error: entry is not set")
     d = rotation.directory
     return RotatedKey(old_kid=rotation.old.kid, new_kid=rotation.new.kid, rotation_seq=entry.seq,
                       key_file=d / KEY_FILE, public_key=d / PUB_FILE, keyring=keyring, retired=rotation.retired)

@@ -23,6 +23,7 @@ module imports nothing from the gate or the sandbox (a test checks it).
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -309,7 +310,7 @@ def _rotation_keys(path: str) -> dict[str, bytes]:
                     if obj.get("kind") == "key.rotate":
                         pk = PublicKey.from_b64(obj["body"]["new_public_key"])
                         found[pk.kid] = pk.raw
-                except Exception:  # noqa: BLE001 - the worker reports malformed lines
+                except Exception:  # noqa: BLE001, S110 - the worker reports malformed lines
                     pass
                 i = scan.find(needle, e)
     return found
@@ -330,7 +331,7 @@ def _chunks(path: str, size: int, n: int) -> list[tuple[int, int]]:
             if bounds[-1] < pos < size:
                 bounds.append(pos)
     bounds.append(size)
-    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def scan_journal(
@@ -394,8 +395,8 @@ def scan_journal(
         # fork is fast, but unsafe in a process that already runs threads (a gate, a
         # journal writer): there the workers start fresh instead
         ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
-        with ctx.Pool(processes=min(nproc, len(args))) as pool:
-            results = collect(pool.imap(_scan_chunk, args))
+        with ctx.Pool(processes=min(nproc, len(args))) as procs:
+            results = collect(procs.imap(_scan_chunk, args))
         report.workers = min(nproc, len(args))
     _merge(report, results, keyring, kid_raw, head, head_problem, max_errors, fold)
     return report
@@ -441,7 +442,7 @@ def _merge(
     head: Head | None,
     head_problem: str | None,
     max_errors: int,
-    fold: "_LeafFold",
+    fold: _LeafFold,
 ) -> None:
     errors: list[VerifyError] = []
     base = 0
@@ -493,7 +494,7 @@ def _merge(
     if first is None or first[0] != 0:
         errors.append(VerifyError(first[0] if first else None, 1, "the first line is not entry 0"))
     if genesis is not None:
-        kind, kid, prev, ghash, pub = genesis
+        kind, kid, prev, _ghash, pub = genesis
         if kind != "journal.open":
             errors.append(VerifyError(0, 1, f"entry 0 is {kind!r}, not 'journal.open'"))
         if prev != GENESIS_PREV:
@@ -514,7 +515,7 @@ def _merge(
         s = a
         while s <= b:
             while ri < len(rot_iter) and rot_iter[ri][0] < s:
-                rseq, _rline, old, new = rot_iter[ri]
+                _rseq, _rline, old, new = rot_iter[ri]
                 if old == current:
                     current = new
                 ri += 1

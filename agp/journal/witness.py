@@ -33,9 +33,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agp.errors import JournalVerificationError, KeyFileError, UsageError
 from agp.journal.checkpoint import (
@@ -51,7 +52,7 @@ from agp.journal.checkpoint import (
     parse_vkey,
     vkey,
 )
-from agp.journal.keys import SigningKey, load_public_key, load_signing_key, _write_new
+from agp.journal.keys import SigningKey, _write_new, load_public_key, load_signing_key
 from agp.journal.merkle import EMPTY_ROOT, verify_consistency
 from agp.journal.proofs import ConsistencyProof
 
@@ -116,7 +117,7 @@ class WitnessState:
         self.logs = logs or {}
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "WitnessState":
+    def load(cls, path: str | os.PathLike[str]) -> WitnessState:
         p = Path(path)
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
@@ -176,7 +177,7 @@ class Witness:
         self.verifier = VerifierKey(name, SIG_TYPE_COSIGNATURE_V1, _public_raw(key.public))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Witness":
+    def load(cls, path: str | os.PathLike[str]) -> Witness:
         """From a witness directory or its witness.key (the name comes from witness.json next to it)."""
         p = Path(path)
         d = p if p.is_dir() else p.parent

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import rfc8785
 
@@ -29,7 +30,7 @@ _FORMAT = "agp-policy/v1"
 
 def _plain(v: Any) -> Any:
     if isinstance(v, _dt.datetime):
-        return v.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return v.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     if isinstance(v, dict):
@@ -60,6 +61,6 @@ def attestation(policy: Any) -> dict[str, Any]:
         "tiers": [
             {"name": pf.policy.name, "source": src, "rules": len(pf.rule), "approvals": pf.policy.approvals,
              "no_match": pf.policy.no_match}
-            for pf, src in zip(policy.tiers, policy.sources)
+            for pf, src in zip(policy.tiers, policy.sources, strict=True)
         ],
     }

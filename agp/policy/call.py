@@ -8,8 +8,9 @@ the engine, and import nothing else of agp.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ("WORKSPACE_MODES", "ClassifiedCall", "ClassifiedStatement", "PathFact", "ToolCall")
 
@@ -66,7 +67,7 @@ class PathFact:
     glob: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
-        d = {"written": self.written, "path": self.path, "location": self.location or "unknown"}
+        d: dict[str, Any] = {"written": self.written, "path": self.path, "location": self.location or "unknown"}
         if self.glob:
             d["glob"] = True
         return d
@@ -109,7 +110,7 @@ class ClassifiedStatement:
         if self.program is not None:
             d["program"] = self.program
         if self.argv:
-            d["argv"] = [w if lit else {"runtime": w} for w, lit in zip(self.argv, self.literal)]
+            d["argv"] = [w if lit else {"runtime": w} for w, lit in zip(self.argv, self.literal, strict=True)]
         if self.paths:
             d["paths"] = [p.to_json_dict() for p in self.paths]
         for k in ("host", "port", "method", "url_path", "sql_kind", "mcp_server", "mcp_tool", "reason"):

@@ -23,10 +23,11 @@ import datetime as _dt
 import os
 import posixpath
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from agp.errors import PolicyError
 from agp.policy._glob import compile_name, compile_path, has_magic
@@ -154,7 +155,7 @@ def _flag_matcher(pattern: str) -> Callable[[str], bool | None]:
         def glob(word: str) -> bool | None:
             if word[:1] != "-" or word == "-":
                 return False
-            return True if rx.match(word) or rx.match(word.split("=", 1)[0]) else False
+            return bool(rx.match(word) or rx.match(word.split("=", 1)[0]))
 
         return glob
     if pattern.startswith("--"):
@@ -187,7 +188,7 @@ def _flag_matcher(pattern: str) -> Callable[[str], bool | None]:
 
     def single(word: str) -> bool | None:
         # one dash, several letters (find -delete, -exec): exact or longer (-execdir)
-        return True if word.startswith(pattern) else False
+        return word.startswith(pattern)
 
     return single
 
@@ -209,9 +210,25 @@ def _word_matcher(pattern: str) -> Callable[[str], bool | None]:
 class _Compiled:
     """A rule with its matchers turned into functions of a statement (three-valued)."""
 
-    __slots__ = ("rule", "index", "tier", "kinds", "harness_re", "tool_re", "modes", "program_re", "stmt_checks",
-                 "deny_mode", "not_before", "not_after", "timed", "path_prefixes", "host_re", "mcp_server_re",
-                 "mcp_tool_re")
+    __slots__ = (
+        "deny_mode",
+        "harness_re",
+        "host_re",
+        "index",
+        "kinds",
+        "mcp_server_re",
+        "mcp_tool_re",
+        "modes",
+        "not_after",
+        "not_before",
+        "path_prefixes",
+        "program_re",
+        "rule",
+        "stmt_checks",
+        "tier",
+        "timed",
+        "tool_re",
+    )
 
     def __init__(self, rule: Rule, index: int, tier: int, source: str) -> None:
         self.rule = rule
@@ -257,24 +274,21 @@ class _Compiled:
             return False
         if self.tool_re is not None and not any(r.match(tool) for r in self.tool_re):
             return False
-        if self.program_re is not None:
-            if program is None or not any(r.match(program) for r in self.program_re):
-                return False
+        if self.program_re is not None and (program is None or not any(r.match(program) for r in self.program_re)):
+            return False
         # values known at this point prune definitely; unknown ones are left to the statement checks
         if self.host_re is not None and host and not any(r.match(host) for r in self.host_re):
             return False
         if self.mcp_server_re is not None and mcp_server is not None and not any(r.match(mcp_server) for r in self.mcp_server_re):
             return False
-        if self.mcp_tool_re is not None and mcp_tool is not None and not any(r.match(mcp_tool) for r in self.mcp_tool_re):
-            return False
+        if self.mcp_tool_re is not None and mcp_tool is not None:
+            return any(r.match(mcp_tool) for r in self.mcp_tool_re)
         return True
 
     def in_force(self, now: _dt.datetime) -> bool:
         if self.not_before is not None and now < self.not_before:
             return False
-        if self.not_after is not None and now >= self.not_after:
-            return False
-        return True
+        return self.not_after is None or now < self.not_after
 
     def matches(self, s: ClassifiedStatement, ws: str) -> bool:
         result: bool | None = True
@@ -315,13 +329,14 @@ class _Compiled:
                     break
                 # not the first operand: a deny rule still considers it (an unknown option
                 # might have taken the word before it as its value)
-                if uncertain or any((not l) or (w in subs) for w, l in zip(words[i + 1:], lits[i + 1:])):
+                if uncertain or any((not lit) or (w in subs) for w, lit in zip(words[i + 1:], lits[i + 1:], strict=True)):
                     return _MAYBE
                 return False
 
             checks.append(subcommand)
 
-        def word_checks(fns: list[Callable[[str], bool | None]], want_any: bool):
+        def word_checks(fns: list[Callable[[str], bool | None]],
+                        want_any: bool) -> Callable[[ClassifiedStatement, str], bool | None]:
             def check(s: ClassifiedStatement, ws: str) -> bool | None:
                 # is some word matched by some pattern? (three-valued), then negate for *_none
                 found: bool | None = False
@@ -335,7 +350,7 @@ class _Compiled:
                     for fn in fns:
                         v = fn(w)
                         if v is True:
-                            return True if want_any else False
+                            return bool(want_any)
                         if v is None:
                             found = _MAYBE
                 if want_any:
@@ -349,7 +364,7 @@ class _Compiled:
 
             def args_prefix(s: ClassifiedStatement, ws: str) -> bool | None:
                 words, lits = s.argv[1:], s.literal[1:]
-                vals = []
+                vals: list[bool | None] = []
                 for alt in alts:
                     if len(words) < len(alt):
                         vals.append(False)
@@ -364,7 +379,7 @@ class _Compiled:
 
             def operands(s: ClassifiedStatement, ws: str) -> bool | None:
                 n = maybe = 0
-                for w, lit in zip(s.argv[1:], s.literal[1:]):
+                for w, lit in zip(s.argv[1:], s.literal[1:], strict=True):
                     if not lit:
                         maybe += 1  # may expand to any number of words (zero included)
                     elif not w.startswith("-") or w == "-":
@@ -565,8 +580,20 @@ class Policy:
     ``digest`` is the sha256 of the RFC 8785 canonical JSON of the normalized tiers.
     """
 
-    __slots__ = ("tiers", "sources", "digest", "_rules", "_by_id", "_by_program", "_glob_program", "_by_kind",
-                 "_allowlist_tiers", "_tighten_tiers", "_approvals", "_cache")
+    __slots__ = (
+        "_allowlist_tiers",
+        "_approvals",
+        "_by_id",
+        "_by_kind",
+        "_by_program",
+        "_cache",
+        "_glob_program",
+        "_rules",
+        "_tighten_tiers",
+        "digest",
+        "sources",
+        "tiers",
+    )
 
     def __init__(self, tiers: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> None:
         self.tiers: tuple[PolicyFile, ...] = tuple(tiers)
@@ -575,7 +602,7 @@ class Policy:
             raise ValueError("one source name per tier")
         seen: dict[str, str] = {}
         rules: list[_Compiled] = []
-        for t, (pf, src) in enumerate(zip(self.tiers, self.sources)):
+        for t, (pf, src) in enumerate(zip(self.tiers, self.sources, strict=True)):
             for r in pf.rule:
                 if r.id in seen:
                     raise PolicyError(f"rule id {r.id!r} appears in both {seen[r.id]} and {src}; ids must be unique across tiers")
@@ -601,14 +628,14 @@ class Policy:
         self._tighten_tiers = frozenset(i for i, pf in enumerate(self.tiers) if pf.policy.tighten_only)
         self._approvals = all(pf.policy.approvals for pf in self.tiers)
         self.digest: str = policy_digest(self.tiers)
-        self._cache: dict[tuple, tuple[_Compiled, ...]] = {}
+        self._cache: dict[tuple[str | None, ...], tuple[_Compiled, ...]] = {}
 
     @classmethod
-    def from_files(cls, files: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> "Policy":
+    def from_files(cls, files: Sequence[PolicyFile], sources: Sequence[str] | None = None) -> Policy:
         return cls(files, sources)
 
     @classmethod
-    def empty(cls) -> "Policy":
+    def empty(cls) -> Policy:
         """A policy with no rules: it denies everything."""
         return cls([PolicyFile()], ["<empty>"])
 
@@ -649,10 +676,7 @@ def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     """Load one policy file, or several as tiers (strictest-wins), each with its ``extends``
     resolved. ``project`` (a :class:`~agp.policy.project.ProjectPolicy`) adds the repository's
     own policy as a last, tighten-only tier. Raises PolicyError."""
-    if isinstance(path, (str, os.PathLike)):
-        paths = [path]
-    else:
-        paths = list(path)
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:
         raise PolicyError("no policy file given")
     files, sources = [], []
@@ -807,7 +831,7 @@ def _desc(policy: Policy, rule_id: str | None) -> str:
 
 
 def _statement_effect(matched: list[_Compiled], policy: Policy) -> tuple[str, _Compiled | None, str | None]:
-    by = {"deny": None, "require": None, "allow": None}
+    by: dict[str, _Compiled | None] = {"deny": None, "require": None, "allow": None}
     tighten = policy._tighten_tiers
     for c in matched:
         if c.rule.effect == "allow" and c.tier in tighten:

@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from agp.policy.call import ToolCall
 from agp.policy.classify.tools import classify
@@ -77,7 +78,7 @@ def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime
     files = [paths] if isinstance(paths, (str, Path)) else list(paths)
     resolved = [resolve_policy_file(p) for p in files]
     policy = Policy(resolved, [str(p) for p in files])
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     results = []
     i = 0
     for pf in resolved:
@@ -154,8 +155,9 @@ def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str =
             now = _dt.datetime.fromisoformat(str(e.get("ts", "")).replace("Z", "+00:00"))
             if now.tzinfo is None:
                 raise ValueError("no offset")
+            inp = call.get("input")
             tc = ToolCall(harness=str(call.get("harness", "")), tool=str(call.get("tool", "")),
-                          input=call.get("input") if isinstance(call.get("input"), dict) else {},
+                          input=inp if isinstance(inp, dict) else {},
                           cwd=str(call.get("cwd") or workspace), workspace=workspace,
                           session=str(e.get("session", "")), host_workspace=host_workspace,
                           workspace_mode=workspace_mode or str(call.get("workspace_mode") or "mount"))
@@ -213,7 +215,7 @@ def lint_policy(policy: Policy) -> list[str]:
     elif len(tighten) < len(policy.tiers) and not any(
             r.effect == "allow" for t, pf in enumerate(policy.tiers) if t not in tighten for r in pf.rule):
         out.append("the policy has no allow rule: every call is denied or asked")
-    for t, (src, pf) in enumerate(zip(policy.sources, policy.tiers)):
+    for t, (src, pf) in enumerate(zip(policy.sources, policy.tiers, strict=True)):
         for r in pf.rule:
             if r.effect != "allow":
                 continue

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import os
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,12 +49,12 @@ __all__ = (
     "PolicyHeader",
     "Rule",
     "TestCase",
-    "shipped_policies_dir",
     "dump_composed_policy",
     "parse_policy_text",
-    "read_policy_tiers",
     "read_policy_file",
+    "read_policy_tiers",
     "resolve_policy_file",
+    "shipped_policies_dir",
 )
 
 Effect = Literal["allow", "deny", "require"]
@@ -245,7 +247,7 @@ class Rule(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _coherent(self) -> "Rule":
+    def _coherent(self) -> Rule:
         statement_keys = [k for k in _STATEMENT_MATCHERS if getattr(self, k) is not None]
         if self.unknown and statement_keys:
             raise ValueError(
@@ -365,7 +367,7 @@ class PolicyFile(_Strict):
     test: tuple[TestCase, ...] = ()
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "PolicyFile":
+    def _unique_ids(self) -> PolicyFile:
         for e in self.extends:
             if not e or "\0" in e:
                 raise ValueError("extends: each entry is a shipped policy name or a file path")
@@ -386,7 +388,7 @@ class ComposedPolicy(_Strict):
     tier: tuple[PolicyFile, ...] = Field(min_length=1, max_length=64)
 
     @model_validator(mode="after")
-    def _resolved(self) -> "ComposedPolicy":
+    def _resolved(self) -> ComposedPolicy:
         for i, t in enumerate(self.tier, 1):
             if t.extends:
                 raise ValueError(f"tier {i}: a composed policy's tiers are resolved (no extends)")
@@ -421,7 +423,7 @@ _SHIPPED_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _EXTENDS_DEPTH_MAX = 16
 
 
-def read_policy_tiers(path: str | Path) -> list[tuple[PolicyFile, str]]:
+def read_policy_tiers(path: str | os.PathLike[str]) -> list[tuple[PolicyFile, str]]:
     """The tiers one file gives: a policy file (``extends`` resolved) is one tier; a composed
     policy (top-level ``[[tier]]`` tables) is each of its tiers, named ``FILE#tier-N``."""
     p = Path(path)
@@ -577,7 +579,7 @@ def _describe(exc: ValidationError, text: str, data: Mapping[str, Any], source: 
     return "invalid policy:\n  " + "\n  ".join(lines)
 
 
-def _model_for(loc: tuple) -> type[BaseModel] | None:
+def _model_for(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     if not loc:
         return None
     if len(loc) == 1:
@@ -592,7 +594,7 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
     return None
 
 
-def _subject(data: Mapping[str, Any], loc: tuple) -> str:
+def _subject(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> str:
     if len(loc) >= 2 and loc[0] in ("rule", "test") and isinstance(loc[1], int):
         items = data.get(loc[0]) or []
         ident = None
@@ -607,7 +609,7 @@ def _subject(data: Mapping[str, Any], loc: tuple) -> str:
 _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 
 
-def _locate(text: str, loc: tuple) -> int | None:
+def _locate(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort line number (1-based) of the key an error points at."""
     if not loc:
         return None

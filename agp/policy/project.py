@@ -60,7 +60,8 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
         cmd += ["-c", o]
     cmd += ["-C", str(repo), *args]
     try:
-        return subprocess.run(cmd, capture_output=True, env=_git_env(), timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        return subprocess.run(cmd, capture_output=True, env=_git_env(), timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL,
+                          check=False)
     except FileNotFoundError as exc:
         raise PolicyError(f"cannot read the project policy: git is not installed ({exc})") from exc
     except subprocess.TimeoutExpired as exc:

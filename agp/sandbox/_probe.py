@@ -13,24 +13,24 @@ import time
 
 TARGET = ("192.0.2.1", 9)  # TEST-NET-1 (RFC 5737), discard port
 t0 = time.monotonic()
-out = {"interfaces": [], "routes": [], "connect": {"attempted": False}, "families": {}}
+out: dict = {"interfaces": [], "routes": [], "connect": {"attempted": False}, "families": {}}
 for _name, _family, _type in (("AF_VSOCK", 40, socket.SOCK_STREAM), ("AF_NETLINK", 16, socket.SOCK_RAW)):
     try:
         _s = socket.socket(_family, _type)
     except OSError as exc:
-        out["families"][_name] = {"created": False, "errno": errno.errorcode.get(exc.errno, str(exc.errno))}
+        out["families"][_name] = {"created": False, "errno": errno.errorcode.get(exc.errno or 0, str(exc.errno))}
     else:
         _s.close()
         out["families"][_name] = {"created": True}
 try:
     with open("/proc/self/status") as f:
-        out["seccomp"] = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Seccomp:")][0]
+        out["seccomp"] = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Seccomp:"))
 except (OSError, IndexError) as exc:
-    out["seccomp"] = "unreadable: %s" % exc
+    out["seccomp"] = f"unreadable: {exc}"
 try:
     out["interfaces"] = sorted(os.listdir("/sys/class/net"))
 except OSError as exc:
-    out["error"] = "cannot list /sys/class/net: %s" % exc
+    out["error"] = f"cannot list /sys/class/net: {exc}"
 
 
 def _routes(path, dev_col, skip_header):
@@ -39,7 +39,7 @@ def _routes(path, dev_col, skip_header):
         with open(path) as f:
             lines = f.read().splitlines()
     except OSError as exc:
-        return None, "cannot read %s: %s" % (path, exc)
+        return None, f"cannot read {path}: {exc}"
     for line in lines[1:] if skip_header else lines:
         cols = line.split()
         if not cols:
@@ -62,15 +62,15 @@ if "error" not in out and out["interfaces"] == ["lo"] and not out["routes"]:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(1.0)
     c0 = time.monotonic()
-    res = {"attempted": True, "target": "%s:%d" % TARGET}
+    res: dict = {"attempted": True, "target": f"{TARGET[0]}:{TARGET[1]}"}
     try:
         s.connect(TARGET)
         res["outcome"] = "connected"
-    except socket.timeout:
+    except TimeoutError:
         res["outcome"] = "timeout"
     except OSError as exc:
         res["outcome"] = "error"
-        res["errno"] = errno.errorcode.get(exc.errno, str(exc.errno))
+        res["errno"] = errno.errorcode.get(exc.errno or 0, str(exc.errno))
         res["message"] = exc.strerror or str(exc)
     finally:
         s.close()

@@ -62,5 +62,5 @@ def reap_orphans(backend_name: str = DEFAULT_BACKEND) -> list[str]:
         return list(importlib.import_module(b.module).reap_orphans())
     except SandboxError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the engine's own errors, wrapped at this edge
+    except Exception as exc:  # the engine's own errors, wrapped at this edge
         raise SandboxError(f"cannot list agp containers: {exc}") from exc

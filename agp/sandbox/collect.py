@@ -26,13 +26,14 @@ left in the workspace) and :func:`tree_bytes` (the write watchdog's sampler).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 __all__ = (
     "CollectReport",
@@ -182,10 +183,8 @@ def collect(src_root: Path, rel: str, dest_root: Path, *, limits: Limits = Limit
 
 
 def _mkdir_open(dir_fd: int, name: str) -> int:
-    try:
+    with contextlib.suppress(FileExistsError):
         os.mkdir(name, 0o755, dir_fd=dir_fd)
-    except FileExistsError:
-        pass
     return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
 
 

@@ -53,8 +53,9 @@ import stat
 import struct
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from agp.errors import HardeningError, SandboxError, SecretError
 from agp.sandbox.driver import (
@@ -78,17 +79,17 @@ from agp.sandbox.seccomp import security_opt as seccomp_security_opt
 from agp.sandbox.secrets import SecretResolver, contains_placeholder
 
 __all__ = (
-    "FORWARDER_PATH",
     "EGRESS_PORT",
+    "FORWARDER_PATH",
     "FORWARDER_PORT",
     "LABEL_HOST",
     "LABEL_PID",
     "LABEL_RUN",
     "LAUNCHER_SOURCE",
+    "WORKSPACE_VOLUME_OPTS",
     "DockerSandbox",
     "ExecProcess",
     "ExecTimeoutError",
-    "WORKSPACE_VOLUME_OPTS",
     "check_hardening",
     "check_workspace_volume",
     "docker_client",
@@ -101,6 +102,7 @@ LABEL_RUN = "agp.run"
 LABEL_PID = "agp.pid"
 LABEL_HOST = "agp.host"
 LABEL_MANAGED = "agp.managed"
+_BOX_TMP = "/tmp"  # noqa: S108 - the box's own tmpfs (mounted below), never a path on the host
 
 #: runs inside the container as ``python3 -I -S -c LAUNCHER_SOURCE``; reads a 4-byte
 #: big-endian length and that many bytes of JSON {argv, env, cwd} from stdin, then
@@ -266,9 +268,9 @@ def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpe
     if hc.get("ReadonlyRootfs") is not True:
         bad("read_only", True, hc.get("ReadonlyRootfs"))
     tmpfs = hc.get("Tmpfs") or {}
-    for path in ("/tmp", AGENT_HOME):
+    for path in (_BOX_TMP, AGENT_HOME):
         if path not in tmpfs:
-            bad("tmpfs", ["/tmp", AGENT_HOME], sorted(tmpfs))
+            bad("tmpfs", [_BOX_TMP, AGENT_HOME], sorted(tmpfs))
             break
     user = str(cfg.get("User") or "")
     if user != f"{spec.uid}:{spec.gid}" or spec.uid == 0 or spec.gid == 0 or user.split(":")[0] in ("", "0", "root"):
@@ -315,7 +317,7 @@ def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpe
 
 # --------------------------------------------------------------------------- signals and reaping
 
-_LIVE: "set[DockerSandbox]" = set()
+_LIVE: set[DockerSandbox] = set()
 _LIVE_LOCK = threading.Lock()
 
 
@@ -532,15 +534,15 @@ class DockerSandbox:
 
     def _create_kwargs(self) -> dict[str, Any]:
         """The hardened create arguments. Tests override this to inject a missing flag."""
-        from docker.types import Mount
 
         spec = self.spec
-        assert self.image is not None
+        if self.image is None:
+            raise RuntimeError("internal error: self.image is not set")
         for k, v in spec.env.items():
             if contains_placeholder(k) or contains_placeholder(v):
                 raise SecretError(f"container environment {k} holds a secret placeholder; the container "
                                   "environment is visible in docker inspect: pass secrets to exec() instead")
-        env = {"HOME": AGENT_HOME, "TMPDIR": "/tmp", **dict(spec.env)}
+        env = {"HOME": AGENT_HOME, "TMPDIR": _BOX_TMP, **dict(spec.env)}
         labels = {  # agp's own labels last: a caller's label cannot override them
             **dict(spec.labels),
             LABEL_RUN: spec.run_id,
@@ -548,32 +550,32 @@ class DockerSandbox:
             LABEL_HOST: socket.gethostname(),
             LABEL_MANAGED: "1",
         }
-        return dict(
-            image=self.image.id,
-            command=list(spec.command),
-            user=f"{spec.uid}:{spec.gid}",
-            working_dir=CONTAINER_WORKSPACE,
-            environment=env,
-            network_mode="none",
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges", seccomp_security_opt()],
-            nano_cpus=spec.nano_cpus,
-            pids_limit=spec.pids_limit,
-            mem_limit=spec.mem_limit,
-            memswap_limit=spec.mem_limit,
-            read_only=True,
-            tmpfs={
-                "/tmp": f"rw,nosuid,nodev,size={spec.tmp_size},mode=1777",
+        return {
+            "image": self.image.id,
+            "command": list(spec.command),
+            "user": f"{spec.uid}:{spec.gid}",
+            "working_dir": CONTAINER_WORKSPACE,
+            "environment": env,
+            "network_mode": "none",
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges", seccomp_security_opt()],
+            "nano_cpus": spec.nano_cpus,
+            "pids_limit": spec.pids_limit,
+            "mem_limit": spec.mem_limit,
+            "memswap_limit": spec.mem_limit,
+            "read_only": True,
+            "tmpfs": {
+                _BOX_TMP: f"rw,nosuid,nodev,size={spec.tmp_size},mode=1777",
                 AGENT_HOME: f"rw,nosuid,nodev,size={spec.home_size},uid={spec.uid},gid={spec.gid},mode=0700",
             },
-            mounts=self._engine_mounts(),
-            init=True,
-            ipc_mode="private",
-            cgroupns="private",
-            labels=labels,
-            hostname="agp-sandbox",
-            detach=True,
-        )
+            "mounts": self._engine_mounts(),
+            "init": True,
+            "ipc_mode": "private",
+            "cgroupns": "private",
+            "labels": labels,
+            "hostname": "agp-sandbox",
+            "detach": True,
+        }
 
     def _engine_mounts(self) -> list[Any]:
         """The engine's mount list: /workspace through the per-run volume, everything else a bind."""
@@ -906,7 +908,7 @@ class DockerSandbox:
         if outcome.startswith("remove failed"):
             raise SandboxError(f"teardown of {self.container_id}: {outcome}")
 
-    def __enter__(self) -> "DockerSandbox":
+    def __enter__(self) -> DockerSandbox:
         if self.container_id is None:
             self.create()
         return self

@@ -29,9 +29,10 @@ outlive the pod (a hostPath on the node agp runs on, or a PVC agp reads after).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = (
     "AGENT_GID",
@@ -40,16 +41,16 @@ __all__ = (
     "CONTAINER_INTENDANTS",
     "CONTAINER_SOCKET_DIR",
     "CONTAINER_WORKSPACE",
+    "EGRESS_PORT",
+    "FORWARDER_PORT",
     "EventSink",
     "ExecHandle",
     "ExecResult",
-    "EGRESS_PORT",
-    "FORWARDER_PORT",
-    "StateDir",
     "ExtraMount",
     "PreflightResult",
     "SandboxDriver",
     "SandboxSpec",
+    "StateDir",
 )
 
 #: the non-root user every agp image defines and every sandbox runs as
@@ -123,7 +124,7 @@ class SandboxSpec:
     mem_limit: int = 2 * 1024**3
     pids_limit: int = 512
     #: CPU quota in cores (nano_cpus); by default all host cores but half of one, kept for the gate
-    cpus: float = field(default_factory=lambda: default_cpus())
+    cpus: float = field(default_factory=lambda: default_cpus())  # noqa: PLW0108 - defined below the class
     tmp_size: str = "512m"
     home_size: str = "512m"
     command: tuple[str, ...] = ("sleep", "infinity")
@@ -304,6 +305,6 @@ class SandboxDriver(Protocol):
         already-gone sandbox; SandboxError when the engine refuses."""
         ...
 
-    def __enter__(self) -> "SandboxDriver": ...
+    def __enter__(self) -> SandboxDriver: ...
 
     def __exit__(self, *exc: object) -> None: ...

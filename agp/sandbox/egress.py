@@ -44,9 +44,10 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -56,8 +57,17 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agp.errors import SandboxError
 from agp.policy.call import ClassifiedStatement
-from agp.sandbox.relay import (HOP_BY_HOP, MAX_HEAD, _chunk_end, _chunk_size, _framing, _parse_head, _Refuse,
-                               _RefusalBudget, _trailers)
+from agp.sandbox.relay import (
+    HOP_BY_HOP,
+    MAX_HEAD,
+    _chunk_end,
+    _chunk_size,
+    _framing,
+    _parse_head,
+    _RefusalBudget,
+    _Refuse,
+    _trailers,
+)
 
 __all__ = ("EGRESS_SOCKET", "EgressCA", "EgressDoor", "EgressLimits", "git_push_refs", "is_private_address",
            "parse_resolve", "sni_of")
@@ -173,7 +183,7 @@ def sni_of(hello: bytes) -> str | None:
     end = i + ext_len
     if end != len(hello):
         raise ValueError("bad extensions length")
-    names = []
+    names: list[bytes] = []
     while i < end:
         if i + 4 > end:
             raise ValueError("truncated extension")
@@ -269,7 +279,7 @@ class EgressDoor:
 
     def __init__(self, socket_path: Path, gate: Any, *, session: str, harness: str,
                  resolve: Mapping[tuple[str, int], str] | None = None, limits: EgressLimits = EgressLimits(),
-                 socket_mode: int = 0o666, ca: "EgressCA | None" = None,
+                 socket_mode: int = 0o666, ca: EgressCA | None = None,
                  upstream_ssl: ssl.SSLContext | None = None, secrets: Any = None) -> None:
         #: resolves ``{{secret:NAME}}`` in a rule's credential_header on the host (agp.sandbox.secrets.SecretResolver)
         self.secrets = secrets
@@ -353,7 +363,7 @@ class EgressDoor:
         self.stats["connections"] += 1
         try:
             await self._handle(client)
-        except Exception:  # noqa: BLE001 - one connection's failure never ends the door
+        except Exception:  # one connection's failure never ends the door
             log.exception("egress connection failed")
         finally:
             self.active -= 1
@@ -616,7 +626,7 @@ class EgressDoor:
 
     async def _send_request(self, reader: Any, upstream: ByteStream, c: _Conn, method: str,
                             headers: list[tuple[str, str]], version: str, default_port: int,
-                            extra: list[str] = (), counted: int = 0) -> None:
+                            extra: Sequence[str] = (), counted: int = 0) -> None:
         """One request to the upstream, re-framed: origin form, our Host, ``Connection: close``, the body
         copied exactly as its framing says (chunks re-emitted), hop-by-hop and proxy headers dropped."""
         mode, length = _framing(headers, http10=version == "HTTP/1.0")
@@ -689,7 +699,8 @@ class EgressDoor:
         own TLS connection to the upstream, whose certificate it checks."""
         from anyio.streams.tls import TLSStream
 
-        assert self.ca is not None
+        if self.ca is None:
+            raise RuntimeError("internal error: self.ca is not set")
         end = "closed"
         tls: Any = None
         upstream: Any = None
@@ -731,7 +742,7 @@ class EgressDoor:
                 if len(hosts) > 1 or (hosts and hosts[0] not in (c.host, f"{c.host}:{c.port}")):
                     raise _Refuse(421, "the Host header does not name the tunnel's host")
                 c.method, c.path, c.scheme = method, target, "https"
-                detail = {"host": c.host, "port": c.port, "scheme": "https", "method": method,
+                detail: dict[str, Any] = {"host": c.host, "port": c.port, "scheme": "https", "method": method,
                           "path": target.split("?", 1)[0][:1024], "inspected": True, "addresses": addrs,
                           "private": private}
                 facts: tuple[str, ...] = ()
@@ -806,17 +817,20 @@ class EgressDoor:
                     await self._close_record(c, t0, end)
 
 
-def _credential_of(door: "EgressDoor", rule_id: str | None) -> tuple[list[str], str | None]:
+def _credential_of(door: EgressDoor, rule_id: str | None) -> tuple[list[str], str | None]:
     rule = door.gate.policy.rule(rule_id) if rule_id else None
-    template = getattr(rule, "credential_header", None)
+    template = rule.credential_header if rule is not None else None
     if not template:
         return [], None
-    name = re.search(r"\{\{secret:([A-Za-z_][A-Za-z0-9_]*)\}\}", template).group(1)
+    m = re.search(r"\{\{secret:([A-Za-z_][A-Za-z0-9_]*)\}\}", template)
+    if m is None:
+        raise _Refuse(502, f"rule {rule_id}: its credential header names no secret")
+    name = m.group(1)
     if door.secrets is None:
         raise _Refuse(502, f"rule {rule_id} injects the secret {name}, and this door has no secret resolver")
     try:
         value = door.secrets.resolve_text(template)
-    except Exception as exc:  # SecretError: unset, unsafe file, too short to redact
+    except Exception as exc:  # noqa: BLE001 - SecretError (unset, unsafe file, too short to redact) or a resolver bug: refused, never sent
         raise _Refuse(502, f"rule {rule_id}: {exc}") from None
     if re.search(r"[\r\n\x00]", value):
         raise _Refuse(502, f"rule {rule_id}: the secret {name} has a line break; not sent")
@@ -900,7 +914,7 @@ class EgressCA:
         self.workdir = Path(workdir)
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.workdir, 0o700)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agp egress door (this run only)")])
         self._now = now

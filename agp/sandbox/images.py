@@ -32,9 +32,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agp.errors import ImagePinError, SandboxError
 from intendants import registry
@@ -95,7 +96,7 @@ def resolve_image(ref: str, *, client: Any | None = None) -> ImageRef:
     elif ref.startswith("sha256:"):
         raise ImagePinError(f"image {ref!r}: an image id must be the full sha256:<64 hex>")
     else:
-        name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
+        _name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
         if not tag:
             raise ImagePinError(f"image {ref!r} has no tag or digest; pin it by image id or digest "
                                 "(see `agp images list`)")
@@ -207,7 +208,8 @@ def _digest(obj: Any) -> str:
 
 
 def _deb822_entries(text: str) -> list[dict[str, str]]:
-    entries, cur = [], {}
+    entries: list[dict[str, str]] = []
+    cur: dict[str, str] = {}
     for line in text.splitlines() + [""]:
         if not line.strip():
             if cur:
@@ -277,7 +279,7 @@ def _find_image_by_inputs(client: Any, digest: str) -> str | None:
 
 def _run(cmd: list[str], log: Log, **kw: Any) -> None:
     log("    $ " + " ".join(cmd[:6]) + (" ..." if len(cmd) > 6 else ""))
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
     if r.returncode != 0:
         raise SandboxError(f"{cmd[0]} failed ({r.returncode}): {(r.stderr or r.stdout)[-2000:]}")
 

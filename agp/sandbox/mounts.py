@@ -17,10 +17,11 @@ inspect data, so a link swapped after the check does not slip through.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from agp.errors import MountDeniedError
 
@@ -51,14 +52,10 @@ def _homes() -> list[Path]:
     homes = {Path(os.path.expanduser("~"))}
     for user in {os.environ.get("SUDO_USER"), os.environ.get("USER")}:
         if user:
-            try:
+            with contextlib.suppress(KeyError):
                 homes.add(Path(pwd.getpwnam(user).pw_dir))
-            except KeyError:
-                pass
-    try:
+    with contextlib.suppress(KeyError):
         homes.add(Path(pwd.getpwuid(os.getuid()).pw_dir))
-    except KeyError:
-        pass
     return sorted(homes)
 
 
@@ -79,10 +76,8 @@ def default_denied() -> list[Path]:
 def _variants(p: Path) -> set[Path]:
     p = Path(os.path.abspath(os.path.expanduser(str(p))))
     out = {p}
-    try:
+    with contextlib.suppress(OSError):
         out.add(Path(os.path.realpath(p)))
-    except OSError:
-        pass
     return out
 
 

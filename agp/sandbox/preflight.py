@@ -49,7 +49,7 @@ def evaluate_probe(raw: bytes | str, *, container: str = "", exit_code: int = 0)
     """The verdict over the probe's output. Pure; anything unexpected is a failure."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
-        seen: dict[str, Any] = json.loads(text.strip().splitlines()[-1]) if text.strip() else None
+        seen: dict[str, Any] | None = json.loads(text.strip().splitlines()[-1]) if text.strip() else None
         if not isinstance(seen, dict):
             raise ValueError("not an object")
     except (ValueError, TypeError):
@@ -57,9 +57,9 @@ def evaluate_probe(raw: bytes | str, *, container: str = "", exit_code: int = 0)
                                container)
     interfaces = tuple(str(i) for i in seen.get("interfaces") or ())
     routes = tuple(str(r) for r in seen.get("routes") or ())
-    connect = seen.get("connect") if isinstance(seen.get("connect"), dict) else {}
+    connect = unverified_connect if isinstance(unverified_connect := seen.get("connect"), dict) else {}
     elapsed = float(seen.get("elapsed_ms") or 0.0)
-    families = seen.get("families") if isinstance(seen.get("families"), dict) else {}
+    families = unverified_families if isinstance(unverified_families := seen.get("families"), dict) else {}
     seccomp = str(seen.get("seccomp") or "")
 
     def res(ok: bool, reason: str) -> PreflightResult:

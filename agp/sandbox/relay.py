@@ -75,9 +75,10 @@ import resource
 import socket
 import ssl
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -99,7 +100,7 @@ CREDENTIAL_HEADER_RE = re.compile(
     r"|.*api[-_]?key.*|.*token.*|.*secret.*|.*credential.*|.*password.*)$", re.IGNORECASE)
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
               "host", "expect", "content-length"}
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 - the HTTP token grammar, not a credential
 _TOKEN_RE = re.compile(rf"^{_TOKEN}$")
 _REQUEST_LINE_RE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) (HTTP/1\.[01])")
 #: header values: visible ASCII, obs-text, SP and HTAB; no other control character
@@ -123,7 +124,7 @@ class Upstream:
     base_path: str = ""
 
     @classmethod
-    def parse(cls, url: str) -> "Upstream":
+    def parse(cls, url: str) -> Upstream:
         u = urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise SandboxError(f"relay upstream must be an http(s) URL, not {url!r}")
@@ -153,7 +154,7 @@ class Credential:
     value: str = field(repr=False)
 
     @classmethod
-    def for_provider(cls, provider: str) -> "Credential":
+    def for_provider(cls, provider: str) -> Credential:
         """The host's key for a known provider (see PROVIDERS), read from its usual variable."""
         if provider not in PROVIDERS:
             raise SandboxError(f"unknown model provider {provider!r} (one of {', '.join(PROVIDERS)})")
@@ -161,7 +162,7 @@ class Credential:
         return cls.from_env(header, env_var, prefix=prefix)
 
     @classmethod
-    def from_env(cls, header: str, env_var: str, *, prefix: str = "") -> "Credential":
+    def from_env(cls, header: str, env_var: str, *, prefix: str = "") -> Credential:
         value = os.environ.get(env_var)
         if not value:
             raise SandboxError(f"the relay needs the model key in ${env_var} on the host")
@@ -203,7 +204,7 @@ class RelayRules:
             raise SandboxError(f"unknown relay dialect {self.dialect!r} (one of {', '.join(ENDPOINTS)})")
 
     @classmethod
-    def for_provider(cls, provider: str, *, allow_server_tools: frozenset[str] = frozenset()) -> "RelayRules":
+    def for_provider(cls, provider: str, *, allow_server_tools: frozenset[str] = frozenset()) -> RelayRules:
         if provider not in ENDPOINTS:
             raise SandboxError(f"unknown model provider {provider!r} (one of {', '.join(ENDPOINTS)})")
         return cls(provider, ENDPOINTS[provider], frozenset(allow_server_tools))
@@ -432,7 +433,8 @@ async def _chunk_end(src: BufferedByteReceiveStream) -> None:
 
 async def _trailers(src: BufferedByteReceiveStream) -> list[bytes]:
     """The trailer section after the last chunk, up to and excluding the empty line; bounded and well-formed."""
-    lines, total = [], 0
+    lines: list[bytes] = []
+    total = 0
     while True:
         try:
             t = await src.receive_until(b"\r\n", MAX_TRAILERS)
@@ -512,7 +514,7 @@ _FD_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 class _Waiting:
     """A connection still sending its request head (eviction candidate)."""
 
-    __slots__ = ("raw", "evicted")
+    __slots__ = ("evicted", "raw")
 
     def __init__(self, raw: Any) -> None:
         self.raw, self.evicted = raw, False
@@ -772,11 +774,14 @@ class ModelRelay:
             up_head = self._upstream_head(method, path, headers, None if method in ("GET", "HEAD") else len(body))
             try:
                 with anyio.fail_after(self.limits.connect_timeout):
-                    tls = self.upstream.scheme == "https"
-                    upstream = await anyio.connect_tcp(
-                        self.upstream.host, self.upstream.port, tls=tls,
-                        ssl_context=(self.ssl_context or ssl.create_default_context()) if tls else None,
-                        tls_hostname=self.upstream.host if tls else None, tls_standard_compatible=False)
+                    upstream: ByteStream
+                    if self.upstream.scheme == "https":
+                        upstream = await anyio.connect_tcp(
+                            self.upstream.host, self.upstream.port, tls=True,
+                            ssl_context=self.ssl_context or ssl.create_default_context(),
+                            tls_hostname=self.upstream.host, tls_standard_compatible=False)
+                    else:
+                        upstream = await anyio.connect_tcp(self.upstream.host, self.upstream.port)
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 raise _Refuse(502, f"upstream {self.upstream.authority} unreachable: {type(exc).__name__}") from exc
             async with upstream:
@@ -839,7 +844,7 @@ class ModelRelay:
                 # lingering close: drain what the client is still sending, so closing does not reset
                 # the connection before it has read the refusal
                 with contextlib.suppress(Exception):
-                    await client.send_eof()  # type: ignore[attr-defined]
+                    await client.send_eof()
                     with anyio.move_on_after(1.0):
                         drained = 0
                         while drained < (1 << 20):
@@ -858,7 +863,7 @@ class RelayThread:
         self._cm: Any = None
         self._future: Any = None
 
-    def start(self) -> "RelayThread":
+    def start(self) -> RelayThread:
         from anyio.from_thread import start_blocking_portal
 
         self._cm = start_blocking_portal()
@@ -879,7 +884,7 @@ class RelayThread:
             self._cm.__exit__(None, None, None)
         self._cm = None
 
-    def __enter__(self) -> "RelayThread":
+    def __enter__(self) -> RelayThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 __all__ = (
     "ALLOWED_SOCKET_FAMILIES",
@@ -32,8 +32,8 @@ __all__ = (
     "PROFILE_TEXT",
     "REFUSED_SYSCALLS",
     "profile_digest",
-    "security_opt",
     "seccomp_problem",
+    "security_opt",
 )
 
 PROFILE_PATH = Path(__file__).with_name("seccomp.json")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agp.sandbox.collect import tree_bytes
 
@@ -54,7 +54,7 @@ class WriteWatchdog:
             return self.tripped
         return None
 
-    def start(self) -> "WriteWatchdog":
+    def start(self) -> WriteWatchdog:
         for name, path in self.dirs.items():
             self.baseline[name] = self._sample(path)
         self.last = dict(self.baseline)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from agp.errors import AgpError
 
@@ -100,7 +100,7 @@ class Git:
             input: bytes | None = None, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         try:
             p = subprocess.run(self.argv(args), cwd=str(cwd) if cwd else str(self.home), env=self.env(env),
-                               input=input, capture_output=True, timeout=timeout,
+                               input=input, capture_output=True, timeout=timeout, check=False,
                                stdin=None if input is not None else subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise WorkspaceError(f"git {args[0]} could not run: {exc}") from exc

@@ -61,7 +61,7 @@ class Clone:
         (run_dir / "clone.json").write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
     @classmethod
-    def load(cls, run_dir: Path) -> "Clone":
+    def load(cls, run_dir: Path) -> Clone:
         return cls(**json.loads((run_dir / "clone.json").read_text()))
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import posixpath
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from agp.policy.call import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
 from agp.policy.engine import Decision, Policy, evaluate_classified
@@ -45,4 +46,4 @@ def decide_landing(policy: Policy, harness: str, flagged: list[str], *, now: _dt
                                       paths=(PathFact(written=p, path=posixpath.join(WORKSPACE, p),
                                                       location="inside"),))
                   for p in flagged)
-    return evaluate_classified(ClassifiedCall(call, stmts), policy, now or _dt.datetime.now(_dt.timezone.utc))
+    return evaluate_classified(ClassifiedCall(call, stmts), policy, now or _dt.datetime.now(_dt.UTC))

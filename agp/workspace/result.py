@@ -33,6 +33,7 @@ from agp.workspace.clone import Clone
 __all__ = ("DEFAULT_MAX_FILE", "WorkspaceResult", "compute_result")
 
 DEFAULT_MAX_FILE = 50 * 1024**2
+DEFAULT_LIMITS = Limits(max_entries=1_000_000, max_depth=128, max_total=4 * 1024**3)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _CHUNK = 1024 * 1024
@@ -202,7 +203,7 @@ def _base_entries(git: Git, base_git: Path, tree: str) -> dict[bytes, tuple[str,
 
 
 def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX_FILE,
-                   limits: Limits = Limits(max_entries=1_000_000, max_depth=128, max_total=4 * 1024**3)
+                   limits: Limits = DEFAULT_LIMITS
                    ) -> WorkspaceResult:
     """Compute the change from the base to the clone's working tree (see the module doc).
 
@@ -258,7 +259,7 @@ def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX
     if paths:
         out = git.run([*bg, "hash-object", "-w", "--no-filters", "--stdin-paths"],
                       input=b"".join(os.fsencode(str(d)) + b"\n" for _, d, _ in paths)).stdout.decode().split()
-        for (p, _d, oid), got in zip(paths, out):
+        for (p, _d, oid), got in zip(paths, out, strict=True):  # one object id per path, or a bug
             if oid != got:  # the file changed between the two reads: nothing of the box runs, so a bug
                 raise OSError(f"{_name(p)}: blob id {got} written, {oid} computed")
         for _, d, _ in paths:
@@ -283,8 +284,8 @@ def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX
         if p in removed:
             status, size, mode = "D", 0, base[p][0]
         else:
-            status = "A" if p not in base else ("T" if base[p][0] == "120000" or now[p][0] == "120000"
-                                                and base[p][0] != now[p][0] else "M")
+            status = "A" if p not in base else ("T" if base[p][0] == "120000" or (now[p][0] == "120000"
+                                                and base[p][0] != now[p][0]) else "M")
             size, mode = now[p][2], now[p][0]
         files.append({"path": _name(p), "status": status, "size": size, "mode": mode})
     refused = [{"path": _name(p), "what": w} for p, w in sorted(walker.refused.items())]

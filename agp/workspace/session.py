@@ -19,7 +19,7 @@ from agp.workspace._git import Git, WorkspaceError
 from agp.workspace.clone import Clone, detect_mode, make_clone
 from agp.workspace.result import DEFAULT_MAX_FILE, compute_result
 
-__all__ = ("before_sandbox", "after_stop", "summary")
+__all__ = ("after_stop", "before_sandbox", "summary")
 
 
 def before_sandbox(opts, *, run_dir: Path, run_id: str, workspace: Path, journal, session: str, record,

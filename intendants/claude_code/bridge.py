@@ -12,12 +12,12 @@ _here = __file__.rpartition("/")[0] or "."
 sys.path[:0] = [_here, _here + "/.."]  # -I leaves the script's directory out of sys.path
 try:
     from _agp_bridge import main
-except BaseException:
+except BaseException:  # noqa: BLE001 - fail closed: a bridge that cannot load denies
     _why = "agp: the hook bridge could not load, so the call is denied"
     sys.stdout.write('{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny",'
                      '"permissionDecisionReason":"' + _why + '"}}\n')
     sys.stderr.write(_why + "\n")
     sys.stdout.flush()
     sys.stderr.flush()
-    raise SystemExit(2)
+    raise SystemExit(2) from None
 main(HARNESS)

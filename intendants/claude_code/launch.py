@@ -20,7 +20,7 @@ import json
 from intendants import registry
 from intendants._launch import LaunchSpec, bridge_files, check_spec, hook_command
 
-__all__ = ["MANAGED_SETTINGS_PATH", "managed_settings", "launch_spec"]
+__all__ = ["MANAGED_SETTINGS_PATH", "launch_spec", "managed_settings"]
 
 _HARNESS = registry.get("claude-code")
 MANAGED_SETTINGS_PATH: str = _HARNESS.admin_config or ""

@@ -34,7 +34,7 @@ import json
 from intendants import registry
 from intendants._launch import LaunchSpec, bridge_files, check_spec, hook_command
 
-__all__ = ["REQUIREMENTS_PATH", "requirements_toml", "config_toml", "launch_spec", "toml_str"]
+__all__ = ["REQUIREMENTS_PATH", "config_toml", "launch_spec", "requirements_toml", "toml_str"]
 
 _HARNESS = registry.get("codex")
 REQUIREMENTS_PATH: str = _HARNESS.admin_config or ""

@@ -24,10 +24,10 @@ import os
 import select
 import subprocess
 import time
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from agp.errors import IntendantError
-
 from intendants.codex.launch import toml_str
 
 __all__ = ["hook_inventory", "hook_inventory_in", "require_gate_hook", "trust_entries", "verify_hook_active",
@@ -38,7 +38,8 @@ TRUSTED = ("managed", "trusted")
 
 def _pipe_chunks(proc: subprocess.Popen[bytes], deadline: float) -> Iterator[bytes]:
     """What a local process writes on stdout, as it arrives, until ``deadline`` (monotonic)."""
-    assert proc.stdout is not None
+    if proc.stdout is None:
+        raise RuntimeError("internal error: proc.stdout is not set")
     fd = proc.stdout.fileno()
     while True:
         left = deadline - time.monotonic()
@@ -114,7 +115,8 @@ def hook_inventory(
         cwd=cwd,
     )
     stdin = proc.stdin
-    assert stdin is not None
+    if stdin is None:
+        raise RuntimeError("internal error: stdin is not set")
 
     def send(data: bytes) -> None:
         stdin.write(data)

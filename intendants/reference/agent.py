@@ -52,6 +52,7 @@ def ask_gate(bridge_argv, hook, timeout):
             input=json.dumps(hook).encode("utf-8"),
             capture_output=True,
             timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return False, "the hook bridge did not answer in time"
@@ -71,7 +72,8 @@ def execute(tool, tool_input, workspace):
             return "error", None, "Bash needs a string command"
         try:
             p = subprocess.run(
-                ["/bin/sh", "-c", cmd], cwd=workspace, capture_output=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL
+                ["/bin/sh", "-c", cmd], cwd=workspace, capture_output=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             return "ran", 124, "command timed out"

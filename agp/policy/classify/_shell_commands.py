@@ -6,10 +6,11 @@ shell classifier."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Literal
 
 from agp.policy.classify._sed import sed_script_problem
 from agp.policy.classify._shell_options import is_stdin_like, read_options
-from agp.policy.classify._shell_state import MAX_CWDS, Env, Stdin, join_cwds, uniq
+from agp.policy.classify._shell_state import MAX_CWDS, Ctx, Env, Stdin, join_cwds, uniq
 from agp.policy.classify._shell_words import (
     ASSIGNMENT_WORD,
     RESERVED_WORDS,
@@ -20,8 +21,6 @@ from agp.policy.classify._shell_words import (
     looks_pathy,
 )
 from agp.policy.classify._statement import Statement
-from agp.policy.classify.programs._model import Allow
-from agp.policy.classify.programs.build import PYTHON_ALLOW, PYTHON_MODULE_ALLOW
 from agp.policy.classify.programs import (
     ALLOWLISTS,
     CODE_OPTION_PROGRAMS,
@@ -53,6 +52,8 @@ from agp.policy.classify.programs import (
     WRITERS,
     env_is_dangerous,
 )
+from agp.policy.classify.programs._model import Allow
+from agp.policy.classify.programs.build import PYTHON_ALLOW, PYTHON_MODULE_ALLOW
 from agp.policy.classify.sql import classify_sql, dialect_for
 from agp.policy.classify.urls import url_host
 
@@ -61,6 +62,24 @@ __all__ = ("Commands",)
 class Commands:
     """Per-program rules for one simple command (mixed into the walker, whose emit/unknown/
     exec_stmt/file_stmt/nested/dispatch they call)."""
+
+    if TYPE_CHECKING:  # what the walker this is mixed into (_shell_walk.Walker) provides
+        ctx: Ctx
+
+        def emit(self, st: Statement) -> None: ...
+
+        def unknown(self, env: Env, text: str, reason: str, program: str = "",
+                    flags: tuple[str, ...] = ()) -> None: ...
+
+        def file_stmt(self, kind: Literal["read", "write"], words: list[Word], env: Env, text: str, program: str = "",
+                      flags: tuple[str, ...] = ()) -> None: ...
+
+        def nested(self, code: str, env: Env, label: str, text: str) -> None: ...
+
+        def exec_stmt(self, program: str, words: list[Word], env: Env, text: str,
+                      paths_words: list[Word] | tuple[Word, ...], flags: tuple[str, ...] = ()) -> None: ...
+
+        def dispatch(self, words: list[Word], env: Env, stdin: Stdin, text: str) -> tuple[str, ...]: ...
 
     # ---- per-program knowledge
     def program(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
@@ -100,7 +119,7 @@ class Commands:
                 return tuple(uniq(env.cwds + ("",)))  # home, OLDPWD, or a rotation of the stack
             target = ops[0].value
             if target.startswith("~"):
-                new = (target,)
+                new: tuple[str, ...] = (target,)
             else:
                 new = tuple(p if lit else "" for p, lit in join_cwds(target, env.cwds))
             return tuple(uniq(env.cwds + new))[: MAX_CWDS + 1] if len(uniq(env.cwds + new)) <= MAX_CWDS \
@@ -255,9 +274,9 @@ class Commands:
             if not jq_prog.literal:
                 self.unknown(env, text, "jq program decided at run time", program="jq")
                 ok = False
-            elif _JQ_OUTSIDE.search(jq_prog.value):
+            elif outside := _JQ_OUTSIDE.search(jq_prog.value):
                 self.unknown(env, text, "jq program reads the environment or loads modules "
-                                        f"({_JQ_OUTSIDE.search(jq_prog.value).group(0)})", program="jq")
+                                        f"({outside.group(0)})", program="jq")
                 ok = False
         if prog in ("make", "gmake"):
             # every goal is a run of its own: `make test deploy` runs deploy too
@@ -593,7 +612,7 @@ class Commands:
         self.dispatch(rest, inner_env, stdin, text)
         return env.cwds
 
-    def su(self, prog, words, args, env, stdin, text, flags) -> tuple[str, ...]:
+    def su(self, prog: str, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...]) -> tuple[str, ...]:
         self.exec_stmt(prog, words, env, text, [], flags)
         inner = Env(env.cwds, env.via + (prog,), env.depth)
         found = self.string_option(args, ("-c", "--command", "--session-command"), env, inner, text, "su -c",
@@ -623,7 +642,7 @@ class Commands:
             self.unknown(env, text, f"{label}: no command string found")
         return False
 
-    def shell(self, prog, words, args, env, stdin, text, flags, path_words) -> tuple[str, ...]:
+    def shell(self, prog: str, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...], path_words: list[Word]) -> tuple[str, ...]:
         inner = Env(env.cwds, env.via + (f"{prog} -c",), env.depth)
         if prog in NON_POSIX_SHELLS:
             self.exec_stmt(prog, words, env, text, path_words, flags + ("interpreter",))
@@ -657,7 +676,7 @@ class Commands:
                     interactive = True
                 i += 1
                 continue
-            if v.startswith("-") or v.startswith("+"):
+            if v.startswith(("-", "+")):
                 letters = v[1:]
                 if "c" in letters:
                     has_c = True
@@ -700,7 +719,7 @@ class Commands:
                          flags=("stdin_code",))
         return env.cwds
 
-    def interpreter(self, prog, words, args, env, stdin, text, flags, path_words) -> tuple[str, ...]:
+    def interpreter(self, prog: str, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...], path_words: list[Word]) -> tuple[str, ...]:
         base = re.sub(r"\d+(\.\d+)*$", "", prog) or prog
         code_opts = INTERPRETERS.get(prog, INTERPRETERS.get(base, ("-c",)))
         value_opts = INTERPRETER_VALUE_OPTIONS.get(base, frozenset())
@@ -758,13 +777,13 @@ class Commands:
             i += 1
         if module:
             return env.cwds
-        if operand is None or (operand.literal and operand.value == "-"):
-            if prog in STDIN_INTERPRETERS or base in STDIN_INTERPRETERS:
-                self.unknown(env, text, f"{prog} reads its program from stdin ({stdin.kind})", program=prog,
-                             flags=("interpreter", "stdin_code"))
+        if (operand is None or (operand.literal and operand.value == "-")) and (
+                prog in STDIN_INTERPRETERS or base in STDIN_INTERPRETERS):
+            self.unknown(env, text, f"{prog} reads its program from stdin ({stdin.kind})", program=prog,
+                         flags=("interpreter", "stdin_code"))
         return env.cwds
 
-    def xargs(self, words, args, env, stdin, text, flags) -> tuple[str, ...]:
+    def xargs(self, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...]) -> tuple[str, ...]:
         with_arg = PROGRAMS["xargs"].value_options
         i = 0
         repl = None
@@ -801,7 +820,7 @@ class Commands:
         self.dispatch(rest, inner_env, Stdin("pipe"), text)
         return env.cwds
 
-    def parallel(self, words, args, env, text, flags) -> tuple[str, ...]:
+    def parallel(self, words: list[Word], args: list[Word], env: Env, text: str, flags: tuple[str, ...]) -> tuple[str, ...]:
         self.exec_stmt("parallel", words, env, text, [], flags)
         # GNU parallel: options, then the command template, then ::: arguments; the template is run
         # by a shell with {} replaced by each argument.
@@ -827,11 +846,11 @@ class Commands:
         self.nested(code, Env(env.cwds, env.via + ("parallel",), env.depth + 1), "parallel", text)
         return env.cwds
 
-    def find(self, words, args, env, text, flags) -> tuple[str, ...]:
+    def find(self, words: list[Word], args: list[Word], env: Env, text: str, flags: tuple[str, ...]) -> tuple[str, ...]:
         # starting points: operands before the first expression token
         starts: list[Word] = []
         i = 0
-        while i < len(args) and args[i].literal and args[i].value in ("-H", "-L", "-P") or (
+        while (i < len(args) and args[i].literal and args[i].value in ("-H", "-L", "-P")) or (
                 i < len(args) and args[i].literal and args[i].value.startswith("-O")):
             i += 1
         while i < len(args):
@@ -893,7 +912,7 @@ class Commands:
     def awk(self, args: list[Word], env: Env, text: str) -> None:
         prog_text = None
         for i, a in enumerate(args):
-            if a.literal and a.value in ("-f", "--file") or (a.literal and a.value.startswith("-f") and len(a.value) > 2
+            if (a.literal and a.value in ("-f", "--file")) or (a.literal and a.value.startswith("-f") and len(a.value) > 2
                                                              and not a.value.startswith("-F")):
                 self.unknown(env, text, "awk program read from a file")
                 return
@@ -977,10 +996,10 @@ class Commands:
                 self.unknown(env, text, "git with an argument decided at run time before the subcommand")
                 return
             v = a.value
-            if v in ("-c", "--config-env") or v.startswith("--config-env=") or v.startswith("-c"):
+            if v in ("-c", "--config-env") or v.startswith(("--config-env=", "-c")):
                 self.unknown(env, text, "git -c / --config-env can make git run any command (core.pager, alias.*=!)")
                 return
-            if v.startswith("--exec-path") or v.startswith("--upload-pack") or v.startswith("--receive-pack"):
+            if v.startswith(("--exec-path", "--upload-pack", "--receive-pack")):
                 self.unknown(env, text, f"git {v.split('=')[0]} names a program for git to run")
                 return
             if v in PROGRAMS["git"].value_options and i + 1 < len(args):
@@ -999,8 +1018,8 @@ class Commands:
             if v in ("-O", "--open-files-in-pager") or v.startswith("--open-files-in-pager") or (
                     sub == "grep" and v.startswith("-O")):
                 self.unknown(env, text, "git grep -O runs a pager command")
-            elif v.startswith("--upload-pack") or v.startswith("--receive-pack") or v == "-u" and sub in (
-                    "clone", "fetch", "pull", "ls-remote", "archive"):
+            elif v.startswith(("--upload-pack", "--receive-pack")) or (
+                    v == "-u" and sub in ("clone", "fetch", "pull", "ls-remote", "archive")):
                 self.unknown(env, text, f"git {sub} {v} names a program to run")
             elif sub in ("rebase",) and (v in ("-x", "--exec") or v.startswith("--exec=")):
                 if v in ("-x", "--exec") and j + 1 < len(rest) and rest[j + 1].literal:
@@ -1011,9 +1030,9 @@ class Commands:
             elif v.startswith("--output=") or v == "--output":
                 target = v.split("=", 1)[1] if "=" in v else (rest[j + 1].value if j + 1 < len(rest) else "")
                 self.file_stmt("write", [Word(target)], env, text, "git")
-            elif v in ("--ext-diff",) or v.startswith("--extcmd") or v in ("-x",) and sub == "difftool":
+            elif v in ("--ext-diff",) or v.startswith("--extcmd") or (v in ("-x",) and sub == "difftool"):
                 self.unknown(env, text, f"git {sub} {v} runs an external program")
-            elif v.startswith("--config=") or v.startswith("--template="):
+            elif v.startswith(("--config=", "--template=")):
                 self.unknown(env, text, f"git {sub} {v.split('=')[0]} loads configuration that can run commands")
         if sub in ("bisect",) and rest[:1] and rest[0].literal and rest[0].value == "run":
             if len(rest) > 1 and all(w.literal for w in rest[1:]):
@@ -1027,7 +1046,7 @@ class Commands:
         if sub == "config" or sub == "var":
             pass  # the policy decides on `git config` writes
         for a in rest:
-            if a.literal and URL_RE.match(a.value) or (a.literal and re.match(r"^[\w.-]+@[\w.-]+:", a.value)):
+            if (a.literal and URL_RE.match(a.value)) or (a.literal and re.match(r"^[\w.-]+@[\w.-]+:", a.value)):
                 v = a.value
                 host = url_host(v) if URL_RE.match(v) else url_host("ssh://" + v.replace(":", "/", 1))
                 self.emit(Statement(kind="url", host=host, url=v, via=env.via + ("git",), text=text[:500]))
@@ -1091,7 +1110,7 @@ class Commands:
                 self.unknown(env, text, "mysql client system command")
                 continue
             self.ctx.out.extend(classify_sql(s.value, dialect=dialect, via=via))
-        for f in files:
+        for _f in files:
             found = True
             self.unknown(env, text, f"{prog} runs SQL from a file")
         if not found:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from agp.policy.classify._shell_words import Word
 from agp.policy.classify.programs._model import Allow
 
-__all__ = ("OptionRead", "STDIN_LIKE", "is_stdin_like", "read_options")
+__all__ = ("STDIN_LIKE", "OptionRead", "is_stdin_like", "read_options")
 
 #: values that name the program's standard input or an inherited descriptor: content the
 #: classifier cannot see (a heredoc, a pipe, a descriptor opened earlier)

@@ -3,11 +3,18 @@ directories, what feeds stdin, and the walk's context (private to the shell clas
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from agp.policy.classify._statement import Statement
 
+if TYPE_CHECKING:
+    from tree_sitter import Node
+
 __all__ = ("MAX_COMMAND_BYTES", "MAX_CWDS", "MAX_DEPTH", "MAX_NESTING", "Ctx", "Env", "Stdin", "join_cwds", "uniq")
+
+T = TypeVar("T", bound=Hashable)
 
 MAX_COMMAND_BYTES = 16 * 1024  # a longer string is one unknown statement (time bound: the parse alone)
 #: a string whose syntax tree has more nodes is one unknown statement (time bound: the walk). A 1 KB
@@ -35,18 +42,18 @@ class Stdin:
 class Ctx:
     src: bytes
     out: list[Statement] = field(default_factory=list)
-    functions: dict[str, object] = field(default_factory=dict)
+    functions: dict[str, tuple[Node, Env]] = field(default_factory=dict)  # name: (body, env where defined)
     visited: set[int] = field(default_factory=set)  # start bytes of command/redirect nodes walked
     origin: tuple[str, ...] = ()  # the working directory of the call (before any cd in the string)
     called: set[str] = field(default_factory=set)
     call_stack: list[str] = field(default_factory=list)
 
-    def text(self, node) -> str:
+    def text(self, node: Node) -> str:
         return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
 
 
 def join_cwds(path: str, cwds: tuple[str, ...]) -> list[tuple[str, bool]]:
-    if path.startswith("/") or path.startswith("~"):
+    if path.startswith(("/", "~")):
         return [(path, True)]
     out = []
     for c in cwds:
@@ -57,9 +64,9 @@ def join_cwds(path: str, cwds: tuple[str, ...]) -> list[tuple[str, bool]]:
     return out
 
 
-def uniq(seq):
-    seen = set()
-    out = []
+def uniq(seq: Iterable[T]) -> list[T]:
+    seen: set[T] = set()
+    out: list[T] = []
     for x in seq:
         if x not in seen:
             seen.add(x)

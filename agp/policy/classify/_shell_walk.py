@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import tree_sitter
 import tree_sitter_bash
+from tree_sitter import Node
 
 from agp.policy.classify._shell_commands import Commands
 from agp.policy.classify._shell_state import (
     MAX_COMMAND_BYTES,
-    MAX_NODES,
     MAX_CWDS,
     MAX_DEPTH,
     MAX_NESTING,
+    MAX_NODES,
     Ctx,
     Env,
     Stdin,
@@ -69,7 +72,7 @@ _STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compou
                               "declaration_command", "unset_command", "test_command"})
 # node types whose every occurrence the walker must have visited (checked after the walk)
 _COVERED_TYPES = ("command", "file_redirect", "heredoc_redirect", "herestring_redirect")
-_COVERAGE_QUERY = tree_sitter.Query(_LANGUAGE, "[%s] @n (comment) @c" % " ".join(f"({t})" for t in _COVERED_TYPES))
+_COVERAGE_QUERY = tree_sitter.Query(_LANGUAGE, "[{}] @n (comment) @c".format(" ".join(f"({t})" for t in _COVERED_TYPES)))
 
 
 class Walker(Commands):
@@ -86,7 +89,7 @@ class Walker(Commands):
         self.emit(Statement(kind="unknown", program=program, text=text[:500], reason=reason, via=env.via,
                             cwd=env.cwds[0] if len(env.cwds) == 1 else "", flags=flags))
 
-    def _paths(self, words: list[Word], env: Env) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    def _paths(self, words: Sequence[Word], env: Env) -> tuple[tuple[str, ...], tuple[bool, ...]]:
         if not words:
             return (), ()
         ps: dict[tuple[str, bool], None] = {}
@@ -106,7 +109,7 @@ class Walker(Commands):
                         ps[(c.rstrip("/") + "/" + v if v not in ("", ".") else c, True)] = None
         return tuple(p for p, _ in ps), tuple(lit for _, lit in ps)
 
-    def file_stmt(self, kind: str, words: list[Word], env: Env, text: str, program: str = "",
+    def file_stmt(self, kind: Literal["read", "write"], words: list[Word], env: Env, text: str, program: str = "",
                   flags: tuple[str, ...] = ()) -> None:
         if not words:
             return
@@ -129,7 +132,7 @@ class Walker(Commands):
                             flags=flags + tuple("glob" for w in keep[:1] if any(x.glob for x in keep))))
 
     # ---- words
-    def word(self, node, env: Env) -> Word:
+    def word(self, node: Node, env: Env) -> Word:
         t = node.type
         src = self.ctx.text(node)
         if t == "word":
@@ -196,7 +199,7 @@ class Walker(Commands):
         self.expansion(node, env)
         return Word(src, False, False, False, False, src)
 
-    def expansion(self, node, env: Env) -> None:
+    def expansion(self, node: Node, env: Env) -> None:
         """Walk whatever a non-literal part runs (command/process substitutions anywhere inside)."""
         t = node.type
         if t == "expansion" and "@P" in self.ctx.text(node):
@@ -214,7 +217,7 @@ class Walker(Commands):
         for c in node.named_children:
             self.expansion(c, env)
 
-    def arithmetic(self, node, env: Env) -> None:
+    def arithmetic(self, node: Node, env: Env) -> None:
         # bash evaluates array subscripts inside arithmetic recursively, including the VALUES of
         # variables: x='a[$(cmd)]'; echo $((x)) runs cmd. A variable in arithmetic whose value is
         # not known here is therefore code of unknown content.
@@ -234,7 +237,7 @@ class Walker(Commands):
                 for n in _iter_subs(c):
                     self.expansion(n, env)
 
-    def substitution(self, node, env: Env, label: str) -> None:
+    def substitution(self, node: Node, env: Env, label: str) -> None:
         src = self.ctx.text(node)
         sub_env = Env(env.cwds, env.via + (label,), env.depth + 1)
         if src.startswith("`"):
@@ -250,13 +253,13 @@ class Walker(Commands):
 
     def nested(self, code: str, env: Env, label: str, text: str) -> None:
         if env.depth > MAX_DEPTH:
-            self.unknown(env, text, "nesting deeper than %d levels" % MAX_DEPTH)
+            self.unknown(env, text, f"nesting deeper than {MAX_DEPTH} levels")
             return
         inner = classify_code(code, env.cwds, env.via, env.depth, self.ctx.functions, self.ctx.origin)
         self.ctx.out.extend(inner)
 
     # ---- statements
-    def stmt(self, node, env: Env, stdin: Stdin) -> tuple[str, ...]:
+    def stmt(self, node: Node, env: Env, stdin: Stdin) -> tuple[str, ...]:
         """Walk one statement node; returns the candidate cwds after it."""
         t = node.type
         if t in ("comment", "heredoc_body", "heredoc_start", "heredoc_end") or not node.is_named:
@@ -294,7 +297,7 @@ class Walker(Commands):
             self.ctx.functions[name] = (body, env)
             return env.cwds
         if t in ("variable_assignment", "variable_assignments"):
-            assigns = [node] if t == "variable_assignment" else [c for c in node.named_children]
+            assigns = [node] if t == "variable_assignment" else list(node.named_children)
             for a in assigns:
                 self.assignment(a, env, persistent=True)
             return env.cwds
@@ -327,7 +330,7 @@ class Walker(Commands):
                     self.expansion(n, env)
         return env.cwds
 
-    def sequence(self, children, env: Env, stdin: Stdin, parent) -> tuple[str, ...]:
+    def sequence(self, children: list[Node], env: Env, stdin: Stdin, parent: Node | None) -> tuple[str, ...]:
         cwds = env.cwds
         cur = env
         for c in children:
@@ -341,7 +344,7 @@ class Walker(Commands):
                 cwds = _merge_cwds(cwds, after)
         return cwds
 
-    def branches(self, node, env: Env, stdin: Stdin) -> tuple[str, ...]:
+    def branches(self, node: Node, env: Env, stdin: Stdin) -> tuple[str, ...]:
         cwds = env.cwds
         for c in node.named_children:
             if c.type in ("word", "string", "raw_string", "concatenation", "simple_expansion", "expansion",
@@ -352,7 +355,7 @@ class Walker(Commands):
             cwds = _merge_cwds(cwds, after)
         return cwds
 
-    def loop(self, node, env: Env, stdin: Stdin) -> tuple[str, ...]:
+    def loop(self, node: Node, env: Env, stdin: Stdin) -> tuple[str, ...]:
         if node.type == "c_style_for_statement":
             for c in node.named_children:
                 if c.type != "do_group" and c.type != "compound_statement":
@@ -375,7 +378,7 @@ class Walker(Commands):
                         self.file_stmt("read", [w], env, self.ctx.text(node), "for", flags=("glob",))
                 del f
         body = node.child_by_field_name("body")
-        cond = [c for c in node.children_by_field_name("condition")] if node.type == "while_statement" else []
+        cond = list(node.children_by_field_name("condition")) if node.type == "while_statement" else []
         # a cd inside a loop body repeats: after one, the directory is unknown
         changes_dir = _mentions_cd(self.ctx, node)
         loop_env = Env(env.cwds + ("",) if changes_dir else env.cwds, env.via, env.depth)
@@ -388,7 +391,7 @@ class Walker(Commands):
             self.stmt(body, loop_env, stdin)
         return loop_env.cwds if changes_dir else env.cwds
 
-    def test(self, node, env: Env) -> None:
+    def test(self, node: Node, env: Env) -> None:
         """[ .. ] / [[ .. ]]: an exec statement for '[' or '[['; operands that look like paths are its
         paths; arithmetic comparisons inside [[ ]] evaluate their operands as arithmetic."""
         text = self.ctx.text(node)
@@ -409,9 +412,9 @@ class Walker(Commands):
             else:
                 stack.extend(reversed(n.children))
         words: list[Word] = [Word(prog)]
-        group: list = []
-        for n in pieces + [None]:
-            if group and (n is None or n.start_byte != group[-1].end_byte):
+        group: list[Node] = []
+        for piece in [*pieces, None]:
+            if group and (piece is None or piece.start_byte != group[-1].end_byte):
                 parts = [self.word(g, env) if g.is_named and g.type not in ("test_operator", "regex", "extglob_pattern")
                          else Word(self.ctx.text(g), True, g.type in ("regex", "extglob_pattern"))
                          for g in group]
@@ -420,8 +423,8 @@ class Walker(Commands):
                 words.append(Word("".join(p.value for p in parts) if lit else src, lit, any(p.glob for p in parts),
                                 any(p.brace for p in parts), any(p.quoted for p in parts), src))
                 group = []
-            if n is not None:
-                group.append(n)
+            if piece is not None:
+                group.append(piece)
         words.append(Word("]]" if prog == "[[" else "]"))
         args = words[1:-1]
         self.code_options(prog, args, env, text)
@@ -441,7 +444,7 @@ class Walker(Commands):
             s = self.ctx.numeric_vars = set()  # type: ignore[attr-defined]
         return s
 
-    def assignment(self, node, env: Env, persistent: bool, prefix_of: str = "") -> None:
+    def assignment(self, node: Node, env: Env, persistent: bool, prefix_of: str = "") -> None:
         name_node = node.child_by_field_name("name")
         value_node = node.child_by_field_name("value")
         text = self.ctx.text(node)
@@ -474,7 +477,7 @@ class Walker(Commands):
             else:
                 self._numeric_vars.discard(name)
 
-    def declaration(self, node, env: Env) -> tuple[str, ...]:
+    def declaration(self, node: Node, env: Env) -> tuple[str, ...]:
         kw = node.children[0].type if node.children else "declare"
         words: list[Word] = [Word(kw)]
         text = self.ctx.text(node)
@@ -493,7 +496,7 @@ class Walker(Commands):
         return env.cwds
 
     # ---- redirections
-    def redirected(self, node, env: Env, stdin: Stdin) -> tuple[str, ...]:
+    def redirected(self, node: Node, env: Env, stdin: Stdin) -> tuple[str, ...]:
         # bytes between the body and its redirections that no child covers: the parser dropped a word
         # bash passes (tree-sitter-bash loses a lone `-` before `2>x`: `rm - 2>/dev/null`)
         src, covered_to = self.ctx.src, node.start_byte
@@ -504,8 +507,8 @@ class Walker(Commands):
             covered_to = max(covered_to, c.end_byte)
         body = node.child_by_field_name("body")
         redirects = node.children_by_field_name("redirect")
-        extra: list = []  # statements that follow (tree-sitter hangs `| sh`, `&& x` under heredocs)
-        arg_nodes: list = []  # words the parser hung under a redirection that are the command's arguments
+        extra: list[tuple[str, Node]] = []  # statements that follow (tree-sitter hangs `| sh`, `&& x` under heredocs)
+        arg_nodes: list[Node] = []  # words the parser hung under a redirection that are the command's arguments
         for r in redirects:
             self.redirect(r, env, extra_out=extra, args_out=arg_nodes)
         st_in = stdin
@@ -527,7 +530,7 @@ class Walker(Commands):
                 cwds = _merge_cwds(cwds, self.stmt(n, Env(cwds, env.via, env.depth), stdin))
         return cwds
 
-    def stdin_of(self, r, env: Env, current: Stdin) -> Stdin:
+    def stdin_of(self, r: Node, env: Env, current: Stdin) -> Stdin:
         if r.type == "heredoc_redirect":
             start = None
             body = None
@@ -559,8 +562,8 @@ class Walker(Commands):
                 return Stdin("file", None)
         return current
 
-    def redirect(self, r, env: Env, extra_out: list | None = None, program: str = "",
-                 args_out: list | None = None) -> None:
+    def redirect(self, r: Node, env: Env, extra_out: list[tuple[str, Node]] | None = None, program: str = "",
+                 args_out: list[Node] | None = None) -> None:
         self.ctx.visited.add(r.start_byte)
         text = self.ctx.text(r)
         if r.type == "file_redirect":
@@ -637,7 +640,7 @@ class Walker(Commands):
         for n in _iter_subs(r):
             self.expansion(n, env)
 
-    def check_heredoc(self, r) -> None:
+    def check_heredoc(self, r: Node) -> None:
         """Where does bash end this here-doc? If not where the parser ended it, refuse the string:
         lines the parser put in the body could be commands to bash (and the other way round)."""
         start = body = end = None
@@ -658,10 +661,9 @@ class Walker(Commands):
         if body is None and end is None:
             return  # an empty here-doc at the end of the string
         text = self.ctx.text(body) if body is not None else ""
-        if not quoted:
-            if re.search(r"\\\n", text):
-                raise Abort("backslash-newline inside an unquoted here-doc (bash joins the lines before "
-                             "looking for the delimiter)")
+        if not quoted and re.search(r"\\\n", text):
+            raise Abort("backslash-newline inside an unquoted here-doc (bash joins the lines before "
+                         "looking for the delimiter)")
         for line in text.split("\n"):
             if (line.lstrip("\t") if strip_tabs else line) == delim:
                 raise Abort(f"bash ends this here-doc at an earlier {delim!r} line than the parser does")
@@ -678,7 +680,7 @@ class Walker(Commands):
                 raise Abort("the parser continued a here-doc's command line into its body")
 
     # ---- simple commands
-    def command(self, node, env: Env, stdin: Stdin, outer_redirects: list) -> tuple[str, ...]:
+    def command(self, node: Node, env: Env, stdin: Stdin, outer_redirects: list[Node]) -> tuple[str, ...]:
         """outer_redirects: argument nodes found under redirections (appended to the words)."""
         outer_redirects = list(outer_redirects)
         self.ctx.visited.add(node.start_byte)
@@ -745,14 +747,14 @@ class Walker(Commands):
             return env.cwds
         return self.dispatch(words, env, stdin, text)
 
-    def exec_stmt(self, program: str, words: list[Word], env: Env, text: str, paths_words: list[Word] | tuple,
+    def exec_stmt(self, program: str, words: list[Word], env: Env, text: str, paths_words: list[Word] | tuple[Word, ...],
                   flags: tuple[str, ...] = ()) -> None:
         paths, lits = self._paths(paths_words, env)
         if env.cwds != self.ctx.origin and program not in NO_PATH_OPERANDS:
             # the command runs somewhere a `cd` in this string chose: that directory is touched too
             # (ls, git, make, rg with no operand work on it)
             extra = {(c if c else "$PWD", bool(c)): None for c in env.cwds}
-            for p, lit in zip(paths, lits):
+            for p, lit in zip(paths, lits, strict=True):
                 extra.pop((p, lit), None)
             if extra:
                 paths = paths + tuple(p for p, _ in extra)
@@ -790,7 +792,7 @@ class Walker(Commands):
         return self.program(prog, first, args, env, stdin, text, flags, is_path)
 
     def call_function(self, name: str, env: Env, stdin: Stdin, text: str) -> tuple[str, ...]:
-        body, _def_env = self.ctx.functions[name]  # type: ignore[misc]
+        body, _def_env = self.ctx.functions[name]
         self.ctx.called.add(name)
         if name in self.ctx.call_stack or len(self.ctx.call_stack) >= MAX_DEPTH:
             return env.cwds  # recursion: its statements are already listed
@@ -803,7 +805,7 @@ class Walker(Commands):
         return _merge_cwds(env.cwds, after)
 
 
-def _iter_named(node):
+def _iter_named(node: Node) -> Iterator[Node]:
     stack = [node]
     while stack:
         n = stack.pop()
@@ -811,7 +813,7 @@ def _iter_named(node):
         stack.extend(reversed(n.named_children))
 
 
-def _iter_subs(node):
+def _iter_subs(node: Node) -> Iterator[Node]:
     """Outermost command/process substitutions (and arithmetic/subscripts) below node."""
     stack = [node]
     while stack:
@@ -822,7 +824,7 @@ def _iter_subs(node):
         stack.extend(reversed(n.named_children))
 
 
-def _mentions_cd(ctx: Ctx, node) -> bool:
+def _mentions_cd(ctx: Ctx, node: Node) -> bool:
     for n in _iter_named(node):
         if n.type == "command_name":
             t = ctx.text(n).strip("'\"\\")
@@ -840,7 +842,7 @@ def _merge_cwds(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, .
     return m
 
 
-def _redirect_op(r) -> str:
+def _redirect_op(r: Node) -> str:
     for c in r.children:
         if not c.is_named:
             return c.type
@@ -848,7 +850,7 @@ def _redirect_op(r) -> str:
 
 
 def classify_code(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int,
-              functions: dict | None = None, origin: tuple[str, ...] | None = None) -> list[Statement]:
+              functions: dict[str, tuple[Node, Env]] | None = None, origin: tuple[str, ...] | None = None) -> list[Statement]:
     env = Env(cwds, via, depth)
     if len(code.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
         return [Statement(kind="unknown", text=code[:500], via=via,
@@ -926,6 +928,6 @@ def classify_code(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth:
     return ctx.out
 
 
-def _only_comments_or_assignments(root) -> bool:
+def _only_comments_or_assignments(root: Node) -> bool:
     return all(c.type in ("comment", "variable_assignment", "variable_assignments", "function_definition")
                for c in root.named_children)

@@ -110,7 +110,7 @@ def decode_ansi_c(body: str) -> str | None:
             out.append(chr(int(m.group(0), 16)))
             i += 2 + len(m.group(0))
         elif e in "uU":
-            m = re.match(r"[0-9a-fA-F]{1,%d}" % (4 if e == "u" else 8), body[i + 2:])
+            m = re.match(rf"[0-9a-fA-F]{{1,{4 if e == 'u' else 8}}}", body[i + 2:])
             if not m:
                 return None
             try:
@@ -120,7 +120,8 @@ def decode_ansi_c(body: str) -> str | None:
             i += 2 + len(m.group(0))
         elif e in "01234567":
             m = re.match(r"[0-7]{1,3}", body[i + 1:])
-            assert m is not None
+            if m is None:  # e is an octal digit, so this matches
+                raise RuntimeError("internal error: an octal escape did not match")
             out.append(chr(int(m.group(0), 8) & 0xFF))
             i += 1 + len(m.group(0))
         elif e == "c" and i + 2 < n:
@@ -186,7 +187,7 @@ def is_option(w: Word) -> bool:
 
 
 def looks_pathy(v: str) -> bool:
-    return "/" in v or v.startswith("~") or v.startswith(".")
+    return "/" in v or v.startswith(("~", "."))
 
 
 def unescape_heredoc(raw: str) -> str:

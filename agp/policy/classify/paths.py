@@ -29,7 +29,7 @@ import posixpath
 import stat
 from dataclasses import dataclass
 
-__all__ = ("ResolvedPath", "normalize_path", "is_inside")
+__all__ = ("ResolvedPath", "is_inside", "normalize_path")
 
 _MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
 

@@ -56,7 +56,7 @@ from agp.policy.classify._shell_state import MAX_COMMAND_BYTES, MAX_DEPTH, MAX_N
 from agp.policy.classify._shell_walk import classify_code
 from agp.policy.classify._statement import Statement
 
-__all__ = ("classify_shell", "MAX_COMMAND_BYTES", "MAX_DEPTH", "MAX_NESTING")
+__all__ = ("MAX_COMMAND_BYTES", "MAX_DEPTH", "MAX_NESTING", "classify_shell")
 
 
 _CACHE_MAX_BYTES = 4096

@@ -24,7 +24,7 @@ from sqlglot.errors import SqlglotError
 
 from agp.policy.classify._statement import Statement
 
-__all__ = ("classify_sql", "SIDE_EFFECT_FUNCTIONS")
+__all__ = ("SIDE_EFFECT_FUNCTIONS", "classify_sql")
 
 SIDE_EFFECT_FUNCTIONS = frozenset({
     "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "pg_write_file",
@@ -72,7 +72,7 @@ def _where_flags(stmt: exp.Expression) -> tuple[str, ...]:
     return ()
 
 
-def _classify_one(stmt: exp.Expression, dialect: str | None, via: tuple[str, ...]) -> Statement:
+def _classify_one(stmt: exp.Expr, dialect: str | None, via: tuple[str, ...]) -> Statement:
     try:
         text = stmt.sql(dialect=dialect)
     except Exception:  # noqa: BLE001 - a generator bug must not make a statement disappear

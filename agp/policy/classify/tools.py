@@ -90,19 +90,19 @@ def _resolve(written: str, literal: bool, cwd: str, call: ToolCall, streams: boo
     return PathFact(written, r.path, "root" if r.is_workspace_root else "inside", has_glob)
 
 
-def _from_classifier(s: Statement, call: ToolCall, memo: dict | None = None) -> ClassifiedStatement:
+def _from_classifier(s: Statement, call: ToolCall, memo: dict[tuple[str, bool, str], PathFact] | None = None) -> ClassifiedStatement:
     cwd = s.cwd or call.cwd
     memo = {} if memo is None else memo
     argv = s.argv
     literal = s.literal
     if True in s.globs:  # a wildcard word is decided at run time too (`rm *` may expand to `-rf`)
-        literal = tuple([l and not g for l, g in zip(s.literal, s.globs)])
+        literal = tuple([lit and not g for lit, g in zip(s.literal, s.globs, strict=False)])  # lengths checked below
     if len(literal) != len(argv):
         literal = (False,) * len(argv)
     spaths = s.paths
     paths_lit = s.paths_literal if len(s.paths_literal) == len(spaths) else (False,) * len(spaths)
     resolved = []
-    for p, lit in zip(spaths, paths_lit):
+    for p, lit in zip(spaths, paths_lit, strict=True):
         key = (p, lit, cwd)
         hit = memo.get(key)
         if hit is None:
@@ -180,7 +180,7 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         cmd = _str(inp, _SHELL_TOOLS[tool])
         if cmd is None:
             return [_unknown(f"{tool} call", f"{tool} input has no command string")]
-        memo: dict = {}  # one call: the same path is resolved once (never across calls: links change)
+        memo: dict[tuple[str, bool, str], PathFact] = {}  # one call: the same path is resolved once (never across calls: links change)
         found = classify_shell(cmd, call.cwd)
         if len(found) == 1 and found[0].kind == "exec" and found[0].program == "apply_patch":
             # Codex runs `apply_patch <<'EOF' ... EOF` itself (no such binary): the patch's files

@@ -21,7 +21,7 @@ import ipaddress
 import re
 import socket
 
-__all__ = ("url_host", "split_url")
+__all__ = ("split_url", "url_host")
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _BAD = re.compile(r"[\s\x00-\x1f\x7f\\%]")

@@ -11,8 +11,8 @@ The walker reads the views below, derived from the records.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from agp.policy.classify.programs import basics, build, files, git, network, readers, shells, sql, wrappers
 from agp.policy.classify.programs._model import Program
@@ -29,7 +29,6 @@ from agp.policy.classify.programs.variables import (
 
 __all__ = (
     "ALLOWLISTS",
-    "SUBCOMMAND_ALLOWLISTS",
     "CODE_OPTIONS",
     "CODE_OPTION_PROGRAMS",
     "DANGEROUS_ENV",
@@ -47,11 +46,11 @@ __all__ = (
     "PATTERN_FIRST",
     "PROGRAMS",
     "PYTHON_VERSIONED",
-    "Program",
     "SAFE_ENV",
     "SHELLS",
     "SQL_CLIENTS",
     "STDIN_INTERPRETERS",
+    "SUBCOMMAND_ALLOWLISTS",
     "VARNAME_BUILTINS",
     "WRAPPERS",
     "WRAPPER_OPTS_WITH_ARG",
@@ -61,6 +60,7 @@ __all__ = (
     "WRITE_LAST",
     "WRITE_SKIP_FIRST",
     "WRITE_SOURCES_AND_DESTINATION",
+    "Program",
     "env_is_dangerous",
     "registry",
 )
@@ -116,7 +116,7 @@ VARNAME_BUILTINS = frozenset(p.name for p in _ALL if p.varname_operands)
 CODE_OPTION_PROGRAMS = frozenset(CODE_OPTIONS) | VARNAME_BUILTINS | {"make", "gmake", "cargo"}
 #: program -> (option arity, file options, pattern options, pattern first) for programs read by_options
 OPTION_VALUES = {
-    p.name: ({**{o: 1 for o in p.value_options}, **{o: 2 for o in p.pair_options}}, p.file_options,
+    p.name: ({**dict.fromkeys(p.value_options, 1), **dict.fromkeys(p.pair_options, 2)}, p.file_options,
              p.pattern_options, p.pattern_first)
     for p in _ALL if p.operands == "by_options"
 }

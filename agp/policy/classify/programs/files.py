@@ -8,11 +8,11 @@ from agp.policy.classify.programs._model import Allow, Program, options
 
 __all__ = ("PROGRAMS",)
 
-_GREP = dict(operands="by_options", pattern_first=True, file_options=options("-f --file --exclude-from"),
-             pattern_options=options("-e --regexp"),
-             value_options=options("-f --file --exclude-from -e --regexp -A -B -C -D -d -m --max-count "
-                                   "--after-context --before-context --context --devices --directories --label "
-                                   "--binary-files --include --exclude --exclude-dir --group-separator"))
+_GREP = {"operands": "by_options", "pattern_first": True, "file_options": options("-f --file --exclude-from"),
+         "pattern_options": options("-e --regexp"),
+         "value_options": options("-f --file --exclude-from -e --regexp -A -B -C -D -d -m --max-count "
+                                  "--after-context --before-context --context --devices --directories --label "
+                                  "--binary-files --include --exclude --exclude-dir --group-separator")}
 
 # option-allowlists (see _model.Allow): what each program is known to take; anything else is unknown.
 # Not listed on purpose: grep/sort/wc/du --files0-from (file names from a file), rg --pre/--pre-glob/

@@ -16,7 +16,7 @@ DANGEROUS_ENV = frozenset({
     "XDG_CONFIG_HOME", "XDG_DATA_HOME", "ZDOTDIR", "MAKEFLAGS", "MAKEFILES", "CC", "CXX", "LD",
     "NPM_CONFIG_PREFIX", "npm_config_script_shell", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
     "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "no_proxy",
-    "NO_PROXY", "PROMPT_COMMAND", "TZDIR", "LOCPATH", "NLSPATH", "GCONV_PATH", "HOSTALIASES",
+    "NO_PROXY", "TZDIR", "LOCPATH", "NLSPATH", "GCONV_PATH", "HOSTALIASES",
     "RESOLV_HOST_CONF", "MALLOC_CHECK_", "PS1", "PS2", "PS0",
 })
 DANGEROUS_ENV_PREFIXES = ("LD_", "DYLD_", "GIT_", "BASH_FUNC_", "PYTHON", "PERL", "RUBY", "NODE_",
