@@ -32,8 +32,12 @@ _STYLE = {"allow": "green", "deny": "red"}
 
 #: approval outcomes (agp.gate.approvals.Outcome values) as a person reads them
 OUTCOME_TEXT = {
-    "approved": "approved", "approved_automatically": "approved automatically", "denied": "denied",
-    "timed_out": "timed out", "no_approver": "no approver", "approver_unreachable": "approver unreachable",
+    "approved": "approved",
+    "approved_automatically": "approved automatically",
+    "denied": "denied",
+    "timed_out": "timed out",
+    "no_approver": "no approver",
+    "approver_unreachable": "approver unreachable",
     "cancelled": "cancelled",
 }
 
@@ -138,11 +142,18 @@ class LiveView:
         try:
             if kind == "gate.decision":
                 call = body.get("call") or {}
-                self._add_row(CallRow(
-                    time.time(), str(call.get("tool") or "?"), call_text(str(call.get("tool")), call.get("input")),
-                    str(body.get("decision")), body.get("rule"), entry.seq,
-                    _who(str(body.get("decision")), body.get("rule"), body.get("approval")),
-                    str(body.get("reason") or "") if body.get("decision") != "allow" else ""))
+                self._add_row(
+                    CallRow(
+                        time.time(),
+                        str(call.get("tool") or "?"),
+                        call_text(str(call.get("tool")), call.get("input")),
+                        str(body.get("decision")),
+                        body.get("rule"),
+                        entry.seq,
+                        _who(str(body.get("decision")), body.get("rule"), body.get("approval")),
+                        str(body.get("reason") or "") if body.get("decision") != "allow" else "",
+                    )
+                )
             elif kind == "relay.request":
                 self._model_request(body)
             elif kind == "run.anomaly":
@@ -160,9 +171,11 @@ class LiveView:
         if not ok:
             what = f"{body.get('method') or ''} {body.get('path') or ''}".strip() or "a request"
             why = body.get("refused") or body.get("error") or ""
-            self.log(f"model API: {printable(what)} -> "
-                     + (f"HTTP {status}" if status is not None else "no answer")
-                     + (f" ({printable(str(why))})" if why else ""))
+            self.log(
+                f"model API: {printable(what)} -> "
+                + (f"HTTP {status}" if status is not None else "no answer")
+                + (f" ({printable(str(why))})" if why else "")
+            )
         self._refresh()
 
     # events: the gate -----------------------------------------------------
@@ -172,9 +185,18 @@ class LiveView:
         if self._journal_fed and seq is not None:
             return
         parts = list(dict.fromkeys(p.strip() for p in summary.split(" ; ") if p.strip()))  # each statement once
-        self._add_row(CallRow(time.time(), tool, printable(" ; ".join(parts)), decision, rule, seq,
-                              _who(decision, rule, None),
-                              "not journaled: the journal failed" if seq is None and self._journal_fed else ""))
+        self._add_row(
+            CallRow(
+                time.time(),
+                tool,
+                printable(" ; ".join(parts)),
+                decision,
+                rule,
+                seq,
+                _who(decision, rule, None),
+                "not journaled: the journal failed" if seq is None and self._journal_fed else "",
+            )
+        )
 
     def pending(self, key: str, text: str) -> None:
         with self._lock:
@@ -187,8 +209,7 @@ class LiveView:
         with self._lock:
             text = self._state.pending.pop(key, key)
         if self._live is None:
-            self.console.print(f"         {OUTCOME_TEXT.get(outcome, outcome.replace('_', ' '))}: {text}",
-                               markup=False)
+            self.console.print(f"         {OUTCOME_TEXT.get(outcome, outcome.replace('_', ' '))}: {text}", markup=False)
         self._refresh()
 
     def status(self, text: str) -> None:

@@ -101,15 +101,36 @@ class RunRecord:
     egress_inspecting: bool | None = None
     egress_limits: dict[str, Any] | None = None
 
-    _OPTIONAL = ("image", "image_id", "preflight", "write_watchdog", "harness_log", "relay", "policy_tiers",
-                 "workspace_mode", "clone", "workspace_result", "egress", "egress_inspecting", "egress_limits")
+    _OPTIONAL = (
+        "image",
+        "image_id",
+        "preflight",
+        "write_watchdog",
+        "harness_log",
+        "relay",
+        "policy_tiers",
+        "workspace_mode",
+        "clone",
+        "workspace_result",
+        "egress",
+        "egress_inspecting",
+        "egress_limits",
+    )
 
     def to_json_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "run_id": self.run_id, "task": self.task, "intendant": self.intendant, "harness": self.intendant,
-            "harness_version": self.harness_version, "workspace": self.workspace,
-            "policy_path": self.policy_path, "policy_digest": self.policy_digest, "approver": self.approver,
-            "started": self.started, "ended": self.ended, "exit_code": self.exit_code,
+            "run_id": self.run_id,
+            "task": self.task,
+            "intendant": self.intendant,
+            "harness": self.intendant,
+            "harness_version": self.harness_version,
+            "workspace": self.workspace,
+            "policy_path": self.policy_path,
+            "policy_digest": self.policy_digest,
+            "approver": self.approver,
+            "started": self.started,
+            "ended": self.ended,
+            "exit_code": self.exit_code,
             "exit_reason": self.exit_reason,
         }
         for k in self._OPTIONAL:
@@ -120,8 +141,14 @@ class RunRecord:
 
     def start_body(self) -> dict[str, Any]:
         """The run.start journal entry's body."""
-        return {"run_id": self.run_id, "task": self.task, "intendant": self.intendant, "workspace": self.workspace,
-                "policy_digest": self.policy_digest, "approver": self.approver}
+        return {
+            "run_id": self.run_id,
+            "task": self.task,
+            "intendant": self.intendant,
+            "workspace": self.workspace,
+            "policy_digest": self.policy_digest,
+            "approver": self.approver,
+        }
 
 
 @dataclass

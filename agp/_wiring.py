@@ -26,8 +26,15 @@ if TYPE_CHECKING:
     from agp.sandbox.driver import SandboxDriver, StateDir
     from intendants._launch import LaunchSpec
 
-__all__ = ("collect_after_stop", "egress_env", "launch_for", "sandbox_phase", "start_egress", "start_gate",
-           "start_relay")
+__all__ = (
+    "collect_after_stop",
+    "egress_env",
+    "launch_for",
+    "sandbox_phase",
+    "start_egress",
+    "start_gate",
+    "start_relay",
+)
 
 #: the harness's stdout/stderr kept in logs/harness.log; the rest is counted and reported
 HARNESS_LOG_CAP = 64 * 1024**2
@@ -41,19 +48,24 @@ def launch_for(opts: Any, *, session: str, run_dir: Path) -> LaunchSpec:
     launch_spec = importlib.import_module(harness.launch_module).launch_spec
     base_url = f"http://127.0.0.1:{FORWARDER_PORT}"
     if harness.name == "claude-code":
-        return launch_spec(prompt=opts.task, workspace=CONTAINER_WORKSPACE, base_url=base_url,
-                           config_dir=f"{AGENT_HOME}/.claude", session=session)
+        return launch_spec(
+            prompt=opts.task,
+            workspace=CONTAINER_WORKSPACE,
+            base_url=base_url,
+            config_dir=f"{AGENT_HOME}/.claude",
+            session=session,
+        )
     if harness.name == "codex":
         home = f"{AGENT_HOME}/.codex"
-        spec = launch_spec(prompt=opts.task, workspace=CONTAINER_WORKSPACE, base_url=base_url + "/v1",
-                           codex_home=home, session=session)
+        spec = launch_spec(
+            prompt=opts.task, workspace=CONTAINER_WORKSPACE, base_url=base_url + "/v1", codex_home=home, session=session
+        )
         # In the sandbox every setting reaches Codex as `-c` on its command line and the hook comes from
         # the read-only /etc/codex/requirements.toml; a file mounted inside CODEX_HOME would make the
         # engine create that directory as root, and Codex could not write its own state there.
         return replace(spec, files={k: v for k, v in spec.files.items() if not k.startswith(home + "/")})
     script = Path(opts.script).read_bytes()
-    return launch_spec(script=script, workspace=CONTAINER_WORKSPACE, session=session,
-                       transcript=harness.transcripts[0])
+    return launch_spec(script=script, workspace=CONTAINER_WORKSPACE, session=session, transcript=harness.transcripts[0])
 
 
 def _materialize(files: dict[str, bytes], run_dir: Path):
@@ -95,12 +107,13 @@ def _transcript_sources(opts: Any, dirs: tuple[StateDir, ...]) -> list[tuple[Pat
         d = next((d for d in dirs if path.startswith(d.target.rstrip("/") + "/")), None)
         if d is None:
             raise SandboxError(f"the transcript {path} is not in a state directory mounted from the host")
-        out.append((Path(d.source), path[len(d.target.rstrip("/")) + 1:], path))
+        out.append((Path(d.source), path[len(d.target.rstrip("/")) + 1 :], path))
     return out
 
 
-def sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, record: RunRecord,
-                  state: BoxState) -> int:
+def sandbox_phase(
+    *, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, record: RunRecord, state: BoxState
+) -> int:
     """Create, verify, preflight, run the harness (its log capped); returns its exit status. Runs in a
     worker thread; sets ``state.done`` when it returns, however it returns."""
     state.started = True
@@ -110,8 +123,9 @@ def sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any,
         state.done.set()
 
 
-def _sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, record: RunRecord,
-                   state: BoxState) -> int:
+def _sandbox_phase(
+    *, opts: RunOptions, ctx: RunContext, view: Any, journal: Any, record: RunRecord, state: BoxState
+) -> int:
     from agp.paths import default_key_dir
     from agp.sandbox import SandboxSpec, resolve_intendant_image
     from agp.sandbox.backends import open_sandbox
@@ -134,12 +148,17 @@ def _sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any
     journal.append("sandbox.image", session, {"intendant": opts.intendant, "image_id": image.id})
     trust = egress_trust_files(state.egress_ca_pem) if state.egress_ca_pem else {}
     spec = SandboxSpec(
-        image=image.id, run_id=ctx.run_id, workspace=workspace, socket_dir=run_dir / "sock",
+        image=image.id,
+        run_id=ctx.run_id,
+        workspace=workspace,
+        socket_dir=run_dir / "sock",
         config_mounts=_materialize({**spec_l.files, **trust}, run_dir),
-        state_dirs=dirs, workspace_readonly=readonly,
+        state_dirs=dirs,
+        workspace_readonly=readonly,
         denied=(run_dir / "journal.jsonl", (opts.key_dir or default_key_dir())),
         labels={"agp.intendant": opts.intendant},
-        uid=ctx.uid, gid=ctx.gid,
+        uid=ctx.uid,
+        gid=ctx.gid,
     )
 
     def events(kind: str, body: dict) -> None:
@@ -179,9 +198,16 @@ def _sandbox_phase(*, opts: RunOptions, ctx: RunContext, view: Any, journal: Any
             proc.close()
             if dropped:
                 record.harness_log = {"kept_bytes": kept, "dropped_bytes": dropped, "cap_bytes": HARNESS_LOG_CAP}
-                journal.append("run.anomaly", session, {
-                    "what": "harness log capped", "kept_bytes": kept, "dropped_bytes": dropped,
-                    "cap_bytes": HARNESS_LOG_CAP})
+                journal.append(
+                    "run.anomaly",
+                    session,
+                    {
+                        "what": "harness log capped",
+                        "kept_bytes": kept,
+                        "dropped_bytes": dropped,
+                        "cap_bytes": HARNESS_LOG_CAP,
+                    },
+                )
     view.status(f"{opts.intendant} exited with status {code}")
     return code
 
@@ -219,8 +245,10 @@ def egress_trust_files(ca_pem: bytes) -> dict[str, bytes]:
 
 
 def egress_trust_env() -> dict[str, str]:
-    return dict.fromkeys(("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO"), EGRESS_TRUST_BUNDLE) | \
-        {"NODE_EXTRA_CA_CERTS": EGRESS_CA_CERT}
+    return dict.fromkeys(
+        ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO"),
+        EGRESS_TRUST_BUNDLE,
+    ) | {"NODE_EXTRA_CA_CERTS": EGRESS_CA_CERT}
 
 
 def egress_env(proxy: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -228,10 +256,20 @@ def egress_env(proxy: str, base: dict[str, str] | None = None) -> dict[str, str]
     requests, pip), npm, git (as ``-c http.proxy``, through GIT_CONFIG_COUNT), cargo and go. Loopback is not
     proxied (the model relay's forwarder is there)."""
     no_proxy = "127.0.0.1,localhost,::1"
-    env = {"HTTPS_PROXY": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "http_proxy": proxy,
-           "NO_PROXY": no_proxy, "no_proxy": no_proxy, "PIP_PROXY": proxy,
-           "npm_config_proxy": proxy, "npm_config_https_proxy": proxy, "npm_config_noproxy": no_proxy,
-           "CARGO_HTTP_PROXY": proxy, "GIT_TERMINAL_PROMPT": "0"}
+    env = {
+        "HTTPS_PROXY": proxy,
+        "HTTP_PROXY": proxy,
+        "https_proxy": proxy,
+        "http_proxy": proxy,
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+        "PIP_PROXY": proxy,
+        "npm_config_proxy": proxy,
+        "npm_config_https_proxy": proxy,
+        "npm_config_noproxy": no_proxy,
+        "CARGO_HTTP_PROXY": proxy,
+        "GIT_TERMINAL_PROMPT": "0",
+    }
     n = int((base or {}).get("GIT_CONFIG_COUNT") or 0)
     env.update({"GIT_CONFIG_COUNT": str(n + 1), f"GIT_CONFIG_KEY_{n}": "http.proxy", f"GIT_CONFIG_VALUE_{n}": proxy})
     return env
@@ -263,13 +301,22 @@ async def start_egress(tg, *, gate, opts, run_dir: Path, session: str, record: R
     # inspecting mode: a CA for this run only, made on the host, its key kept in the door's memory
     inspect = any(getattr(r, "inspect", False) for r in getattr(gate.policy, "rules", ()))
     ca = EgressCA(run_dir / "egress-ca") if inspect else None
-    door = EgressDoor(run_dir / "sock" / EGRESS_SOCKET, gate, session=session, harness=opts.intendant,
-                      resolve=parse_resolve(list(opts.resolve)), limits=egress_limits(gate.policy), ca=ca,
-                      secrets=SecretResolver(redactor=gate.journal.redactor))
+    door = EgressDoor(
+        run_dir / "sock" / EGRESS_SOCKET,
+        gate,
+        session=session,
+        harness=opts.intendant,
+        resolve=parse_resolve(list(opts.resolve)),
+        limits=egress_limits(gate.policy),
+        ca=ca,
+        secrets=SecretResolver(redactor=gate.journal.redactor),
+    )
     record.egress_inspecting = inspect
     record.egress = door.stats
-    record.egress_limits = {"upload_per_run": door.limits.upload_per_run,
-                            "upload_per_connection": door.limits.upload_per_connection}
+    record.egress_limits = {
+        "upload_per_run": door.limits.upload_per_run,
+        "upload_per_connection": door.limits.upload_per_connection,
+    }
     await tg.start(door.serve)
     return door
 
@@ -291,8 +338,7 @@ def _confirm_codex_hook(box: SandboxDriver, spec_l: LaunchSpec, *, view: Any, jo
     journal.append("intendant.hook_check", session, {"harness": spec_l.harness, "hook": dict(entry)})
 
 
-def collect_after_stop(box: SandboxDriver, *, opts: RunOptions, ctx: RunContext, journal: Any,
-                       state: BoxState) -> None:
+def collect_after_stop(box: SandboxDriver, *, opts: RunOptions, ctx: RunContext, journal: Any, state: BoxState) -> None:
     """After the sandbox is confirmed stopped: the harness's transcript into <run>/transcript/ with agp's
     reader, set-id bits cleared in the workspace, the host-run paths compared with their snapshot.
     Everything left behind or found is a ``run.anomaly``. Runs once; never before stop() confirmed."""
@@ -310,28 +356,47 @@ def collect_after_stop(box: SandboxDriver, *, opts: RunOptions, ctx: RunContext,
     for host_dir, rel, container_path in _transcript_sources(opts, state.state_dirs):
         rep = collect(host_dir, rel, dest)
         if not rep.copied:
-            anomaly({"what": "transcript missing", "path": container_path,
-                     "error": "; ".join(f"{p.path}: {p.what} {p.error}".strip() for p in rep.problems[:5])
-                     or "no file"})
+            anomaly(
+                {
+                    "what": "transcript missing",
+                    "path": container_path,
+                    "error": "; ".join(f"{p.path}: {p.what} {p.error}".strip() for p in rep.problems[:5]) or "no file",
+                }
+            )
         left = [p for p in rep.problems if not (not rep.copied and p.error == "ENOENT")]
         if left:
-            anomaly({"what": "transcript files left behind", "path": container_path, "count": len(left),
-                     "problems": [p.to_json_dict() for p in left[:50]]})
+            anomaly(
+                {
+                    "what": "transcript files left behind",
+                    "path": container_path,
+                    "count": len(left),
+                    "problems": [p.to_json_dict() for p in left[:50]],
+                }
+            )
     cleared, problems = strip_setid(workspace)
     if cleared:
-        anomaly({"what": "setuid/setgid bits cleared in the workspace", "files": cleared[:200],
-                 "count": len(cleared)})
+        anomaly({"what": "setuid/setgid bits cleared in the workspace", "files": cleared[:200], "count": len(cleared)})
     before = state.ws_before
     if before is not None:
         after, snap_problems = snapshot(workspace, state.ws_rels)
         changes = diff_snapshots(before, after)
         if changes:
-            anomaly({"what": "paths the host runs without reading them changed in the workspace",
-                     "count": len(changes), "changes": changes[:200]})
+            anomaly(
+                {
+                    "what": "paths the host runs without reading them changed in the workspace",
+                    "count": len(changes),
+                    "changes": changes[:200],
+                }
+            )
         problems = [*problems, *snap_problems]
     if problems:
-        anomaly({"what": "workspace entries that could not be checked", "count": len(problems),
-                 "problems": [p.to_json_dict() for p in problems[:50]]})
+        anomaly(
+            {
+                "what": "workspace entries that could not be checked",
+                "count": len(problems),
+                "problems": [p.to_json_dict() for p in problems[:50]],
+            }
+        )
 
 
 def _approvers(opts: RunOptions, view: Any) -> list[Approver]:
@@ -351,14 +416,20 @@ async def start_gate(tg: Any, *, opts: RunOptions, ctx: RunContext, view: Any, j
     from agp.gate import GateServer
     from agp.gate.server import live_view_sink
 
-    gate = GateServer(socket_dir=ctx.run_dir / "sock", policy=policy, journal=journal,
-                      approvers=_approvers(opts, view),
-                      allow_automatic=opts.approver == "auto", on_event=live_view_sink(view),
-                      approval_timeout=opts.approval_timeout,
-                      socket_uid=ctx.uid, socket_gid=ctx.gid,
-                      host_workspace=str(ctx.workspace),  # symlinks resolved where they really point
-                      workspace_mode=ctx.workspace_mode,  # clone | mount, in each call's context
-                      eval_workers=2)  # large commands are classified in worker processes with a deadline
+    gate = GateServer(
+        socket_dir=ctx.run_dir / "sock",
+        policy=policy,
+        journal=journal,
+        approvers=_approvers(opts, view),
+        allow_automatic=opts.approver == "auto",
+        on_event=live_view_sink(view),
+        approval_timeout=opts.approval_timeout,
+        socket_uid=ctx.uid,
+        socket_gid=ctx.gid,
+        host_workspace=str(ctx.workspace),  # symlinks resolved where they really point
+        workspace_mode=ctx.workspace_mode,  # clone | mount, in each call's context
+        eval_workers=2,
+    )  # large commands are classified in worker processes with a deadline
     await tg.start(gate.serve)
     gate.register_session(ctx.session, harness=opts.intendant, run_id=ctx.run_dir.name)
     return gate
@@ -389,7 +460,12 @@ async def start_relay(tg: Any, *, opts: RunOptions, ctx: RunContext, journal: An
         journal.append("relay.request", session, info)
 
     session = ctx.session
-    relay = ModelRelay(ctx.run_dir / "sock" / "relay.sock", Upstream.parse(url), credential,
-                       rules=RelayRules.for_provider(provider), on_request=on_request)  # model endpoints only
+    relay = ModelRelay(
+        ctx.run_dir / "sock" / "relay.sock",
+        Upstream.parse(url),
+        credential,
+        rules=RelayRules.for_provider(provider),
+        on_request=on_request,
+    )  # model endpoints only
     await tg.start(relay.serve)
     return relay

@@ -46,8 +46,12 @@ def check_docker() -> Check:
         client.ping()
         v = client.version()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the engine is the finding
-        return Check("docker engine", "fail", f"no Docker engine answers: {exc}",
-                     "run `bash scripts/setup.sh --no-demo` (starts dockerd), or start your engine")
+        return Check(
+            "docker engine",
+            "fail",
+            f"no Docker engine answers: {exc}",
+            "run `bash scripts/setup.sh --no-demo` (starts dockerd), or start your engine",
+        )
     return Check("docker engine", "pass", f"Docker {v.get('Version')} (API {v.get('ApiVersion')}) answers")
 
 
@@ -58,10 +62,13 @@ def check_docker_routes() -> Check:
     except Exception as exc:  # noqa: BLE001
         return Check("engine routes", "fail", f"cannot list Docker networks: {exc}", "start the Docker engine")
     if nets:
-        return Check("engine routes", "warn",
-                     f"bridge networks exist ({', '.join(nets)}); agp sandboxes still use --network none and the "
-                     "preflight proves each one has no route",
-                     "for a routeless engine: dockerd --bridge=none --iptables=false --ip-forward=false")
+        return Check(
+            "engine routes",
+            "warn",
+            f"bridge networks exist ({', '.join(nets)}); agp sandboxes still use --network none and the "
+            "preflight proves each one has no route",
+            "for a routeless engine: dockerd --bridge=none --iptables=false --ip-forward=false",
+        )
     return Check("engine routes", "pass", "no bridge networks: containers have no route unless a test creates one")
 
 
@@ -91,8 +98,12 @@ def check_sockets() -> Check:
             p.unlink(missing_ok=True)
             d.rmdir()
     except OSError as exc:
-        return Check("unix sockets", "fail", f"cannot create a Unix socket in {tempfile.gettempdir()}: {exc}",
-                     "set TMPDIR to a writable local directory")
+        return Check(
+            "unix sockets",
+            "fail",
+            f"cannot create a Unix socket in {tempfile.gettempdir()}: {exc}",
+            "set TMPDIR to a writable local directory",
+        )
     return Check("unix sockets", "pass", f"Unix sockets can be created under {tempfile.gettempdir()}")
 
 
@@ -139,11 +150,17 @@ def check_harness_versions() -> Check:
 
         found = images_mod.harness_versions()
     except Exception as exc:  # noqa: BLE001
-        return Check("harness versions", "fail", f"cannot read the harness versions in the images: {exc}", "agp images build")
+        return Check(
+            "harness versions", "fail", f"cannot read the harness versions in the images: {exc}", "agp images build"
+        )
     bad = {k: (want[k], found.get(k)) for k in want if found.get(k) != want[k]}
     if bad:
-        return Check("harness versions", "fail",
-                     "; ".join(f"{k}: validated {w}, image has {f}" for k, (w, f) in bad.items()), "agp images build")
+        return Check(
+            "harness versions",
+            "fail",
+            "; ".join(f"{k}: validated {w}, image has {f}" for k, (w, f) in bad.items()),
+            "agp images build",
+        )
     return Check("harness versions", "pass", ", ".join(f"{k} {v}" for k, v in want.items()) + " (validated pins)")
 
 
@@ -162,19 +179,31 @@ def check_seccomp(security_options: list[str] | None = None) -> Check:
         from agp.sandbox.seccomp import ALLOWED_SOCKET_FAMILIES, PROFILE_DIGEST, REFUSED_SYSCALLS
     except (ImportError, OSError, ValueError) as exc:  # the shipped JSON is missing or unreadable
         return Check("seccomp profile", "fail", f"agp's seccomp profile cannot be loaded: {exc}", "reinstall agp")
-    what = (f"agp's profile {PROFILE_DIGEST} (Docker's default; socket() only "
-            f"{'/'.join(ALLOWED_SOCKET_FAMILIES.values())}; refused: {', '.join(REFUSED_SYSCALLS)})")
+    what = (
+        f"agp's profile {PROFILE_DIGEST} (Docker's default; socket() only "
+        f"{'/'.join(ALLOWED_SOCKET_FAMILIES.values())}; refused: {', '.join(REFUSED_SYSCALLS)})"
+    )
     try:
         opts = _engine_security_options() if security_options is None else security_options
     except Exception as exc:  # noqa: BLE001 - the finding is the message
-        return Check("seccomp profile", "fail", f"{what}; cannot ask the engine whether it applies seccomp: {exc}",
-                     "start the Docker engine")
+        return Check(
+            "seccomp profile",
+            "fail",
+            f"{what}; cannot ask the engine whether it applies seccomp: {exc}",
+            "start the Docker engine",
+        )
     if not _engine_has(opts, "seccomp"):
-        return Check("seccomp profile", "fail", f"{what}; the engine does not support seccomp "
-                     f"(SecurityOptions: {opts}), so no sandbox can be created",
-                     "use a Docker engine built with seccomp support (libseccomp)")
-    return Check("seccomp profile", "pass", f"{what}; the engine applies it to every sandbox and agp checks "
-                 "its digest before start")
+        return Check(
+            "seccomp profile",
+            "fail",
+            f"{what}; the engine does not support seccomp (SecurityOptions: {opts}), so no sandbox can be created",
+            "use a Docker engine built with seccomp support (libseccomp)",
+        )
+    return Check(
+        "seccomp profile",
+        "pass",
+        f"{what}; the engine applies it to every sandbox and agp checks its digest before start",
+    )
 
 
 APPARMOR_ENABLED = Path("/sys/module/apparmor/parameters/enabled")
@@ -192,29 +221,45 @@ def check_apparmor(enabled_path: Path = APPARMOR_ENABLED, security_options: list
         opts = _engine_security_options() if security_options is None else security_options
         engine = _engine_has(opts, "apparmor")
     except Exception as exc:  # noqa: BLE001
-        return Check("apparmor", "warn", f"host: {host or 'not available'}; cannot ask the engine: {exc}",
-                     "start the Docker engine")
+        return Check(
+            "apparmor",
+            "warn",
+            f"host: {host or 'not available'}; cannot ask the engine: {exc}",
+            "start the Docker engine",
+        )
     if host == "Y" and engine:
-        return Check("apparmor", "pass", f"enabled on this host ({enabled_path}: Y) and applied by the engine "
-                     "(docker-default profile on every sandbox)")
+        return Check(
+            "apparmor",
+            "pass",
+            f"enabled on this host ({enabled_path}: Y) and applied by the engine "
+            "(docker-default profile on every sandbox)",
+        )
     if host is None:
         detail = f"not available on this host (no {enabled_path})"
     elif host != "Y":
         detail = f"not enabled on this host ({enabled_path}: {host})"
     else:
         detail = "enabled on this host, but the engine does not apply it (SecurityOptions has no name=apparmor)"
-    return Check("apparmor", "warn", detail + "; sandboxes rely on seccomp, no capabilities, no-new-privileges, "
-                 "a read-only root and namespaces", "enable AppArmor in the kernel and the engine for a second layer")
+    return Check(
+        "apparmor",
+        "warn",
+        detail + "; sandboxes rely on seccomp, no capabilities, no-new-privileges, a read-only root and namespaces",
+        "enable AppArmor in the kernel and the engine for a second layer",
+    )
 
 
 #: CPython releases that fix tarfile extraction-filter bypasses (CVE-2025-4517 write outside the
 #: destination; CVE-2025-4330, -4138, -4435, CVE-2024-12718 in the same fix, cpython gh-135034) and
 #: the negative-offset loop (CVE-2025-8194), per minor version, from the CVE records (PSF CNA)
 TARFILE_FIXES: tuple[tuple[str, dict[tuple[int, int], tuple[int, int, int]]], ...] = (
-    ("CVE-2025-4517 (and CVE-2025-4330, CVE-2025-4138, CVE-2025-4435, CVE-2024-12718)",
-     {(3, 9): (3, 9, 23), (3, 10): (3, 10, 18), (3, 11): (3, 11, 13), (3, 12): (3, 12, 11), (3, 13): (3, 13, 4)}),
-    ("CVE-2025-8194",
-     {(3, 9): (3, 9, 24), (3, 10): (3, 10, 19), (3, 11): (3, 11, 14), (3, 12): (3, 12, 12), (3, 13): (3, 13, 6)}),
+    (
+        "CVE-2025-4517 (and CVE-2025-4330, CVE-2025-4138, CVE-2025-4435, CVE-2024-12718)",
+        {(3, 9): (3, 9, 23), (3, 10): (3, 10, 18), (3, 11): (3, 11, 13), (3, 12): (3, 12, 11), (3, 13): (3, 13, 4)},
+    ),
+    (
+        "CVE-2025-8194",
+        {(3, 9): (3, 9, 24), (3, 10): (3, 10, 19), (3, 11): (3, 11, 14), (3, 12): (3, 12, 12), (3, 13): (3, 13, 6)},
+    ),
 )
 
 
@@ -229,20 +274,34 @@ def check_python(version: tuple[int, int, int] | None = None, executable: str | 
     for cves, fixed in TARFILE_FIXES:
         fix = fixed.get((v[0], v[1]))
         if (fix is not None and v < fix) or (fix is None and v[:2] < min(fixed)):
-            open_cves.append(f"{cves}: fixed in {'.'.join(map(str, fix))}" if fix else f"{cves}: no fixed {v[0]}.{v[1]}")
+            open_cves.append(
+                f"{cves}: fixed in {'.'.join(map(str, fix))}" if fix else f"{cves}: no fixed {v[0]}.{v[1]}"
+            )
     if open_cves:
-        return Check("python", "warn", f"{name} has known tarfile CVEs: {'; '.join(open_cves)}. Its tarfile "
-                     "extraction filters can be bypassed: nothing should extract an archive a sandbox produced with it",
-                     "upgrade the interpreter (or the distribution's python3 package, which may carry the fix "
-                     "under an older version number) and recreate the venv")
+        return Check(
+            "python",
+            "warn",
+            f"{name} has known tarfile CVEs: {'; '.join(open_cves)}. Its tarfile "
+            "extraction filters can be bypassed: nothing should extract an archive a sandbox produced with it",
+            "upgrade the interpreter (or the distribution's python3 package, which may carry the fix "
+            "under an older version number) and recreate the venv",
+        )
     return Check("python", "pass", f"{name}: no known tarfile CVEs in this release")
 
 
-def run_checks(*, key_dir: Path, policy: Path | None = None, intendants: Iterable[str] = ("reference",),
-               harness: bool = True) -> list[Check]:
+def run_checks(
+    *, key_dir: Path, policy: Path | None = None, intendants: Iterable[str] = ("reference",), harness: bool = True
+) -> list[Check]:
     checks: list[Callable[[], Check | list[Check]]] = [
-        check_docker, check_docker_routes, check_seccomp, check_apparmor, check_python, lambda: check_keys(key_dir),
-        check_sockets, lambda: check_policy(policy), lambda: check_images(intendants),
+        check_docker,
+        check_docker_routes,
+        check_seccomp,
+        check_apparmor,
+        check_python,
+        lambda: check_keys(key_dir),
+        check_sockets,
+        lambda: check_policy(policy),
+        lambda: check_images(intendants),
     ]
     if harness:
         checks.append(check_harness_versions)
@@ -253,5 +312,15 @@ def run_checks(*, key_dir: Path, policy: Path | None = None, intendants: Iterabl
     return results
 
 
-CHECKS = ("docker engine", "engine routes", "seccomp profile", "apparmor", "python", "signing key", "unix sockets",
-          "policy", "images", "harness versions")
+CHECKS = (
+    "docker engine",
+    "engine routes",
+    "seccomp profile",
+    "apparmor",
+    "python",
+    "signing key",
+    "unix sockets",
+    "policy",
+    "images",
+    "harness versions",
+)

@@ -21,8 +21,7 @@ from urllib.parse import urlsplit
 
 from agp.errors import AgpError, UsageError
 
-__all__ = ("ModelCheck", "check_model", "check_policy", "check_readiness", "check_script", "model_key_env",
-           "preflight")
+__all__ = ("ModelCheck", "check_model", "check_policy", "check_readiness", "check_script", "model_key_env", "preflight")
 
 #: the harness each intendant talks to, and the provider of its model API
 PROVIDER = {"claude-code": "anthropic", "codex": "openai"}
@@ -60,12 +59,15 @@ def check_readiness(*, key_dir: Path, policy: Path, intendant: str) -> None:
     """`agp doctor`'s checks for this intendant; a missing signing key is not a failure (created on first use)."""
     from agp.doctor import run_checks
 
-    failed = [c for c in run_checks(key_dir=key_dir, policy=policy, intendants=[intendant],
-                                    harness=intendant != "reference")
-              if c.status == "fail" and not (c.name == "signing key" and not (key_dir / "agp.key").exists())]
+    failed = [
+        c
+        for c in run_checks(key_dir=key_dir, policy=policy, intendants=[intendant], harness=intendant != "reference")
+        if c.status == "fail" and not (c.name == "signing key" and not (key_dir / "agp.key").exists())
+    ]
     if failed:
-        raise UsageError("refusing to start: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
-                         + " (agp doctor shows the fixes)")
+        raise UsageError(
+            "refusing to start: " + "; ".join(f"{c.name}: {c.detail}" for c in failed) + " (agp doctor shows the fixes)"
+        )
 
 
 def model_key_env(intendant: str, override: str | None = None) -> str:
@@ -80,8 +82,14 @@ class ModelCheck:
     detail: str
 
 
-def check_model(intendant: str, upstream: str | None = None, *, key_env: str | None = None,
-                timeout: float = PROBE_TIMEOUT, ssl_context: ssl.SSLContext | None = None) -> ModelCheck:
+def check_model(
+    intendant: str,
+    upstream: str | None = None,
+    *,
+    key_env: str | None = None,
+    timeout: float = PROBE_TIMEOUT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> ModelCheck:
     """The model key for ``intendant`` is set and the upstream answers and takes it (no tokens spent)."""
     from agp.sandbox.relay import PROVIDERS
 
@@ -91,8 +99,10 @@ def check_model(intendant: str, upstream: str | None = None, *, key_env: str | N
     env = model_key_env(intendant, key_env)
     key = os.environ.get(env)
     if not key:
-        return ModelCheck(False, f"{intendant} needs the model key in ${env} on this host (it never enters "
-                                 "the sandbox: the relay adds it)")
+        return ModelCheck(
+            False,
+            f"{intendant} needs the model key in ${env} on this host (it never enters the sandbox: the relay adds it)",
+        )
     u = urlsplit(url)
     if u.scheme not in ("http", "https") or not u.hostname:
         return ModelCheck(False, f"the model upstream must be an http(s) URL, not {url!r}")
@@ -102,8 +112,9 @@ def check_model(intendant: str, upstream: str | None = None, *, key_env: str | N
         headers["anthropic-version"] = "2023-06-01"
     port = u.port or (443 if u.scheme == "https" else 80)
     if u.scheme == "https":
-        conn: Any = http.client.HTTPSConnection(u.hostname, port, timeout=timeout,
-                                                context=ssl_context or ssl.create_default_context())
+        conn: Any = http.client.HTTPSConnection(
+            u.hostname, port, timeout=timeout, context=ssl_context or ssl.create_default_context()
+        )
     else:
         conn = http.client.HTTPConnection(u.hostname, port, timeout=timeout)
     try:
@@ -121,9 +132,18 @@ def check_model(intendant: str, upstream: str | None = None, *, key_env: str | N
     return ModelCheck(True, f"${env} is set and the model API at {url} answers (GET {path}: HTTP {status})")
 
 
-def preflight(*, intendant: str, workspace: Path, script: Path | None, policy: Path | list[Path], key_dir: Path,
-              approver: str,
-              model_upstream: str | None = None, model_key_env: str | None = None, readiness: bool = True) -> None:
+def preflight(
+    *,
+    intendant: str,
+    workspace: Path,
+    script: Path | None,
+    policy: Path | list[Path],
+    key_dir: Path,
+    approver: str,
+    model_upstream: str | None = None,
+    model_key_env: str | None = None,
+    readiness: bool = True,
+) -> None:
     """Every check before a run, cheapest first; raises UsageError (exit 2) with one line."""
     if not Path(workspace).is_dir():
         raise UsageError(f"workspace {workspace} is not a directory")

@@ -61,7 +61,7 @@ def new_run_dir(out: Path | None) -> tuple[str, Path]:
     base = out if out is not None else data_dir() / "runs"
     run_dir = base / run_id
     run_dir.mkdir(parents=True, mode=0o700)  # the engine resolves bind mounts as root: nothing inside
-    os.chmod(run_dir, 0o700)                 # the sandbox needs to traverse the host path
+    os.chmod(run_dir, 0o700)  # the sandbox needs to traverse the host path
     (run_dir / "sock").mkdir(mode=0o700)
     for sub in ("keys", "transcript", "logs", "mounts"):
         (run_dir / sub).mkdir(mode=0o755)
@@ -101,8 +101,10 @@ def _reap_orphans(view: LiveView) -> None:
 
     removed = reap_orphans()  # SandboxError when the engine cannot be asked (the doctor proved it answers)
     if removed:
-        view.log(f"removed {len(removed)} sandbox(es) left behind by a dead agp process: "
-                 + ", ".join(c[:12] for c in removed))
+        view.log(
+            f"removed {len(removed)} sandbox(es) left behind by a dead agp process: "
+            + ", ".join(c[:12] for c in removed)
+        )
 
 
 def _key(key_dir: Path) -> SigningKey:
@@ -136,12 +138,22 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # the one wiri
 
     if not opts.skip_doctor:
         view.status("checking readiness (agp doctor)")
-        failed = [c for c in run_checks(key_dir=key_dir, policy=policy_path, intendants=[opts.intendant],
-                                        harness=opts.intendant in registry.REAL) if c.status == "fail"
-                  and not (c.name == "signing key" and not (key_dir / "agp.key").exists())]
+        failed = [
+            c
+            for c in run_checks(
+                key_dir=key_dir,
+                policy=policy_path,
+                intendants=[opts.intendant],
+                harness=opts.intendant in registry.REAL,
+            )
+            if c.status == "fail" and not (c.name == "signing key" and not (key_dir / "agp.key").exists())
+        ]
         if failed:
-            raise AgpError("refusing to start: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
-                           + " (run `agp doctor` for the fixes)")
+            raise AgpError(
+                "refusing to start: "
+                + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+                + " (run `agp doctor` for the fixes)"
+            )
 
     uid, gid = sandbox_user(workspace)
     project = read_project_policy(workspace)  # committed at the user's HEAD; can only tighten
@@ -156,20 +168,39 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # the one wiri
     ctx = RunContext(run_id=run_id, run_dir=run_dir, session=f"run-{run_id}", workspace=workspace, uid=uid, gid=gid)
     session = ctx.session
     started = time.time()
-    record = RunRecord(run_id=run_id, task=opts.task, intendant=opts.intendant,
-                       harness_version=_harness_version(opts.intendant), workspace=str(workspace),
-                       policy_path=str(policy_path), policy_digest=policy.digest, approver=opts.approver,
-                       started=started, policy_tiers=list(policy.sources))
+    record = RunRecord(
+        run_id=run_id,
+        task=opts.task,
+        intendant=opts.intendant,
+        harness_version=_harness_version(opts.intendant),
+        workspace=str(workspace),
+        policy_path=str(policy_path),
+        policy_digest=policy.digest,
+        approver=opts.approver,
+        started=started,
+        policy_tiers=list(policy.sources),
+    )
     _write_run_json(run_dir, record)
-    journal = Journal.open(run_dir / "journal.jsonl", key, head_every=1.0,
-                           on_append=getattr(view, "journal_entry", None))  # the view shows what is journaled
+    journal = Journal.open(
+        run_dir / "journal.jsonl", key, head_every=1.0, on_append=getattr(view, "journal_entry", None)
+    )  # the view shows what is journaled
     exit_code, reason = 1, "the run did not start"
     try:
         journal.append("run.start", session, record.start_body())
         # clone mode: the sandbox mounts a clone in the run directory, never the user's directory
         from agp.workspace.session import before_sandbox
-        mode, box_workspace = before_sandbox(opts, run_dir=run_dir, run_id=run_id, workspace=workspace,
-                                             journal=journal, session=session, record=record, uid=uid, gid=gid)
+
+        mode, box_workspace = before_sandbox(
+            opts,
+            run_dir=run_dir,
+            run_id=run_id,
+            workspace=workspace,
+            journal=journal,
+            session=session,
+            record=record,
+            uid=uid,
+            gid=gid,
+        )
         ctx = replace(ctx, workspace=box_workspace, workspace_mode=mode)
         exit_code, reason = _run_phases(opts, ctx, view, journal, policy, record)
     except KeyboardInterrupt:
@@ -182,8 +213,11 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # the one wiri
         record.ended, record.exit_code, record.exit_reason = time.time(), exit_code, reason
         _write_run_json(run_dir, record)
         with contextlib.suppress(AgpError):  # a poisoned journal: the bundle will say so
-            journal.append("run.end", session, {"exit_code": exit_code, "reason": reason,
-                                                "duration_s": round(record.ended - started, 3)})
+            journal.append(
+                "run.end",
+                session,
+                {"exit_code": exit_code, "reason": reason, "duration_s": round(record.ended - started, 3)},
+            )
         journal.close()
         for sock in (run_dir / "sock").glob("*.sock"):
             sock.unlink(missing_ok=True)
@@ -202,8 +236,9 @@ def run_governed(opts: RunOptions, view: LiveView) -> RunResult:  # the one wiri
     return RunResult(run_id, run_dir, bundle_dir, exit_code, reason, view.counts, bundle_ok, report)
 
 
-def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Journal, policy: Any,
-                record: RunRecord) -> tuple[int, str]:
+def _run_phases(
+    opts: RunOptions, ctx: RunContext, view: LiveView, journal: Journal, policy: Any, record: RunRecord
+) -> tuple[int, str]:
     """Gate and relay up, the sandbox lifecycle in a worker thread, everything down again."""
     import anyio
 
@@ -223,8 +258,7 @@ def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Jour
             except AgpError as exc:
                 state.write_limit = f"{reason} (stopping it failed: {exc})"
 
-        wd = WriteWatchdog({"workspace": workspace, "state": run_dir / "box"},
-                           int(opts.max_write_mb * 1e6), on_limit)
+        wd = WriteWatchdog({"workspace": workspace, "state": run_dir / "box"}, int(opts.max_write_mb * 1e6), on_limit)
         state.watchdog = wd.start()
         record.write_watchdog = {"limit_bytes": wd.limit}
 
@@ -233,16 +267,16 @@ def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Jour
     async def main() -> None:
         async with anyio.create_task_group() as tg:
             gate = await _wiring.start_gate(tg, opts=opts, ctx=ctx, view=view, journal=journal, policy=policy)
-            door = await _wiring.start_egress(tg, gate=gate, opts=opts, run_dir=run_dir, session=session,
-                                              record=record)
+            door = await _wiring.start_egress(tg, gate=gate, opts=opts, run_dir=run_dir, session=session, record=record)
             state.egress_ca_pem = door.ca.cert_pem if door.ca is not None else None
             if registry.get(opts.intendant).upstream is not None:
                 await _wiring.start_relay(tg, opts=opts, ctx=ctx, journal=journal, record=record)
             try:
                 with anyio.move_on_after(opts.timeout) as scope:
                     state.exit_code = await anyio.to_thread.run_sync(
-                        lambda: _wiring.sandbox_phase(opts=opts, ctx=ctx, view=view, journal=journal,
-                                                      record=record, state=state),
+                        lambda: _wiring.sandbox_phase(
+                            opts=opts, ctx=ctx, view=view, journal=journal, record=record, state=state
+                        ),
                         abandon_on_cancel=True,
                     )
                 if scope.cancelled_caught:
@@ -271,9 +305,14 @@ def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Jour
             try:
                 box.stop()  # idempotent; covers Ctrl-C and errors
             except AgpError as exc:
-                journal.append("run.anomaly", session, {"what": "the sandbox could not be confirmed stopped; "
-                                                                "it is removed before anything is read",
-                                                        "error": str(exc)})
+                journal.append(
+                    "run.anomaly",
+                    session,
+                    {
+                        "what": "the sandbox could not be confirmed stopped; it is removed before anything is read",
+                        "error": str(exc),
+                    },
+                )
                 box.teardown()  # removed by the engine: then nothing of it runs
         # a timeout abandons the worker thread; with the sandbox stopped it ends at once. Wait for it, so
         # nothing it does (journaling) can overlap the journal's close or the bundle
@@ -283,17 +322,25 @@ def _run_phases(opts: RunOptions, ctx: RunContext, view: LiveView, journal: Jour
             try:
                 _wiring.collect_after_stop(box, opts=opts, ctx=ctx, journal=journal, state=state)
             except Exception as exc:  # noqa: BLE001 - what could not be read is reported; the bundle is still written
-                journal.append("run.anomaly", session, {"what": "collecting after the run failed",
-                                                        "error": f"{type(exc).__name__}: {exc}"})
+                journal.append(
+                    "run.anomaly",
+                    session,
+                    {"what": "collecting after the run failed", "error": f"{type(exc).__name__}: {exc}"},
+                )
             box.teardown()
             # clone mode: the result, computed and landed with nothing of the sandbox left
             from agp.workspace.session import after_stop
+
             try:
-                after_stop(opts, view=view, journal=journal, policy=policy, run_dir=run_dir, session=session,
-                           record=record)
+                after_stop(
+                    opts, view=view, journal=journal, policy=policy, run_dir=run_dir, session=session, record=record
+                )
             except Exception as exc:  # noqa: BLE001 - reported; the bundle is still written
-                journal.append("run.anomaly", session, {"what": "the workspace result step failed",
-                                                        "error": f"{type(exc).__name__}: {exc}"})
+                journal.append(
+                    "run.anomaly",
+                    session,
+                    {"what": "the workspace result step failed", "error": f"{type(exc).__name__}: {exc}"},
+                )
     if state.write_limit:
         return 1, state.write_limit
     if state.timed_out:

@@ -388,4 +388,3 @@ def main(harness, argv=None, environ=None):
         deny(str(d))
     except BaseException:  # noqa: BLE001 - fail closed: anything else is a deny
         deny("the hook bridge failed")
-

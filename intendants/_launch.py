@@ -51,8 +51,9 @@ def _compiled_core() -> tuple[str, bytes]:
     tag = sys.implementation.cache_tag
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "core.pyc")
-        py_compile.compile(str(_HERE / CORE), cfile=out, doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        py_compile.compile(
+            str(_HERE / CORE), cfile=out, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        )
         return f"__pycache__/_agp_bridge.{tag}.pyc", Path(out).read_bytes()
 
 
@@ -79,7 +80,7 @@ def hook_command(*, python: str, bridge: str, socket: str, deadline: float, sess
     core = " ".join(shlex.quote(a) for a in args)
     return (
         f"{core} || {{ r=$?; [ $r -eq 2 ] && exit 2; "
-        f"echo \"agp: the hook bridge failed (exit $r); the call is denied\" >&2; exit 2; }}"
+        f'echo "agp: the hook bridge failed (exit $r); the call is denied" >&2; exit 2; }}'
     )
 
 
@@ -133,16 +134,27 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
         if st.get("disableAllHooks"):
             refuse("managed settings disable all hooks")
         groups = st.get("hooks", {}).get("PreToolUse", [])
-        ok = [h for g in groups if g.get("matcher") in ("*", "", None) for h in g.get("hooks", [])
-              if h.get("command") == cmd and h.get("onFailure") == "block" and not h.get("async")
-              and float(h.get("timeout", 0)) > deadline]
+        ok = [
+            h
+            for g in groups
+            if g.get("matcher") in ("*", "", None)
+            for h in g.get("hooks", [])
+            if h.get("command") == cmd
+            and h.get("onFailure") == "block"
+            and not h.get("async")
+            and float(h.get("timeout", 0)) > deadline
+        ]
         if not ok:
-            refuse("no PreToolUse handler runs agp's hook for every tool with onFailure=block "
-                   "and a timeout beyond the bridge deadline")
+            refuse(
+                "no PreToolUse handler runs agp's hook for every tool with onFailure=block "
+                "and a timeout beyond the bridge deadline"
+            )
         argv = list(spec.argv)
         if "--setting-sources" not in argv or argv[argv.index("--setting-sources") + 1] != "":
-            refuse('user, project and local settings are loaded (need --setting-sources ""): '
-                   "their env would reach the hook")
+            refuse(
+                'user, project and local settings are loaded (need --setting-sources ""): '
+                "their env would reach the hook"
+            )
         return spec
     if spec.harness == "codex":
         raw = spec.files.get(admin_config)
@@ -154,15 +166,25 @@ def check_spec(spec: LaunchSpec) -> LaunchSpec:
         if req.get("allowed_web_search_modes") != ["disabled"]:
             refuse("requirements.toml must allow only web_search disabled (the provider runs it; no hook sees it)")
         feats = req.get("features", {})
-        if feats.get("hooks") is not True or any(feats.get(k) is not False for k in ("plugins", "remote_plugin", "apps")):
+        if feats.get("hooks") is not True or any(
+            feats.get(k) is not False for k in ("plugins", "remote_plugin", "apps")
+        ):
             refuse("requirements.toml must pin hooks on and plugins, remote_plugin and apps off")
         groups = req.get("hooks", {}).get("PreToolUse", [])
-        ok = [h for g in groups if g.get("matcher") in ("*", "", None) for h in g.get("hooks", [])
-              if h.get("command") == cmd and not h.get("async")
-              and float(h.get("timeout", h.get("timeoutSec", 600))) >= deadline + 10]
+        ok = [
+            h
+            for g in groups
+            if g.get("matcher") in ("*", "", None)
+            for h in g.get("hooks", [])
+            if h.get("command") == cmd
+            and not h.get("async")
+            and float(h.get("timeout", h.get("timeoutSec", 600))) >= deadline + 10
+        ]
         if not ok:
-            refuse("no PreToolUse hook runs agp's hook for every tool with a timeout at least 10 s "
-                   "beyond the bridge deadline (Codex runs the tool when a hook times out)")
+            refuse(
+                "no PreToolUse hook runs agp's hook for every tool with a timeout at least 10 s "
+                "beyond the bridge deadline (Codex runs the tool when a hook times out)"
+            )
         if "analytics.enabled=false" not in spec.argv:
             refuse("analytics are not turned off on the command line")
         home = spec.env.get("CODEX_HOME", "")

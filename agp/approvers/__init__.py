@@ -18,8 +18,19 @@ from agp.approvers.terminal import TerminalApprover
 from agp.errors import ApprovalError, UsageError
 from agp.gate.approvals import Approver, NoApprover, UnsafeAutoApprover
 
-__all__ = ("APPROVER_NAMES", "SLACK_MODES", "NoApprover", "SlackApprover", "SlackSettings", "SlackSocketApprover",
-           "TerminalApprover", "UnsafeAutoApprover", "make_approver", "slack_from_env", "slack_mode")
+__all__ = (
+    "APPROVER_NAMES",
+    "SLACK_MODES",
+    "NoApprover",
+    "SlackApprover",
+    "SlackSettings",
+    "SlackSocketApprover",
+    "TerminalApprover",
+    "UnsafeAutoApprover",
+    "make_approver",
+    "slack_from_env",
+    "slack_mode",
+)
 
 APPROVER_NAMES = ("terminal", "slack", "none", "auto")
 SLACK_MODES = ("socket", "http")
@@ -38,8 +49,9 @@ def slack_mode(environ: Any = None) -> str:
     return "socket"
 
 
-def slack_from_env(*, channel: str | None = None, api_url: str | None = None, port: int | None = None,
-                   environ: Any = None) -> SlackSocketApprover | SlackApprover:
+def slack_from_env(
+    *, channel: str | None = None, api_url: str | None = None, port: int | None = None, environ: Any = None
+) -> SlackSocketApprover | SlackApprover:
     """The Slack approver the environment describes (see docs/slack.md). Raises ApprovalError naming
     the variable that is missing or malformed; connects nothing (that happens in ``start``)."""
     if slack_mode(environ) == "http":

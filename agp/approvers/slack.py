@@ -58,8 +58,15 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from agp.errors import ApprovalError
 from agp.gate.approvals import Answer, AnswerResult, ApprovalBroker, ApprovalRequest, ApprovalResult
 
-__all__ = ("ACTION_APPROVE", "ACTION_DENY", "SlackApprover", "SlackSettings", "build_blocks", "button_value",
-           "group_env_name")
+__all__ = (
+    "ACTION_APPROVE",
+    "ACTION_DENY",
+    "SlackApprover",
+    "SlackSettings",
+    "build_blocks",
+    "button_value",
+    "group_env_name",
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,36 +119,62 @@ def build_blocks(req: ApprovalRequest, *, outcome: ApprovalResult | None = None)
         {"type": "header", "text": {"type": "plain_text", "text": "agp: approval needed", "emoji": False}},
         {"type": "section", "fields": _summary_fields(req)},
         {"type": "section", "text": {"type": "mrkdwn", "text": "*Statements*\n" + _statements_text(req)[:2900]}},
-        {"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"matched: {_mrkdwn_escape(', '.join(req.matched) or '-')}"},
-            {"type": "mrkdwn", "text": f"call sha256 `{req.call_digest}` · approval {req.key} · "
-                                       f"expires <!date^{int(req.expires)}^{{time_secs}}|in {int(req.timeout)}s>"},
-        ]},
+        {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": f"matched: {_mrkdwn_escape(', '.join(req.matched) or '-')}"},
+                {
+                    "type": "mrkdwn",
+                    "text": f"call sha256 `{req.call_digest}` · approval {req.key} · "
+                    f"expires <!date^{int(req.expires)}^{{time_secs}}|in {int(req.timeout)}s>",
+                },
+            ],
+        },
     ]
     if outcome is None:
         value = button_value(req)
-        blocks.append({"type": "actions", "block_id": f"agp-{req.key}", "elements": [
-            {"type": "button", "action_id": ACTION_APPROVE, "style": "primary", "value": value,
-             "text": {"type": "plain_text", "text": "Approve"}},
-            {"type": "button", "action_id": ACTION_DENY, "style": "danger", "value": value,
-             "text": {"type": "plain_text", "text": "Deny"},
-             "confirm": {"title": {"type": "plain_text", "text": "Deny this call?"},
-                         "text": {"type": "plain_text", "text": "The agent's call will be refused."},
-                         "confirm": {"type": "plain_text", "text": "Deny"},
-                         "deny": {"type": "plain_text", "text": "Back"}}},
-        ]})
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"agp-{req.key}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": ACTION_APPROVE,
+                        "style": "primary",
+                        "value": value,
+                        "text": {"type": "plain_text", "text": "Approve"},
+                    },
+                    {
+                        "type": "button",
+                        "action_id": ACTION_DENY,
+                        "style": "danger",
+                        "value": value,
+                        "text": {"type": "plain_text", "text": "Deny"},
+                        "confirm": {
+                            "title": {"type": "plain_text", "text": "Deny this call?"},
+                            "text": {"type": "plain_text", "text": "The agent's call will be refused."},
+                            "confirm": {"type": "plain_text", "text": "Deny"},
+                            "deny": {"type": "plain_text", "text": "Back"},
+                        },
+                    },
+                ],
+            }
+        )
     else:
+
         def mention(a: str) -> str:
             return f"<@{a.split(':', 1)[1]}>" if a.startswith("slack:") else _mrkdwn_escape(a)
 
         who = ", ".join(mention(a) for a in outcome.approvers)
         detail = _mrkdwn_escape(outcome.detail)
         by = mention(outcome.denied_by) if outcome.denied_by else "a human"
-        text = {"approved": f":white_check_mark: *Approved* by {who}",
-                "approved_automatically": ":robot_face: *Approved automatically* (demo)",
-                "denied": f":no_entry: *Denied* by {by}",
-                "timed_out": f":hourglass: *Timed out*: denied ({detail})"}.get(
-            outcome.outcome.value, f":no_entry: *{outcome.outcome.value}*: denied ({detail})")
+        text = {
+            "approved": f":white_check_mark: *Approved* by {who}",
+            "approved_automatically": ":robot_face: *Approved automatically* (demo)",
+            "denied": f":no_entry: *Denied* by {by}",
+            "timed_out": f":hourglass: *Timed out*: denied ({detail})",
+        }.get(outcome.outcome.value, f":no_entry: *{outcome.outcome.value}*: denied ({detail})")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     return blocks
 
@@ -151,8 +184,12 @@ class SlackSettings:
     separated; unset: any human of the workspace) for calls whose rule names no group, and
     ``AGP_SLACK_APPROVERS_<GROUP>`` for a rule's ``approver_group``."""
 
-    def __init__(self, approvers: frozenset[str] | set[str] | None = None,
-                 groups: dict[str, frozenset[str] | set[str]] | None = None, environ: Any = None) -> None:
+    def __init__(
+        self,
+        approvers: frozenset[str] | set[str] | None = None,
+        groups: dict[str, frozenset[str] | set[str]] | None = None,
+        environ: Any = None,
+    ) -> None:
         self.approvers = frozenset(approvers) if approvers else None
         self._groups = {group_env_name(k): frozenset(v) for k, v in (groups or {}).items()}
         self._environ = environ
@@ -177,8 +214,15 @@ class _SlackChannel:
 
     name = "slack"
 
-    def __init__(self, *, client: WebClient, channel: str, team_id: str | None = None,
-                 allowed_users: set[str] | None = None, settings: SlackSettings | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client: WebClient,
+        channel: str,
+        team_id: str | None = None,
+        allowed_users: set[str] | None = None,
+        settings: SlackSettings | None = None,
+    ) -> None:
         self.client = client
         self.channel = channel
         self.team_id = team_id
@@ -214,14 +258,20 @@ class _SlackChannel:
     async def ask(self, request: ApprovalRequest) -> None:
         members = self.settings.members(request.approver_group)
         if members is not None and not members:
-            raise ApprovalError(f"nobody may approve rule {request.rule!r} in Slack: its approver group "
-                                f"{request.approver_group!r} has no members ({group_env_name(request.approver_group or '')} "
-                                "is unset or empty)" if request.approver_group else
-                                "AGP_SLACK_APPROVERS is set but names nobody")
+            raise ApprovalError(
+                f"nobody may approve rule {request.rule!r} in Slack: its approver group "
+                f"{request.approver_group!r} has no members ({group_env_name(request.approver_group or '')} "
+                "is unset or empty)"
+                if request.approver_group
+                else "AGP_SLACK_APPROVERS is set but names nobody"
+            )
         text = f"agp: approval needed for {request.tool} in session {request.session} (rule {request.rule})"
         try:
-            resp = await anyio.to_thread.run_sync(lambda: self.client.chat_postMessage(
-                channel=self.channel, text=text, blocks=build_blocks(request), unfurl_links=False))
+            resp = await anyio.to_thread.run_sync(
+                lambda: self.client.chat_postMessage(
+                    channel=self.channel, text=text, blocks=build_blocks(request), unfurl_links=False
+                )
+            )
         except SlackApiError as exc:
             raise ApprovalError(f"Slack refused the message: {exc.response.get('error', exc)}") from exc
         except (SlackClientError, OSError, ValueError) as exc:
@@ -267,8 +317,13 @@ class _SlackChannel:
             except (SlackClientError, OSError, ValueError) as exc:
                 log.warning("users.info failed for %s; treating the click as a bot's: %s", user_id, exc)
                 return True, user_id
-            bot = (bool(u.get("is_bot")) or bool(u.get("is_app_user")) or bool(u.get("deleted"))
-                   or user_id == "USLACKBOT" or not u.get("id"))
+            bot = (
+                bool(u.get("is_bot"))
+                or bool(u.get("is_app_user"))
+                or bool(u.get("deleted"))
+                or user_id == "USLACKBOT"
+                or not u.get("id")
+            )
             hit = (bot, str(u.get("name") or user_id), u.get("team_id"))
             with self._lock:
                 self._users[user_id] = hit
@@ -311,11 +366,19 @@ class _SlackChannel:
                 self.stats["bot"] += 1
             elif not is_approver:
                 self.stats["not_approver"] += 1
-            res: AnswerResult = broker.answer(Answer(
-                nonce=nonce, session=session, approve=action["action_id"] == ACTION_APPROVE,
-                user_id=f"slack:{user_id}", via="slack", user_name=name, is_bot=is_bot, call_digest=digest,
-                is_approver=is_approver,
-            ))
+            res: AnswerResult = broker.answer(
+                Answer(
+                    nonce=nonce,
+                    session=session,
+                    approve=action["action_id"] == ACTION_APPROVE,
+                    user_id=f"slack:{user_id}",
+                    via="slack",
+                    user_name=name,
+                    is_bot=is_bot,
+                    call_digest=digest,
+                    is_approver=is_approver,
+                )
+            )
             if res.accepted:
                 self.stats["accepted"] += 1
             if res.outcome is not None:
@@ -345,8 +408,9 @@ class SlackApprover(_SlackChannel):
             raise ApprovalError(f"the Slack endpoint listens on loopback only (got {host!r}); use a tunnel")
         if not signing_secret or not signing_secret.strip():
             raise ApprovalError("a Slack signing secret is required (SLACK_SIGNING_SECRET)")
-        super().__init__(client=client, channel=channel, team_id=team_id, allowed_users=allowed_users,
-                         settings=settings)
+        super().__init__(
+            client=client, channel=channel, team_id=team_id, allowed_users=allowed_users, settings=settings
+        )
         self.path = path
         self._verifier = SignatureVerifier(signing_secret, clock=_Clock(clock))
         self._host, self._port = host, port
@@ -354,21 +418,33 @@ class SlackApprover(_SlackChannel):
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_env(cls, *, channel: str | None = None, port: int | None = None, api_url: str | None = None,
-                 environ: Any = None) -> SlackApprover:
+    def from_env(
+        cls, *, channel: str | None = None, port: int | None = None, api_url: str | None = None, environ: Any = None
+    ) -> SlackApprover:
         """Build from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, AGP_SLACK_CHANNEL, AGP_SLACK_PORT (default 3000),
         AGP_SLACK_APPROVERS[_<GROUP>] and AGP_SLACK_API_URL (tests); explicit arguments win. Raises
         ApprovalError naming what is missing."""
         env = os.environ if environ is None else environ
         token, secret = env.get("SLACK_BOT_TOKEN"), env.get("SLACK_SIGNING_SECRET")
         channel = channel or env.get("AGP_SLACK_CHANNEL")
-        missing = [n for n, v in (("SLACK_BOT_TOKEN", token), ("SLACK_SIGNING_SECRET", secret),
-                                  ("a channel (AGP_SLACK_CHANNEL or --slack-channel)", channel)) if not v]
+        missing = [
+            n
+            for n, v in (
+                ("SLACK_BOT_TOKEN", token),
+                ("SLACK_SIGNING_SECRET", secret),
+                ("a channel (AGP_SLACK_CHANNEL or --slack-channel)", channel),
+            )
+            if not v
+        ]
         if missing:
             raise ApprovalError("the Slack approver needs " + ", ".join(missing) + " (see docs/slack.md)")
-        return cls(client=web_client(str(token), api_url or env.get("AGP_SLACK_API_URL")), channel=str(channel),
-                   signing_secret=str(secret), settings=SlackSettings.from_env(env),
-                   port=int(port if port is not None else env.get("AGP_SLACK_PORT", "3000")))
+        return cls(
+            client=web_client(str(token), api_url or env.get("AGP_SLACK_API_URL")),
+            channel=str(channel),
+            signing_secret=str(secret),
+            settings=SlackSettings.from_env(env),
+            port=int(port if port is not None else env.get("AGP_SLACK_PORT", "3000")),
+        )
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -378,7 +454,9 @@ class SlackApprover(_SlackChannel):
         try:
             self._server = ThreadingHTTPServer((self._host, self._port), handler)
         except OSError as exc:
-            raise ApprovalError(f"cannot listen for Slack interactions on {self._host}:{self._port}: {exc.strerror}") from exc
+            raise ApprovalError(
+                f"cannot listen for Slack interactions on {self._host}:{self._port}: {exc.strerror}"
+            ) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="agp-slack-endpoint", daemon=True)
         self._thread.start()

@@ -66,8 +66,10 @@ def check_socket_url(url: str) -> str:
         return url
     if u.scheme == "ws" and u.hostname in _LOOPBACK_HOSTS:
         return url
-    raise ApprovalError(f"refusing the Socket Mode URL {u.scheme}://{u.hostname}:{port}: "
-                        "only wss:// on port 443 (or ws:// on loopback) is used")
+    raise ApprovalError(
+        f"refusing the Socket Mode URL {u.scheme}://{u.hostname}:{port}: "
+        "only wss:// on port 443 (or ws:// on loopback) is used"
+    )
 
 
 class _CheckedClient(SocketModeClient):
@@ -94,10 +96,12 @@ class SlackSocketApprover(_SlackChannel):
         reconnect_wait: float = 3.0,
     ) -> None:
         if not app_token or not app_token.startswith("xapp-"):
-            raise ApprovalError("SLACK_APP_TOKEN must be an app-level token (xapp-...), "
-                                "not a bot (xoxb-) or user token")
-        super().__init__(client=client, channel=channel, team_id=team_id, allowed_users=allowed_users,
-                         settings=settings)
+            raise ApprovalError(
+                "SLACK_APP_TOKEN must be an app-level token (xapp-...), not a bot (xoxb-) or user token"
+            )
+        super().__init__(
+            client=client, channel=channel, team_id=team_id, allowed_users=allowed_users, settings=settings
+        )
         self.app_token = app_token
         self.connect_timeout = connect_timeout
         self.ping_interval = ping_interval
@@ -108,8 +112,9 @@ class SlackSocketApprover(_SlackChannel):
         self.stats.update(hellos=0, ack_failed=0)
 
     @classmethod
-    def from_env(cls, *, channel: str | None = None, api_url: str | None = None,
-                 environ: Any = None) -> SlackSocketApprover:
+    def from_env(
+        cls, *, channel: str | None = None, api_url: str | None = None, environ: Any = None
+    ) -> SlackSocketApprover:
         """Build from SLACK_BOT_TOKEN, SLACK_APP_TOKEN, AGP_SLACK_CHANNEL (or ``channel``),
         AGP_SLACK_APPROVERS[_<GROUP>] and AGP_SLACK_API_URL (tests). Raises ApprovalError naming
         the first variable that is missing or malformed."""
@@ -121,12 +126,18 @@ class SlackSocketApprover(_SlackChannel):
         if not token.startswith("xoxb-"):
             raise ApprovalError("SLACK_BOT_TOKEN must be a bot token (xoxb-...; see docs/slack.md)")
         if not app_token:
-            raise ApprovalError("the Slack approver needs SLACK_APP_TOKEN (an app-level token, xapp-..., "
-                                "with connections:write; see docs/slack.md)")
+            raise ApprovalError(
+                "the Slack approver needs SLACK_APP_TOKEN (an app-level token, xapp-..., "
+                "with connections:write; see docs/slack.md)"
+            )
         if not channel:
             raise ApprovalError("the Slack approver needs a channel: --slack-channel or AGP_SLACK_CHANNEL")
-        return cls(client=web_client(token, api_url or env.get("AGP_SLACK_API_URL")), app_token=app_token,
-                   channel=str(channel), settings=SlackSettings.from_env(env))
+        return cls(
+            client=web_client(token, api_url or env.get("AGP_SLACK_API_URL")),
+            app_token=app_token,
+            channel=str(channel),
+            settings=SlackSettings.from_env(env),
+        )
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -142,8 +153,13 @@ class SlackSocketApprover(_SlackChannel):
             raise ApprovalError(f"Slack is unreachable: {exc}") from exc
         if self.team_id is None and auth.get("team_id"):
             self.team_id = str(auth["team_id"])
-        sm = _CheckedClient(app_token=self.app_token, web_client=self.client, ping_interval=self.ping_interval,
-                            concurrency=4, logger=_SDK_LOG)
+        sm = _CheckedClient(
+            app_token=self.app_token,
+            web_client=self.client,
+            ping_interval=self.ping_interval,
+            concurrency=4,
+            logger=_SDK_LOG,
+        )
         sm.message_listeners.append(self._on_message)
         sm.socket_mode_request_listeners.append(self._on_request)
         self._sm = sm
@@ -151,8 +167,9 @@ class SlackSocketApprover(_SlackChannel):
             sm.connect()
         except SlackApiError as exc:
             self.close()
-            raise ApprovalError(f"Slack refused SLACK_APP_TOKEN (apps.connections.open): "
-                                f"{exc.response.get('error', exc)}") from exc
+            raise ApprovalError(
+                f"Slack refused SLACK_APP_TOKEN (apps.connections.open): {exc.response.get('error', exc)}"
+            ) from exc
         except ApprovalError:
             self.close()
             raise

@@ -50,7 +50,12 @@ def render_request(req: ApprovalRequest, *, index: int = 1, total: int = 1) -> P
     t.add_row("harness", req.harness)
     t.add_row("session", req.session)
     t.add_row("tool", req.tool)
-    t.add_row("rule", f"{req.rule or '-'}  (quorum {req.quorum}" + (f", group {req.approver_group}" if req.approver_group else "") + ")")
+    t.add_row(
+        "rule",
+        f"{req.rule or '-'}  (quorum {req.quorum}"
+        + (f", group {req.approver_group}" if req.approver_group else "")
+        + ")",
+    )
     t.add_row("matched", ", ".join(req.matched) or "-")
     t.add_row("why", req.reason)
     st = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -61,16 +66,27 @@ def render_request(req: ApprovalRequest, *, index: int = 1, total: int = 1) -> P
     st.add_column("rule")
     for i, s in enumerate(req.statements, 1):
         eff = str(s.get("effect", ""))
-        st.add_row(str(i), str(s.get("kind", "")), str(s.get("text", "")),
-                   Text(eff, style={"allow": "green", "deny": "red", "require": "yellow"}.get(eff, "")),
-                   str(s.get("rule") or "-"))
+        st.add_row(
+            str(i),
+            str(s.get("kind", "")),
+            str(s.get("text", "")),
+            Text(eff, style={"allow": "green", "deny": "red", "require": "yellow"}.get(eff, "")),
+            str(s.get("rule") or "-"),
+        )
     if not req.statements:
         st.add_row("-", "-", str(req.call.get("input", ""))[:200], "require", req.rule or "-")
     preview = write_preview(req.tool, req.call.get("input"))
     digest = Text(f"call sha256 {req.call_digest}", style="dim")
     left = max(0, int(req.expires - time.time()))
-    keys = Text.assemble(("[a]", "bold green"), " approve   ", ("[d]", "bold red"), " deny   ",
-                         ("[TAB]", "bold"), " next   ", (f"expires in {left}s", "dim"))
+    keys = Text.assemble(
+        ("[a]", "bold green"),
+        " approve   ",
+        ("[d]", "bold red"),
+        " deny   ",
+        ("[TAB]", "bold"),
+        " next   ",
+        (f"expires in {left}s", "dim"),
+    )
     title = f"approval needed ({index}/{total}) · {req.key}"
     parts: list[RenderableType] = [t, st, *([preview] if preview is not None else []), digest, keys]
     return Panel(Group(*parts), title=title, border_style="yellow", expand=True)
@@ -102,8 +118,12 @@ def write_preview(tool: str, tool_input: Any) -> Panel | None:
     path = str(tool_input.get("file_path") or tool_input.get("path") or "")
     if tool == "Write" and isinstance(tool_input.get("content"), str):
         lines: list[str] = tool_input["content"].splitlines() or [""]
-        return Panel(_clip(lines, [""] * len(lines)), title=f"would write {path} ({len(lines)} lines)",
-                     title_align="left", border_style="dim")
+        return Panel(
+            _clip(lines, [""] * len(lines)),
+            title=f"would write {path} ({len(lines)} lines)",
+            title_align="left",
+            border_style="dim",
+        )
     edits = []
     if tool == "Edit":
         edits = [tool_input]
@@ -115,11 +135,24 @@ def write_preview(tool: str, tool_input: Any) -> Panel | None:
             old, new = e.get("old_string"), e.get("new_string")
             if not isinstance(old, str) or not isinstance(new, str):
                 continue
-            lines += list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"{path} (before)",
-                                               f"{path} (after)", lineterm="", n=2))
+            lines += list(
+                difflib.unified_diff(
+                    old.splitlines(), new.splitlines(), f"{path} (before)", f"{path} (after)", lineterm="", n=2
+                )
+            )
         if lines:
-            styles = ["bold" if ln.startswith(("---", "+++")) else "green" if ln.startswith("+")
-                      else "red" if ln.startswith("-") else "cyan" if ln.startswith("@@") else "" for ln in lines]
+            styles = [
+                "bold"
+                if ln.startswith(("---", "+++"))
+                else "green"
+                if ln.startswith("+")
+                else "red"
+                if ln.startswith("-")
+                else "cyan"
+                if ln.startswith("@@")
+                else ""
+                for ln in lines
+            ]
             return Panel(_clip(lines, styles), title=f"would change {path}", title_align="left", border_style="dim")
     patch = tool_input.get("patch") or tool_input.get("input")
     if isinstance(patch, str) and "*** Begin Patch" in patch:
@@ -228,8 +261,13 @@ class TerminalApprover:
                 self._current = next(iter(self._queue), None)
             nxt = self._queue.get(self._current) if (was_current and self._current) else None
         style = "green" if result.allowed else "red"
-        self.console.print(Text(f"approval {req.key} ({req.tool}): {result.outcome.value}"
-                                + (f" — {', '.join(result.approvers)}" if result.approvers else ""), style=style))
+        self.console.print(
+            Text(
+                f"approval {req.key} ({req.tool}): {result.outcome.value}"
+                + (f" — {', '.join(result.approvers)}" if result.approvers else ""),
+                style=style,
+            )
+        )
         if nxt is not None:
             self._show(nxt)
 
@@ -283,10 +321,17 @@ class TerminalApprover:
         if req is None or (ch not in _APPROVE and ch not in _DENY) or self._broker is None:
             return
         approve = ch in _APPROVE
-        res = self._broker.answer(Answer(
-            nonce=req.nonce, session=req.session, approve=approve, user_id=f"terminal:{self.user}",
-            via="terminal", user_name=self.user, call_digest=req.call_digest,
-        ))
+        res = self._broker.answer(
+            Answer(
+                nonce=req.nonce,
+                session=req.session,
+                approve=approve,
+                user_id=f"terminal:{self.user}",
+                via="terminal",
+                user_name=self.user,
+                call_digest=req.call_digest,
+            )
+        )
         if not res.accepted:
             self.console.print(Text(f"approval {req.key}: {res.detail}", style="red"))
         elif res.outcome is None:

@@ -30,8 +30,10 @@ def policy_file(text: str) -> Path:
     named = shipped("policies") / (text if text.endswith(".toml") else text + ".toml")
     if named.is_file():
         return named
-    raise argparse.ArgumentTypeError(f"no policy file {text} (a path, or a policy agp ships: "
-                                     f"{', '.join(sorted(q.stem for q in shipped('policies').glob('*.toml')))})")
+    raise argparse.ArgumentTypeError(
+        f"no policy file {text} (a path, or a policy agp ships: "
+        f"{', '.join(sorted(q.stem for q in shipped('policies').glob('*.toml')))})"
+    )
 
 
 def out_console() -> Console:

@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Print a completion script for agp's commands and options.\n\n"
             "examples:\n"
             "  agp completion bash > ~/.local/share/bash-completion/completions/agp\n"
-            "  eval \"$(agp completion bash)\"          # this shell only\n"
-            "  agp completion zsh > \"${fpath[1]}/_agp\""
+            '  eval "$(agp completion bash)"          # this shell only\n'
+            '  agp completion zsh > "${fpath[1]}/_agp"'
         ),
     )
     p.add_argument("shell", choices=SHELLS, help="the shell to complete in")

@@ -33,12 +33,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--key-dir", type=Path, default=None, help=f"key directory (default {default_key_dir()})")
-    p.add_argument("--policy", type=policy_file, default=None, help="policy file to validate (default: policies/default.toml)")
-    p.add_argument("--intendant", action="append", choices=list(registry.NAMES),
-                   help="intendant images to check (repeatable; default: all three)")
-    p.add_argument("--model-upstream", default=None, metavar="URL",
-                   help="with --intendant claude-code or codex: the model API whose answer to the key is checked "
-                        "(default: the provider's)")
+    p.add_argument(
+        "--policy", type=policy_file, default=None, help="policy file to validate (default: policies/default.toml)"
+    )
+    p.add_argument(
+        "--intendant",
+        action="append",
+        choices=list(registry.NAMES),
+        help="intendant images to check (repeatable; default: all three)",
+    )
+    p.add_argument(
+        "--model-upstream",
+        default=None,
+        metavar="URL",
+        help="with --intendant claude-code or codex: the model API whose answer to the key is checked "
+        "(default: the provider's)",
+    )
     p.add_argument("--json", action="store_true", help="print [{name, status, detail, fix}] as JSON")
     p.set_defaults(func=_doctor)
 
@@ -48,8 +58,9 @@ def _doctor(args: argparse.Namespace) -> int:
         raise UsageError("--model-upstream is for --intendant " + " or ".join(registry.REAL))
     intendants = args.intendant or list(registry.NAMES)
     harness = any(i in registry.REAL for i in intendants)
-    checks = run_checks(key_dir=args.key_dir or default_key_dir(), policy=args.policy, intendants=intendants,
-                        harness=harness)
+    checks = run_checks(
+        key_dir=args.key_dir or default_key_dir(), policy=args.policy, intendants=intendants, harness=harness
+    )
     # the model key, for the intendants named: is it set, and does the model API take it (no tokens spent)
     for name in dict.fromkeys(args.intendant or []):
         if name not in registry.REAL:  # the reference agent has no model
@@ -57,9 +68,14 @@ def _doctor(args: argparse.Namespace) -> int:
         from agp.preflight import check_model, model_key_env
 
         m = check_model(name, args.model_upstream)
-        checks.append(Check(f"model key {name}", "pass" if m.ok else "fail", m.detail,
-                            "" if m.ok else f"set ${model_key_env(name)} to a key this model API takes "
-                            "(or pass --model-upstream)"))
+        checks.append(
+            Check(
+                f"model key {name}",
+                "pass" if m.ok else "fail",
+                m.detail,
+                "" if m.ok else f"set ${model_key_env(name)} to a key this model API takes (or pass --model-upstream)",
+            )
+        )
     if args.json:
         print_json([c.to_json_dict() for c in checks])
     else:

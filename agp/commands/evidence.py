@@ -41,8 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run directory `agp run` left")
     p.add_argument("--out", type=Path, required=True, help="where to write the bundle (must not exist or be empty)")
-    p.add_argument("--key-dir", type=Path, default=None,
-                   help=f"directory of the journal's signing key agp.key (default {default_key_dir()})")
+    p.add_argument(
+        "--key-dir",
+        type=Path,
+        default=None,
+        help=f"directory of the journal's signing key agp.key (default {default_key_dir()})",
+    )
     p.add_argument("--no-logs", action="store_true", help="leave the run's logs/ out of the bundle")
     p.add_argument("--json", action="store_true", help="print the bundle report as JSON")
     p.set_defaults(func=_evidence)
@@ -77,12 +81,16 @@ def render_bundle_report(report: BundleReport, *, built: bool = False) -> None:
     c.print(f"  run       {escape(str(report.run_id or '?'))} ({escape(str(report.harness or 'unknown harness'))})")
     j = report.journal
     if j:
-        c.print(f"  journal   {'verifies' if report.journal_ok else '[red]does not verify[/]'}: {j.get('entries')} entries, keys {', '.join(j.get('kids') or [])}")
+        c.print(
+            f"  journal   {'verifies' if report.journal_ok else '[red]does not verify[/]'}: {j.get('entries')} entries, keys {', '.join(j.get('kids') or [])}"
+        )
     c.print(f"  gated     {report.gated} call(s)")
     counts = report.counts
     if "allow" in counts:
-        c.print(f"  decisions allow {counts['allow']} · deny {counts['deny']} · require {counts['require']} · "
-                f"approved {counts['approved']} · timed out {counts['timed_out']}")
+        c.print(
+            f"  decisions allow {counts['allow']} · deny {counts['deny']} · require {counts['require']} · "
+            f"approved {counts['approved']} · timed out {counts['timed_out']}"
+        )
     if report.trust:
         c.print(f"  trust     {escape(report.trust)}; key(s) {', '.join(report.trusted_kids) or '—'}")
     if report.manifest_kid:

@@ -27,18 +27,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="images_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
-    b = s.add_parser("build", help="build the base and the intendant images (skips unchanged ones)",
-                     formatter_class=HelpFormatter,
-                     description="Build the base image and the intendant images, then pin their ids.\n"
-                                 "Needs root (debootstrap), a Docker engine and npm.")
+    b = s.add_parser(
+        "build",
+        help="build the base and the intendant images (skips unchanged ones)",
+        formatter_class=HelpFormatter,
+        description="Build the base image and the intendant images, then pin their ids.\n"
+        "Needs root (debootstrap), a Docker engine and npm.",
+    )
     b.add_argument("names", nargs="*", metavar="NAME", help="reference, claude-code, codex (default: all)")
     b.add_argument("--force", action="store_true", help="rebuild even when the inputs did not change")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.set_defaults(func=_build)
 
-    ls = s.add_parser("list", help="show the pinned image ids and whether the engine has them",
-                      formatter_class=HelpFormatter,
-                      description="Show the pin file: each image's id, tag, inputs digest and harness version.")
+    ls = s.add_parser(
+        "list",
+        help="show the pinned image ids and whether the engine has them",
+        formatter_class=HelpFormatter,
+        description="Show the pin file: each image's id, tag, inputs digest and harness version.",
+    )
     ls.add_argument("--json", action="store_true", help="print the result as JSON")
     ls.set_defaults(func=_list)
 
@@ -81,6 +87,9 @@ def _list(args: argparse.Namespace) -> int:
         return 1
     for r in rows:
         hv = f"  harness {r['harness_version']}" if r.get("harness_version") else ""
-        out.print(f"{r['name']:12} {r['id']}  {r.get('tag', '')}{hv}  "
-                  f"{'present' if r['present'] else 'MISSING from the engine'}", markup=False)
+        out.print(
+            f"{r['name']:12} {r['id']}  {r.get('tag', '')}{hv}  "
+            f"{'present' if r['present'] else 'MISSING from the engine'}",
+            markup=False,
+        )
     return 0 if all(r["present"] for r in rows) else 1

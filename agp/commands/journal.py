@@ -101,7 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     ck.add_argument("--journal", type=Path, required=True, help="the journal file")
-    ck.add_argument("--key-dir", type=Path, default=None, help=f"the journal's key directory (default {default_key_dir()})")
+    ck.add_argument(
+        "--key-dir", type=Path, default=None, help=f"the journal's key directory (default {default_key_dir()})"
+    )
     ck.add_argument("--out", type=Path, help="also write the checkpoint here")
     ck.set_defaults(func=_checkpoint)
 
@@ -149,14 +151,20 @@ def _prove(args: argparse.Namespace) -> int:
     if args.json:
         import base64
 
-        print_json({
-            "seq": proof.index, "tree_size": proof.tree_size,
-            "hashes": [base64.b64encode(h).decode() for h in proof.hashes], "proof": proof.to_text(),
-        })
+        print_json(
+            {
+                "seq": proof.index,
+                "tree_size": proof.tree_size,
+                "hashes": [base64.b64encode(h).decode() for h in proof.hashes],
+                "proof": proof.to_text(),
+            }
+        )
         return 0
     _emit(proof.to_text(), args.out)
     if args.out is not None:
-        err_console().print(f"[green]proof[/] of entry {proof.index} in a tree of {proof.tree_size} entries → {args.out}")
+        err_console().print(
+            f"[green]proof[/] of entry {proof.index} in a tree of {proof.tree_size} entries → {args.out}"
+        )
     return 0
 
 
@@ -192,10 +200,16 @@ def _tree(args: argparse.Namespace) -> int:
 
     with TreeFile.open(args.journal, sync=False) as t:
         t.sync(rebuild=args.rebuild)
-        info = {"leaves": t.leaves, "root": base64.b64encode(t.root_at(t.leaves)).decode(), "rebuilt": t.rebuilt,
-                "sidecar": str(t.path)}
+        info = {
+            "leaves": t.leaves,
+            "root": base64.b64encode(t.root_at(t.leaves)).decode(),
+            "rebuilt": t.rebuilt,
+            "sidecar": str(t.path),
+        }
     if args.json:
         print_json(info)
     else:
-        out_console().print(f"{info['leaves']} leaves, root {info['root']}  ({info['sidecar']}{', rebuilt' if info['rebuilt'] else ''})")
+        out_console().print(
+            f"{info['leaves']} leaves, root {info['root']}  ({info['sidecar']}{', rebuilt' if info['rebuilt'] else ''})"
+        )
     return 0

@@ -26,8 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ks = p.add_subparsers(dest="keys_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
-    i = ks.add_parser("init", help="create a new key pair (refuses to overwrite)", formatter_class=HelpFormatter,
-                      description="Create D/agp.key (mode 0600) and D/agp.pub. Refuses to overwrite existing keys.")
+    i = ks.add_parser(
+        "init",
+        help="create a new key pair (refuses to overwrite)",
+        formatter_class=HelpFormatter,
+        description="Create D/agp.key (mode 0600) and D/agp.pub. Refuses to overwrite existing keys.",
+    )
     i.add_argument("--dir", type=Path, default=None, help=f"key directory (default {default_key_dir()})")
     i.add_argument("--json", action="store_true", help="print {kid, private_key, public_key} as JSON")
     i.set_defaults(func=_init)
@@ -49,8 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     r.set_defaults(func=_rotate)
 
-    s = ks.add_parser("show", help="print the key id and public key", formatter_class=HelpFormatter,
-                      description="Print the key id (kid) and base64 public key of D/agp.key.")
+    s = ks.add_parser(
+        "show",
+        help="print the key id and public key",
+        formatter_class=HelpFormatter,
+        description="Print the key id (kid) and base64 public key of D/agp.key.",
+    )
     s.add_argument("--dir", type=Path, default=None, help=f"key directory (default {default_key_dir()})")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_show)
@@ -77,7 +85,9 @@ def _rotate(args: argparse.Namespace) -> int:
     d = _dir(args)
     r = rotate_key(args.journal, d)
     if args.json:
-        print_json({"old_kid": r.old_kid, "new_kid": r.new_kid, "rotation_seq": r.rotation_seq, "keyring": str(r.keyring)})
+        print_json(
+            {"old_kid": r.old_kid, "new_kid": r.new_kid, "rotation_seq": r.rotation_seq, "keyring": str(r.keyring)}
+        )
     else:
         c = out_console()
         c.print(f"[green]rotated[/] {r.old_kid} → [bold]{r.new_kid}[/] (journal entry {r.rotation_seq})")

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "adr/0003-policy-language.md). deny > require > allow; a statement no rule matches\n"
             "is denied; a call is allowed only if every statement in it is allowed. Several\n"
             "files given together are tiers (org, project, user): strictest wins. A file may\n"
-            "extend others (extends = [\"default\", \"../org.toml\"]); a repository's own\n"
+            'extend others (extends = ["default", "../org.toml"]); a repository\'s own\n'
             ".agp/policy.toml, read from its HEAD, is a tier that can only tighten."
         ),
     )
@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
     c = ps.add_parser(
-        "check", help="validate policy files and print their digest", formatter_class=HelpFormatter,
+        "check",
+        help="validate policy files and print their digest",
+        formatter_class=HelpFormatter,
         description=(
             "Validate one or more policy files (several = tiers). Unknown keys, wrong types and\n"
             "rules that can never match are errors, reported with the file and line.\n"
@@ -54,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Warns (and with --strict fails) on an allow rule that matches every tool or every\n"
             "program, and on a policy that has no rule or no allow rule. A file at .agp/policy.toml\n"
             "is checked as the project policy it is: a tier that can only tighten (it needs no\n"
-            "allow rule, and its allow rules have no effect unless no_match = \"deny\").\n\n"
+            'allow rule, and its allow rules have no effect unless no_match = "deny").\n\n'
             "Exit status: 0 valid, 1 warnings with --strict, 2 invalid.\n\n"
             "examples:\n  agp policy check policies/default.toml\n  agp policy check default    # a policy agp ships: default, ci, strict"
         ),
@@ -65,13 +67,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_check)
 
     e = ps.add_parser(
-        "explain", help="show how a policy decides one tool call", formatter_class=HelpFormatter,
+        "explain",
+        help="show how a policy decides one tool call",
+        formatter_class=HelpFormatter,
         description=(
             "Evaluate one tool call and show the statements found in it, every rule that matched\n"
             "each, and the decision with its reason.\n\n"
             "examples:\n"
             "  agp policy explain --policy policies/default.toml --harness claude-code \\\n"
-            "      --tool Bash --input '{\"command\": \"rm -rf build && ls\"}'\n"
+            '      --tool Bash --input \'{"command": "rm -rf build && ls"}\'\n'
             "  agp policy explain --workspace-mode clone -- git commit -am 'fix the test'\n"
             "  agp policy explain -- 'pytest -q 2>&1 | tail -5'\n\n"
             "After --, the words are one Bash command (a single word is taken as the whole\n"
@@ -81,17 +85,40 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Exit status: 0 whatever the decision (the decision is the output), 2 bad input."
         ),
     )
-    e.add_argument("--policy", action="append", type=policy_file, default=None, metavar="FILE",
-                   help="policy file, or the name of a shipped one: default, ci, strict (repeat for tiers; default: the shipped default policy)")
-    e.add_argument("--project", type=Path, default=None, metavar="REPO",
-                   help="add REPO's .agp/policy.toml as committed at HEAD (a tier that can only tighten)")
+    e.add_argument(
+        "--policy",
+        action="append",
+        type=policy_file,
+        default=None,
+        metavar="FILE",
+        help="policy file, or the name of a shipped one: default, ci, strict (repeat for tiers; default: the shipped default policy)",
+    )
+    e.add_argument(
+        "--project",
+        type=Path,
+        default=None,
+        metavar="REPO",
+        help="add REPO's .agp/policy.toml as committed at HEAD (a tier that can only tighten)",
+    )
     e.add_argument("--harness", default="claude-code", help="claude-code | codex | reference (default claude-code)")
-    e.add_argument("--tool", default=None, help="tool name as the harness reports it (Bash, Read, mcp__srv__tool...; "
-                   "default Bash with a command after --)")
-    e.add_argument("--input", default=None, metavar="JSON",
-                   help="the tool input as a JSON object; @FILE reads it from a file, - from stdin")
-    e.add_argument("--workspace-mode", choices=WORKSPACE_MODES, default="mount",
-                   help="mount: the user's own directory (default); clone: the agent works on a copy")
+    e.add_argument(
+        "--tool",
+        default=None,
+        help="tool name as the harness reports it (Bash, Read, mcp__srv__tool...; "
+        "default Bash with a command after --)",
+    )
+    e.add_argument(
+        "--input",
+        default=None,
+        metavar="JSON",
+        help="the tool input as a JSON object; @FILE reads it from a file, - from stdin",
+    )
+    e.add_argument(
+        "--workspace-mode",
+        choices=WORKSPACE_MODES,
+        default="mount",
+        help="mount: the user's own directory (default); clone: the agent works on a copy",
+    )
     e.add_argument("command", nargs="*", metavar="-- CMD", help="a Bash command, instead of --tool/--input")
     e.add_argument("--workspace", default=None, help="workspace path (default: the current directory)")
     e.add_argument("--cwd", default=None, help="the call's working directory (default: the workspace)")
@@ -100,14 +127,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_explain)
 
     t = ps.add_parser(
-        "test", help="run the [[test]] examples written in policy files", formatter_class=HelpFormatter,
+        "test",
+        help="run the [[test]] examples written in policy files",
+        formatter_class=HelpFormatter,
         description=(
             "Run the example cases written beside the rules:\n\n"
             "  [[test]]\n"
-            "  tool = \"Bash\"\n"
-            "  input = { command = \"git push --force\" }\n"
-            "  expect = \"deny\"            # allow | deny | require\n"
-            "  rule = \"deny-git-force-push\" # optional: the deciding rule\n\n"
+            '  tool = "Bash"\n'
+            '  input = { command = "git push --force" }\n'
+            '  expect = "deny"            # allow | deny | require\n'
+            '  rule = "deny-git-force-push" # optional: the deciding rule\n\n'
             "Optional keys: name, harness (default claude-code), workspace (default /workspace),\n"
             "workspace_mode (mount or clone, default mount), cwd (default the workspace), now.\n"
             "Paths are resolved without looking at this machine's files. Several files are tested\n"
@@ -121,7 +150,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=_test)
 
     r = ps.add_parser(
-        "replay", help="evaluate a journal's decisions again and compare", formatter_class=HelpFormatter,
+        "replay",
+        help="evaluate a journal's decisions again and compare",
+        formatter_class=HelpFormatter,
         description=(
             "Evaluate every gate.decision of a journal again under the given policy, at each entry's\n"
             "own time. Under the policy the run used (same digest): compare effect, rule, matched\n"
@@ -137,16 +168,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     r.add_argument("journal", type=Path, metavar="JOURNAL")
-    r.add_argument("--policy", action="append", type=policy_file, required=True, metavar="FILE",
-                   help="policy file, or the name of a shipped one: default, ci, strict (repeat for tiers)")
+    r.add_argument(
+        "--policy",
+        action="append",
+        type=policy_file,
+        required=True,
+        metavar="FILE",
+        help="policy file, or the name of a shipped one: default, ci, strict (repeat for tiers)",
+    )
     r.add_argument("--workspace", default="/workspace", help="the workspace path the gate used (default /workspace)")
-    r.add_argument("--workspace-mode", choices=WORKSPACE_MODES, default=None,
-                   help="evaluate every call in this mode (default: the mode journaled with each call, else mount)")
+    r.add_argument(
+        "--workspace-mode",
+        choices=WORKSPACE_MODES,
+        default=None,
+        help="evaluate every call in this mode (default: the mode journaled with each call, else mount)",
+    )
     r.add_argument("--json", action="store_true", help="print {ok, counts, results: [...]}")
     r.set_defaults(func=_replay)
 
     i = ps.add_parser(
-        "init", help="write a commented starting policy", formatter_class=HelpFormatter,
+        "init",
+        help="write a commented starting policy",
+        formatter_class=HelpFormatter,
         description=(
             "Write a starting policy with comments.\n\n"
             "  --kind project (default): .agp/policy.toml for the repository. Commit it: agp reads\n"
@@ -157,14 +200,22 @@ def register(sub: argparse._SubParsersAction) -> None:
             "example:\n  agp policy init && agp policy test .agp/policy.toml"
         ),
     )
-    i.add_argument("path", nargs="?", type=Path, default=None, metavar="FILE",
-                   help="where to write (default: .agp/policy.toml for project, agp-policy.toml for run)")
+    i.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="where to write (default: .agp/policy.toml for project, agp-policy.toml for run)",
+    )
     i.add_argument("--kind", choices=["project", "run"], default="project", help="project (default) or run")
     i.add_argument("--force", action="store_true", help="replace an existing file")
     i.set_defaults(func=_init)
 
     sc = ps.add_parser(
-        "schema", help="print the JSON Schema of policy files (for editors)", formatter_class=HelpFormatter,
+        "schema",
+        help="print the JSON Schema of policy files (for editors)",
+        formatter_class=HelpFormatter,
         description=(
             "Print the JSON Schema (draft 2020-12) of a policy file, generated from the same\n"
             "models that validate it. Editors with TOML schema support (Taplo, Even Better TOML)\n"
@@ -186,8 +237,10 @@ def _check(args: argparse.Namespace) -> int:
         if _is_project_policy(f):  # checked as what it will be: a tier that can only tighten
             if read_extends(f):
                 raise UsageError(f"{f}: a project policy cannot use extends (it is read from the commit alone)")
-            tiers = [(pf.model_copy(update={"policy": pf.policy.model_copy(update={"tighten_only": True})}), src)
-                     for pf, src in tiers]
+            tiers = [
+                (pf.model_copy(update={"policy": pf.policy.model_copy(update={"tighten_only": True})}), src)
+                for pf, src in tiers
+            ]
         for pf, src in tiers:
             files.append(pf)
             sources.append(src)
@@ -207,8 +260,10 @@ def _check(args: argparse.Namespace) -> int:
             extra.append("no approvals: require → deny")
         if tier["no_match"] == "deny":
             extra.append("allow-list tier")
-        c.print(f"[green]valid[/] {escape(tier['source'])}: {escape(tier['name'])}, {tier['rules']} rules, "
-                f"{len(pf.test)} tests" + (f" ({'; '.join(extra)})" if extra else ""))
+        c.print(
+            f"[green]valid[/] {escape(tier['source'])}: {escape(tier['name'])}, {tier['rules']} rules, "
+            f"{len(pf.test)} tests" + (f" ({'; '.join(extra)})" if extra else "")
+        )
     for w in warnings:
         c.print(f"[yellow]warning[/] {escape(w)}")
     c.print(f"digest {policy.digest}")
@@ -277,15 +332,23 @@ def _explain(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy or [shipped_policies_dir() / "default.toml"], project=project)
     workspace = os.path.abspath(args.workspace or os.getcwd())
     cwd = os.path.abspath(args.cwd) if args.cwd else workspace
-    call = ToolCall(harness=args.harness, tool=tool, input=inp, cwd=cwd,
-                    workspace=workspace, session="explain", workspace_mode=args.workspace_mode)
+    call = ToolCall(
+        harness=args.harness,
+        tool=tool,
+        input=inp,
+        cwd=cwd,
+        workspace=workspace,
+        session="explain",
+        workspace_mode=args.workspace_mode,
+    )
     d = explain(call, policy, _now(args.now))
     if args.json:
         print_json(explain_json(d, call))
         return 0
     c = out_console()
-    table = Table(title=f"{escape(tool)} call ({args.workspace_mode} mode): {len(d.statements)} statement(s)",
-                  show_lines=True)
+    table = Table(
+        title=f"{escape(tool)} call ({args.workspace_mode} mode): {len(d.statements)} statement(s)", show_lines=True
+    )
     for col in ("#", "statement", "kind", "paths", "matched rules", "effect"):
         table.add_column(col)
     for i, s in enumerate(d.statements, 1):
@@ -295,7 +358,9 @@ def _explain(args: argparse.Namespace) -> int:
         matched = "\n".join(f"[bold]{escape(r)}[/]" if r == s.rule else escape(r) for r in s.matched) or "[dim]none[/]"
         table.add_row(str(i), what, st.kind, paths, matched, f"[{_STYLE[s.effect]}]{s.effect}[/]")
     c.print(table)
-    c.print(f"decision: [bold {_STYLE[d.effect]}]{d.effect}[/]  rule: {escape(d.rule) if d.rule else 'none (no rule allows a statement)'}")
+    c.print(
+        f"decision: [bold {_STYLE[d.effect]}]{d.effect}[/]  rule: {escape(d.rule) if d.rule else 'none (no rule allows a statement)'}"
+    )
     c.print(f"reason:   {escape(d.reason)}")
     if d.effect == "require":
         c.print(f"approvers: {escape(d.approver_group or 'default')}  quorum: {d.quorum}")
@@ -310,14 +375,22 @@ def _test(args: argparse.Namespace) -> int:
     if args.junit is not None:
         _write_junit(args.junit, args.files, results)
     if args.json:
-        print_json({"ok": ok, "passed": len(results) - len(failed), "failed": len(failed),
-                    "results": [r.to_json_dict() for r in results]})
+        print_json(
+            {
+                "ok": ok,
+                "passed": len(results) - len(failed),
+                "failed": len(failed),
+                "results": [r.to_json_dict() for r in results],
+            }
+        )
         return 0 if ok else 1
     c = out_console()
     for r in results:
         mark = "[green]pass[/]" if r.ok else "[red]FAIL[/]"
-        c.print(f"{mark} {r.index:3d} {escape(r.label)}  → {r.decision.effect}"
-                + (f"\n         {escape(r.problem)}" if r.problem else ""))
+        c.print(
+            f"{mark} {r.index:3d} {escape(r.label)}  → {r.decision.effect}"
+            + (f"\n         {escape(r.problem)}" if r.problem else "")
+        )
     if not results:
         c.print("[red]no " + escape("[[test]]") + " cases in these files[/]")
     c.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
@@ -341,11 +414,21 @@ def _replay(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for res in results:
         counts[res.status] = counts.get(res.status, 0) + 1
-    ok = (counts.get("same", 0) + counts.get("unchanged", 0) > 0 and not counts.get("differs")
-          and not counts.get("changed") and not counts.get("malformed"))
+    ok = (
+        counts.get("same", 0) + counts.get("unchanged", 0) > 0
+        and not counts.get("differs")
+        and not counts.get("changed")
+        and not counts.get("malformed")
+    )
     if args.json:
-        print_json({"ok": ok, "policy_digest": policy.digest, "counts": counts,
-                    "results": [res.to_json_dict() for res in results]})
+        print_json(
+            {
+                "ok": ok,
+                "policy_digest": policy.digest,
+                "counts": counts,
+                "results": [res.to_json_dict() for res in results],
+            }
+        )
         return 0 if ok else 1
     c = out_console()
     for res in results:
@@ -360,8 +443,14 @@ def _replay(args: argparse.Namespace) -> int:
 def _write_junit(path: Path, files: list[Path], results: list[Any]) -> None:
     """JUnit XML, as CI systems read it: one testsuite, one testcase per [[test]] case."""
     failed = [r for r in results if not r.ok]
-    suite = ET.Element("testsuite", name="agp policy test " + " ".join(str(f) for f in files),
-                       tests=str(len(results)), failures=str(len(failed)), errors="0", skipped="0")
+    suite = ET.Element(
+        "testsuite",
+        name="agp policy test " + " ".join(str(f) for f in files),
+        tests=str(len(results)),
+        failures=str(len(failed)),
+        errors="0",
+        skipped="0",
+    )
     for r in results:
         case = ET.SubElement(suite, "testcase", classname="agp.policy", name=f"{r.index:03d} {r.label}")
         if not r.ok:

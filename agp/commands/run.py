@@ -18,8 +18,15 @@ from intendants import registry
 if TYPE_CHECKING:
     from agp.approvers import SlackApprover, SlackSocketApprover
 
-__all__ = ("APPROVAL_HEADROOM", "DEFAULT_APPROVAL_TIMEOUT", "bridge_deadline", "check_approval_timeout", "register",
-           "render_result", "workspace_summary")
+__all__ = (
+    "APPROVAL_HEADROOM",
+    "DEFAULT_APPROVAL_TIMEOUT",
+    "bridge_deadline",
+    "check_approval_timeout",
+    "register",
+    "render_result",
+    "workspace_summary",
+)
 
 DEFAULT_APPROVAL_TIMEOUT = 20.0
 #: what Ctrl-C during a run says happens next
@@ -46,7 +53,8 @@ def check_approval_timeout(timeout: float, intendant: str) -> float:
         raise UsageError(
             f"--approval-timeout {timeout:g} is too long: the hook bridge denies any call the gate has not "
             f"answered within {bridge_deadline(intendant):g}s, so approvals must end by {limit:g}s "
-            f"({APPROVAL_HEADROOM:g}s are kept for classifying and journaling the call)")
+            f"({APPROVAL_HEADROOM:g}s are kept for classifying and journaling the call)"
+        )
     return timeout
 
 
@@ -73,45 +81,101 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  agp run --intendant reference --script task.json --workspace /tmp/ws --approver none"
         ),
     )
-    p.add_argument("--intendant", required=True, choices=sorted(registry.NAMES),
-                   help="which harness runs: Claude Code, Codex, or the deterministic reference agent")
+    p.add_argument(
+        "--intendant",
+        required=True,
+        choices=sorted(registry.NAMES),
+        help="which harness runs: Claude Code, Codex, or the deterministic reference agent",
+    )
     p.add_argument("--task", default=None, help="the task given to the agent (the reference agent takes --script)")
     p.add_argument("--script", type=Path, default=None, help="reference intendant: the JSON task script to run")
-    p.add_argument("--workspace", type=Path, required=True,
-                   help="the directory the agent works in: a git repository's top level runs in clone mode "
-                        "(the agent works on a clone; its change comes back as a patch and a branch agp/RUN-ID), "
-                        "any other directory is mounted read-write")
-    p.add_argument("--workspace-mode", choices=["clone", "mount"], default=None,
-                   help="clone (default for a git repository) or mount (the directory itself, read-write)")
-    p.add_argument("--apply", action="store_true",
-                   help="clone mode: apply the result to the working tree instead of creating the branch "
-                        "(refused when it would overwrite changes made since the run started)")
-    p.add_argument("--result-max-file-mb", type=float, default=50.0, metavar="MB",
-                   help="clone mode: a file larger than this is not carried back (an anomaly; default 50)")
-    p.add_argument("--policy", type=policy_file, action="append", default=None, metavar="FILE",
-                   help="policy file, or a shipped one: default, ci, strict (default: default); repeat for tiers, strictest wins. "
-                        "A .agp/policy.toml committed at the workspace's HEAD is added as a tier that can only tighten")
-    p.add_argument("--approver", choices=["terminal", "slack", "none"], default=None,
-                   help="who answers `require` verdicts (default: terminal on a TTY, none otherwise; "
-                        "none means every require is denied)")
-    p.add_argument("--approval-timeout", type=float, default=DEFAULT_APPROVAL_TIMEOUT, metavar="S",
-                   help=f"seconds to wait for an approval before denying (default {DEFAULT_APPROVAL_TIMEOUT:g}; at most "
-                        f"the hook bridge's deadline minus {APPROVAL_HEADROOM:g}s)")
-    p.add_argument("--slack-channel", default=None, metavar="CHANNEL",
-                   help="--approver slack: the channel approvals are posted to (or AGP_SLACK_CHANNEL); "
-                        "the tokens come from SLACK_BOT_TOKEN and SLACK_APP_TOKEN (docs/slack.md)")
-    p.add_argument("--model-upstream", default=None,
-                   help="the one model API the relay forwards to (default: https://api.anthropic.com for "
-                        "claude-code, https://api.openai.com for codex)")
-    p.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDRESS",
-                   help="egress door: connect HOST:PORT to ADDRESS instead of resolving HOST (curl's syntax; "
-                        "repeatable; for internal mirrors and tests)")
+    p.add_argument(
+        "--workspace",
+        type=Path,
+        required=True,
+        help="the directory the agent works in: a git repository's top level runs in clone mode "
+        "(the agent works on a clone; its change comes back as a patch and a branch agp/RUN-ID), "
+        "any other directory is mounted read-write",
+    )
+    p.add_argument(
+        "--workspace-mode",
+        choices=["clone", "mount"],
+        default=None,
+        help="clone (default for a git repository) or mount (the directory itself, read-write)",
+    )
+    p.add_argument(
+        "--apply",
+        action="store_true",
+        help="clone mode: apply the result to the working tree instead of creating the branch "
+        "(refused when it would overwrite changes made since the run started)",
+    )
+    p.add_argument(
+        "--result-max-file-mb",
+        type=float,
+        default=50.0,
+        metavar="MB",
+        help="clone mode: a file larger than this is not carried back (an anomaly; default 50)",
+    )
+    p.add_argument(
+        "--policy",
+        type=policy_file,
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="policy file, or a shipped one: default, ci, strict (default: default); repeat for tiers, strictest wins. "
+        "A .agp/policy.toml committed at the workspace's HEAD is added as a tier that can only tighten",
+    )
+    p.add_argument(
+        "--approver",
+        choices=["terminal", "slack", "none"],
+        default=None,
+        help="who answers `require` verdicts (default: terminal on a TTY, none otherwise; "
+        "none means every require is denied)",
+    )
+    p.add_argument(
+        "--approval-timeout",
+        type=float,
+        default=DEFAULT_APPROVAL_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait for an approval before denying (default {DEFAULT_APPROVAL_TIMEOUT:g}; at most "
+        f"the hook bridge's deadline minus {APPROVAL_HEADROOM:g}s)",
+    )
+    p.add_argument(
+        "--slack-channel",
+        default=None,
+        metavar="CHANNEL",
+        help="--approver slack: the channel approvals are posted to (or AGP_SLACK_CHANNEL); "
+        "the tokens come from SLACK_BOT_TOKEN and SLACK_APP_TOKEN (docs/slack.md)",
+    )
+    p.add_argument(
+        "--model-upstream",
+        default=None,
+        help="the one model API the relay forwards to (default: https://api.anthropic.com for "
+        "claude-code, https://api.openai.com for codex)",
+    )
+    p.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST:PORT:ADDRESS",
+        help="egress door: connect HOST:PORT to ADDRESS instead of resolving HOST (curl's syntax; "
+        "repeatable; for internal mirrors and tests)",
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="hard timeout in seconds (default 1800)")
-    p.add_argument("--max-write-mb", type=float, default=4096.0,
-                   help="stop the run when the sandbox has added more than this many MB to the workspace and its "
-                        "state directories (sampled every second on the host; default 4096)")
+    p.add_argument(
+        "--max-write-mb",
+        type=float,
+        default=4096.0,
+        help="stop the run when the sandbox has added more than this many MB to the workspace and its "
+        "state directories (sampled every second on the host; default 4096)",
+    )
     p.add_argument("--out", type=Path, default=None, help=f"where run directories go (default {data_dir() / 'runs'})")
-    p.add_argument("--key-dir", type=Path, default=None, help=f"journal signing key directory (default {default_key_dir()}; created on first use)")
+    p.add_argument(
+        "--key-dir",
+        type=Path,
+        default=None,
+        help=f"journal signing key directory (default {default_key_dir()}; created on first use)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON at the end")
     p.set_defaults(func=_run)
 
@@ -144,15 +208,32 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.apply and args.workspace_mode == "mount":
         raise UsageError("--apply is for clone mode (a mounted workspace is changed in place)")
-    preflight(intendant=args.intendant, workspace=args.workspace, script=args.script,
-              policy=args.policy or default_policy(), key_dir=args.key_dir or default_key_dir(), approver=approver,
-              model_upstream=args.model_upstream)
+    preflight(
+        intendant=args.intendant,
+        workspace=args.workspace,
+        script=args.script,
+        policy=args.policy or default_policy(),
+        key_dir=args.key_dir or default_key_dir(),
+        approver=approver,
+        model_upstream=args.model_upstream,
+    )
     opts = RunOptions(
-        intendant=args.intendant, task=args.task or f"script {args.script}", workspace=args.workspace,
-        policy=args.policy, approver=approver, model_upstream=args.model_upstream, timeout=args.timeout,
-        out=args.out, key_dir=args.key_dir, script=args.script, approval_timeout=args.approval_timeout,
-        max_write_mb=args.max_write_mb, resolve=tuple(args.resolve), workspace_mode=args.workspace_mode,
-        land="apply" if args.apply else "branch", result_max_file=int(args.result_max_file_mb * 1024**2),
+        intendant=args.intendant,
+        task=args.task or f"script {args.script}",
+        workspace=args.workspace,
+        policy=args.policy,
+        approver=approver,
+        model_upstream=args.model_upstream,
+        timeout=args.timeout,
+        out=args.out,
+        key_dir=args.key_dir,
+        script=args.script,
+        approval_timeout=args.approval_timeout,
+        max_write_mb=args.max_write_mb,
+        resolve=tuple(args.resolve),
+        workspace_mode=args.workspace_mode,
+        land="apply" if args.apply else "branch",
+        result_max_file=int(args.result_max_file_mb * 1024**2),
         skip_doctor=True,  # the preflight ran the doctor's checks
     )
     slack = _connect_slack(args.slack_channel) if approver == "slack" else None
@@ -163,8 +244,10 @@ def _run(args: argparse.Namespace) -> int:
             if approver == "none":
                 view.log("approver: none — every call the policy sends for approval is denied")
             elif slack is not None:
-                view.log(f"approver: slack, channel {slack.channel} ({slack.transport}); "
-                         f"approval timeout {args.approval_timeout:g}s")
+                view.log(
+                    f"approver: slack, channel {slack.channel} ({slack.transport}); "
+                    f"approval timeout {args.approval_timeout:g}s"
+                )
             result = run_governed(opts, view)
     finally:
         if slack is not None:
@@ -214,8 +297,10 @@ def render_result(result) -> None:
     c.print(f"  decisions  {counts or 'none'}")
     ws = workspace_summary(result.run_dir)
     if ws.get("workspace_mode") == "clone":
-        c.print(f"  result     {ws.get('files_changed') or 0} file(s) changed; {ws.get('landing') or 'not computed'}",
-                markup=False)
+        c.print(
+            f"  result     {ws.get('files_changed') or 0} file(s) changed; {ws.get('landing') or 'not computed'}",
+            markup=False,
+        )
         if ws.get("host_run_paths"):
             c.print("  [yellow]flagged[/]    paths the host runs: " + ", ".join(ws["host_run_paths"][:10]))
         if ws.get("patch"):

@@ -16,11 +16,14 @@ __all__ = ("register",)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("runs", help="list past runs, show one (task, harness, decisions, result branch, patch)",
-                       formatter_class=HelpFormatter,
-                       description="The governed runs kept in the run directory (default "
-                                   f"{data_dir() / 'runs'}).\n\nexamples:\n  agp runs list\n"
-                                   "  agp runs show 20261207T004458Z-b271d9 --diff")
+    p = sub.add_parser(
+        "runs",
+        help="list past runs, show one (task, harness, decisions, result branch, patch)",
+        formatter_class=HelpFormatter,
+        description="The governed runs kept in the run directory (default "
+        f"{data_dir() / 'runs'}).\n\nexamples:\n  agp runs list\n"
+        "  agp runs show 20261207T004458Z-b271d9 --diff",
+    )
     s = p.add_subparsers(dest="runs_command", metavar="COMMAND")
     ls = s.add_parser("list", help="one line per run, newest first", formatter_class=HelpFormatter)
     ls.add_argument("--out", type=Path, default=None, help="where run directories are (agp run --out)")
@@ -50,12 +53,22 @@ def _load(path: Path) -> dict[str, Any]:
 def _row(run_dir: Path) -> dict[str, Any]:
     meta = _load(run_dir / "run.json")
     ws = _load(run_dir / "workspace.json")
-    return {"run_id": meta.get("run_id", run_dir.name), "run_dir": str(run_dir), "started": meta.get("started"),
-            "intendant": meta.get("intendant"), "task": meta.get("task"), "exit_code": meta.get("exit_code"),
-            "exit_reason": meta.get("exit_reason"), "workspace": meta.get("workspace"),
-            "workspace_mode": meta.get("workspace_mode") or ws.get("workspace_mode"),
-            "branch": ws.get("branch"), "applied": ws.get("applied"), "files_changed": ws.get("files_changed"),
-            "patch_sha256": ws.get("patch_sha256"), "landing": ws.get("landing")}
+    return {
+        "run_id": meta.get("run_id", run_dir.name),
+        "run_dir": str(run_dir),
+        "started": meta.get("started"),
+        "intendant": meta.get("intendant"),
+        "task": meta.get("task"),
+        "exit_code": meta.get("exit_code"),
+        "exit_reason": meta.get("exit_reason"),
+        "workspace": meta.get("workspace"),
+        "workspace_mode": meta.get("workspace_mode") or ws.get("workspace_mode"),
+        "branch": ws.get("branch"),
+        "applied": ws.get("applied"),
+        "files_changed": ws.get("files_changed"),
+        "patch_sha256": ws.get("patch_sha256"),
+        "landing": ws.get("landing"),
+    }
 
 
 def _runs(base: Path) -> list[Path]:
@@ -75,8 +88,11 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         result = r["branch"] or ("applied" if r["applied"] else "") or (r["landing"] or "")
-        c.print(f"{r['run_id']}  {r['intendant'] or '?':<11} exit {r['exit_code']!s:<4} {r['workspace_mode'] or '?':<5} "
-                f"{result[:40]:<40}  {str(r['task'] or '')[:60]}", markup=False)
+        c.print(
+            f"{r['run_id']}  {r['intendant'] or '?':<11} exit {r['exit_code']!s:<4} {r['workspace_mode'] or '?':<5} "
+            f"{result[:40]:<40}  {str(r['task'] or '')[:60]}",
+            markup=False,
+        )
     return 0
 
 
@@ -86,8 +102,11 @@ def _find(args: argparse.Namespace) -> Path:
         return cand
     hits = [d for d in _runs(_base(args.out)) if d.name.startswith(args.run)]
     if len(hits) != 1:
-        raise UsageError(f"no run {args.run!r} in {_base(args.out)}" if not hits
-                         else f"{args.run!r} names {len(hits)} runs; give more of the id")
+        raise UsageError(
+            f"no run {args.run!r} in {_base(args.out)}"
+            if not hits
+            else f"{args.run!r} names {len(hits)} runs; give more of the id"
+        )
     return hits[0]
 
 
@@ -107,11 +126,25 @@ def _decisions(run_dir: Path) -> list[dict[str, Any]]:
             continue
         if e.get("kind") == "gate.decision":
             call = b.get("call") or {}
-            out.append({"seq": e.get("seq"), "tool": call.get("tool"), "decision": b.get("decision"),
-                        "rule": b.get("rule"), "reason": b.get("reason")})
+            out.append(
+                {
+                    "seq": e.get("seq"),
+                    "tool": call.get("tool"),
+                    "decision": b.get("decision"),
+                    "rule": b.get("rule"),
+                    "reason": b.get("reason"),
+                }
+            )
         elif e.get("kind") == "workspace.land_decision":
-            out.append({"seq": e.get("seq"), "tool": "workspace.result", "decision": "allow" if b.get("allowed")
-                        else "deny", "rule": b.get("rule"), "reason": b.get("detail")})
+            out.append(
+                {
+                    "seq": e.get("seq"),
+                    "tool": "workspace.result",
+                    "decision": "allow" if b.get("allowed") else "deny",
+                    "rule": b.get("rule"),
+                    "reason": b.get("detail"),
+                }
+            )
     return out
 
 

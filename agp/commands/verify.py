@@ -28,24 +28,31 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 #: every ``code`` an error can carry, for the help epilog (docs/verify.md explains each)
 CODES = {
-    "journal": ("entry_malformed entry_torn journal_empty entry_hash_mismatch chain_broken seq_gap signature_invalid "
-                "key_rotation_invalid key_unknown key_untrusted key_not_in_force genesis_invalid head_missing "
-                "head_invalid journal_truncated head_rolled_back history_rewritten checkpoint_invalid journal_invalid"),
-    "bundle": ("key_missing manifest_missing manifest_invalid manifest_signature_invalid manifest_signature_unchecked "
-               "manifest_key_not_in_force manifest_mismatch journal_missing file_missing file_changed file_added "
-               "file_not_regular bundle_marked_failed zero_gated harness_unknown reconciliation_mismatch report_mismatch "
-               "private_key_material workspace_patch_missing workspace_patch_mismatch workspace_patch_unjournaled, "
-               "and the reconciliation's anomaly codes (ungated_call, ran_despite_deny, ...)"),
-    "archive": ("bundle_not_found archive_unreadable archive_unsafe_name archive_link archive_special_file "
-                "archive_duplicate archive_unsupported archive_too_large archive_member_too_large "
-                "archive_too_many_members archive_bomb archive_member_corrupt"),
+    "journal": (
+        "entry_malformed entry_torn journal_empty entry_hash_mismatch chain_broken seq_gap signature_invalid "
+        "key_rotation_invalid key_unknown key_untrusted key_not_in_force genesis_invalid head_missing "
+        "head_invalid journal_truncated head_rolled_back history_rewritten checkpoint_invalid journal_invalid"
+    ),
+    "bundle": (
+        "key_missing manifest_missing manifest_invalid manifest_signature_invalid manifest_signature_unchecked "
+        "manifest_key_not_in_force manifest_mismatch journal_missing file_missing file_changed file_added "
+        "file_not_regular bundle_marked_failed zero_gated harness_unknown reconciliation_mismatch report_mismatch "
+        "private_key_material workspace_patch_missing workspace_patch_mismatch workspace_patch_unjournaled, "
+        "and the reconciliation's anomaly codes (ungated_call, ran_despite_deny, ...)"
+    ),
+    "archive": (
+        "bundle_not_found archive_unreadable archive_unsafe_name archive_link archive_special_file "
+        "archive_duplicate archive_unsupported archive_too_large archive_member_too_large "
+        "archive_too_many_members archive_bomb archive_member_corrupt"
+    ),
     "options": "not_extending_checkpoint witnesses_insufficient entry_not_proven usage_error",
 }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    codes = "\n".join(textwrap.fill(v, 79, initial_indent=f"  {k:<8} ", subsequent_indent=" " * 11)
-                      for k, v in CODES.items())
+    codes = "\n".join(
+        textwrap.fill(v, 79, initial_indent=f"  {k:<8} ", subsequent_indent=" " * 11) for k, v in CODES.items()
+    )
     p = sub.add_parser(
         "verify",
         help="verify a journal or an evidence bundle offline",
@@ -69,34 +76,64 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  agp verify runs/20261123T092756Z-784d88 --key agp.pub\n"
             "  agp verify evidence-bundle.zip --key agp.pub --json"
         ),
-        epilog=("--json prints {ok, kind, errors: [{code, message, where}], ...}; error codes\n"
-                "(stable; see docs/verify.md):\n" + codes),
+        epilog=(
+            "--json prints {ok, kind, errors: [{code, message, where}], ...}; error codes\n"
+            "(stable; see docs/verify.md):\n" + codes
+        ),
     )
-    p.add_argument("path", type=Path, nargs="?", metavar="JOURNAL|BUNDLE",
-                   help="a journal file, or an evidence bundle (directory, .zip, .tar.gz, run directory); omit with --entry")
+    p.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        metavar="JOURNAL|BUNDLE",
+        help="a journal file, or an evidence bundle (directory, .zip, .tar.gz, run directory); omit with --entry",
+    )
     p.add_argument("--key", type=Path, help="the trusted public key (agp.pub)")
     p.add_argument("--keyring", type=Path, help="a keyring file (keyring.json) of trusted public keys")
-    p.add_argument("--tofu", action="store_true",
-                   help="bundles only: trust the public key inside the bundle (trust on first use: anyone who "
-                        "rewrote the bundle could have replaced the key, so this shows consistency, not origin)")
-    p.add_argument("--head", type=Path,
-                   help="the signed head (default: JOURNAL.head); for a bundle, a head to check its journal against "
-                        "as well as the bundle's own")
+    p.add_argument(
+        "--tofu",
+        action="store_true",
+        help="bundles only: trust the public key inside the bundle (trust on first use: anyone who "
+        "rewrote the bundle could have replaced the key, so this shows consistency, not origin)",
+    )
+    p.add_argument(
+        "--head",
+        type=Path,
+        help="the signed head (default: JOURNAL.head); for a bundle, a head to check its journal against "
+        "as well as the bundle's own",
+    )
     p.add_argument("--json", action="store_true", help="print {ok, kind, errors: [{code, message, where}], ...}")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     t = p.add_argument_group(
         "transparency proofs",
-        "check one entry without the journal, that a journal extends an older checkpoint, and witness cosignatures")
+        "check one entry without the journal, that a journal extends an older checkpoint, and witness cosignatures",
+    )
     t.add_argument("--entry", type=Path, help="one entry line (from `agp journal prove`) to verify on its own")
     t.add_argument("--proof", type=Path, help="its inclusion proof (C2SP tlog-proof, from `agp journal prove`)")
-    t.add_argument("--checkpoint", type=Path,
-                   help="the signed checkpoint the proof (or --witness) refers to (default: the one in the proof)")
-    t.add_argument("--since", type=Path, metavar="OLD_CHECKPOINT",
-                   help="require that the journal extends this older signed checkpoint (append-only; any rewrite fails)")
-    t.add_argument("--witness", action="append", default=[], metavar="VKEY|FILE",
-                   help="a witness verifier key (vkey text or a file holding it); repeatable")
-    t.add_argument("--min-witnesses", type=int, default=None,
-                   help="cosignatures required from distinct --witness keys (default: all of them)")
+    t.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="the signed checkpoint the proof (or --witness) refers to (default: the one in the proof)",
+    )
+    t.add_argument(
+        "--since",
+        type=Path,
+        metavar="OLD_CHECKPOINT",
+        help="require that the journal extends this older signed checkpoint (append-only; any rewrite fails)",
+    )
+    t.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VKEY|FILE",
+        help="a witness verifier key (vkey text or a file holding it); repeatable",
+    )
+    t.add_argument(
+        "--min-witnesses",
+        type=int,
+        default=None,
+        help="cosignatures required from distinct --witness keys (default: all of them)",
+    )
     p.set_defaults(func=_verify)
 
 
@@ -135,7 +172,9 @@ def _check_usage(args: argparse.Namespace) -> None:
             raise UsageError("--entry and --proof go together")
         for flag, value in (("JOURNAL", args.path), ("--since", args.since), ("--head", args.head)):
             if value:
-                raise UsageError(f"{flag} does not apply to --entry (one entry is checked on its own, without a journal)")
+                raise UsageError(
+                    f"{flag} does not apply to --entry (one entry is checked on its own, without a journal)"
+                )
         if args.tofu:
             raise UsageError("--tofu applies to bundles only; give the log's public key with --key PUB")
     elif args.path is None:
@@ -146,13 +185,17 @@ def _check_usage(args: argparse.Namespace) -> None:
         if not args.witness:
             raise UsageError("--min-witnesses needs --witness VKEY (the witnesses to count)")
         if not 1 <= args.min_witnesses <= len(args.witness):
-            raise UsageError(f"--min-witnesses must be between 1 and the number of --witness keys ({len(args.witness)})")
+            raise UsageError(
+                f"--min-witnesses must be between 1 and the number of --witness keys ({len(args.witness)})"
+            )
     if not entry_mode:
         if args.witness and args.checkpoint is None:
             raise UsageError("--witness needs --checkpoint FILE: the cosigned checkpoint to check against the journal")
         if args.checkpoint is not None and not args.witness:
-            raise UsageError("--checkpoint goes with --witness (cosignatures) or --entry (a proof); "
-                             "to require that the journal extends a checkpoint, use --since")
+            raise UsageError(
+                "--checkpoint goes with --witness (cosignatures) or --entry (a proof); "
+                "to require that the journal extends a checkpoint, use --since"
+            )
         if args.path is not None and not args.path.exists():
             raise UsageError(f"no journal or bundle at {args.path}")
         if args.head is not None and not args.head.is_file():
@@ -171,7 +214,13 @@ class _Options:
     """The proofs asked of a journal (a file, or a bundle's), read before anything is verified."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        for name, default in (("since", None), ("checkpoint", None), ("witness", []), ("min_witnesses", None), ("head", None)):
+        for name, default in (
+            ("since", None),
+            ("checkpoint", None),
+            ("witness", []),
+            ("min_witnesses", None),
+            ("head", None),
+        ):
             if not hasattr(args, name):
                 setattr(args, name, default)
         self.since = _read(args.since) if args.since is not None else None
@@ -189,7 +238,12 @@ class _Options:
             where = f"--since {self.args.since}"
             try:
                 cons = verify_consistency(journal, self.since, keyring, recheck_entries=False)
-                doc["since"] = {"old_size": cons.old_size, "old_root": cons.old_root, "size": cons.size, "root": cons.root}
+                doc["since"] = {
+                    "old_size": cons.old_size,
+                    "old_root": cons.old_root,
+                    "size": cons.size,
+                    "root": cons.root,
+                }
             except AgpError as exc:
                 problems.append(Problem("not_extending_checkpoint", exc.diagnostics(), where))
         if self.checkpoint is not None:
@@ -197,12 +251,18 @@ class _Options:
             try:
                 w = require_witnesses(self.checkpoint, self.witnesses, self.min_witnesses)
                 cons = verify_consistency(journal, self.checkpoint, keyring, recheck_entries=False)
-                doc["witnesses"] = {"required": w.required, "valid": [list(v) for v in w.valid],
-                                    "checkpoint_size": cons.old_size}
+                doc["witnesses"] = {
+                    "required": w.required,
+                    "valid": [list(v) for v in w.valid],
+                    "checkpoint_size": cons.old_size,
+                }
             except AgpError as exc:
                 msg = exc.diagnostics()
-                problems.append(Problem("witnesses_insufficient", msg if msg.startswith("witnesses") else f"witnesses: {msg}",
-                                        where))
+                problems.append(
+                    Problem(
+                        "witnesses_insufficient", msg if msg.startswith("witnesses") else f"witnesses: {msg}", where
+                    )
+                )
         return problems
 
     def lines(self, doc: dict[str, Any]) -> list[str]:
@@ -210,7 +270,9 @@ class _Options:
         if "since" in doc:
             out.append(f"  since     extends the checkpoint of {doc['since']['old_size']} entries (append-only)")
         if "witnesses" in doc:
-            out.append(f"  witnesses {len(doc['witnesses']['valid'])} valid cosignature(s), {doc['witnesses']['required']} required")
+            out.append(
+                f"  witnesses {len(doc['witnesses']['valid'])} valid cosignature(s), {doc['witnesses']['required']} required"
+            )
         return out
 
 
@@ -227,8 +289,13 @@ def _verify(args: argparse.Namespace) -> int:
     except AgpError as exc:
         if getattr(args, "json", False):
             code = "usage_error" if exc.exit_code == EXIT_USAGE else "error"
-            print_json({"ok": False, "kind": "usage" if exc.exit_code == EXIT_USAGE else "error",
-                        "errors": [{"code": code, "message": exc.diagnostics(), "where": ""}]})
+            print_json(
+                {
+                    "ok": False,
+                    "kind": "usage" if exc.exit_code == EXIT_USAGE else "error",
+                    "errors": [{"code": code, "message": exc.diagnostics(), "where": ""}],
+                }
+            )
         raise
 
 
@@ -280,11 +347,16 @@ def _verify_entry(args: argparse.Namespace, keyring: Keyring | None) -> int:
     doc: dict[str, Any] = {"ok": True, "kind": "entry", "errors": []}
     try:
         v = verify_entry(entry, proof, cp_text, keyring)
-        doc.update(entry={"seq": v.entry.seq, "kind": v.entry.kind, "hash": v.entry.hash},
-                   checkpoint={"origin": v.checkpoint.origin, "size": v.checkpoint.size, "root": v.checkpoint.root_b64})
+        doc.update(
+            entry={"seq": v.entry.seq, "kind": v.entry.kind, "hash": v.entry.hash},
+            checkpoint={"origin": v.checkpoint.origin, "size": v.checkpoint.size, "root": v.checkpoint.root_b64},
+        )
     except AgpError as exc:
-        doc = {"ok": False, "kind": "entry",
-               "errors": [Problem("entry_not_proven", exc.diagnostics(), str(args.entry)).to_json_dict()]}
+        doc = {
+            "ok": False,
+            "kind": "entry",
+            "errors": [Problem("entry_not_proven", exc.diagnostics(), str(args.entry)).to_json_dict()],
+        }
     else:
         if witnesses:
             k = args.min_witnesses if args.min_witnesses is not None else len(witnesses)
@@ -293,17 +365,23 @@ def _verify_entry(args: argparse.Namespace, keyring: Keyring | None) -> int:
                 doc["witnesses"] = {"required": w.required, "valid": [list(x) for x in w.valid]}
             except AgpError as exc:
                 doc["ok"] = False
-                doc["errors"].append(Problem("witnesses_insufficient", exc.diagnostics(),
-                                             f"--checkpoint {args.checkpoint}" if args.checkpoint else str(args.proof)
-                                             ).to_json_dict())
+                doc["errors"].append(
+                    Problem(
+                        "witnesses_insufficient",
+                        exc.diagnostics(),
+                        f"--checkpoint {args.checkpoint}" if args.checkpoint else str(args.proof),
+                    ).to_json_dict()
+                )
     if args.json:
         print_json(doc)
     else:
         c = out_console()
         if doc["ok"]:
             e, cp = doc["entry"], doc["checkpoint"]
-            c.print(f"[bold green]✓ entry {e['seq']} ({escape(e['kind'])}) is in the log[/] at tree size {cp['size']} "
-                    f"({escape(cp['origin'])})")
+            c.print(
+                f"[bold green]✓ entry {e['seq']} ({escape(e['kind'])}) is in the log[/] at tree size {cp['size']} "
+                f"({escape(cp['origin'])})"
+            )
             if "witnesses" in doc:
                 c.print(f"  witnesses {len(doc['witnesses']['valid'])} valid cosignature(s)")
         else:
@@ -322,7 +400,11 @@ def render_report(report: VerifyReport, *, ok: bool | None = None) -> None:
     c = out_console()
     lines = report.summary_lines()
     if ok is not None and ok != report.ok:
-        lines[0] = ("ok", f"✓ journal verifies  {report.path}") if ok else ("fail", f"✗ journal does NOT verify  {report.path}")
+        lines[0] = (
+            ("ok", f"✓ journal verifies  {report.path}")
+            if ok
+            else ("fail", f"✗ journal does NOT verify  {report.path}")
+        )
     for i, (kind, line) in enumerate(lines):
         style = _STYLE.get(kind, "")
         if i == 0 and style == "red":
@@ -361,14 +443,17 @@ def verify_bundle_cli(args: argparse.Namespace, keyring: Keyring | None) -> int:
                 extra += [Problem(e.code, str(e), f"--head {head}") for e in again.errors]
             extra += opts.apply(jpath, ring, extra_doc)
         elif opts.since is not None or opts.checkpoint is not None or getattr(args, "head", None) is not None:
-            report.warnings.append("--since, --witness and --head were not checked: the bundle's journal does not verify")
+            report.warnings.append(
+                "--since, --witness and --head were not checked: the bundle's journal does not verify"
+            )
     finally:
         src.close()
     return _bundle_result(args, report, extra_doc, extra, opts)
 
 
-def _bundle_result(args: argparse.Namespace, report: Any, extra_doc: dict[str, Any], extra: list[Problem],
-                   opts: _Options | None = None) -> int:
+def _bundle_result(
+    args: argparse.Namespace, report: Any, extra_doc: dict[str, Any], extra: list[Problem], opts: _Options | None = None
+) -> int:
     from agp.commands.evidence import render_bundle_report
 
     report.errors.extend(extra)

@@ -42,11 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ws = p.add_subparsers(dest="witness_command", metavar="ACTION")
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
-    i = ws.add_parser("init", help="create a witness (key, name, verifier key)", formatter_class=HelpFormatter,
-                      description="Create D/witness.key (0600), D/witness.pub, D/witness.vkey and D/witness.json.\n"
-                                  "Refuses to overwrite an existing witness.")
+    i = ws.add_parser(
+        "init",
+        help="create a witness (key, name, verifier key)",
+        formatter_class=HelpFormatter,
+        description="Create D/witness.key (0600), D/witness.pub, D/witness.vkey and D/witness.json.\n"
+        "Refuses to overwrite an existing witness.",
+    )
     i.add_argument("--dir", type=Path, required=True, help="the witness directory")
-    i.add_argument("--name", default=None, help="the witness's key name, a schema-less URL (default: agp.local/witness/<dir name>)")
+    i.add_argument(
+        "--name", default=None, help="the witness's key name, a schema-less URL (default: agp.local/witness/<dir name>)"
+    )
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_init)
 
@@ -75,8 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print {origin, size, root, cosigned} as JSON")
     c.set_defaults(func=_cosign)
 
-    s = ws.add_parser("show", help="print the witness's verifier key", formatter_class=HelpFormatter,
-                      description="Print the vkey auditors pass to `agp verify --witness`.")
+    s = ws.add_parser(
+        "show",
+        help="print the witness's verifier key",
+        formatter_class=HelpFormatter,
+        description="Print the vkey auditors pass to `agp verify --witness`.",
+    )
     s.add_argument("--dir", type=Path, required=True)
     s.set_defaults(func=_show)
 
@@ -90,7 +100,9 @@ def _init(args: argparse.Namespace) -> int:
         c = out_console()
         c.print(f"[green]created[/] witness [bold]{w.name}[/]")
         c.print(f"  private  {args.dir / 'witness.key'}  (mode 0600; keep this machine offline)")
-        c.print(f"  vkey     {args.dir / WITNESS_VKEY_FILE}  (auditors: agp verify --witness {args.dir / WITNESS_VKEY_FILE})")
+        c.print(
+            f"  vkey     {args.dir / WITNESS_VKEY_FILE}  (auditors: agp verify --witness {args.dir / WITNESS_VKEY_FILE})"
+        )
         c.print(f"  {w.vkey}")
     return 0
 

@@ -48,8 +48,13 @@ def _toml_rules(path: Path) -> tuple[list[dict[str, Any]], str | None]:
         if isinstance(node, list):
             for item in node:
                 if isinstance(item, dict) and "id" in item and "effect" in item:
-                    rules.append({"id": str(item["id"]), "effect": str(item["effect"]),
-                                  "description": str(item.get("description", ""))})
+                    rules.append(
+                        {
+                            "id": str(item["id"]),
+                            "effect": str(item["effect"]),
+                            "description": str(item.get("description", "")),
+                        }
+                    )
                 else:
                     walk(item)
         elif isinstance(node, dict):
@@ -68,8 +73,14 @@ def policy_rules(path: Path, name: str | None = None) -> dict[str, Any]:
     digest the gate records in each decision; if the engine refuses the file, the rules
     are listed from the TOML as written and ``error`` says why.
     """
-    info: dict[str, Any] = {"path": name or path.name, "present": path.is_file(), "digest": None, "rules": [],
-                            "error": None, "source": None}
+    info: dict[str, Any] = {
+        "path": name or path.name,
+        "present": path.is_file(),
+        "digest": None,
+        "rules": [],
+        "error": None,
+        "source": None,
+    }
     if not path.is_file():
         info["error"] = "no policy copy in the run"
         return info
@@ -201,38 +212,77 @@ class AarCollector:
         run_digest = run.get("policy_digest")
         head = verify.get("head") or {}
         if head.get("present") and head.get("covered") is False:
-            found.append(Anomaly("warn", "entries_after_head",
-                                 f"{head.get('uncovered_entries')} journal entries after the signed head (entry {head.get('seq')}) "
-                                 "verify but are not covered by it: their truncation would not be detected"))
+            found.append(
+                Anomaly(
+                    "warn",
+                    "entries_after_head",
+                    f"{head.get('uncovered_entries')} journal entries after the signed head (entry {head.get('seq')}) "
+                    "verify but are not covered by it: their truncation would not be detected",
+                )
+            )
         for seq, body in self.run_anomalies:
-            found.append(Anomaly("warn", "journaled_anomaly",
-                                 f"entry {seq}: {body.get('what', 'anomaly')}: {str(body.get('error', body))[:300]}", seq=seq))
+            found.append(
+                Anomaly(
+                    "warn",
+                    "journaled_anomaly",
+                    f"entry {seq}: {body.get('what', 'anomaly')}: {str(body.get('error', body))[:300]}",
+                    seq=seq,
+                )
+            )
         if not policy.get("present"):
-            found.append(Anomaly("fail", "policy_copy_missing",
-                                 "the run has no copy of its policy: the rules in force cannot be shown"))
+            found.append(
+                Anomaly(
+                    "fail",
+                    "policy_copy_missing",
+                    "the run has no copy of its policy: the rules in force cannot be shown",
+                )
+            )
         elif policy.get("source") != "agp.policy.load_policy":
-            found.append(Anomaly("fail", "policy_copy_unverifiable",
-                                 f"policy copy: {policy.get('error')}; its digest cannot be compared with the decisions'"))
+            found.append(
+                Anomaly(
+                    "fail",
+                    "policy_copy_unverifiable",
+                    f"policy copy: {policy.get('error')}; its digest cannot be compared with the decisions'",
+                )
+            )
         if policy_digest_of_copy and digests and set(digests) != {policy_digest_of_copy}:
             others = sorted(set(digests) - {policy_digest_of_copy})
-            found.append(Anomaly("fail", "policy_digest_mismatch",
-                                 f"the policy copy digests to {policy_digest_of_copy[:16]}…, but gate decisions were made under "
-                                 + ", ".join(d[:16] + "…" for d in others)))
+            found.append(
+                Anomaly(
+                    "fail",
+                    "policy_digest_mismatch",
+                    f"the policy copy digests to {policy_digest_of_copy[:16]}…, but gate decisions were made under "
+                    + ", ".join(d[:16] + "…" for d in others),
+                )
+            )
         if isinstance(run_digest, str) and digests and set(digests) != {run_digest}:
             others = sorted(set(digests) - {run_digest})
-            found.append(Anomaly("fail", "policy_digest_mismatch_run",
-                                 f"run.json says policy {run_digest[:16]}…, but gate decisions were made under "
-                                 + ", ".join(d[:16] + "…" for d in others)))
+            found.append(
+                Anomaly(
+                    "fail",
+                    "policy_digest_mismatch_run",
+                    f"run.json says policy {run_digest[:16]}…, but gate decisions were made under "
+                    + ", ".join(d[:16] + "…" for d in others),
+                )
+            )
         if policy_digest_of_copy and isinstance(run_digest, str) and policy_digest_of_copy != run_digest:
-            found.append(Anomaly("fail", "policy_copy_mismatch",
-                                 f"the policy copy in the run digests to {policy_digest_of_copy[:16]}…, run.json says {run_digest[:16]}…"))
+            found.append(
+                Anomaly(
+                    "fail",
+                    "policy_copy_mismatch",
+                    f"the policy copy in the run digests to {policy_digest_of_copy[:16]}…, run.json says {run_digest[:16]}…",
+                )
+            )
 
         passed = _preflight_passed(self.preflight)
         if passed is None:
             passed = _preflight_passed(run.get("preflight"))
         if passed is False and self.gated:
-            found.append(Anomaly("fail", "ran_after_failed_preflight",
-                                 "the egress preflight failed, yet the harness made tool calls"))
+            found.append(
+                Anomaly(
+                    "fail", "ran_after_failed_preflight", "the egress preflight failed, yet the harness made tool calls"
+                )
+            )
         elif passed is None:
             found.append(Anomaly("warn", "preflight_missing", "no preflight result in the journal or run.json"))
 
@@ -244,14 +294,32 @@ class AarCollector:
         duration = (ended - started).total_seconds() if started and ended else None
 
         if run.get("harness") and self.harnesses and set(self.harnesses) != {run["harness"]}:
-            found.append(Anomaly("warn", "harness_mismatch",
-                                 f"run.json says harness {run['harness']!r}, decisions name {sorted(self.harnesses)}"))
+            found.append(
+                Anomaly(
+                    "warn",
+                    "harness_mismatch",
+                    f"run.json says harness {run['harness']!r}, decisions name {sorted(self.harnesses)}",
+                )
+            )
         c = self.counts
         aar = {
             "format": "agp-aar/1",
-            "run": {k: run.get(k) for k in (
-                "run_id", "task", "intendant", "harness", "harness_version", "image", "image_id", "workspace",
-                "approver", "exit_code", "exit_reason")},
+            "run": {
+                k: run.get(k)
+                for k in (
+                    "run_id",
+                    "task",
+                    "intendant",
+                    "harness",
+                    "harness_version",
+                    "image",
+                    "image_id",
+                    "workspace",
+                    "approver",
+                    "exit_code",
+                    "exit_reason",
+                )
+            },
             "harness_reported": None,
             "workspace": _workspace_section(self.workspace),
             "policy": {
@@ -287,8 +355,12 @@ class AarCollector:
                 "by_tool": dict(sorted(self.by_tool.items())),
                 "by_rule": dict(sorted(self.by_rule.items())),
             },
-            "preflight": {"passed": passed, "journaled": self.preflight, "journaled_count": self.preflights,
-                          "run_json": run.get("preflight")},
+            "preflight": {
+                "passed": passed,
+                "journaled": self.preflight,
+                "journaled_count": self.preflights,
+                "run_json": run.get("preflight"),
+            },
             "relay": {"journaled": dict(self.relay), "run_json": run.get("relay")},
             "egress": {"journaled": dict(self.egress), "by_host": dict(sorted(self.egress_hosts.items())[:200])},
             "journal": {
@@ -352,8 +424,10 @@ def _workspace_md(w: Mapping[str, Any] | None) -> list[str]:
     lines.append(f"- {w.get('files_changed')} file(s) changed; patch sha256 `{w.get('patch_sha256')}`")
     d, land = w.get("landing_decision"), w.get("landed")
     if d:
-        lines.append(f"- landing paths the host runs: {d.get('effect')} (rule {d.get('rule') or 'none'}); "
-                     f"{'allowed' if d.get('allowed') else 'NOT landed'}: {d.get('detail')}")
+        lines.append(
+            f"- landing paths the host runs: {d.get('effect')} (rule {d.get('rule') or 'none'}); "
+            f"{'allowed' if d.get('allowed') else 'NOT landed'}: {d.get('detail')}"
+        )
     lines.append(f"- landed: {land.get('how')} {land.get('branch') or ''}".rstrip() if land else "- landed: no")
     if w.get("files"):
         lines += ["", "| change | path | size | mode | host runs it |", "|---|---|---|---|---|"]
@@ -372,7 +446,8 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
     lines = [
         "# After-action report",
         "",
-        f"**Bundle status: {status.upper()}**" + (" — " + "; ".join(aar.get("failures", [])) if aar.get("failures") else ""),
+        f"**Bundle status: {status.upper()}**"
+        + (" — " + "; ".join(aar.get("failures", [])) if aar.get("failures") else ""),
         "",
         "## Run",
         "",
@@ -397,13 +472,16 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
         "## Policy in force",
         "",
         f"- digest (run.json): {_fmt(p.get('digest'))}",
-        "- digests recorded in decisions: " + (", ".join(f"{k} ({v})" for k, v in p["digests_in_decisions"].items()) or "—"),
+        "- digests recorded in decisions: "
+        + (", ".join(f"{k} ({v})" for k, v in p["digests_in_decisions"].items()) or "—"),
         f"- digest of the policy copy: {_fmt(p.get('copy_digest'))}",
     ]
     if p.get("rules_error"):
         lines.append(f"- rules: {p['rules_error']}")
     if p.get("rules_source"):
-        lines.append(f"- {len(p.get('rules') or [])} rules, read with {p['rules_source']} (aar.json lists each rule's matchers)")
+        lines.append(
+            f"- {len(p.get('rules') or [])} rules, read with {p['rules_source']} (aar.json lists each rule's matchers)"
+        )
     if p.get("rules"):
         lines += ["", "| rule | effect | description |", "|---|---|---|"]
         for rule in p["rules"]:
@@ -426,10 +504,16 @@ def render_aar_md(aar: Mapping[str, Any]) -> str:
         "## Journal",
         "",
         f"- verifies: {_fmt(j.get('ok'))}; entries {_fmt(j.get('entries'))}; keys {_fmt(j.get('kids'))}",
-        "- head: " + (
+        "- head: "
+        + (
             f"entry {j['head'].get('seq')} signed by {j['head'].get('kid')} at {j['head'].get('ts')}, "
-            + ("all entries covered" if j["head"].get("covered") else f"{j['head'].get('uncovered_entries')} entries after it not covered")
-            if (j.get("head") or {}).get("present") else "missing"
+            + (
+                "all entries covered"
+                if j["head"].get("covered")
+                else f"{j['head'].get('uncovered_entries')} entries after it not covered"
+            )
+            if (j.get("head") or {}).get("present")
+            else "missing"
         ),
     ]
     for e in j.get("errors") or []:
@@ -471,9 +555,11 @@ def _egress_lines(eg: Mapping[str, Any] | None) -> list[str]:
     if not eg:
         return []
     j = eg.get("journaled") or {}
-    out = [f"- egress door (journaled): {j.get('allowed', 0)} connections allowed, {j.get('denied', 0)} denied, "
-           f"{j.get('refused', 0)} refused before a decision; {j.get('bytes_up', 0)} bytes up, "
-           f"{j.get('bytes_down', 0)} bytes down"]
+    out = [
+        f"- egress door (journaled): {j.get('allowed', 0)} connections allowed, {j.get('denied', 0)} denied, "
+        f"{j.get('refused', 0)} refused before a decision; {j.get('bytes_up', 0)} bytes up, "
+        f"{j.get('bytes_down', 0)} bytes down"
+    ]
     for host, n in (eg.get("by_host") or {}).items():
         out.append(f"  - {host}: {n}")
     return out

@@ -69,7 +69,9 @@ LOGS = "logs"
 RECONCILIATION = "reconciliation.json"
 
 TRUST_SUPPLIED = "supplied by the verifier"
-TRUST_TOFU = "the bundle's own key (trust on first use: anyone who rewrote the bundle could have replaced it; pass --key PUB)"
+TRUST_TOFU = (
+    "the bundle's own key (trust on first use: anyone who rewrote the bundle could have replaced it; pass --key PUB)"
+)
 _CHUNK = 1 << 20
 _SMALL = 64 << 20  # run.json, keys, the reports: read whole, so capped
 
@@ -175,8 +177,9 @@ def _write(path: Path, data: bytes | str) -> None:
     _sink(path, [data.encode("utf-8") if isinstance(data, str) else data], None, None)
 
 
-def _copy(src: Path, dst: Path, hashes: dict[str, tuple[str, int]], rel: str,
-          redactor: SecretRedactor | None = None) -> None:
+def _copy(
+    src: Path, dst: Path, hashes: dict[str, tuple[str, int]], rel: str, redactor: SecretRedactor | None = None
+) -> None:
     """Stream one regular file from the run into the bundle: 1 MiB at a time, hashed while copied."""
     with _open_regular(src) as f:
         chunks = _chunks(f)
@@ -189,8 +192,14 @@ def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _copy_tree(src: Path, dst: Path, warnings: list[str], redactor: SecretRedactor | None,
-               hashes: dict[str, tuple[str, int]], bundle: Path) -> int:
+def _copy_tree(
+    src: Path,
+    dst: Path,
+    warnings: list[str],
+    redactor: SecretRedactor | None,
+    hashes: dict[str, tuple[str, int]],
+    bundle: Path,
+) -> int:
     """Copy regular files only (symlinks and special files are skipped and reported)."""
     n = 0
     if not src.is_dir():
@@ -295,8 +304,10 @@ def _journal_failure(report: VerifyReport) -> Problem:
 
 def _journal_problems(report: VerifyReport) -> list[Problem]:
     """Each problem the journal's verifier found, in the one shape."""
-    return [Problem(**{k: v for k, v in e.to_json_dict(JOURNAL).items() if k in ("code", "message", "where")})
-            for e in report.errors]
+    return [
+        Problem(**{k: v for k, v in e.to_json_dict(JOURNAL).items() if k in ("code", "message", "where")})
+        for e in report.errors
+    ]
 
 
 # ----------------------------------------------------------------------- build
@@ -344,9 +355,7 @@ def build_bundle(
         pass
     report.bundle_dir = str(out)
     if not report.ok:
-        err = EvidenceError(
-            f"evidence bundle written to {out} but marked FAILED: " + "; ".join(report.failures)
-        )
+        err = EvidenceError(f"evidence bundle written to {out} but marked FAILED: " + "; ".join(report.failures))
         err.report = report  # type: ignore[attr-defined]
         raise err
     return report
@@ -399,8 +408,12 @@ def _build_into(
         rep.errors.append(_journal_failure(vreport))
     head_kid = vreport.head.get("kid") if vreport.head.get("present") else None
     if head_kid is not None and head_kid != key.kid:
-        rep.fail("manifest_key_not_in_force", f"the signing key {key.kid} is not the key in force at the journal's "
-                 f"head ({head_kid}); the manifest signature would not verify", mf.SIGNATURE)
+        rep.fail(
+            "manifest_key_not_in_force",
+            f"the signing key {key.kid} is not the key in force at the journal's "
+            f"head ({head_kid}); the manifest signature would not verify",
+            mf.SIGNATURE,
+        )
 
     # 3. run metadata, policy, transcript, logs
     run_meta: dict[str, Any] = {}
@@ -425,11 +438,20 @@ def _build_into(
 
     # 4. one pass over the journal: timeline, report counters, gate decisions
     rep.run_id = run_meta.get("run_id") if isinstance(run_meta.get("run_id"), str) else None
-    note = None if vreport.ok else f"**The journal does not verify** ({_journal_failure(vreport)}); these rows are unverified."
+    note = (
+        None
+        if vreport.ok
+        else f"**The journal does not verify** ({_journal_failure(vreport)}); these rows are unverified."
+    )
     collector = AarCollector()
     decisions = []
-    with TimelineWriter(b / "timeline.json", b / "timeline.md", verified=vreport.ok,
-                        title=f"Timeline of run {rep.run_id or '?'}", note=note) as timeline:
+    with TimelineWriter(
+        b / "timeline.json",
+        b / "timeline.md",
+        verified=vreport.ok,
+        title=f"Timeline of run {rep.run_id or '?'}",
+        note=note,
+    ) as timeline:
         for _, e in read_entries(b / JOURNAL):
             if e is None:
                 continue
@@ -438,7 +460,9 @@ def _build_into(
             if e.get("kind") == "gate.decision":
                 decisions.append(decision_ref(e))
     rep.gated = len(decisions)
-    for problem in check_workspace_patch(lambda: read_entries(b / JOURNAL), b / PATCH if (b / PATCH).is_file() else None):
+    for problem in check_workspace_patch(
+        lambda: read_entries(b / JOURNAL), b / PATCH if (b / PATCH).is_file() else None
+    ):
         rep.fail(problem.code, problem.message, problem.where)
 
     # 5. reconciliation of the harness's transcript with the decisions
@@ -446,7 +470,13 @@ def _build_into(
     rep.harness = harness
     extra: list[Anomaly] = []
     if harness is None:
-        extra.append(Anomaly("fail", "harness_unknown", "neither run.json nor the journal names a known harness; the transcript cannot be read"))
+        extra.append(
+            Anomaly(
+                "fail",
+                "harness_unknown",
+                "neither run.json nor the journal names a known harness; the transcript cannot be read",
+            )
+        )
         rec = Reconciliation(harness="unknown", transcript_files=[], gated=len(decisions))
         transcript_meta: dict[str, Any] = {}
     else:
@@ -460,7 +490,11 @@ def _build_into(
 
     # the after-action report
     aar, anomalies = collector.finish(
-        run=run_meta, verify=rep.journal, reconciliation=rec, policy=policy_rules(b / "policy.toml"), anomalies=extra,
+        run=run_meta,
+        verify=rep.journal,
+        reconciliation=rec,
+        policy=policy_rules(b / "policy.toml"),
+        anomalies=extra,
     )
     aar["harness_reported"] = transcript_meta or None
     if rep.gated == 0:
@@ -536,8 +570,10 @@ def check_bundle(
     first use (anyone who rewrote the bundle could have replaced them); the report says so.
     """
     if keyring is None and not unsafe_trust_bundle_keys:
-        raise UsageError("no trust root: give the public key(s) to verify the bundle with "
-                         "(or, knowingly, trust the bundle's own keys)")
+        raise UsageError(
+            "no trust root: give the public key(s) to verify the bundle with "
+            "(or, knowingly, trust the bundle's own keys)"
+        )
     if isinstance(bundle, (str, os.PathLike)):
         try:
             src = open_bundle(bundle)
@@ -567,15 +603,20 @@ def bundle_keys(src: BundleSource) -> Keyring:
 def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, workers: int | None) -> None:
     outside = getattr(src, "outside", None)
     if outside:
-        rep.warnings.append(f"{len(outside)} archive member(s) outside the bundle were not checked: "
-                            + ", ".join(outside[:5]) + (" …" if len(outside) > 5 else ""))
+        rep.warnings.append(
+            f"{len(outside)} archive member(s) outside the bundle were not checked: "
+            + ", ".join(outside[:5])
+            + (" …" if len(outside) > 5 else "")
+        )
     # keys
     if keyring is not None:
         rep.trust = TRUST_SUPPLIED
         try:
             bundled = bundle_keys(src)
             if not set(bundled) & set(keyring):
-                rep.warnings.append(f"the bundle's {KEYS}/ holds keys {sorted(bundled)}, none of them the supplied key(s)")
+                rep.warnings.append(
+                    f"the bundle's {KEYS}/ holds keys {sorted(bundled)}, none of them the supplied key(s)"
+                )
         except AgpError:
             pass
     else:
@@ -627,16 +668,22 @@ def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, worker
         known.update(rotated)
         head_kid = vreport.head.get("kid")
         if not isinstance(head_kid, str) or sig.get("kid") != head_kid:
-            rep.fail("manifest_signature_invalid",
-                     f"signed by key {sig.get('kid')}, but the journal's key in force is {head_kid}", mf.SIGNATURE)
+            rep.fail(
+                "manifest_signature_invalid",
+                f"signed by key {sig.get('kid')}, but the journal's key in force is {head_kid}",
+                mf.SIGNATURE,
+            )
         else:
             try:
                 mf.verify_manifest_signature(manifest, sig, known[head_kid])
             except EvidenceError as exc:
                 rep.fail("manifest_signature_invalid", str(exc).partition(": ")[2], mf.SIGNATURE)
     elif vreport is not None:
-        rep.fail("manifest_signature_unchecked", "not checked, because the journal that vouches for the key does not verify",
-                 mf.SIGNATURE)
+        rep.fail(
+            "manifest_signature_unchecked",
+            "not checked, because the journal that vouches for the key does not verify",
+            mf.SIGNATURE,
+        )
 
     # every file against the manifest
     rep.errors.extend(mf.check_files(src, manifest))
@@ -644,31 +691,43 @@ def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, worker
 
     if manifest.get("status") != "good":
         reasons = manifest.get("failures") or []
-        rep.fail("bundle_marked_failed", f"the bundle was marked {manifest.get('status')!r} when it was built"
-                 + (": " + "; ".join(map(str, reasons)) if reasons else ""), mf.MANIFEST)
+        rep.fail(
+            "bundle_marked_failed",
+            f"the bundle was marked {manifest.get('status')!r} when it was built"
+            + (": " + "; ".join(map(str, reasons)) if reasons else ""),
+            mf.MANIFEST,
+        )
 
     # recompute what the bundle claims from the bundle itself
     if vreport is not None and vreport.ok:
-        for problem in check_workspace_patch(lambda: read_entries(src.local_path(JOURNAL)),
-                                             src.local_path(PATCH) if src.is_file(PATCH) else None):
+        for problem in check_workspace_patch(
+            lambda: read_entries(src.local_path(JOURNAL)), src.local_path(PATCH) if src.is_file(PATCH) else None
+        ):
             rep.fail(problem.code, problem.message, problem.where)
         rep.gated = len(decisions)
         if rep.gated == 0:
             rep.fail("zero_gated", "zero tool calls were gated (no gate.decision entries)", JOURNAL)
         if manifest.get("gated") != rep.gated:
-            rep.fail("manifest_mismatch", f"says {manifest.get('gated')} gated calls, the journal has {rep.gated}", mf.MANIFEST)
+            rep.fail(
+                "manifest_mismatch",
+                f"says {manifest.get('gated')} gated calls, the journal has {rep.gated}",
+                mf.MANIFEST,
+            )
         harness = manifest.get("harness")
         rep.harness = harness
         if harness not in HARNESSES:
-            rep.fail("harness_unknown", f"harness {harness!r} is not one whose transcript can be reconciled", mf.MANIFEST)
+            rep.fail(
+                "harness_unknown", f"harness {harness!r} is not one whose transcript can be reconciled", mf.MANIFEST
+            )
         else:
             names, _ = src.files()
             rec = reconcile(load_transcript_from(names, src.open, harness, under=TRANSCRIPT + "/"), decisions)
             # the report's checks and counts, recomputed from the journal, run.json and policy.toml
             run_meta = _load_json_object(src, "run.json")
             policy = src.local_path("policy.toml") if src.is_file("policy.toml") else src.absent_path("policy.toml")
-            aar, anomalies = collector.finish(run=run_meta, verify=rep.journal, reconciliation=rec,
-                                              policy=policy_rules(policy, "policy.toml"))
+            aar, anomalies = collector.finish(
+                run=run_meta, verify=rep.journal, reconciliation=rec, policy=policy_rules(policy, "policy.toml")
+            )
             rep.counts = aar["counts"]
             rep.anomalies = [a.to_json_dict() for a in anomalies]
             for a in anomalies:
@@ -682,8 +741,11 @@ def _check(src: BundleSource, rep: BundleReport, keyring: Keyring | None, worker
                 rep.fail("reconciliation_mismatch", f"not readable: {exc}", RECONCILIATION)
             else:
                 if stored != json.loads(json.dumps(rec.to_json_dict())):
-                    rep.fail("reconciliation_mismatch", f"differs from a recomputation from {JOURNAL} and {TRANSCRIPT}/",
-                             RECONCILIATION)
+                    rep.fail(
+                        "reconciliation_mismatch",
+                        f"differs from a recomputation from {JOURNAL} and {TRANSCRIPT}/",
+                        RECONCILIATION,
+                    )
             stored_aar = _load_json_object(src, "aar.json")
             if stored_aar.get("counts") != json.loads(json.dumps(aar["counts"])):
                 rep.fail("report_mismatch", f"its counts differ from a recomputation from {JOURNAL}", "aar.json")
@@ -700,18 +762,29 @@ def check_workspace_patch(entries: Callable[[], Any], patch: Path | None) -> lis
     if want is None and patch is None:
         return []
     if want is None:
-        return [Problem("workspace_patch_unjournaled", "the bundle holds a patch no workspace.result entry vouches for",
-                        PATCH)]
+        return [
+            Problem(
+                "workspace_patch_unjournaled", "the bundle holds a patch no workspace.result entry vouches for", PATCH
+            )
+        ]
     if patch is None:
-        return [Problem("workspace_patch_missing", f"the journal records a workspace result (sha256 {want}) but the "
-                        "bundle has no patch", PATCH)]
+        return [
+            Problem(
+                "workspace_patch_missing",
+                f"the journal records a workspace result (sha256 {want}) but the bundle has no patch",
+                PATCH,
+            )
+        ]
     h = hashlib.sha256()
     with open(patch, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     if h.hexdigest() != want:
-        return [Problem("workspace_patch_mismatch", f"sha256 {h.hexdigest()}, the journal's workspace.result says {want}",
-                        PATCH)]
+        return [
+            Problem(
+                "workspace_patch_mismatch", f"sha256 {h.hexdigest()}, the journal's workspace.result says {want}", PATCH
+            )
+        ]
     return []
 
 

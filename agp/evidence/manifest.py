@@ -102,8 +102,13 @@ def _signed_bytes(manifest: Mapping[str, Any]) -> bytes:
 
 def sign_manifest(manifest: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
     sig = key.sign(_signed_bytes(manifest))
-    return {"v": 1, "alg": "Ed25519", "domain": MANIFEST_DOMAIN.decode().strip(), "kid": key.kid,
-            "sig": base64.b64encode(sig).decode("ascii")}
+    return {
+        "v": 1,
+        "alg": "Ed25519",
+        "domain": MANIFEST_DOMAIN.decode().strip(),
+        "kid": key.kid,
+        "sig": base64.b64encode(sig).decode("ascii"),
+    }
 
 
 def read_manifest(bundle: Path | BundleSource) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -127,7 +132,12 @@ def read_manifest(bundle: Path | BundleSource) -> tuple[dict[str, Any], dict[str
         raise EvidenceError(f"{MANIFEST}: unknown format {manifest.get('format')!r} (expected {MANIFEST_FORMAT})")
     if not isinstance(manifest.get("files"), list):
         raise EvidenceError(f"{MANIFEST}: no files list")
-    if sig.get("v") != 1 or sig.get("alg") != "Ed25519" or not isinstance(sig.get("kid"), str) or not isinstance(sig.get("sig"), str):
+    if (
+        sig.get("v") != 1
+        or sig.get("alg") != "Ed25519"
+        or not isinstance(sig.get("kid"), str)
+        or not isinstance(sig.get("sig"), str)
+    ):
         raise EvidenceError(f"{SIGNATURE}: expected {{v: 1, alg: Ed25519, kid, sig}}")
     return manifest, sig
 
@@ -143,7 +153,9 @@ def verify_manifest_signature(manifest: Mapping[str, Any], sig: Mapping[str, Any
     try:
         key.verify(raw, _signed_bytes(manifest))
     except Exception as exc:  # InvalidSignature, or a malformed signature length
-        raise EvidenceError(f"{SIGNATURE}: the signature does not verify with key {key.kid}: {MANIFEST} was changed or signed by another key") from exc
+        raise EvidenceError(
+            f"{SIGNATURE}: the signature does not verify with key {key.kid}: {MANIFEST} was changed or signed by another key"
+        ) from exc
 
 
 def check_files(bundle: Path | BundleSource, manifest: Mapping[str, Any]) -> list[Problem]:
@@ -152,7 +164,11 @@ def check_files(bundle: Path | BundleSource, manifest: Mapping[str, Any]) -> lis
     problems: list[Problem] = []
     listed: dict[str, Mapping[str, Any]] = {}
     for item in manifest.get("files", []):
-        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not isinstance(item.get("sha256"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("path"), str)
+            or not isinstance(item.get("sha256"), str)
+        ):
             problems.append(Problem("manifest_invalid", f"malformed file entry {item!r}", MANIFEST))
             continue
         rel = item["path"]
@@ -171,8 +187,13 @@ def check_files(bundle: Path | BundleSource, manifest: Mapping[str, Any]) -> lis
             continue
         digest, size = src.digest(rel)
         if digest != item["sha256"]:
-            problems.append(Problem("file_changed", f"sha256 {digest[:16]}… differs from the manifest's "
-                                                    f"{item['sha256'][:16]}… (file changed)", rel))
+            problems.append(
+                Problem(
+                    "file_changed",
+                    f"sha256 {digest[:16]}… differs from the manifest's {item['sha256'][:16]}… (file changed)",
+                    rel,
+                )
+            )
         elif item.get("size") is not None and size != item["size"]:
             problems.append(Problem("file_changed", "size differs from the manifest", rel))
     for rel in sorted(present_set - set(listed)):

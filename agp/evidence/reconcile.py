@@ -68,8 +68,12 @@ class Anomaly:
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
-            "severity": self.severity, "code": self.code, "message": self.message,
-            "tool_use_id": self.tool_use_id, "source": self.source, "seq": self.seq,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "tool_use_id": self.tool_use_id,
+            "source": self.source,
+            "seq": self.seq,
         }
 
 
@@ -197,18 +201,28 @@ def reconcile(
     rec = Reconciliation(harness=harness, transcript_files=list(transcript.files), gated=len(decisions))
     add = rec.anomalies.append
     if not transcript.files:
-        add(Anomaly("fail", "transcript_missing",
-                    f"no {harness} transcript in the run: the harness's own record of its tool calls is missing, "
-                    "so no call can be shown to have passed the gate"))
+        add(
+            Anomaly(
+                "fail",
+                "transcript_missing",
+                f"no {harness} transcript in the run: the harness's own record of its tool calls is missing, "
+                "so no call can be shown to have passed the gate",
+            )
+        )
     for p in transcript.problems:
         add(Anomaly("fail", "transcript_unreadable", f"transcript {p.source}: {p.reason}", source=p.source))
 
     by_id: dict[str, list[DecisionRef]] = {}
     for d in decisions:
         if d.tool_use_id is None:
-            add(Anomaly("warn", "decision_without_id",
-                        f"gate decision at entry {d.seq} ({d.tool}) carries no tool_use_id and cannot be matched",
-                        seq=d.seq))
+            add(
+                Anomaly(
+                    "warn",
+                    "decision_without_id",
+                    f"gate decision at entry {d.seq} ({d.tool}) carries no tool_use_id and cannot be matched",
+                    seq=d.seq,
+                )
+            )
             continue
         by_id.setdefault(d.tool_use_id, []).append(d)
 
@@ -224,55 +238,112 @@ def reconcile(
             "decision_seqs": [d.seq for d in ds],
             "decision": ds[-1].decision if ds else None,
             "rule": ds[-1].rule if ds else None,
-            "result": None if call.result is None else {"is_error": call.result.get("is_error"), "source": call.result.get("source")},
+            "result": None
+            if call.result is None
+            else {"is_error": call.result.get("is_error"), "source": call.result.get("source")},
         }
         if not ds:
             rejected = _rejected_before_gate(harness, call.result)
             blocked = _blocked_by_hook(harness, call.result)
             if blocked is not None:
                 row["status"] = "blocked"
-                add(Anomaly("warn", "blocked_without_decision",
-                            f"{call.tool} call {call.tool_use_id} has no gate decision: {blocked} (the bridge failed "
-                            f"closed before the gate decided; result at {call.result.get('source') if call.result else '?'})",
-                            call.tool_use_id, call.source))
+                add(
+                    Anomaly(
+                        "warn",
+                        "blocked_without_decision",
+                        f"{call.tool} call {call.tool_use_id} has no gate decision: {blocked} (the bridge failed "
+                        f"closed before the gate decided; result at {call.result.get('source') if call.result else '?'})",
+                        call.tool_use_id,
+                        call.source,
+                    )
+                )
             elif rejected is not None:
                 row["status"] = "rejected"
-                add(Anomaly("warn", "rejected_before_gate",
-                            f"{call.tool} call {call.tool_use_id} has no gate decision: {rejected} "
-                            f"(result at {call.result.get('source') if call.result else '?'})", call.tool_use_id, call.source))
+                add(
+                    Anomaly(
+                        "warn",
+                        "rejected_before_gate",
+                        f"{call.tool} call {call.tool_use_id} has no gate decision: {rejected} "
+                        f"(result at {call.result.get('source') if call.result else '?'})",
+                        call.tool_use_id,
+                        call.source,
+                    )
+                )
             elif call.tool in exempt:
                 row["status"] = "exempt"
-                add(Anomaly("warn", "exempt_call",
-                            f"{call.tool} call {call.tool_use_id} has no gate decision; {harness} hooks do not see this "
-                            "harness-internal tool (listed in EXEMPT_TOOLS)", call.tool_use_id, call.source))
+                add(
+                    Anomaly(
+                        "warn",
+                        "exempt_call",
+                        f"{call.tool} call {call.tool_use_id} has no gate decision; {harness} hooks do not see this "
+                        "harness-internal tool (listed in EXEMPT_TOOLS)",
+                        call.tool_use_id,
+                        call.source,
+                    )
+                )
             else:
                 row["status"] = "ungated"
-                add(Anomaly("fail", "ungated_call",
-                            f"{call.tool} call {call.tool_use_id} ran without a gate decision (transcript {call.source})",
-                            call.tool_use_id, call.source))
+                add(
+                    Anomaly(
+                        "fail",
+                        "ungated_call",
+                        f"{call.tool} call {call.tool_use_id} ran without a gate decision (transcript {call.source})",
+                        call.tool_use_id,
+                        call.source,
+                    )
+                )
             rec.calls.append(row)
             continue
         row["status"] = "matched"
         last = ds[-1]
         if last.decision != "allow" and _ran_although_denied(harness, call.result):
-            add(Anomaly("fail", "ran_despite_deny",
-                        f"{call.tool} call {call.tool_use_id} was denied at entry {last.seq} but the transcript records "
-                        f"it as run ({call.result.get('source') if call.result else call.source})",
-                        call.tool_use_id, call.source, last.seq))
+            add(
+                Anomaly(
+                    "fail",
+                    "ran_despite_deny",
+                    f"{call.tool} call {call.tool_use_id} was denied at entry {last.seq} but the transcript records "
+                    f"it as run ({call.result.get('source') if call.result else call.source})",
+                    call.tool_use_id,
+                    call.source,
+                    last.seq,
+                )
+            )
         if call.claimed_decision is not None and call.claimed_decision != last.decision:
-            add(Anomaly("fail", "decision_mismatch",
-                        f"call {call.tool_use_id}: the transcript says the gate answered {call.claimed_decision!r}, "
-                        f"the journal (entry {last.seq}) says {last.decision!r}", call.tool_use_id, call.source, last.seq))
+            add(
+                Anomaly(
+                    "fail",
+                    "decision_mismatch",
+                    f"call {call.tool_use_id}: the transcript says the gate answered {call.claimed_decision!r}, "
+                    f"the journal (entry {last.seq}) says {last.decision!r}",
+                    call.tool_use_id,
+                    call.source,
+                    last.seq,
+                )
+            )
         if harness != "codex" and last.tool and call.tool and last.tool != call.tool:
-            add(Anomaly("warn", "tool_name_mismatch",
-                        f"call {call.tool_use_id}: transcript tool {call.tool!r}, gate decision tool {last.tool!r}",
-                        call.tool_use_id, call.source, last.seq))
+            add(
+                Anomaly(
+                    "warn",
+                    "tool_name_mismatch",
+                    f"call {call.tool_use_id}: transcript tool {call.tool!r}, gate decision tool {last.tool!r}",
+                    call.tool_use_id,
+                    call.source,
+                    last.seq,
+                )
+            )
         rec.calls.append(row)
 
     for tid, ds in by_id.items():
         if tid not in seen:
             for d in ds:
-                add(Anomaly("warn", "decision_without_call",
-                            f"gate decision at entry {d.seq} ({d.tool}, {d.decision}) for {tid}: the transcript has no such call",
-                            tid, None, d.seq))
+                add(
+                    Anomaly(
+                        "warn",
+                        "decision_without_call",
+                        f"gate decision at entry {d.seq} ({d.tool}, {d.decision}) for {tid}: the transcript has no such call",
+                        tid,
+                        None,
+                        d.seq,
+                    )
+                )
     return rec

@@ -235,19 +235,25 @@ class _ArchiveSource:
         self.location = str(archive)
         self.outside: list[str] = []
         self._fds: dict[str, int] = {}
-        self._sizes: dict[str, int] = {}   # rel -> declared size (regular files only)
+        self._sizes: dict[str, int] = {}  # rel -> declared size (regular files only)
 
     # the bundle's root: the one directory holding manifest.json
     def _root(self, names: list[str]) -> None:
-        roots = sorted({str(PurePosixPath(n).parent) for n in names if PurePosixPath(n).name == MANIFEST},
-                       key=lambda r: (r.count("/"), r))
+        roots = sorted(
+            {str(PurePosixPath(n).parent) for n in names if PurePosixPath(n).name == MANIFEST},
+            key=lambda r: (r.count("/"), r),
+        )
         roots = [("" if r == "." else r) for r in roots]
         if not roots:
-            raise ArchiveError("bundle_not_found", f"no {MANIFEST} in the archive: not an evidence bundle", self.location)
+            raise ArchiveError(
+                "bundle_not_found", f"no {MANIFEST} in the archive: not an evidence bundle", self.location
+            )
         shallow = [r for r in roots if r.count("/") == roots[0].count("/")]
         if len(shallow) > 1:
-            raise UsageError(f"{self.location} holds {len(shallow)} bundles ({', '.join(r or '.' for r in shallow)}); "
-                             "give an archive of one")
+            raise UsageError(
+                f"{self.location} holds {len(shallow)} bundles ({', '.join(r or '.' for r in shallow)}); "
+                "give an archive of one"
+            )
         self.prefix = roots[0] + "/" if roots[0] else ""
         if self.prefix:
             self.location = f"{self.archive}!/{roots[0]}"
@@ -255,7 +261,7 @@ class _ArchiveSource:
     def _rel(self, name: str) -> str | None:
         if not self.prefix:
             return name
-        return name[len(self.prefix):] if name.startswith(self.prefix) else None
+        return name[len(self.prefix) :] if name.startswith(self.prefix) else None
 
     def files(self) -> tuple[dict[str, int], list[str]]:
         return dict(sorted(self._sizes.items())), []
@@ -287,8 +293,11 @@ class _ArchiveSource:
 
     def _check_size(self, size: int, name: str) -> None:
         if size > self.limits.member_bytes:
-            raise ArchiveError("archive_member_too_large",
-                               f"member {name} is {size} bytes, over the cap of {self.limits.member_bytes}", self.location)
+            raise ArchiveError(
+                "archive_member_too_large",
+                f"member {name} is {size} bytes, over the cap of {self.limits.member_bytes}",
+                self.location,
+            )
 
 
 class ZipSource(_ArchiveSource):
@@ -316,7 +325,9 @@ class ZipSource(_ArchiveSource):
             if kind == stat.S_IFLNK:
                 raise ArchiveError("archive_link", f"member {info.filename} is a symbolic link", self.location)
             if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise ArchiveError("archive_special_file", f"member {info.filename} is not a regular file", self.location)
+                raise ArchiveError(
+                    "archive_special_file", f"member {info.filename} is not a regular file", self.location
+                )
             if info.flag_bits & 0x1:
                 raise ArchiveError("archive_unsupported", f"member {info.filename} is encrypted", self.location)
             if name is None:
@@ -397,7 +408,9 @@ class _Exact(io.RawIOBase):
                 raise ArchiveError("archive_bomb", "the member holds more data than its declared size", self.where)
             return 0
         if not data:
-            raise ArchiveError("archive_member_corrupt", f"the member ends {self.left} bytes before its declared size", self.where)
+            raise ArchiveError(
+                "archive_member_corrupt", f"the member ends {self.left} bytes before its declared size", self.where
+            )
         self.left -= len(data)
         b[: len(data)] = data
         return len(data)
@@ -411,8 +424,17 @@ class _ShieldedTarInfo(tarfile.TarInfo):
     """Refuse an oversized pax or long-name header before tarfile reads it into memory."""
 
     def _proc_member(self, tarfile_):
-        if self.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
-                         tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK) and self.size > _MAX_TAR_HEADER:
+        if (
+            self.type
+            in (
+                tarfile.XHDTYPE,
+                tarfile.XGLTYPE,
+                tarfile.SOLARIS_XHDTYPE,
+                tarfile.GNUTYPE_LONGNAME,
+                tarfile.GNUTYPE_LONGLINK,
+            )
+            and self.size > _MAX_TAR_HEADER
+        ):
             raise tarfile.HeaderError(f"a {self.size}-byte extended header")
         return super()._proc_member(tarfile_)
 
@@ -453,13 +475,21 @@ class TarSource(_ArchiveSource):
                         self._check_counts(count, total)
                         name = _member_name(m.name, self.location)
                         if m.issym() or m.islnk():
-                            raise ArchiveError("archive_link", f"member {m.name} is a {'symbolic' if m.issym() else 'hard'} link",
-                                               self.location)
+                            raise ArchiveError(
+                                "archive_link",
+                                f"member {m.name} is a {'symbolic' if m.issym() else 'hard'} link",
+                                self.location,
+                            )
                         if m.issparse():
-                            raise ArchiveError("archive_special_file", f"member {m.name} is a sparse file", self.location)
+                            raise ArchiveError(
+                                "archive_special_file", f"member {m.name} is a sparse file", self.location
+                            )
                         if not (m.isreg() or m.isdir()):
-                            raise ArchiveError("archive_special_file", f"member {m.name} is not a regular file (device, FIFO, ...)",
-                                               self.location)
+                            raise ArchiveError(
+                                "archive_special_file",
+                                f"member {m.name} is not a regular file (device, FIFO, ...)",
+                                self.location,
+                            )
                         if name is None:
                             continue
                         if name in seen:
@@ -470,9 +500,13 @@ class TarSource(_ArchiveSource):
                         self._check_size(m.size, name)
                         names[name] = self._take(tf, m, name)
                 except (tarfile.TarError, EOFError, zlib.error) as exc:
-                    raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
+                    raise ArchiveError(
+                        "archive_unreadable", f"not a readable tar archive: {exc}", self.location
+                    ) from exc
                 except OSError as exc:
-                    raise ArchiveError("archive_unreadable", f"not a readable tar archive: {exc}", self.location) from exc
+                    raise ArchiveError(
+                        "archive_unreadable", f"not a readable tar archive: {exc}", self.location
+                    ) from exc
         _check_tree(names, self.location)
         self._root(list(names))
         for name, (sha, size, fd) in names.items():
@@ -499,12 +533,16 @@ class TarSource(_ArchiveSource):
             while block := src.read(_CHUNK):
                 n += len(block)
                 if n > m.size:
-                    raise ArchiveError("archive_bomb", f"member {name} holds more than its declared size", self.location)
+                    raise ArchiveError(
+                        "archive_bomb", f"member {name} holds more than its declared size", self.location
+                    )
                 h.update(block)
                 if fd is not None:
                     _write_all(fd, block)
             if n != m.size:
-                raise ArchiveError("archive_member_corrupt", f"member {name} ends before its declared size", self.location)
+                raise ArchiveError(
+                    "archive_member_corrupt", f"member {name} ends before its declared size", self.location
+                )
         except BaseException:
             if fd is not None:
                 os.close(fd)
@@ -556,11 +594,16 @@ def find_bundle(path: Path) -> Path:
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
-        raise UsageError(f"{path} holds {len(found)} runs with a bundle; name one: "
-                         + ", ".join(str(f) for f in found[:5]) + (" …" if len(found) > 5 else ""))
+        raise UsageError(
+            f"{path} holds {len(found)} runs with a bundle; name one: "
+            + ", ".join(str(f) for f in found[:5])
+            + (" …" if len(found) > 5 else "")
+        )
     if (path / "journal.jsonl").is_file():
-        raise UsageError(f"{path} is a run directory without an evidence bundle; verify its journal instead: "
-                         f"agp verify {path / 'journal.jsonl'} --key PUB")
+        raise UsageError(
+            f"{path} is a run directory without an evidence bundle; verify its journal instead: "
+            f"agp verify {path / 'journal.jsonl'} --key PUB"
+        )
     raise UsageError(f"{path} is not an evidence bundle (no {MANIFEST}), a run directory or a demo's --out")
 
 

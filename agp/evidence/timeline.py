@@ -45,8 +45,11 @@ def summarize_entry(entry: Mapping[str, Any]) -> str:
         rule = f" rule {body.get('rule')}" if body.get("rule") else ""
         tid = f" [{call.get('tool_use_id')}]" if call.get("tool_use_id") else ""
         omitted = call.get("input_omitted") if "input" not in call else None
-        shown = (f"(input of {omitted.get('size')} bytes journaled as its digest) {_short(omitted.get('prefix', ''), 60)}"
-                 if isinstance(omitted, dict) else _input_summary(tool, call.get("input")))
+        shown = (
+            f"(input of {omitted.get('size')} bytes journaled as its digest) {_short(omitted.get('prefix', ''), 60)}"
+            if isinstance(omitted, dict)
+            else _input_summary(tool, call.get("input"))
+        )
         return f"{tool} {shown} → {str(body.get('decision', '?')).upper()}{eff}{via}{rule}{tid}"
     if kind == "journal.open":
         return f"journal opened ({'reopened' if body.get('reopened') else 'new'}, {body.get('format', '?')})"
@@ -67,13 +70,17 @@ def summarize_entry(entry: Mapping[str, Any]) -> str:
         return f"egress preflight {'passed' if ok else 'FAILED' if ok is False else '?'}: {_short(body.get('reason', body), 100)}"
     if kind == "sandbox.inspect":
         problems = body.get("problems") or []
-        return "hardening inspected: " + ("all flags present" if body.get("ok") and not problems else f"PROBLEMS {_short(problems, 90)}")
+        return "hardening inspected: " + (
+            "all flags present" if body.get("ok") and not problems else f"PROBLEMS {_short(problems, 90)}"
+        )
     if kind in ("sandbox.create", "sandbox.teardown"):
         cid = str(body.get("container", ""))[:12]
         rest = body.get("outcome") or body.get("image") or ""
         return f"container {cid} {kind.split('.')[1]}d {_short(rest, 80)}".rstrip()
     if kind.startswith("approval."):
-        parts = [f"{k}={_short(body[k], 40)}" for k in ("tool", "outcome", "approvers", "reason", "quorum") if k in body]
+        parts = [
+            f"{k}={_short(body[k], 40)}" for k in ("tool", "outcome", "approvers", "reason", "quorum") if k in body
+        ]
         return f"{kind.split('.', 1)[1]}: " + (", ".join(parts) if parts else _short(body))
     return _short(body, _CELL)
 
@@ -125,7 +132,9 @@ class TimelineWriter:
         self._j = open(json_path, "w", encoding="utf-8")  # noqa: SIM115 - held until close()
         self._m = open(md_path, "w", encoding="utf-8")  # noqa: SIM115 - held until close()
         self._n = 0
-        self._j.write('{"format": "agp-timeline/1", "journal_verified": %s, "events": [' % ("true" if verified else "false"))
+        self._j.write(
+            '{"format": "agp-timeline/1", "journal_verified": %s, "events": [' % ("true" if verified else "false")
+        )
         self._m.write("\n".join(_md_head(title, note)) + "\n")
 
     def add(self, entry: Mapping[str, Any]) -> None:

@@ -172,15 +172,21 @@ class _Calls:
 
     def add(self, call: TranscriptCall) -> None:
         if not call.tool_use_id:
-            self.problems.append(TranscriptProblem(call.source, f"a {call.tool or 'tool'} call without an id: it cannot be matched to a gate decision"))
+            self.problems.append(
+                TranscriptProblem(
+                    call.source, f"a {call.tool or 'tool'} call without an id: it cannot be matched to a gate decision"
+                )
+            )
             return
         seen = self.by_id.get(call.tool_use_id)
         if seen is None:
             self.by_id[call.tool_use_id] = call
         elif seen.tool != call.tool or seen.input != call.input:
-            self.problems.append(TranscriptProblem(
-                call.source, f"tool call id {call.tool_use_id} reused for a different call (first at {seen.source})"
-            ))
+            self.problems.append(
+                TranscriptProblem(
+                    call.source, f"tool call id {call.tool_use_id} reused for a different call (first at {seen.source})"
+                )
+            )
 
     def result(self, call_id: Any, src: str, result: dict[str, Any]) -> None:
         if isinstance(call_id, str) and call_id:
@@ -244,18 +250,24 @@ def parse_claude_code(files: list[TranscriptFile]) -> Transcript:
                     continue
                 btype = block.get("type")
                 if kind == "assistant" and btype in ("tool_use", "server_tool_use"):
-                    calls.add(TranscriptCall(
-                        tool_use_id=unverified_id if isinstance(unverified_id := block.get("id"), str) else "",
-                        tool=str(block.get("name") or ""),
-                        input=block.get("input"),
-                        source=src,
-                        ts=obj.get("timestamp") if isinstance(obj.get("timestamp"), str) else None,
-                    ))
+                    calls.add(
+                        TranscriptCall(
+                            tool_use_id=unverified_id if isinstance(unverified_id := block.get("id"), str) else "",
+                            tool=str(block.get("name") or ""),
+                            input=block.get("input"),
+                            source=src,
+                            ts=obj.get("timestamp") if isinstance(obj.get("timestamp"), str) else None,
+                        )
+                    )
                 elif kind == "user" and btype == "tool_result":
-                    calls.result(block.get("tool_use_id"), src, {
-                        "is_error": block.get("is_error") is True,
-                        "text": _cap(_text_of(block.get("content"))),
-                    })
+                    calls.result(
+                        block.get("tool_use_id"),
+                        src,
+                        {
+                            "is_error": block.get("is_error") is True,
+                            "text": _cap(_text_of(block.get("content"))),
+                        },
+                    )
     t.calls = calls.finish()
     t.meta = {"sessions": sorted(sessions), "versions": sorted(versions)}
     return t
@@ -312,20 +324,26 @@ def parse_codex(files: list[TranscriptFile]) -> Transcript:
                     cid, name = payload.get("id"), "web_search"
                 if isinstance(payload.get("namespace"), str) and name:
                     name = f"{payload['namespace']}.{name}"
-                calls.add(TranscriptCall(
-                    tool_use_id=cid if isinstance(cid, str) else "",
-                    tool=str(name or ptype),
-                    input=_codex_input(payload),
-                    source=src,
-                    ts=obj.get("timestamp") if isinstance(obj.get("timestamp"), str) else None,
-                ))
+                calls.add(
+                    TranscriptCall(
+                        tool_use_id=cid if isinstance(cid, str) else "",
+                        tool=str(name or ptype),
+                        input=_codex_input(payload),
+                        source=src,
+                        ts=obj.get("timestamp") if isinstance(obj.get("timestamp"), str) else None,
+                    )
+                )
             elif ptype in _CODEX_OUTPUTS:
                 out = payload.get("output")
                 success = out.get("success") if isinstance(out, dict) else None
-                calls.result(payload.get("call_id"), src, {
-                    "is_error": success is False,
-                    "text": _cap(_text_of(out)),
-                })
+                calls.result(
+                    payload.get("call_id"),
+                    src,
+                    {
+                        "is_error": success is False,
+                        "text": _cap(_text_of(out)),
+                    },
+                )
     t.calls = calls.finish()
     t.meta = {"sessions": sessions, "versions": sorted(versions)}
     return t
@@ -350,12 +368,17 @@ def parse_reference(files: list[TranscriptFile]) -> Transcript:
             calls.add(call)
             if "outcome" in obj or "exit_code" in obj:
                 outcome = obj.get("outcome")
-                calls.result(cid, src, {
-                    "is_error": outcome not in ("ran", "ok", "success", None) or obj.get("exit_code") not in (0, None),
-                    "outcome": outcome,
-                    "exit_code": obj.get("exit_code"),
-                    "text": "",
-                })
+                calls.result(
+                    cid,
+                    src,
+                    {
+                        "is_error": outcome not in ("ran", "ok", "success", None)
+                        or obj.get("exit_code") not in (0, None),
+                        "outcome": outcome,
+                        "exit_code": obj.get("exit_code"),
+                        "text": "",
+                    },
+                )
     t.calls = calls.finish()
     return t
 
@@ -372,18 +395,20 @@ def load_transcript(directory: str | Path, harness: str) -> Transcript:
     if harness not in _PARSERS:
         raise ValueError(f"unknown harness {harness!r} (known: {', '.join(HARNESSES)})")
     root = Path(directory)
-    files = [TranscriptFile(str(p.relative_to(root)), _opener(p))
-             for p in transcript_files(root, harness)]
+    files = [TranscriptFile(str(p.relative_to(root)), _opener(p)) for p in transcript_files(root, harness)]
     return _PARSERS[harness](files)
 
 
-def load_transcript_from(names: Iterable[str], opener: Callable[[str], IO[bytes]], harness: str,
-                         under: str = "transcript/") -> Transcript:
+def load_transcript_from(
+    names: Iterable[str], opener: Callable[[str], IO[bytes]], harness: str, under: str = "transcript/"
+) -> Transcript:
     """Like :func:`load_transcript`, for files given by name (a bundle inside an archive):
     ``names`` are every file's posix path, ``opener(name)`` streams one."""
     if harness not in _PARSERS:
         raise ValueError(f"unknown harness {harness!r} (known: {', '.join(HARNESSES)})")
     pattern = _pattern(harness)
-    picked = sorted((n for n in names if n.startswith(under) and fnmatch.fnmatchcase(PurePosixPath(n).name, pattern)),
-                    key=PurePosixPath)  # the order load_transcript gives (Path order)
-    return _PARSERS[harness]([TranscriptFile(n[len(under):], functools.partial(opener, n)) for n in picked])
+    picked = sorted(
+        (n for n in names if n.startswith(under) and fnmatch.fnmatchcase(PurePosixPath(n).name, pattern)),
+        key=PurePosixPath,
+    )  # the order load_transcript gives (Path order)
+    return _PARSERS[harness]([TranscriptFile(n[len(under) :], functools.partial(opener, n)) for n in picked])

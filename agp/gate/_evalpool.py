@@ -115,8 +115,12 @@ class EvalPool:
 
     def _spawn(self) -> _Worker:
         parent, child = _CTX.Pipe(duplex=True)
-        proc = _CTX.Process(target=_worker_main, args=(child, self.policy.tiers, self.policy.sources,
-                                                       self.policy.digest), name="agp-gate-eval", daemon=True)
+        proc = _CTX.Process(
+            target=_worker_main,
+            args=(child, self.policy.tiers, self.policy.sources, self.policy.digest),
+            name="agp-gate-eval",
+            daemon=True,
+        )
         # Ctrl-C at a terminal reaches the whole process group: a worker still starting (Python's own
         # start-up, unpickling the policy, importing) would die printing a KeyboardInterrupt traceback.
         # It starts with SIGINT ignored (an ignored signal stays ignored across exec, and Python keeps

@@ -74,8 +74,9 @@ def _short_statement(s: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def compact_decision(call: dict[str, Any], statements: Sequence[Mapping[str, Any]],
-                     *, inline_max: int = INLINE_MAX) -> tuple[dict[str, Any], list[Mapping[str, Any]], dict[str, Any]]:
+def compact_decision(
+    call: dict[str, Any], statements: Sequence[Mapping[str, Any]], *, inline_max: int = INLINE_MAX
+) -> tuple[dict[str, Any], list[Mapping[str, Any]], dict[str, Any]]:
     """For a denied call: (call, statements, extra body fields) to journal.
 
     Unchanged when the canonical input is at most ``inline_max`` bytes. Otherwise ``input``
@@ -135,8 +136,14 @@ class FloodGuard:
     the server uses it from its event loop only.
     """
 
-    def __init__(self, *, burst: int = 20, window: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        burst: int = 20,
+        window: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         if burst < 0 or window <= 0:
             raise ValueError("burst must be >= 0 and window > 0")
         self.burst = burst
@@ -178,15 +185,21 @@ class FloodGuard:
         kinds = {}
         for kind, t in sorted(self._tallies.items()):
             kinds[kind] = {
-                "count": t.count, "bytes": t.bytes,
+                "count": t.count,
+                "bytes": t.bytes,
                 "distinct_digests": len(t.digests) if not t.digests_overflow else f"more than {_MAX_DISTINCT}",
-                "first": _iso(t.first), "last": _iso(t.last),
+                "first": _iso(t.first),
+                "last": _iso(t.last),
                 **({"sessions": t.sessions} if t.sessions else {}),
                 **({"sessions_other": t.sessions_other} if t.sessions_other else {}),
             }
         self._tallies = {}
-        return {"burst": self.burst, "window_s": self.window, "total": sum(k["count"] for k in kinds.values()),
-                "kinds": kinds}
+        return {
+            "burst": self.burst,
+            "window_s": self.window,
+            "total": sum(k["count"] for k in kinds.values()),
+            "kinds": kinds,
+        }
 
 
 def _iso(t: float) -> str:

@@ -274,8 +274,16 @@ class UnsafeAutoApprover:
     async def ask(self, request: ApprovalRequest) -> None:
         if self._broker is None:
             raise ApprovalError("the auto approver is not bound to a broker")
-        ans = Answer(request.nonce, request.session, True, user_id="auto:agp-demo", via="auto",
-                     user_name="agp demo (automatic approval)", automatic=True, call_digest=request.call_digest)
+        ans = Answer(
+            request.nonce,
+            request.session,
+            True,
+            user_id="auto:agp-demo",
+            via="auto",
+            user_name="agp demo (automatic approval)",
+            automatic=True,
+            call_digest=request.call_digest,
+        )
         await anyio.to_thread.run_sync(self._broker.answer, ans)
 
     async def resolved(self, result: ApprovalResult) -> None:
@@ -386,23 +394,52 @@ class ApprovalBroker:
         if not self.has_approver:
             return ApprovalResult(None, Outcome.NO_APPROVER, detail=NoApprover.REASON)
         req = ApprovalRequest(
-            nonce=secrets.token_urlsafe(NONCE_BYTES), session=session, call_digest=call_digest, call=dict(call),
-            harness=str(call.get("harness", "")), tool=str(call.get("tool", "")),
-            statements=tuple(statements), rule=rule, matched=tuple(matched), reason=reason,
-            quorum=max(1, int(quorum or 1)), approver_group=approver_group, created=self._wall(),
+            nonce=secrets.token_urlsafe(NONCE_BYTES),
+            session=session,
+            call_digest=call_digest,
+            call=dict(call),
+            harness=str(call.get("harness", "")),
+            tool=str(call.get("tool", "")),
+            statements=tuple(statements),
+            rule=rule,
+            matched=tuple(matched),
+            reason=reason,
+            quorum=max(1, int(quorum or 1)),
+            approver_group=approver_group,
+            created=self._wall(),
             timeout=self.timeout,
         )
-        p = _Pending(req, self._clock() + self.timeout, anyio.Event(), anyio.lowlevel.current_token(),
-                     threading.get_ident())
-        await anyio.to_thread.run_sync(self._record, "approval.request", session, {
-            "nonce_digest": req.nonce_digest, "call_digest": call_digest, "call_id": call.get("id"),
-            "tool": req.tool, "rule": rule, "quorum": req.quorum, "approver_group": approver_group,
-            "timeout_s": self.timeout, "approvers": [a.name for a in self.approvers],
-        })
+        p = _Pending(
+            req, self._clock() + self.timeout, anyio.Event(), anyio.lowlevel.current_token(), threading.get_ident()
+        )
+        await anyio.to_thread.run_sync(
+            self._record,
+            "approval.request",
+            session,
+            {
+                "nonce_digest": req.nonce_digest,
+                "call_digest": call_digest,
+                "call_id": call.get("id"),
+                "tool": req.tool,
+                "rule": rule,
+                "quorum": req.quorum,
+                "approver_group": approver_group,
+                "timeout_s": self.timeout,
+                "approvers": [a.name for a in self.approvers],
+            },
+        )
         with self._lock:
             self._pending[req.nonce] = p
-        self._emit("pending", key=req.key, session=session, tool=req.tool, summary=req.summary(),
-                   rule=rule, quorum=req.quorum, expires=req.expires)
+        self._emit(
+            "pending",
+            key=req.key,
+            session=session,
+            tool=req.tool,
+            summary=req.summary(),
+            rule=rule,
+            quorum=req.quorum,
+            expires=req.expires,
+        )
         try:
             delivered, failures = 0, []
             for a in self.approvers:
@@ -433,8 +470,9 @@ class ApprovalBroker:
         if not detail:
             detail = self._detail(result)
         result = ApprovalResult(req, result.outcome, result.approvers, result.denied_by, detail)
-        self._emit("resolved", key=req.key, session=session, outcome=result.outcome.value,
-                   approvers=list(result.approvers))
+        self._emit(
+            "resolved", key=req.key, session=session, outcome=result.outcome.value, approvers=list(result.approvers)
+        )
         with anyio.CancelScope(shield=True):
             for a in self.approvers:
                 try:
@@ -452,8 +490,13 @@ class ApprovalBroker:
             self._closed[p.request.nonce] = p.outcome
             while len(self._closed) > _CLOSED_KEEP:
                 self._closed.popitem(last=False)
-            return ApprovalResult(p.request, p.outcome, tuple(p.approvals), p.denied_by,
-                                  cancelled_detail if p.outcome is Outcome.CANCELLED else "")
+            return ApprovalResult(
+                p.request,
+                p.outcome,
+                tuple(p.approvals),
+                p.denied_by,
+                cancelled_detail if p.outcome is Outcome.CANCELLED else "",
+            )
 
     def _detail(self, r: ApprovalResult) -> str:
         q = r.request.quorum if r.request else 1
@@ -485,8 +528,13 @@ class ApprovalBroker:
         """Apply one answer from a channel. Thread-safe; journals the answer or its refusal."""
         res, p = self._judge(ans)
         body: dict[str, Any] = {
-            "nonce_digest": nonce_digest(ans.nonce), "user": ans.user_id, "user_name": ans.user_name,
-            "via": ans.via, "approve": bool(ans.approve), "is_bot": bool(ans.is_bot), "code": res.code.value,
+            "nonce_digest": nonce_digest(ans.nonce),
+            "user": ans.user_id,
+            "user_name": ans.user_name,
+            "via": ans.via,
+            "approve": bool(ans.approve),
+            "is_bot": bool(ans.is_bot),
+            "code": res.code.value,
             "detail": res.detail,
         }
         if ans.automatic:
@@ -517,7 +565,9 @@ class ApprovalBroker:
                 if closed is Outcome.TIMED_OUT:
                     return AnswerResult(AnswerCode.AFTER_TIMEOUT, "the approval had already timed out (deny)"), None
                 if closed is not None:
-                    return AnswerResult(AnswerCode.REPLAYED_NONCE, f"the approval was already decided ({closed.value})"), None
+                    return AnswerResult(
+                        AnswerCode.REPLAYED_NONCE, f"the approval was already decided ({closed.value})"
+                    ), None
                 return AnswerResult(AnswerCode.UNKNOWN_NONCE, "no approval was issued with this nonce"), None
             req = p.request
             if ans.session != req.session:
@@ -525,7 +575,9 @@ class ApprovalBroker:
             if ans.call_digest is not None and ans.call_digest != req.call_digest:
                 return AnswerResult(AnswerCode.WRONG_CALL, "the answer names another call"), None
             if p.outcome is not None:
-                return AnswerResult(AnswerCode.REPLAYED_NONCE, f"the approval was already decided ({p.outcome.value})"), None
+                return AnswerResult(
+                    AnswerCode.REPLAYED_NONCE, f"the approval was already decided ({p.outcome.value})"
+                ), None
             if self._clock() >= p.deadline:
                 return AnswerResult(AnswerCode.AFTER_TIMEOUT, "the approval had already timed out (deny)"), None
             if ans.automatic:
@@ -538,16 +590,18 @@ class ApprovalBroker:
             if ans.is_bot:
                 return AnswerResult(AnswerCode.BOT_USER, "bot users never approve or deny"), None
             if not ans.is_approver:
-                return AnswerResult(AnswerCode.NOT_APPROVER,
-                                    f"{ans.user_id} is not one of the approvers for this call"), None
+                return AnswerResult(
+                    AnswerCode.NOT_APPROVER, f"{ans.user_id} is not one of the approvers for this call"
+                ), None
             if not ans.approve:
                 p.outcome = Outcome.DENIED
                 p.denied_by = ans.user_id
                 p.settled.clear()
                 return AnswerResult(AnswerCode.DECIDED, f"denied by {ans.user_id}", Outcome.DENIED), p
             if ans.user_id in p.approvals:
-                return AnswerResult(AnswerCode.DUPLICATE_USER,
-                                    f"{ans.user_id} already approved; the quorum counts distinct people"), None
+                return AnswerResult(
+                    AnswerCode.DUPLICATE_USER, f"{ans.user_id} already approved; the quorum counts distinct people"
+                ), None
             p.approvals[ans.user_id] = ans.via
             if len(p.approvals) >= req.quorum:
                 p.outcome = Outcome.APPROVED

@@ -60,15 +60,28 @@ class GateDecision:
             raise ValueError(f"a gate decision is allow or deny, not {self.decision!r}")
 
     @classmethod
-    def denied(cls, reason: str, *, policy_digest: str | None = None, statements: Sequence[Mapping[str, Any]] = (),
-               extra: Mapping[str, Any] | None = None) -> GateDecision:
+    def denied(
+        cls,
+        reason: str,
+        *,
+        policy_digest: str | None = None,
+        statements: Sequence[Mapping[str, Any]] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> GateDecision:
         """A deny the policy did not make (a refused session, a failed evaluation)."""
-        return cls("deny", "deny", reason, policy_digest=policy_digest, statements=tuple(statements),
-                   extra=dict(extra or {}))
+        return cls(
+            "deny", "deny", reason, policy_digest=policy_digest, statements=tuple(statements), extra=dict(extra or {})
+        )
 
     @classmethod
-    def from_policy(cls, d: Decision, *, approval: ApprovalResult | None = None, reason: str | None = None,
-                    statements: Sequence[Mapping[str, Any]] | None = None) -> GateDecision:
+    def from_policy(
+        cls,
+        d: Decision,
+        *,
+        approval: ApprovalResult | None = None,
+        reason: str | None = None,
+        statements: Sequence[Mapping[str, Any]] | None = None,
+    ) -> GateDecision:
         """The policy's decision ``d``; for a ``require``, ``approval`` decides (and ``reason`` says how).
         ``statements``: ``d``'s statements as JSON, when the caller already has them."""
         if d.effect == "require":
@@ -77,22 +90,35 @@ class GateDecision:
             decision: Literal["allow", "deny"] = "allow" if approval.allowed else "deny"
         else:
             decision = "allow" if d.effect == "allow" else "deny"
-        return cls(decision, d.effect, reason if reason is not None else d.reason, d.rule, tuple(d.matched),
-                   d.policy_digest,
-                   tuple(statements if statements is not None else (s.to_json_dict() for s in d.statements)),
-                   approval)
+        return cls(
+            decision,
+            d.effect,
+            reason if reason is not None else d.reason,
+            d.rule,
+            tuple(d.matched),
+            d.policy_digest,
+            tuple(statements if statements is not None else (s.to_json_dict() for s in d.statements)),
+            approval,
+        )
 
     @property
     def allowed(self) -> bool:
         return self.decision == "allow"
 
-    def journal_body(self, head: Mapping[str, Any], *,
-                     statements: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    def journal_body(
+        self, head: Mapping[str, Any], *, statements: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """The journal entry's body: ``head`` (the call, or the connection's detail), then the decision.
         ``statements`` replaces the decision's own (a compacted deny journals less)."""
         return {
-            **head, "decision": self.decision, "effect": self.effect, "rule": self.rule,
-            "matched": list(self.matched), "reason": self.reason, "policy_digest": self.policy_digest,
+            **head,
+            "decision": self.decision,
+            "effect": self.effect,
+            "rule": self.rule,
+            "matched": list(self.matched),
+            "reason": self.reason,
+            "policy_digest": self.policy_digest,
             "statements": list(self.statements if statements is None else statements),
-            "approval": self.approval.to_json_dict() if self.approval is not None else None, **self.extra,
+            "approval": self.approval.to_json_dict() if self.approval is not None else None,
+            **self.extra,
         }

@@ -80,8 +80,9 @@ class FrameCode(str, Enum):
 class FrameRejected(ProtocolError):
     """A frame that breaks the protocol. ``request_id`` is set when one could be recovered."""
 
-    def __init__(self, code: FrameCode, detail: str, *, request_id: str | None = None,
-                 session: str | None = None) -> None:
+    def __init__(
+        self, code: FrameCode, detail: str, *, request_id: str | None = None, session: str | None = None
+    ) -> None:
         self.code = code
         self.detail = detail
         self.request_id = request_id
@@ -108,8 +109,13 @@ class CheckRequest(_Wire):
 
     def call_dict(self) -> dict[str, Any]:
         """The call as journaled in ``gate.decision`` body.call (and hashed for approvals)."""
-        d: dict[str, Any] = {"id": self.id, "harness": self.harness, "tool": self.tool, "input": self.input,
-                             "cwd": self.cwd}
+        d: dict[str, Any] = {
+            "id": self.id,
+            "harness": self.harness,
+            "tool": self.tool,
+            "input": self.input,
+            "cwd": self.cwd,
+        }
         if self.tool_use_id is not None:
             d["tool_use_id"] = self.tool_use_id
         return d
@@ -241,11 +247,11 @@ def parse_request(unverified_body: bytes) -> CheckRequest:
     if obj.get("type") != "check":
         t = obj.get("type")
         shown = t[:40] if isinstance(t, str) else type(t).__name__
-        raise FrameRejected(FrameCode.UNKNOWN_TYPE, f"unknown message type {shown!r}", request_id=rid,
-                            session=session)
+        raise FrameRejected(FrameCode.UNKNOWN_TYPE, f"unknown message type {shown!r}", request_id=rid, session=session)
     if not _depth_ok(obj):
-        raise FrameRejected(FrameCode.INVALID, f"nested deeper than {_MAX_DEPTH} levels", request_id=rid,
-                            session=session)
+        raise FrameRejected(
+            FrameCode.INVALID, f"nested deeper than {_MAX_DEPTH} levels", request_id=rid, session=session
+        )
     try:
         req = CheckRequest.model_validate(obj)
     except ValidationError as exc:
@@ -255,8 +261,9 @@ def parse_request(unverified_body: bytes) -> CheckRequest:
     try:
         canonicalize(req.call_dict())
     except Exception as exc:  # noqa: BLE001 - CanonicalizationError, lone surrogates, huge ints ...
-        raise FrameRejected(FrameCode.NOT_CANONICAL, f"input cannot be canonicalized: {str(exc)[:120]}",
-                            request_id=rid, session=session) from None
+        raise FrameRejected(
+            FrameCode.NOT_CANONICAL, f"input cannot be canonicalized: {str(exc)[:120]}", request_id=rid, session=session
+        ) from None
     return req
 
 

@@ -77,8 +77,10 @@ _FD_RESERVE = 128
 #: soft RLIMIT_NOFILE the gate raises itself to (bounded by the hard limit)
 _FD_TARGET = 65536
 _ACCEPT_RESOURCE_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-_JOURNAL_FAILED = ("the gate could not record this decision in its journal, so the call is denied; "
-                   "the gate denies every call until it is restarted")
+_JOURNAL_FAILED = (
+    "the gate could not record this decision in its journal, so the call is denied; "
+    "the gate denies every call until it is restarted"
+)
 
 
 def prepare_socket_dir(socket_dir: Path, *, uid: int | None = None, gid: int | None = None) -> Path:
@@ -178,8 +180,9 @@ def live_view_sink(view: Any) -> Callable[[GateEvent], None]:
     def sink(ev: GateEvent) -> None:
         d = ev.data
         if ev.kind == "decision":
-            view.decision(tool=d["tool"], summary=d["summary"], decision=d["decision"], rule=d.get("rule"),
-                          seq=d.get("seq"))
+            view.decision(
+                tool=d["tool"], summary=d["summary"], decision=d["decision"], rule=d.get("rule"), seq=d.get("seq")
+            )
         elif ev.kind == "pending":
             view.pending(d["key"], f"{d['summary']} (rule {d.get('rule')}, quorum {d.get('quorum')})")
         elif ev.kind == "resolved":
@@ -290,13 +293,23 @@ class GateServer:
         self.frame_bytes = 0
         self._conns: set[_Conn] = set()
         self._idle_conns: dict[_Conn, None] = {}  # idle connections, oldest first (insertion order)
-        self.counters = {"connections_refused": 0, "connections_evicted": 0, "frames_late": 0,
-                         "frames_overloaded": 0, "accept_errors": 0}
+        self.counters = {
+            "connections_refused": 0,
+            "connections_evicted": 0,
+            "frames_late": 0,
+            "frames_overloaded": 0,
+            "accept_errors": 0,
+        }
         self._drain_timeout = drain_timeout
         self._now = now
         approvers = tuple(approvers) or (NoApprover(),)
-        self.broker = ApprovalBroker(approvers, record=self._record_sync, timeout=approval_timeout,
-                                     allow_automatic=allow_automatic, on_event=self._emit)
+        self.broker = ApprovalBroker(
+            approvers,
+            record=self._record_sync,
+            timeout=approval_timeout,
+            allow_automatic=allow_automatic,
+            on_event=self._emit,
+        )
         self.failed: str | None = None
         self.stopping = False
         self.decisions = {"allow": 0, "deny": 0}
@@ -347,8 +360,11 @@ class GateServer:
         try:
             new = self.sessions.register(sid)
         except SessionRefused as exc:
-            self._record_sync("gate.session", sid, {"event": "refused", "reason": exc.refusal.reason.value,
-                                                     "detail": exc.refusal.detail, **meta})
+            self._record_sync(
+                "gate.session",
+                sid,
+                {"event": "refused", "reason": exc.refusal.reason.value, "detail": exc.refusal.detail, **meta},
+            )
             raise
         if new:
             self._record_sync("gate.session", sid, {"event": "register", **meta})
@@ -382,11 +398,18 @@ class GateServer:
             return self._journal_failed(req)
         if refusal is not None:
             gd = GateDecision.denied(f"denied: {refusal.text}", extra={"refusal": refusal.reason.value})
-            if not self.flood.admit(f"refusal.{refusal.reason.value}", size=size, session=req.session,
-                                    digest=hashlib.sha256(frame).hexdigest() if frame is not None else None):
+            if not self.flood.admit(
+                f"refusal.{refusal.reason.value}",
+                size=size,
+                session=req.session,
+                digest=hashlib.sha256(frame).hexdigest() if frame is not None else None,
+            ):
                 self._count_and_emit(req, gd)
-                return Verdict(id=req.id, decision="deny", reason=f"{gd.reason} (counted in the journal with "
-                                                                  "other refusals, not entered one by one)")
+                return Verdict(
+                    id=req.id,
+                    decision="deny",
+                    reason=f"{gd.reason} (counted in the journal with other refusals, not entered one by one)",
+                )
         else:
             try:
                 d = await self._evaluate(req, size)
@@ -397,8 +420,9 @@ class GateServer:
                 else:
                     log.exception("policy evaluation failed")
                     reason = "denied: the gate could not evaluate this call"
-                gd = GateDecision.denied(reason, policy_digest=self.policy.digest,
-                                         extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+                gd = GateDecision.denied(
+                    reason, policy_digest=self.policy.digest, extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                )
             else:
                 gd = await self._settle(d, lambda statements: self._approve(req.session, call, d, statements))
         j_call: dict[str, Any] = call
@@ -406,21 +430,25 @@ class GateServer:
         if not gd.allowed:  # what was refused is kept whole only up to deny_inline_max bytes
             j_call, j_statements, more = compact_decision(call, gd.statements, inline_max=self._deny_inline_max)
             gd = replace(gd, extra={**gd.extra, **more})
-        seq = await self._journal("gate.decision", req.session, gd.journal_body({"call": j_call}, statements=j_statements))
+        seq = await self._journal(
+            "gate.decision", req.session, gd.journal_body({"call": j_call}, statements=j_statements)
+        )
         if seq is None:
             return self._journal_failed(req, rule=gd.rule, statements=gd.statements)
         self._count_and_emit(req, gd, seq)
         return Verdict(id=req.id, decision=gd.decision, reason=gd.reason, rule=gd.rule, seq=seq)
 
-    async def _settle(self, d: Decision,
-                      approve: Callable[[list[Mapping[str, Any]]], Awaitable[ApprovalResult]]) -> GateDecision:
+    async def _settle(
+        self, d: Decision, approve: Callable[[list[Mapping[str, Any]]], Awaitable[ApprovalResult]]
+    ) -> GateDecision:
         """The policy's decision, with a ``require`` put to the approvers (``approve``)."""
         if d.effect != "require":
             return GateDecision.from_policy(d)
         statements: list[Mapping[str, Any]] = [s.to_json_dict() for s in d.statements]
         approval = await approve(statements)
-        return GateDecision.from_policy(d, approval=approval, reason=self._approval_reason(d, approval),
-                                        statements=statements)
+        return GateDecision.from_policy(
+            d, approval=approval, reason=self._approval_reason(d, approval), statements=statements
+        )
 
     async def _journal(self, kind: str, session: str, body: Mapping[str, Any]) -> int | None:
         """Append ``body``; its seq, or None when the journal failed (the gate is then poisoned)."""
@@ -434,11 +462,13 @@ class GateServer:
             return None
         return entry.seq
 
-    def _journal_failed(self, req: CheckRequest, *, rule: str | None = None,
-                        statements: Sequence[Mapping[str, Any]] = ()) -> Verdict:
+    def _journal_failed(
+        self, req: CheckRequest, *, rule: str | None = None, statements: Sequence[Mapping[str, Any]] = ()
+    ) -> Verdict:
         """The deny answered when the journal cannot record: counted, shown, never an allow."""
-        self._count_and_emit(req, GateDecision("deny", "journal_failed", _JOURNAL_FAILED, rule,
-                                               statements=tuple(statements)))
+        self._count_and_emit(
+            req, GateDecision("deny", "journal_failed", _JOURNAL_FAILED, rule, statements=tuple(statements))
+        )
         return Verdict(id=req.id, decision="deny", reason=_JOURNAL_FAILED, rule=rule)
 
     def precheck_egress(self, session: str, harness: str, statement: Any) -> str:
@@ -450,12 +480,14 @@ class GateServer:
 
         if self.failed is not None:
             return "deny"
-        call = ToolCall(harness=harness, tool="egress", input={}, cwd=self.workspace, workspace=self.workspace,
-                        session=session)
+        call = ToolCall(
+            harness=harness, tool="egress", input={}, cwd=self.workspace, workspace=self.workspace, session=session
+        )
         return evaluate_classified(ClassifiedCall(call, (statement,)), self.policy, self._now()).effect
 
-    async def decide_egress(self, session: str, harness: str, statement: Any,
-                            detail: Mapping[str, Any]) -> tuple[bool, str, str | None, int | None]:
+    async def decide_egress(
+        self, session: str, harness: str, statement: Any, detail: Mapping[str, Any]
+    ) -> tuple[bool, str, str | None, int | None]:
         """Decide one egress connection (a CONNECT or a plain-HTTP request at the egress door): the same
         policy engine, the same approvers for ``require``, journaled as ``egress.decision`` with ``detail``
         (the addresses the host resolved...). Returns (allowed, reason, rule, journal seq); never raises for
@@ -464,18 +496,28 @@ class GateServer:
         from agp.policy.call import ClassifiedCall
         from agp.policy.engine import evaluate_classified
 
-        call = {"harness": harness, "tool": "egress", "input": dict(detail), "cwd": self.workspace,
-                "workspace": self.workspace, "session": session}
+        call = {
+            "harness": harness,
+            "tool": "egress",
+            "input": dict(detail),
+            "cwd": self.workspace,
+            "workspace": self.workspace,
+            "session": session,
+        }
         if self.failed is not None:
             return False, _JOURNAL_FAILED, None, None
         try:
-            tc = ToolCall(harness=harness, tool="egress", input={}, cwd=self.workspace, workspace=self.workspace,
-                          session=session)
+            tc = ToolCall(
+                harness=harness, tool="egress", input={}, cwd=self.workspace, workspace=self.workspace, session=session
+            )
             d = evaluate_classified(ClassifiedCall(tc, (statement,)), self.policy, self._now())
         except Exception:  # an evaluation failure is a deny, never an allow
             log.exception("egress evaluation failed")
-            gd = GateDecision.denied("denied: the gate could not evaluate this connection",
-                                     policy_digest=self.policy.digest, statements=[statement.to_json_dict()])
+            gd = GateDecision.denied(
+                "denied: the gate could not evaluate this connection",
+                policy_digest=self.policy.digest,
+                statements=[statement.to_json_dict()],
+            )
         else:
             try:
                 gd = await self._settle(d, lambda statements: self._approve(session, call, d, statements))
@@ -485,9 +527,22 @@ class GateServer:
         if seq is None:
             return False, _JOURNAL_FAILED, gd.rule, None
         self.decisions[gd.decision] += 1
-        self._emit(GateEvent("decision", {
-            "session": session, "tool": "egress", "harness": harness, "summary": statement.text,
-            "decision": gd.decision, "effect": gd.effect, "rule": gd.rule, "seq": seq, "tool_use_id": None}))
+        self._emit(
+            GateEvent(
+                "decision",
+                {
+                    "session": session,
+                    "tool": "egress",
+                    "harness": harness,
+                    "summary": statement.text,
+                    "decision": gd.decision,
+                    "effect": gd.effect,
+                    "rule": gd.rule,
+                    "seq": seq,
+                    "tool_use_id": None,
+                },
+            )
+        )
         return gd.allowed, gd.reason, gd.rule, seq
 
     async def record_egress(self, kind: str, session: str, body: Mapping[str, Any]) -> int | None:
@@ -497,9 +552,16 @@ class GateServer:
     async def _evaluate(self, req: CheckRequest, size: int = 0) -> Any:
         from agp.policy import ToolCall, evaluate
 
-        kwargs: dict[str, Any] = {"harness": req.harness, "tool": req.tool, "input": req.input, "cwd": req.cwd or self.workspace,
-                  "workspace": self.workspace, "host_workspace": self.host_workspace, "session": req.session,
-                  "tool_use_id": req.tool_use_id}
+        kwargs: dict[str, Any] = {
+            "harness": req.harness,
+            "tool": req.tool,
+            "input": req.input,
+            "cwd": req.cwd or self.workspace,
+            "workspace": self.workspace,
+            "host_workspace": self.host_workspace,
+            "session": req.session,
+            "tool_use_id": req.tool_use_id,
+        }
         if self.workspace_mode is not None and _call_has_mode():
             kwargs["workspace_mode"] = self.workspace_mode
         # large requests, and any with non-ASCII text (a parser crash on odd input must cost a worker,
@@ -508,16 +570,27 @@ class GateServer:
             return await self._pool.evaluate(kwargs, self._now())
         return evaluate(ToolCall(**kwargs), self.policy, self._now())
 
-    async def _approve(self, session: str, call: dict[str, Any], d: Decision,
-                       statements: list[Mapping[str, Any]]) -> ApprovalResult:
+    async def _approve(
+        self, session: str, call: dict[str, Any], d: Decision, statements: list[Mapping[str, Any]]
+    ) -> ApprovalResult:
         if self.stopping:
             return ApprovalResult(None, Outcome.CANCELLED, detail="the gate is shutting down")
         if not self.policy.approvals:
-            return ApprovalResult(None, Outcome.NO_APPROVER,
-                                  detail="the policy turns approvals off (approvals = false): every require is a deny")
+            return ApprovalResult(
+                None,
+                Outcome.NO_APPROVER,
+                detail="the policy turns approvals off (approvals = false): every require is a deny",
+            )
         return await self.broker.require(
-            session=session, call=call, call_digest=call_digest(call), statements=statements, rule=d.rule,
-            matched=d.matched, reason=d.reason, quorum=d.quorum, approver_group=d.approver_group,
+            session=session,
+            call=call,
+            call_digest=call_digest(call),
+            statements=statements,
+            rule=d.rule,
+            matched=d.matched,
+            reason=d.reason,
+            quorum=d.quorum,
+            approver_group=d.approver_group,
         )
 
     @staticmethod
@@ -534,11 +607,22 @@ class GateServer:
     def _count_and_emit(self, req: CheckRequest, gd: GateDecision, seq: int | None = None) -> None:
         self.decisions[gd.decision] += 1
         if self._on_event is not None:
-            self._emit(GateEvent("decision", {
-                "session": req.session, "tool": req.tool, "harness": req.harness,
-                "summary": _statements_summary(gd.statements) or req.tool, "decision": gd.decision,
-                "effect": gd.effect, "rule": gd.rule, "seq": seq, "tool_use_id": req.tool_use_id,
-            }))
+            self._emit(
+                GateEvent(
+                    "decision",
+                    {
+                        "session": req.session,
+                        "tool": req.tool,
+                        "harness": req.harness,
+                        "summary": _statements_summary(gd.statements) or req.tool,
+                        "decision": gd.decision,
+                        "effect": gd.effect,
+                        "rule": gd.rule,
+                        "seq": seq,
+                        "tool_use_id": req.tool_use_id,
+                    },
+                )
+            )
 
     async def reject_frame(self, exc: FrameRejected, body: bytes | None, *, size: int | None = None) -> Verdict | None:
         """Journal a rejected frame (its sha256, size and a rendered prefix, never its body); return
@@ -555,8 +639,12 @@ class GateServer:
             entry_body["size"] = size
         seq = None
         self.decisions["deny"] = self.decisions.get("deny", 0) + 1
-        if self.flood.admit(f"frame_rejected.{exc.code.value}", size=len(body) if body is not None else (size or 0),
-                            digest=rec["sha256"] if rec else None, session=exc.session):
+        if self.flood.admit(
+            f"frame_rejected.{exc.code.value}",
+            size=len(body) if body is not None else (size or 0),
+            digest=rec["sha256"] if rec else None,
+            session=exc.session,
+        ):
             with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
                 entry = await self._record("gate.frame_rejected", exc.session or "", entry_body)
                 seq = entry.seq
@@ -572,8 +660,7 @@ class GateServer:
         return await self.check(req, size=len(body), frame=body)
 
     # ------------------------------------------------------------ connections
-    async def _noise(self, kind: str, entry_kind: str, session: str, body: Mapping[str, Any], *,
-                     size: int = 0) -> None:
+    async def _noise(self, kind: str, entry_kind: str, session: str, body: Mapping[str, Any], *, size: int = 0) -> None:
         """Journal an entry that records no decision, within the flood budget (counted beyond it)."""
         if self.failed is not None or not self.flood.admit(kind, size=size, session=session or None):
             return
@@ -601,17 +688,33 @@ class GateServer:
             if victim is None or self.stopping:
                 self.counters["connections_refused"] += 1
                 await stream.aclose()
-                await self._noise("connection.refused", "gate.connection", "", {
-                    "event": "refused", "open": len(self._conns), "cap": self.connection_cap,
-                    "detail": "every connection was busy with a frame or a call"})
+                await self._noise(
+                    "connection.refused",
+                    "gate.connection",
+                    "",
+                    {
+                        "event": "refused",
+                        "open": len(self._conns),
+                        "cap": self.connection_cap,
+                        "detail": "every connection was busy with a frame or a call",
+                    },
+                )
                 return
             self._idle_conns.pop(victim, None)
             victim.evict()
             self.counters["connections_evicted"] += 1
-            await self._noise("connection.evicted", "gate.connection", "", {
-                "event": "evicted", "open": len(self._conns), "cap": self.connection_cap,
-                "idle_s": round(time.monotonic() - (victim.idle_since or 0.0), 3),
-                "detail": "the longest-idle connection was closed to make room for a new one"})
+            await self._noise(
+                "connection.evicted",
+                "gate.connection",
+                "",
+                {
+                    "event": "evicted",
+                    "open": len(self._conns),
+                    "cap": self.connection_cap,
+                    "idle_s": round(time.monotonic() - (victim.idle_since or 0.0), 3),
+                    "detail": "the longest-idle connection was closed to make room for a new one",
+                },
+            )
         conn = _Conn()
         self._conns.add(conn)
         try:
@@ -649,8 +752,9 @@ class GateServer:
             if not await self._serve_frame(stream, body):
                 return
 
-    async def _read_frame(self, stream: anyio.abc.SocketStream, conn: _Conn,
-                          carry: bytes) -> tuple[bytes, bytes] | None:
+    async def _read_frame(
+        self, stream: anyio.abc.SocketStream, conn: _Conn, carry: bytes
+    ) -> tuple[bytes, bytes] | None:
         """Read one frame: (body, bytes received beyond it), or None when the connection must end
         (closed, idle too long, a frame late, broken or too large: each journaled and answered).
 
@@ -667,9 +771,18 @@ class GateServer:
             if not chunk:
                 if buf:
                     late = chunk is None
-                    await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, (
-                        f"the frame did not arrive within {self._frame_timeout:g}s" if late
-                        else f"the peer closed after {len(buf)} bytes of a frame")), None, size=len(buf))
+                    await self.reject_frame(
+                        FrameRejected(
+                            FrameCode.TRUNCATED,
+                            (
+                                f"the frame did not arrive within {self._frame_timeout:g}s"
+                                if late
+                                else f"the peer closed after {len(buf)} bytes of a frame"
+                            ),
+                        ),
+                        None,
+                        size=len(buf),
+                    )
                     if late:
                         self.counters["frames_late"] += 1
                 return None
@@ -679,12 +792,15 @@ class GateServer:
             buf += chunk
         (n,) = _HEADER.unpack_from(buf)
         if n == 0 or n > MAX_FRAME:
-            exc = (FrameRejected(FrameCode.EMPTY, "length prefix 0") if n == 0 else
-                   FrameRejected(FrameCode.OVERSIZED, f"length prefix {n} exceeds {MAX_FRAME} bytes"))
+            exc = (
+                FrameRejected(FrameCode.EMPTY, "length prefix 0")
+                if n == 0
+                else FrameRejected(FrameCode.OVERSIZED, f"length prefix {n} exceeds {MAX_FRAME} bytes")
+            )
             await self._send(stream, await self.reject_frame(exc, None, size=len(buf)))
             return None  # the stream cannot be resynchronized
         if len(buf) >= 4 + n:
-            return buf[4:4 + n], buf[4 + n:]
+            return buf[4 : 4 + n], buf[4 + n :]
         part = buf[4:]
         del buf
         held = 0
@@ -704,12 +820,21 @@ class GateServer:
             while True:
                 if not hold(len(part)):
                     self.counters["frames_overloaded"] += 1
-                    await self._send(stream, await self.reject_frame(FrameRejected(
-                        FrameCode.OVERLOADED, f"the gate holds {self.frame_bytes} bytes of frames in transit "
-                        f"(at most {self._frame_memory}); this frame of {n} bytes was refused"), None, size=4 + got))
+                    await self._send(
+                        stream,
+                        await self.reject_frame(
+                            FrameRejected(
+                                FrameCode.OVERLOADED,
+                                f"the gate holds {self.frame_bytes} bytes of frames in transit "
+                                f"(at most {self._frame_memory}); this frame of {n} bytes was refused",
+                            ),
+                            None,
+                            size=4 + got,
+                        ),
+                    )
                     return None
                 if mm is not None:
-                    mm[got:got + len(part)] = part
+                    mm[got : got + len(part)] = part
                 else:
                     small += part
                 got += len(part)
@@ -720,9 +845,18 @@ class GateServer:
                     late = more is None
                     if late:
                         self.counters["frames_late"] += 1
-                    await self.reject_frame(FrameRejected(FrameCode.TRUNCATED, (
-                        f"{got} of {n} bytes arrived within {self._frame_timeout:g}s" if late
-                        else f"the peer closed after {got} of {n} bytes of a frame")), None, size=4 + got)
+                    await self.reject_frame(
+                        FrameRejected(
+                            FrameCode.TRUNCATED,
+                            (
+                                f"{got} of {n} bytes arrived within {self._frame_timeout:g}s"
+                                if late
+                                else f"the peer closed after {got} of {n} bytes of a frame"
+                            ),
+                        ),
+                        None,
+                        size=4 + got,
+                    )
                     return None
                 part = more
             return (bytes(small) if mm is None else mm[:n]), b""
@@ -755,9 +889,17 @@ class GateServer:
         self.decisions["deny"] = self.decisions.get("deny", 0) + 1
         seq = None
         with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
-            entry = await self._record("gate.frame_rejected", "", {
-                "code": "internal_error", "detail": f"{type(exc).__name__}: {str(exc)[:200]}", "request_id": rid or None,
-                "size": len(body), "sha256": hashlib.sha256(body).hexdigest()})
+            entry = await self._record(
+                "gate.frame_rejected",
+                "",
+                {
+                    "code": "internal_error",
+                    "detail": f"{type(exc).__name__}: {str(exc)[:200]}",
+                    "request_id": rid or None,
+                    "size": len(body),
+                    "sha256": hashlib.sha256(body).hexdigest(),
+                },
+            )
             seq = entry.seq
         return Verdict(id=rid, decision="deny", reason="denied: the gate hit an internal error", seq=seq)
 
@@ -925,9 +1067,17 @@ class GateServer:
                         spare = _open_spare()
                         if refused:
                             self.counters["connections_refused"] += 1
-                            await self._noise("connection.refused", "gate.connection", "", {
-                                "event": "refused", "open": len(self._conns), "cap": self.connection_cap,
-                                "detail": f"accept failed: {errno.errorcode.get(code or 0, code)}"})
+                            await self._noise(
+                                "connection.refused",
+                                "gate.connection",
+                                "",
+                                {
+                                    "event": "refused",
+                                    "open": len(self._conns),
+                                    "cap": self.connection_cap,
+                                    "detail": f"accept failed: {errno.errorcode.get(code or 0, code)}",
+                                },
+                            )
                         else:  # could not even refuse it: wait for descriptors to come back
                             if time.monotonic() - warned >= 10.0:  # one line per episode, not 20 a second
                                 warned = time.monotonic()
@@ -955,8 +1105,11 @@ class GateServer:
     async def _flush_housekeeping(self, *, final: bool) -> None:
         for sid, idle in self.sessions.expire():
             with contextlib.suppress(Exception):  # the journal failure is already recorded in self.failed
-                await self._record("gate.session", sid, {"event": "expire", "idle_s": round(idle, 3),
-                                                         "idle_ttl_s": self.sessions.idle_ttl})
+                await self._record(
+                    "gate.session",
+                    sid,
+                    {"event": "expire", "idle_s": round(idle, 3), "idle_ttl_s": self.sessions.idle_ttl},
+                )
             self._emit(GateEvent("session", {"event": "expire", "session": sid}))
         if final or self.flood.due():
             body = self.flood.take()

@@ -139,10 +139,12 @@ class SessionTable:
 
     def _register_locked(self, sid: str) -> None:
         if len(self._sessions) >= self.max_sessions:
-            raise SessionRefused(Refusal(
-                RefusalReason.SESSION_LIMIT,
-                f"{len(self._sessions)} sessions are open, the gate allows at most {self.max_sessions}",
-            ))
+            raise SessionRefused(
+                Refusal(
+                    RefusalReason.SESSION_LIMIT,
+                    f"{len(self._sessions)} sessions are open, the gate allows at most {self.max_sessions}",
+                )
+            )
         now = self._clock()
         self._sessions[sid] = _Session(sid, now, now)
 

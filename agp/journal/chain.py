@@ -78,8 +78,16 @@ def jstr(s: str) -> bytes:
 def _parts(body_c: bytes, kid: str, kind: str, prev: str, seq: int, session: str) -> tuple[bytes, bytes]:
     head = b'{"body":' + body_c
     tail = (
-        b',"kid":' + jstr(kid) + b',"kind":' + jstr(kind) + b',"prev":' + jstr(prev)
-        + b',"seq":' + str(seq).encode("ascii") + b',"session":' + jstr(session)
+        b',"kid":'
+        + jstr(kid)
+        + b',"kind":'
+        + jstr(kind)
+        + b',"prev":'
+        + jstr(prev)
+        + b',"seq":'
+        + str(seq).encode("ascii")
+        + b',"session":'
+        + jstr(session)
     )
     return head, tail
 
@@ -108,8 +116,15 @@ class Entry:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "seq": self.seq, "ts": self.ts, "kind": self.kind, "session": self.session, "body": self.body,
-            "prev": self.prev, "kid": self.kid, "hash": self.hash, "sig": self.sig,
+            "seq": self.seq,
+            "ts": self.ts,
+            "kind": self.kind,
+            "session": self.session,
+            "body": self.body,
+            "prev": self.prev,
+            "kid": self.kid,
+            "hash": self.hash,
+            "sig": self.sig,
         }
 
     def to_line(self) -> bytes:
@@ -142,8 +157,20 @@ def seal(
     return finish(signer, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
 
 
-def finish(signer: Signer, body: Mapping[str, Any], head: bytes, tail: bytes, ts_c: bytes, h: str, *,
-           kind: str, prev: str, seq: int, session: str, ts: str) -> tuple[Entry, bytes]:
+def finish(
+    signer: Signer,
+    body: Mapping[str, Any],
+    head: bytes,
+    tail: bytes,
+    ts_c: bytes,
+    h: str,
+    *,
+    kind: str,
+    prev: str,
+    seq: int,
+    session: str,
+    ts: str,
+) -> tuple[Entry, bytes]:
     h_c = b',"hash":"' + h.encode("ascii") + b'"'
     sig = base64.b64encode(signer.sign(head + h_c + tail + ts_c)).decode("ascii")
     line = head + h_c + tail + b',"sig":"' + sig.encode("ascii") + b'"' + ts_c + b"\n"
@@ -177,7 +204,9 @@ def parse_entry(obj: Any) -> tuple[Entry, bytes, bytes, bytes]:
         missing = sorted(ENTRY_FIELDS - keys)
         extra = sorted(keys - ENTRY_FIELDS)
         raise EntryFormatError(
-            "members " + ", ".join(f"missing {m!r}" for m in missing) + (", " if missing and extra else "")
+            "members "
+            + ", ".join(f"missing {m!r}" for m in missing)
+            + (", " if missing and extra else "")
             + ", ".join(f"unexpected {x!r}" for x in extra)
         )
     seq = obj["seq"]
@@ -200,8 +229,15 @@ def parse_entry(obj: Any) -> tuple[Entry, bytes, bytes, bytes]:
     head, tail = _parts(body_c, obj["kid"], obj["kind"], prev, seq, obj["session"])
     ts_c = b',"ts":' + jstr(obj["ts"]) + b"}"
     entry = Entry(
-        seq=seq, ts=obj["ts"], kind=obj["kind"], session=obj["session"], body=obj["body"], prev=prev,
-        kid=obj["kid"], hash=h, sig=obj["sig"],
+        seq=seq,
+        ts=obj["ts"],
+        kind=obj["kind"],
+        session=obj["session"],
+        body=obj["body"],
+        prev=prev,
+        kid=obj["kid"],
+        hash=h,
+        sig=obj["sig"],
     )
     unsigned = head + tail + ts_c
     signed = head + b',"hash":"' + h.encode("ascii") + b'"' + tail + ts_c

@@ -145,7 +145,9 @@ def vkey(name: str, public_raw: bytes, sig_type: int = SIG_TYPE_ED25519) -> str:
     """Encode a verifier key: ``<name>+<hex key id>+base64(type || public key)``."""
     if not _valid_name(name):
         raise UsageError(f"key name {name!r} must be non-empty, without spaces or '+'")
-    return f"{name}+{key_id(name, sig_type, public_raw).hex()}+{base64.b64encode(bytes([sig_type]) + public_raw).decode()}"
+    return (
+        f"{name}+{key_id(name, sig_type, public_raw).hex()}+{base64.b64encode(bytes([sig_type]) + public_raw).decode()}"
+    )
 
 
 def parse_vkey(text: str) -> VerifierKey:
@@ -161,7 +163,9 @@ def parse_vkey(text: str) -> VerifierKey:
     except (binascii.Error, ValueError) as exc:
         raise UsageError(f"verifier key for {name!r} is not well-formed: {exc}") from exc
     if len(hid) != 8 or len(blob) != 33:
-        raise UsageError(f"verifier key for {name!r}: expected an 8-digit id and 33 key bytes, found {len(hid)} and {len(blob)}")
+        raise UsageError(
+            f"verifier key for {name!r}: expected an 8-digit id and 33 key bytes, found {len(hid)} and {len(blob)}"
+        )
     sig_type = blob[0]
     if sig_type not in (SIG_TYPE_ED25519, SIG_TYPE_COSIGNATURE_V1):
         raise UsageError(f"verifier key for {name!r} has signature type {sig_type:#04x}; agp knows 0x01 and 0x04")
@@ -313,7 +317,9 @@ def parse_checkpoint_body(text: str) -> tuple[str, int, bytes, tuple[str, ...]]:
     if not origin:
         raise JournalVerificationError("checkpoint origin line is empty")
     if not _SIZE_RE.fullmatch(size_s) or int(size_s) > _MAX_TREE_SIZE:
-        raise JournalVerificationError(f"checkpoint tree size must be a decimal without leading zeros, found {size_s!r}")
+        raise JournalVerificationError(
+            f"checkpoint tree size must be a decimal without leading zeros, found {size_s!r}"
+        )
     try:
         root = base64.b64decode(root_s, validate=True)
     except (binascii.Error, ValueError):
@@ -358,7 +364,9 @@ def _log_key(pubkey: Any, key_name: str) -> VerifierKey:
     return VerifierKey(key_name, SIG_TYPE_ED25519, _public_raw(pubkey))
 
 
-def open_checkpoint(note_text: str | bytes, pubkey: Any, key_name: str | None = None, *, origin: str | None = None) -> Checkpoint:
+def open_checkpoint(
+    note_text: str | bytes, pubkey: Any, key_name: str | None = None, *, origin: str | None = None
+) -> Checkpoint:
     """Verify the log's signature on a checkpoint and parse it. Raises JournalVerificationError.
 
     ``pubkey``: raw 32 bytes, agp ``PublicKey``, cryptography key, vkey string
@@ -376,7 +384,9 @@ def open_checkpoint(note_text: str | bytes, pubkey: Any, key_name: str | None = 
     else:
         name = key_name or o
         if not _valid_name(name):
-            raise JournalVerificationError(f"checkpoint origin {name!r} cannot be a key name (spaces or '+'); give key_name")
+            raise JournalVerificationError(
+                f"checkpoint origin {name!r} cannot be a key name (spaces or '+'); give key_name"
+            )
         vk = _log_key(pubkey, name)
     verify_note(parsed.to_text(), [vk])
     return Checkpoint(origin=o, size=size, root=root, extensions=ext, text=parsed.text, note=parsed.to_text())
@@ -399,7 +409,9 @@ def cosign_checkpoint(note_text: str, witness_key: Any, witness_name: str, times
         raise UsageError(f"witness name {witness_name!r} must be non-empty, without spaces or '+'")
     note = parse_unverified_note(note_text)
     sig = signer.sign(cosignature_message(note.text, timestamp))
-    line = NoteSignature(witness_name, key_id(witness_name, SIG_TYPE_COSIGNATURE_V1, pub), struct.pack(">Q", timestamp) + sig)
+    line = NoteSignature(
+        witness_name, key_id(witness_name, SIG_TYPE_COSIGNATURE_V1, pub), struct.pack(">Q", timestamp) + sig
+    )
     return Note(note.text, note.signatures + (line,)).to_text()
 
 

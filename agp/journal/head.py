@@ -35,6 +35,7 @@ class Verifier(Protocol):
 
     def verify(self, signature: bytes, data: bytes) -> None: ...
 
+
 __all__ = ("HEAD_DOMAIN", "HEAD_SUFFIX", "Head", "HeadFormatError", "head_path_for", "read_head", "write_head_file")
 
 HEAD_DOMAIN = b"agp-journal-head/v1\n"
@@ -61,7 +62,14 @@ class Head:
     extra: tuple[tuple[str, Any], ...] = ()
 
     def unsigned(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"v": 1, "genesis": self.genesis, "seq": self.seq, "hash": self.hash, "ts": self.ts, "kid": self.kid}
+        d: dict[str, Any] = {
+            "v": 1,
+            "genesis": self.genesis,
+            "seq": self.seq,
+            "hash": self.hash,
+            "ts": self.ts,
+            "kid": self.kid,
+        }
         d.update(self.extra)
         return d
 
@@ -74,8 +82,18 @@ class Head:
         return json.dumps(d, indent=1, sort_keys=True) + "\n"
 
     @classmethod
-    def create(cls, signer: Signer, *, genesis: str, seq: int, hash: str, ts: str, extra: dict[str, Any] | None = None) -> Head:
-        draft = cls(genesis=genesis, seq=seq, hash=hash, ts=ts, kid=signer.kid, sig="", extra=tuple(sorted((extra or {}).items())))
+    def create(
+        cls, signer: Signer, *, genesis: str, seq: int, hash: str, ts: str, extra: dict[str, Any] | None = None
+    ) -> Head:
+        draft = cls(
+            genesis=genesis,
+            seq=seq,
+            hash=hash,
+            ts=ts,
+            kid=signer.kid,
+            sig="",
+            extra=tuple(sorted((extra or {}).items())),
+        )
         sig = base64.b64encode(signer.sign(draft.signed_bytes())).decode("ascii")
         return cls(genesis=genesis, seq=seq, hash=hash, ts=ts, kid=signer.kid, sig=sig, extra=draft.extra)
 
@@ -107,7 +125,9 @@ class Head:
         except binascii.Error as exc:
             raise HeadFormatError("head sig is not base64") from exc
         extra = tuple(sorted((k, v) for k, v in d.items() if k not in _FIELDS))
-        return cls(genesis=d["genesis"], seq=d["seq"], hash=d["hash"], ts=d["ts"], kid=d["kid"], sig=d["sig"], extra=extra)
+        return cls(
+            genesis=d["genesis"], seq=d["seq"], hash=d["hash"], ts=d["ts"], kid=d["kid"], sig=d["sig"], extra=extra
+        )
 
 
 def read_head(path: str | os.PathLike[str]) -> Head | None:

@@ -236,7 +236,7 @@ class Keyring(Mapping[str, PublicKey]):
             doc = json.loads(text)
             keys = [PublicKey.from_b64(item["public_key"]) for item in doc["keys"]]
         except (ValueError, KeyError, TypeError) as exc:
-            raise KeyFileError(f"{p} is not a keyring file ({{\"keys\": [{{\"public_key\": ...}}]}}): {exc}") from exc
+            raise KeyFileError(f'{p} is not a keyring file ({{"keys": [{{"public_key": ...}}]}}): {exc}') from exc
         return cls(keys)
 
     def to_json(self) -> str:

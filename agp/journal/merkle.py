@@ -350,7 +350,9 @@ def _check_hash(h: object, what: str) -> bytes:
 def root_from_inclusion_proof(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]) -> bytes:
     """The root an inclusion proof implies (RFC 9162 §2.1.3.2 steps 1–4). Raises on a malformed proof."""
     if type(index) is not int or type(size) is not int or index < 0 or size < 0:
-        raise JournalVerificationError(f"leaf index and tree size must be non-negative integers, found {index!r} and {size!r}")
+        raise JournalVerificationError(
+            f"leaf index and tree size must be non-negative integers, found {index!r} and {size!r}"
+        )
     if index >= size:
         raise JournalVerificationError(f"leaf index {index} is not inside a tree of size {size}")
     _check_hash(leaf_hash, "the leaf hash")
@@ -403,10 +405,14 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
     _check_hash(root1, "the old root")
     _check_hash(root2, "the new root")
     if size2 < size1:
-        raise JournalVerificationError(f"the new tree size {size2} is smaller than the old size {size1}: not an extension")
+        raise JournalVerificationError(
+            f"the new tree size {size2} is smaller than the old size {size1}: not an extension"
+        )
     if size1 == size2:
         if proof:
-            raise JournalVerificationError(f"both trees have size {size1}, so the consistency proof must be empty, found {len(proof)} hashes")
+            raise JournalVerificationError(
+                f"both trees have size {size1}, so the consistency proof must be empty, found {len(proof)} hashes"
+            )
         if not hmac.compare_digest(root1, root2):
             raise JournalVerificationError(
                 f"two different roots for the same tree size {size1}: expected {_b64(root1)}, found {_b64(root2)} (a fork)"
@@ -414,7 +420,9 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         return
     if size1 == 0:
         if proof:
-            raise JournalVerificationError(f"a consistency proof from the empty tree must be empty, found {len(proof)} hashes")
+            raise JournalVerificationError(
+                f"a consistency proof from the empty tree must be empty, found {len(proof)} hashes"
+            )
         if not hmac.compare_digest(root1, EMPTY_ROOT):
             raise JournalVerificationError(f"a tree of size 0 has root {_b64(EMPTY_ROOT)}, found {_b64(root1)}")
         return
@@ -432,7 +440,9 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            raise JournalVerificationError(f"consistency proof from size {size1} to {size2} is too long ({len(proof)} hashes)")
+            raise JournalVerificationError(
+                f"consistency proof from size {size1} to {size2} is too long ({len(proof)} hashes)"
+            )
         if fn & 1 or fn == sn:
             fr = _sha256(_NODE + c + fr).digest()
             sr = _sha256(_NODE + c + sr).digest()
@@ -445,7 +455,9 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise JournalVerificationError(f"consistency proof from size {size1} to {size2} is too short ({len(proof)} hashes)")
+        raise JournalVerificationError(
+            f"consistency proof from size {size1} to {size2} is too short ({len(proof)} hashes)"
+        )
     if not hmac.compare_digest(fr, root1):
         raise JournalVerificationError(
             f"consistency proof does not reproduce the old root of size {size1}: expected {_b64(root1)}, computed {_b64(fr)} "
@@ -455,4 +467,3 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         raise JournalVerificationError(
             f"consistency proof does not reproduce the new root of size {size2}: expected {_b64(root2)}, computed {_b64(sr)}"
         )
-

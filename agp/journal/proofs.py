@@ -407,7 +407,9 @@ def _roots_from_journal(journal_path: Path, sizes: Iterable[int] = ()) -> tuple[
     return cr, roots
 
 
-def journal_checkpoint(journal_path: str | os.PathLike[str], key: Any, *, size: int | None = None, extensions: Iterable[str] = ()) -> str:
+def journal_checkpoint(
+    journal_path: str | os.PathLike[str], key: Any, *, size: int | None = None, extensions: Iterable[str] = ()
+) -> str:
     """Sign a checkpoint of the journal's tree (at ``size``, default: every complete line) with the log key.
 
     The root is computed from the journal (every entry's hash and chain link
@@ -496,7 +498,9 @@ class InclusionProof:
         head, sep, note = text.partition("\n\n")
         lines = head.split("\n")
         if not sep or not lines or lines[0] != TLOG_PROOF_HEADER:
-            raise JournalVerificationError(f"not a tlog-proof: the first line must be {TLOG_PROOF_HEADER!r} and a blank line must precede the checkpoint")
+            raise JournalVerificationError(
+                f"not a tlog-proof: the first line must be {TLOG_PROOF_HEADER!r} and a blank line must precede the checkpoint"
+            )
         i = 1
         entry = None
         try:
@@ -565,7 +569,9 @@ def prove_inclusion(journal_path: str | os.PathLike[str], seq: int, *, checkpoin
     with TreeFile.open(p) as t:
         for attempt in (1, 2):
             if t.leaves < size:
-                raise JournalVerificationError(f"the journal has {t.leaves} entries but the checkpoint covers {size}: truncated")
+                raise JournalVerificationError(
+                    f"the journal has {t.leaves} entries but the checkpoint covers {size}: truncated"
+                )
             got = t.root_at(size)
             if got == root:
                 break
@@ -690,27 +696,35 @@ def verify_entry(
         raise JournalVerificationError(f"not a valid journal entry: {exc}") from None
     expect = _crypto.sha256(bytes.fromhex(entry.prev) + unsigned).hex()
     if not _crypto.digest_eq(expect, entry.hash):
-        raise JournalVerificationError(f"entry hash: the entry hashes to {expect}, its hash member says {entry.hash} (edited)", seq=entry.seq)
+        raise JournalVerificationError(
+            f"entry hash: the entry hashes to {expect}, its hash member says {entry.hash} (edited)", seq=entry.seq
+        )
     keys = _entry_keys(pubkey)
     k = keys.get(entry.kid)
     if k is None:
         raise JournalVerificationError(
             f"the entry is signed by key {entry.kid}, which the verifier does not trust (expected {', '.join(keys) or 'a key'}; "
-            "give the keyring after a rotation)", seq=entry.seq,
+            "give the keyring after a rotation)",
+            seq=entry.seq,
         )
     try:
         k.verify(sig, signed)
     except _crypto.InvalidSignature:
         raise JournalVerificationError(f"bad signature for key {entry.kid}", seq=entry.seq) from None
     if proof.index != entry.seq:
-        raise JournalVerificationError(f"the proof is for entry {proof.index}, but the entry is seq {entry.seq}", seq=entry.seq)
+        raise JournalVerificationError(
+            f"the proof is for entry {proof.index}, but the entry is seq {entry.seq}", seq=entry.seq
+        )
     proof_size = proof.tree_size
     if proof_size != cp.size:
         raise JournalVerificationError(
-            f"wrong tree size: the proof was made for tree size {proof_size}, the checkpoint has size {cp.size}", seq=entry.seq
+            f"wrong tree size: the proof was made for tree size {proof_size}, the checkpoint has size {cp.size}",
+            seq=entry.seq,
         )
     if entry.seq >= cp.size:
-        raise JournalVerificationError(f"entry {entry.seq} is beyond the checkpoint's tree size {cp.size}", seq=entry.seq)
+        raise JournalVerificationError(
+            f"entry {entry.seq} is beyond the checkpoint's tree size {cp.size}", seq=entry.seq
+        )
     try:
         verify_inclusion(entry.seq, cp.size, hash_leaf(bytes.fromhex(entry.hash)), list(proof.hashes), cp.root)
     except JournalVerificationError as exc:
@@ -764,16 +778,29 @@ def _stream_entries(journal_path: Path, *, recheck: bool = True) -> Iterator[tup
                         if type(e_hash) is not str or len(e_hash) != 64 or e_hash != e_hash.lower():
                             raise ValueError("member 'hash' must be 64 lowercase hex digits")
                     raw = bytes.fromhex(e_hash)
-                except (ValueError, KeyError, TypeError, EntryFormatError, CanonicalizationError, RecursionError) as exc:
+                except (
+                    ValueError,
+                    KeyError,
+                    TypeError,
+                    EntryFormatError,
+                    CanonicalizationError,
+                    RecursionError,
+                ) as exc:
                     raise JournalVerificationError(f"not a valid entry: {exc}", line=lineno) from None
                 if e_seq != seq:
-                    raise JournalVerificationError(f"seq {e_seq} on line {lineno}: expected {seq}", seq=seq, line=lineno)
+                    raise JournalVerificationError(
+                        f"seq {e_seq} on line {lineno}: expected {seq}", seq=seq, line=lineno
+                    )
                 if e_prev != prev:
                     raise JournalVerificationError(
-                        f"prev {str(e_prev)[:16]}… is not the hash of the line before ({prev[:16]}…)", seq=seq, line=lineno
+                        f"prev {str(e_prev)[:16]}… is not the hash of the line before ({prev[:16]}…)",
+                        seq=seq,
+                        line=lineno,
                     )
                 if recheck and _crypto.sha256(bytes.fromhex(e_prev) + unsigned) != raw:
-                    raise JournalVerificationError("the entry does not hash to its hash member (edited)", seq=seq, line=lineno)
+                    raise JournalVerificationError(
+                        "the entry does not hash to its hash member (edited)", seq=seq, line=lineno
+                    )
                 prev = e_hash
                 yield lineno, line, raw
 
@@ -844,13 +871,17 @@ def verify_consistency(
     if current is not None:
         report.checkpoint_size = current.size
         if at_cur is None:
-            raise JournalVerificationError(f"the journal has {cr.size} entries but its own checkpoint covers {current.size}: truncated")
+            raise JournalVerificationError(
+                f"the journal has {cr.size} entries but its own checkpoint covers {current.size}: truncated"
+            )
         if at_cur != current.root:
             raise JournalVerificationError(
                 f"the journal's checkpoint says root {current.root_b64} at size {current.size}, the entries give {_b64(at_cur)}"
             )
         if current.size < old.size:
-            report.notes.append(f"the journal's own checkpoint (size {current.size}) is older than the one given ({old.size})")
+            report.notes.append(
+                f"the journal's own checkpoint (size {current.size}) is older than the one given ({old.size})"
+            )
         else:  # both roots came from the entries; the RFC 9162 proof between them must verify as well
             proof = [range_roots[i] for i in range(len(ranges))]
             merkle_verify_consistency(old.size, current.size, proof, old.root, current.root)

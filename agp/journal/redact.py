@@ -67,7 +67,7 @@ class SecretRedactor:
             for m in pattern.finditer(buf):
                 if m.start() >= safe:
                     break
-                out += (buf[pos:m.start()], by_value[m.group()])
+                out += (buf[pos : m.start()], by_value[m.group()])
                 pos = m.end()
             cut = max(pos, safe)
             out.append(buf[pos:cut])

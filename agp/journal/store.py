@@ -232,7 +232,8 @@ class Journal:
         if len(entries) == 2 and entries[1].prev != entries[0].hash:
             raise JournalVerificationError(
                 f"the last entry's prev {entries[1].prev[:12]}… is not the hash of the entry before it "
-                f"({entries[0].hash[:12]}…)", seq=entries[1].seq,
+                f"({entries[0].hash[:12]}…)",
+                seq=entries[1].seq,
             )
         last = entries[-1]
         current_kid = last.body.get("new_kid") if last.kind == "key.rotate" else last.kid
@@ -274,7 +275,8 @@ class Journal:
                 raise JournalVerificationError(f"{self.head_path}: bad tree state: {exc}") from exc
             if tree.size != head.seq + 1:
                 raise JournalVerificationError(
-                    f"{self.head_path}: tree state has {tree.size} leaves, the head covers {head.seq + 1} entries")
+                    f"{self.head_path}: tree state has {tree.size} leaves, the head covers {head.seq + 1} entries"
+                )
             after = last.seq - head.seq
             if after:
                 size = os.fstat(self._fd).st_size
@@ -379,9 +381,7 @@ class Journal:
             raise ValueError(f"kind {kind!r} is written by the journal itself")
         return self._append(kind, session, body)
 
-    def _append(
-        self, kind: str, session: str, body: Mapping[str, Any], rotate_to: SigningKey | None = None
-    ) -> Entry:
+    def _append(self, kind: str, session: str, body: Mapping[str, Any], rotate_to: SigningKey | None = None) -> Entry:
         if self._failed is not None:
             raise JournalWriteError(f"journal {self.path} failed earlier ({self._failed}); reopen it")
         if self._closed:
@@ -405,8 +405,20 @@ class Journal:
             prev = self._prev
             ts = format_ts(self._clock())
             unsigned = (
-                head + b',"kid":"' + key.kid.encode() + b'","kind":' + kind_c + b',"prev":"' + prev.encode()
-                + b'","seq":' + str(seq).encode() + b',"session":' + session_c + b',"ts":"' + ts.encode() + b'"}'
+                head
+                + b',"kid":"'
+                + key.kid.encode()
+                + b'","kind":'
+                + kind_c
+                + b',"prev":"'
+                + prev.encode()
+                + b'","seq":'
+                + str(seq).encode()
+                + b',"session":'
+                + session_c
+                + b',"ts":"'
+                + ts.encode()
+                + b'"}'
             )
             digest = sha256(self._prev_raw + unsigned).digest()
             self._prev_raw = digest
@@ -419,7 +431,7 @@ class Journal:
                 self._key = rotate_to  # entries after the rotation entry use the new key
         # ts_c is the fixed-shape tail ,"ts":"...Z"} of the canonical text
         cut = len(unsigned) - len(ts) - 9  # len(b',"ts":""}') == 9
-        tail, ts_c = unsigned[len(head):cut], unsigned[cut:]
+        tail, ts_c = unsigned[len(head) : cut], unsigned[cut:]
         entry, line = finish(key, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
         return self._commit(seq, line, entry)
 
@@ -495,8 +507,14 @@ class Journal:
             if self._genesis is None:
                 raise RuntimeError("internal error: self._genesis is not set")
             tree = self._tree_at.pop(e.seq)
-            head = Head.create(self._key, genesis=self._genesis, seq=e.seq, hash=e.hash, ts=e.ts,
-                               extra=checkpoint_fields(self._key, self._genesis, tree))
+            head = Head.create(
+                self._key,
+                genesis=self._genesis,
+                seq=e.seq,
+                hash=e.hash,
+                ts=e.ts,
+                extra=checkpoint_fields(self._key, self._genesis, tree),
+            )
             try:
                 write_head_file(self.head_path, head)
             except OSError as exc:
@@ -599,7 +617,7 @@ def _kid_in_force(path: Path) -> str | None:
             end -= 1
         if end == 0:
             return None
-        (_, line), = read_last_entries(fd, end, 1)
+        ((_, line),) = read_last_entries(fd, end, 1)
         obj = json.loads(line)
         if obj.get("kind") == "key.rotate" and isinstance(obj.get("body"), dict):
             kid = obj["body"].get("new_kid")
@@ -649,5 +667,12 @@ def rotate_key(journal_path: str | os.PathLike[str], key_dir: str | os.PathLike[
     if entry is None:
         raise RuntimeError("internal error: entry is not set")
     d = rotation.directory
-    return RotatedKey(old_kid=rotation.old.kid, new_kid=rotation.new.kid, rotation_seq=entry.seq,
-                      key_file=d / KEY_FILE, public_key=d / PUB_FILE, keyring=keyring, retired=rotation.retired)
+    return RotatedKey(
+        old_kid=rotation.old.kid,
+        new_kid=rotation.new.kid,
+        rotation_seq=entry.seq,
+        key_file=d / KEY_FILE,
+        public_key=d / PUB_FILE,
+        keyring=keyring,
+        retired=rotation.retired,
+    )

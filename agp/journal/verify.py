@@ -144,18 +144,30 @@ class VerifyReport:
     def summary_lines(self) -> list[tuple[str, str]]:
         """The plain-text summary, as ``(style, line)`` pairs: ``style`` is ``ok``, ``fail``,
         ``note`` or ``""``. The CLI colours them; the evidence bundle writes them as they are."""
-        out = [("ok", f"✓ journal verifies  {self.path}") if self.ok
-               else ("fail", f"✗ journal does NOT verify  {self.path}")]
+        out = [
+            ("ok", f"✓ journal verifies  {self.path}")
+            if self.ok
+            else ("fail", f"✗ journal does NOT verify  {self.path}")
+        ]
         last = f" (seq 0..{self.last_seq})" if self.last_seq is not None else ""
-        out.append(("", f"  entries   {self.entries}{last}, {self.sessions}{'+' if self.sessions_capped else ''} sessions, "
-                        f"{len(self.kids)} key(s) {', '.join(self.kids)}, {self.rotations} rotation(s)"))
+        out.append(
+            (
+                "",
+                f"  entries   {self.entries}{last}, {self.sessions}{'+' if self.sessions_capped else ''} sessions, "
+                f"{len(self.kids)} key(s) {', '.join(self.kids)}, {self.rotations} rotation(s)",
+            )
+        )
         if self.kinds:
             out.append(("", "  kinds     " + " · ".join(f"{k} {v}" for k, v in sorted(self.kinds.items()))))
         if self.first_ts:
             out.append(("", f"  span      {self.first_ts} → {self.last_ts}"))
         h = self.head
         if h.get("present"):
-            cov = "all entries covered" if h.get("covered") else f"{h.get('uncovered_entries', '?')} entries after it not covered"
+            cov = (
+                "all entries covered"
+                if h.get("covered")
+                else f"{h.get('uncovered_entries', '?')} entries after it not covered"
+            )
             out.append(("", f"  head      entry {h['seq']} signed by {h['kid']} at {h['ts']}; {cov}"))
         else:
             out.append(("fail", "  head      missing"))
@@ -174,9 +186,22 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
     for kid, raw in kid_raw.items():
         keys[kid] = PublicKey.from_raw(raw)
     res: dict[str, Any] = {
-        "start": start, "lines": 0, "first": None, "last": None, "errors": [], "kinds": Counter(),
-        "sessions": set(), "sessions_capped": False, "runs": [], "rotations": [], "markers": [],
-        "at_head": None, "genesis": None, "first_ts": None, "last_ts": None, "torn": None,
+        "start": start,
+        "lines": 0,
+        "first": None,
+        "last": None,
+        "errors": [],
+        "kinds": Counter(),
+        "sessions": set(),
+        "sessions_capped": False,
+        "runs": [],
+        "rotations": [],
+        "markers": [],
+        "at_head": None,
+        "genesis": None,
+        "first_ts": None,
+        "last_ts": None,
+        "torn": None,
         "leaves": b"",
     }
     leaves = bytearray()  # each line's raw hash in order (zeros for an unreadable line): the Merkle leaves
@@ -230,14 +255,22 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
                 res["last_ts"] = entry.ts
                 expect = _crypto.sha256(bytes.fromhex(entry.prev) + unsigned).hex()
                 if expect != entry.hash:
-                    err(seq, f"hash mismatch: the entry hashes to {expect[:16]}…, its hash member says {entry.hash[:16]}… (entry edited)")
+                    err(
+                        seq,
+                        f"hash mismatch: the entry hashes to {expect[:16]}…, its hash member says {entry.hash[:16]}… (entry edited)",
+                    )
                 if prev_hash is not None and entry.prev != prev_hash:
-                    err(seq, f"prev {entry.prev[:16]}… is not the hash of the line before ({prev_hash[:16]}…): lines removed, inserted or reordered")
+                    err(
+                        seq,
+                        f"prev {entry.prev[:16]}… is not the hash of the line before ({prev_hash[:16]}…): lines removed, inserted or reordered",
+                    )
                 if prev_seq is not None and seq != prev_seq + 1:
                     err(seq, f"seq {seq} follows seq {prev_seq}: lines removed, duplicated or reordered")
                 pub = keys.get(entry.kid)
                 if pub is None:
-                    err(seq, f"signed by key {entry.kid}, which neither the verifier trusts nor any rotation introduced")
+                    err(
+                        seq, f"signed by key {entry.kid}, which neither the verifier trusts nor any rotation introduced"
+                    )
                 else:
                     try:
                         pub.verify(sig, signed)
@@ -277,7 +310,10 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
             if torn is not None:
                 local += 1
                 res["torn"] = len(torn)
-                err(None, f"torn final line ({len(torn)} bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal")
+                err(
+                    None,
+                    f"torn final line ({len(torn)} bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal",
+                )
     res["lines"] = local
     res["leaves"] = bytes(leaves)
     return res
@@ -419,12 +455,10 @@ class _LeafFold:
             return
         append = tree.append
         for i in range(0, min(len(blob), room * 32), 32):
-            append(blob[i:i + 32])
+            append(blob[i : i + 32])
 
 
-def verify_journal(
-    path: str | os.PathLike[str], keyring: Keyring, **kwargs: Any
-) -> VerifyReport:
+def verify_journal(path: str | os.PathLike[str], keyring: Keyring, **kwargs: Any) -> VerifyReport:
     """Verify ``path``; return the report, or raise JournalVerificationError for the first problem."""
     report = scan_journal(path, keyring, **kwargs)
     if report.errors:
@@ -460,9 +494,21 @@ def _merge(
         if r["first"] is not None and prev_last is not None:
             fseq, fprev, flocal = r["first"]
             if fprev != prev_last[1]:
-                errors.append(VerifyError(fseq, base + flocal, f"prev {fprev[:16]}… is not the hash of the line before ({prev_last[1][:16]}…): lines removed, inserted or reordered"))
+                errors.append(
+                    VerifyError(
+                        fseq,
+                        base + flocal,
+                        f"prev {fprev[:16]}… is not the hash of the line before ({prev_last[1][:16]}…): lines removed, inserted or reordered",
+                    )
+                )
             if fseq != prev_last[0] + 1:
-                errors.append(VerifyError(fseq, base + flocal, f"seq {fseq} follows seq {prev_last[0]}: lines removed, duplicated or reordered"))
+                errors.append(
+                    VerifyError(
+                        fseq,
+                        base + flocal,
+                        f"seq {fseq} follows seq {prev_last[0]}: lines removed, duplicated or reordered",
+                    )
+                )
         if r["last"] is not None:
             prev_last = r["last"]
         kinds.update(r["kinds"])
@@ -500,7 +546,13 @@ def _merge(
         if prev != GENESIS_PREV:
             errors.append(VerifyError(0, 1, "entry 0 must have prev = 64 zeros"))
         if kid not in keyring:
-            errors.append(VerifyError(0, 1, f"entry 0 is signed by key {kid}, which the verifier does not trust (expected {', '.join(keyring)})"))
+            errors.append(
+                VerifyError(
+                    0,
+                    1,
+                    f"entry 0 is signed by key {kid}, which the verifier does not trust (expected {', '.join(keyring)})",
+                )
+            )
         elif pub is not None and pub != keyring[kid].to_b64():
             errors.append(VerifyError(0, 1, "entry 0 names a public key other than the one that signed it"))
 
@@ -522,25 +574,58 @@ def _merge(
             nxt = rot_iter[ri][0] if ri < len(rot_iter) else None
             seg_end = b if nxt is None or nxt > b else nxt
             if current is not None and kid != current:
-                errors.append(VerifyError(s, line + (s - a), f"signed by key {kid}, but the key in force is {current} (a key no rotation introduced, or one already retired)"))
+                errors.append(
+                    VerifyError(
+                        s,
+                        line + (s - a),
+                        f"signed by key {kid}, but the key in force is {current} (a key no rotation introduced, or one already retired)",
+                    )
+                )
                 break
             s = seg_end + 1
     report.kids = kids_seen
 
     # the signed head
     if head is not None:
-        report.head = {"present": True, "seq": head.seq, "hash": head.hash, "kid": head.kid, "ts": head.ts, "covered": None}
+        report.head = {
+            "present": True,
+            "seq": head.seq,
+            "hash": head.hash,
+            "kid": head.kid,
+            "ts": head.ts,
+            "covered": None,
+        }
         if genesis is not None and head.genesis != genesis[3]:
-            errors.append(VerifyError(0, 1, "the head belongs to another journal (its genesis is not this journal's entry 0)"))
+            errors.append(
+                VerifyError(0, 1, "the head belongs to another journal (its genesis is not this journal's entry 0)")
+            )
         elif report.last_seq is not None and head.seq > report.last_seq:
-            errors.append(VerifyError(report.last_seq, base, f"the journal ends at entry {report.last_seq} but its signed head covers entry {head.seq}: truncated or rolled back"))
+            errors.append(
+                VerifyError(
+                    report.last_seq,
+                    base,
+                    f"the journal ends at entry {report.last_seq} but its signed head covers entry {head.seq}: truncated or rolled back",
+                )
+            )
         elif at_head is not None:
             h, kid, kind, new_kid, line = at_head
             if h != head.hash:
-                errors.append(VerifyError(head.seq, line, f"entry {head.seq} has hash {h[:16]}…, the signed head says {head.hash[:16]}…: history rewritten"))
+                errors.append(
+                    VerifyError(
+                        head.seq,
+                        line,
+                        f"entry {head.seq} has hash {h[:16]}…, the signed head says {head.hash[:16]}…: history rewritten",
+                    )
+                )
             signer = new_kid if kind == "key.rotate" else kid
             if head.kid != signer:
-                errors.append(VerifyError(head.seq, line, f"the head is signed by key {head.kid}, but entry {head.seq} was under key {signer}"))
+                errors.append(
+                    VerifyError(
+                        head.seq,
+                        line,
+                        f"the head is signed by key {head.kid}, but entry {head.seq} was under key {signer}",
+                    )
+                )
             else:
                 key = PublicKey.from_raw(kid_raw[signer]) if signer in kid_raw else None
                 if key is None:
@@ -549,21 +634,39 @@ def _merge(
                     try:
                         head.verify(key)
                     except (_crypto.InvalidSignature, ValueError):
-                        errors.append(VerifyError(head.seq, line, "the signature of the head covering this entry does not verify"))
+                        errors.append(
+                            VerifyError(head.seq, line, "the signature of the head covering this entry does not verify")
+                        )
             if kind != "journal.head":
-                errors.append(VerifyError(head.seq, line, f"the head covers entry {head.seq}, which is a {kind!r} entry, not a head announcement"))
+                errors.append(
+                    VerifyError(
+                        head.seq,
+                        line,
+                        f"the head covers entry {head.seq}, which is a {kind!r} entry, not a head announcement",
+                    )
+                )
             _check_checkpoint(errors, report, head, fold, genesis, kid_raw, line)
             uncovered = (report.last_seq or 0) - head.seq
             report.head["covered"] = uncovered == 0
             report.head["uncovered_entries"] = uncovered
             if uncovered:
-                report.notes.append(f"{uncovered} entries after the head (seq {head.seq + 1}..{report.last_seq}) verify but are not covered by the signed head")
+                report.notes.append(
+                    f"{uncovered} entries after the head (seq {head.seq + 1}..{report.last_seq}) verify but are not covered by the signed head"
+                )
             later = [m for m in markers if m[0] > head.seq]
             if len(later) >= 2:
                 mseq, mline = later[-1]
-                errors.append(VerifyError(mseq, mline, f"head rolled back: entry {mseq} announces a head covering it, but the head file covers only entry {head.seq}"))
+                errors.append(
+                    VerifyError(
+                        mseq,
+                        mline,
+                        f"head rolled back: entry {mseq} announces a head covering it, but the head file covers only entry {head.seq}",
+                    )
+                )
             elif len(later) == 1:
-                report.notes.append(f"the head announced at entry {later[0][0]} was not written (crash during the head write?)")
+                report.notes.append(
+                    f"the head announced at entry {later[0][0]} was not written (crash during the head write?)"
+                )
     else:
         report.head = {"present": False}
         errors.append(VerifyError(report.last_seq, base, head_problem or "no signed head"))
@@ -571,8 +674,15 @@ def _merge(
     report.errors = errors[:max_errors] if len(errors) > max_errors else errors
 
 
-def _check_checkpoint(errors: list[VerifyError], report: VerifyReport, head: Head, fold: _LeafFold,
-                      genesis: Any, kid_raw: dict[str, bytes], line: int) -> None:
+def _check_checkpoint(
+    errors: list[VerifyError],
+    report: VerifyReport,
+    head: Head,
+    fold: _LeafFold,
+    genesis: Any,
+    kid_raw: dict[str, bytes],
+    line: int,
+) -> None:
     """The head's C2SP checkpoint: signed by the head's key under this journal's origin, covering
     exactly entries 0..head.seq, with the RFC 6962 root of their hashes."""
     extra = dict(head.extra)
@@ -589,11 +699,18 @@ def _check_checkpoint(errors: list[VerifyError], report: VerifyReport, head: Hea
         errors.append(VerifyError(head.seq, line, f"the head's checkpoint does not verify: {exc}"))
         return
     if cp.size != head.seq + 1:
-        errors.append(VerifyError(head.seq, line, f"the head's checkpoint covers {cp.size} entries, the head {head.seq + 1}"))
+        errors.append(
+            VerifyError(head.seq, line, f"the head's checkpoint covers {cp.size} entries, the head {head.seq + 1}")
+        )
         return
     tree = fold.tree  # the first head.seq + 1 == cp.size lines' hashes
     if tree.size != cp.size or tree.root() != cp.root:
-        errors.append(VerifyError(head.seq, line, "the head's checkpoint root is not the Merkle root of entries "
-                                  f"0..{head.seq}: history rewritten"))
+        errors.append(
+            VerifyError(
+                head.seq,
+                line,
+                f"the head's checkpoint root is not the Merkle root of entries 0..{head.seq}: history rewritten",
+            )
+        )
         return
     report.head["checkpoint"] = {"origin": cp.origin, "size": cp.size, "root": cp.root_b64}

@@ -106,7 +106,13 @@ class LogRecord:
     cosigned_at: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"size": self.size, "root": self.root_b64, "log_vkey": self.log_vkey, "checkpoint": self.checkpoint, "cosigned_at": self.cosigned_at}
+        return {
+            "size": self.size,
+            "root": self.root_b64,
+            "log_vkey": self.log_vkey,
+            "checkpoint": self.checkpoint,
+            "cosigned_at": self.cosigned_at,
+        }
 
 
 class WitnessState:
@@ -186,7 +192,9 @@ class Witness:
             cfg = json.loads((d / WITNESS_CONFIG_FILE).read_text(encoding="utf-8"))
             name = cfg["name"]
         except FileNotFoundError as exc:
-            raise KeyFileError(f"no {WITNESS_CONFIG_FILE} in {d} (create the witness with `agp witness init --dir {d}`)") from exc
+            raise KeyFileError(
+                f"no {WITNESS_CONFIG_FILE} in {d} (create the witness with `agp witness init --dir {d}`)"
+            ) from exc
         except (ValueError, KeyError, OSError) as exc:
             raise KeyFileError(f"{d / WITNESS_CONFIG_FILE} is not a witness config: {exc}") from exc
         return cls(name, load_signing_key(keyfile), d)

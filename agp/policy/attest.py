@@ -41,10 +41,12 @@ def _plain(v: Any) -> Any:
 def normalized_policy(tiers: Sequence[PolicyFile]) -> dict[str, Any]:
     out = []
     for pf in tiers:
-        out.append({
-            "policy": _plain(pf.policy.model_dump(mode="python", exclude_defaults=True)),
-            "rules": [_plain(r.model_dump(mode="python", exclude_defaults=True)) for r in pf.rule],
-        })
+        out.append(
+            {
+                "policy": _plain(pf.policy.model_dump(mode="python", exclude_defaults=True)),
+                "rules": [_plain(r.model_dump(mode="python", exclude_defaults=True)) for r in pf.rule],
+            }
+        )
     return {"format": _FORMAT, "tiers": out}
 
 
@@ -59,8 +61,13 @@ def attestation(policy: Any) -> dict[str, Any]:
         "format": _FORMAT,
         "digest": policy.digest,
         "tiers": [
-            {"name": pf.policy.name, "source": src, "rules": len(pf.rule), "approvals": pf.policy.approvals,
-             "no_match": pf.policy.no_match}
+            {
+                "name": pf.policy.name,
+                "source": src,
+                "rules": len(pf.rule),
+                "approvals": pf.policy.approvals,
+                "no_match": pf.policy.no_match,
+            }
             for pf, src in zip(policy.tiers, policy.sources, strict=True)
         ],
     }

@@ -42,8 +42,14 @@ class ToolCall:
             raise ValueError(f"workspace_mode must be one of {', '.join(WORKSPACE_MODES)}, not {self.workspace_mode!r}")
 
     def to_json_dict(self) -> dict[str, Any]:
-        d = {"harness": self.harness, "tool": self.tool, "input": dict(self.input), "cwd": self.cwd,
-             "workspace": self.workspace, "session": self.session}
+        d = {
+            "harness": self.harness,
+            "tool": self.tool,
+            "input": dict(self.input),
+            "cwd": self.cwd,
+            "workspace": self.workspace,
+            "session": self.session,
+        }
         if self.tool_use_id is not None:
             d["tool_use_id"] = self.tool_use_id
         if self.workspace_mode != "mount":

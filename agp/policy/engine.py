@@ -98,8 +98,17 @@ class Decision:
 
 # --------------------------------------------------------------------------- compiled rules
 
-_EXEC_ONLY = ("program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
-              "operands_max", "operands_min")
+_EXEC_ONLY = (
+    "program",
+    "subcommand",
+    "flags_any",
+    "flags_none",
+    "args_any",
+    "args_none",
+    "args_prefix",
+    "operands_max",
+    "operands_min",
+)
 _IMPLIED_KINDS: dict[str, frozenset[str]] = {
     **{k: frozenset({"exec"}) for k in _EXEC_ONLY},
     "sql_kind": frozenset({"sql"}),
@@ -118,8 +127,20 @@ _ALL_KINDS = frozenset({"exec", "read", "write", "sql", "url", "mcp", "task"})
 
 #: options that take a value before a program's subcommand (``git -C dir push``)
 _VALUE_OPTIONS: dict[str, frozenset[str]] = {
-    "git": frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--super-prefix",
-                      "--config-env", "--exec-path", "--list-cmds", "--attr-source"}),
+    "git": frozenset(
+        {
+            "-C",
+            "-c",
+            "--git-dir",
+            "--work-tree",
+            "--namespace",
+            "--super-prefix",
+            "--config-env",
+            "--exec-path",
+            "--list-cmds",
+            "--attr-source",
+        }
+    ),
     "docker": frozenset({"-H", "--host", "--config", "--context", "-c", "-l", "--log-level"}),
     "cargo": frozenset({"-C", "--config", "-Z"}),
     "npm": frozenset({"--prefix", "-C", "--workspace", "-w"}),
@@ -264,8 +285,17 @@ class _Compiled:
             raise PolicyError(f"{source}: rule {rule.id!r}: bad pattern: {exc}") from exc
 
     # -- call level (definite: harness and tool names are always known)
-    def admits(self, harness: str, tool: str, kind: str, program: str | None, host: str | None = None,
-               mcp_server: str | None = None, mcp_tool: str | None = None, mode: str = "mount") -> bool:
+    def admits(
+        self,
+        harness: str,
+        tool: str,
+        kind: str,
+        program: str | None,
+        host: str | None = None,
+        mcp_server: str | None = None,
+        mcp_tool: str | None = None,
+        mode: str = "mount",
+    ) -> bool:
         if kind not in self.kinds:
             return False
         if self.modes is not None and mode not in self.modes:
@@ -279,7 +309,11 @@ class _Compiled:
         # values known at this point prune definitely; unknown ones are left to the statement checks
         if self.host_re is not None and host and not any(r.match(host) for r in self.host_re):
             return False
-        if self.mcp_server_re is not None and mcp_server is not None and not any(r.match(mcp_server) for r in self.mcp_server_re):
+        if (
+            self.mcp_server_re is not None
+            and mcp_server is not None
+            and not any(r.match(mcp_server) for r in self.mcp_server_re)
+        ):
             return False
         if self.mcp_tool_re is not None and mcp_tool is not None:
             return any(r.match(mcp_tool) for r in self.mcp_tool_re)
@@ -329,14 +363,17 @@ class _Compiled:
                     break
                 # not the first operand: a deny rule still considers it (an unknown option
                 # might have taken the word before it as its value)
-                if uncertain or any((not lit) or (w in subs) for w, lit in zip(words[i + 1:], lits[i + 1:], strict=True)):
+                if uncertain or any(
+                    (not lit) or (w in subs) for w, lit in zip(words[i + 1 :], lits[i + 1 :], strict=True)
+                ):
                     return _MAYBE
                 return False
 
             checks.append(subcommand)
 
-        def word_checks(fns: list[Callable[[str], bool | None]],
-                        want_any: bool) -> Callable[[ClassifiedStatement, str], bool | None]:
+        def word_checks(
+            fns: list[Callable[[str], bool | None]], want_any: bool
+        ) -> Callable[[ClassifiedStatement, str], bool | None]:
             def check(s: ClassifiedStatement, ws: str) -> bool | None:
                 # is some word matched by some pattern? (three-valued), then negate for *_none
                 found: bool | None = False
@@ -369,8 +406,9 @@ class _Compiled:
                     if len(words) < len(alt):
                         vals.append(False)
                         continue
-                    vals.append(_tv_all(_MAYBE if not lits[i] else bool(rx.match(words[i]))
-                                        for i, rx in enumerate(alt)))
+                    vals.append(
+                        _tv_all(_MAYBE if not lits[i] else bool(rx.match(words[i])) for i, rx in enumerate(alt))
+                    )
                 return _tv_any(vals)
 
             checks.append(args_prefix)
@@ -485,8 +523,9 @@ class _Compiled:
             checks.append(lambda s, ws: _MAYBE if s.method is None else s.method in methods)
         if rule.url_path:
             upaths = [compile_path(p.lstrip("/")) for p in rule.url_path]
-            checks.append(lambda s, ws: _MAYBE if s.url_path is None
-                          else any(r.match(s.url_path.lstrip("/")) for r in upaths))
+            checks.append(
+                lambda s, ws: _MAYBE if s.url_path is None else any(r.match(s.url_path.lstrip("/")) for r in upaths)
+            )
         if "egress" in (rule.kind or ()) and not rule.private and rule.effect != "deny":
             # a private address is admitted only by a rule that says private = true; a deny rule still matches
             checks.append(lambda s, ws: s.kind != "egress" or "private" not in s.facts)
@@ -548,7 +587,7 @@ def _path_match(pats: tuple[tuple[bool, str, re.Pattern[str], str, bool], ...], 
     loc = p.location
     rel = None
     if loc == "inside":
-        rel = p.path[len(ws) + 1:] if ws != "/" else p.path[1:]  # p.path is normalized, under ws
+        rel = p.path[len(ws) + 1 :] if ws != "/" else p.path[1:]  # p.path is normalized, under ws
     elif loc == "root":
         rel = "" if p.glob else "."
     if p.glob:
@@ -605,7 +644,9 @@ class Policy:
         for t, (pf, src) in enumerate(zip(self.tiers, self.sources, strict=True)):
             for r in pf.rule:
                 if r.id in seen:
-                    raise PolicyError(f"rule id {r.id!r} appears in both {seen[r.id]} and {src}; ids must be unique across tiers")
+                    raise PolicyError(
+                        f"rule id {r.id!r} appears in both {seen[r.id]} and {src}; ids must be unique across tiers"
+                    )
                 seen[r.id] = src
                 rules.append(_Compiled(r, len(rules), t, src))
         self._rules: tuple[_Compiled, ...] = tuple(rules)
@@ -650,9 +691,17 @@ class Policy:
     def rule(self, rule_id: str) -> Rule | None:
         return self._by_id.get(rule_id)
 
-    def _candidates(self, harness: str, tool: str, kind: str, program: str | None, host: str | None = None,
-                    mcp_server: str | None = None, mcp_tool: str | None = None,
-                    mode: str = "mount") -> tuple[_Compiled, ...]:
+    def _candidates(
+        self,
+        harness: str,
+        tool: str,
+        kind: str,
+        program: str | None,
+        host: str | None = None,
+        mcp_server: str | None = None,
+        mcp_tool: str | None = None,
+        mode: str = "mount",
+    ) -> tuple[_Compiled, ...]:
         key = (harness, tool, kind, program, host, mcp_server, mcp_tool, mode)
         hit = self._cache.get(key)
         if hit is None:
@@ -671,8 +720,7 @@ class Policy:
         return f"Policy(tiers={list(self.sources)!r}, rules={len(self._rules)}, digest={self.digest[:12]}…)"
 
 
-def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
-                project: Any = None) -> Policy:
+def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, project: Any = None) -> Policy:
     """Load one policy file, or several as tiers (strictest-wins), each with its ``extends``
     resolved. ``project`` (a :class:`~agp.policy.project.ProjectPolicy`) adds the repository's
     own policy as a last, tighten-only tier. Raises PolicyError."""
@@ -692,7 +740,9 @@ def load_policy(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     return Policy(files, sources)
 
 
-def write_run_policy(policy: Policy, dest: str | os.PathLike[str], given: Sequence[str | os.PathLike[str]] = ()) -> None:
+def write_run_policy(
+    policy: Policy, dest: str | os.PathLike[str], given: Sequence[str | os.PathLike[str]] = ()
+) -> None:
     """Write the policy in force to ``dest`` as one self-contained file with the same digest.
 
     One file with no ``extends``, given alone: copied as it is (comments kept). Anything composed
@@ -799,8 +849,10 @@ def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.dat
         groups = sorted({r.approver_group for r in reqs if r and r.approver_group})
         if len(groups) > 1:
             effect = "deny"
-            reason = (f"denied: the statements of this call need approval from different groups "
-                      f"({', '.join(groups)}); split the command")
+            reason = (
+                f"denied: the statements of this call need approval from different groups "
+                f"({', '.join(groups)}); split the command"
+            )
             return Decision("deny", lead.rule, tuple(matched_all), reason, policy.digest, tuple(decided))
         approver_group = groups[0] if groups else None
         quorum = max((r.quorum or 1) for r in reqs if r) if reqs else 1
@@ -821,8 +873,9 @@ def evaluate_classified(classified: ClassifiedCall, policy: Policy, now: _dt.dat
             if d.rule and d.rule not in rules:
                 rules.append(d.rule)
         reason = f"allowed by rule{'s' if len(rules) > 1 else ''} {', '.join(rules)}"
-    return Decision(effect, lead.rule, tuple(matched_all), reason, policy.digest, tuple(decided),
-                    approver_group, quorum)
+    return Decision(
+        effect, lead.rule, tuple(matched_all), reason, policy.digest, tuple(decided), approver_group, quorum
+    )
 
 
 def _desc(policy: Policy, rule_id: str | None) -> str:
@@ -847,7 +900,11 @@ def _statement_effect(matched: list[_Compiled], policy: Policy) -> tuple[str, _C
                 return "deny", None, None
     if by["require"] is not None:
         if not policy._approvals:
-            return "deny", by["require"], "this policy has no approvers (approvals = false), so approval cannot be given"
+            return (
+                "deny",
+                by["require"],
+                "this policy has no approvers (approvals = false), so approval cannot be given",
+            )
         return "require", by["require"], None
     if by["allow"] is not None:
         return "allow", by["allow"], None

@@ -19,8 +19,15 @@ from agp.policy.classify.tools import classify
 from agp.policy.engine import Decision, Policy, evaluate_classified
 from agp.policy.model import TestCase, resolve_policy_file
 
-__all__ = ("ReplayResult", "TestResult", "explain", "explain_json", "lint_policy", "replay_decisions",
-           "run_policy_tests")
+__all__ = (
+    "ReplayResult",
+    "TestResult",
+    "explain",
+    "explain_json",
+    "lint_policy",
+    "replay_decisions",
+    "run_policy_tests",
+)
 
 
 def explain(call: ToolCall, policy: Policy, now: _dt.datetime) -> Decision:
@@ -39,8 +46,14 @@ def explain_json(decision: Decision, call: ToolCall) -> dict[str, Any]:
         "policy_digest": d["policy_digest"],
         "approver_group": d["approver_group"],
         "quorum": d["quorum"],
-        "call": {"harness": call.harness, "tool": call.tool, "input": dict(call.input), "cwd": call.cwd,
-                 "workspace": call.workspace, "workspace_mode": call.workspace_mode},
+        "call": {
+            "harness": call.harness,
+            "tool": call.tool,
+            "input": dict(call.input),
+            "cwd": call.cwd,
+            "workspace": call.workspace,
+            "workspace_mode": call.workspace_mode,
+        },
     }
 
 
@@ -63,13 +76,22 @@ class TestResult:
         return f"{self.case.tool} {brief}".strip()
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "name": self.label, "ok": self.ok, "problem": self.problem,
-                "expect": self.case.expect, "expect_rule": self.case.rule, "got": self.decision.effect,
-                "rule": self.decision.rule, "reason": self.decision.reason}
+        return {
+            "index": self.index,
+            "name": self.label,
+            "ok": self.ok,
+            "problem": self.problem,
+            "expect": self.case.expect,
+            "expect_rule": self.case.rule,
+            "got": self.decision.effect,
+            "rule": self.decision.rule,
+            "reason": self.decision.reason,
+        }
 
 
-def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime | None = None,
-                     *, host_workspace: str | None = "") -> list[TestResult]:
+def run_policy_tests(
+    paths: str | Path | Sequence[str | Path], now: _dt.datetime | None = None, *, host_workspace: str | None = ""
+) -> list[TestResult]:
     """Run every ``[[test]]`` of every file against the policy made of all the files (tiers).
 
     ``host_workspace=""`` (the default) resolves paths lexically: example cases do not depend on
@@ -84,9 +106,16 @@ def run_policy_tests(paths: str | Path | Sequence[str | Path], now: _dt.datetime
     for pf in resolved:
         for case in pf.test:
             i += 1
-            call = ToolCall(harness=case.harness, tool=case.tool, input=case.input,
-                            cwd=case.cwd or case.workspace, workspace=case.workspace, session="policy-test",
-                            host_workspace=host_workspace, workspace_mode=case.workspace_mode)
+            call = ToolCall(
+                harness=case.harness,
+                tool=case.tool,
+                input=case.input,
+                cwd=case.cwd or case.workspace,
+                workspace=case.workspace,
+                session="policy-test",
+                host_workspace=host_workspace,
+                workspace_mode=case.workspace_mode,
+            )
             d = evaluate_classified(classify(call), policy, case.now or now)
             problem = None
             if d.effect != case.expect:
@@ -115,15 +144,26 @@ class ReplayResult:
     differences: tuple[str, ...] = ()
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "status": self.status, "differences": list(self.differences),
-                "journaled": self.journaled, "replayed": self.replayed}
+        return {
+            "seq": self.seq,
+            "status": self.status,
+            "differences": list(self.differences),
+            "journaled": self.journaled,
+            "replayed": self.replayed,
+        }
 
 
 _COMPARED = ("effect", "rule", "matched", "policy_digest")
 
 
-def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str = "/workspace",
-                     host_workspace: str | None = "", workspace_mode: str | None = None) -> list[ReplayResult]:
+def replay_decisions(
+    entries: Sequence[Any],
+    policy: Policy,
+    *,
+    workspace: str = "/workspace",
+    host_workspace: str | None = "",
+    workspace_mode: str | None = None,
+) -> list[ReplayResult]:
     """Evaluate every journaled ``gate.decision`` again under ``policy``, at the entry's own time.
 
     ``entries`` are parsed journal lines (dicts). The journal is not verified here: run
@@ -156,24 +196,35 @@ def replay_decisions(entries: Sequence[Any], policy: Policy, *, workspace: str =
             if now.tzinfo is None:
                 raise ValueError("no offset")
             inp = call.get("input")
-            tc = ToolCall(harness=str(call.get("harness", "")), tool=str(call.get("tool", "")),
-                          input=inp if isinstance(inp, dict) else {},
-                          cwd=str(call.get("cwd") or workspace), workspace=workspace,
-                          session=str(e.get("session", "")), host_workspace=host_workspace,
-                          workspace_mode=workspace_mode or str(call.get("workspace_mode") or "mount"))
+            tc = ToolCall(
+                harness=str(call.get("harness", "")),
+                tool=str(call.get("tool", "")),
+                input=inp if isinstance(inp, dict) else {},
+                cwd=str(call.get("cwd") or workspace),
+                workspace=workspace,
+                session=str(e.get("session", "")),
+                host_workspace=host_workspace,
+                workspace_mode=workspace_mode or str(call.get("workspace_mode") or "mount"),
+            )
         except (ValueError, TypeError) as exc:
             out.append(ReplayResult(seq, "malformed", journaled, None, (f"cannot rebuild the call: {exc}",)))
             continue
         d = evaluate_classified(classify(tc), policy, now).to_json_dict()
         replayed = {k: d[k] for k in _COMPARED}
         if same_policy:
-            diffs = tuple(f"{k}: journaled {journaled[k]!r}, replayed {replayed[k]!r}"
-                          for k in _COMPARED if journaled[k] != replayed[k])
+            diffs = tuple(
+                f"{k}: journaled {journaled[k]!r}, replayed {replayed[k]!r}"
+                for k in _COMPARED
+                if journaled[k] != replayed[k]
+            )
             out.append(ReplayResult(seq, "differs" if diffs else "same", journaled, replayed, diffs))
         else:
             changed = journaled["effect"] != replayed["effect"]
-            diffs = (f"{journaled['effect']} (rule {journaled['rule']}) -> {replayed['effect']} "
-                     f"(rule {replayed['rule']})",) if changed else ()
+            diffs = (
+                (f"{journaled['effect']} (rule {journaled['rule']}) -> {replayed['effect']} (rule {replayed['rule']})",)
+                if changed
+                else ()
+            )
             out.append(ReplayResult(seq, "changed" if changed else "unchanged", journaled, replayed, diffs))
     return out
 
@@ -213,7 +264,8 @@ def lint_policy(policy: Policy) -> list[str]:
     if not any(pf.rule for pf in policy.tiers):
         out.append("the policy has no rules: every call is denied")
     elif len(tighten) < len(policy.tiers) and not any(
-            r.effect == "allow" for t, pf in enumerate(policy.tiers) if t not in tighten for r in pf.rule):
+        r.effect == "allow" for t, pf in enumerate(policy.tiers) if t not in tighten for r in pf.rule
+    ):
         out.append("the policy has no allow rule: every call is denied or asked")
     for t, (src, pf) in enumerate(zip(policy.sources, policy.tiers, strict=True)):
         for r in pf.rule:
@@ -222,14 +274,40 @@ def lint_policy(policy: Policy) -> list[str]:
             where = f"{src}: rule {r.id!r}"
             if t in tighten:
                 if pf.policy.no_match != "deny":
-                    out.append(f"{where} has no effect: this tier can only tighten (a project policy), so its "
-                               "allow rules count only with no_match = \"deny\", to narrow what the others allow")
+                    out.append(
+                        f"{where} has no effect: this tier can only tighten (a project policy), so its "
+                        'allow rules count only with no_match = "deny", to narrow what the others allow'
+                    )
                 continue
             mode = f" (in {'/'.join(r.workspace_mode)} mode)" if r.workspace_mode else ""
-            stmt = [k for k in ("kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none",
-                                "args_prefix", "operands_max", "operands_min", "facts_any", "facts_none", "location",
-                                "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none",
-                                "host", "mcp_server", "mcp_tool") if getattr(r, k) is not None]
+            stmt = [
+                k
+                for k in (
+                    "kind",
+                    "program",
+                    "subcommand",
+                    "flags_any",
+                    "flags_none",
+                    "args_any",
+                    "args_none",
+                    "args_prefix",
+                    "operands_max",
+                    "operands_min",
+                    "facts_any",
+                    "facts_none",
+                    "location",
+                    "touches",
+                    "path",
+                    "touches_path",
+                    "sql_kind",
+                    "sql_flags_any",
+                    "sql_flags_none",
+                    "host",
+                    "mcp_server",
+                    "mcp_tool",
+                )
+                if getattr(r, k) is not None
+            ]
             if r.unknown:
                 if _catch_all(r.tool):
                     out.append(f"{where} allows statements no classifier could decide, for every tool{mode}")
@@ -242,6 +320,8 @@ def lint_policy(policy: Policy) -> list[str]:
                 if getattr(r, key) is not None:
                     kinds &= implied
             if "exec" in kinds and _catch_all(r.program) and not r.subcommand and not r.args_prefix:
-                out.append(f"{where} matches every program{mode}: it allows whatever a shell runs"
-                           + (" where its path matchers hold" if (r.location or r.path) else ""))
+                out.append(
+                    f"{where} matches every program{mode}: it allows whatever a shell runs"
+                    + (" where its path matchers hold" if (r.location or r.path) else "")
+                )
     return out

@@ -63,15 +63,33 @@ Location = Literal["inside", "root", "outside", "null"]
 WorkspaceMode = Literal["mount", "clone"]
 
 #: statement kinds a rule may name in ``kind``
-KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "egress", "unknown",
-                          # landing a clone-mode result that changes a path the host runs (matchable by path);
-                          # matched only by rules that name it
-                          "workspace.result")
+KINDS: tuple[str, ...] = (
+    "exec",
+    "read",
+    "write",
+    "sql",
+    "url",
+    "mcp",
+    "task",
+    "egress",
+    "unknown",
+    # landing a clone-mode result that changes a path the host runs (matchable by path);
+    # matched only by rules that name it
+    "workspace.result",
+)
 #: where a resolved path lies relative to the workspace
 LOCATIONS: tuple[str, ...] = ("inside", "root", "outside", "null")
 #: SQL statement kinds the SQL classifier reports
 SQL_KINDS: tuple[str, ...] = (
-    "select", "insert", "update", "delete", "merge", "ddl", "grant", "transaction", "unknown",
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "merge",
+    "ddl",
+    "grant",
+    "transaction",
+    "unknown",
 )
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -190,8 +208,10 @@ class Rule(_Strict):
     #: inspecting mode: a header the door adds to each request this rule allows, with a secret from the host,
     #: e.g. "Authorization: Bearer {{secret:NPM_TOKEN}}" (the box never sees the value; the journal the name)
     credential_header: str | None = None
-    port: Annotated[tuple[int, ...] | None, BeforeValidator(lambda v: (v,) if isinstance(v, int) else
-                                                            (tuple(v) if isinstance(v, list) else v))] = None
+    port: Annotated[
+        tuple[int, ...] | None,
+        BeforeValidator(lambda v: (v,) if isinstance(v, int) else (tuple(v) if isinstance(v, list) else v)),
+    ] = None
     private: bool = False
     mcp_server: Names = None
     mcp_tool: Names = None
@@ -204,10 +224,31 @@ class Rule(_Strict):
     quorum: int | None = Field(default=None, ge=1, le=16)
 
     @field_validator(
-        "harness", "tool", "workspace_mode", "kind", "program", "subcommand", "flags_any", "flags_none", "args_any",
-        "args_none", "args_prefix", "facts_any", "facts_none", "location", "touches", "path",
-        "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host", "mcp_server", "mcp_tool",
-        "method", "url_path",
+        "harness",
+        "tool",
+        "workspace_mode",
+        "kind",
+        "program",
+        "subcommand",
+        "flags_any",
+        "flags_none",
+        "args_any",
+        "args_none",
+        "args_prefix",
+        "facts_any",
+        "facts_none",
+        "location",
+        "touches",
+        "path",
+        "touches_path",
+        "sql_kind",
+        "sql_flags_any",
+        "sql_flags_none",
+        "host",
+        "mcp_server",
+        "mcp_tool",
+        "method",
+        "url_path",
     )
     @classmethod
     def check_nonempty(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -253,13 +294,14 @@ class Rule(_Strict):
             raise ValueError(
                 f"a rule with unknown = true may only use harness/tool matchers, not {', '.join(statement_keys)}"
             )
-        if self.effect != "deny" and not (self.unknown or statement_keys or self.harness or self.tool
-                                          or self.workspace_mode):
+        if self.effect != "deny" and not (
+            self.unknown or statement_keys or self.harness or self.tool or self.workspace_mode
+        ):
             raise ValueError(
                 f"an {self.effect} rule needs at least one matcher; an allow-everything rule is not supported"
             )
         if self.effect != "require" and (self.approver_group is not None or self.quorum is not None):
-            raise ValueError("approver_group and quorum are only for effect = \"require\"")
+            raise ValueError('approver_group and quorum are only for effect = "require"')
         if self.not_before and self.not_after and self.not_after <= self.not_before:
             raise ValueError("not_after must be later than not_before")
         if self.port is not None and (not self.port or any(not 1 <= p <= 65535 for p in self.port)):
@@ -268,20 +310,27 @@ class Rule(_Strict):
             raise ValueError("private = true needs a host matcher naming the private hosts")
         if self.private and any(h.strip("*.") == "" for h in self.host or ()):
             raise ValueError("private = true must name its hosts (a host pattern of only '*' is not allowed)")
-        if self.inspect and (self.effect == "deny" or "egress" not in (self.kind or ()) or not self.host
-                             or any(h.strip("*.") == "" for h in self.host)):
-            raise ValueError("inspect = true is for allow/require rules with kind = [\"egress\"] that name their hosts")
+        if self.inspect and (
+            self.effect == "deny"
+            or "egress" not in (self.kind or ())
+            or not self.host
+            or any(h.strip("*.") == "" for h in self.host)
+        ):
+            raise ValueError('inspect = true is for allow/require rules with kind = ["egress"] that name their hosts')
         if self.credential_header is not None:
             m = re.fullmatch(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e]*)", self.credential_header)
             if not (self.inspect and self.effect != "deny"):
                 raise ValueError("credential_header is for rules with inspect = true")
-            if m is None or len(re.findall(r"\{\{secret:[A-Za-z_][A-Za-z0-9_]*\}\}", m.group(2))) != 1 or \
-                    "{{" in re.sub(r"\{\{secret:[A-Za-z_][A-Za-z0-9_]*\}\}", "", m.group(2)):
+            if (
+                m is None
+                or len(re.findall(r"\{\{secret:[A-Za-z_][A-Za-z0-9_]*\}\}", m.group(2))) != 1
+                or "{{" in re.sub(r"\{\{secret:[A-Za-z_][A-Za-z0-9_]*\}\}", "", m.group(2))
+            ):
                 raise ValueError('credential_header must be "Name: value" with one {{secret:NAME}} in the value')
         if self.method and any(not re.fullmatch(r"[A-Z]{1,20}", m) for m in self.method):
             raise ValueError("method must be HTTP methods in capitals (GET, HEAD, POST, ...)")
         if self.kind and "unknown" in self.kind:
-            raise ValueError("use unknown = true, not kind = [\"unknown\"]")
+            raise ValueError('use unknown = true, not kind = ["unknown"]')
         return self
 
     def matchers(self) -> dict[str, Any]:
@@ -302,9 +351,31 @@ class Rule(_Strict):
 
 _CALL_MATCHERS = ("harness", "tool", "workspace_mode")
 _STATEMENT_MATCHERS = (
-    "kind", "program", "subcommand", "flags_any", "flags_none", "args_any", "args_none", "args_prefix",
-    "operands_max", "operands_min", "facts_any", "facts_none", "location", "touches", "path", "touches_path", "sql_kind", "sql_flags_any", "sql_flags_none", "host",
-    "mcp_server", "mcp_tool", "port", "method", "url_path",
+    "kind",
+    "program",
+    "subcommand",
+    "flags_any",
+    "flags_none",
+    "args_any",
+    "args_none",
+    "args_prefix",
+    "operands_max",
+    "operands_min",
+    "facts_any",
+    "facts_none",
+    "location",
+    "touches",
+    "path",
+    "touches_path",
+    "sql_kind",
+    "sql_flags_any",
+    "sql_flags_none",
+    "host",
+    "mcp_server",
+    "mcp_tool",
+    "port",
+    "method",
+    "url_path",
 )
 
 
@@ -419,6 +490,8 @@ def shipped_policies_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return here.parent / "policies"
+
+
 _SHIPPED_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _EXTENDS_DEPTH_MAX = 16
 
@@ -475,8 +548,11 @@ def _toml_value(v: Any) -> str:
 def dump_composed_policy(tiers: Sequence[PolicyFile], sources: Sequence[str] = ()) -> str:
     """The tiers as one composed policy file (TOML; ``[[test]]`` cases are left out: they decide
     nothing). Reading it back gives the same tiers and so the same digest."""
-    lines = ["# agp composed policy: every tier in force, in order, with `extends` resolved.",
-             "# Written by agp; `agp policy check` / `agp policy replay --policy` read it as it is.", ""]
+    lines = [
+        "# agp composed policy: every tier in force, in order, with `extends` resolved.",
+        "# Written by agp; `agp policy check` / `agp policy replay --policy` read it as it is.",
+        "",
+    ]
     for i, pf in enumerate(tiers):
         if pf.extends:
             raise ValueError("resolve extends before writing a composed policy")
@@ -522,8 +598,10 @@ def _resolve(p: Path, stack: tuple[Path, ...], included: set[Path]) -> PolicyFil
             target = shipped_policies_dir() / f"{name}.toml"
             if not target.is_file():
                 shipped = sorted(x.stem for x in shipped_policies_dir().glob("*.toml"))
-                raise PolicyError(f"{p}: extends {name!r}: no shipped policy of that name "
-                                  f"(shipped: {', '.join(shipped)}; a file path needs a '/' or '.toml')")
+                raise PolicyError(
+                    f"{p}: extends {name!r}: no shipped policy of that name "
+                    f"(shipped: {', '.join(shipped)}; a file path needs a '/' or '.toml')"
+                )
         else:
             target = (p.parent / name) if not Path(name).is_absolute() else Path(name)
             if not target.is_file():
@@ -542,8 +620,10 @@ def _resolve(p: Path, stack: tuple[Path, ...], included: set[Path]) -> PolicyFil
             rules.append(r)
     for r in pf.rule:
         if r.id in origin:
-            raise PolicyError(f"{p}: rule id {r.id!r} is already defined by {origin[r.id]} (extended); "
-                              "give it another id (a deny rule here wins over an allow there anyway)")
+            raise PolicyError(
+                f"{p}: rule id {r.id!r} is already defined by {origin[r.id]} (extended); "
+                "give it another id (a deny rule here wins over an allow there anyway)"
+            )
         rules.append(r)
     return pf.model_copy(update={"rule": tuple(rules), "extends": ()})
 
@@ -573,7 +653,7 @@ def _describe(exc: ValidationError, text: str, data: Mapping[str, Any], source: 
             hint = difflib.get_close_matches(key, list(model.model_fields), n=1) if model else []
             msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
         elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         field = ".".join(str(x) for x in loc[2:] if not isinstance(x, int)) if len(loc) > 2 else ""
         lines.append(f"{where}: {what}{(' ' + field) if field and err['type'] != 'extra_forbidden' else ''}: {msg}")
     return "invalid policy:\n  " + "\n  ".join(lines)

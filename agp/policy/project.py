@@ -31,8 +31,14 @@ _TIMEOUT_S = 20
 
 #: settings given with -c: the highest precedence git has, over the repository's own config
 _GIT_OVERRIDES = (
-    "core.fsmonitor=false", "core.hooksPath=/dev/null", "core.pager=cat", "diff.external=",
-    "core.untrackedCache=false", "protocol.allow=never", "core.askPass=", "credential.helper=",
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "core.pager=cat",
+    "diff.external=",
+    "core.untrackedCache=false",
+    "protocol.allow=never",
+    "core.askPass=",
+    "credential.helper=",
 )
 
 
@@ -48,9 +54,16 @@ class ProjectPolicy:
 
 def _git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_SYSTEM=os.devnull,
-               GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0", GIT_ATTR_NOSYSTEM="1", GIT_NO_REPLACE_OBJECTS="1",
-               LC_ALL="C")
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_SYSTEM=os.devnull,
+        GIT_TERMINAL_PROMPT="0",
+        GIT_OPTIONAL_LOCKS="0",
+        GIT_ATTR_NOSYSTEM="1",
+        GIT_NO_REPLACE_OBJECTS="1",
+        LC_ALL="C",
+    )
     return env
 
 
@@ -60,8 +73,9 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
         cmd += ["-c", o]
     cmd += ["-C", str(repo), *args]
     try:
-        return subprocess.run(cmd, capture_output=True, env=_git_env(), timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL,
-                          check=False)
+        return subprocess.run(
+            cmd, capture_output=True, env=_git_env(), timeout=_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False
+        )
     except FileNotFoundError as exc:
         raise PolicyError(f"cannot read the project policy: git is not installed ({exc})") from exc
     except subprocess.TimeoutExpired as exc:
@@ -103,7 +117,9 @@ def read_project_policy(repo: str | os.PathLike[str]) -> ProjectPolicy:
         raise PolicyError(f"{source}: not UTF-8: {exc}") from exc
     pf = parse_policy_text(text, source=source)
     if pf.extends:
-        raise PolicyError(f"{source}: a project policy cannot use extends (it is read from the commit alone); "
-                          "copy the rules in, or pass the other policy with --policy")
+        raise PolicyError(
+            f"{source}: a project policy cannot use extends (it is read from the commit alone); "
+            "copy the rules in, or pass the other policy with --policy"
+        )
     pf = pf.model_copy(update={"policy": pf.policy.model_copy(update={"tighten_only": True})})
     return ProjectPolicy(pf, source, commit, f"project policy from {PROJECT_POLICY_PATH} at commit {commit[:12]}")

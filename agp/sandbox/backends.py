@@ -46,8 +46,13 @@ def backend(name: str = DEFAULT_BACKEND) -> SandboxBackend:
         raise UsageError(f"unknown sandbox backend {name!r}; choose one of {', '.join(sorted(BACKENDS))}") from None
 
 
-def open_sandbox(spec: SandboxSpec, *, events: EventSink | None = None, secrets: SecretResolver | None = None,
-                 backend_name: str = DEFAULT_BACKEND) -> SandboxDriver:
+def open_sandbox(
+    spec: SandboxSpec,
+    *,
+    events: EventSink | None = None,
+    secrets: SecretResolver | None = None,
+    backend_name: str = DEFAULT_BACKEND,
+) -> SandboxDriver:
     """A driver for one sandbox (not yet created: call ``create()``)."""
     b = backend(backend_name)
     cls = getattr(importlib.import_module(b.module), b.driver)

@@ -90,9 +90,15 @@ def _errname(exc: OSError) -> str:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
-                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "directory"),
-                       (stat.S_ISREG, "regular file")):
+    for test, name in (
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISREG, "regular file"),
+    ):
         if test(mode):
             return name
     return "unknown file type"
@@ -129,6 +135,7 @@ def _entries(dir_fd: int) -> list[str]:
 
 # --------------------------------------------------------------------------- collect
 
+
 class _Budget:
     def __init__(self, limits: Limits, report: CollectReport) -> None:
         self.limits = limits
@@ -138,8 +145,9 @@ class _Budget:
         self.report.entries += 1
         if self.report.entries > self.limits.max_entries:
             if self.report.entries == self.limits.max_entries + 1:
-                self.report.problems.append(Problem(rel, f"more than {self.limits.max_entries} entries; the rest "
-                                                         "was left behind"))
+                self.report.problems.append(
+                    Problem(rel, f"more than {self.limits.max_entries} entries; the rest was left behind")
+                )
             return False
         return True
 
@@ -251,8 +259,9 @@ def _copy_file(src_dir: int, dest_dir: int, name: str, rel: str, budget: _Budget
             report.problems.append(Problem(rel, f"over the total cap of {limits.max_total} bytes; left behind"))
             return
         try:
-            out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                          dir_fd=dest_dir)
+            out = os.open(
+                name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dest_dir
+            )
         except OSError as exc:
             report.problems.append(Problem(rel, "cannot create the copy on the host", _errname(exc)))
             return
@@ -286,8 +295,15 @@ def _copy_file(src_dir: int, dest_dir: int, name: str, rel: str, budget: _Budget
 
 # --------------------------------------------------------------------------- walking the workspace
 
-def _walk(root_fd: int, limits: Limits, problems: list[Problem], prefix: str = "",
-          depth: int = 0, counter: list[int] | None = None) -> Iterator[tuple[int, str, str, os.stat_result]]:
+
+def _walk(
+    root_fd: int,
+    limits: Limits,
+    problems: list[Problem],
+    prefix: str = "",
+    depth: int = 0,
+    counter: list[int] | None = None,
+) -> Iterator[tuple[int, str, str, os.stat_result]]:
     """(dir fd, name, relative path, lstat) for every entry below ``root_fd``; never follows a link."""
     counter = counter if counter is not None else [0]
     try:
@@ -340,8 +356,9 @@ def _digest(dir_fd: int, name: str, max_bytes: int) -> str:
         os.close(fd)
 
 
-def snapshot(root: Path, rels: Iterable[str], *, limits: Limits = Limits(max_entries=20_000)) -> tuple[
-        dict[str, tuple], list[Problem]]:
+def snapshot(
+    root: Path, rels: Iterable[str], *, limits: Limits = Limits(max_entries=20_000)
+) -> tuple[dict[str, tuple], list[Problem]]:
     """What is at each of ``rels`` below ``root`` (recursively): path -> (kind, mode, size, digest or link).
 
     A missing path is recorded as absent, so creating it shows up in :func:`diff_snapshots`."""
@@ -453,8 +470,12 @@ def strip_setid(root: Path, *, limits: Limits = Limits()) -> tuple[list[dict[str
     return cleared, problems
 
 
-def tree_bytes(root: Path, *, limits: Limits = Limits(max_entries=2_000_000, max_depth=256),
-               on_problem: Callable[[Problem], None] | None = None) -> int:
+def tree_bytes(
+    root: Path,
+    *,
+    limits: Limits = Limits(max_entries=2_000_000, max_depth=256),
+    on_problem: Callable[[Problem], None] | None = None,
+) -> int:
     """Bytes allocated below ``root`` (each inode once, links not followed): the watchdog's sample."""
     problems: list[Problem] = []
     seen: set[tuple[int, int]] = set()

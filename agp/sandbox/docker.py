@@ -142,6 +142,7 @@ class ExecTimeoutError(SandboxError):
 
 # --------------------------------------------------------------------------- hardening
 
+
 def _expected_mounts(spec: SandboxSpec) -> list[tuple[Path, str, bool]]:
     """(resolved host source, container target, read_only) for every mount, deny-list checked."""
     denied = tuple(spec.denied)
@@ -188,16 +189,19 @@ def workspace_volume_name(run_id: str) -> str:
     return f"agp-ws-{run_id}"
 
 
-def check_workspace_volume(mount: Mapping[str, Any], volume: Mapping[str, Any] | None, *,
-                           spec: SandboxSpec, workspace: Path) -> list[str]:
+def check_workspace_volume(
+    mount: Mapping[str, Any], volume: Mapping[str, Any] | None, *, spec: SandboxSpec, workspace: Path
+) -> list[str]:
     """The /workspace mount must be exactly agp's per-run volume: the ``local`` driver binding the
     resolved workspace with ``nosuid,nodev``, labelled with this run. Pure over the container's mount
     entry and the volume's inspect data; returns the problems (empty = ok)."""
     problems: list[str] = []
     name = workspace_volume_name(spec.run_id)
     if mount.get("Type") != "volume" or mount.get("Name") != name:
-        problems.append(f"workspace mount (expected the volume {name!r}, found {mount.get('Type')} "
-                        f"{mount.get('Name') or mount.get('Source')!r})")
+        problems.append(
+            f"workspace mount (expected the volume {name!r}, found {mount.get('Type')} "
+            f"{mount.get('Name') or mount.get('Source')!r})"
+        )
         return problems
     if not mount.get("RW", False):
         problems.append("workspace mount (expected read-write, found read-only)")
@@ -207,17 +211,29 @@ def check_workspace_volume(mount: Mapping[str, Any], volume: Mapping[str, Any] |
     opts = dict(volume.get("Options") or {})
     flags = set(str(opts.get("o", "")).split(","))
     want = {"type": "none", "o": WORKSPACE_VOLUME_OPTS, "device": str(workspace)}
-    if volume.get("Driver") != "local" or opts.get("type") != "none" or not {"bind", "nosuid", "nodev"} <= flags \
-            or opts.get("device") != str(workspace):
+    if (
+        volume.get("Driver") != "local"
+        or opts.get("type") != "none"
+        or not {"bind", "nosuid", "nodev"} <= flags
+        or opts.get("device") != str(workspace)
+    ):
         problems.append(f"workspace volume options (expected local {want}, found {volume.get('Driver')} {opts})")
     labels = volume.get("Labels") or {}
     if labels.get(LABEL_RUN) != spec.run_id:
-        problems.append(f"workspace volume label {LABEL_RUN} (expected {spec.run_id!r}, found {labels.get(LABEL_RUN)!r})")
+        problems.append(
+            f"workspace volume label {LABEL_RUN} (expected {spec.run_id!r}, found {labels.get(LABEL_RUN)!r})"
+        )
     return problems
 
 
-def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpec,
-                    mounts: list[tuple[Path, str, bool]], volume: Mapping[str, Any] | None = None) -> list[str]:
+def check_hardening(
+    attrs: Mapping[str, Any],
+    *,
+    image_id: str,
+    spec: SandboxSpec,
+    mounts: list[tuple[Path, str, bool]],
+    volume: Mapping[str, Any] | None = None,
+) -> list[str]:
     """Compare the engine's inspect data with the hardened settings; return the problems (empty = ok).
 
     Pure over ``attrs`` (the dict from ``GET /containers/{id}/json``), so each
@@ -275,8 +291,13 @@ def check_hardening(attrs: Mapping[str, Any], *, image_id: str, spec: SandboxSpe
     user = str(cfg.get("User") or "")
     if user != f"{spec.uid}:{spec.gid}" or spec.uid == 0 or spec.gid == 0 or user.split(":")[0] in ("", "0", "root"):
         bad("user", f"{spec.uid}:{spec.gid} (non-root)", user)
-    for key, name in (("PidMode", "pid_mode"), ("IpcMode", "ipc_mode"), ("UTSMode", "uts_mode"),
-                      ("UsernsMode", "userns_mode"), ("CgroupnsMode", "cgroupns_mode")):
+    for key, name in (
+        ("PidMode", "pid_mode"),
+        ("IpcMode", "ipc_mode"),
+        ("UTSMode", "uts_mode"),
+        ("UsernsMode", "userns_mode"),
+        ("CgroupnsMode", "cgroupns_mode"),
+    ):
         v = str(hc.get(key) or "")
         if v == "host" or v.startswith("container:"):
             bad(name, "private", v)
@@ -415,6 +436,7 @@ def reap_orphans(client: Any | None = None) -> list[str]:
 
 # --------------------------------------------------------------------------- exec
 
+
 class ExecProcess:
     """A running exec: write to stdin, iterate (stream, bytes) output frames, wait for the exit code.
 
@@ -466,7 +488,7 @@ class ExecProcess:
             while len(self._buf) < 8 + size:
                 if self._eof or not self._fill(deadline):
                     return
-            data, self._buf = self._buf[8:8 + size], self._buf[8 + size:]
+            data, self._buf = self._buf[8 : 8 + size], self._buf[8 + size :]
             yield stream, data
 
     __iter__ = frames
@@ -499,6 +521,7 @@ class ExecProcess:
 
 # --------------------------------------------------------------------------- the driver
 
+
 class DockerSandbox:
     """One hardened container for one run. See the module docstring for the guarantees.
 
@@ -507,8 +530,14 @@ class DockerSandbox:
     ``secrets`` resolves ``{{secret:NAME}}`` in exec environments and stdin.
     """
 
-    def __init__(self, spec: SandboxSpec, *, client: Any | None = None, events: EventSink | None = None,
-                 secrets: SecretResolver | None = None) -> None:
+    def __init__(
+        self,
+        spec: SandboxSpec,
+        *,
+        client: Any | None = None,
+        events: EventSink | None = None,
+        secrets: SecretResolver | None = None,
+    ) -> None:
         self.spec = spec
         self._client = client
         self._events = events
@@ -540,8 +569,10 @@ class DockerSandbox:
             raise RuntimeError("internal error: self.image is not set")
         for k, v in spec.env.items():
             if contains_placeholder(k) or contains_placeholder(v):
-                raise SecretError(f"container environment {k} holds a secret placeholder; the container "
-                                  "environment is visible in docker inspect: pass secrets to exec() instead")
+                raise SecretError(
+                    f"container environment {k} holds a secret placeholder; the container "
+                    "environment is visible in docker inspect: pass secrets to exec() instead"
+                )
         env = {"HOME": AGENT_HOME, "TMPDIR": _BOX_TMP, **dict(spec.env)}
         labels = {  # agp's own labels last: a caller's label cannot override them
             **dict(spec.labels),
@@ -597,11 +628,19 @@ class DockerSandbox:
 
         ws = next(src for src, tgt, _ in self._mounts if tgt == CONTAINER_WORKSPACE)
         name = workspace_volume_name(self.spec.run_id)
-        labels = {LABEL_RUN: self.spec.run_id, LABEL_PID: str(os.getpid()), LABEL_HOST: socket.gethostname(),
-                  LABEL_MANAGED: "1"}
+        labels = {
+            LABEL_RUN: self.spec.run_id,
+            LABEL_PID: str(os.getpid()),
+            LABEL_HOST: socket.gethostname(),
+            LABEL_MANAGED: "1",
+        }
         try:
-            self.client.api.create_volume(name=name, driver="local", labels=labels, driver_opts={
-                "type": "none", "o": WORKSPACE_VOLUME_OPTS, "device": str(ws)})
+            self.client.api.create_volume(
+                name=name,
+                driver="local",
+                labels=labels,
+                driver_opts={"type": "none", "o": WORKSPACE_VOLUME_OPTS, "device": str(ws)},
+            )
         except DockerException as exc:
             raise SandboxError(f"cannot create the workspace volume: {exc}") from exc
         self._volume = name
@@ -645,8 +684,9 @@ class DockerSandbox:
         except BaseException as exc:
             # interrupted or failed mid-create: the engine may have made it anyway; find it by label
             with contextlib.suppress(Exception):
-                for c in self.client.containers.list(all=True, filters={"label": [
-                        f"{LABEL_RUN}={self.spec.run_id}", f"{LABEL_PID}={os.getpid()}"]}):
+                for c in self.client.containers.list(
+                    all=True, filters={"label": [f"{LABEL_RUN}={self.spec.run_id}", f"{LABEL_PID}={os.getpid()}"]}
+                ):
                     c.remove(force=True)
             with contextlib.suppress(Exception):
                 self._remove_volume()
@@ -657,10 +697,17 @@ class DockerSandbox:
                 raise SandboxError(f"container create failed: {exc}") from exc
             raise
         self.container_id = container.id
-        self._emit("sandbox.create", {
-            "container": container.id, "run": self.spec.run_id, "image": self.spec.image, "image_id": self.image.id,
-            "image_warning": self.image.warning, "mounts": [[str(s), t, "ro" if r else "rw"] for s, t, r in self._mounts],
-        })
+        self._emit(
+            "sandbox.create",
+            {
+                "container": container.id,
+                "run": self.spec.run_id,
+                "image": self.spec.image,
+                "image_id": self.image.id,
+                "image_warning": self.image.warning,
+                "mounts": [[str(s), t, "ro" if r else "rw"] for s, t, r in self._mounts],
+            },
+        )
         try:
             self.inspect_hardening()
             container.start()
@@ -690,21 +737,32 @@ class DockerSandbox:
         problems = check_hardening(attrs, image_id=self.image.id, spec=self.spec, mounts=self._mounts, volume=volume)
         hc = attrs.get("HostConfig") or {}
         body = {
-            "container": self.container_id, "ok": not problems, "problems": problems,
+            "container": self.container_id,
+            "ok": not problems,
+            "problems": problems,
             "seen": {
-                "network_mode": hc.get("NetworkMode"), "cap_drop": hc.get("CapDrop"),
-                "security_opt": [o if not o.startswith(("seccomp=", "seccomp:")) else "seccomp=" + profile_digest(
-                    o.split("=", 1)[1] if "=" in o else o.split(":", 1)[1]) for o in hc.get("SecurityOpt") or []],
-                "nano_cpus": hc.get("NanoCpus"), "pids_limit": hc.get("PidsLimit"),
-                "memory": hc.get("Memory"), "read_only": hc.get("ReadonlyRootfs"),
-                "tmpfs": sorted((hc.get("Tmpfs") or {}).keys()), "user": (attrs.get("Config") or {}).get("User"),
+                "network_mode": hc.get("NetworkMode"),
+                "cap_drop": hc.get("CapDrop"),
+                "security_opt": [
+                    o
+                    if not o.startswith(("seccomp=", "seccomp:"))
+                    else "seccomp=" + profile_digest(o.split("=", 1)[1] if "=" in o else o.split(":", 1)[1])
+                    for o in hc.get("SecurityOpt") or []
+                ],
+                "nano_cpus": hc.get("NanoCpus"),
+                "pids_limit": hc.get("PidsLimit"),
+                "memory": hc.get("Memory"),
+                "read_only": hc.get("ReadonlyRootfs"),
+                "tmpfs": sorted((hc.get("Tmpfs") or {}).keys()),
+                "user": (attrs.get("Config") or {}).get("User"),
                 "image": attrs.get("Image"),
             },
         }
         self._emit("sandbox.inspect", body)
         if problems:
-            raise HardeningError(f"container {self.container_id[:12]} is not hardened; refusing to start it: "
-                                 + "; ".join(problems))
+            raise HardeningError(
+                f"container {self.container_id[:12]} is not hardened; refusing to start it: " + "; ".join(problems)
+            )
         return body
 
     def preflight(self) -> PreflightResult:
@@ -715,8 +773,9 @@ class DockerSandbox:
             res = self.exec(list(PROBE_ARGV), timeout=10.0, _launcher=False)
             result = evaluate_probe(res.stdout, container=self.container_id, exit_code=res.exit_code)
         except ExecTimeoutError:
-            result = PreflightResult(False, "probe did not finish within 10 s", (), (), {"outcome": "hang"}, 10000.0,
-                                     self.container_id)
+            result = PreflightResult(
+                False, "probe did not finish within 10 s", (), (), {"outcome": "hang"}, 10000.0, self.container_id
+            )
         except SandboxError as exc:
             result = PreflightResult(False, f"probe could not run: {exc}", (), (), {}, 0.0, self.container_id)
         self._emit("sandbox.preflight", result.to_json_dict())
@@ -725,8 +784,16 @@ class DockerSandbox:
             raise PreflightFailed(result)
         return result
 
-    def _start_exec(self, argv: list[str], *, env: Mapping[str, str] | None, stdin: bytes | str | None,
-                    user: str | None, workdir: str | None, launcher: bool = True) -> ExecProcess:
+    def _start_exec(
+        self,
+        argv: list[str],
+        *,
+        env: Mapping[str, str] | None,
+        stdin: bytes | str | None,
+        user: str | None,
+        workdir: str | None,
+        launcher: bool = True,
+    ) -> ExecProcess:
         from docker.errors import DockerException
 
         if self.container_id is None or self._torn_down:
@@ -737,8 +804,10 @@ class DockerSandbox:
             raise HardeningError(f"refusing to exec as {user!r}: a sandbox never runs anything as root")
         for a in argv:
             if contains_placeholder(a):
-                raise SecretError("a {{secret:NAME}} placeholder in argv would put the value in the process table; "
-                                  "pass it through env or stdin")
+                raise SecretError(
+                    "a {{secret:NAME}} placeholder in argv would put the value in the process table; "
+                    "pass it through env or stdin"
+                )
         payload = stdin.encode("utf-8") if isinstance(stdin, str) else (stdin or b"")
         resolved_env = dict(env or {})
         if self.secrets is not None:
@@ -761,8 +830,14 @@ class DockerSandbox:
             cmd, prefix = argv, b""
         try:
             exec_id = self.client.api.exec_create(
-                self.container_id, cmd, stdout=True, stderr=True, stdin=True, tty=False,
-                user=user or f"{self.spec.uid}:{self.spec.gid}", workdir=workdir if not launcher else None,
+                self.container_id,
+                cmd,
+                stdout=True,
+                stderr=True,
+                stdin=True,
+                tty=False,
+                user=user or f"{self.spec.uid}:{self.spec.gid}",
+                workdir=workdir if not launcher else None,
             )["Id"]
             sock = self.client.api.exec_start(exec_id, socket=True)
         except DockerException as exc:
@@ -775,9 +850,17 @@ class DockerSandbox:
             raise SandboxError(f"exec stdin write failed: {exc}") from exc
         return proc
 
-    def exec(self, argv: list[str], *, env: Mapping[str, str] | None = None, stdin: bytes | str | None = None,
-             user: str | None = None, workdir: str | None = None, timeout: float | None = None,
-             _launcher: bool = True) -> ExecResult:
+    def exec(
+        self,
+        argv: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | str | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        timeout: float | None = None,
+        _launcher: bool = True,
+    ) -> ExecResult:
         """Run argv to completion inside; stdin (if any) is sent then closed."""
         proc = self._start_exec(argv, env=env, stdin=stdin, user=user, workdir=workdir, launcher=_launcher)
         proc.close_stdin()
@@ -793,17 +876,25 @@ class DockerSandbox:
             proc.close()
         return ExecResult(code, bytes(out), bytes(err))
 
-    def exec_stream(self, argv: list[str], *, env: Mapping[str, str] | None = None,
-                    stdin: bytes | str | None = None, user: str | None = None, workdir: str | None = None,
-                    keep_stdin_open: bool = False) -> ExecProcess:
+    def exec_stream(
+        self,
+        argv: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | str | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        keep_stdin_open: bool = False,
+    ) -> ExecProcess:
         """Start argv inside and return the ExecProcess to stream from (the harness)."""
         proc = self._start_exec(argv, env=env, stdin=stdin, user=user, workdir=workdir)
         if not keep_stdin_open:
             proc.close_stdin()
         return proc
 
-    def start_forwarder(self, port: int = FORWARDER_PORT, *, timeout: float = 10.0,
-                        socket: str = "relay.sock") -> ExecProcess:
+    def start_forwarder(
+        self, port: int = FORWARDER_PORT, *, timeout: float = 10.0, socket: str = "relay.sock"
+    ) -> ExecProcess:
         """Start the in-sandbox loopback forwarder to /run/agp/<socket> (the model relay by default, or the
         egress door's ``egress.sock``); returns once it listens.
 
@@ -812,8 +903,18 @@ class DockerSandbox:
         """
         if "/" in socket or socket.startswith("."):
             raise SandboxError(f"forwarder socket must be a name in {CONTAINER_SOCKET_DIR}, not {socket!r}")
-        proc = self.exec_stream(["python3", "-I", "-S", FORWARDER_PATH, "--port", str(int(port)),
-                                 "--socket", f"{CONTAINER_SOCKET_DIR}/{socket}"])
+        proc = self.exec_stream(
+            [
+                "python3",
+                "-I",
+                "-S",
+                FORWARDER_PATH,
+                "--port",
+                str(int(port)),
+                "--socket",
+                f"{CONTAINER_SOCKET_DIR}/{socket}",
+            ]
+        )
         seen = b""
         try:
             for _stream, data in proc.frames(timeout=timeout):
@@ -857,13 +958,21 @@ class DockerSandbox:
             if not (state.get("Running") or state.get("Paused") or state.get("Restarting")) and not state.get("Pid"):
                 break
             if time.monotonic() > deadline:
-                raise SandboxError(f"container {self.container_id[:12]} still has processes {timeout:g}s after "
-                                   f"it was killed (state {state}); nothing it wrote is read")
+                raise SandboxError(
+                    f"container {self.container_id[:12]} still has processes {timeout:g}s after "
+                    f"it was killed (state {state}); nothing it wrote is read"
+                )
             time.sleep(0.05)
         self._stopped = True
-        self._emit("sandbox.stop", {"container": self.container_id, "confirmed": True,
-                                    "state": "removed" if state.get("gone") else state.get("Status", "exited"),
-                                    "elapsed_ms": round((time.monotonic() - t0) * 1000, 1)})
+        self._emit(
+            "sandbox.stop",
+            {
+                "container": self.container_id,
+                "confirmed": True,
+                "state": "removed" if state.get("gone") else state.get("Status", "exited"),
+                "elapsed_ms": round((time.monotonic() - t0) * 1000, 1),
+            },
+        )
 
     @property
     def stopped(self) -> bool:
@@ -900,8 +1009,14 @@ class DockerSandbox:
                 with _LIVE_LOCK:
                     _LIVE.discard(self)
                 with contextlib.suppress(Exception):
-                    self._emit("sandbox.teardown", {"container": self.container_id, "outcome": outcome,
-                                                    "elapsed_ms": round((time.monotonic() - t0) * 1000, 1)})
+                    self._emit(
+                        "sandbox.teardown",
+                        {
+                            "container": self.container_id,
+                            "outcome": outcome,
+                            "elapsed_ms": round((time.monotonic() - t0) * 1000, 1),
+                        },
+                    )
             else:
                 with _LIVE_LOCK:
                     _LIVE.discard(self)

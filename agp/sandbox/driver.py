@@ -130,7 +130,6 @@ class SandboxSpec:
     command: tuple[str, ...] = ("sleep", "infinity")
     labels: Mapping[str, str] = field(default_factory=dict)
 
-
     def __post_init__(self) -> None:
         host = host_cpus()
         if not (0.01 <= self.cpus <= host):
@@ -282,8 +281,9 @@ class SandboxDriver(Protocol):
         ``{{secret:NAME}}`` in env or stdin is resolved here, after the gate; never in argv."""
         ...
 
-    def start_forwarder(self, port: int = FORWARDER_PORT, *, timeout: float = 10.0,
-                        socket: str = "relay.sock") -> ExecHandle:
+    def start_forwarder(
+        self, port: int = FORWARDER_PORT, *, timeout: float = 10.0, socket: str = "relay.sock"
+    ) -> ExecHandle:
         """Start the in-sandbox loopback forwarder (127.0.0.1:``port`` to ``socket`` in the socket
         directory: the model relay by default, or the egress door's ``egress.sock``) and return once it
         listens; SandboxError when it does not within ``timeout``."""

@@ -69,15 +69,25 @@ from agp.sandbox.relay import (
     _trailers,
 )
 
-__all__ = ("EGRESS_SOCKET", "EgressCA", "EgressDoor", "EgressLimits", "git_push_refs", "is_private_address",
-           "parse_resolve", "sni_of")
+__all__ = (
+    "EGRESS_SOCKET",
+    "EgressCA",
+    "EgressDoor",
+    "EgressLimits",
+    "git_push_refs",
+    "is_private_address",
+    "parse_resolve",
+    "sni_of",
+)
 
 EGRESS_SOCKET = "egress.sock"
 
 log = logging.getLogger(__name__)
 
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                          r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 _PATH_RE = re.compile(r"^/[\x21-\x7e]*$")
 #: not globally routable, though ``ipaddress`` calls them global
 _EXTRA_PRIVATE = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd00:ec2::/32"))
@@ -171,14 +181,14 @@ def sni_of(hello: bytes) -> str | None:
     if len(hello) < i + 1:
         raise ValueError("short ClientHello")
     i += 1 + hello[i]  # session id
-    cs = int.from_bytes(hello[i:i + 2], "big")
+    cs = int.from_bytes(hello[i : i + 2], "big")
     i += 2 + cs
     if i >= len(hello):
         raise ValueError("short ClientHello")
     i += 1 + hello[i]  # compression methods
     if i == len(hello):
         return None
-    ext_len = int.from_bytes(hello[i:i + 2], "big")
+    ext_len = int.from_bytes(hello[i : i + 2], "big")
     i += 2
     end = i + ext_len
     if end != len(hello):
@@ -187,9 +197,9 @@ def sni_of(hello: bytes) -> str | None:
     while i < end:
         if i + 4 > end:
             raise ValueError("truncated extension")
-        typ = int.from_bytes(hello[i:i + 2], "big")
-        ln = int.from_bytes(hello[i + 2:i + 4], "big")
-        body = hello[i + 4:i + 4 + ln]
+        typ = int.from_bytes(hello[i : i + 2], "big")
+        ln = int.from_bytes(hello[i + 2 : i + 4], "big")
+        body = hello[i + 4 : i + 4 + ln]
         if len(body) != ln:
             raise ValueError("truncated extension")
         i += 4 + ln
@@ -202,8 +212,8 @@ def sni_of(hello: bytes) -> str | None:
             raise ValueError("bad server_name list")
         j = 2
         while j < len(body):
-            kind, n = body[j], int.from_bytes(body[j + 1:j + 3], "big")
-            name = body[j + 3:j + 3 + n]
+            kind, n = body[j], int.from_bytes(body[j + 1 : j + 3], "big")
+            name = body[j + 3 : j + 3 + n]
             if len(name) != n:
                 raise ValueError("truncated server_name")
             if kind == 0:
@@ -225,8 +235,10 @@ def sni_of(hello: bytes) -> str | None:
 def _refusal(status: int, reason: str) -> bytes:
     phrase = re.sub(r"[^\x20-\x7e]", "?", f"agp egress: {reason}")[:300]
     body = (phrase + "\n").encode()
-    return (f"HTTP/1.1 {status} {phrase}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: close\r\nX-Agp-Egress: refused\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status} {phrase}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\nX-Agp-Egress: refused\r\n\r\n"
+    ).encode() + body
 
 
 def _split_authority(auth: str) -> tuple[str, int]:
@@ -277,10 +289,20 @@ class EgressDoor:
     ``async record_egress(kind, session, body)``: :class:`agp.gate.GateServer` does.
     """
 
-    def __init__(self, socket_path: Path, gate: Any, *, session: str, harness: str,
-                 resolve: Mapping[tuple[str, int], str] | None = None, limits: EgressLimits = EgressLimits(),
-                 socket_mode: int = 0o666, ca: EgressCA | None = None,
-                 upstream_ssl: ssl.SSLContext | None = None, secrets: Any = None) -> None:
+    def __init__(
+        self,
+        socket_path: Path,
+        gate: Any,
+        *,
+        session: str,
+        harness: str,
+        resolve: Mapping[tuple[str, int], str] | None = None,
+        limits: EgressLimits = EgressLimits(),
+        socket_mode: int = 0o666,
+        ca: EgressCA | None = None,
+        upstream_ssl: ssl.SSLContext | None = None,
+        secrets: Any = None,
+    ) -> None:
         #: resolves ``{{secret:NAME}}`` in a rule's credential_header on the host (agp.sandbox.secrets.SecretResolver)
         self.secrets = secrets
         #: the run's CA: the door terminates TLS for hosts an ``inspect = true`` rule names (None: it never does)
@@ -406,8 +428,9 @@ class EgressDoor:
                 if any(k.lower() == "upgrade" for k, _ in headers):
                     raise _Refuse(400, "protocol upgrades are not proxied")
                 hosts = [v for k, v in headers if k.lower() == "host"]
-                if len(hosts) > 1 or (hosts and hosts[0].lower() not in (u.netloc.lower(), c.host,
-                                                                          f"{c.host}:{c.port}")):
+                if len(hosts) > 1 or (
+                    hosts and hosts[0].lower() not in (u.netloc.lower(), c.host, f"{c.host}:{c.port}")
+                ):
                     raise _Refuse(421, "the Host header does not name the request's host")
             if c.method == "CONNECT" and self._inspected(c.host, c.port):
                 await self._inspect(client, reader, c, t0)
@@ -418,8 +441,9 @@ class EgressDoor:
             with contextlib.suppress(Exception):
                 await client.send(_refusal(r.status, r.reason))
             if c.seq is None:  # not journaled as a decision: a malformed or over-limit request
-                await self._refused({"refused": r.reason, "status": r.status, "host": c.host or None,
-                                     "port": c.port or None})
+                await self._refused(
+                    {"refused": r.reason, "status": r.status, "host": c.host or None, "port": c.port or None}
+                )
             return
         self.stats["allowed"] += 1
         end = "closed"
@@ -430,8 +454,13 @@ class EgressDoor:
                 end = await self._plain(client, reader, upstream, c, method, headers, version)
         except _Refuse as r:
             end = r.reason
-        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError,
-                OSError) as exc:
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            OSError,
+        ) as exc:
             end = f"broken: {type(exc).__name__}"
         finally:
             with contextlib.suppress(Exception):
@@ -442,18 +471,34 @@ class EgressDoor:
                 await self._close_record(c, t0, end)
 
     async def _close_record(self, c: _Conn, t0: float, end: str) -> None:
-        await self.gate.record_egress("egress.close", self.session, {
-                "decision_seq": c.seq, "host": c.host, "port": c.port, "address": c.address,
-                "bytes_up": c.up, "bytes_down": c.down, "duration_ms": round((time.monotonic() - t0) * 1000, 1),
-                "end": end, **({"credential": c.credential} if c.credential else {})})
+        await self.gate.record_egress(
+            "egress.close",
+            self.session,
+            {
+                "decision_seq": c.seq,
+                "host": c.host,
+                "port": c.port,
+                "address": c.address,
+                "bytes_up": c.up,
+                "bytes_down": c.down,
+                "duration_ms": round((time.monotonic() - t0) * 1000, 1),
+                "end": end,
+                **({"credential": c.credential} if c.credential else {}),
+            },
+        )
 
     def _statement(self, c: _Conn, private: bool) -> ClassifiedStatement:
         text = f"CONNECT {c.host}:{c.port}" if c.method == "CONNECT" else f"{c.method} http://{c.host}:{c.port}{c.path}"
         tunnel = c.method == "CONNECT"
-        return ClassifiedStatement(kind="egress", text=text[:400], host=c.host, port=c.port,
-                                   method=None if tunnel else c.method,
-                                   url_path=None if tunnel else (c.path or "/").split("?", 1)[0],
-                                   facts=("private",) if private else ())
+        return ClassifiedStatement(
+            kind="egress",
+            text=text[:400],
+            host=c.host,
+            port=c.port,
+            method=None if tunnel else c.method,
+            url_path=None if tunnel else (c.path or "/").split("?", 1)[0],
+            facts=("private",) if private else (),
+        )
 
     async def _resolve(self, c: _Conn) -> list[str]:
         pinned = self.resolve.get((c.host, c.port))
@@ -503,11 +548,16 @@ class EgressDoor:
         self.uploaded += n
         c.last = time.monotonic()
         if c.up > self.limits.upload_per_connection:
-            raise _Refuse(413, f"upload budget exceeded: more than {self.limits.upload_per_connection} bytes "
-                               "sent on one connection")
+            raise _Refuse(
+                413,
+                f"upload budget exceeded: more than {self.limits.upload_per_connection} bytes sent on one connection",
+            )
         if self.uploaded > self.limits.upload_per_run:
-            raise _Refuse(413, f"upload budget exceeded: more than {self.limits.upload_per_run} bytes sent "
-                               "through the egress door in this run")
+            raise _Refuse(
+                413,
+                f"upload budget exceeded: more than {self.limits.upload_per_run} bytes sent "
+                "through the egress door in this run",
+            )
 
     async def _pump_up(self, src: BufferedByteReceiveStream, dst: ByteStream, c: _Conn) -> None:
         while True:
@@ -538,6 +588,7 @@ class EgressDoor:
         end = ["closed"]
 
         async with anyio.create_task_group() as tg:
+
             async def up() -> None:
                 try:
                     await self._pump_up(box, upstream, c)
@@ -566,8 +617,9 @@ class EgressDoor:
             tg.start_soon(idle)
         return end[0]
 
-    async def _tunnel(self, client: ByteStream, reader: BufferedByteReceiveStream, upstream: ByteStream,
-                      c: _Conn) -> str:
+    async def _tunnel(
+        self, client: ByteStream, reader: BufferedByteReceiveStream, upstream: ByteStream, c: _Conn
+    ) -> str:
         await client.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
         try:
             with anyio.fail_after(self.limits.hello_timeout):
@@ -585,8 +637,9 @@ class EgressDoor:
             literal = None
         if literal is None and (sni is None or sni.lower().rstrip(".") != c.host):
             got = "no SNI" if sni is None else f"SNI {sni[:100]!r}"
-            return await self._refuse_tls(client, c, f"the ClientHello's {got} does not match the CONNECT host "
-                                                     f"{c.host!r}")
+            return await self._refuse_tls(
+                client, c, f"the ClientHello's {got} does not match the CONNECT host {c.host!r}"
+            )
         if literal is not None and sni is not None:
             return await self._refuse_tls(client, c, f"SNI {sni[:100]!r} on a tunnel to the address {c.host}")
         self._count_up(c, len(raw))
@@ -597,12 +650,14 @@ class EgressDoor:
         self.stats["refused"] += 1
         with contextlib.suppress(Exception):
             await client.send(_TLS_ALERT_UNRECOGNIZED_NAME)
-        await self.gate.record_egress("egress.refused", self.session, {
-            "decision_seq": c.seq, "host": c.host, "port": c.port, "refused": reason})
+        await self.gate.record_egress(
+            "egress.refused", self.session, {"decision_seq": c.seq, "host": c.host, "port": c.port, "refused": reason}
+        )
         return f"refused: {reason}"
 
-    async def _read_body(self, reader: BufferedByteReceiveStream, headers: list[tuple[str, str]], version: str,
-                         c: _Conn) -> bytes:
+    async def _read_body(
+        self, reader: BufferedByteReceiveStream, headers: list[tuple[str, str]], version: str, c: _Conn
+    ) -> bytes:
         """A request body read whole (for a decision that depends on it), counted against the upload budget."""
         mode, length = _framing(headers, http10=version == "HTTP/1.0")
         if any(k.lower() == "content-encoding" and v.lower() not in ("", "identity") for k, v in headers):
@@ -624,9 +679,18 @@ class EgressDoor:
                     await _chunk_end(reader)
         return b"".join(parts)
 
-    async def _send_request(self, reader: Any, upstream: ByteStream, c: _Conn, method: str,
-                            headers: list[tuple[str, str]], version: str, default_port: int,
-                            extra: Sequence[str] = (), counted: int = 0) -> None:
+    async def _send_request(
+        self,
+        reader: Any,
+        upstream: ByteStream,
+        c: _Conn,
+        method: str,
+        headers: list[tuple[str, str]],
+        version: str,
+        default_port: int,
+        extra: Sequence[str] = (),
+        counted: int = 0,
+    ) -> None:
         """One request to the upstream, re-framed: origin form, our Host, ``Connection: close``, the body
         copied exactly as its framing says (chunks re-emitted), hop-by-hop and proxy headers dropped."""
         mode, length = _framing(headers, http10=version == "HTTP/1.0")
@@ -670,8 +734,16 @@ class EgressDoor:
                 await _chunk_end(reader)
                 await upstream.send(b"\r\n")
 
-    async def _plain(self, client: ByteStream, reader: BufferedByteReceiveStream, upstream: ByteStream, c: _Conn,
-                     method: str, headers: list[tuple[str, str]], version: str) -> str:
+    async def _plain(
+        self,
+        client: ByteStream,
+        reader: BufferedByteReceiveStream,
+        upstream: ByteStream,
+        c: _Conn,
+        method: str,
+        headers: list[tuple[str, str]],
+        version: str,
+    ) -> str:
         await self._send_request(reader, upstream, c, method, headers, version, 80)
         # one request per connection: the response runs until the upstream closes
         return await self._both_ways(c, _Nothing(), upstream, client)
@@ -688,8 +760,11 @@ class EgressDoor:
         from agp.policy._glob import compile_name
 
         for r in getattr(self.gate.policy, "rules", ()):
-            if getattr(r, "inspect", False) and (r.port is None or port in r.port) and \
-                    any(compile_name(h.lower()).match(host) for h in r.host or ()):
+            if (
+                getattr(r, "inspect", False)
+                and (r.port is None or port in r.port)
+                and any(compile_name(h.lower()).match(host) for h in r.host or ())
+            ):
                 return True
         return False
 
@@ -717,13 +792,15 @@ class EgressDoor:
                 return
             if sni is None or sni.lower().rstrip(".") != c.host:
                 got = "no SNI" if sni is None else f"SNI {sni[:100]!r}"
-                end = await self._refuse_tls(client, c, f"the ClientHello's {got} does not match the CONNECT host "
-                                                        f"{c.host!r}")
+                end = await self._refuse_tls(
+                    client, c, f"the ClientHello's {got} does not match the CONNECT host {c.host!r}"
+                )
                 return
             box_side = _Prefixed(raw + reader.buffer, client)
             with anyio.fail_after(self.limits.hello_timeout):
-                tls = await TLSStream.wrap(box_side, server_side=True, ssl_context=self.ca.server_context(c.host),
-                                           standard_compatible=False)
+                tls = await TLSStream.wrap(
+                    box_side, server_side=True, ssl_context=self.ca.server_context(c.host), standard_compatible=False
+                )
             inner = BufferedByteReceiveStream(tls)
             try:
                 with anyio.fail_after(self.limits.idle_timeout):
@@ -742,26 +819,39 @@ class EgressDoor:
                 if len(hosts) > 1 or (hosts and hosts[0] not in (c.host, f"{c.host}:{c.port}")):
                     raise _Refuse(421, "the Host header does not name the tunnel's host")
                 c.method, c.path, c.scheme = method, target, "https"
-                detail: dict[str, Any] = {"host": c.host, "port": c.port, "scheme": "https", "method": method,
-                          "path": target.split("?", 1)[0][:1024], "inspected": True, "addresses": addrs,
-                          "private": private}
+                detail: dict[str, Any] = {
+                    "host": c.host,
+                    "port": c.port,
+                    "scheme": "https",
+                    "method": method,
+                    "path": target.split("?", 1)[0][:1024],
+                    "inspected": True,
+                    "addresses": addrs,
+                    "private": private,
+                }
                 facts: tuple[str, ...] = ()
                 body: bytes | None = None
                 if method == "POST" and target.split("?", 1)[0].endswith("/git-receive-pack"):
                     # git push: its own decision, naming the repository and the refs it updates
                     body = await self._read_body(inner, headers, version, c)
-                    detail["git_push"] = {"repository": target.split("?", 1)[0][:-len("/git-receive-pack")],
-                                          "refs": git_push_refs(body)}
+                    detail["git_push"] = {
+                        "repository": target.split("?", 1)[0][: -len("/git-receive-pack")],
+                        "refs": git_push_refs(body),
+                    }
                     facts = ("git_push",)
                 stmt = self._statement(c, private)
                 if facts:
                     from dataclasses import replace as _replace
 
-                    stmt = _replace(stmt, facts=stmt.facts + facts,
-                                    text=f"git push {c.host}{detail['git_push']['repository']} "
-                                         f"{' '.join(r['ref'] for r in detail['git_push']['refs'])}"[:400])
+                    stmt = _replace(
+                        stmt,
+                        facts=stmt.facts + facts,
+                        text=f"git push {c.host}{detail['git_push']['repository']} "
+                        f"{' '.join(r['ref'] for r in detail['git_push']['refs'])}"[:400],
+                    )
                 allowed, reason, rule_id, c.seq = await self.gate.decide_egress(
-                    self.session, self.harness, stmt, detail)
+                    self.session, self.harness, stmt, detail
+                )
                 if not allowed:
                     raise _Refuse(403, reason)
                 extra, c.credential = self._credential(rule_id)
@@ -777,8 +867,12 @@ class EgressDoor:
                     raise _Refuse(502, f"cannot connect to {c.host}:{c.port}")
                 try:
                     with anyio.fail_after(self.limits.connect_timeout):
-                        upstream = await TLSStream.wrap(tcp, hostname=c.host, ssl_context=self.upstream_ssl
-                                                        or ssl.create_default_context(), standard_compatible=False)
+                        upstream = await TLSStream.wrap(
+                            tcp,
+                            hostname=c.host,
+                            ssl_context=self.upstream_ssl or ssl.create_default_context(),
+                            standard_compatible=False,
+                        )
                 except (OSError, ssl.SSLError, TimeoutError, anyio.BrokenResourceError) as exc:
                     await tcp.aclose()
                     raise _Refuse(502, f"the upstream {c.host}'s TLS could not be verified: {exc}") from None
@@ -788,8 +882,9 @@ class EgressDoor:
                 with contextlib.suppress(Exception):
                     await tls.send(_refusal(r.status, r.reason))
                 if c.seq is None:
-                    await self._refused({"refused": r.reason, "status": r.status, "host": c.host, "port": c.port,
-                                         "inspected": True})
+                    await self._refused(
+                        {"refused": r.reason, "status": r.status, "host": c.host, "port": c.port, "inspected": True}
+                    )
                 return
             self.stats["allowed"] += 1
             if extra:  # the injected header replaces whatever the box sent under that name
@@ -797,15 +892,23 @@ class EgressDoor:
             if body is not None:  # read whole for the decision: sent with a Content-Length
                 headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
                 headers.append(("Content-Length", str(len(body))))
-                await self._send_request(_Bytes(body), upstream, c, method, headers, "HTTP/1.1", 443, extra,
-                                         counted=len(body))
+                await self._send_request(
+                    _Bytes(body), upstream, c, method, headers, "HTTP/1.1", 443, extra, counted=len(body)
+                )
             else:
                 await self._send_request(inner, upstream, c, method, headers, version, 443, extra)
             end = await self._both_ways(c, _Nothing(), upstream, tls)
         except _Refuse as r:
             end = r.reason
-        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError,
-                OSError, ssl.SSLError, TimeoutError) as exc:
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            OSError,
+            ssl.SSLError,
+            TimeoutError,
+        ) as exc:
             end = f"broken: {type(exc).__name__}"
         finally:
             for st in (upstream, tls):
@@ -844,14 +947,14 @@ def git_push_refs(body: bytes, limit: int = 1000) -> list[dict[str, str]]:
     i = 0
     while i + 4 <= len(body) and len(out) < limit:
         try:
-            n = int(body[i:i + 4], 16)
+            n = int(body[i : i + 4], 16)
         except ValueError:
             break
         if n == 0:
             break
         if n < 4 or i + n > len(body):
             break
-        line = body[i + 4:i + n].split(b"\0", 1)[0].rstrip(b"\n").decode("utf-8", "replace")
+        line = body[i + 4 : i + n].split(b"\0", 1)[0].rstrip(b"\n").decode("utf-8", "replace")
         parts = line.split(" ", 2)
         if len(parts) != 3:
             break
@@ -918,17 +1021,32 @@ class EgressCA:
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agp egress door (this run only)")])
         self._now = now
-        self.cert = (x509.CertificateBuilder().subject_name(self._name).issuer_name(self._name)
-                     .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                     .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                                  content_commitment=False, key_encipherment=False,
-                                                  data_encipherment=False, key_agreement=False,
-                                                  encipher_only=False, decipher_only=False), critical=True)
-                     .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()),
-                                    critical=False)
-                     .sign(self._key, hashes.SHA256()))
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(self._name)
+            .issuer_name(self._name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False)
+            .sign(self._key, hashes.SHA256())
+        )
         self.cert_pem = self.cert.public_bytes(serialization.Encoding.PEM)
         self._contexts: dict[str, ssl.SSLContext] = {}
 
@@ -944,22 +1062,25 @@ class EgressCA:
             san: Any = x509.IPAddress(ipaddress.ip_address(host))
         except ValueError:
             san = x509.DNSName(host)
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(self._oid.COMMON_NAME, host[:64])]))
-                .issuer_name(self._name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(self._now - dt.timedelta(minutes=5)).not_valid_after(self._now + dt.timedelta(days=2))
-                .add_extension(x509.SubjectAlternativeName([san]), critical=False)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
-                               critical=False)
-                .sign(self._key, self._hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(self._oid.COMMON_NAME, host[:64])]))
+            .issuer_name(self._name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self._now - dt.timedelta(minutes=5))
+            .not_valid_after(self._now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([san]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
+            .sign(self._key, self._hashes.SHA256())
+        )
         stem = self.workdir / f"leaf-{len(self._contexts)}"
         fd = os.open(f"{stem}.pem", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(cert.public_bytes(self._ser.Encoding.PEM))
-            f.write(key.private_bytes(self._ser.Encoding.PEM, self._ser.PrivateFormat.PKCS8,
-                                      self._ser.NoEncryption()))
+            f.write(key.private_bytes(self._ser.Encoding.PEM, self._ser.PrivateFormat.PKCS8, self._ser.NoEncryption()))
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(f"{stem}.pem")
         os.unlink(f"{stem}.pem")  # loaded: nothing of it stays on disk

@@ -98,8 +98,9 @@ def resolve_image(ref: str, *, client: Any | None = None) -> ImageRef:
     else:
         _name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
         if not tag:
-            raise ImagePinError(f"image {ref!r} has no tag or digest; pin it by image id or digest "
-                                "(see `agp images list`)")
+            raise ImagePinError(
+                f"image {ref!r} has no tag or digest; pin it by image id or digest (see `agp images list`)"
+            )
         if tag == "latest":
             raise ImagePinError(f"image {ref!r} uses the moving tag 'latest'; pin it by image id or digest")
         warning = f"image {ref!r} is pinned only by a tag, which can move; prefer its image id"
@@ -118,6 +119,7 @@ def resolve_image(ref: str, *, client: Any | None = None) -> ImageRef:
 
 
 # --------------------------------------------------------------------------- pins
+
 
 def pin_file() -> Path:
     """Where the built image ids are recorded: ``$AGP_IMAGES_FILE`` or ``<agp data dir>/images.json``."""
@@ -177,6 +179,7 @@ def harness_versions(*, client: Any | None = None) -> dict[str, str | None]:
 
 
 # --------------------------------------------------------------------------- inputs
+
 
 def _repo() -> Path:
     """The directory holding ``images/`` (the recipes): the source tree, or the installed package's
@@ -307,10 +310,21 @@ def build_base(*, client: Any | None = None, force: bool = False, log: Log = pri
     work = Path(tempfile.mkdtemp(prefix="agp-base-", dir=_cache_dir()))
     try:
         rootfs = work / "rootfs"
-        log(f"    base: debootstrap --variant=minbase {BASE_SUITE} from {inputs['mirror']} "
-            f"(+ {', '.join(inputs['packages'])})")
-        _run(["debootstrap", "--variant=minbase", "--include=" + ",".join(inputs["packages"]), BASE_SUITE,
-              str(rootfs), inputs["mirror"]], log)
+        log(
+            f"    base: debootstrap --variant=minbase {BASE_SUITE} from {inputs['mirror']} "
+            f"(+ {', '.join(inputs['packages'])})"
+        )
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=" + ",".join(inputs["packages"]),
+                BASE_SUITE,
+                str(rootfs),
+                inputs["mirror"],
+            ],
+            log,
+        )
         _run(["bash", str(_repo() / "images" / "base" / "finalize.sh"), str(rootfs)], log)
         tarball = work / "rootfs.tar"
         _run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tarball), "."], log)
@@ -336,6 +350,7 @@ def build_base(*, client: Any | None = None, force: bool = False, log: Log = pri
 
 
 # --------------------------------------------------------------------------- harness binaries
+
 
 def _pins() -> dict[str, Any]:
     from agp.paths import intendant_pins
@@ -364,8 +379,20 @@ def _npm_prefix(name: str, version: str, log: Log) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     log(f"    {name}: npm install {pin['npm']}@{version}")
-    _run(["npm", "install", "--prefix", str(tmp), "--no-audit", "--no-fund", "--loglevel=error", "--save-exact",
-          f"{pin['npm']}@{version}"], log)
+    _run(
+        [
+            "npm",
+            "install",
+            "--prefix",
+            str(tmp),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--save-exact",
+            f"{pin['npm']}@{version}",
+        ],
+        log,
+    )
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return dest
@@ -378,8 +405,10 @@ def harness_binaries(name: str, *, log: Log = print) -> tuple[str, dict[str, Pat
     nm = prefix / "node_modules"
     files: dict[str, Path] = {}
     if name == "claude-code":
-        cands = [nm / "@anthropic-ai/claude-code/bin/claude.exe",
-                 *sorted(Path(p) for p in glob.glob(str(nm / "@anthropic-ai/claude-code-linux-*/claude")))]
+        cands = [
+            nm / "@anthropic-ai/claude-code/bin/claude.exe",
+            *sorted(Path(p) for p in glob.glob(str(nm / "@anthropic-ai/claude-code-linux-*/claude"))),
+        ]
         found = [c for c in cands if _is_elf(c)]
         if not found:
             raise SandboxError(f"no native claude binary in {nm} (looked at {[str(c) for c in cands]})")
@@ -400,12 +429,14 @@ def harness_binaries(name: str, *, log: Log = print) -> tuple[str, dict[str, Pat
 
 # --------------------------------------------------------------------------- intendant images
 
+
 def _common_files() -> list[Path]:
     return sorted(p for p in (_repo() / "images" / "common").rglob("*") if p.is_file())
 
 
-def build_intendant(name: str, base_id: str, *, client: Any | None = None, force: bool = False,
-                    log: Log = print) -> dict[str, Any]:
+def build_intendant(
+    name: str, base_id: str, *, client: Any | None = None, force: bool = False, log: Log = print
+) -> dict[str, Any]:
     """Build images/<name>/Dockerfile FROM the base, offline (--network none); skipped if inputs match."""
     client = client or _client()
     if name not in INTENDANTS:
@@ -422,8 +453,13 @@ def build_intendant(name: str, base_id: str, *, client: Any | None = None, force
     have = None if force else _find_image_by_inputs(client, digest)
     if have:
         log(f"    {name}: up to date ({have[:19]}, inputs {digest[:12]})")
-        return {"id": have, "inputs": digest, "tag": f"agp/{name}:{digest[:12]}", "built": False,
-                "harness_version": version}
+        return {
+            "id": have,
+            "inputs": digest,
+            "tag": f"agp/{name}:{digest[:12]}",
+            "built": False,
+            "harness_version": version,
+        }
     t0 = time.monotonic()
     ctx = Path(tempfile.mkdtemp(prefix=f"ctx-{name}-", dir=_cache_dir()))
     try:
@@ -441,9 +477,16 @@ def build_intendant(name: str, base_id: str, *, client: Any | None = None, force
         tag = f"agp/{name}:{digest[:12]}"
         log(f"    {name}: docker build --network none --build-arg BASE={base_id[:19]}…")
         try:
-            image, _logs = client.images.build(path=str(ctx), tag=tag, buildargs={"BASE": base_id},
-                                               network_mode="none", labels=labels, rm=True, forcerm=True,
-                                               pull=False)
+            image, _logs = client.images.build(
+                path=str(ctx),
+                tag=tag,
+                buildargs={"BASE": base_id},
+                network_mode="none",
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                pull=False,
+            )
         except Exception as exc:  # docker.errors.BuildError / APIError
             raise SandboxError(f"building {name} failed: {exc}") from exc
         log(f"    {name}: built {image.id[:19]} in {time.monotonic() - t0:.0f}s")
@@ -452,8 +495,9 @@ def build_intendant(name: str, base_id: str, *, client: Any | None = None, force
         shutil.rmtree(ctx, ignore_errors=True)
 
 
-def build_all(*, only: list[str] | None = None, force: bool = False, client: Any | None = None,
-              log: Log = print) -> dict[str, dict[str, Any]]:
+def build_all(
+    *, only: list[str] | None = None, force: bool = False, client: Any | None = None, log: Log = print
+) -> dict[str, dict[str, Any]]:
     """Build the base and the intendant images (all, or ``only``), then record their ids in the pin file."""
     client = client or _client()
     names = list(only or INTENDANTS)

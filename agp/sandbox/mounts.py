@@ -25,12 +25,30 @@ from pathlib import Path
 
 from agp.errors import MountDeniedError
 
-__all__ = ("HOME_DENIED", "HOST_RUN_PATHS", "SYSTEM_DENIED", "check_mount_source", "default_denied",
-           "host_run_paths_present")
+__all__ = (
+    "HOME_DENIED",
+    "HOST_RUN_PATHS",
+    "SYSTEM_DENIED",
+    "check_mount_source",
+    "default_denied",
+    "host_run_paths_present",
+)
 
 #: relative to each home directory agp knows about
-HOME_DENIED = (".ssh", ".aws", ".config/gcloud", ".docker", ".kube", ".gnupg", ".netrc", ".git-credentials",
-               ".config/gh", ".azure", ".npmrc", ".pypirc")
+HOME_DENIED = (
+    ".ssh",
+    ".aws",
+    ".config/gcloud",
+    ".docker",
+    ".kube",
+    ".gnupg",
+    ".netrc",
+    ".git-credentials",
+    ".config/gh",
+    ".azure",
+    ".npmrc",
+    ".pypirc",
+)
 
 SYSTEM_DENIED = (
     "/var/run/docker.sock",
@@ -66,7 +84,7 @@ def default_denied() -> list[Path]:
     out = [Path(p) for p in SYSTEM_DENIED]
     docker_host = os.environ.get("DOCKER_HOST", "")
     if docker_host.startswith("unix://"):
-        out.append(Path(docker_host[len("unix://"):]))
+        out.append(Path(docker_host[len("unix://") :]))
     for home in _homes():
         out.extend(home / rel for rel in HOME_DENIED)
     out.append(default_key_dir())
@@ -111,9 +129,26 @@ def check_mount_source(source: Path | str, extra_denied: Iterable[Path | str] = 
 #: mode those that exist are mounted read-only over the workspace; every one of them, present or not,
 #: is snapshotted before and after the run, and any change (a creation included) is an anomaly.
 HOST_RUN_PATHS = (
-    ".git/hooks", ".git/config", ".git/info", ".git/modules", ".gitattributes", ".gitmodules",
-    ".github/workflows", ".gitlab-ci.yml", ".circleci", ".envrc", ".vscode", ".idea", ".devcontainer",
-    ".claude", ".codex", ".mcp.json", ".npmrc", ".pypirc", ".cargo/config", ".cargo/config.toml",
+    ".git/hooks",
+    ".git/config",
+    ".git/info",
+    ".git/modules",
+    ".gitattributes",
+    ".gitmodules",
+    ".github/workflows",
+    ".gitlab-ci.yml",
+    ".circleci",
+    ".envrc",
+    ".vscode",
+    ".idea",
+    ".devcontainer",
+    ".claude",
+    ".codex",
+    ".mcp.json",
+    ".npmrc",
+    ".pypirc",
+    ".cargo/config",
+    ".cargo/config.toml",
     ".pre-commit-config.yaml",
 )
 

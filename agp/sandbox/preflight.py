@@ -41,8 +41,10 @@ class PreflightFailed(PreflightError):
 
     def __init__(self, result: PreflightResult) -> None:
         self.result = result
-        super().__init__(f"egress preflight failed: {result.reason} (seen: interfaces={list(result.interfaces)}, "
-                         f"routes={len(result.routes)}, connect={dict(result.connect)})")
+        super().__init__(
+            f"egress preflight failed: {result.reason} (seen: interfaces={list(result.interfaces)}, "
+            f"routes={len(result.routes)}, connect={dict(result.connect)})"
+        )
 
 
 def evaluate_probe(raw: bytes | str, *, container: str = "", exit_code: int = 0) -> PreflightResult:
@@ -53,8 +55,9 @@ def evaluate_probe(raw: bytes | str, *, container: str = "", exit_code: int = 0)
         if not isinstance(seen, dict):
             raise ValueError("not an object")
     except (ValueError, TypeError):
-        return PreflightResult(False, f"probe output unreadable (exit {exit_code}): {text[:200]!r}", (), (), {}, 0.0,
-                               container)
+        return PreflightResult(
+            False, f"probe output unreadable (exit {exit_code}): {text[:200]!r}", (), (), {}, 0.0, container
+        )
     interfaces = tuple(str(i) for i in seen.get("interfaces") or ())
     routes = tuple(str(r) for r in seen.get("routes") or ())
     connect = unverified_connect if isinstance(unverified_connect := seen.get("connect"), dict) else {}
@@ -93,5 +96,8 @@ def evaluate_probe(raw: bytes | str, *, container: str = "", exit_code: int = 0)
         return res(False, f"TCP connect to TEST-NET-1 failed with {connect.get('errno')}, not ENETUNREACH")
     if float(connect.get("elapsed_ms") or 0.0) > CONNECT_FAST_MS:
         return res(False, f"TCP connect took {connect.get('elapsed_ms')} ms to fail (limit {CONNECT_FAST_MS} ms)")
-    return res(True, "only lo, no route, TEST-NET-1 connect failed at once with ENETUNREACH; "
-                     "AF_VSOCK and AF_NETLINK sockets refused")
+    return res(
+        True,
+        "only lo, no route, TEST-NET-1 connect failed at once with ENETUNREACH; "
+        "AF_VSOCK and AF_NETLINK sockets refused",
+    )

@@ -87,8 +87,17 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agp.errors import SandboxError
 
-__all__ = ("CREDENTIAL_HEADER_RE", "ENDPOINTS", "PROVIDERS", "Credential", "ModelRelay", "RelayLimits",
-           "RelayRules", "RelayThread", "Upstream")
+__all__ = (
+    "CREDENTIAL_HEADER_RE",
+    "ENDPOINTS",
+    "PROVIDERS",
+    "Credential",
+    "ModelRelay",
+    "RelayLimits",
+    "RelayRules",
+    "RelayThread",
+    "Upstream",
+)
 
 MAX_HEAD = 64 * 1024
 MAX_HEADERS = 128
@@ -97,17 +106,34 @@ MAX_TRAILERS = 8 * 1024
 #: any header the container sends whose name matches is dropped before forwarding
 CREDENTIAL_HEADER_RE = re.compile(
     r"^(authorization|proxy-authorization|cookie|x-api-key|api-key|openai-organization|openai-project"
-    r"|.*api[-_]?key.*|.*token.*|.*secret.*|.*credential.*|.*password.*)$", re.IGNORECASE)
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-              "host", "expect", "content-length"}
+    r"|.*api[-_]?key.*|.*token.*|.*secret.*|.*credential.*|.*password.*)$",
+    re.IGNORECASE,
+)
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "expect",
+    "content-length",
+}
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 - the HTTP token grammar, not a credential
 _TOKEN_RE = re.compile(rf"^{_TOKEN}$")
 _REQUEST_LINE_RE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) (HTTP/1\.[01])")
 #: header values: visible ASCII, obs-text, SP and HTAB; no other control character
 _FIELD_VALUE_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 #: chunk-size (1*HEXDIG, bounded) and optional extensions without whitespace (RFC 9112 7.1.1, minus BWS)
-_CHUNK_LINE_RE = re.compile(rb"([0-9A-Fa-f]{1,16})((?:;" + _TOKEN.encode() +
-                            rb"(?:=(?:" + _TOKEN.encode() + rb"|\"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e]|\\[\t\x20-\x7e])*\"))?)*)")
+_CHUNK_LINE_RE = re.compile(
+    rb"([0-9A-Fa-f]{1,16})((?:;"
+    + _TOKEN.encode()
+    + rb"(?:=(?:"
+    + _TOKEN.encode()
+    + rb"|\"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e]|\\[\t\x20-\x7e])*\"))?)*)"
+)
 _QUERY_RE = re.compile(r"[A-Za-z0-9._~=&%+-]*")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -239,21 +265,52 @@ class _Refuse(Exception):
         super().__init__(reason)
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed", 408: "Request Timeout",
-            413: "Content Too Large", 415: "Unsupported Media Type", 421: "Misdirected Request",
-            431: "Headers Too Large", 502: "Bad Gateway", 503: "Service Unavailable"}
-_ERROR_TYPES = {400: "invalid_request_error", 403: "permission_error", 405: "invalid_request_error",
-                408: "timeout_error", 413: "request_too_large", 415: "invalid_request_error",
-                421: "permission_error", 431: "request_too_large", 502: "api_error", 503: "overloaded_error"}
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    421: "Misdirected Request",
+    431: "Headers Too Large",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    403: "permission_error",
+    405: "invalid_request_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    421: "permission_error",
+    431: "request_too_large",
+    502: "api_error",
+    503: "overloaded_error",
+}
 
 
 def _refusal(status: int, reason: str, *, extra: str = "") -> bytes:
     """A complete refusal response: JSON both SDKs read (error.type, error.message), marked as the relay's."""
-    body = json.dumps({"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"),
-                                                  "code": "agp_relay_refused", "message": f"agp relay: {reason}"}},
-                      ensure_ascii=True).encode() + b"\n"
-    return (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\nX-Agp-Relay: refused\r\n{extra}\r\n").encode() + body
+    body = (
+        json.dumps(
+            {
+                "type": "error",
+                "error": {
+                    "type": _ERROR_TYPES.get(status, "api_error"),
+                    "code": "agp_relay_refused",
+                    "message": f"agp relay: {reason}",
+                },
+            },
+            ensure_ascii=True,
+        ).encode()
+        + b"\n"
+    )
+    return (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\nX-Agp-Relay: refused\r\n{extra}\r\n"
+    ).encode() + body
 
 
 # ---------------------------------------------------------------- request bodies
@@ -309,8 +366,9 @@ def _check_tools(tools: Any, where: str, rules: RelayRules) -> None:
         if not isinstance(kind, str):
             raise _Refuse(400, f"{where}[{i}].type is not a string")
         if kind not in client and not rules.allows(kind):
-            raise _Refuse(403, f"{where}[{i}] is a server-side tool of type {kind[:60]!r}, which the policy does "
-                               "not allow")
+            raise _Refuse(
+                403, f"{where}[{i}] is a server-side tool of type {kind[:60]!r}, which the policy does not allow"
+            )
         if kind == "namespace":
             _check_tools(t.get("tools"), f"{where}[{i}].tools", rules)
 
@@ -326,8 +384,10 @@ def _check_anthropic(body: dict[str, Any], rules: RelayRules) -> None:
             if isinstance(src, dict) and src.get("type") in ("url", "file"):
                 name = f"{src['type']}_source"
                 if not rules.allows(name):
-                    raise _Refuse(403, f"{path}.source is a {src['type']} the provider would fetch, which the "
-                                       "policy does not allow")
+                    raise _Refuse(
+                        403,
+                        f"{path}.source is a {src['type']} the provider would fetch, which the policy does not allow",
+                    )
             if d.get("type") == "container_upload" and not rules.allows("file_source"):
                 raise _Refuse(403, f"{path} names a file uploaded to the provider, which the policy does not allow")
 
@@ -343,12 +403,14 @@ def _check_openai(body: dict[str, Any], rules: RelayRules) -> None:
         url = d.get("image_url")
         if isinstance(url, dict):
             url = url.get("url")
-        if url is not None and not (isinstance(url, str) and url.startswith("data:")) \
-                and not rules.allows("url_source"):
+        if (
+            url is not None
+            and not (isinstance(url, str) and url.startswith("data:"))
+            and not rules.allows("url_source")
+        ):
             raise _Refuse(403, f"{path}.image_url asks the provider to fetch a URL, which the policy does not allow")
         if d.get("file_id") is not None and not rules.allows("file_source"):
-            raise _Refuse(403, f"{path}.file_id names a file uploaded to the provider, which the policy does not "
-                               "allow")
+            raise _Refuse(403, f"{path}.file_id names a file uploaded to the provider, which the policy does not allow")
 
 
 def inspect_body(raw: bytes, rules: RelayRules) -> None:
@@ -523,9 +585,18 @@ class _Waiting:
 class ModelRelay:
     """Serve ``socket_path`` and forward to ``upstream`` with ``credential`` (see the module docstring)."""
 
-    def __init__(self, socket_path: Path, upstream: Upstream, credential: Credential | None, *,
-                 rules: RelayRules, limits: RelayLimits = RelayLimits(), on_request: OnRequest | None = None,
-                 socket_mode: int = 0o666, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        socket_path: Path,
+        upstream: Upstream,
+        credential: Credential | None,
+        *,
+        rules: RelayRules,
+        limits: RelayLimits = RelayLimits(),
+        on_request: OnRequest | None = None,
+        socket_mode: int = 0o666,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.ssl_context = ssl_context  # https upstreams: default = system trust store, hostname checked
         self.socket_path = Path(socket_path)
         self.upstream = upstream
@@ -535,8 +606,15 @@ class ModelRelay:
         self.on_request = on_request
         self.socket_mode = socket_mode
         self.connection_cap = limits.connection_cap()
-        self.stats = {"requests": 0, "bytes_in": 0, "bytes_out": 0, "refused": 0, "over_capacity": 0,
-                      "accept_backoffs": 0, "evicted": 0}
+        self.stats = {
+            "requests": 0,
+            "bytes_in": 0,
+            "bytes_out": 0,
+            "refused": 0,
+            "over_capacity": 0,
+            "accept_backoffs": 0,
+            "evicted": 0,
+        }
         self.active = 0  # connections being served
         self._waiting_head: dict[_Waiting, None] = {}  # connections still sending their head, oldest first
         self._evicting = 0
@@ -645,9 +723,17 @@ class ModelRelay:
                 await listener.aclose()
                 if self._budget.suppressed:
                     n, self._budget.suppressed = self._budget.suppressed, 0
-                    await self._record({"method": None, "path": None, "status": None, "bytes_in": 0,
-                                        "bytes_out": 0, "refused": "refusals not recorded one by one",
-                                        "suppressed": n})
+                    await self._record(
+                        {
+                            "method": None,
+                            "path": None,
+                            "status": None,
+                            "bytes_in": 0,
+                            "bytes_out": 0,
+                            "refused": "refusals not recorded one by one",
+                            "suppressed": n,
+                        }
+                    )
 
     async def _accept_loop(self, listener: Any, tg: anyio.abc.TaskGroup) -> None:
         while True:
@@ -699,8 +785,16 @@ class ModelRelay:
                 raw.close()  # closes the descriptor now; the stream object holds nothing else
         n = self._budget.take()
         if n is not None:
-            meta = {"method": None, "path": None, "status": 503, "bytes_in": 0, "bytes_out": 0,
-                    "refused": reason, "duration_ms": 0.0, "upstream": self.upstream.authority}
+            meta = {
+                "method": None,
+                "path": None,
+                "status": 503,
+                "bytes_in": 0,
+                "bytes_out": 0,
+                "refused": reason,
+                "duration_ms": 0.0,
+                "upstream": self.upstream.authority,
+            }
             if n:
                 meta["suppressed"] = n
             tg.start_soon(self._record, meta)
@@ -744,8 +838,9 @@ class ModelRelay:
                     return  # the client went away before a request: nothing to journal
                 meta["method"] = "?"
                 linger = False
-                raise _Refuse(503, "evicted: the relay is full and this connection had not sent its request "
-                                   "head") from None
+                raise _Refuse(
+                    503, "evicted: the relay is full and this connection had not sent its request head"
+                ) from None
             first = head.split(b"\r\n", 1)[0].split(b" ", 1)[0].decode("latin-1")
             meta["method"] = first[:32] if _TOKEN_RE.match(first) else "?"
             start, headers = _parse_head(head, request=True)
@@ -777,9 +872,13 @@ class ModelRelay:
                     upstream: ByteStream
                     if self.upstream.scheme == "https":
                         upstream = await anyio.connect_tcp(
-                            self.upstream.host, self.upstream.port, tls=True,
+                            self.upstream.host,
+                            self.upstream.port,
+                            tls=True,
                             ssl_context=self.ssl_context or ssl.create_default_context(),
-                            tls_hostname=self.upstream.host, tls_standard_compatible=False)
+                            tls_hostname=self.upstream.host,
+                            tls_standard_compatible=False,
+                        )
                     else:
                         upstream = await anyio.connect_tcp(self.upstream.host, self.upstream.port)
             except (OSError, TimeoutError, ssl.SSLError) as exc:
@@ -804,10 +903,17 @@ class ModelRelay:
                     break
                 if status == 101:
                     raise _Refuse(502, "upstream tried to switch protocols")
-                keep = [(k, v) for k, v in rheaders
-                        if k.lower() not in ("connection", "keep-alive", "proxy-connection")]
-                out_head = "\r\n".join([rhead.split(b"\r\n", 1)[0].decode("latin-1")]
-                                       + [f"{k}: {v}" for k, v in keep] + ["Connection: close"]) + "\r\n\r\n"
+                keep = [
+                    (k, v) for k, v in rheaders if k.lower() not in ("connection", "keep-alive", "proxy-connection")
+                ]
+                out_head = (
+                    "\r\n".join(
+                        [rhead.split(b"\r\n", 1)[0].decode("latin-1")]
+                        + [f"{k}: {v}" for k, v in keep]
+                        + ["Connection: close"]
+                    )
+                    + "\r\n\r\n"
+                )
                 await client.send(out_head.encode("latin-1"))
                 if method == "HEAD" or status in (204, 304):
                     rmode, rlen = "length", 0

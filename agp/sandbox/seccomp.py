@@ -52,8 +52,16 @@ PROFILE_DIGEST = profile_digest(PROFILE_TEXT)
 ALLOWED_SOCKET_FAMILIES = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6"}
 #: syscalls the profile refuses with EPERM, by name
 REFUSED_SYSCALLS = (
-    "socketcall", "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "ptrace", "process_vm_readv", "process_vm_writev", "process_madvise", "kcmp", "pidfd_getfd",
+    "socketcall",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "process_madvise",
+    "kcmp",
+    "pidfd_getfd",
 )
 
 
@@ -67,8 +75,11 @@ def seccomp_problem(security_opts: Iterable[str]) -> str | None:
 
     ``security_opts`` is ``HostConfig.SecurityOpt`` from the engine's inspect data.
     """
-    found = [s.split("=", 1)[1] if "=" in s else s.split(":", 1)[1]
-             for s in security_opts if s.startswith(("seccomp=", "seccomp:"))]
+    found = [
+        s.split("=", 1)[1] if "=" in s else s.split(":", 1)[1]
+        for s in security_opts
+        if s.startswith(("seccomp=", "seccomp:"))
+    ]
     want = f"agp's profile {PROFILE_DIGEST}"
     if not found:
         return f"seccomp (expected {want}, found none: the engine's default profile)"

@@ -29,8 +29,14 @@ from typing import Any
 
 from agp.errors import SecretError
 
-__all__ = ("ENV_PREFIX", "PLACEHOLDER_RE", "SecretResolver", "contains_placeholder", "default_secrets_file",
-           "placeholder_names")
+__all__ = (
+    "ENV_PREFIX",
+    "PLACEHOLDER_RE",
+    "SecretResolver",
+    "contains_placeholder",
+    "default_secrets_file",
+    "placeholder_names",
+)
 
 PLACEHOLDER_RE = re.compile(r"\{\{secret:([A-Za-z_][A-Za-z0-9_]*)\}\}")
 _LOOSE_RE = re.compile(r"\{\{\s*secret\s*:", re.IGNORECASE)
@@ -70,8 +76,9 @@ def default_secrets_file() -> Path:
 class SecretResolver:
     """Resolve placeholders from the host. ``redactor`` is the journal's SecretRedactor."""
 
-    def __init__(self, *, redactor: Any | None = None, environ: Mapping[str, str] | None = None,
-                 secrets_file: Path | None = None) -> None:
+    def __init__(
+        self, *, redactor: Any | None = None, environ: Mapping[str, str] | None = None, secrets_file: Path | None = None
+    ) -> None:
         self.redactor = redactor
         self._environ = os.environ if environ is None else environ
         self._file = secrets_file
@@ -90,8 +97,9 @@ class SecretResolver:
             if not stat.S_ISREG(st.st_mode):
                 raise SecretError(f"secrets file {path} is not a regular file")
             if st.st_mode & 0o077:
-                raise SecretError(f"secrets file {path} has mode {stat.S_IMODE(st.st_mode):04o}; "
-                                  "refusing it (chmod 600)")
+                raise SecretError(
+                    f"secrets file {path} has mode {stat.S_IMODE(st.st_mode):04o}; refusing it (chmod 600)"
+                )
             if st.st_uid != os.geteuid():
                 raise SecretError(f"secrets file {path} belongs to uid {st.st_uid}, not to this user")
             with os.fdopen(fd, "r", encoding="utf-8", closefd=False) as f:
@@ -112,8 +120,9 @@ class SecretResolver:
         if value is None:
             value = self._from_file(name)
         if value is None or value == "":
-            raise SecretError(f"secret {name} is not set (environment {ENV_PREFIX}{name} or the secrets file); "
-                              "the call fails")
+            raise SecretError(
+                f"secret {name} is not set (environment {ENV_PREFIX}{name} or the secrets file); the call fails"
+            )
         if self.redactor is not None:
             try:
                 self.redactor.register(name, value)

@@ -24,8 +24,15 @@ __all__ = ("WriteWatchdog",)
 class WriteWatchdog:
     """Watch ``dirs`` for growth past ``limit_bytes`` (their sum, over the baseline taken at start)."""
 
-    def __init__(self, dirs: dict[str, Path], limit_bytes: int, on_limit: Callable[[str], None], *,
-                 interval: float = 1.0, sample: Callable[[Path], int] = tree_bytes) -> None:
+    def __init__(
+        self,
+        dirs: dict[str, Path],
+        limit_bytes: int,
+        on_limit: Callable[[str], None],
+        *,
+        interval: float = 1.0,
+        sample: Callable[[Path], int] = tree_bytes,
+    ) -> None:
         self.dirs = dict(dirs)
         self.limit = int(limit_bytes)
         self.on_limit = on_limit
@@ -49,8 +56,10 @@ class WriteWatchdog:
         self.peak_growth = max(self.peak_growth, grown)
         if grown > self.limit and self.tripped is None:
             per = ", ".join(f"{k} +{max(self.last[k] - self.baseline.get(k, 0), 0) / 1e6:.1f} MB" for k in self.dirs)
-            self.tripped = (f"the sandbox wrote more than the write limit of {self.limit / 1e6:g} MB "
-                            f"({per}); the run was stopped (raise it with --max-write-mb)")
+            self.tripped = (
+                f"the sandbox wrote more than the write limit of {self.limit / 1e6:g} MB "
+                f"({per}); the run was stopped (raise it with --max-write-mb)"
+            )
             return self.tripped
         return None
 
@@ -80,5 +89,9 @@ class WriteWatchdog:
             self._thread.join(timeout=30)
 
     def to_json_dict(self) -> dict:
-        return {"limit_bytes": self.limit, "peak_growth_bytes": self.peak_growth,
-                "baseline_bytes": dict(self.baseline), "tripped": self.tripped}
+        return {
+            "limit_bytes": self.limit,
+            "peak_growth_bytes": self.peak_growth,
+            "baseline_bytes": dict(self.baseline),
+            "tripped": self.tripped,
+        }

@@ -64,7 +64,7 @@ class Git:
         for c in SAFE_CONFIG:
             key, _, value = c.partition("=")
             section, _, name = key.rpartition(".")
-            lines.append(f"[{section}]\n\t{name} = \"{value}\"\n")
+            lines.append(f'[{section}]\n\t{name} = "{value}"\n')
         self.config.write_text("".join(lines))
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -96,12 +96,27 @@ class Git:
             out += ["-c", c]
         return out + list(args)
 
-    def run(self, args: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            input: bytes | None = None, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        check: bool = True,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess:
         try:
-            p = subprocess.run(self.argv(args), cwd=str(cwd) if cwd else str(self.home), env=self.env(env),
-                               input=input, capture_output=True, timeout=timeout, check=False,
-                               stdin=None if input is not None else subprocess.DEVNULL)
+            p = subprocess.run(
+                self.argv(args),
+                cwd=str(cwd) if cwd else str(self.home),
+                env=self.env(env),
+                input=input,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                stdin=None if input is not None else subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise WorkspaceError(f"git {args[0]} could not run: {exc}") from exc
         if check and p.returncode != 0:

@@ -33,8 +33,12 @@ from agp.workspace._git import Git, WorkspaceError
 __all__ = ("BASE_MESSAGE", "Clone", "detect_mode", "make_clone", "stage_worktree")
 
 BASE_MESSAGE = "agp: the working tree at the start of run {run_id}"
-COMMIT_IDENT = {"GIT_AUTHOR_NAME": "agp", "GIT_AUTHOR_EMAIL": "agp@localhost",
-             "GIT_COMMITTER_NAME": "agp", "GIT_COMMITTER_EMAIL": "agp@localhost"}
+COMMIT_IDENT = {
+    "GIT_AUTHOR_NAME": "agp",
+    "GIT_AUTHOR_EMAIL": "agp@localhost",
+    "GIT_COMMITTER_NAME": "agp",
+    "GIT_COMMITTER_EMAIL": "agp@localhost",
+}
 #: checked out with no conversion at all: the clone's files are the blobs' bytes
 NO_ATTRIBUTES = "* -text -eol -filter -ident -diff -merge -working-tree-encoding\n"
 
@@ -43,14 +47,14 @@ NO_ATTRIBUTES = "* -text -eol -filter -ident -diff -merge -working-tree-encoding
 class Clone:
     """Where a clone-mode run started from. Saved as ``run_dir/clone.json``."""
 
-    repo: str              # the user's repository (its top level)
-    path: str              # the clone the sandbox mounts at /workspace
-    base_git: str          # agp's own git directory
-    git_home: str          # the empty HOME every git command gets
+    repo: str  # the user's repository (its top level)
+    path: str  # the clone the sandbox mounts at /workspace
+    base_git: str  # agp's own git directory
+    git_home: str  # the empty HOME every git command gets
     run_id: str
-    head: str | None       # the user's HEAD commit (None: no commit yet)
-    head_ref: str | None   # the user's current branch (None: detached)
-    base: str              # the base commit (HEAD, or the working-tree commit on top of it)
+    head: str | None  # the user's HEAD commit (None: no commit yet)
+    head_ref: str | None  # the user's current branch (None: detached)
+    base: str  # the base commit (HEAD, or the working-tree commit on top of it)
     base_tree: str
     includes_uncommitted: bool
 
@@ -83,12 +87,15 @@ def detect_mode(workspace: Path, asked: str | None, git: Git) -> str:
     top = _toplevel(git, workspace)
     if top is None:
         if asked == "clone":
-            raise WorkspaceError(f"{workspace} is not in a git repository: clone mode needs one "
-                                 "(use --workspace-mode mount)")
+            raise WorkspaceError(
+                f"{workspace} is not in a git repository: clone mode needs one (use --workspace-mode mount)"
+            )
         return "mount"
     if top.resolve() != workspace.resolve():
-        raise WorkspaceError(f"{workspace} is inside the git repository {top}, not its top level: pass "
-                             f"--workspace {top} for clone mode, or --workspace-mode mount")
+        raise WorkspaceError(
+            f"{workspace} is inside the git repository {top}, not its top level: pass "
+            f"--workspace {top} for clone mode, or --workspace-mode mount"
+        )
     return "clone"
 
 
@@ -102,8 +109,11 @@ def stage_worktree(git: Git, repo: Path, base_git: Path, index: Path, head: str 
     deletions, untracked files that are not ignored), written into ``base_git``'s objects through
     an index file of agp's. The user's index and object store are not written."""
     user_objects = _git_common_dir(git, repo) / "objects"
-    env = {"GIT_INDEX_FILE": str(index), "GIT_OBJECT_DIRECTORY": str(base_git / "objects"),
-           "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(user_objects)}
+    env = {
+        "GIT_INDEX_FILE": str(index),
+        "GIT_OBJECT_DIRECTORY": str(base_git / "objects"),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(user_objects),
+    }
     index.unlink(missing_ok=True)
     user_index = Path(git.out(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd=repo))
     shared = list(user_index.parent.glob("sharedindex.*"))
@@ -160,16 +170,26 @@ def make_clone(repo: Path, run_dir: Path, run_id: str, *, uid: int | None = None
         git.run(["init", "-q", "--template=", str(clone)])
     cg = ["--git-dir", str(clone / ".git"), "--work-tree", str(clone)]
     if base != head:
-        git.run([*cg, "fetch", "-q", "--no-tags", "--no-write-fetch-head", str(base_git),
-                 "refs/heads/base:refs/agp/base"])
+        git.run(
+            [*cg, "fetch", "-q", "--no-tags", "--no-write-fetch-head", str(base_git), "refs/heads/base:refs/agp/base"]
+        )
     (clone / ".git" / "info").mkdir(exist_ok=True)
     (clone / ".git" / "info" / "attributes").write_text(NO_ATTRIBUTES)
     git.run([*cg, "checkout", "-q", "-f", "-B", head_ref or "agp-work", base])
     if uid is not None and gid is not None and os.geteuid() == 0:
         _chown_tree(clone, uid, gid)
     os.chmod(clone, stat.S_IMODE(os.stat(repo).st_mode) | 0o700)
-    info = Clone(repo=str(repo), path=str(clone), base_git=str(base_git), git_home=str(run_dir / "git-home"),
-                 run_id=run_id, head=head, head_ref=head_ref, base=base, base_tree=tree,
-                 includes_uncommitted=uncommitted)
+    info = Clone(
+        repo=str(repo),
+        path=str(clone),
+        base_git=str(base_git),
+        git_home=str(run_dir / "git-home"),
+        run_id=run_id,
+        head=head,
+        head_ref=head_ref,
+        base=base,
+        base_tree=tree,
+        includes_uncommitted=uncommitted,
+    )
     info.save(run_dir)
     return info

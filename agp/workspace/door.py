@@ -40,10 +40,15 @@ def host_run_changes(files: Iterable[dict[str, Any]]) -> list[str]:
 
 def decide_landing(policy: Policy, harness: str, flagged: list[str], *, now: _dt.datetime | None = None) -> Decision:
     """The policy's decision on landing a result that changes ``flagged`` (non-empty)."""
-    call = ToolCall(harness=harness, tool=DOOR_TOOL, input={"paths": flagged}, cwd=WORKSPACE, workspace=WORKSPACE,
-                    host_workspace="")
-    stmts = tuple(ClassifiedStatement(kind="workspace.result", text=f"land a change to {p}",
-                                      paths=(PathFact(written=p, path=posixpath.join(WORKSPACE, p),
-                                                      location="inside"),))
-                  for p in flagged)
+    call = ToolCall(
+        harness=harness, tool=DOOR_TOOL, input={"paths": flagged}, cwd=WORKSPACE, workspace=WORKSPACE, host_workspace=""
+    )
+    stmts = tuple(
+        ClassifiedStatement(
+            kind="workspace.result",
+            text=f"land a change to {p}",
+            paths=(PathFact(written=p, path=posixpath.join(WORKSPACE, p), location="inside"),),
+        )
+        for p in flagged
+    )
     return evaluate_classified(ClassifiedCall(call, stmts), policy, now or _dt.datetime.now(_dt.UTC))

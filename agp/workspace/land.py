@@ -39,15 +39,29 @@ def land_branch(clone: Clone, result: WorkspaceResult) -> str | None:
     bg = ["--git-dir", clone.base_git]
     now = f"{int(time.time())} +0000"
     env = {**COMMIT_IDENT, "GIT_AUTHOR_DATE": now, "GIT_COMMITTER_DATE": now}
-    commit = git.out([*bg, "commit-tree", result.tree, "-p", clone.base, "-m",
-                      RESULT_MESSAGE.format(run_id=clone.run_id)], env=env)
+    commit = git.out(
+        [*bg, "commit-tree", result.tree, "-p", clone.base, "-m", RESULT_MESSAGE.format(run_id=clone.run_id)], env=env
+    )
     git.run([*bg, "update-ref", "refs/heads/result", commit])
     branch = branch_name(clone.run_id)
     if git.run(["rev-parse", "-q", "--verify", f"refs/heads/{branch}"], cwd=repo, check=False).returncode == 0:
-        raise WorkspaceError(f"the branch {branch} already exists in {repo}; it was not changed "
-                             f"(the result is in {result.patch})")
-    git.run(["fetch", "-q", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--no-auto-gc",
-             "--no-auto-maintenance", clone.base_git, f"refs/heads/result:refs/heads/{branch}"], cwd=repo)
+        raise WorkspaceError(
+            f"the branch {branch} already exists in {repo}; it was not changed (the result is in {result.patch})"
+        )
+    git.run(
+        [
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--no-recurse-submodules",
+            "--no-auto-gc",
+            "--no-auto-maintenance",
+            clone.base_git,
+            f"refs/heads/result:refs/heads/{branch}",
+        ],
+        cwd=repo,
+    )
     got = git.out(["rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}"], cwd=repo)
     if got != commit:
         raise WorkspaceError(f"the branch {branch} points at {got}, not at the result commit {commit}")
@@ -63,18 +77,37 @@ def apply_result(clone: Clone, result: WorkspaceResult) -> list[str]:
     repo = Path(clone.repo)
     base_git = Path(clone.base_git)
     head = git.run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=repo, check=False)
-    current = stage_worktree(git, repo, base_git, Path(clone.git_home) / "apply.index",
-                             head.stdout.decode().strip() if head.returncode == 0 else None)
-    raw = git.run(["--git-dir", str(base_git), "diff-tree", "-r", "-z", "--name-only", "--no-renames",
-                   clone.base_tree, current]).stdout
+    current = stage_worktree(
+        git,
+        repo,
+        base_git,
+        Path(clone.git_home) / "apply.index",
+        head.stdout.decode().strip() if head.returncode == 0 else None,
+    )
+    raw = git.run(
+        ["--git-dir", str(base_git), "diff-tree", "-r", "-z", "--name-only", "--no-renames", clone.base_tree, current]
+    ).stdout
     moved = {p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p}
-    raw = git.run(["--git-dir", str(base_git), "diff-tree", "-r", "-z", "--name-only", "--no-renames",
-                   clone.base_tree, result.tree]).stdout
+    raw = git.run(
+        [
+            "--git-dir",
+            str(base_git),
+            "diff-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            "--no-renames",
+            clone.base_tree,
+            result.tree,
+        ]
+    ).stdout
     touched = [p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p]
     clash = sorted(moved & set(touched))
     if clash:
-        raise WorkspaceError(f"not applied: {len(clash)} path(s) the result changes were changed in {repo} since the "
-                             f"run started ({', '.join(map(repr, clash[:5]))}); the result is kept in {result.patch} "
-                             f"(land it as a branch instead)")
+        raise WorkspaceError(
+            f"not applied: {len(clash)} path(s) the result changes were changed in {repo} since the "
+            f"run started ({', '.join(map(repr, clash[:5]))}); the result is kept in {result.patch} "
+            f"(land it as a branch instead)"
+        )
     git.run(["apply", "--whitespace=nowarn", str(result.patch)], cwd=repo)
     return touched

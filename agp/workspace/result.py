@@ -53,10 +53,17 @@ class WorkspaceResult:
     refused: list[dict[str, str]] = field(default_factory=list)
 
     def to_journal(self) -> dict[str, Any]:
-        return {"base": self.base, "base_tree": self.base_tree, "tree": self.tree,
-                "patch": self.patch.name, "patch_sha256": self.patch_sha256, "patch_bytes": self.patch_bytes,
-                "files_changed": len(self.files), "files": self.files[:2000],
-                "refused": self.refused[:500]}
+        return {
+            "base": self.base,
+            "base_tree": self.base_tree,
+            "tree": self.tree,
+            "patch": self.patch.name,
+            "patch_sha256": self.patch_sha256,
+            "patch_bytes": self.patch_bytes,
+            "files_changed": len(self.files),
+            "files": self.files[:2000],
+            "refused": self.refused[:500],
+        }
 
 
 def _name(raw: bytes) -> str:
@@ -132,8 +139,15 @@ class _Walker:
             elif stat.S_ISREG(st.st_mode):
                 self._file(dir_fd, name, rel)
             else:
-                kind = ("fifo" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode)
-                        else "device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "unknown type")
+                kind = (
+                    "fifo"
+                    if stat.S_ISFIFO(st.st_mode)
+                    else "socket"
+                    if stat.S_ISSOCK(st.st_mode)
+                    else "device"
+                    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                    else "unknown type"
+                )
                 self.refused[rel] = f"not a regular file or a link ({kind})"
 
     def _file(self, dir_fd: int, name: str, rel: bytes) -> None:
@@ -202,9 +216,9 @@ def _base_entries(git: Git, base_git: Path, tree: str) -> dict[bytes, tuple[str,
     return out
 
 
-def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX_FILE,
-                   limits: Limits = DEFAULT_LIMITS
-                   ) -> WorkspaceResult:
+def compute_result(
+    clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX_FILE, limits: Limits = DEFAULT_LIMITS
+) -> WorkspaceResult:
     """Compute the change from the base to the clone's working tree (see the module doc).
 
     Call only when nothing of the sandbox runs any more."""
@@ -257,8 +271,14 @@ def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX
     finally:
         os.close(root_fd)
     if paths:
-        out = git.run([*bg, "hash-object", "-w", "--no-filters", "--stdin-paths"],
-                      input=b"".join(os.fsencode(str(d)) + b"\n" for _, d, _ in paths)).stdout.decode().split()
+        out = (
+            git.run(
+                [*bg, "hash-object", "-w", "--no-filters", "--stdin-paths"],
+                input=b"".join(os.fsencode(str(d)) + b"\n" for _, d, _ in paths),
+            )
+            .stdout.decode()
+            .split()
+        )
         for (p, _d, oid), got in zip(paths, out, strict=True):  # one object id per path, or a bug
             if oid != got:  # the file changed between the two reads: nothing of the box runs, so a bug
                 raise OSError(f"{_name(p)}: blob id {got} written, {oid} computed")
@@ -269,26 +289,56 @@ def compute_result(clone: Clone, out_patch: Path, *, max_file: int = DEFAULT_MAX
     env = {"GIT_INDEX_FILE": str(index)}
     git.run([*bg, "read-tree", clone.base_tree], env=env)
     if removed:
-        git.run([*bg, "update-index", "-z", "--index-info"], env=env,
-                input=b"".join(b"0 " + b"0" * len(base[p][1]) + b"\t" + p + b"\0" for p in sorted(removed)))
+        git.run(
+            [*bg, "update-index", "-z", "--index-info"],
+            env=env,
+            input=b"".join(b"0 " + b"0" * len(base[p][1]) + b"\t" + p + b"\0" for p in sorted(removed)),
+        )
     if changed:
-        git.run([*bg, "update-index", "-z", "--index-info"], env=env,
-                input=b"".join(f"{now[p][0]} {'blob' if now[p][0] != '160000' else 'commit'} {now[p][1]}\t".encode()
-                               + p + b"\0" for p in sorted(changed)))
+        git.run(
+            [*bg, "update-index", "-z", "--index-info"],
+            env=env,
+            input=b"".join(
+                f"{now[p][0]} {'blob' if now[p][0] != '160000' else 'commit'} {now[p][1]}\t".encode() + p + b"\0"
+                for p in sorted(changed)
+            ),
+        )
     tree = git.out([*bg, "write-tree"], env=env)
-    patch = git.run([*bg, "diff", "--binary", "--no-ext-diff", "--no-textconv", "--full-index", "--no-color",
-                     "-M", clone.base_tree, tree]).stdout
+    patch = git.run(
+        [
+            *bg,
+            "diff",
+            "--binary",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--full-index",
+            "--no-color",
+            "-M",
+            clone.base_tree,
+            tree,
+        ]
+    ).stdout
     out_patch.write_bytes(patch)
     files = []
     for p in sorted(set(changed) | set(removed)):
         if p in removed:
             status, size, mode = "D", 0, base[p][0]
         else:
-            status = "A" if p not in base else ("T" if base[p][0] == "120000" or (now[p][0] == "120000"
-                                                and base[p][0] != now[p][0]) else "M")
+            status = (
+                "A"
+                if p not in base
+                else ("T" if base[p][0] == "120000" or (now[p][0] == "120000" and base[p][0] != now[p][0]) else "M")
+            )
             size, mode = now[p][2], now[p][0]
         files.append({"path": _name(p), "status": status, "size": size, "mode": mode})
     refused = [{"path": _name(p), "what": w} for p, w in sorted(walker.refused.items())]
-    return WorkspaceResult(base=clone.base, base_tree=clone.base_tree, tree=tree, patch=out_patch,
-                           patch_sha256=hashlib.sha256(patch).hexdigest(), patch_bytes=len(patch),
-                           files=files, refused=refused)
+    return WorkspaceResult(
+        base=clone.base,
+        base_tree=clone.base_tree,
+        tree=tree,
+        patch=out_patch,
+        patch_sha256=hashlib.sha256(patch).hexdigest(),
+        patch_bytes=len(patch),
+        files=files,
+        refused=refused,
+    )

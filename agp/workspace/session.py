@@ -22,8 +22,9 @@ from agp.workspace.result import DEFAULT_MAX_FILE, compute_result
 __all__ = ("after_stop", "before_sandbox", "summary")
 
 
-def before_sandbox(opts, *, run_dir: Path, run_id: str, workspace: Path, journal, session: str, record,
-                   uid: int, gid: int) -> tuple[str, Path]:
+def before_sandbox(
+    opts, *, run_dir: Path, run_id: str, workspace: Path, journal, session: str, record, uid: int, gid: int
+) -> tuple[str, Path]:
     """The workspace mode, and the directory the sandbox mounts at /workspace: the user's (mount mode)
     or a clone (clone mode)."""
     mode = detect_mode(workspace, opts.workspace_mode, Git(run_dir / "git-home"))
@@ -32,9 +33,19 @@ def before_sandbox(opts, *, run_dir: Path, run_id: str, workspace: Path, journal
         journal.append("workspace.mode", session, {"mode": "mount", "workspace": str(workspace)})
         return mode, workspace
     c = make_clone(workspace, run_dir, run_id, uid=uid, gid=gid)
-    journal.append("workspace.mode", session, {
-        "mode": "clone", "workspace": str(workspace), "head": c.head, "head_ref": c.head_ref, "base": c.base,
-        "base_tree": c.base_tree, "includes_uncommitted": c.includes_uncommitted})
+    journal.append(
+        "workspace.mode",
+        session,
+        {
+            "mode": "clone",
+            "workspace": str(workspace),
+            "head": c.head,
+            "head_ref": c.head_ref,
+            "base": c.base,
+            "base_tree": c.base_tree,
+            "includes_uncommitted": c.includes_uncommitted,
+        },
+    )
     record.clone = {"path": c.path, "base": c.base, "head": c.head, "includes_uncommitted": c.includes_uncommitted}
     return mode, Path(c.path)
 
@@ -56,18 +67,34 @@ def _approve(opts, view, journal, session: str, decision, flagged: list[str]) ->
             approvers = [make_approver(opts.approver)]
     except Exception as exc:  # noqa: BLE001 - no approver: the require is a deny
         return False, f"no approver ({exc})"
-    broker = ApprovalBroker(approvers, record=lambda kind, s, body: journal.append(kind, s, dict(body)),
-                            timeout=opts.approval_timeout, allow_automatic=opts.approver == "auto")
-    call = {"harness": opts.intendant, "tool": "workspace.result", "input": {"paths": flagged}, "id": "workspace.result"}
+    broker = ApprovalBroker(
+        approvers,
+        record=lambda kind, s, body: journal.append(kind, s, dict(body)),
+        timeout=opts.approval_timeout,
+        allow_automatic=opts.approver == "auto",
+    )
+    call = {
+        "harness": opts.intendant,
+        "tool": "workspace.result",
+        "input": {"paths": flagged},
+        "id": "workspace.result",
+    }
     import hashlib
 
     digest = hashlib.sha256(canonicalize(call)).hexdigest()
 
     async def ask():
-        return await broker.require(session=session, call=call, call_digest=digest,
-                                    statements=[s.to_json_dict() for s in decision.statements], rule=decision.rule,
-                                    matched=decision.matched, reason=decision.reason, quorum=decision.quorum,
-                                    approver_group=decision.approver_group)
+        return await broker.require(
+            session=session,
+            call=call,
+            call_digest=digest,
+            statements=[s.to_json_dict() for s in decision.statements],
+            rule=decision.rule,
+            matched=decision.matched,
+            reason=decision.reason,
+            quorum=decision.quorum,
+            approver_group=decision.approver_group,
+        )
 
     res = anyio.run(ask)
     return res.allowed, res.detail or res.outcome.value
@@ -82,26 +109,45 @@ def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, reco
     from agp.workspace.land import apply_result, branch_name, land_branch
 
     c = Clone.load(run_dir)
-    out: dict[str, Any] = {"workspace_mode": "clone", "branch": None, "applied": False, "patch": None,
-                           "patch_sha256": None, "files_changed": 0, "files": [], "host_run_paths": [],
-                           "landing": None}
+    out: dict[str, Any] = {
+        "workspace_mode": "clone",
+        "branch": None,
+        "applied": False,
+        "patch": None,
+        "patch_sha256": None,
+        "files_changed": 0,
+        "files": [],
+        "host_run_paths": [],
+        "landing": None,
+    }
     try:
         view.status("computing the workspace result (agp's own git directory; nothing of the clone is run)")
-        r = compute_result(c, run_dir / "changes.patch",
-                           max_file=int(opts.result_max_file or DEFAULT_MAX_FILE))
+        r = compute_result(c, run_dir / "changes.patch", max_file=int(opts.result_max_file or DEFAULT_MAX_FILE))
     except Exception as exc:  # noqa: BLE001 - reported; the bundle is still written
-        journal.append("run.anomaly", session, {"what": "the workspace result could not be computed",
-                                                "error": f"{type(exc).__name__}: {exc}"})
+        journal.append(
+            "run.anomaly",
+            session,
+            {"what": "the workspace result could not be computed", "error": f"{type(exc).__name__}: {exc}"},
+        )
         out["landing"] = f"not computed: {exc}"
         _save(run_dir, record, out)
         return out
     flagged = host_run_changes(r.files)
     if r.refused:
-        journal.append("run.anomaly", session, {"what": "workspace entries not carried back", "count": len(r.refused),
-                                                "refused": r.refused[:200]})
+        journal.append(
+            "run.anomaly",
+            session,
+            {"what": "workspace entries not carried back", "count": len(r.refused), "refused": r.refused[:200]},
+        )
     journal.append("workspace.result", session, {**r.to_journal(), "host_run_paths": flagged})
-    out.update(patch=str(r.patch), patch_sha256=r.patch_sha256, files_changed=len(r.files), files=r.files,
-               host_run_paths=flagged, refused=r.refused)
+    out.update(
+        patch=str(r.patch),
+        patch_sha256=r.patch_sha256,
+        files_changed=len(r.files),
+        files=r.files,
+        host_run_paths=flagged,
+        refused=r.refused,
+    )
     how = opts.land or "branch"
     if not r.files:
         out["landing"] = "nothing changed"
@@ -114,9 +160,20 @@ def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, reco
             allowed, detail = False, f"{d.reason}; the policy turns approvals off, so a require is a deny"
         elif d.effect == "require":
             allowed, detail = _approve(opts, view, journal, session, d, flagged)
-        journal.append("workspace.land_decision", session, {
-            "paths": flagged, "effect": d.effect, "rule": d.rule, "matched": list(d.matched), "reason": d.reason,
-            "policy_digest": d.policy_digest, "allowed": allowed, "detail": detail})
+        journal.append(
+            "workspace.land_decision",
+            session,
+            {
+                "paths": flagged,
+                "effect": d.effect,
+                "rule": d.rule,
+                "matched": list(d.matched),
+                "reason": d.reason,
+                "policy_digest": d.policy_digest,
+                "allowed": allowed,
+                "detail": detail,
+            },
+        )
         if not allowed:
             out["landing"] = f"not landed: {detail}; the patch is kept in {r.patch}"
             view.log(f"result not landed ({', '.join(flagged[:3])}): {detail}")
@@ -131,11 +188,21 @@ def after_stop(opts, *, view, journal, policy, run_dir: Path, session: str, reco
             branch = land_branch(c, r)
             commit = Git(Path(c.git_home)).out(["--git-dir", c.base_git, "rev-parse", "refs/heads/result"])
             out.update(branch=branch, landing=f"branch {branch} in {c.repo}")
-            journal.append("workspace.land", session, {"how": "branch", "repo": c.repo, "branch": branch,
-                                                       "commit": commit, "base": c.base})
+            journal.append(
+                "workspace.land",
+                session,
+                {"how": "branch", "repo": c.repo, "branch": branch, "commit": commit, "base": c.base},
+            )
     except WorkspaceError as exc:
-        journal.append("run.anomaly", session, {"what": "the workspace result was not landed", "error": str(exc),
-                                                "branch": branch_name(c.run_id) if how != "apply" else None})
+        journal.append(
+            "run.anomaly",
+            session,
+            {
+                "what": "the workspace result was not landed",
+                "error": str(exc),
+                "branch": branch_name(c.run_id) if how != "apply" else None,
+            },
+        )
         out["landing"] = f"not landed: {exc}"
     _save(run_dir, record, out)
     return out
@@ -148,5 +215,16 @@ def _save(run_dir: Path, record, out: dict[str, Any]) -> None:
 
 def summary(out: dict[str, Any]) -> dict[str, Any]:
     """The fields ``agp run --json`` carries."""
-    return {k: out.get(k) for k in ("workspace_mode", "branch", "applied", "patch", "patch_sha256", "files_changed",
-                                    "host_run_paths", "landing")}
+    return {
+        k: out.get(k)
+        for k in (
+            "workspace_mode",
+            "branch",
+            "applied",
+            "patch",
+            "patch_sha256",
+            "files_changed",
+            "host_run_paths",
+            "landing",
+        )
+    }

@@ -30,8 +30,14 @@ from typing import Any, Protocol
 from agp.errors import IntendantError
 from intendants.codex.launch import toml_str
 
-__all__ = ["hook_inventory", "hook_inventory_in", "require_gate_hook", "trust_entries", "verify_hook_active",
-           "verify_hook_active_in"]
+__all__ = [
+    "hook_inventory",
+    "hook_inventory_in",
+    "require_gate_hook",
+    "trust_entries",
+    "verify_hook_active",
+    "verify_hook_active_in",
+]
 
 TRUSTED = ("managed", "trusted")
 
@@ -138,8 +144,14 @@ class _Process(Protocol):  # what a sandbox driver's exec_stream returns (agp.sa
     def kill(self) -> None: ...
 
 
-def hook_inventory_in(start: Callable[[list[str], Mapping[str, str], str], _Process], codex: str, *,
-                      env: Mapping[str, str], cwd: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+def hook_inventory_in(
+    start: Callable[[list[str], Mapping[str, str], str], _Process],
+    codex: str,
+    *,
+    env: Mapping[str, str],
+    cwd: str,
+    timeout: float = 30.0,
+) -> list[dict[str, Any]]:
     """Like :func:`hook_inventory`, for the Codex inside a sandbox: ``start(argv, env, cwd)`` starts a
     process there with its stdin kept open (a sandbox driver's ``exec_stream``)."""
     proc = start([codex, "app-server"], dict(env), cwd)
@@ -180,18 +192,21 @@ def trust_entries(hooks: Sequence[Mapping[str, Any]], *, only_commands: Sequence
     return "\n".join(out)
 
 
-def verify_hook_active(spec: Any, *, argv_prefix: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                       timeout: float = 30.0) -> Mapping[str, Any]:
+def verify_hook_active(
+    spec: Any, *, argv_prefix: Sequence[str] = (), env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> Mapping[str, Any]:
     """Before the task: ask the Codex that will run (`argv_prefix` + the spec's codex binary, e.g.
     ``["docker", "exec", "-i", "-e", "CODEX_HOME=…", cid]``) whether agp's hook from `spec` is listed,
     enabled, trusted and matching every tool. Returns its listing entry; raises IntendantError."""
-    hooks = hook_inventory([*argv_prefix, spec.argv[0]], env=dict(env if env is not None else spec.env),
-                           cwd=spec.cwd, timeout=timeout)
+    hooks = hook_inventory(
+        [*argv_prefix, spec.argv[0]], env=dict(env if env is not None else spec.env), cwd=spec.cwd, timeout=timeout
+    )
     return require_gate_hook(hooks, spec.hook_command)
 
 
-def verify_hook_active_in(spec: Any, start: Callable[[list[str], Mapping[str, str], str], _Process], *,
-                          timeout: float = 30.0) -> Mapping[str, Any]:
+def verify_hook_active_in(
+    spec: Any, start: Callable[[list[str], Mapping[str, str], str], _Process], *, timeout: float = 30.0
+) -> Mapping[str, Any]:
     """Before the task: ask the Codex inside the sandbox (started through ``start(argv, env, cwd)``, the
     driver's exec) with the spec's environment and working directory whether agp's hook from `spec`
     is listed, enabled, trusted and matching every tool. Returns its listing entry; raises IntendantError."""

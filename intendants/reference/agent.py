@@ -72,7 +72,11 @@ def execute(tool, tool_input, workspace):
             return "error", None, "Bash needs a string command"
         try:
             p = subprocess.run(
-                ["/bin/sh", "-c", cmd], cwd=workspace, capture_output=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL,
+                ["/bin/sh", "-c", cmd],
+                cwd=workspace,
+                capture_output=True,
+                timeout=COMMAND_TIMEOUT,
+                stdin=subprocess.DEVNULL,
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -107,7 +111,11 @@ def load_script(path):
     if not isinstance(script, list):
         raise ValueError("the task script must be a JSON list of tool calls")
     for i, call in enumerate(script, 1):
-        if not isinstance(call, dict) or not isinstance(call.get("tool"), str) or not isinstance(call.get("input"), dict):
+        if (
+            not isinstance(call, dict)
+            or not isinstance(call.get("tool"), str)
+            or not isinstance(call.get("input"), dict)
+        ):
             raise ValueError(f"call {i} of the task script needs a string 'tool' and an object 'input'")
     return script
 
@@ -131,11 +139,25 @@ def run_script(script, *, workspace, transcript, bridge_argv, session, gate_time
             allowed, reason = ask_gate(bridge_argv, hook, gate_timeout)
             if allowed:
                 outcome, code, output = execute(tool, tool_input, workspace)
-                rec = {"tool_use_id": tuid, "tool": tool, "input": tool_input, "decision": "allow",
-                       "outcome": outcome, "exit_code": code, "output": output[:4096]}
+                rec = {
+                    "tool_use_id": tuid,
+                    "tool": tool,
+                    "input": tool_input,
+                    "decision": "allow",
+                    "outcome": outcome,
+                    "exit_code": code,
+                    "output": output[:4096],
+                }
             else:
-                rec = {"tool_use_id": tuid, "tool": tool, "input": tool_input, "decision": "deny",
-                       "outcome": "blocked", "exit_code": None, "reason": reason}
+                rec = {
+                    "tool_use_id": tuid,
+                    "tool": tool,
+                    "input": tool_input,
+                    "decision": "deny",
+                    "outcome": "blocked",
+                    "exit_code": None,
+                    "reason": reason,
+                }
             line = (json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
             os.write(fd, line)
             os.fsync(fd)

@@ -4,6 +4,7 @@ The logic is in _agp_bridge.py (beside this file in the sandbox, one directory u
 the source tree); see its docstring. This stub names the harness, and if the core
 cannot be loaded it answers with the deny dialect itself.
 """
+
 import sys
 
 HARNESS = "reference"
@@ -14,8 +15,10 @@ try:
     from _agp_bridge import main
 except BaseException:  # noqa: BLE001 - fail closed: a bridge that cannot load denies
     _why = "agp: the hook bridge could not load, so the call is denied"
-    sys.stdout.write('{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny",'
-                     '"permissionDecisionReason":"' + _why + '"}}\n')
+    sys.stdout.write(
+        '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny",'
+        '"permissionDecisionReason":"' + _why + '"}}\n'
+    )
     sys.stderr.write(_why + "\n")
     sys.stdout.flush()
     sys.stderr.flush()

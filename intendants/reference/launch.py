@@ -49,9 +49,30 @@ def launch_spec(
         task: script,
         **bridge_files(_HARNESS.name, bridge),
     }
-    argv = [python, "-I", "-S", agent, "--script", task, "--workspace", workspace, "--transcript", transcript,
-            "--bridge", bridge, "--socket", socket, "--deadline", f"{deadline:g}", "--python", python]
+    argv = [
+        python,
+        "-I",
+        "-S",
+        agent,
+        "--script",
+        task,
+        "--workspace",
+        workspace,
+        "--transcript",
+        transcript,
+        "--bridge",
+        bridge,
+        "--socket",
+        socket,
+        "--deadline",
+        f"{deadline:g}",
+        "--python",
+        python,
+    ]
     if session:
         argv += ["--session", session]
-    return check_spec(LaunchSpec(_HARNESS.name, tuple(argv), {"AGP_GATE_SOCKET": socket}, workspace, files,
-                      (os.path.dirname(transcript),)))
+    return check_spec(
+        LaunchSpec(
+            _HARNESS.name, tuple(argv), {"AGP_GATE_SOCKET": socket}, workspace, files, (os.path.dirname(transcript),)
+        )
+    )

@@ -27,13 +27,15 @@ _ADDR = rf"(?:\d+(?:~\d+)?|\$|/{_RE_PART}/[IM]*)"
 _FAST = re.compile(
     rf"[;\s]*(?:{_ADDR}(?:[ \t]*,[ \t]*(?:\d+|\$|[+~]\d+|/{_RE_PART}/[IM]*))?[ \t]*)?(?:![ \t]*)?"
     rf"(?:[=dDgGhHnNpPxzF}}]|[lqQ][ \t]*\d*|s/{_RE_PART}/{_RE_PART}/[gpiImM0-9]*|y/{_RE_PART}/{_RE_PART}/)"
-    rf"[ \t]*(?=[;\n}}#]|\Z)")
+    rf"[ \t]*(?=[;\n}}#]|\Z)"
+)
 #: one whole command of the fast forms, alone (the script split at every `;`: if every piece is one
 #: such command, no `;` was inside a regex and sed reads the same commands)
 _ONE = re.compile(
     rf"\s*(?:(?:{_ADDR}(?:[ \t]*,[ \t]*(?:\d+|\$|[+~]\d+|/{_RE_PART}/[IM]*))?[ \t]*)?(?:![ \t]*)?"
     rf"(?:[=dDgGhHnNpPxzF}}]|[lqQ][ \t]*\d*|s/{_RE_PART}/{_RE_PART}/[gpiImM0-9]*|y/{_RE_PART}/{_RE_PART}/)"
-    rf"\s*)?")
+    rf"\s*)?"
+)
 #: longer scripts holding any of the letters r R w W e are not read at all (time bound)
 MAX_SCRIPT = 64 * 1024
 #: longer scripts that the fast checks do not clear are not read command by command (time bound)
@@ -44,8 +46,13 @@ _LETTERS = re.compile(r"[rRwWe]")
 _NO_ARG = frozenset("=dDgGhHnNpPxzF")
 _INT_ARG = frozenset("lLqQ")
 _LABEL_ARG = frozenset("btT:v")
-_FILE_CMDS = {"r": "reads the file", "R": "reads lines of the file", "w": "writes the file",
-              "W": "writes the file", "e": "runs a command"}
+_FILE_CMDS = {
+    "r": "reads the file",
+    "R": "reads lines of the file",
+    "w": "writes the file",
+    "W": "writes the file",
+    "e": "runs a command",
+}
 _BLANK = " \t"
 _SPACE = " \t\n\v\f\r"
 

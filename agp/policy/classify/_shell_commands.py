@@ -59,6 +59,7 @@ from agp.policy.classify.urls import url_host
 
 __all__ = ("Commands",)
 
+
 class Commands:
     """Per-program rules for one simple command (mixed into the walker, whose emit/unknown/
     exec_stmt/file_stmt/nested/dispatch they call)."""
@@ -68,22 +69,44 @@ class Commands:
 
         def emit(self, st: Statement) -> None: ...
 
-        def unknown(self, env: Env, text: str, reason: str, program: str = "",
-                    flags: tuple[str, ...] = ()) -> None: ...
+        def unknown(self, env: Env, text: str, reason: str, program: str = "", flags: tuple[str, ...] = ()) -> None: ...
 
-        def file_stmt(self, kind: Literal["read", "write"], words: list[Word], env: Env, text: str, program: str = "",
-                      flags: tuple[str, ...] = ()) -> None: ...
+        def file_stmt(
+            self,
+            kind: Literal["read", "write"],
+            words: list[Word],
+            env: Env,
+            text: str,
+            program: str = "",
+            flags: tuple[str, ...] = (),
+        ) -> None: ...
 
         def nested(self, code: str, env: Env, label: str, text: str) -> None: ...
 
-        def exec_stmt(self, program: str, words: list[Word], env: Env, text: str,
-                      paths_words: list[Word] | tuple[Word, ...], flags: tuple[str, ...] = ()) -> None: ...
+        def exec_stmt(
+            self,
+            program: str,
+            words: list[Word],
+            env: Env,
+            text: str,
+            paths_words: list[Word] | tuple[Word, ...],
+            flags: tuple[str, ...] = (),
+        ) -> None: ...
 
         def dispatch(self, words: list[Word], env: Env, stdin: Stdin, text: str) -> tuple[str, ...]: ...
 
     # ---- per-program knowledge
-    def program(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
-                flags: tuple[str, ...], is_path: bool) -> tuple[str, ...]:
+    def program(
+        self,
+        prog: str,
+        first: Word,
+        args: list[Word],
+        env: Env,
+        stdin: Stdin,
+        text: str,
+        flags: tuple[str, ...],
+        is_path: bool,
+    ) -> tuple[str, ...]:
         if prog not in ALLOWLISTS and prog not in SUBCOMMAND_ALLOWLISTS:
             return self.program_rules(prog, first, args, env, stdin, text, flags, is_path)
         # the allowlist's statements come after the program's own (the exec statement names the rule
@@ -98,8 +121,17 @@ class Commands:
         finally:
             out.extend(extra)
 
-    def program_rules(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
-                      flags: tuple[str, ...], is_path: bool) -> tuple[str, ...]:
+    def program_rules(
+        self,
+        prog: str,
+        first: Word,
+        args: list[Word],
+        env: Env,
+        stdin: Stdin,
+        text: str,
+        flags: tuple[str, ...],
+        is_path: bool,
+    ) -> tuple[str, ...]:
         words = [first] + args
         path_words = self.operand_paths(prog, args)
         if is_path:
@@ -114,24 +146,27 @@ class Commands:
             elif not ops and prog != "pushd":
                 path_words = [Word("~")]  # cd with no operand goes home
             self.exec_stmt(prog, words, env, text, path_words, flags)
-            if prog == "popd" or not ops or not ops[0].literal or ops[0].value == "-" or (
-                    prog == "pushd" and re.fullmatch(r"[+-][0-9]+", ops[0].value)):
+            if (
+                prog == "popd"
+                or not ops
+                or not ops[0].literal
+                or ops[0].value == "-"
+                or (prog == "pushd" and re.fullmatch(r"[+-][0-9]+", ops[0].value))
+            ):
                 return tuple(uniq(env.cwds + ("",)))  # home, OLDPWD, or a rotation of the stack
             target = ops[0].value
             if target.startswith("~"):
                 new: tuple[str, ...] = (target,)
             else:
                 new = tuple(p if lit else "" for p, lit in join_cwds(target, env.cwds))
-            return tuple(uniq(env.cwds + new))[: MAX_CWDS + 1] if len(uniq(env.cwds + new)) <= MAX_CWDS \
-                else ("",)
+            return tuple(uniq(env.cwds + new))[: MAX_CWDS + 1] if len(uniq(env.cwds + new)) <= MAX_CWDS else ("",)
 
         # --- things that change what later words mean, or run strings
         if prog == "eval":
             self.exec_stmt(prog, words, env, text, [], flags)
             self.unknown(env, text, "eval runs a string as code")
             if args and all(a.literal for a in args):
-                self.nested(" ".join(a.value for a in args), Env(env.cwds, inner_env.via, env.depth + 1),
-                            "eval", text)
+                self.nested(" ".join(a.value for a in args), Env(env.cwds, inner_env.via, env.depth + 1), "eval", text)
             return env.cwds
         if prog in ("alias",):
             self.exec_stmt(prog, words, env, text, [], flags)
@@ -195,8 +230,9 @@ class Commands:
             cmd = _skip_opts(args, PROGRAMS["watch"].value_options)
             if cmd:
                 if all(w.literal for w in cmd):
-                    self.nested(" ".join(w.value for w in cmd), Env(env.cwds, inner_env.via, env.depth + 1),
-                                "watch", text)
+                    self.nested(
+                        " ".join(w.value for w in cmd), Env(env.cwds, inner_env.via, env.depth + 1), "watch", text
+                    )
                 else:
                     self.unknown(env, text, "watch runs a command string decided at run time")
             return env.cwds
@@ -250,7 +286,7 @@ class Commands:
             if not sub.literal:
                 self.unknown(env, text, f"{prog}: subcommand decided at run time: {sub.source[:60]}", program=prog)
             elif sub.value in table:
-                self.apply_allow(f"{prog} {sub.value}", table[sub.value], args[i + 1:], env, text)
+                self.apply_allow(f"{prog} {sub.value}", table[sub.value], args[i + 1 :], env, text)
 
     def apply_allow(self, prog: str, allow: Allow, args: list[Word], env: Env, text: str) -> bool:
         """Read ``args`` against ``allow``; False when an unknown statement was emitted."""
@@ -261,8 +297,13 @@ class Commands:
             ok = False
         for opt, w in r.reads:
             if w.literal and is_stdin_like(w.value):
-                self.unknown(env, text, f"{prog} {opt} reads {w.value} (stdin or an inherited descriptor: content "
-                                        f"the classifier cannot see)", program=prog.split(" ")[0])
+                self.unknown(
+                    env,
+                    text,
+                    f"{prog} {opt} reads {w.value} (stdin or an inherited descriptor: content "
+                    f"the classifier cannot see)",
+                    program=prog.split(" ")[0],
+                )
                 ok = False
             else:
                 self.file_stmt("read", [w], env, text, prog.split(" ")[0])
@@ -275,8 +316,9 @@ class Commands:
                 self.unknown(env, text, "jq program decided at run time", program="jq")
                 ok = False
             elif outside := _JQ_OUTSIDE.search(jq_prog.value):
-                self.unknown(env, text, "jq program reads the environment or loads modules "
-                                        f"({outside.group(0)})", program="jq")
+                self.unknown(
+                    env, text, f"jq program reads the environment or loads modules ({outside.group(0)})", program="jq"
+                )
                 ok = False
         if prog in ("make", "gmake"):
             # every goal is a run of its own: `make test deploy` runs deploy too
@@ -293,13 +335,20 @@ class Commands:
             if prog in ("read", "mapfile", "readarray", "getopts"):
                 for a in args:
                     if a.literal and not a.value.startswith("-") and env_is_dangerous(a.value.split("[", 1)[0]):
-                        self.unknown(env, text, f"{prog} assigns {a.value[:40]!r}, which changes how later commands "
-                                                f"are found or run")
+                        self.unknown(
+                            env,
+                            text,
+                            f"{prog} assigns {a.value[:40]!r}, which changes how later commands are found or run",
+                        )
                         return
             for a in args:
                 if a.literal and "[" in a.value and ("$" in a.value or "`" in a.value):
-                    self.unknown(env, text, f"{prog}: an array subscript in a variable name is evaluated "
-                                            f"as arithmetic and can run code: {a.value[:60]!r}")
+                    self.unknown(
+                        env,
+                        text,
+                        f"{prog}: an array subscript in a variable name is evaluated "
+                        f"as arithmetic and can run code: {a.value[:60]!r}",
+                    )
                     return
         opts = CODE_OPTIONS.get(prog, ())
         for a in args:
@@ -310,11 +359,19 @@ class Commands:
                 break
             name = v.split("=", 1)[0]
             for o in opts:
-                if v == o or v.startswith(o + "=") or (not o.startswith("--") and len(o) == 2 and v.startswith(o)
-                                                       and not v.startswith("--")) or (
+                if (
+                    v == o
+                    or v.startswith(o + "=")
+                    or (not o.startswith("--") and len(o) == 2 and v.startswith(o) and not v.startswith("--"))
+                    or (
                         # GNU getopt_long takes any unambiguous prefix: --compress-prog=sh
-                        prog in GNU_ABBREVIATES and o.startswith("--") and name.startswith("--")
-                        and len(name) >= 5 and o.startswith(name)):
+                        prog in GNU_ABBREVIATES
+                        and o.startswith("--")
+                        and name.startswith("--")
+                        and len(name) >= 5
+                        and o.startswith(name)
+                    )
+                ):
                     self.unknown(env, text, f"{prog} {o} names a program or code for {prog} to run")
                     return
         if prog in ("make", "gmake"):
@@ -323,14 +380,16 @@ class Commands:
                     name, _, val = a.value.partition("=")
                     name = name.rstrip(":+?!")
                     if name in MAKE_DANGEROUS_VARIABLES or SHELL_META.search(val):
-                        self.unknown(env, text, f"make variable override {name}= can change the commands "
-                                                f"recipes run")
+                        self.unknown(env, text, f"make variable override {name}= can change the commands recipes run")
                         return
         if prog == "cargo":
             for i, a in enumerate(args):
                 if a.literal and (a.value == "--config" or a.value.startswith("--config=")):
-                    val = a.value.split("=", 1)[1] if "=" in a.value else (
-                        args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else "=")
+                    val = (
+                        a.value.split("=", 1)[1]
+                        if "=" in a.value
+                        else (args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else "=")
+                    )
                     if "=" in val:
                         self.unknown(env, text, "cargo --config KEY=VALUE can set a runner or linker to any program")
                         return
@@ -352,9 +411,12 @@ class Commands:
         if spec is not None:
             return self._operands_by_spec(spec, args)
         if prog in ("test", "["):
-            return [a for i, a in enumerate(args)
-                    if (a.literal and not is_option(a) and looks_pathy(a.value))
-                    or (i and args[i - 1].literal and args[i - 1].value in FILE_TESTS and not is_option(a))]
+            return [
+                a
+                for i, a in enumerate(args)
+                if (a.literal and not is_option(a) and looks_pathy(a.value))
+                or (i and args[i - 1].literal and args[i - 1].value in FILE_TESTS and not is_option(a))
+            ]
         if prog in NO_PATH_OPERANDS:
             # `echo /etc/*` prints the names in /etc: a wildcard word lists its directory
             return [a for a in args if a.glob]
@@ -367,8 +429,12 @@ class Commands:
                 pattern_pending = False
             for a in args:
                 v = a.value
-                if a.literal and not a.quoted and v[:1] == "-" and (
-                        v in givers or v.split("=", 1)[0] in givers or v[:2] in givers):
+                if (
+                    a.literal
+                    and not a.quoted
+                    and v[:1] == "-"
+                    and (v in givers or v.split("=", 1)[0] in givers or v[:2] in givers)
+                ):
                     pattern_pending = False
                     break
         skip_next_file_opt = False
@@ -418,8 +484,9 @@ class Commands:
                     out.append(Word(val, True, a.glob, source=a.source))
         return out
 
-    def _operands_by_spec(self, spec: tuple[dict[str, int], frozenset[str], frozenset[str], bool],
-                          args: list[Word]) -> list[Word]:
+    def _operands_by_spec(
+        self, spec: tuple[dict[str, int], frozenset[str], frozenset[str], bool], args: list[Word]
+    ) -> list[Word]:
         """Operands of a program whose value-taking options are known: option values that are
         files are paths, pattern values are not, and the first operand is the pattern unless a
         pattern option gave one."""
@@ -453,7 +520,7 @@ class Commands:
             if eq:
                 values = [Word(val, True, a.glob, source=a.source)]
                 n -= 1
-            values += args[i + 1:i + 1 + max(n, 0)]
+            values += args[i + 1 : i + 1 + max(n, 0)]
             i += 1 + max(n, 0)
             if name in path_opts and values:
                 out.append(values[-1])
@@ -485,18 +552,31 @@ class Commands:
             elif ops:
                 self.file_stmt("write", ops[-1:], env, text, prog)
         elif prog == "dd":
-            self.file_stmt("write", [Word(a.value[3:], True) for a in args if a.literal and a.value.startswith("of=")]
-                           + [a for a in args if not a.literal], env, text, prog)
+            self.file_stmt(
+                "write",
+                [Word(a.value[3:], True) for a in args if a.literal and a.value.startswith("of=")]
+                + [a for a in args if not a.literal],
+                env,
+                text,
+                prog,
+            )
         elif prog == "sort":
             for i, a in enumerate(args):
                 if a.literal and a.value in ("-o",) and i + 1 < len(args):
                     self.file_stmt("write", [args[i + 1]], env, text, prog)
                 elif a.literal and (a.value.startswith("--output=") or (a.value.startswith("-o") and len(a.value) > 2)):
-                    self.file_stmt("write", [Word(a.value.split("=", 1)[1] if "=" in a.value else a.value[2:])],
-                                   env, text, prog)
+                    self.file_stmt(
+                        "write", [Word(a.value.split("=", 1)[1] if "=" in a.value else a.value[2:])], env, text, prog
+                    )
         elif prog in ("tar", "unzip", "patch", "cpio", "7z", "git-apply", "bsdtar"):
-            self.file_stmt("write", [Word(".", True)] + [a for a in ops if a.literal and "/" in a.value], env, text, prog,
-                           flags=("archive",))
+            self.file_stmt(
+                "write",
+                [Word(".", True)] + [a for a in ops if a.literal and "/" in a.value],
+                env,
+                text,
+                prog,
+                flags=("archive",),
+            )
 
     def urls(self, prog: str, args: list[Word], env: Env, text: str) -> None:
         if prog not in NETWORK_PROGRAMS and not any("://" in a.value for a in args):
@@ -504,16 +584,25 @@ class Commands:
         for a in args:
             if not a.literal:
                 if prog in NETWORK_PROGRAMS:
-                    self.emit(Statement(kind="url", host=None, url=a.source, via=env.via + (prog,), text=text[:500],
-                                        reason="URL decided at run time"))
+                    self.emit(
+                        Statement(
+                            kind="url",
+                            host=None,
+                            url=a.source,
+                            via=env.via + (prog,),
+                            text=text[:500],
+                            reason="URL decided at run time",
+                        )
+                    )
                 continue
             v = a.value
             if URL_RE.match(v) or (prog in NETWORK_PROGRAMS and not is_option(a) and "." in v and "/" not in v[:1]):
                 self.emit(Statement(kind="url", host=url_host(v), url=v, via=env.via + (prog,), text=text[:500]))
 
     # ---- wrappers
-    def wrapper(self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str,
-                flags: tuple[str, ...]) -> tuple[str, ...]:
+    def wrapper(
+        self, prog: str, first: Word, args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...]
+    ) -> tuple[str, ...]:
         with_arg = WRAPPER_OPTS_WITH_ARG[prog]
         i = 0
         new_cwds = env.cwds
@@ -535,7 +624,11 @@ class Commands:
                 break
             base = v.split("=", 1)[0]
             if prog == "env" and base in ("-C", "--chdir"):
-                target = v.split("=", 1)[1] if "=" in v else (args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else None)
+                target = (
+                    v.split("=", 1)[1]
+                    if "=" in v
+                    else (args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else None)
+                )
                 new_cwds = tuple(p for p, _ in join_cwds(target, env.cwds)) if target else ("",)
             if prog == "env" and base in ("-S", "--split-string"):
                 special = "env -S splits a string into a command line itself"
@@ -554,8 +647,8 @@ class Commands:
             npos = 1
         if prog == "taskset" and i < len(args) and args[i].literal and args[i].value in ("-c", "--cpu-list"):
             i += 1
-        positionals = args[i:i + npos]
-        rest = args[i + npos:]
+        positionals = args[i : i + npos]
+        rest = args[i + npos :]
         if prog == "command" and any(a.literal and a.value in ("-v", "-V") for a in args[:i]):
             rest = []
         if prog in ("time", "coproc", "env", "sudo", "doas"):
@@ -566,14 +659,29 @@ class Commands:
                 rest = rest[1:]
             if rest and not rest[0].literal and prog in ("time", "coproc"):
                 pass  # a computed command name: dispatch reports it
-        flock_c = next((j for j, a in enumerate(args) if a.literal and (a.value in ("-c", "--command")
-                                                                         or a.value.startswith("--command="))), None)
+        flock_c = next(
+            (
+                j
+                for j, a in enumerate(args)
+                if a.literal and (a.value in ("-c", "--command") or a.value.startswith("--command="))
+            ),
+            None,
+        )
         if prog == "flock" and flock_c is not None:
             a = args[flock_c]
-            cmd_w = Word(a.value.split("=", 1)[1]) if "=" in a.value else (
-                args[flock_c + 1] if flock_c + 1 < len(args) else None)
-            self.exec_stmt(prog, [first] + args, env, text, [w for w in args if w is not a and w is not cmd_w
-                                                              and not is_option(w)], flags)
+            cmd_w = (
+                Word(a.value.split("=", 1)[1])
+                if "=" in a.value
+                else (args[flock_c + 1] if flock_c + 1 < len(args) else None)
+            )
+            self.exec_stmt(
+                prog,
+                [first] + args,
+                env,
+                text,
+                [w for w in args if w is not a and w is not cmd_w and not is_option(w)],
+                flags,
+            )
             if cmd_w is not None and cmd_w.literal:
                 self.nested(cmd_w.value, Env(env.cwds, env.via + (prog,), env.depth + 1), "flock -c", text)
             else:
@@ -604,7 +712,8 @@ class Commands:
             self.unknown(env, text, special)
         if not rest:
             if prog in ("sudo", "doas", "su", "runuser", "pkexec") and any(
-                    a.literal and a.value in ("-s", "-i", "--shell", "--login") for a in args):
+                a.literal and a.value in ("-s", "-i", "--shell", "--login") for a in args
+            ):
                 self.unknown(env, text, f"{prog} starts an interactive shell reading from stdin")
             return env.cwds
         if prog == "exec" or prog == "command" or prog == "builtin":
@@ -612,17 +721,21 @@ class Commands:
         self.dispatch(rest, inner_env, stdin, text)
         return env.cwds
 
-    def su(self, prog: str, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...]) -> tuple[str, ...]:
+    def su(
+        self, prog: str, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...]
+    ) -> tuple[str, ...]:
         self.exec_stmt(prog, words, env, text, [], flags)
         inner = Env(env.cwds, env.via + (prog,), env.depth)
-        found = self.string_option(args, ("-c", "--command", "--session-command"), env, inner, text, "su -c",
-                                   require=False)
+        found = self.string_option(
+            args, ("-c", "--command", "--session-command"), env, inner, text, "su -c", require=False
+        )
         if not found:
             self.unknown(env, text, f"{prog} starts a shell reading from stdin")
         return env.cwds
 
-    def string_option(self, args: list[Word], opts: tuple[str, ...], env: Env, inner: Env, text: str,
-                      label: str, require: bool = True) -> bool:
+    def string_option(
+        self, args: list[Word], opts: tuple[str, ...], env: Env, inner: Env, text: str, label: str, require: bool = True
+    ) -> bool:
         for i, a in enumerate(args):
             if not a.literal:
                 continue
@@ -642,7 +755,17 @@ class Commands:
             self.unknown(env, text, f"{label}: no command string found")
         return False
 
-    def shell(self, prog: str, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...], path_words: list[Word]) -> tuple[str, ...]:
+    def shell(
+        self,
+        prog: str,
+        words: list[Word],
+        args: list[Word],
+        env: Env,
+        stdin: Stdin,
+        text: str,
+        flags: tuple[str, ...],
+        path_words: list[Word],
+    ) -> tuple[str, ...]:
         inner = Env(env.cwds, env.via + (f"{prog} -c",), env.depth)
         if prog in NON_POSIX_SHELLS:
             self.exec_stmt(prog, words, env, text, path_words, flags + ("interpreter",))
@@ -715,18 +838,33 @@ class Commands:
         if stdin.kind in ("heredoc", "herestring") and stdin.literal is not None:
             self.nested(stdin.literal, Env(env.cwds, env.via + (f"{prog} <<",), env.depth + 1), "heredoc", text)
         else:
-            self.unknown(env, text, f"{prog} reads its program from stdin ({stdin.kind}): content decided at run time",
-                         flags=("stdin_code",))
+            self.unknown(
+                env,
+                text,
+                f"{prog} reads its program from stdin ({stdin.kind}): content decided at run time",
+                flags=("stdin_code",),
+            )
         return env.cwds
 
-    def interpreter(self, prog: str, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...], path_words: list[Word]) -> tuple[str, ...]:
+    def interpreter(
+        self,
+        prog: str,
+        words: list[Word],
+        args: list[Word],
+        env: Env,
+        stdin: Stdin,
+        text: str,
+        flags: tuple[str, ...],
+        path_words: list[Word],
+    ) -> tuple[str, ...]:
         base = re.sub(r"\d+(\.\d+)*$", "", prog) or prog
         code_opts = INTERPRETERS.get(prog, INTERPRETERS.get(base, ("-c",)))
         value_opts = INTERPRETER_VALUE_OPTIONS.get(base, frozenset())
         self.exec_stmt(prog, words, env, text, path_words, flags + ("interpreter",))
         if prog in INTERPRETERS and not INTERPRETERS[prog] and prog not in STDIN_INTERPRETERS:
-            self.unknown(env, text, f"{prog} runs commands that are not classified", program=prog,
-                         flags=("interpreter",))
+            self.unknown(
+                env, text, f"{prog} runs commands that are not classified", program=prog, flags=("interpreter",)
+            )
             return env.cwds
         # the interpreter's own options come before the script / module; what follows belongs to it
         i = 0
@@ -735,8 +873,13 @@ class Commands:
         while i < len(args):
             a = args[i]
             if not a.literal:
-                self.unknown(env, text, f"{prog} option decided at run time (could be one that runs code)",
-                             program=prog, flags=("interpreter",))
+                self.unknown(
+                    env,
+                    text,
+                    f"{prog} option decided at run time (could be one that runs code)",
+                    program=prog,
+                    flags=("interpreter",),
+                )
                 return env.cwds
             v = a.value
             if v == "--":
@@ -745,21 +888,39 @@ class Commands:
             if v == "-" or not v.startswith(("-", "+")) or a.quoted:
                 operand = a
                 break
-            if any(v == o or (o.startswith("-") and not o.startswith("--") and v.startswith(o) and len(v) > len(o)
-                              and prog not in ("vim", "vi", "nvim", "ex"))
-                   or (o.startswith("--") and v.startswith(o + "=")) or (o == "+" and v.startswith("+"))
-                   for o in code_opts) or (
-                    base == "perl" and re.fullmatch(r"-[a-zA-Z]*[eE][a-zA-Z]*", v)):
-                self.unknown(env, text, f"{prog} {v} runs a program given on the command line",
-                             program=prog, flags=("interpreter",))
+            if any(
+                v == o
+                or (
+                    o.startswith("-")
+                    and not o.startswith("--")
+                    and v.startswith(o)
+                    and len(v) > len(o)
+                    and prog not in ("vim", "vi", "nvim", "ex")
+                )
+                or (o.startswith("--") and v.startswith(o + "="))
+                or (o == "+" and v.startswith("+"))
+                for o in code_opts
+            ) or (base == "perl" and re.fullmatch(r"-[a-zA-Z]*[eE][a-zA-Z]*", v)):
+                self.unknown(
+                    env,
+                    text,
+                    f"{prog} {v} runs a program given on the command line",
+                    program=prog,
+                    flags=("interpreter",),
+                )
                 return env.cwds
             if base in ("python", "pypy") and (v == "-m" or (v.startswith("-m") and len(v) > 2)):
                 module = True
                 mod = v[2:] if len(v) > 2 else (args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else "")
-                rest = args[i + 1:] if len(v) > 2 else args[i + 2:]
+                rest = args[i + 1 :] if len(v) > 2 else args[i + 2 :]
                 if mod in ("pdb", "code", "idlelib", "IPython", "ptpython", "bpython"):
-                    self.unknown(env, text, f"{prog} -m {mod} runs code typed on stdin", program=prog,
-                                 flags=("interpreter", "stdin_code"))
+                    self.unknown(
+                        env,
+                        text,
+                        f"{prog} -m {mod} runs code typed on stdin",
+                        program=prog,
+                        flags=("interpreter", "stdin_code"),
+                    )
                 if mod in PYTHON_MODULE_ALLOW:
                     # the interpreter's own options, then the module's command line
                     self.apply_allow(prog, PYTHON_ALLOW, args[:i], env, text)
@@ -768,8 +929,13 @@ class Commands:
                     self.code_options(mod, rest, env, text)
                 break
             if base in ("python", "pypy") and re.fullmatch(r"-[A-Za-z]*i[A-Za-z]*", v) and "c" not in v:
-                self.unknown(env, text, f"{prog} {v}: interactive, runs code typed on stdin", program=prog,
-                             flags=("interpreter", "stdin_code"))
+                self.unknown(
+                    env,
+                    text,
+                    f"{prog} {v}: interactive, runs code typed on stdin",
+                    program=prog,
+                    flags=("interpreter", "stdin_code"),
+                )
                 return env.cwds
             if v in value_opts:
                 i += 2
@@ -778,12 +944,20 @@ class Commands:
         if module:
             return env.cwds
         if (operand is None or (operand.literal and operand.value == "-")) and (
-                prog in STDIN_INTERPRETERS or base in STDIN_INTERPRETERS):
-            self.unknown(env, text, f"{prog} reads its program from stdin ({stdin.kind})", program=prog,
-                         flags=("interpreter", "stdin_code"))
+            prog in STDIN_INTERPRETERS or base in STDIN_INTERPRETERS
+        ):
+            self.unknown(
+                env,
+                text,
+                f"{prog} reads its program from stdin ({stdin.kind})",
+                program=prog,
+                flags=("interpreter", "stdin_code"),
+            )
         return env.cwds
 
-    def xargs(self, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...]) -> tuple[str, ...]:
+    def xargs(
+        self, words: list[Word], args: list[Word], env: Env, stdin: Stdin, text: str, flags: tuple[str, ...]
+    ) -> tuple[str, ...]:
         with_arg = PROGRAMS["xargs"].value_options
         i = 0
         repl = None
@@ -820,7 +994,9 @@ class Commands:
         self.dispatch(rest, inner_env, Stdin("pipe"), text)
         return env.cwds
 
-    def parallel(self, words: list[Word], args: list[Word], env: Env, text: str, flags: tuple[str, ...]) -> tuple[str, ...]:
+    def parallel(
+        self, words: list[Word], args: list[Word], env: Env, text: str, flags: tuple[str, ...]
+    ) -> tuple[str, ...]:
         self.exec_stmt("parallel", words, env, text, [], flags)
         # GNU parallel: options, then the command template, then ::: arguments; the template is run
         # by a shell with {} replaced by each argument.
@@ -851,7 +1027,8 @@ class Commands:
         starts: list[Word] = []
         i = 0
         while (i < len(args) and args[i].literal and args[i].value in ("-H", "-L", "-P")) or (
-                i < len(args) and args[i].literal and args[i].value.startswith("-O")):
+            i < len(args) and args[i].literal and args[i].value.startswith("-O")
+        ):
             i += 1
         while i < len(args):
             a = args[i]
@@ -874,9 +1051,27 @@ class Commands:
                 fl.append("nonliteral_args")
             if v == "-delete":
                 fl.append("delete")
-            if a.literal and looks_pathy(v) and not v.startswith("-") and (
-                    j == 0 or expr[j - 1].value not in ("-name", "-iname", "-path", "-ipath", "-regex", "-iregex",
-                                                         "-wholename", "-iwholename", "-lname", "-ilname")):
+            if (
+                a.literal
+                and looks_pathy(v)
+                and not v.startswith("-")
+                and (
+                    j == 0
+                    or expr[j - 1].value
+                    not in (
+                        "-name",
+                        "-iname",
+                        "-path",
+                        "-ipath",
+                        "-regex",
+                        "-iregex",
+                        "-wholename",
+                        "-iwholename",
+                        "-lname",
+                        "-ilname",
+                    )
+                )
+            ):
                 extra_paths.append(a)  # -newer FILE, -files0-from FILE, -samefile FILE, ...
             if v in ("-fprint", "-fprint0", "-fls", "-fprintf") and j + 1 < len(expr):
                 self.file_stmt("write", [expr[j + 1]], env, text, "find")
@@ -902,9 +1097,20 @@ class Commands:
         for cmd, v in pending:
             e = inner_env
             if v in ("-execdir", "-okdir"):
-                e = Env(tuple(uniq([p if lit else "" for s in starts for p, lit in
-                                       (join_cwds(s.value, env.cwds) if s.literal else [(s.source, False)])]))
-                         + ("",), inner_env.via, env.depth)
+                e = Env(
+                    tuple(
+                        uniq(
+                            [
+                                p if lit else ""
+                                for s in starts
+                                for p, lit in (join_cwds(s.value, env.cwds) if s.literal else [(s.source, False)])
+                            ]
+                        )
+                    )
+                    + ("",),
+                    inner_env.via,
+                    env.depth,
+                )
             self.dispatch(cmd, e, Stdin("inherit"), text)
         return env.cwds
 
@@ -912,8 +1118,9 @@ class Commands:
     def awk(self, args: list[Word], env: Env, text: str) -> None:
         prog_text = None
         for i, a in enumerate(args):
-            if (a.literal and a.value in ("-f", "--file")) or (a.literal and a.value.startswith("-f") and len(a.value) > 2
-                                                             and not a.value.startswith("-F")):
+            if (a.literal and a.value in ("-f", "--file")) or (
+                a.literal and a.value.startswith("-f") and len(a.value) > 2 and not a.value.startswith("-F")
+            ):
                 self.unknown(env, text, "awk program read from a file")
                 return
             if a.literal and a.value in ("-F", "-v", "--assign", "--field-separator"):
@@ -930,10 +1137,14 @@ class Commands:
             self.unknown(env, text, "awk program decided at run time")
             return
         p = prog_text.value
-        if re.search(r"\bsystem\s*\(|\|\s*getline|\|&|\b(print|printf)\b[^;}\n]*[>|]|getline\s*<|@load|@include"
-                     r"|\bclose\s*\(|\bfflush\s*\(\s*\"", p):
-            self.unknown(env, text, "awk program runs commands or writes files (system, pipes, redirection)",
-                         program="awk")
+        if re.search(
+            r"\bsystem\s*\(|\|\s*getline|\|&|\b(print|printf)\b[^;}\n]*[>|]|getline\s*<|@load|@include"
+            r"|\bclose\s*\(|\bfflush\s*\(\s*\"",
+            p,
+        ):
+            self.unknown(
+                env, text, "awk program runs commands or writes files (system, pipes, redirection)", program="awk"
+            )
 
     def sed(self, args: list[Word], env: Env, text: str) -> None:
         scripts: list[Word] = []
@@ -951,23 +1162,41 @@ class Commands:
                 scripts.append(args[i + 1])
                 given = True
                 i += 1
-            elif a.literal and not after_dd and v.startswith("--e") and "=" in v and \
-                    "--expression".startswith(v.split("=", 1)[0]):
+            elif (
+                a.literal
+                and not after_dd
+                and v.startswith("--e")
+                and "=" in v
+                and "--expression".startswith(v.split("=", 1)[0])
+            ):
                 scripts.append(Word(v.split("=", 1)[1]))
                 given = True
-            elif a.literal and not after_dd and v.startswith("--e") and "--expression".startswith(v) and \
-                    i + 1 < len(args):
+            elif (
+                a.literal
+                and not after_dd
+                and v.startswith("--e")
+                and "--expression".startswith(v)
+                and i + 1 < len(args)
+            ):
                 scripts.append(args[i + 1])
                 given = True
                 i += 1
-            elif a.literal and not after_dd and (v == "-f" or (v.startswith("--fi") and "--file".startswith(
-                    v.split("=", 1)[0]))):
+            elif (
+                a.literal
+                and not after_dd
+                and (v == "-f" or (v.startswith("--fi") and "--file".startswith(v.split("=", 1)[0])))
+            ):
                 self.unknown(env, text, "sed script read from a file")
                 return
-            elif a.literal and not after_dd and (v.startswith("-i") or (
-                    v.startswith("--i") and "--in-place".startswith(v.split("=", 1)[0]))
-                                                 or (v.startswith("-") and not v.startswith("--") and "i" in v[1:]
-                                                     and "e" not in v[1:])):
+            elif (
+                a.literal
+                and not after_dd
+                and (
+                    v.startswith("-i")
+                    or (v.startswith("--i") and "--in-place".startswith(v.split("=", 1)[0]))
+                    or (v.startswith("-") and not v.startswith("--") and "i" in v[1:] and "e" not in v[1:])
+                )
+            ):
                 inplace = True
             elif a.literal and not after_dd and is_option(a):
                 if v in ("-l", "--line-length") and i + 1 < len(args):
@@ -1010,21 +1239,29 @@ class Commands:
                 continue
             sub = v
             break
-        rest = args[i + 1:]
+        rest = args[i + 1 :]
         for j, a in enumerate(rest):
             if not a.literal:
                 continue
             v = a.value
-            if v in ("-O", "--open-files-in-pager") or v.startswith("--open-files-in-pager") or (
-                    sub == "grep" and v.startswith("-O")):
+            if (
+                v in ("-O", "--open-files-in-pager")
+                or v.startswith("--open-files-in-pager")
+                or (sub == "grep" and v.startswith("-O"))
+            ):
                 self.unknown(env, text, "git grep -O runs a pager command")
             elif v.startswith(("--upload-pack", "--receive-pack")) or (
-                    v == "-u" and sub in ("clone", "fetch", "pull", "ls-remote", "archive")):
+                v == "-u" and sub in ("clone", "fetch", "pull", "ls-remote", "archive")
+            ):
                 self.unknown(env, text, f"git {sub} {v} names a program to run")
             elif sub in ("rebase",) and (v in ("-x", "--exec") or v.startswith("--exec=")):
                 if v in ("-x", "--exec") and j + 1 < len(rest) and rest[j + 1].literal:
-                    self.nested(rest[j + 1].value, Env(env.cwds, env.via + ("git rebase --exec",), env.depth + 1),
-                                "git rebase --exec", text)
+                    self.nested(
+                        rest[j + 1].value,
+                        Env(env.cwds, env.via + ("git rebase --exec",), env.depth + 1),
+                        "git rebase --exec",
+                        text,
+                    )
                 else:
                     self.unknown(env, text, "git rebase --exec runs a command")
             elif v.startswith("--output=") or v == "--output":
@@ -1129,8 +1366,10 @@ class Commands:
 
 
 #: jq builtins that reach outside the input: the environment, modules, the program's own location
-_JQ_OUTSIDE = re.compile(r"\$ENV|\$__loc__|\$__prog|(?<![.\w$])(?:env|import|include|modulemeta|get_search_list|"
-                         r"input_filename|get_prog_origin|get_jq_origin|\$__prog_args)\b")
+_JQ_OUTSIDE = re.compile(
+    r"\$ENV|\$__loc__|\$__prog|(?<![.\w$])(?:env|import|include|modulemeta|get_search_list|"
+    r"input_filename|get_prog_origin|get_jq_origin|\$__prog_args)\b"
+)
 
 
 def _skip_opts(args: list[Word], with_arg: frozenset[str]) -> list[Word]:

@@ -22,8 +22,11 @@ STDIN_LIKE = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "/dev
 
 
 def is_stdin_like(v: str) -> bool:
-    return v in STDIN_LIKE or v.startswith(("/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/")) or (
-        v.startswith("/proc/") and "/fd/" in v)
+    return (
+        v in STDIN_LIKE
+        or v.startswith(("/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"))
+        or (v.startswith("/proc/") and "/fd/" in v)
+    )
 
 
 @dataclass(slots=True)
@@ -62,8 +65,9 @@ def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
         a = args[i]
         if not a.literal:
             if allow.runtime_words and not after_dd:
-                out.problem = out.problem or (f"{prog}: an argument decided at run time may be any option: "
-                                              f"{a.source[:60]}")
+                out.problem = out.problem or (
+                    f"{prog}: an argument decided at run time may be any option: {a.source[:60]}"
+                )
             out.operands.append(a)
             i += 1
             continue
@@ -116,11 +120,11 @@ def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
                 j += 1
                 continue
             if ch in allow.short_values:
-                rest = v[j + 1:]
+                rest = v[j + 1 :]
                 i += value("-" + ch, rest if rest else None, a, i)
                 break
             if ch in allow.short_optional:
-                rest = v[j + 1:]
+                rest = v[j + 1 :]
                 if rest:
                     value("-" + ch, rest, a, i)
                 break

@@ -49,7 +49,7 @@ class Ctx:
     call_stack: list[str] = field(default_factory=list)
 
     def text(self, node: Node) -> str:
-        return self.src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+        return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
 
 def join_cwds(path: str, cwds: tuple[str, ...]) -> list[tuple[str, bool]]:

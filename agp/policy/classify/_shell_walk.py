@@ -60,19 +60,65 @@ def _parser() -> tree_sitter.Parser:
     return p
 
 
-_DEV_HARMLESS = frozenset({"/dev/null", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/0",
-                           "/dev/fd/1", "/dev/fd/2", "/dev/zero", "/dev/tty"})
-_WORD_TYPES = frozenset({"word", "string", "raw_string", "ansi_c_string", "translated_string", "concatenation",
-                         "simple_expansion", "expansion", "number", "arithmetic_expansion", "brace_expression"})
+_DEV_HARMLESS = frozenset(
+    {
+        "/dev/null",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/fd/0",
+        "/dev/fd/1",
+        "/dev/fd/2",
+        "/dev/zero",
+        "/dev/tty",
+    }
+)
+_WORD_TYPES = frozenset(
+    {
+        "word",
+        "string",
+        "raw_string",
+        "ansi_c_string",
+        "translated_string",
+        "concatenation",
+        "simple_expansion",
+        "expansion",
+        "number",
+        "arithmetic_expansion",
+        "brace_expression",
+    }
+)
 _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
-_STATEMENT_TYPES = frozenset({"command", "pipeline", "list", "subshell", "compound_statement", "redirected_statement",
-                              "file_redirect", "heredoc_redirect", "herestring_redirect", "negated_command",
-                              "if_statement", "while_statement", "for_statement", "c_style_for_statement",
-                              "case_statement", "function_definition", "variable_assignment", "variable_assignments",
-                              "declaration_command", "unset_command", "test_command"})
+_STATEMENT_TYPES = frozenset(
+    {
+        "command",
+        "pipeline",
+        "list",
+        "subshell",
+        "compound_statement",
+        "redirected_statement",
+        "file_redirect",
+        "heredoc_redirect",
+        "herestring_redirect",
+        "negated_command",
+        "if_statement",
+        "while_statement",
+        "for_statement",
+        "c_style_for_statement",
+        "case_statement",
+        "function_definition",
+        "variable_assignment",
+        "variable_assignments",
+        "declaration_command",
+        "unset_command",
+        "test_command",
+    }
+)
 # node types whose every occurrence the walker must have visited (checked after the walk)
 _COVERED_TYPES = ("command", "file_redirect", "heredoc_redirect", "herestring_redirect")
-_COVERAGE_QUERY = tree_sitter.Query(_LANGUAGE, "[{}] @n (comment) @c".format(" ".join(f"({t})" for t in _COVERED_TYPES)))
+_COVERAGE_QUERY = tree_sitter.Query(
+    _LANGUAGE, "[{}] @n (comment) @c".format(" ".join(f"({t})" for t in _COVERED_TYPES))
+)
 
 
 class Walker(Commands):
@@ -86,8 +132,17 @@ class Walker(Commands):
         self.ctx.out.append(st)
 
     def unknown(self, env: Env, text: str, reason: str, program: str = "", flags: tuple[str, ...] = ()) -> None:
-        self.emit(Statement(kind="unknown", program=program, text=text[:500], reason=reason, via=env.via,
-                            cwd=env.cwds[0] if len(env.cwds) == 1 else "", flags=flags))
+        self.emit(
+            Statement(
+                kind="unknown",
+                program=program,
+                text=text[:500],
+                reason=reason,
+                via=env.via,
+                cwd=env.cwds[0] if len(env.cwds) == 1 else "",
+                flags=flags,
+            )
+        )
 
     def _paths(self, words: Sequence[Word], env: Env) -> tuple[tuple[str, ...], tuple[bool, ...]]:
         if not words:
@@ -109,8 +164,15 @@ class Walker(Commands):
                         ps[(c.rstrip("/") + "/" + v if v not in ("", ".") else c, True)] = None
         return tuple(p for p, _ in ps), tuple(lit for _, lit in ps)
 
-    def file_stmt(self, kind: Literal["read", "write"], words: list[Word], env: Env, text: str, program: str = "",
-                  flags: tuple[str, ...] = ()) -> None:
+    def file_stmt(
+        self,
+        kind: Literal["read", "write"],
+        words: list[Word],
+        env: Env,
+        text: str,
+        program: str = "",
+        flags: tuple[str, ...] = (),
+    ) -> None:
         if not words:
             return
         keep = []
@@ -127,9 +189,18 @@ class Walker(Commands):
         if not keep:
             return
         paths, lits = self._paths(keep, env)
-        self.emit(Statement(kind=kind, program=program, paths=paths, paths_literal=lits, text=text[:500],
-                            via=env.via, cwd=env.cwds[0] if len(env.cwds) == 1 else "",
-                            flags=flags + tuple("glob" for w in keep[:1] if any(x.glob for x in keep))))
+        self.emit(
+            Statement(
+                kind=kind,
+                program=program,
+                paths=paths,
+                paths_literal=lits,
+                text=text[:500],
+                via=env.via,
+                cwd=env.cwds[0] if len(env.cwds) == 1 else "",
+                flags=flags + tuple("glob" for w in keep[:1] if any(x.glob for x in keep)),
+            )
+        )
 
     # ---- words
     def word(self, node: Node, env: Env) -> Word:
@@ -203,8 +274,11 @@ class Walker(Commands):
         """Walk whatever a non-literal part runs (command/process substitutions anywhere inside)."""
         t = node.type
         if t == "expansion" and "@P" in self.ctx.text(node):
-            self.unknown(env, self.ctx.text(node), "${var@P} expands a value as a prompt string, running "
-                                                   "command substitutions in it")
+            self.unknown(
+                env,
+                self.ctx.text(node),
+                "${var@P} expands a value as a prompt string, running command substitutions in it",
+            )
         if t == "command_substitution":
             self.substitution(node, env, "$(..)")
             return
@@ -227,8 +301,9 @@ class Walker(Commands):
             if n.type in ("variable_name", "simple_expansion", "expansion"):
                 name = self.ctx.text(n).lstrip("$").strip("{}")
                 if not name.isdigit() and name not in ("?", "#", "$", "!", "-") and name not in self._numeric_vars:
-                    self.unknown(env, self.ctx.text(node),
-                                 f"arithmetic evaluation of variable {name!r}: its value can run code")
+                    self.unknown(
+                        env, self.ctx.text(node), f"arithmetic evaluation of variable {name!r}: its value can run code"
+                    )
                     break
         for c in node.named_children:
             if c.type in ("command_substitution", "process_substitution"):
@@ -347,8 +422,16 @@ class Walker(Commands):
     def branches(self, node: Node, env: Env, stdin: Stdin) -> tuple[str, ...]:
         cwds = env.cwds
         for c in node.named_children:
-            if c.type in ("word", "string", "raw_string", "concatenation", "simple_expansion", "expansion",
-                          "number", "extglob_pattern"):
+            if c.type in (
+                "word",
+                "string",
+                "raw_string",
+                "concatenation",
+                "simple_expansion",
+                "expansion",
+                "number",
+                "extglob_pattern",
+            ):
                 self.word(c, env)  # case subjects/patterns: walk substitutions
                 continue
             after = self.stmt(c, Env(cwds, env.via, env.depth), stdin)
@@ -370,8 +453,18 @@ class Walker(Commands):
         else:
             for c in node.children:
                 f = None
-                if c.type in ("word", "string", "raw_string", "concatenation", "simple_expansion", "expansion",
-                              "command_substitution", "process_substitution", "number", "arithmetic_expansion"):
+                if c.type in (
+                    "word",
+                    "string",
+                    "raw_string",
+                    "concatenation",
+                    "simple_expansion",
+                    "expansion",
+                    "command_substitution",
+                    "process_substitution",
+                    "number",
+                    "arithmetic_expansion",
+                ):
                     w = self.word(c, env)
                     if w.glob:
                         # `for f in /etc/*`: the expansion lists that directory, and the body prints it
@@ -404,8 +497,12 @@ class Walker(Commands):
         stack = list(reversed(node.children))
         while stack:
             n = stack.pop()
-            if n.type in _WORD_TYPES or n.type in ("command_substitution", "process_substitution", "test_operator",
-                                                   "regex", "extglob_pattern") or not n.is_named:
+            if (
+                n.type in _WORD_TYPES
+                or n.type
+                in ("command_substitution", "process_substitution", "test_operator", "regex", "extglob_pattern")
+                or not n.is_named
+            ):
                 if not n.is_named and n.type in ("[", "]", "[[", "]]"):
                     continue
                 pieces.append(n)
@@ -415,13 +512,24 @@ class Walker(Commands):
         group: list[Node] = []
         for piece in [*pieces, None]:
             if group and (piece is None or piece.start_byte != group[-1].end_byte):
-                parts = [self.word(g, env) if g.is_named and g.type not in ("test_operator", "regex", "extglob_pattern")
-                         else Word(self.ctx.text(g), True, g.type in ("regex", "extglob_pattern"))
-                         for g in group]
-                src = self.ctx.src[group[0].start_byte:group[-1].end_byte].decode("utf-8", "replace")
+                parts = [
+                    self.word(g, env)
+                    if g.is_named and g.type not in ("test_operator", "regex", "extglob_pattern")
+                    else Word(self.ctx.text(g), True, g.type in ("regex", "extglob_pattern"))
+                    for g in group
+                ]
+                src = self.ctx.src[group[0].start_byte : group[-1].end_byte].decode("utf-8", "replace")
                 lit = all(p.literal for p in parts)
-                words.append(Word("".join(p.value for p in parts) if lit else src, lit, any(p.glob for p in parts),
-                                any(p.brace for p in parts), any(p.quoted for p in parts), src))
+                words.append(
+                    Word(
+                        "".join(p.value for p in parts) if lit else src,
+                        lit,
+                        any(p.glob for p in parts),
+                        any(p.brace for p in parts),
+                        any(p.quoted for p in parts),
+                        src,
+                    )
+                )
                 group = []
             if piece is not None:
                 group.append(piece)
@@ -432,7 +540,8 @@ class Walker(Commands):
         for i, a in enumerate(args):
             prev = args[i - 1].value if i else ""
             if (a.literal and not is_option(a) and looks_pathy(a.value)) or (
-                    prev in FILE_TESTS and (not a.literal or not is_option(a))):
+                prev in FILE_TESTS and (not a.literal or not is_option(a))
+            ):
                 paths.append(a)
         self.exec_stmt(prog, words, env, text, paths, self.exec_flags(prog, args))
 
@@ -501,8 +610,8 @@ class Walker(Commands):
         # bash passes (tree-sitter-bash loses a lone `-` before `2>x`: `rm - 2>/dev/null`)
         src, covered_to = self.ctx.src, node.start_byte
         for c in node.children:
-            if c.start_byte > covered_to and src[covered_to:c.start_byte].replace(b"\\\n", b"").strip(b" \t"):
-                gap = src[covered_to:c.start_byte].decode("utf-8", "replace").strip()
+            if c.start_byte > covered_to and src[covered_to : c.start_byte].replace(b"\\\n", b"").strip(b" \t"):
+                gap = src[covered_to : c.start_byte].decode("utf-8", "replace").strip()
                 self.unknown(env, self.ctx.text(node), f"the parser skipped {gap!r} in this command")
             covered_to = max(covered_to, c.end_byte)
         body = node.child_by_field_name("body")
@@ -562,8 +671,14 @@ class Walker(Commands):
                 return Stdin("file", None)
         return current
 
-    def redirect(self, r: Node, env: Env, extra_out: list[tuple[str, Node]] | None = None, program: str = "",
-                 args_out: list[Node] | None = None) -> None:
+    def redirect(
+        self,
+        r: Node,
+        env: Env,
+        extra_out: list[tuple[str, Node]] | None = None,
+        program: str = "",
+        args_out: list[Node] | None = None,
+    ) -> None:
         self.ctx.visited.add(r.start_byte)
         text = self.ctx.text(r)
         if r.type == "file_redirect":
@@ -580,7 +695,9 @@ class Walker(Commands):
             if op in (">&", "<&") and ws and ws[0].literal and re.match(r"[0-9]+[^0-9]", ws[0].source):
                 # bash reads `2>&1cmd` as `2>&1 cmd`; the parser as a redirection to the file `1cmd`
                 raise Abort(f"redirection {text!r}: bash and the parser split it differently")
-            if op in (">&", "<&", ">&-", "<&-") and all(w.literal and (w.value.isdigit() or w.value == "-") for w in ws):
+            if op in (">&", "<&", ">&-", "<&-") and all(
+                w.literal and (w.value.isdigit() or w.value == "-") for w in ws
+            ):
                 return  # fd duplication / close
             if op in (">&", "<&") and any(not w.literal for w in ws):
                 self.unknown(env, text, "redirection to a computed file descriptor or file")
@@ -662,8 +779,9 @@ class Walker(Commands):
             return  # an empty here-doc at the end of the string
         text = self.ctx.text(body) if body is not None else ""
         if not quoted and re.search(r"\\\n", text):
-            raise Abort("backslash-newline inside an unquoted here-doc (bash joins the lines before "
-                         "looking for the delimiter)")
+            raise Abort(
+                "backslash-newline inside an unquoted here-doc (bash joins the lines before looking for the delimiter)"
+            )
         for line in text.split("\n"):
             if (line.lstrip("\t") if strip_tabs else line) == delim:
                 raise Abort(f"bash ends this here-doc at an earlier {delim!r} line than the parser does")
@@ -675,7 +793,7 @@ class Walker(Commands):
         for c in r.children:
             if c.type in ("heredoc_start", "heredoc_body", "heredoc_end") or c.start_byte <= start_node.end_byte:
                 continue
-            between = self.ctx.src[start_node.end_byte:c.start_byte].replace(b"\\\n", b"")
+            between = self.ctx.src[start_node.end_byte : c.start_byte].replace(b"\\\n", b"")
             if b"\n" in between:
                 raise Abort("the parser continued a here-doc's command line into its body")
 
@@ -726,8 +844,14 @@ class Walker(Commands):
                 prev = words[-1]
                 lit = prev.literal and w.literal
                 joined = prev.source + w.source
-                words[-1] = Word(prev.value + w.value if lit else joined, lit, prev.glob or w.glob,
-                               prev.brace or w.brace, prev.quoted or w.quoted, joined)
+                words[-1] = Word(
+                    prev.value + w.value if lit else joined,
+                    lit,
+                    prev.glob or w.glob,
+                    prev.brace or w.brace,
+                    prev.quoted or w.quoted,
+                    joined,
+                )
             else:
                 words.append(w)
             last_end = ce
@@ -747,8 +871,15 @@ class Walker(Commands):
             return env.cwds
         return self.dispatch(words, env, stdin, text)
 
-    def exec_stmt(self, program: str, words: list[Word], env: Env, text: str, paths_words: list[Word] | tuple[Word, ...],
-                  flags: tuple[str, ...] = ()) -> None:
+    def exec_stmt(
+        self,
+        program: str,
+        words: list[Word],
+        env: Env,
+        text: str,
+        paths_words: list[Word] | tuple[Word, ...],
+        flags: tuple[str, ...] = (),
+    ) -> None:
         paths, lits = self._paths(paths_words, env)
         if env.cwds != self.ctx.origin and program not in NO_PATH_OPERANDS:
             # the command runs somewhere a `cd` in this string chose: that directory is touched too
@@ -759,11 +890,24 @@ class Walker(Commands):
             if extra:
                 paths = paths + tuple(p for p, _ in extra)
                 lits = lits + tuple(lit for _, lit in extra)
-        self.ctx.out.append(Statement(
-            "exec", program, tuple([w.value if w.literal else w.source for w in words]),
-            tuple([w.literal for w in words]), tuple([w.glob for w in words]),
-            paths, lits, env.cwds[0] if len(env.cwds) == 1 else "", None, None, None,
-            flags, env.via, text[:500]))
+        self.ctx.out.append(
+            Statement(
+                "exec",
+                program,
+                tuple([w.value if w.literal else w.source for w in words]),
+                tuple([w.literal for w in words]),
+                tuple([w.glob for w in words]),
+                paths,
+                lits,
+                env.cwds[0] if len(env.cwds) == 1 else "",
+                None,
+                None,
+                None,
+                flags,
+                env.via,
+                text[:500],
+            )
+        )
 
     def dispatch(self, words: list[Word], env: Env, stdin: Stdin, text: str) -> tuple[str, ...]:
         """Classify one simple command given its evaluated words. Returns the cwds after it."""
@@ -849,28 +993,56 @@ def _redirect_op(r: Node) -> str:
     return ""
 
 
-def classify_code(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth: int,
-              functions: dict[str, tuple[Node, Env]] | None = None, origin: tuple[str, ...] | None = None) -> list[Statement]:
+def classify_code(
+    code: str,
+    cwds: tuple[str, ...],
+    via: tuple[str, ...],
+    depth: int,
+    functions: dict[str, tuple[Node, Env]] | None = None,
+    origin: tuple[str, ...] | None = None,
+) -> list[Statement]:
     env = Env(cwds, via, depth)
     if len(code.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
-        return [Statement(kind="unknown", text=code[:500], via=via,
-                          reason=f"command longer than {MAX_COMMAND_BYTES} bytes")]
+        return [
+            Statement(kind="unknown", text=code[:500], via=via, reason=f"command longer than {MAX_COMMAND_BYTES} bytes")
+        ]
     if "\r" in code:
-        return [Statement(kind="unknown", text=code[:500], via=via,
-                          reason="carriage return in the command (bash and the parser split it differently)")]
+        return [
+            Statement(
+                kind="unknown",
+                text=code[:500],
+                via=via,
+                reason="carriage return in the command (bash and the parser split it differently)",
+            )
+        ]
     if "\x00" in code:
         return [Statement(kind="unknown", text=code[:500], via=via, reason="NUL byte in command")]
     if not code.isascii() and max(code) > "\uffff":
         # tree-sitter-bash 0.25.1 segfaults (nondeterministically) on some commands holding a character
         # outside the Basic Multilingual Plane, e.g. 'v{\U000fa583}': never hand one to the parser
-        return [Statement(kind="unknown", text=code[:500], via=via,
-                          reason="a character outside the Basic Multilingual Plane (the parser cannot take it safely)")]
+        return [
+            Statement(
+                kind="unknown",
+                text=code[:500],
+                via=via,
+                reason="a character outside the Basic Multilingual Plane (the parser cannot take it safely)",
+            )
+        ]
     if nesting_exceeds(code, MAX_NESTING):
-        return [Statement(kind="unknown", text=code[:500], via=via,
-                          reason=f"command nested more than {MAX_NESTING} levels deep")]
+        return [
+            Statement(
+                kind="unknown", text=code[:500], via=via, reason=f"command nested more than {MAX_NESTING} levels deep"
+            )
+        ]
     if CONTINUATION_IN_WORD.search(code):
-        return [Statement(kind="unknown", text=code[:500], via=via,
-                          reason="line continuation inside a word (the parser and bash disagree)")]
+        return [
+            Statement(
+                kind="unknown",
+                text=code[:500],
+                via=via,
+                reason="line continuation inside a word (the parser and bash disagree)",
+            )
+        ]
     src = code.encode("utf-8", "surrogateescape")
     if not src.endswith((b"\n", b"\\")):
         # same meaning to bash; tree-sitter-bash resolves an ambiguity at end of input far faster
@@ -879,13 +1051,25 @@ def classify_code(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth:
     tree = _parser().parse(src)
     root = tree.root_node
     if root.has_error:
-        return [Statement(kind="unknown", text=code[:500], via=via,
-                          reason="the command does not parse (syntax error or unsupported syntax)")]
+        return [
+            Statement(
+                kind="unknown",
+                text=code[:500],
+                via=via,
+                reason="the command does not parse (syntax error or unsupported syntax)",
+            )
+        ]
     if root.descendant_count > MAX_NODES:
         # the walk costs tens of microseconds per word: bound the time any string can take
-        return [Statement(kind="unknown", text=code[:500], via=via,
-                          reason=f"the command has {root.descendant_count} syntax nodes; over {MAX_NODES} it is "
-                                 "not classified (time bound)")]
+        return [
+            Statement(
+                kind="unknown",
+                text=code[:500],
+                via=via,
+                reason=f"the command has {root.descendant_count} syntax nodes; over {MAX_NODES} it is "
+                "not classified (time bound)",
+            )
+        ]
     ctx = Ctx(src)
     ctx.origin = cwds if origin is None else origin
     if functions:
@@ -909,25 +1093,37 @@ def classify_code(code: str, cwds: tuple[str, ...], via: tuple[str, ...], depth:
     missed = [n for n in caps.get("n", ()) if n.start_byte not in ctx.visited]
     for c in caps.get("c", ()):
         if not comment_starts_a_word(src, c.start_byte):
-            return [Statement(kind="unknown", text=code[:500], via=via,
-                              reason="the parser read a comment where bash reads a word")]
+            return [
+                Statement(
+                    kind="unknown", text=code[:500], via=via, reason="the parser read a comment where bash reads a word"
+                )
+            ]
     gap_from = 0
     for c in root.children:
-        if c.start_byte > gap_from and src[gap_from:c.start_byte].replace(b"\\\n", b"").strip(b" \t\n"):
-            return [Statement(kind="unknown", text=code[:500], via=via,
-                              reason="the parser skipped part of the command")]
+        if c.start_byte > gap_from and src[gap_from : c.start_byte].replace(b"\\\n", b"").strip(b" \t\n"):
+            return [
+                Statement(kind="unknown", text=code[:500], via=via, reason="the parser skipped part of the command")
+            ]
         gap_from = max(gap_from, c.end_byte)
     if src[gap_from:].replace(b"\\\n", b"").strip(b" \t\n"):
         return [Statement(kind="unknown", text=code[:500], via=via, reason="the parser skipped part of the command")]
     if missed:
         n = missed[0]
-        return [Statement(kind="unknown", text=code[:500], via=via,
-                          reason=f"part of the command was not analysed: {ctx.text(n)[:80]!r}")]
+        return [
+            Statement(
+                kind="unknown",
+                text=code[:500],
+                via=via,
+                reason=f"part of the command was not analysed: {ctx.text(n)[:80]!r}",
+            )
+        ]
     if not ctx.out and code.strip() and not _only_comments_or_assignments(root):
         return [Statement(kind="unknown", text=code[:500], via=via, reason="no command found")]
     return ctx.out
 
 
 def _only_comments_or_assignments(root: Node) -> bool:
-    return all(c.type in ("comment", "variable_assignment", "variable_assignments", "function_definition")
-               for c in root.named_children)
+    return all(
+        c.type in ("comment", "variable_assignment", "variable_assignments", "function_definition")
+        for c in root.named_children
+    )

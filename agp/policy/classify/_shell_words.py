@@ -8,23 +8,80 @@ import re
 from dataclasses import dataclass
 
 __all__ = (
-    "ASSIGNMENT_WORD", "BRACE_RE", "CONTINUATION_IN_WORD", "GLOB_CHARS", "RESERVED_WORDS", "SHELL_META",
-    "SYSTEM_BIN_DIRS", "URL_RE", "Abort", "Word", "ansi_c_well_formed", "check_bare_word", "comment_starts_a_word",
-    "decode_ansi_c", "is_option", "looks_pathy", "nesting_exceeds", "program_name", "unescape_dquoted",
-    "unescape_heredoc", "unescape_unquoted", "unescaped_quote",
+    "ASSIGNMENT_WORD",
+    "BRACE_RE",
+    "CONTINUATION_IN_WORD",
+    "GLOB_CHARS",
+    "RESERVED_WORDS",
+    "SHELL_META",
+    "SYSTEM_BIN_DIRS",
+    "URL_RE",
+    "Abort",
+    "Word",
+    "ansi_c_well_formed",
+    "check_bare_word",
+    "comment_starts_a_word",
+    "decode_ansi_c",
+    "is_option",
+    "looks_pathy",
+    "nesting_exceeds",
+    "program_name",
+    "unescape_dquoted",
+    "unescape_heredoc",
+    "unescape_unquoted",
+    "unescaped_quote",
 )
 
 SYSTEM_BIN_DIRS = frozenset({"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"})
-RESERVED_WORDS = frozenset({"{", "}", "!", "[[", "]]", "if", "then", "elif", "else", "fi", "do", "done", "case",
-                             "esac", "while", "until", "for", "select", "in", "function", "((", "))", "(", ")"})
+RESERVED_WORDS = frozenset(
+    {
+        "{",
+        "}",
+        "!",
+        "[[",
+        "]]",
+        "if",
+        "then",
+        "elif",
+        "else",
+        "fi",
+        "do",
+        "done",
+        "case",
+        "esac",
+        "while",
+        "until",
+        "for",
+        "select",
+        "in",
+        "function",
+        "((",
+        "))",
+        "(",
+        ")",
+    }
+)
 ASSIGNMENT_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
 SHELL_META = re.compile(r"[\s;|&$`()<>\\'\"*?\[\]{}!#~]")
 URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 GLOB_CHARS = frozenset("*?[")
 BRACE_RE = re.compile(r"\{[^{}\s]*(,|\.\.)[^{}\s]*\}")
 CONTINUATION_IN_WORD = re.compile(r"[^\s\\;|&()<>]\\\n")
-_ANSI_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
-                "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_ANSI_SIMPLE = {
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
 
 
 @dataclass(slots=True)
@@ -104,13 +161,13 @@ def decode_ansi_c(body: str) -> str | None:
             out.append(_ANSI_SIMPLE[e])
             i += 2
         elif e == "x":
-            m = re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:])
+            m = re.match(r"[0-9a-fA-F]{1,2}", body[i + 2 :])
             if not m:
                 return None
             out.append(chr(int(m.group(0), 16)))
             i += 2 + len(m.group(0))
         elif e in "uU":
-            m = re.match(rf"[0-9a-fA-F]{{1,{4 if e == 'u' else 8}}}", body[i + 2:])
+            m = re.match(rf"[0-9a-fA-F]{{1,{4 if e == 'u' else 8}}}", body[i + 2 :])
             if not m:
                 return None
             try:
@@ -119,7 +176,7 @@ def decode_ansi_c(body: str) -> str | None:
                 return None
             i += 2 + len(m.group(0))
         elif e in "01234567":
-            m = re.match(r"[0-7]{1,3}", body[i + 1:])
+            m = re.match(r"[0-7]{1,3}", body[i + 1 :])
             if m is None:  # e is an octal digit, so this matches
                 raise RuntimeError("internal error: an octal escape did not match")
             out.append(chr(int(m.group(0), 8) & 0xFF))

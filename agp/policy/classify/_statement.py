@@ -10,7 +10,15 @@ __all__ = ("KINDS", "SQL_KINDS", "Kind", "Statement")
 Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown"]
 KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown")
 SQL_KINDS: tuple[str, ...] = (
-    "select", "insert", "update", "delete", "merge", "ddl", "grant", "transaction", "unknown",
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "merge",
+    "ddl",
+    "grant",
+    "transaction",
+    "unknown",
 )
 
 

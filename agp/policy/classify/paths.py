@@ -102,13 +102,17 @@ def normalize_path(p: str, cwd: str, workspace: str, *, host_root: str | None = 
                 # `..` out of a directory we could not inspect: cannot know where it leads (the path
                 # given is the lexical guess)
                 guess = _clean_abs(cur + "/" + "/".join([".."] + todo[::-1]))
-                return ResolvedPath(path=guess, inside_workspace=False, resolved_links=links,
-                                    note="'..' after a directory outside the workspace")
+                return ResolvedPath(
+                    path=guess,
+                    inside_workspace=False,
+                    resolved_links=links,
+                    note="'..' after a directory outside the workspace",
+                )
             cur = posixpath.dirname(cur) if cur != "/" else "/"
             continue
         nxt = cur.rstrip("/") + "/" + comp
         if is_inside(nxt, ws) and root:
-            host = root.rstrip("/") + nxt[len(ws):]
+            host = root.rstrip("/") + nxt[len(ws) :]
             try:
                 st = os.lstat(host)
             except OSError:
@@ -116,13 +120,15 @@ def normalize_path(p: str, cwd: str, workspace: str, *, host_root: str | None = 
             if st is not None and stat.S_ISLNK(st.st_mode):
                 links += 1
                 if links > _MAX_LINKS:
-                    return ResolvedPath(path=nxt, inside_workspace=False, resolved_links=links,
-                                        note="too many symlinks")
+                    return ResolvedPath(
+                        path=nxt, inside_workspace=False, resolved_links=links, note="too many symlinks"
+                    )
                 try:
                     target = os.readlink(host)
                 except OSError:
-                    return ResolvedPath(path=nxt, inside_workspace=False, resolved_links=links,
-                                        note="unreadable symlink")
+                    return ResolvedPath(
+                        path=nxt, inside_workspace=False, resolved_links=links, note="unreadable symlink"
+                    )
                 parts = [c for c in target.split("/") if c not in ("", ".")]
                 todo.extend(reversed(parts))
                 if target.startswith("/"):
@@ -135,5 +141,4 @@ def normalize_path(p: str, cwd: str, workspace: str, *, host_root: str | None = 
             if not is_inside(cur, ws) and cur not in ancestors:
                 left_uninspectable = True
     inside = (not left_uninspectable) and is_inside(cur, ws)
-    return ResolvedPath(path=cur, inside_workspace=inside, is_workspace_root=inside and cur == ws,
-                        resolved_links=links)
+    return ResolvedPath(path=cur, inside_workspace=inside, is_workspace_root=inside and cur == ws, resolved_links=links)

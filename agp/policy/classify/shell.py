@@ -91,6 +91,16 @@ def _classify_shell(command: str, cwd: str) -> tuple[Statement, ...]:
         out = [Statement(kind="unknown", text=command[:500], reason="command nested too deeply to classify")]
     if not out:
         # only assignments / comments / function definitions: nothing runs, but say so
-        out = [Statement(kind="exec", program=":", argv=(":",), literal=(True,), globs=(False,), text=command[:500],
-                         cwd=cwd, reason="no command runs (assignments, comments or definitions only)")]
+        out = [
+            Statement(
+                kind="exec",
+                program=":",
+                argv=(":",),
+                literal=(True,),
+                globs=(False,),
+                text=command[:500],
+                cwd=cwd,
+                reason="no command runs (assignments, comments or definitions only)",
+            )
+        ]
     return tuple(out)

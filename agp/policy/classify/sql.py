@@ -26,20 +26,63 @@ from agp.policy.classify._statement import Statement
 
 __all__ = ("SIDE_EFFECT_FUNCTIONS", "classify_sql")
 
-SIDE_EFFECT_FUNCTIONS = frozenset({
-    "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "pg_write_file",
-    "lo_import", "lo_export", "lo_from_bytea", "lo_put", "dblink", "dblink_exec", "dblink_connect",
-    "pg_execute_server_program", "pg_reload_conf", "pg_terminate_backend", "pg_cancel_backend",
-    "set_config", "query_to_xml", "query_to_json", "xpath",  # query_to_* run a query string
-    "load_file", "sys_exec", "sys_eval", "xp_cmdshell", "xp_dirtree", "openrowset", "opendatasource",
-    "load_extension", "readfile", "writefile", "edit", "fts3_tokenizer",
-    "utl_http", "utl_file", "dbms_xmlgen", "dbms_java",
-})
+SIDE_EFFECT_FUNCTIONS = frozenset(
+    {
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "pg_stat_file",
+        "pg_write_file",
+        "lo_import",
+        "lo_export",
+        "lo_from_bytea",
+        "lo_put",
+        "dblink",
+        "dblink_exec",
+        "dblink_connect",
+        "pg_execute_server_program",
+        "pg_reload_conf",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "set_config",
+        "query_to_xml",
+        "query_to_json",
+        "xpath",  # query_to_* run a query string
+        "load_file",
+        "sys_exec",
+        "sys_eval",
+        "xp_cmdshell",
+        "xp_dirtree",
+        "openrowset",
+        "opendatasource",
+        "load_extension",
+        "readfile",
+        "writefile",
+        "edit",
+        "fts3_tokenizer",
+        "utl_http",
+        "utl_file",
+        "dbms_xmlgen",
+        "dbms_java",
+    }
+)
 
-_DIALECTS = {"psql": "postgres", "postgres": "postgres", "pgcli": "postgres", "mysql": "mysql",
-             "mariadb": "mysql", "sqlite3": "sqlite", "sqlite": "sqlite", "duckdb": "duckdb",
-             "clickhouse-client": "clickhouse", "sqlcmd": "tsql", "snowsql": "snowflake",
-             "bq": "bigquery", "trino": "trino", "presto": "presto"}
+_DIALECTS = {
+    "psql": "postgres",
+    "postgres": "postgres",
+    "pgcli": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite3": "sqlite",
+    "sqlite": "sqlite",
+    "duckdb": "duckdb",
+    "clickhouse-client": "clickhouse",
+    "sqlcmd": "tsql",
+    "snowsql": "snowflake",
+    "bq": "bigquery",
+    "trino": "trino",
+    "presto": "presto",
+}
 
 
 class _DropCommandFallbackWarnings(logging.Filter):
@@ -81,8 +124,9 @@ def _classify_one(stmt: exp.Expr, dialect: str | None, via: tuple[str, ...]) -> 
     for fn in stmt.find_all(exp.Anonymous, exp.Func):
         name = (fn.name if isinstance(fn, exp.Anonymous) else fn.sql_name()).lower()
         if name in SIDE_EFFECT_FUNCTIONS:
-            return _unknown(text, f"calls {name}(), which reaches files, programs or connections",
-                            via, ("side_effect_function",))
+            return _unknown(
+                text, f"calls {name}(), which reaches files, programs or connections", via, ("side_effect_function",)
+            )
     if isinstance(stmt, exp.Command):
         return _unknown(text, f"statement not understood by the parser: {stmt.name.upper()}", via)
     if isinstance(stmt, (exp.Copy,)):

@@ -38,25 +38,43 @@ _READ_TOOLS = {"Read": "file_path", "NotebookRead": "notebook_path"}
 _WRITE_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
 _SHELL_TOOLS = {"Bash": "command"}
 #: the null device and the process's own standard streams: reading or writing them touches no file
-_NULL_PATHS = frozenset({"/dev/null", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/0", "/dev/fd/1",
-                         "/dev/fd/2", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2"})
+_NULL_PATHS = frozenset(
+    {
+        "/dev/null",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/fd/0",
+        "/dev/fd/1",
+        "/dev/fd/2",
+        "/proc/self/fd/0",
+        "/proc/self/fd/1",
+        "/proc/self/fd/2",
+    }
+)
 #: directories whose programs are the system's own (a program run by any other path is that path)
 _SYSTEM_BIN = frozenset({"/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin", "/usr/local/sbin"})
-_DB_HINT = re.compile(r"(sql|postgres|pg|mysql|maria|sqlite|duckdb|database|db|query|bigquery|snowflake|redshift|clickhouse)", re.I)
+_DB_HINT = re.compile(
+    r"(sql|postgres|pg|mysql|maria|sqlite|duckdb|database|db|query|bigquery|snowflake|redshift|clickhouse)", re.I
+)
 _SQL_KEYS = ("sql", "query", "statement", "statements")
 _PATCH_FILE = re.compile(r"^\*\*\* (?:Add File|Update File|Delete File|Move to): (.+?)\s*$", re.M)
 _GLOB_MAGIC = re.compile(r"[*?\[]")
 _TEXT_MAX = 500
 
 
-
 #: tools that start or steer a subagent, whose own tool calls are gated one by one. Codex 0.169.0
 #: offers a multi_agent_v1 namespace (spawn_agent, send_input, wait_agent, resume_agent, close_agent)
 #: and reports spawn_agent to hooks as `spawn_agent`, the others with the namespace glued on
 #: (`multi_agent_v1wait_agent`); measured in tests/integration/conformance.
-CODEX_AGENT_TOOLS = ("multi_agent_v1send_input", "multi_agent_v1wait_agent", "multi_agent_v1resume_agent",
-                     "multi_agent_v1close_agent")
+CODEX_AGENT_TOOLS = (
+    "multi_agent_v1send_input",
+    "multi_agent_v1wait_agent",
+    "multi_agent_v1resume_agent",
+    "multi_agent_v1close_agent",
+)
 SUBAGENT_TOOLS = frozenset({"Task", "Agent", "spawn_agent", *CODEX_AGENT_TOOLS})
+
 
 def _unknown(text: str, reason: str) -> ClassifiedStatement:
     return ClassifiedStatement(kind="unknown", text=text[:_TEXT_MAX], reason=reason)
@@ -78,7 +96,7 @@ def _resolve(written: str, literal: bool, cwd: str, call: ToolCall, streams: boo
                 break
             prefix.append(seg)
         fixed = "/".join(prefix)
-        if ".." in written[len(fixed):].split("/"):
+        if ".." in written[len(fixed) :].split("/"):
             return PathFact(written, None, None)  # '..' after a wildcard: could lead anywhere
         probe = fixed or ("/" if written.startswith("/") else ".")
     r = normalize_path(probe, cwd, call.workspace, host_root=call.host_workspace)
@@ -90,7 +108,9 @@ def _resolve(written: str, literal: bool, cwd: str, call: ToolCall, streams: boo
     return PathFact(written, r.path, "root" if r.is_workspace_root else "inside", has_glob)
 
 
-def _from_classifier(s: Statement, call: ToolCall, memo: dict[tuple[str, bool, str], PathFact] | None = None) -> ClassifiedStatement:
+def _from_classifier(
+    s: Statement, call: ToolCall, memo: dict[tuple[str, bool, str], PathFact] | None = None
+) -> ClassifiedStatement:
     cwd = s.cwd or call.cwd
     memo = {} if memo is None else memo
     argv = s.argv
@@ -119,9 +139,18 @@ def _from_classifier(s: Statement, call: ToolCall, memo: dict[tuple[str, bool, s
                 program = word
                 resolved.append(_resolve(word, literal[0] if literal else False, cwd, call))
     return ClassifiedStatement(
-        kind=kind, text=s.text if len(s.text) <= _TEXT_MAX else s.text[:_TEXT_MAX], program=program, argv=argv,
-        literal=literal, paths=tuple(resolved), host=s.host, sql_kind=s.sql_kind,
-        sql_flags=s.flags if kind == "sql" else (), via=s.via, reason=s.reason or None, facts=s.flags,
+        kind=kind,
+        text=s.text if len(s.text) <= _TEXT_MAX else s.text[:_TEXT_MAX],
+        program=program,
+        argv=argv,
+        literal=literal,
+        paths=tuple(resolved),
+        host=s.host,
+        sql_kind=s.sql_kind,
+        sql_flags=s.flags if kind == "sql" else (),
+        via=s.via,
+        reason=s.reason or None,
+        facts=s.flags,
     )
 
 
@@ -147,8 +176,9 @@ def _str(inp: Any, key: str) -> str | None:
 
 
 def _path_stmt(kind: str, tool: str, path: str, call: ToolCall) -> ClassifiedStatement:
-    return ClassifiedStatement(kind=kind, text=f"{tool} {path}"[:_TEXT_MAX],
-                               paths=(_resolve(path, True, call.cwd, call, streams=False),))
+    return ClassifiedStatement(
+        kind=kind, text=f"{tool} {path}"[:_TEXT_MAX], paths=(_resolve(path, True, call.cwd, call, streams=False),)
+    )
 
 
 def _patch_writes(text: str, tool: str, call: ToolCall) -> list[ClassifiedStatement]:
@@ -157,8 +187,11 @@ def _patch_writes(text: str, tool: str, call: ToolCall) -> list[ClassifiedStatem
     out = []
     for f in _PATCH_FILE.findall(text):
         literal = not any(ch in f for ch in "$`\\")
-        out.append(ClassifiedStatement(kind="write", text=f"{tool} {f}"[:_TEXT_MAX],
-                                       paths=(_resolve(f, literal, call.cwd, call),)))
+        out.append(
+            ClassifiedStatement(
+                kind="write", text=f"{tool} {f}"[:_TEXT_MAX], paths=(_resolve(f, literal, call.cwd, call),)
+            )
+        )
     return out
 
 
@@ -180,7 +213,9 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         cmd = _str(inp, _SHELL_TOOLS[tool])
         if cmd is None:
             return [_unknown(f"{tool} call", f"{tool} input has no command string")]
-        memo: dict[tuple[str, bool, str], PathFact] = {}  # one call: the same path is resolved once (never across calls: links change)
+        memo: dict[
+            tuple[str, bool, str], PathFact
+        ] = {}  # one call: the same path is resolved once (never across calls: links change)
         found = classify_shell(cmd, call.cwd)
         if len(found) == 1 and found[0].kind == "exec" and found[0].program == "apply_patch":
             # Codex runs `apply_patch <<'EOF' ... EOF` itself (no such binary): the patch's files
@@ -201,11 +236,21 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
             return [_unknown("Glob call", "Glob input has no pattern")]
         full = pattern if pattern.startswith("/") else posixpath.join(base, pattern)
         if _brace_leaves(pattern):
-            return [_unknown(f"Glob {pattern}", "a brace alternative in the Glob pattern names another directory "
-                                                "(/, ~ or ..)")]
-        return [ClassifiedStatement(kind="read", text=f"Glob {pattern} in {base}"[:_TEXT_MAX],
-                                    paths=(_resolve(base, True, call.cwd, call, streams=False),
-                                           _resolve(full, True, call.cwd, call, streams=False)))]
+            return [
+                _unknown(
+                    f"Glob {pattern}", "a brace alternative in the Glob pattern names another directory (/, ~ or ..)"
+                )
+            ]
+        return [
+            ClassifiedStatement(
+                kind="read",
+                text=f"Glob {pattern} in {base}"[:_TEXT_MAX],
+                paths=(
+                    _resolve(base, True, call.cwd, call, streams=False),
+                    _resolve(full, True, call.cwd, call, streams=False),
+                ),
+            )
+        ]
 
     if tool == "Grep":
         base = inp.get("path") or call.cwd
@@ -230,8 +275,7 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
 
     if tool in SUBAGENT_TOOLS:  # Claude's Task (Agent since 2.1.x), Codex's multi_agent_v1 tools
         desc = _str(inp, "description") or _str(inp, "subagent_type") or _str(inp, "message") or ""
-        return [ClassifiedStatement(kind="task", text=f"{tool} {desc}"[:_TEXT_MAX],
-                                    program=_str(inp, "subagent_type"))]
+        return [ClassifiedStatement(kind="task", text=f"{tool} {desc}"[:_TEXT_MAX], program=_str(inp, "subagent_type"))]
 
     if tool.startswith("mcp__"):
         parts = tool.split("__")
@@ -242,7 +286,9 @@ def _statements(call: ToolCall) -> list[ClassifiedStatement]:
         if _DB_HINT.search(server) or _DB_HINT.search(name):
             for key in _SQL_KEYS:
                 v = inp.get(key)
-                texts = [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+                texts = (
+                    [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+                )
                 for t in texts:
                     out += [_from_classifier(s, call) for s in classify_sql(t)]
         return out

@@ -34,10 +34,10 @@ def split_url(url: str) -> tuple[str, str] | None:
         return None
     u = url.strip()
     m = _SCHEME.match(u)
-    if m and u[m.end():m.end() + 2] == "//":
+    if m and u[m.end() : m.end() + 2] == "//":
         scheme = m.group(1).lower()
-        rest = u[m.end() + 2:]
-    elif m and not u[m.end():m.end() + 1].isdigit():
+        rest = u[m.end() + 2 :]
+    elif m and not u[m.end() : m.end() + 1].isdigit():
         # 'mailto:x', 'file:/etc/passwd', 'data:...' : no authority
         return (m.group(1).lower(), "")
     else:
@@ -70,7 +70,7 @@ def url_host(url: str) -> str | None:
         close = hostport.find("]")
         if close == -1:
             return None
-        host, tail = hostport[1:close], hostport[close + 1:]
+        host, tail = hostport[1:close], hostport[close + 1 :]
         if tail and not re.fullmatch(r":[0-9]*", tail):
             return None
         try:

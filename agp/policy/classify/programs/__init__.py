@@ -77,8 +77,17 @@ def registry(*families: tuple[Program, ...]) -> Mapping[str, Program]:
     return MappingProxyType(out)
 
 
-PROGRAMS = registry(wrappers.PROGRAMS, shells.PROGRAMS, files.PROGRAMS, git.PROGRAMS, build.PROGRAMS,
-                    network.PROGRAMS, sql.PROGRAMS, basics.PROGRAMS, readers.PROGRAMS)
+PROGRAMS = registry(
+    wrappers.PROGRAMS,
+    shells.PROGRAMS,
+    files.PROGRAMS,
+    git.PROGRAMS,
+    build.PROGRAMS,
+    network.PROGRAMS,
+    sql.PROGRAMS,
+    basics.PROGRAMS,
+    readers.PROGRAMS,
+)
 _ALL = tuple(PROGRAMS.values())
 
 # ------------------------------------------------------------------------ views the walker reads
@@ -96,8 +105,9 @@ NETWORK_PROGRAMS = frozenset(p.name for p in _ALL if p.network)
 NO_PATH_OPERANDS = frozenset(p.name for p in _ALL if p.operands == "none")
 #: program -> options that give the pattern/script (then the first operand is a file); for the
 #: programs read by_options, OPTION_VALUES says it
-PATTERN_FIRST = {p.name: p.pattern_options | p.file_options for p in _ALL
-                 if p.pattern_first and p.operands != "by_options"}
+PATTERN_FIRST = {
+    p.name: p.pattern_options | p.file_options for p in _ALL if p.pattern_first and p.operands != "by_options"
+}
 #: wrapper -> options that take a value (skipped to find the wrapped command)
 WRAPPER_OPTS_WITH_ARG = {p.name: p.value_options for p in _ALL if p.role == "wrapper"}
 WRAPPERS = frozenset(WRAPPER_OPTS_WITH_ARG)
@@ -116,9 +126,14 @@ VARNAME_BUILTINS = frozenset(p.name for p in _ALL if p.varname_operands)
 CODE_OPTION_PROGRAMS = frozenset(CODE_OPTIONS) | VARNAME_BUILTINS | {"make", "gmake", "cargo"}
 #: program -> (option arity, file options, pattern options, pattern first) for programs read by_options
 OPTION_VALUES = {
-    p.name: ({**dict.fromkeys(p.value_options, 1), **dict.fromkeys(p.pair_options, 2)}, p.file_options,
-             p.pattern_options, p.pattern_first)
-    for p in _ALL if p.operands == "by_options"
+    p.name: (
+        {**dict.fromkeys(p.value_options, 1), **dict.fromkeys(p.pair_options, 2)},
+        p.file_options,
+        p.pattern_options,
+        p.pattern_first,
+    )
+    for p in _ALL
+    if p.operands == "by_options"
 }
 GNU_ABBREVIATES = frozenset(p.name for p in _ALL if p.abbreviates)
 #: program -> its option-allowlist; program -> {subcommand: allowlist} (the program's own allow then

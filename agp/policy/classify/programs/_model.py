@@ -13,8 +13,16 @@ Operands = Literal["files", "none", "by_options"]
 #: which of its operands a program writes: every operand; every operand but the first (the mode
 #: of chmod); the last (the destination of cp); every operand (mv: sources and destination);
 #: `of=` (dd); the `-o` value (sort); the current directory and the paths it names (archives)
-Writes = Literal["", "operands", "operands_after_first", "last_operand", "sources_and_destination", "of_operand",
-                 "output_option", "extracts"]
+Writes = Literal[
+    "",
+    "operands",
+    "operands_after_first",
+    "last_operand",
+    "sources_and_destination",
+    "of_operand",
+    "output_option",
+    "extracts",
+]
 #: what the walker does with the rest of the command line: run it as a command (wrapper), parse
 #: it as shell code (shell), refuse to look inside (foreign_shell: not POSIX), look for program
 #: text (interpreter), classify it as SQL (sql_client)

@@ -23,8 +23,13 @@ def _foreign(name: str) -> Program:
 
 
 def _interp(name: str, text_options: str = "", value_options: str = "", stdin: bool = True) -> Program:
-    return Program(name, role="interpreter", program_text_options=tuple(text_options.split()),
-                   value_options=options(value_options), stdin_program=stdin)
+    return Program(
+        name,
+        role="interpreter",
+        program_text_options=tuple(text_options.split()),
+        value_options=options(value_options),
+        stdin_program=stdin,
+    )
 
 
 PROGRAMS = (
@@ -37,8 +42,11 @@ PROGRAMS = (
     _interp("pypy3", "-c"),
     _interp("perl", "-e -E", "-I -M -m"),
     _interp("ruby", "-e", "-r -I -C -E"),
-    _interp("node", "-e -p --eval --print",
-            "-r --require --import --loader --experimental-loader --conditions -C --title --env-file"),
+    _interp(
+        "node",
+        "-e -p --eval --print",
+        "-r --require --import --loader --experimental-loader --conditions -C --title --env-file",
+    ),
     _interp("nodejs", "-e -p --eval --print", "-r --require --import"),
     _interp("deno", "eval", stdin=False),
     Program("bun", role="interpreter", program_text_options=("-e", "--eval"), code_options=("--shell",)),

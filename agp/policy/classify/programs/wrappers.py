@@ -14,11 +14,17 @@ def _wrapper(name: str, value_options: str = "", positionals: int = 0, **kw: obj
 
 
 PROGRAMS = (
-    _wrapper("sudo", "-u -g -C -D -h -p -r -t -U -T -R --user --group --close-from --chdir --host --prompt --role "
-                     "--type --other-user --command-timeout --chroot"),
+    _wrapper(
+        "sudo",
+        "-u -g -C -D -h -p -r -t -U -T -R --user --group --close-from --chdir --host --prompt --role "
+        "--type --other-user --command-timeout --chroot",
+    ),
     _wrapper("doas", "-u -C"),
-    _wrapper("env", "-u --unset -C --chdir -S --split-string -P --default-signal --ignore-signal --block-signal "
-                    "-a --argv0", operands="none"),
+    _wrapper(
+        "env",
+        "-u --unset -C --chdir -S --split-string -P --default-signal --ignore-signal --block-signal -a --argv0",
+        operands="none",
+    ),
     _wrapper("nice", "-n --adjustment"),
     _wrapper("timeout", "-s --signal -k --kill-after", positionals=1),
     _wrapper("time", "-o --output -f --format"),
@@ -52,12 +58,19 @@ PROGRAMS = (
     _wrapper("proxychains", "-f"),
     _wrapper("proxychains4", "-f"),
     _wrapper("dbus-launch"),
-    _wrapper("systemd-run", "-p --property -u --unit --uid --gid -E --setenv --working-directory -M --machine "
-                            "--description --slice"),
+    _wrapper(
+        "systemd-run",
+        "-p --property -u --unit --uid --gid -E --setenv --working-directory -M --machine --description --slice",
+    ),
     _wrapper("pkexec", "--user"),
     # xargs and watch build the command they run (their own rules in the walker); -i and -l take an
     # optional attached value, so they are not listed
-    Program("xargs", value_options=options("-I -n -L -P -d -E -s -a --arg-file --delimiter --max-args --max-lines "
-                                           "--max-procs --eof --max-chars --process-slot-var")),
+    Program(
+        "xargs",
+        value_options=options(
+            "-I -n -L -P -d -E -s -a --arg-file --delimiter --max-args --max-lines "
+            "--max-procs --eof --max-chars --process-slot-var"
+        ),
+    ),
     Program("watch", value_options=options("-n --interval -q --equexit")),
 )
