@@ -91,7 +91,8 @@ def prepare(scratch: Path, target: str, tests: list[str], args: argparse.Namespa
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
-    for name in ("agp", "intendants"):
+    # policies/ and images/ too: agp/_shipped links to them (relative links, kept as links)
+    for name in ("agp", "intendants", "policies", "images"):
         shutil.copytree(ROOT / name, scratch / name, ignore=_ignore, symlinks=True)
     if args.tests_at:  # the tests as committed at that revision (a baseline before new tests)
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.tests_at, "tests"],
