@@ -70,7 +70,7 @@ def _append_run(path: Path, key: SigningKey, entries: int, appenders: int, with_
     j = Journal.open(path, key, head_every=1.0)
     builtin = hasattr(j, "_tree")
     if builtin and not with_tree:
-        j._tree = _NoTree()  # the journal keeps its tree inside append (issue 6 integration)
+        j._tree = _NoTree()  # the journal keeps its tree inside append
     if not builtin and with_tree:  # a journal without the integration: maintain the tree from on_append
         j.close()
         j = Journal.open(path, key, head_every=1.0, on_append=lambda e: hook_tree.append(bytes.fromhex(e.hash)))

@@ -688,7 +688,7 @@ def _check_checkpoint(
     extra = dict(head.extra)
     note = extra.get("checkpoint")
     if note is None:
-        report.notes.append("the head carries no Merkle checkpoint (written before issue 6)")
+        report.notes.append("the head carries no Merkle checkpoint (written before heads carried checkpoints)")
         return
     from agp.journal.checkpoint import journal_origin, open_checkpoint
 

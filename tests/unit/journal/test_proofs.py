@@ -119,7 +119,7 @@ def test_an_entry_beyond_the_checkpoint_cannot_be_proved(journal):
 
 def test_no_checkpoint_is_a_usage_error(tmp_path):
     path, key, _ = make_journal(tmp_path, 3)
-    head = read_head(head_path_for(path))  # a head written before issue 6: no checkpoint in it
+    head = read_head(head_path_for(path))  # a head written before heads carried checkpoints
     write_head_file(head_path_for(path), Head.create(key, genesis=head.genesis, seq=head.seq, hash=head.hash, ts=head.ts))
     with pytest.raises(UsageError, match="no checkpoint"):
         prove_inclusion(path, 0)

@@ -1,4 +1,4 @@
-"""policies/default.toml, strict.toml and ci.toml do what issue 4 says (through the real classifiers)."""
+"""policies/default.toml, strict.toml and ci.toml do what the policy design says (through the real classifiers)."""
 
 import datetime as dt
 
@@ -52,7 +52,7 @@ def test_strict_allows_nothing_that_writes_or_runs_project_code():
     assert not [r.id for r in allows if r.program and {"pytest", "python", "npm", "make"} & set(r.program)]
 
 
-# --- the default policy, clause by clause of issue 4 ------------------------------------------
+# --- the default policy, clause by clause ------------------------------------------
 
 ALLOWED = [
     "ls -la", "cat README.md", "head -n 20 src/app.py", "tail -f log.txt", "wc -l src/*.py",
