@@ -106,6 +106,8 @@ def prepare(scratch: Path, target: str, tests: list[str], args: argparse.Namespa
     pyproject = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", pyproject)
     pyproject += "\n[tool.mutmut]\n" + "\n".join([
         f"source_paths = {json.dumps(['agp', 'intendants'])}",
+        # the shipped policies and image recipes the tests read (agp/_shipped links to them)
+        f"also_copy = {json.dumps(['policies', 'images'])}",
         f"only_mutate = {json.dumps([target])}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider'])}",
