@@ -258,6 +258,7 @@ def lint_policy(policy: Policy) -> list[str]:
     - a policy with no rules at all, or with no allow rule (everything is denied).
     """
     from agp.policy.engine import _ALL_KINDS, _IMPLIED_KINDS
+    from agp.policy.model import _STATEMENT_MATCHERS
 
     out: list[str] = []
     tighten = {i for i, pf in enumerate(policy.tiers) if pf.policy.tighten_only}
@@ -280,34 +281,7 @@ def lint_policy(policy: Policy) -> list[str]:
                     )
                 continue
             mode = f" (in {'/'.join(r.workspace_mode)} mode)" if r.workspace_mode else ""
-            stmt = [
-                k
-                for k in (
-                    "kind",
-                    "program",
-                    "subcommand",
-                    "flags_any",
-                    "flags_none",
-                    "args_any",
-                    "args_none",
-                    "args_prefix",
-                    "operands_max",
-                    "operands_min",
-                    "facts_any",
-                    "facts_none",
-                    "location",
-                    "touches",
-                    "path",
-                    "touches_path",
-                    "sql_kind",
-                    "sql_flags_any",
-                    "sql_flags_none",
-                    "host",
-                    "mcp_server",
-                    "mcp_tool",
-                )
-                if getattr(r, k) is not None
-            ]
+            stmt = [k for k in _STATEMENT_MATCHERS if getattr(r, k) is not None]
             if r.unknown:
                 if _catch_all(r.tool):
                     out.append(f"{where} allows statements no classifier could decide, for every tool{mode}")
