@@ -11,8 +11,10 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,13 +47,43 @@ print(json.dumps(out))
     return json.loads(r.stdout)
 
 
+def _bridge_readable_by_the_agent() -> tuple[Path, Path]:
+    """A copy of the claude-code bridge (stub and core, laid out as in the box) that uid 10001 can read.
+
+    The checkout may sit under a directory only root can enter (``mktemp -d`` is 0700), and
+    pytest's temp directories are 0700 too: a bridge the agent uid cannot read exits at once,
+    and an exited process's /proc/<pid>/fd belongs to root like a non-dumpable one's.
+    """
+    top = Path(tempfile.mkdtemp(prefix="agp-bridge-"))
+    top.chmod(0o755)
+    (top / "claude_code").mkdir(mode=0o755)
+    shutil.copyfile(BRIDGES["claude-code"], top / "claude_code" / "bridge.py")
+    shutil.copyfile(CORE, top / CORE.name)
+    for f in (top / "claude_code" / "bridge.py", top / CORE.name):
+        f.chmod(0o644)
+    return top, top / "claude_code" / "bridge.py"
+
+
+def _running_as_agent(pid: int, script: Path) -> bool:
+    """``pid`` has exec'd ``script`` as uid 10001 and has not exited (not a zombie)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return (fields["State"].split()[0] not in ("Z", "X") and fields["Uid"].split()[0] == str(AGENT)
+            and str(script).encode() in cmdline)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the bridge and its attacker as uid 10001")
 def test_a_running_bridge_cannot_be_opened_by_a_process_of_its_uid(tmp_path):
+    top, bridge = _bridge_readable_by_the_agent()
     # stdin pipes owned by the agent uid, as the harness's own pipes are in the box
     (vr, vw), (cr, cw) = os.pipe(), os.pipe()
     for fd in (vr, vw, cr, cw):
         os.fchown(fd, AGENT, AGENT)
-    victim = subprocess.Popen([PY, "-I", "-S", str(BRIDGES["claude-code"]), "--socket", str(tmp_path / "none")],
+    victim = subprocess.Popen([PY, "-I", "-S", str(bridge), "--socket", str(tmp_path / "none")],
                               stdin=vr, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               user=AGENT, group=AGENT, env={"PATH": "/usr/bin:/bin"})
     control = subprocess.Popen([PY, "-I", "-S", "-c", "import sys; sys.stdin.read()"], stdin=cr,
@@ -59,14 +91,16 @@ def test_a_running_bridge_cannot_be_opened_by_a_process_of_its_uid(tmp_path):
     os.close(vr)
     os.close(cr)
     try:
-        # the bridge blocks reading its stdin (held open); it is past prctl once /proc/<pid>/fd belongs to root
-        deadline = time.monotonic() + 10
-        while os.stat(f"/proc/{victim.pid}/fd").st_uid != 0:
+        # the bridge blocks reading its stdin (held open); it is past prctl once /proc/<pid>/fd belongs
+        # to root while it runs the bridge as the agent uid (before exec, and once exited, it is root's too)
+        deadline = time.monotonic() + 20
+        while not (_running_as_agent(victim.pid, bridge) and os.stat(f"/proc/{victim.pid}/fd").st_uid == 0):
             assert time.monotonic() < deadline, "the bridge never became non-dumpable"
             assert victim.poll() is None, victim.communicate()
             time.sleep(0.01)
         assert _same_uid_probe(victim.pid) == {"fd": "PermissionError", "fd0": "PermissionError",
                                                "mem": "PermissionError", "environ": "PermissionError"}
+        assert _running_as_agent(victim.pid, bridge), "the bridge exited during the probe: the probe proves nothing"
         # the control (same uid, dumpable) is open to it: the probe would see a bridge that forgot prctl
         assert _same_uid_probe(control.pid) == {"fd": "opened", "fd0": "opened", "mem": "opened",
                                                 "environ": "opened"}
@@ -83,6 +117,7 @@ def test_a_running_bridge_cannot_be_opened_by_a_process_of_its_uid(tmp_path):
             if p.poll() is None:
                 p.kill()
             p.communicate()
+        shutil.rmtree(top)
 
 
 BROKEN = {
