@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import socket
 import struct
 from dataclasses import dataclass
 from enum import Enum
@@ -35,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agp._unix import connect_unix
 from agp.errors import ProtocolError
 from agp.journal.canonical import canonicalize
 
@@ -291,13 +291,11 @@ def request_verdict(socket_path: str, request: dict[str, Any], *, timeout: float
         frame = encode_frame(request)
     except (ProtocolError, TypeError, ValueError) as exc:
         return deny(f"the request cannot be sent: {exc}")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        s.settimeout(timeout)
-        try:
-            s.connect(socket_path)
-        except OSError as exc:
-            return deny(f"the gate is not reachable at {socket_path}: {exc.strerror or exc}")
+        s = connect_unix(socket_path, timeout=timeout)
+    except OSError as exc:
+        return deny(f"the gate is not reachable at {socket_path}: {exc.strerror or exc}")
+    try:
         dec = FrameDecoder()
         try:
             s.sendall(frame)

@@ -52,6 +52,7 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
+from agp._unix import bind_unix, connect_unix
 from agp.errors import GateError, JournalWriteError
 from agp.gate._evalpool import EvalPool, EvalTimeout
 from agp.gate._flood import INLINE_MAX, FloodGuard, compact_decision, digest_record
@@ -918,32 +919,24 @@ class GateServer:
         prepare_socket_dir(self.socket_dir, uid=self._socket_uid, gid=self._socket_gid)
         path = str(self.socket_path)
         if os.path.lexists(path):
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                probe.settimeout(1.0)
-                probe.connect(path)
+                connect_unix(path, timeout=1.0).close()
             except OSError:
                 os.unlink(path)  # stale socket from a previous gate
             else:
                 raise GateError(f"another gate is already serving {path}")
-            finally:
-                probe.close()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            old = os.umask(0o177)
-            try:
-                sock.bind(path)
-            finally:
-                os.umask(old)
-            os.chmod(path, 0o600)
+            sock = bind_unix(path, mode=0o600, backlog=512)
+        except OSError as exc:
+            raise GateError(f"cannot listen on {path}: {exc.strerror or exc}") from exc
+        try:
             if self._socket_uid is not None:
                 os.chown(path, self._socket_uid, self._socket_gid if self._socket_gid is not None else -1)
-            self._bound = True
-            sock.listen(512)
-            sock.setblocking(False)
         except OSError as exc:
             sock.close()
-            raise GateError(f"cannot listen on {path}: {exc.strerror}") from exc
+            os.unlink(path)
+            raise GateError(f"cannot hand {path} to the sandbox uid: {exc.strerror or exc}") from exc
+        self._bound = True
         return sock
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[Any] = anyio.TASK_STATUS_IGNORED) -> None:

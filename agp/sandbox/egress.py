@@ -55,6 +55,7 @@ import anyio.abc
 from anyio.abc import ByteStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from agp._unix import bind_unix
 from agp.errors import SandboxError
 from agp.policy.call import ClassifiedStatement
 from agp.sandbox.relay import (
@@ -348,21 +349,10 @@ class EgressDoor:
                 await listener.aclose()
 
     def _bind(self) -> socket.socket:
-        """Bind through the directory's descriptor, so a long run directory path never exceeds the 108
-        bytes a Unix socket address holds."""
-        dfd = os.open(self.socket_path.parent, os.O_PATH | os.O_DIRECTORY)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(f"/proc/self/fd/{dfd}/{self.socket_path.name}")
-            os.chmod(self.socket_path, self.socket_mode)
-            sock.listen(128)
-            sock.setblocking(False)
+            return bind_unix(self.socket_path, mode=self.socket_mode)
         except OSError as exc:
-            sock.close()
             raise SandboxError(f"cannot listen on {self.socket_path}: {exc.strerror or exc}") from exc
-        finally:
-            os.close(dfd)
-        return sock
 
     async def _over_capacity(self, stream: ByteStream) -> None:
         self.stats["refused"] += 1

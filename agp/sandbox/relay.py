@@ -82,9 +82,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.abc
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from agp._unix import bind_unix
 from agp.errors import SandboxError
 
 __all__ = (
@@ -709,8 +711,11 @@ class ModelRelay:
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
-        listener = await anyio.create_unix_listener(self.socket_path)
-        os.chmod(self.socket_path, self.socket_mode)
+        try:
+            raw = bind_unix(self.socket_path, mode=self.socket_mode)
+        except OSError as exc:
+            raise SandboxError(f"cannot listen on {self.socket_path}: {exc.strerror or exc}") from exc
+        listener = await anyio.abc.SocketListener.from_socket(raw)
         self.connection_cap = self.limits.connection_cap()
         try:
             async with anyio.create_task_group() as tg:

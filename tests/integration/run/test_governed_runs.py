@@ -283,3 +283,22 @@ def test_a_symlink_in_the_workspace_pointing_outside_is_resolved_and_denied(tmp_
     doc = json.loads(r.stdout)
     decisions = [e["body"] for e in journal_entries(Path(doc["run_dir"])) if e["kind"] == "gate.decision"]
     assert [d["decision"] for d in decisions] == ["allow", "deny", "deny"], [d["reason"] for d in decisions]
+
+
+def test_a_run_under_a_deep_out_directory_serves_its_sockets(tmp_path):
+    # <out>/<run id>/sock/gate.sock is past the 107 bytes a Unix socket address holds
+    out = tmp_path
+    while len(str(out)) < 160:
+        out = out / ("o" * 40)
+    ws = workspace(tmp_path)
+    (tmp_path / "script.json").write_text(json.dumps([{"tool": "Bash", "input": {"command": "cat README.md"}}]))
+    r = agp("run", "--intendant", "reference", "--script", tmp_path / "script.json", "--workspace", ws,
+            "--approver", "none", "--out", out, "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(r.stdout)
+    run_dir = Path(doc["run_dir"])
+    assert len(str(run_dir / "sock" / "gate.sock")) > 107
+    decisions = [e["body"] for e in journal_entries(run_dir) if e["kind"] == "gate.decision"]
+    assert [d["decision"] for d in decisions] == ["allow"], decisions
+    assert doc["bundle_ok"], doc
+    verify_bundle_cli(Path(doc["bundle_dir"]), run_dir / "keys" / "agp.pub")
