@@ -11,6 +11,7 @@ through :class:`agp.sandbox.driver.SandboxDriver` (built by
 from __future__ import annotations
 
 import importlib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -178,7 +179,7 @@ def _sandbox_phase(
     if harness.upstream is not None:
         view.status("starting the model forwarder (loopback → relay socket)")
         box.start_forwarder()
-    env = _with_egress(box, spec_l.env, view=view, trust=bool(state.egress_ca_pem))
+    env = _with_egress(box, spec_l.env, view=view, trust=bool(state.egress_ca_pem), approval_wait=opts.approval_timeout)
     view.status(f"{opts.intendant} running in {(box.container_id or '')[:12]}")
     log_path = run_dir / "logs" / "harness.log"
     code = -1
@@ -212,14 +213,14 @@ def _sandbox_phase(
     return code
 
 
-def _with_egress(box, env, *, view, trust: bool = False) -> dict[str, str]:
+def _with_egress(box, env, *, view, trust: bool = False, approval_wait: float = 0.0) -> dict[str, str]:
     """Start the in-box forwarder to the egress door; the harness's environment with the proxy settings
     (and, in inspecting mode, the trust bundle that holds the run's CA)."""
     from agp.sandbox.driver import EGRESS_PORT
 
     view.status("starting the egress forwarder (loopback → egress door socket)")
     box.start_forwarder(EGRESS_PORT, socket="egress.sock")
-    out = {**dict(env), **egress_env(f"http://127.0.0.1:{EGRESS_PORT}", env)}
+    out = {**dict(env), **egress_env(f"http://127.0.0.1:{EGRESS_PORT}", env, approval_wait=approval_wait)}
     if trust:
         out.update(egress_trust_env())
     return out
@@ -251,10 +252,22 @@ def egress_trust_env() -> dict[str, str]:
     ) | {"NODE_EXTRA_CA_CERTS": EGRESS_CA_CERT}
 
 
-def egress_env(proxy: str, base: dict[str, str] | None = None) -> dict[str, str]:
+#: clients whose default read timeout is shorter than an approver may take to answer a `require`
+#: egress rule (the door holds the CONNECT, or the plain-HTTP request, until the decision): their
+#: variable and default, in seconds. A client that gave up would retry, and each retry is a new
+#: connection, so a new question to the approver. npm (fetch-timeout 300 s), git and curl (no read
+#: timeout while connecting through a proxy) and go wait long enough already.
+CLIENT_TIMEOUTS = {"PIP_TIMEOUT": 15, "CARGO_HTTP_TIMEOUT": 30}
+
+#: seconds a client waits beyond the approval wait (the door's own set-up, the upstream's answer)
+CLIENT_TIMEOUT_MARGIN = 30
+
+
+def egress_env(proxy: str, base: dict[str, str] | None = None, *, approval_wait: float = 0.0) -> dict[str, str]:
     """The variables that point the usual clients in the box at the egress door: curl, Python (urllib,
     requests, pip), npm, git (as ``-c http.proxy``, through GIT_CONFIG_COUNT), cargo and go. Loopback is not
-    proxied (the model relay's forwarder is there)."""
+    proxied (the model relay's forwarder is there). Clients with a short read timeout (pip, cargo) get one
+    longer than ``approval_wait``, the most a `require` rule can keep a connection waiting."""
     no_proxy = "127.0.0.1,localhost,::1"
     env = {
         "HTTPS_PROXY": proxy,
@@ -270,6 +283,8 @@ def egress_env(proxy: str, base: dict[str, str] | None = None) -> dict[str, str]
         "CARGO_HTTP_PROXY": proxy,
         "GIT_TERMINAL_PROMPT": "0",
     }
+    wait = math.ceil(approval_wait) + CLIENT_TIMEOUT_MARGIN
+    env.update({k: str(max(default, wait)) for k, default in CLIENT_TIMEOUTS.items()})
     n = int((base or {}).get("GIT_CONFIG_COUNT") or 0)
     env.update({"GIT_CONFIG_COUNT": str(n + 1), f"GIT_CONFIG_KEY_{n}": "http.proxy", f"GIT_CONFIG_VALUE_{n}": proxy})
     return env

@@ -603,3 +603,83 @@ def test_git_push_refs():
         {"ref": "refs/heads/a", "old": "0" * 40, "new": new, "action": "create"},
         {"ref": "refs/heads/b", "old": old, "new": "0" * 40, "action": "delete"}]
     assert git_push_refs(b"zzzz") == [] and git_push_refs(b"") == []
+
+
+class SlowApprove(Approve):
+    """Approves every connection, after ``delay`` seconds (an operator reading the question)."""
+
+    def __init__(self, delay: float):
+        super().__init__()
+        self.delay = delay
+
+    async def ask(self, request):
+        import threading
+
+        from agp.gate import Answer
+
+        self.asked.append(request)  # the question is posted; the answer comes later, as a person's would
+        ans = Answer(request.nonce, request.session, True, user_id="test:operator", via="test",
+                     user_name="operator", call_digest=request.call_digest)
+        threading.Timer(self.delay, self.broker.answer, (ans,)).start()
+
+
+@pytest.mark.slow
+def test_pip_waits_for_an_approval_slower_than_its_default_timeout(tmp_path):
+    """pip gives up on a connection after 15 s by default and retries on a new one, which asks the
+    approver again. With the environment agp gives the box, real pip waits out approvals that take
+    longer than that (PIP_RETRIES=0 here makes a give-up fail the download instead of asking again)."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    from agp._wiring import egress_env
+
+    root = tmp_path / "www"
+    (root / "simple" / "egpkg").mkdir(parents=True)
+    (root / "files").mkdir()
+    whl = root / "files" / "egpkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as z:
+        z.writestr("egpkg/__init__.py", "")
+        z.writestr("egpkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: egpkg\nVersion: 1.0\n")
+        z.writestr("egpkg-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("egpkg-1.0.dist-info/RECORD", "")
+    digest = hashlib.sha256(whl.read_bytes()).hexdigest()
+    (root / "simple" / "egpkg" / "index.html").write_text(
+        f'<html><body><a href="../../files/{whl.name}#sha256={digest}">{whl.name}</a></body></html>\n')
+    ca = make_ca(tmp_path / "ca", ["pypi.test"])
+    pol = """
+[[rule]]
+id = "ask-pypi"
+effect = "require"
+kind = ["egress"]
+host = ["pypi.test"]
+private = true
+"""
+    ap = SlowApprove(17.0)  # past pip's default 15 s
+    with http_server(root, tls=ca) as port, running_door(tmp_path / "run", pol, resolve={("pypi.test", port): "127.0.0.1"},
+                                                        approvers=(ap,), approval_timeout=25.0) as d:
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PIP_RETRIES": "0",
+               **egress_env(d.proxy, approval_wait=25.0)}
+        p = subprocess.run([sys.executable, "-m", "pip", "download", "egpkg==1.0", "--no-deps", "--no-cache-dir",
+                            "--disable-pip-version-check", "--index-url", f"https://pypi.test:{port}/simple",
+                            "--cert", str(ca.ca_pem), "-d", str(tmp_path / "got")],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
+    assert (tmp_path / "got" / whl.name).read_bytes() == whl.read_bytes()
+    # one question per connection (the index and the file; this upstream closes after each answer),
+    # none of them a retry of a connection pip gave up on
+    decisions = d.entries("egress.decision")
+    assert len(ap.asked) == len(decisions) == 2, [r.call["input"] for r in ap.asked]
+    assert [(x["host"], x["decision"], x["approval"]["outcome"]) for x in decisions] == [
+        ("pypi.test", "allow", "approved")] * 2
+
+
+def test_client_timeouts_follow_the_approval_wait():
+    from agp._wiring import egress_env
+
+    short = egress_env("http://127.0.0.1:8789", approval_wait=0)
+    assert (short["PIP_TIMEOUT"], short["CARGO_HTTP_TIMEOUT"]) == ("30", "30")
+    long = egress_env("http://127.0.0.1:8789", approval_wait=120.5)
+    assert (long["PIP_TIMEOUT"], long["CARGO_HTTP_TIMEOUT"]) == ("151", "151")
