@@ -17,8 +17,10 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -292,3 +294,127 @@ host = ["public.test"]
     assert aar["egress"]["journaled"]["allowed"] == len(allowed)
     assert aar["egress"]["journaled"]["denied"] == len(decisions) - len(allowed)
     assert aar["egress"]["journaled"]["bytes_down"] == sum(c["bytes_down"] for c in closes)
+
+
+CRED_PROBE = r'''
+import json, os, sys, urllib.request, urllib.error
+port = int(sys.argv[1])
+out = {"trust": os.environ.get("SSL_CERT_FILE")}
+req = urllib.request.Request(f"https://inspect.test:{port}/hello.txt", headers={"Authorization": "Bearer from-the-box"})
+try:
+    with urllib.request.urlopen(req, timeout=20) as r:
+        out["get"] = "ok: " + r.read().decode().strip()
+        out["response_headers"] = str(r.headers)
+except (urllib.error.URLError, OSError) as e:
+    out["get"] = "error: " + str(getattr(e, "reason", e))
+# everything a process in the box can read that could carry the value: every process's environment and
+# command line, and every regular file outside /proc, /sys and /dev (the workspace is checked on the host)
+dump = bytearray()
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        for what in ("environ", "cmdline"):
+            try:
+                dump += open(f"/proc/{pid}/{what}", "rb").read() + b"\n"
+            except OSError:
+                pass
+seen = 0
+for top in ("/etc", "/home", "/tmp", "/run", "/var", "/opt", "/root", "/usr/local"):
+    for d, dirs, files in os.walk(top):
+        for f in files:
+            p = os.path.join(d, f)
+            try:
+                if os.path.isfile(p) and not os.path.islink(p) and os.path.getsize(p) < 4_000_000:
+                    dump += open(p, "rb").read()
+                    seen += 1
+            except OSError:
+                pass
+out["files_read"] = seen
+open("box-dump.bin", "wb").write(bytes(dump))
+json.dump(out, open("cred.json", "w"), indent=1)
+'''
+
+
+def test_an_injected_credential_never_reaches_the_box(tmp_path):
+    """Inspecting mode with a credential from the host's secrets: the upstream gets the host's value in
+    place of the box's, and the value is in no environment, command line or file the box can read, not in
+    the engine's inspect data of the running container, and in the journal only by its name."""
+    import docker
+
+    from tests.support.egress import SEEN
+
+    value = "tok-registry-" + os.urandom(12).hex()
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "hello.txt").write_text("hello from the registry\n")
+    ca = make_ca(tmp_path / "ca", ["inspect.test"])
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "cred.py").write_text(CRED_PROBE)
+    os.mkfifo(ws / "wait.fifo")
+    for p in [ws, *ws.rglob("*")]:
+        os.lchown(p, AGENT, AGENT)
+    SEEN.clear()
+    with http_server(root, tls=ca) as port:
+        policy = tmp_path / "policy.toml"
+        policy.write_text(f"""
+[[rule]]
+id = "tools"
+effect = "allow"
+program = ["python3", "head"]
+
+[[rule]]
+id = "inspect-read"
+effect = "allow"
+kind = ["egress"]
+host = ["inspect.test"]
+method = ["GET"]
+url_path = ["/hello.txt"]
+inspect = true
+private = true
+credential_header = "Authorization: Bearer {{{{secret:REG_TOKEN}}}}"
+""")
+        script = [{"tool": "Bash", "input": {"command": f"python3 cred.py {port}"}},
+                  {"tool": "Bash", "input": {"command": "head -c 1 wait.fifo"}}]
+        (tmp_path / "script.json").write_text(json.dumps(script))
+        proc = subprocess.Popen([*AGP, "run", "--intendant", "reference", "--script", tmp_path / "script.json",
+                                 "--workspace", ws, "--policy", policy, "--approver", "none",
+                                 "--resolve", f"inspect.test:{port}:127.0.0.1", "--out", tmp_path / "runs", "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT), "SSL_CERT_FILE": str(ca.ca_pem),
+                                     "AGP_SECRET_REG_TOKEN": value})
+        try:
+            deadline = time.monotonic() + 300
+            while not (ws / "cred.json").exists():
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the probe never finished"
+                time.sleep(0.2)
+            # the running container, as the engine describes it
+            (run_id,) = [d.name for d in (tmp_path / "runs").iterdir()]
+            boxes = docker.from_env().containers.list(filters={"label": f"agp.run={run_id}"})
+            assert len(boxes) == 1 and boxes[0].status == "running", boxes
+            inspected = json.dumps(boxes[0].attrs)
+            with open(ws / "wait.fifo", "w") as f:
+                f.write("x")
+            out, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    cred = json.loads((ws / "cred.json").read_text())
+    assert cred["get"] == "ok: hello from the registry", cred
+    assert cred["trust"] == "/etc/agp/egress-trust.pem" and cred["files_read"] > 100, cred
+    assert ("/hello.txt", f"Bearer {value}") in SEEN  # the upstream got the host's secret, not the box's
+    assert all(auth != "Bearer from-the-box" for _, auth in SEEN)
+    needle = value.encode()
+    assert needle not in (ws / "box-dump.bin").read_bytes()
+    assert value not in cred["response_headers"]
+    assert value not in inspected
+    doc = json.loads(out)
+    run_dir = Path(doc["run_dir"])
+    for f in [*run_dir.rglob("*"), *ws.rglob("*")]:
+        if f.is_file() and not f.is_symlink() and not stat.S_ISFIFO(f.lstat().st_mode):
+            assert needle not in f.read_bytes(), f
+    entries = [json.loads(x) for x in (run_dir / "journal.jsonl").read_text().splitlines() if x.strip()]
+    closes = [e["body"] for e in entries if e["kind"] == "egress.close"]
+    assert [c.get("credential") for c in closes] == ["REG_TOKEN"], closes
