@@ -544,11 +544,17 @@ def _dpkg_status(client: Any, image_id: str) -> bytes:
         return member.read()
 
 
-def _apt(args: list[str], log: Log, *, cwd: Path | None = None) -> str:
+def _apt(args: list[str], log: Log, *, cwd: Path | None = None, refresh: bool = False) -> str:
+    """apt-get ARGS; with ``refresh``, a failure (no lists yet, or lists naming versions the mirror no
+    longer has) is retried once after ``apt-get update`` when we are root (it needs root)."""
     if shutil.which("apt-get") is None:
         raise SandboxError("apt-get is not available: the toolchain images take their packages from Debian's mirror")
     log("    $ apt-get " + " ".join(args[:8]) + (" ..." if len(args) > 8 else ""))
     r = subprocess.run(["apt-get", *args], capture_output=True, text=True, check=False, cwd=cwd)
+    if r.returncode != 0 and refresh and os.geteuid() == 0:
+        log("    apt-get failed: refreshing apt's package lists (apt-get update) and trying once more")
+        _apt(["update", "-qq"], log)
+        r = subprocess.run(["apt-get", *args], capture_output=True, text=True, check=False, cwd=cwd)
     if r.returncode != 0:
         raise SandboxError(
             f"apt-get {args[-1] if args else ''} failed ({r.returncode}): {(r.stderr or r.stdout)[-2000:]}"
@@ -576,6 +582,7 @@ def _resolve_debs(status: Path, packages: list[str], log: Log) -> list[tuple[str
             *packages,
         ],
         log,
+        refresh=True,
     )
     found = _INST_RE.findall(out)
     if not found and packages:
@@ -595,14 +602,7 @@ def _download_debs(debs: list[tuple[str, str, str]], log: Log) -> list[Path]:
     missing = [(n, v, a) for n, v, a in debs if not path(n, v, a).is_file()]
     if missing:
         log(f"    downloading {len(missing)} Debian package(s): {', '.join(n for n, _v, _a in missing)}")
-        try:
-            _apt(["download", *[f"{n}={v}" for n, v, _a in missing]], log, cwd=dest)
-        except SandboxError:
-            if os.geteuid() != 0:
-                raise
-            log("    apt could not fetch them: refreshing its lists (apt-get update) and trying once more")
-            _apt(["update", "-qq"], log)
-            _apt(["download", *[f"{n}={v}" for n, v, _a in missing]], log, cwd=dest)
+        _apt(["download", *[f"{n}={v}" for n, v, _a in missing]], log, cwd=dest, refresh=True)
     paths = [path(n, v, a) for n, v, a in debs]
     absent = [p.name for p in paths if not p.is_file()]
     if absent:

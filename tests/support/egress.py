@@ -271,7 +271,7 @@ def npm_package(root: Path, name: str, version: str, base_url: str, files: dict[
     (root / "tarballs").mkdir(parents=True, exist_ok=True)
     (root / "tarballs" / f"{name}-{version}.tgz").write_bytes(tgz)
     dist = {"tarball": f"{base_url}/tarballs/{name}-{version}.tgz",
-            "shasum": hashlib.sha1(tgz).hexdigest(),  # noqa: S324 - npm's own legacy field
+            "shasum": hashlib.sha1(tgz).hexdigest(),  # npm's own legacy field
             "integrity": "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()}
     packument = {"name": name, "dist-tags": {"latest": version},
                  "versions": {version: {**manifest, "dist": dist}}}
