@@ -590,6 +590,34 @@ def _resolve_debs(status: Path, packages: list[str], log: Log) -> list[tuple[str
     return sorted(found)
 
 
+def _apt_lists_state(root: Path = Path("/var/lib/apt/lists")) -> list[list[object]]:
+    """Name, size and mtime of apt's package lists: a resolution holds while they are unchanged."""
+    try:
+        files = sorted(p for p in root.iterdir() if p.is_file() and "_Packages" in p.name)
+    except OSError:
+        return []
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+def _resolve_debs_cached(status: Path, packages: list[str], log: Log) -> list[tuple[str, str, str]]:
+    """:func:`_resolve_debs`, remembered in the image cache for the same dpkg status, packages and apt
+    lists (apt builds its cache anew for a foreign status file: seconds on each ``agp images build``)."""
+    key = _digest(
+        {"status": hashlib.sha256(status.read_bytes()).hexdigest(), "packages": packages, "lists": _apt_lists_state()}
+    )
+    memo = _cache_dir() / "debs" / f"resolved-{key[:32]}.json"
+    try:
+        return [(str(n), str(v), str(a)) for n, v, a in json.loads(memo.read_text())]
+    except (OSError, ValueError, TypeError):
+        pass
+    debs = _resolve_debs(status, packages, log)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(".tmp")
+    tmp.write_text(json.dumps(debs))
+    os.replace(tmp, memo)
+    return debs
+
+
 def _download_debs(debs: list[tuple[str, str, str]], log: Log) -> list[Path]:
     """The .debs from the mirror apt uses (cached in the image cache; apt checks each against the signed
     lists). When a version is no longer on the mirror and we are root, apt's lists are refreshed once."""
@@ -656,7 +684,7 @@ def build_toolchain(
     with tempfile.TemporaryDirectory(prefix=f"agp-{name}-", dir=_cache_dir()) as tmp:
         status = Path(tmp) / "status"
         status.write_bytes(_dpkg_status(client, parent_id))
-        debs = _resolve_debs(status, packages, log)
+        debs = _resolve_debs_cached(status, packages, log)
     inputs = {
         "base": parent_id,
         "files": _sha256_files(files),
