@@ -70,7 +70,8 @@ def test_npm_in_the_box_installs_only_through_the_door(tmp_path, node_image):
         npm_package(www, "inspkg", "1.0.0", insp, {"index.js": "module.exports = 'inspected on the way';\n"})
         # the test CA for the upstreams the door does not look into; in inspecting mode npm trusts the
         # run's CA through NODE_EXTRA_CA_CERTS, which agp sets
-        for d, registry in (("app", f"{reg}/\ncafile=/workspace/ca.pem"),
+        # app's .npmrc also names a proxy of its own: agp's npm_config_* variables outrank it
+        for d, registry in (("app", f"{reg}/\ncafile=/workspace/ca.pem\nhttps-proxy=http://127.0.0.1:9/"),
                             ("denied", f"https://other.test:{port}/\ncafile=/workspace/ca.pem"),
                             ("insp", f"{insp}/"),
                             ("pub", f"{insp}/\n//inspect.test:{port}/:_authToken=box-token")):
