@@ -233,6 +233,14 @@ def _run(args: argparse.Namespace) -> int:
         approver=approver,
         model_upstream=args.model_upstream,
     )
+    if args.image is not None:
+        from agp.errors import ImagePinError
+        from agp.sandbox.images import resolve_toolchain_image
+
+        try:
+            resolve_toolchain_image(args.image, registry.get(args.intendant).image)
+        except ImagePinError as exc:
+            raise UsageError(f"--image {args.image}: {exc}") from None
     opts = RunOptions(
         intendant=args.intendant,
         task=args.task or f"script {args.script}",

@@ -166,7 +166,8 @@ def resolve_intendant_image(name: str, *, client: Any | None = None) -> ImageRef
     pins = load_pins()
     pin = pins.get(name)
     if not pin or not _ID_RE.fullmatch(str(pin.get("id", ""))):
-        raise ImagePinError(f"no pinned image for {name!r} in {pin_file()} (run `agp images build`)")
+        build = "agp images build" + (f" {name}" if name in TOOLCHAINS else "")
+        raise ImagePinError(f"no pinned image for {name!r} in {pin_file()} (run `{build}`)")
     ref = resolve_image(pin["id"], client=client)
     labels = ((client or _client()).api.inspect_image(ref.id).get("Config") or {}).get("Labels") or {}
     if labels.get("agp.inputs") != pin.get("inputs"):

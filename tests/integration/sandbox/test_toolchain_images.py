@@ -16,6 +16,7 @@ from agp.sandbox.docker import DockerSandbox
 from agp.sandbox.images import (
     _find_image_by_inputs,
     load_pins,
+    pin_file,
     resolve_intendant_image,
     resolve_toolchain_image,
 )
@@ -74,3 +75,26 @@ def test_an_image_inheriting_the_inputs_label_is_not_taken_for_the_pinned_one(do
         assert _find_image_by_inputs(docker_client, pin["inputs"], pin["tag"]) == pin["id"]
     finally:
         docker_client.images.remove(child.id, force=True, noprune=False)
+
+
+def test_agp_run_refuses_an_image_that_is_not_built_before_anything_starts(tmp_path):
+    """`agp run --image reference-node` where the pin file lacks it: exit 2, one line, no run directory."""
+    import subprocess
+    import sys
+
+    pins = json.loads(pin_file().read_text())
+    pins["images"].pop("reference-node", None)
+    (tmp_path / "images.json").write_text(json.dumps(pins))
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    os.chown(ws, 10001, 10001)
+    (tmp_path / "script.json").write_text('[{"tool": "Bash", "input": {"command": "ls"}}]')
+    r = subprocess.run([sys.executable, "-m", "agp.cli", "run", "--intendant", "reference", "--image", "reference-node",
+                        "--script", str(tmp_path / "script.json"), "--workspace", str(ws), "--approver", "none",
+                        "--out", str(tmp_path / "runs")], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT), "AGP_IMAGES_FILE": str(tmp_path / "images.json")})
+    assert r.returncode == 2, r.stderr
+    assert "--image reference-node: no pinned image for 'reference-node'" in " ".join(r.stderr.split())
+    assert "agp images build reference-node" in r.stderr
+    assert not (tmp_path / "runs").exists()
+
