@@ -43,6 +43,8 @@ class RunOptions:
     max_write_mb: float = 4096.0
     #: curl-style HOST:PORT:ADDRESS pins for the egress door (mirrors, tests)
     resolve: tuple[str, ...] = ()
+    #: a pinned image built on the intendant's own (agp.sandbox.images.TOOLCHAINS); None: its own image
+    image: str | None = None
     #: clone | mount, or None: clone for a git repository's top level, else mount
     workspace_mode: str | None = None
     #: clone mode: land the result as a branch (``branch``) or apply it to the working tree (``apply``)

@@ -131,6 +131,7 @@ def _sandbox_phase(
     from agp.sandbox import SandboxSpec, resolve_intendant_image
     from agp.sandbox.backends import open_sandbox
     from agp.sandbox.collect import snapshot
+    from agp.sandbox.images import resolve_toolchain_image
     from agp.sandbox.mounts import HOST_RUN_PATHS, host_run_paths_present
     from agp.sandbox.secrets import SecretResolver
 
@@ -144,9 +145,17 @@ def _sandbox_phase(
     # the host-run paths before the run (present or not): any change after it is an anomaly
     state.ws_rels = tuple(dict.fromkeys((*readonly, *HOST_RUN_PATHS)))
     state.ws_before = None if clone_mode else snapshot(workspace, state.ws_rels)[0]
-    image = resolve_intendant_image(harness.image)
+    image = (
+        resolve_intendant_image(harness.image)
+        if opts.image is None
+        else resolve_toolchain_image(opts.image, harness.image)
+    )
     record.image, record.image_id = str(image.ref or image), image.id
-    journal.append("sandbox.image", session, {"intendant": opts.intendant, "image_id": image.id})
+    journal.append(
+        "sandbox.image",
+        session,
+        {"intendant": opts.intendant, "image_id": image.id, **({"image": opts.image} if opts.image else {})},
+    )
     trust = egress_trust_files(state.egress_ca_pem) if state.egress_ca_pem else {}
     spec = SandboxSpec(
         image=image.id,

@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "The base is `debootstrap --variant=minbase bookworm` from the Debian mirror apt\n"
             "already uses, loaded with `docker import`; images/reference, images/claude-code and\n"
             "images/codex are built FROM it with --network none, with the harness binaries from\n"
-            "the npm packages at the versions in intendants/pins.json. Each image is labelled with\n"
+            "the npm packages at the versions in intendants/pins.json; images/reference-node is\n"
+            "built FROM the reference image with node and npm added (for `agp run --image`).\n"
+            "Each image is labelled with\n"
             "a digest of its inputs, so unchanged images are not rebuilt. The resulting image ids\n"
             "are recorded in the pin file that `agp run` reads (see `agp images list`)."
         ),
@@ -31,10 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build",
         help="build the base and the intendant images (skips unchanged ones)",
         formatter_class=HelpFormatter,
-        description="Build the base image and the intendant images, then pin their ids.\n"
-        "Needs root (debootstrap), a Docker engine and npm.",
+        description="Build the base image, the intendant images and the toolchain images, then pin their ids.\n"
+        "reference-node is the reference image with Debian's nodejs (the .debs downloaded on the host\n"
+        "with apt) and the npm CLI (its tarball from the npm registry, integrity pinned).\n"
+        "Needs root (debootstrap), a Docker engine, apt and npm.",
     )
-    b.add_argument("names", nargs="*", metavar="NAME", help="reference, claude-code, codex (default: all)")
+    b.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="reference, claude-code, codex, reference-node (default: all)",
+    )
     b.add_argument("--force", action="store_true", help="rebuild even when the inputs did not change")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.set_defaults(func=_build)
@@ -60,7 +69,7 @@ def _build(args: argparse.Namespace) -> int:
         out = out_console()
         for name, r in res.items():
             state = "built" if r.get("built") else "up to date"
-            out.print(f"{name:12} {r['id']}  {r['tag']}  ({state})", markup=False)
+            out.print(f"{name:14} {r['id']}  {r['tag']}  ({state})", markup=False)
         out.print(f"pinned in {pin_file()}", markup=False)
     return 0
 
@@ -88,7 +97,7 @@ def _list(args: argparse.Namespace) -> int:
     for r in rows:
         hv = f"  harness {r['harness_version']}" if r.get("harness_version") else ""
         out.print(
-            f"{r['name']:12} {r['id']}  {r.get('tag', '')}{hv}  "
+            f"{r['name']:14} {r['id']}  {r.get('tag', '')}{hv}  "
             f"{'present' if r['present'] else 'MISSING from the engine'}",
             markup=False,
         )

@@ -161,6 +161,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="egress door: connect HOST:PORT to ADDRESS instead of resolving HOST (curl's syntax; "
         "repeatable; for internal mirrors and tests)",
     )
+    p.add_argument(
+        "--image",
+        default=None,
+        metavar="NAME",
+        help="run the intendant in a pinned image built on its own instead of its own image: "
+        "reference-node (the reference image with node and npm; `agp images build reference-node`)",
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="hard timeout in seconds (default 1800)")
     p.add_argument(
         "--max-write-mb",
@@ -206,6 +213,15 @@ def _run(args: argparse.Namespace) -> int:
         parse_resolve(args.resolve)
     except SandboxError as exc:
         raise UsageError(str(exc)) from None
+    if args.image is not None:
+        from agp.sandbox.images import TOOLCHAINS
+
+        if TOOLCHAINS.get(args.image) != registry.get(args.intendant).image:
+            fits = [n for n, parent in TOOLCHAINS.items() if parent == registry.get(args.intendant).image]
+            raise UsageError(
+                f"--image {args.image}: not an image built on the {args.intendant} image "
+                f"(for {args.intendant}: {', '.join(fits) or 'none'})"
+            )
     if args.apply and args.workspace_mode == "mount":
         raise UsageError("--apply is for clone mode (a mounted workspace is changed in place)")
     preflight(
@@ -217,6 +233,14 @@ def _run(args: argparse.Namespace) -> int:
         approver=approver,
         model_upstream=args.model_upstream,
     )
+    if args.image is not None:
+        from agp.errors import ImagePinError
+        from agp.sandbox.images import resolve_toolchain_image
+
+        try:
+            resolve_toolchain_image(args.image, registry.get(args.intendant).image)
+        except ImagePinError as exc:
+            raise UsageError(f"--image {args.image}: {exc}") from None
     opts = RunOptions(
         intendant=args.intendant,
         task=args.task or f"script {args.script}",
@@ -231,6 +255,7 @@ def _run(args: argparse.Namespace) -> int:
         approval_timeout=args.approval_timeout,
         max_write_mb=args.max_write_mb,
         resolve=tuple(args.resolve),
+        image=args.image,
         workspace_mode=args.workspace_mode,
         land="apply" if args.apply else "branch",
         result_max_file=int(args.result_max_file_mb * 1024**2),

@@ -15,7 +15,11 @@ caches removed) and loaded with ``docker import``. The intendant images
 (``images/<name>/Dockerfile``, each starting ``ARG BASE`` / ``FROM ${BASE}``)
 are built from it with ``--network none``; the harness binaries are the native
 executables from the npm packages at the versions in ``intendants/pins.json``.
-Every image carries ``agp.inputs``, a digest of everything that went into it;
+A toolchain image (:data:`TOOLCHAINS`: ``reference-node``, the reference image with node and
+npm) is built FROM its intendant's image, also with ``--network none``: the host downloads the
+Debian packages it adds (resolved by apt against that image's own dpkg status, from the mirror apt
+uses) and the npm CLI's tarball (version and integrity pinned in ``images/<name>/npm.json``) into
+the build context. Every image carries ``agp.inputs``, a digest of everything that went into it;
 a build whose inputs did not change is skipped. The resolved ids are written to
 the pin file (:func:`pin_file`, ``<agp data dir>/images.json``), which
 :func:`resolve_intendant_image` reads at run time.
@@ -43,22 +47,29 @@ from intendants import registry
 __all__ = (
     "BASE_SUITE",
     "INTENDANTS",
+    "TOOLCHAINS",
     "ImageRef",
     "apt_mirror",
     "base_inputs",
     "build_all",
     "build_base",
     "build_intendant",
+    "build_toolchain",
     "harness_binaries",
     "harness_versions",
     "load_pins",
     "pin_file",
     "resolve_image",
     "resolve_intendant_image",
+    "resolve_toolchain_image",
 )
 
 BASE_SUITE = "bookworm"
 INTENDANTS = tuple(registry.HARNESSES[n].image for n in registry.NAMES)
+#: images built on an intendant's image with a language toolchain added: name -> the intendant image
+#: it starts FROM (images/<name>/: Dockerfile, packages.txt of Debian packages, npm.json)
+TOOLCHAINS = {"reference-node": "reference"}
+ALL_IMAGES = (*INTENDANTS, *TOOLCHAINS)
 _ID_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _DIGEST_RE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 
@@ -155,12 +166,25 @@ def resolve_intendant_image(name: str, *, client: Any | None = None) -> ImageRef
     pins = load_pins()
     pin = pins.get(name)
     if not pin or not _ID_RE.fullmatch(str(pin.get("id", ""))):
-        raise ImagePinError(f"no pinned image for {name!r} in {pin_file()} (run `agp images build`)")
+        build = "agp images build" + (f" {name}" if name in TOOLCHAINS else "")
+        raise ImagePinError(f"no pinned image for {name!r} in {pin_file()} (run `{build}`)")
     ref = resolve_image(pin["id"], client=client)
     labels = ((client or _client()).api.inspect_image(ref.id).get("Config") or {}).get("Labels") or {}
     if labels.get("agp.inputs") != pin.get("inputs"):
         raise ImagePinError(f"image {ref.id} for {name!r} does not carry the pinned inputs digest")
     return ImageRef(ref.id, f"agp/{name}", None)
+
+
+def resolve_toolchain_image(name: str, intendant_image: str, *, client: Any | None = None) -> ImageRef:
+    """The pinned toolchain image ``name``, refused unless it is one built on ``intendant_image``."""
+    if TOOLCHAINS.get(name) != intendant_image:
+        raise ImagePinError(f"image {name!r} is not built on the {intendant_image!r} image")
+    client = client or _client()
+    ref = resolve_intendant_image(name, client=client)
+    labels = (client.api.inspect_image(ref.id).get("Config") or {}).get("Labels") or {}
+    if labels.get("agp.toolchain") != name or labels.get("agp.intendant") != intendant_image:
+        raise ImagePinError(f"image {ref.id} pinned for {name!r} is not labelled as {name} on {intendant_image}")
+    return ref
 
 
 def harness_versions(*, client: Any | None = None) -> dict[str, str | None]:
@@ -275,9 +299,14 @@ def base_inputs(mirror: str | None = None) -> dict[str, Any]:
     }
 
 
-def _find_image_by_inputs(client: Any, digest: str) -> str | None:
-    imgs = client.images.list(filters={"label": f"agp.inputs={digest}"})
-    return imgs[0].id if imgs else None
+def _find_image_by_inputs(client: Any, digest: str, tag: str) -> str | None:
+    """The image built from these inputs: it carries the label and the tag the build gave it. The label
+    alone is not enough: an image built FROM an agp image (and the untagged layers a failed build of it
+    leaves behind) inherits the parent's labels, ``agp.inputs`` included."""
+    for img in client.images.list(filters={"label": f"agp.inputs={digest}"}):
+        if tag in (img.tags or []):
+            return str(img.id)
+    return None
 
 
 def _run(cmd: list[str], log: Log, **kw: Any) -> None:
@@ -298,7 +327,7 @@ def build_base(*, client: Any | None = None, force: bool = False, log: Log = pri
     client = client or _client()
     inputs = base_inputs()
     digest = _digest(inputs)
-    have = None if force else _find_image_by_inputs(client, digest)
+    have = None if force else _find_image_by_inputs(client, digest, f"agp/base:{digest[:12]}")
     if have:
         log(f"    base: up to date ({have[:19]}, inputs {digest[:12]})")
         return {"id": have, "inputs": digest, "tag": f"agp/base:{digest[:12]}", "built": False}
@@ -450,7 +479,7 @@ def build_intendant(
         "harness": {"version": version, "integrity": integrity},
     }
     digest = _digest(inputs)
-    have = None if force else _find_image_by_inputs(client, digest)
+    have = None if force else _find_image_by_inputs(client, digest, f"agp/{name}:{digest[:12]}")
     if have:
         log(f"    {name}: up to date ({have[:19]}, inputs {digest[:12]})")
         return {
@@ -495,22 +524,251 @@ def build_intendant(
         shutil.rmtree(ctx, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------- toolchain images
+
+
+def _dpkg_status(client: Any, image_id: str) -> bytes:
+    """/var/lib/dpkg/status of an image, read from a container that is created and never started."""
+    import io
+    import tarfile
+
+    c = client.containers.create(image_id, command=["true"], network_disabled=True, labels={"agp.role": "probe"})
+    try:
+        stream, _stat = c.get_archive("/var/lib/dpkg/status")
+        data = b"".join(stream)
+    finally:
+        c.remove(force=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        member = tf.extractfile("status")
+        if member is None:
+            raise SandboxError(f"image {image_id[:19]} has no /var/lib/dpkg/status")
+        return member.read()
+
+
+def _apt(args: list[str], log: Log, *, cwd: Path | None = None, refresh: bool = False) -> str:
+    """apt-get ARGS; with ``refresh``, a failure (no lists yet, or lists naming versions the mirror no
+    longer has) is retried once after ``apt-get update`` when we are root (it needs root)."""
+    if shutil.which("apt-get") is None:
+        raise SandboxError("apt-get is not available: the toolchain images take their packages from Debian's mirror")
+    log("    $ apt-get " + " ".join(args[:8]) + (" ..." if len(args) > 8 else ""))
+    r = subprocess.run(["apt-get", *args], capture_output=True, text=True, check=False, cwd=cwd)
+    if r.returncode != 0 and refresh and os.geteuid() == 0:
+        log("    apt-get failed: refreshing apt's package lists (apt-get update) and trying once more")
+        _apt(["update", "-qq"], log)
+        r = subprocess.run(["apt-get", *args], capture_output=True, text=True, check=False, cwd=cwd)
+    if r.returncode != 0:
+        raise SandboxError(
+            f"apt-get {args[-1] if args else ''} failed ({r.returncode}): {(r.stderr or r.stdout)[-2000:]}"
+        )
+    return r.stdout
+
+
+_INST_RE = re.compile(r"^Inst (\S+) (?:\[[^]]*\] )?\((\S+) .*\[(\S+)\]\)", re.M)
+
+
+def _resolve_debs(status: Path, packages: list[str], log: Log) -> list[tuple[str, str, str]]:
+    """(name, version, arch) of every package apt would add to a system whose dpkg status is ``status``
+    to install ``packages`` without recommends (a simulation: nothing is installed or locked)."""
+    out = _apt(
+        [
+            "-s",
+            "-o",
+            f"Dir::State::status={status}",
+            "-o",
+            "Debug::NoLocking=1",
+            "-o",
+            "APT::Get::Show-User-Simulation-Note=0",
+            "install",
+            "--no-install-recommends",
+            *packages,
+        ],
+        log,
+        refresh=True,
+    )
+    found = _INST_RE.findall(out)
+    if not found and packages:
+        raise SandboxError(f"apt resolved no package to install for {packages} (already in the image?): {out[-1000:]}")
+    return sorted(found)
+
+
+def _apt_lists_state(root: Path = Path("/var/lib/apt/lists")) -> list[list[object]]:
+    """Name, size and mtime of apt's package lists: a resolution holds while they are unchanged."""
+    try:
+        files = sorted(p for p in root.iterdir() if p.is_file() and "_Packages" in p.name)
+    except OSError:
+        return []
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+def _resolve_debs_cached(status: Path, packages: list[str], log: Log) -> list[tuple[str, str, str]]:
+    """:func:`_resolve_debs`, remembered in the image cache for the same dpkg status, packages and apt
+    lists (apt builds its cache anew for a foreign status file: seconds on each ``agp images build``)."""
+    key = _digest(
+        {"status": hashlib.sha256(status.read_bytes()).hexdigest(), "packages": packages, "lists": _apt_lists_state()}
+    )
+    memo = _cache_dir() / "debs" / f"resolved-{key[:32]}.json"
+    try:
+        return [(str(n), str(v), str(a)) for n, v, a in json.loads(memo.read_text())]
+    except (OSError, ValueError, TypeError):
+        pass
+    debs = _resolve_debs(status, packages, log)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(".tmp")
+    tmp.write_text(json.dumps(debs))
+    os.replace(tmp, memo)
+    return debs
+
+
+def _download_debs(debs: list[tuple[str, str, str]], log: Log) -> list[Path]:
+    """The .debs from the mirror apt uses (cached in the image cache; apt checks each against the signed
+    lists). When a version is no longer on the mirror and we are root, apt's lists are refreshed once."""
+    dest = _cache_dir() / "debs"
+    dest.mkdir(parents=True, exist_ok=True)
+
+    def path(n: str, v: str, a: str) -> Path:
+        return dest / f"{n}_{v.replace(':', '%3a')}_{a}.deb"
+
+    missing = [(n, v, a) for n, v, a in debs if not path(n, v, a).is_file()]
+    if missing:
+        log(f"    downloading {len(missing)} Debian package(s): {', '.join(n for n, _v, _a in missing)}")
+        _apt(["download", *[f"{n}={v}" for n, v, _a in missing]], log, cwd=dest, refresh=True)
+    paths = [path(n, v, a) for n, v, a in debs]
+    absent = [p.name for p in paths if not p.is_file()]
+    if absent:
+        raise SandboxError(f"apt-get download left out {absent}")
+    return paths
+
+
+def _npm_tarball(pin: dict[str, str], log: Log) -> Path:
+    """The npm registry's tarball of ``pin['package']@pin['version']``, checked against ``pin['integrity']``."""
+    import base64
+
+    algo, _, want = pin["integrity"].partition("-")
+    if algo != "sha512" or not want:
+        raise SandboxError(f"npm.json: integrity must be sha512-<base64>, not {pin['integrity']!r}")
+    dest = _cache_dir() / "npm"
+    dest.mkdir(parents=True, exist_ok=True)
+    name = f"{pin['package'].lstrip('@').replace('/', '-')}-{pin['version']}.tgz"
+    out = dest / name
+
+    def ok(p: Path) -> bool:
+        return p.is_file() and base64.b64encode(hashlib.sha512(p.read_bytes()).digest()).decode() == want
+
+    if ok(out):
+        return out
+    if shutil.which("npm") is None:
+        raise SandboxError("npm is not installed; it is needed to fetch the npm CLI's tarball")
+    log(f"    npm pack {pin['package']}@{pin['version']}")
+    _run(["npm", "pack", "--silent", "--pack-destination", str(dest), f"{pin['package']}@{pin['version']}"], log)
+    if not ok(out):
+        got = base64.b64encode(hashlib.sha512(out.read_bytes()).digest()).decode() if out.is_file() else None
+        out.unlink(missing_ok=True)
+        raise SandboxError(f"{name}: integrity sha512-{got} is not the pinned {pin['integrity']}")
+    return out
+
+
+def build_toolchain(
+    name: str, parent_id: str, *, client: Any | None = None, force: bool = False, log: Log = print
+) -> dict[str, Any]:
+    """Build images/<name>/Dockerfile FROM its intendant's image (``parent_id``) with the Debian packages
+    and the npm CLI downloaded on the host, offline (--network none); skipped if the inputs match."""
+    client = client or _client()
+    if name not in TOOLCHAINS:
+        raise SandboxError(f"unknown toolchain image {name!r} (one of {', '.join(TOOLCHAINS)})")
+    ddir = _repo() / "images" / name
+    files = sorted(p for p in ddir.rglob("*") if p.is_file())
+    packages = sorted(
+        {w for line in (ddir / "packages.txt").read_text().splitlines() for w in line.split("#", 1)[0].split()}
+    )
+    npm_pin = json.loads((ddir / "npm.json").read_text())
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"agp-{name}-", dir=_cache_dir()) as tmp:
+        status = Path(tmp) / "status"
+        status.write_bytes(_dpkg_status(client, parent_id))
+        debs = _resolve_debs_cached(status, packages, log)
+    inputs = {
+        "base": parent_id,
+        "files": _sha256_files(files),
+        "debs": [f"{n}={v} {a}" for n, v, a in debs],
+        "npm": {k: npm_pin[k] for k in ("package", "version", "integrity")},
+    }
+    digest = _digest(inputs)
+    have = None if force else _find_image_by_inputs(client, digest, f"agp/{name}:{digest[:12]}")
+    if have:
+        log(f"    {name}: up to date ({have[:19]}, inputs {digest[:12]})")
+        return {
+            "id": have,
+            "inputs": digest,
+            "tag": f"agp/{name}:{digest[:12]}",
+            "built": False,
+            "harness_version": None,
+        }
+    deb_paths = _download_debs(debs, log)
+    tarball = _npm_tarball(npm_pin, log)
+    ctx = Path(tempfile.mkdtemp(prefix=f"ctx-{name}-", dir=_cache_dir()))
+    try:
+        shutil.copy2(ddir / "Dockerfile", ctx / "Dockerfile")
+        (ctx / "debs").mkdir()
+        for src, dst in [*((p, ctx / "debs" / p.name) for p in deb_paths), (tarball, ctx / "npm.tgz")]:
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        labels = {
+            "agp.inputs": digest,
+            "agp.role": "intendant",
+            "agp.intendant": TOOLCHAINS[name],
+            "agp.toolchain": name,
+        }
+        tag = f"agp/{name}:{digest[:12]}"
+        log(
+            f"    {name}: docker build --network none --build-arg BASE={parent_id[:19]}… "
+            f"({len(deb_paths)} .debs, {npm_pin['package']}@{npm_pin['version']})"
+        )
+        try:
+            image, _logs = client.images.build(
+                path=str(ctx),
+                tag=tag,
+                buildargs={"BASE": parent_id},
+                network_mode="none",
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                pull=False,
+            )
+        except Exception as exc:  # docker.errors.BuildError / APIError
+            steps = [str(x.get("stream") or x.get("error") or "") for x in getattr(exc, "build_log", None) or []]
+            tail = "".join(steps)[-1500:].strip()
+            raise SandboxError(f"building {name} failed: {exc}" + (f"\n{tail}" if tail else "")) from exc
+        log(f"    {name}: built {image.id[:19]} in {time.monotonic() - t0:.0f}s")
+        return {"id": image.id, "inputs": digest, "tag": tag, "built": True, "harness_version": None}
+    finally:
+        shutil.rmtree(ctx, ignore_errors=True)
+
+
 def build_all(
     *, only: list[str] | None = None, force: bool = False, client: Any | None = None, log: Log = print
 ) -> dict[str, dict[str, Any]]:
-    """Build the base and the intendant images (all, or ``only``), then record their ids in the pin file."""
+    """Build the base, the intendant images and the toolchain images (all, or ``only``, with the intendant
+    images they start from), then record their ids in the pin file."""
     client = client or _client()
-    names = list(only or INTENDANTS)
+    names = list(only or ALL_IMAGES)
     for n in names:
-        if n not in INTENDANTS:
-            raise SandboxError(f"unknown image {n!r} (one of {', '.join(INTENDANTS)})")
+        if n not in ALL_IMAGES:
+            raise SandboxError(f"unknown image {n!r} (one of {', '.join(ALL_IMAGES)})")
+    intendants = [n for n in INTENDANTS if n in names or any(TOOLCHAINS.get(t) == n for t in names)]
     pins = load_pins()
     base = build_base(client=client, force=force, log=log)
     pins["base"] = {k: base[k] for k in ("id", "inputs", "tag")}
     _save_pins(pins)
     results = {"base": base}
-    for n in names:
+    for n in intendants:
         r = build_intendant(n, base["id"], client=client, force=force, log=log)
+        results[n] = r
+        pins[n] = {k: r[k] for k in ("id", "inputs", "tag", "harness_version")}
+        _save_pins(pins)
+    for n in (t for t in TOOLCHAINS if t in names):
+        r = build_toolchain(n, results[TOOLCHAINS[n]]["id"], client=client, force=force, log=log)
         results[n] = r
         pins[n] = {k: r[k] for k in ("id", "inputs", "tag", "harness_version")}
         _save_pins(pins)

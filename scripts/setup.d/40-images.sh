@@ -3,7 +3,10 @@
 # minbase bookworm base from the Debian mirror apt already uses, loaded with
 # `docker import`, then images/reference, images/claude-code and images/codex
 # built FROM it with --network none and the harness binaries from npm at the
-# versions in intendants/pins.json. Unchanged inputs are not rebuilt. The image
+# versions in intendants/pins.json, and images/reference-node FROM the reference
+# image with Debian's nodejs (.debs fetched on the host by apt) and the npm CLI
+# (tarball from the npm registry, integrity pinned), for `agp run --image
+# reference-node` and the npm tests. Unchanged inputs are not rebuilt. The image
 # ids are pinned in ${AGP_HOME:-~/.local/share/agp}/images.json (`agp images list`).
 set -euo pipefail
 root="${AGP_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"

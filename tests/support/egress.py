@@ -245,3 +245,35 @@ def urlopen_via(proxy: str, url: str, *, ca: Path | None = None, data: bytes | N
         return e.code, e.read()
 
 
+
+
+def npm_package(root: Path, name: str, version: str, base_url: str, files: dict[str, str]) -> dict[str, str]:
+    """A minimal npm registry entry under ``root`` (served by :func:`http_server`): the packument at
+    ``/<name>`` (what ``npm install`` asks first) and the tarball at ``/tarballs/<name>-<version>.tgz``
+    (``package/`` inside, as ``npm pack`` makes it), named by ``base_url`` with its sha512 integrity."""
+    import base64
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    manifest = {"name": name, "version": version, "main": "index.js"}
+    members = {"package/package.json": json.dumps(manifest, indent=2),
+               **{f"package/{k}": v for k, v in files.items()}}
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for path, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), 0o644, 499162500
+            tf.addfile(info, io.BytesIO(data))
+    tgz = gzip.compress(raw.getvalue(), mtime=0)
+    (root / "tarballs").mkdir(parents=True, exist_ok=True)
+    (root / "tarballs" / f"{name}-{version}.tgz").write_bytes(tgz)
+    dist = {"tarball": f"{base_url}/tarballs/{name}-{version}.tgz",
+            "shasum": hashlib.sha1(tgz).hexdigest(),  # npm's own legacy field
+            "integrity": "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()}
+    packument = {"name": name, "dist-tags": {"latest": version},
+                 "versions": {version: {**manifest, "dist": dist}}}
+    (root / name).write_text(json.dumps(packument))
+    return dist

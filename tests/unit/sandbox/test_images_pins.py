@@ -54,3 +54,18 @@ def test_apt_mirror_skips_disabled_deb822(tmp_path):
     (d / "a.sources").write_text("Enabled: no\nTypes: deb\nURIs: http://off.example/debian\nSuites: bookworm\n\n"
                                  "Types: deb\nURIs: http://on.example/debian\nSuites: bookworm\n")
     assert apt_mirror(root=tmp_path) == "http://on.example/debian"
+
+
+def test_apt_simulation_lines_give_name_version_arch_including_upgrades():
+    from agp.sandbox.images import _INST_RE
+
+    out = ("NOTE: This is only a simulation!\n"
+           "Inst libuv1 (1.44.2-1+deb12u1 Debian:12.15/oldstable, Debian-Security:12/oldstable-security [amd64])\n"
+           "Inst libssl3 [3.0.11-1~deb12u2] (3.0.17-1~deb12u2 Debian:12.15/oldstable [amd64])\n"
+           "Inst nodejs (18.20.4+dfsg-1~deb12u3 Debian-Security:12/oldstable-security [amd64]) []\n"
+           "Inst node-xtend (4.0.2-3 Debian:12.15/oldstable [all])\n"
+           "Conf libuv1 (1.44.2-1+deb12u1 Debian:12.15/oldstable [amd64])\n")
+    assert _INST_RE.findall(out) == [("libuv1", "1.44.2-1+deb12u1", "amd64"),
+                                     ("libssl3", "3.0.17-1~deb12u2", "amd64"),
+                                     ("nodejs", "18.20.4+dfsg-1~deb12u3", "amd64"),
+                                     ("node-xtend", "4.0.2-3", "all")]
