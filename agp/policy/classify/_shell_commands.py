@@ -579,8 +579,12 @@ class Commands:
             )
 
     def urls(self, prog: str, args: list[Word], env: Env, text: str) -> None:
-        if prog not in NETWORK_PROGRAMS and not any("://" in a.value for a in args):
-            return
+        if prog not in NETWORK_PROGRAMS:
+            for a in args:
+                if "://" in a.value:
+                    break
+            else:
+                return
         for a in args:
             if not a.literal:
                 if prog in NETWORK_PROGRAMS:

@@ -41,7 +41,7 @@ class OptionRead:
 
 
 def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
-    out = OptionRead()
+    out = OptionRead(None, [], [], [])
     n = len(args)
     i = 0
     after_dd = False
