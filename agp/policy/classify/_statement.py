@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 __all__ = ("KINDS", "SQL_KINDS", "Kind", "Statement")
@@ -24,8 +24,7 @@ SQL_KINDS: tuple[str, ...] = (
 )
 
 
-# not slots: exec_statement() fills the instance dict in one call (the walker makes one per command)
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Statement:
     """One thing a tool call does, as far as static analysis can tell.
 
@@ -90,26 +89,24 @@ class Statement:
         text: str,
     ) -> Statement:
         """``Statement(kind, program, argv, ..., text)`` (host, url, sql_kind None; reason ''), the
-        same value made without the frozen dataclass's per-field ``__init__``: the shell walker
-        makes one per command and this is a tenth of its time on long commands."""
+        same value made through the slots' setters, without the frozen dataclass's ``__init__``
+        (object.__setattr__ per field): the shell walker makes one per command."""
         s = _new(cls)
-        s.__dict__.update(
-            kind=kind,
-            program=program,
-            argv=argv,
-            literal=literal,
-            globs=globs,
-            paths=paths,
-            paths_literal=paths_literal,
-            cwd=cwd,
-            host=None,
-            url=None,
-            sql_kind=None,
-            flags=flags,
-            via=via,
-            text=text,
-            reason="",
-        )
+        _set_kind(s, kind)
+        _set_program(s, program)
+        _set_argv(s, argv)
+        _set_literal(s, literal)
+        _set_globs(s, globs)
+        _set_paths(s, paths)
+        _set_paths_literal(s, paths_literal)
+        _set_cwd(s, cwd)
+        _set_host(s, None)
+        _set_url(s, None)
+        _set_sql_kind(s, None)
+        _set_flags(s, flags)
+        _set_via(s, via)
+        _set_text(s, text)
+        _set_reason(s, "")
         return s
 
     @property
@@ -149,3 +146,23 @@ class Statement:
         if self.reason:
             out["reason"] = self.reason
         return out
+
+
+# the slots' own setters (what the frozen dataclass's __init__ reaches through object.__setattr__)
+(
+    _set_kind,
+    _set_program,
+    _set_argv,
+    _set_literal,
+    _set_globs,
+    _set_paths,
+    _set_paths_literal,
+    _set_cwd,
+    _set_host,
+    _set_url,
+    _set_sql_kind,
+    _set_flags,
+    _set_via,
+    _set_text,
+    _set_reason,
+) = (Statement.__dict__[f.name].__set__ for f in fields(Statement))

@@ -17,7 +17,11 @@ def test_statement_fast_is_the_constructor():
     slow = Statement("exec", "ls", ("ls", "$X"), (True, False), (False, False), ("/w/a",), (True,), "/w", None, None,
                      None, ("glob",), ("sudo",), "ls $X", "")
     assert fast == slow and hash(fast) == hash(slow)
-    assert set(vars(fast)) == {f.name for f in dataclasses.fields(Statement)}
+    assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+    # every field set, each from its own argument (all values distinct)
+    fast = Statement.fast(*[(i,) for i in range(11)])  # type: ignore[arg-type]
+    assert [getattr(fast, f.name) for f in dataclasses.fields(Statement)] == [
+        (0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), None, None, None, (8,), (9,), (10,), ""]
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.program = "rm"  # type: ignore[misc]
 
