@@ -54,10 +54,22 @@ from agp.policy.classify.programs import (
 )
 from agp.policy.classify.programs._model import Allow
 from agp.policy.classify.programs.build import PYTHON_ALLOW, PYTHON_MODULE_ALLOW
+from agp.policy.classify.programs.linters import PYTHON_MODULE_PROGRAMS as _LINTER_MODULES
+
+#: programs whose allowlist also applies when they are named by a path (a project's own copy)
+BY_BASENAME = frozenset(
+    {"ruff", "mypy", "black", "isort", "flake8", "tsc", "npx", *(p for p in ALLOWLISTS if p.startswith("pip"))}
+    | {p for p in SUBCOMMAND_ALLOWLISTS if p.startswith("pip")}
+)
+#: python -m MODULE whose command line is that of the program of the same name
+PYTHON_MODULE_PROGRAMS = _LINTER_MODULES | {"pip"}
 from agp.policy.classify.sql import classify_sql, dialect_for
 from agp.policy.classify.urls import url_host
 
 __all__ = ("Commands",)
+
+#: a configuration file named by a plain relative path (config_values): letters, digits, . _ - /
+_PLAIN_RELATIVE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*")
 
 
 class Commands:
@@ -107,13 +119,16 @@ class Commands:
         flags: tuple[str, ...],
         is_path: bool,
     ) -> tuple[str, ...]:
-        if prog not in ALLOWLISTS and prog not in SUBCOMMAND_ALLOWLISTS:
+        known = prog
+        if is_path and (base := prog.rsplit("/", 1)[-1]) in BY_BASENAME:
+            known = base  # .venv/bin/ruff, node_modules/.bin/tsc: the tool the project installed
+        if known not in ALLOWLISTS and known not in SUBCOMMAND_ALLOWLISTS:
             return self.program_rules(prog, first, args, env, stdin, text, flags, is_path)
         # the allowlist's statements come after the program's own (the exec statement names the rule
         # that decides, e.g. a deny on `git -c`)
         out = self.ctx.out
         mark = len(out)
-        self.allowlist(prog, args, env, text)
+        self.allowlist(known, args, env, text)
         extra = out[mark:]
         del out[mark:]
         try:
@@ -275,7 +290,7 @@ class Commands:
         if allow is not None:
             self.apply_allow(prog, allow, args, env, text)
             return
-        before, table = SUBCOMMAND_ALLOWLISTS[prog]
+        before, table, closed = SUBCOMMAND_ALLOWLISTS[prog]
         i = 0
         while i < len(args) and args[i].literal and args[i].value[:1] == "-" and args[i].value != "-":
             i += 1
@@ -287,6 +302,10 @@ class Commands:
                 self.unknown(env, text, f"{prog}: subcommand decided at run time: {sub.source[:60]}", program=prog)
             elif sub.value in table:
                 self.apply_allow(f"{prog} {sub.value}", table[sub.value], args[i + 1 :], env, text)
+            elif closed:
+                self.unknown(
+                    env, text, f"{prog} {sub.value[:40]}: a subcommand the classifier does not know", program=prog
+                )
 
     def apply_allow(self, prog: str, allow: Allow, args: list[Word], env: Env, text: str) -> bool:
         """Read ``args`` against ``allow``; False when an unknown statement was emitted."""
@@ -307,6 +326,16 @@ class Commands:
                 ok = False
             else:
                 self.file_stmt("read", [w], env, text, prog.split(" ")[0])
+        for opt, w in r.configs:
+            if not (w.literal and _PLAIN_RELATIVE.fullmatch(w.value) and ".." not in w.value.split("/")):
+                self.unknown(
+                    env,
+                    text,
+                    f"{prog} {opt} loads {w.source[:60]!r}: configuration from outside the working directory, "
+                    "an inline setting or a descriptor",
+                    program=prog.split(" ")[0],
+                )
+                ok = False
         for _opt, w in r.writes:
             self.file_stmt("write", [w], env, text, prog.split(" ")[0])
         if prog == "jq" and r.operands:
@@ -929,6 +958,10 @@ class Commands:
                     # the interpreter's own options, then the module's command line
                     self.apply_allow(prog, PYTHON_ALLOW, args[:i], env, text)
                     self.apply_allow(f"{prog} -m {mod}", PYTHON_MODULE_ALLOW[mod], rest, env, text)
+                elif mod in PYTHON_MODULE_PROGRAMS:
+                    # python -m mypy / pip / ...: the program's own command line
+                    self.apply_allow(prog, PYTHON_ALLOW, args[:i], env, text)
+                    self.allowlist(mod, rest, env, text)
                 elif mod in CODE_OPTIONS:
                     self.code_options(mod, rest, env, text)
                 break

@@ -32,16 +32,19 @@ def is_stdin_like(v: str) -> bool:
 @dataclass(slots=True)
 class OptionRead:
     """problem: why the command line is not understood (None: every option is known);
-    reads / writes: (option, value word) of file_values / write_values options; operands: the rest."""
+    reads / writes: (option, value word) of file_values (and config_values) / write_values options;
+    operands: the rest; configs: those of config_values options."""
 
     problem: str | None = None
     reads: list[tuple[str, Word]] = field(default_factory=list)
     writes: list[tuple[str, Word]] = field(default_factory=list)
     operands: list[Word] = field(default_factory=list)
+    #: (option, value word) of config_values options (also in reads)
+    configs: list[tuple[str, Word]] = field(default_factory=list)
 
 
 def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
-    out = OptionRead(None, [], [], [])
+    out = OptionRead(None, [], [], [], [])
     n = len(args)
     i = 0
     after_dd = False
@@ -55,8 +58,10 @@ def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
         else:
             out.problem = out.problem or f"{prog} {opt} is missing its value"
             return 0
-        if opt in allow.file_values:
+        if opt in allow.file_values or opt in allow.config_values:
             out.reads.append((opt, w))
+        if opt in allow.config_values:
+            out.configs.append((opt, w))
         if opt in allow.write_values:
             out.writes.append((opt, w))
         return took

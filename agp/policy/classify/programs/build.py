@@ -78,6 +78,63 @@ _NPM_ALLOW = Allow(
     short_values="w",
     source="npm 9 run-script --help (npm help run-script)",
 )
+_NPM_INSTALL_LONG = (
+    "--silent --quiet --verbose --help --workspaces --include-workspace-root --ignore-scripts --foreground-scripts "
+    "--save --no-save --save-prod --save-dev --save-optional --save-peer --save-bundle --save-exact "
+    "--legacy-bundling --global-style --strict-peer-deps --legacy-peer-deps --prefer-dedupe --no-package-lock "
+    "--package-lock-only --no-audit --no-fund --no-bin-links --dry-run --install-links --prefer-offline "
+    "--prefer-online --offline --force --no-optional --production --strict-allow-scripts"
+)
+_NPM_INSTALL_VALUES = (
+    "--loglevel --workspace --install-strategy --omit --include --before --min-release-age "
+    "--min-release-age-exclude --cpu --os --libc --allow-scripts"
+)
+# npm install/i/add/ci: -g/--global (installs outside the project), --prefix, --registry, --userconfig,
+# --script-shell, --node-options and every other `--key=value` (npm configuration) are left out
+_NPM_INSTALL = Allow(
+    short="sqdSPDOBEf",
+    short_values="w",
+    long=options(_NPM_INSTALL_LONG),
+    long_values=options(_NPM_INSTALL_VALUES),
+    source="npm 11.19.1 install --help, ci --help",
+)
+_NPM_QUERY = Allow(  # ls/list, view/info/show, outdated, help
+    short="sqdal",
+    short_values="w",
+    long=options("--silent --quiet --verbose --help --all --long --json --parseable --workspaces --link --global"),
+    long_values=options("--loglevel --workspace --depth --omit --include"),
+    source="npm 11.19.1 ls --help, view --help",
+)
+_NPM_SUBCOMMANDS = (
+    *((sub, _NPM_ALLOW) for sub in ("test", "t", "tst", "run", "run-script", "rum", "urn", "start", "stop", "restart")),
+    *((sub, _NPM_INSTALL) for sub in ("install", "i", "add", "in", "ci", "clean-install", "ic", "uninstall", "remove",
+                                        "rm", "un", "unlink", "r", "rebuild", "rb", "prune", "dedupe", "ddp")),
+    *((sub, _NPM_QUERY) for sub in ("ls", "list", "la", "ll", "view", "info", "show", "v", "outdated", "help")),
+)
+# yarn and pnpm run a package script named as the subcommand (`yarn lint`): their other subcommands
+# stay open; install/add use these (yarn 1 and 4, pnpm 9 --help)
+_YARN_INSTALL = Allow(
+    short="sDPOETWh",
+    long=options(
+        "--silent --verbose --help --frozen-lockfile --immutable --immutable-cache --check-cache --pure-lockfile "
+        "--prefer-offline --offline --ignore-scripts --no-lockfile --production --prod --dev --peer --optional "
+        "--exact --tilde --force --ignore-engines --ignore-optional --non-interactive --no-progress "
+        "--mode=skip-build --cached --interactive"
+    ),
+    long_values=options("--network-timeout --mode"),
+    source="yarn 1.22 install/add --help; yarn 4 install/add --help",
+)
+_PNPM_INSTALL = Allow(
+    short="sDPOEh",
+    short_values="w",
+    long=options(
+        "--silent --help --frozen-lockfile --no-frozen-lockfile --prefer-offline --offline --ignore-scripts "
+        "--prod --production --dev --save-dev --save-prod --save-optional --save-peer --save-exact "
+        "--workspace-root --recursive --lockfile-only --fix-lockfile --force --no-optional"
+    ),
+    long_values=options("--filter --reporter --loglevel --workspace"),
+    source="pnpm 9 install --help, add --help",
+)
 _CARGO_ALLOW = Allow(
     short="qvrF",
     short_values="pj",
@@ -92,6 +149,101 @@ _CARGO_ALLOW = Allow(
     ),
     source="cargo 1.63 test --help (Debian 12)",
 )
+_CARGO_COMMON_LONG = "--quiet --verbose --locked --frozen --offline --help"
+_CARGO_BUILD = Allow(  # build/b, check/c, run/r, doc/d, bench, clippy (its lint flags after --)
+    short="qvrFh",
+    short_values="pjF",
+    long=options(
+        _CARGO_COMMON_LONG + " --release --lib --bins --tests --benches --examples --all-targets --all-features "
+        "--no-default-features --workspace --all --future-incompat-report --ignore-rust-version --keep-going "
+        "--unit-graph --no-deps --document-private-items --fix --allow-dirty --allow-staged --no-run "
+        "--no-fail-fast"
+    ),
+    long_values=options(
+        "--package --exclude --features --jobs --bin --test --bench --example --color --message-format "
+        "--target --profile --target-dir --artifact-dir"
+    ),
+    long_optional=options("--timings"),
+    write_values=options("--target-dir --artifact-dir"),
+    source="cargo 1.95.0 build --help, check --help, run --help, clippy --help (cargo 1.63 in Debian 12)",
+)
+_CARGO_FMT = Allow(
+    short="qvph",
+    short_values="p",
+    long=options("--quiet --verbose --check --all --help --version"),
+    long_values=options("--package --message-format"),
+    source="cargo 1.95.0 fmt --help",
+)
+_CARGO_DEPS = Allow(  # fetch, generate-lockfile, update, tree, metadata, add, remove/rm, clean, pkgid, locate-project
+    short="qvpwDeidrFnh",
+    short_values="peF",
+    long=options(
+        _CARGO_COMMON_LONG + " --workspace --all-features --no-default-features --default-features --dev --build "
+        "--optional --no-optional --dry-run --aggressive --recursive --breaking --invert --no-dedupe --duplicates "
+        "--no-deps --release --doc --all-targets"
+    ),
+    long_values=options(
+        "--package --features --target --color --precise --edges --depth --prefix --charset --format "
+        "--format-version --filter-platform --rename --git --branch --tag --rev --path --profile --message-format"
+    ),
+    source="cargo 1.95.0 fetch/update/tree/metadata/add/remove/clean --help",
+)
+_CARGO_NEW = Allow(
+    short="qvh",
+    long=options(_CARGO_COMMON_LONG + " --bin --lib"),
+    long_values=options("--name --edition --vcs"),
+    source="cargo 1.95.0 new --help, init --help",
+)
+_CARGO_SUBCOMMANDS = (
+    *((sub, _CARGO_ALLOW) for sub in ("test", "t")),
+    *((sub, _CARGO_BUILD) for sub in ("build", "b", "check", "c", "run", "r", "doc", "d", "bench", "clippy")),
+    ("fmt", _CARGO_FMT),
+    *(
+        (sub, _CARGO_DEPS)
+        for sub in ("fetch", "generate-lockfile", "update", "tree", "metadata", "add", "remove", "rm", "clean",
+                    "pkgid", "locate-project", "version", "help")
+    ),
+    *((sub, _CARGO_NEW) for sub in ("new", "init")),
+)
+_GO_BUILD_LONG = "--a --n --x --v --race --msan --asan --cover --trimpath --work --linkshared --modcacherw --json"
+_GO_BUILD_VALUES = "--p --tags --mod --covermode --coverpkg --buildmode --buildvcs --compiler --pgo --installsuffix"
+# go build/install/run/vet/list/...: -toolexec/-exec (a program to run), -gcflags/-ldflags/-asmflags/
+# -gccgoflags (flags to the toolchain: -ldflags=-extld=PROGRAM), -modfile, -overlay, -C (chdir),
+# -vettool (a program) are left out; -o is a write
+_GO_BUILD = Allow(
+    style="single_dash",
+    long=options(_GO_BUILD_LONG),
+    long_values=options(_GO_BUILD_VALUES + " --o"),
+    write_values=options("--o"),
+    source="go 1.19 help build (Debian 12)",
+)
+_GO_LIST = Allow(
+    style="single_dash",
+    long=options(_GO_BUILD_LONG + " --m --deps --e --test --u --find --export --compiled --retracted --versions"),
+    long_values=options(_GO_BUILD_VALUES + " --f"),
+    source="go 1.19 help list",
+)
+_GO_MOD = Allow(  # go mod download/tidy/verify/why/graph/init/vendor: the word after mod is an operand
+    style="single_dash",
+    long=options("--v --x --e --json --m --vendor --reuse"),
+    long_values=options("--go --compat --modcacherw"),
+    source="go 1.19 help mod download/tidy/why/graph/init",
+)
+_GO_FMT = Allow(style="single_dash", long=options("--n --x"), long_values=options("--mod"), source="go 1.19 help fmt")
+_GO_CLEAN = Allow(
+    style="single_dash",
+    long=options("--i --n --r --x --cache --testcache --modcache --fuzzcache"),
+    source="go 1.19 help clean",
+)
+_GO_GENERATE = Allow(
+    style="single_dash",
+    long=options("--n --v --x"),
+    long_values=options("--run --skip --tags"),
+    source="go 1.19 help generate",
+)
+_GO_GET = Allow(style="single_dash", long=options("--t --u --v --x --d --insecure-not-listed"), source="go 1.19 help get")
+_GO_ENV = Allow(style="single_dash", long=options("--json"), source="go 1.19 help env (not -w, -u: they write go's settings)")
+_GO_VERSION = Allow(style="single_dash", long=options("--m --v --json"), source="go 1.19 help version")
 _GO_ALLOW = Allow(
     style="single_dash",
     long=options(
@@ -124,30 +276,53 @@ PROGRAMS = (
     Program(
         "cargo",
         allow=Allow(
-            short="qv",
-            long=options("--quiet --verbose --locked --frozen --offline"),
+            short="qvVh",
+            long=options("--quiet --verbose --locked --frozen --offline --version --help --list"),
             long_values=options("--color"),
             source=_CARGO_ALLOW.source,
         ),
-        subcommand_allow=(("test", _CARGO_ALLOW), ("t", _CARGO_ALLOW)),
+        subcommand_allow=_CARGO_SUBCOMMANDS,
+        subcommands_closed=True,
     ),
     Program(
         "go",
         code_options=("-exec", "-toolexec", "--exec", "--toolexec"),
         allow=Allow(source=_GO_ALLOW.source),
-        subcommand_allow=(("test", _GO_ALLOW),),
+        subcommand_allow=(
+            ("test", _GO_ALLOW),
+            *((sub, _GO_BUILD) for sub in ("build", "install", "run", "vet")),
+            ("list", _GO_LIST),
+            ("mod", _GO_MOD),
+            ("fmt", _GO_FMT),
+            ("clean", _GO_CLEAN),
+            ("generate", _GO_GENERATE),
+            ("get", _GO_GET),
+            ("env", _GO_ENV),
+            ("version", _GO_VERSION),
+            ("help", _GO_VERSION),
+        ),
+        subcommands_closed=True,
+    ),
+    Program(
+        "npm",
+        code_options=("--script-shell", "--node-options", "--shell"),
+        allow=Allow(short="vh", long=options("--version --help"), source="npm 11.19.1 --help"),
+        subcommand_allow=_NPM_SUBCOMMANDS,
+        subcommands_closed=True,
     ),
     *(
         Program(
             n,
             code_options=c,
             allow=_NPM_ALLOW,
-            subcommand_allow=tuple((sub, _NPM_ALLOW) for sub in ("test", "t", "tst", "run", "run-script")),
+            subcommand_allow=(
+                *((sub, _NPM_ALLOW) for sub in ("test", "t", "tst", "run", "run-script")),
+                *((sub, inst) for sub in ("install", "add", "i")),
+            ),
         )
-        for n, c in (
-            ("npm", ("--script-shell", "--node-options", "--shell")),
-            ("yarn", ("--script-shell", "--node-options")),
-            ("pnpm", ("--script-shell", "--node-options", "--shell-emulator")),
+        for n, c, inst in (
+            ("yarn", ("--script-shell", "--node-options"), _YARN_INSTALL),
+            ("pnpm", ("--script-shell", "--node-options", "--shell-emulator"), _PNPM_INSTALL),
         )
     ),
     # --pdb/--trace open an interactive debugger: code typed on stdin runs (a harness can write to a

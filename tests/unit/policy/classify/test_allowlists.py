@@ -90,7 +90,7 @@ def test_reader_posix_order_runtime_words_and_at_files():
 def test_every_allowlisted_program_names_its_source():
     for name, allow in ALLOWLISTS.items():
         assert allow.source, name
-    for name, (before, table) in SUBCOMMAND_ALLOWLISTS.items():
+    for name, (before, table, _closed) in SUBCOMMAND_ALLOWLISTS.items():
         assert all(a.source for a in table.values()), name
 
 

@@ -11,7 +11,9 @@ from agp.policy.classify.programs import (
     build,
     files,
     git,
+    linters,
     network,
+    packages,
     readers,
     registry,
     shells,
@@ -20,7 +22,7 @@ from agp.policy.classify.programs import (
 )
 from agp.policy.classify.shell import classify_shell
 
-FAMILIES = (wrappers, shells, files, git, build, network, sql, basics, readers)
+FAMILIES = (wrappers, shells, files, git, build, linters, packages, network, sql, basics, readers)
 
 
 def test_a_program_listed_twice_is_refused():

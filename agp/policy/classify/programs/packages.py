@@ -1,0 +1,115 @@
+"""Package installers the default policy lets an agent run in clone mode (pip, npx): their
+option-allowlists for that role (install the project's dependencies; where they connect is the
+egress door's decision).
+
+Not listed on purpose, so a command line using one is unknown: pip options that run another
+interpreter or pass settings to a package's build backend (--python, -C/--config-settings,
+--global-option), install outside the environment (--root, --prefix, --src), weaken or redirect
+the connection (--trusted-host, --cert, --client-cert, --proxy, --keyring-provider), or change
+pip's own behaviour (--use-feature, --use-deprecated, --exists-action); pip subcommands other than
+those below (config writes pip's configuration; cache, debug). npx -c/--call runs a shell string.
+pip's optparse resolves abbreviations; the classifier never does (an abbreviated option is unknown).
+"""
+
+from __future__ import annotations
+
+from agp.policy.classify.programs._model import Allow, Program, options
+
+__all__ = ("PROGRAMS",)
+
+_PIP_SOURCE = "pip 23.2.1 --help, pip install --help (Debian 12 has 23.0.1)"
+_PIP_GENERAL_LONG = (
+    "--help --quiet --verbose --version --isolated --require-virtualenv --no-input --no-cache-dir "
+    "--disable-pip-version-check --no-color --no-python-version-warning --debug"
+)
+_PIP_GENERAL_VALUES = "--timeout --retries --cache-dir --log"
+_PIP_GENERAL = Allow(
+    short="hqvV",
+    long=options(_PIP_GENERAL_LONG),
+    long_values=options(_PIP_GENERAL_VALUES),
+    write_values=options("--cache-dir --log"),
+    source=_PIP_SOURCE,
+)
+_PIP_INDEX_VALUES = "--index-url --extra-index-url --find-links"
+_PIP_INSTALL = Allow(
+    short="hqvVUIe",
+    short_values="rcitfe",
+    long=options(
+        _PIP_GENERAL_LONG + " --no-deps --pre --dry-run --ignore-installed --user --upgrade --force-reinstall "
+        "--ignore-requires-python --no-build-isolation --use-pep517 --no-use-pep517 --check-build-dependencies "
+        "--break-system-packages --compile --no-compile --no-warn-script-location --no-warn-conflicts "
+        "--prefer-binary --require-hashes --no-clean --no-index"
+    ),
+    long_values=options(
+        _PIP_GENERAL_VALUES + " " + _PIP_INDEX_VALUES + " --requirement --constraint --editable --target "
+        "--upgrade-strategy --no-binary --only-binary --progress-bar --root-user-action --report"
+    ),
+    file_values=options("-r --requirement -c --constraint"),
+    write_values=options("--cache-dir --log -t --target --report"),
+    source=_PIP_SOURCE,
+)
+_PIP_UNINSTALL = Allow(
+    short="hqvVyr",
+    short_values="r",
+    long=options(_PIP_GENERAL_LONG + " --yes --break-system-packages"),
+    long_values=options(_PIP_GENERAL_VALUES + " --requirement"),
+    file_values=options("-r --requirement"),
+    write_values=options("--cache-dir --log"),
+    source=_PIP_SOURCE,
+)
+_PIP_QUERY = Allow(  # list, show, freeze, check, inspect, hash, help
+    short="hqvVoulef",
+    long=options(
+        _PIP_GENERAL_LONG + " --outdated --uptodate --editable --local --user --not-required --exclude-editable "
+        "--include-editable --files --all --pre"
+    ),
+    long_values=options(_PIP_GENERAL_VALUES + " --format --exclude --algorithm"),
+    write_values=options("--cache-dir --log"),
+    source=_PIP_SOURCE,
+)
+_PIP_DOWNLOAD = Allow(  # download, wheel: into a directory (-d/-w), judged as a write
+    short="hqvVd",
+    short_values="rcidfw",
+    long=options(_PIP_GENERAL_LONG + " --no-deps --pre --no-build-isolation --use-pep517 --prefer-binary "
+                 "--require-hashes --no-clean --no-index --ignore-requires-python"),
+    long_values=options(
+        _PIP_GENERAL_VALUES + " " + _PIP_INDEX_VALUES + " --requirement --constraint --dest --wheel-dir "
+        "--platform --python-version --implementation --abi --no-binary --only-binary --progress-bar"
+    ),
+    file_values=options("-r --requirement -c --constraint"),
+    write_values=options("--cache-dir --log -d --dest -w --wheel-dir"),
+    source=_PIP_SOURCE,
+)
+_PIP_SUBCOMMANDS = (
+    ("install", _PIP_INSTALL),
+    ("uninstall", _PIP_UNINSTALL),
+    ("download", _PIP_DOWNLOAD),
+    ("wheel", _PIP_DOWNLOAD),
+    *((sub, _PIP_QUERY) for sub in ("list", "show", "freeze", "check", "inspect", "hash", "help")),
+)
+PIP_NAMES = ("pip", "pip3", *(f"pip3.{n}" for n in range(8, 16)))
+
+# npx runs the package's program: a wrapper, the program is judged as a command of its own (npx
+# tsc -> tsc); -c/--call runs a shell string (a code option)
+_NPX = Allow(
+    short="yqh",
+    short_values="pw",
+    long=options("--yes --no --quiet --help --workspaces --include-workspace-root"),
+    long_values=options("--package --workspace"),
+    posix_order=True,
+    source="npm 11.19.1 exec --help (npx)",
+)
+
+PROGRAMS = (
+    *(
+        Program(n, allow=_PIP_GENERAL, subcommand_allow=_PIP_SUBCOMMANDS, subcommands_closed=True)
+        for n in PIP_NAMES
+    ),
+    Program(
+        "npx",
+        role="wrapper",
+        value_options=options("-p --package -w --workspace"),
+        code_options=("-c", "--call"),
+        allow=_NPX,
+    ),
+)
