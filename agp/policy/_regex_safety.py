@@ -22,14 +22,13 @@ refused: matched words are limited to ``engine.REGEX_WORD_MAX`` characters.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator
 from typing import Any
 
-try:  # Python 3.11+
-    from re import _constants as _c
-    from re import _parser as _p
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _p  # type: ignore[no-redef]
+# the standard library's own regular-expression parser (Python 3.11+; no type stubs)
+_c: Any = importlib.import_module("re._constants")
+_p: Any = importlib.import_module("re._parser")
 
 __all__ = ("backtracking_problem",)
 
@@ -58,14 +57,14 @@ def _subpatterns(av: Any) -> list[Any]:
     return []
 
 
-def _walk(seq: Any):
+def _walk(seq: Any) -> Iterator[Any]:
     for item in seq:
         yield item
         for sub in _subpatterns(item):
             yield from _walk(sub)
 
 
-def _walk_with_rest(seq: Any):
+def _walk_with_rest(seq: Any) -> Iterator[tuple[Any, list[Any]]]:
     """Each node with the nodes after it in its own sequence."""
     items = list(seq)
     for i, item in enumerate(items):
@@ -145,9 +144,9 @@ def _category(cat: Any, c: str) -> bool:
 def _item_matches(item: tuple[Any, Any], ch: int) -> bool:
     op, av = item
     if op == _c.LITERAL:
-        return av == ch
+        return bool(av == ch)
     if op == _c.NOT_LITERAL:
-        return av != ch
+        return bool(av != ch)
     if op == _c.IN:
         return _in_matches(av, ch)
     return True  # ANY (and what _first could not read)

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from agp.errors import PolicyError
-from agp.policy._regex_safety import backtracking_problem
 from agp.policy._glob import compile_name, compile_path, has_magic
+from agp.policy._regex_safety import backtracking_problem
 from agp.policy.attest import policy_digest
 from agp.policy.call import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
 from agp.policy.classify.tools import classify

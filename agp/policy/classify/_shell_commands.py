@@ -55,6 +55,13 @@ from agp.policy.classify.programs import (
 from agp.policy.classify.programs._model import Allow
 from agp.policy.classify.programs.build import PYTHON_ALLOW, PYTHON_MODULE_ALLOW
 from agp.policy.classify.programs.linters import PYTHON_MODULE_PROGRAMS as _LINTER_MODULES
+from agp.policy.classify.sql import classify_sql, dialect_for
+from agp.policy.classify.urls import url_host
+
+__all__ = ("Commands",)
+
+#: a configuration file named by a plain relative path (config_values): letters, digits, . _ - /
+_PLAIN_RELATIVE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*")
 
 #: programs whose allowlist also applies when they are named by a path (a project's own copy)
 BY_BASENAME = frozenset(
@@ -63,13 +70,6 @@ BY_BASENAME = frozenset(
 )
 #: python -m MODULE whose command line is that of the program of the same name
 PYTHON_MODULE_PROGRAMS = _LINTER_MODULES | {"pip"}
-from agp.policy.classify.sql import classify_sql, dialect_for
-from agp.policy.classify.urls import url_host
-
-__all__ = ("Commands",)
-
-#: a configuration file named by a plain relative path (config_values): letters, digits, . _ - /
-_PLAIN_RELATIVE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*")
 
 
 class Commands:

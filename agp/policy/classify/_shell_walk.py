@@ -198,7 +198,7 @@ class Walker(Commands):
                 text=text[:500],
                 via=env.via,
                 cwd=env.cwds[0] if len(env.cwds) == 1 else "",
-                flags=flags + ("glob",) if any([x.glob for x in keep]) else flags,
+                flags=flags + ("glob",) if any(x.glob for x in keep) else flags,
             )
         )
 

@@ -107,8 +107,29 @@ _NPM_QUERY = Allow(  # ls/list, view/info/show, outdated, help
 )
 _NPM_SUBCOMMANDS = (
     *((sub, _NPM_ALLOW) for sub in ("test", "t", "tst", "run", "run-script", "rum", "urn", "start", "stop", "restart")),
-    *((sub, _NPM_INSTALL) for sub in ("install", "i", "add", "in", "ci", "clean-install", "ic", "uninstall", "remove",
-                                        "rm", "un", "unlink", "r", "rebuild", "rb", "prune", "dedupe", "ddp")),
+    *(
+        (sub, _NPM_INSTALL)
+        for sub in (
+            "install",
+            "i",
+            "add",
+            "in",
+            "ci",
+            "clean-install",
+            "ic",
+            "uninstall",
+            "remove",
+            "rm",
+            "un",
+            "unlink",
+            "r",
+            "rebuild",
+            "rb",
+            "prune",
+            "dedupe",
+            "ddp",
+        )
+    ),
     *((sub, _NPM_QUERY) for sub in ("ls", "list", "la", "ll", "view", "info", "show", "v", "outdated", "help")),
 )
 # yarn and pnpm run a package script named as the subcommand (`yarn lint`): their other subcommands
@@ -116,7 +137,7 @@ _NPM_SUBCOMMANDS = (
 _YARN_INSTALL = Allow(
     short="sDPOETWh",
     long=options(
-        "--silent --verbose --help --frozen-lockfile --immutable --immutable-cache --check-cache --pure-lockfile "
+        "--silent --verbose --help --frozen-lockfile --check-cache --pure-lockfile "
         "--prefer-offline --offline --ignore-scripts --no-lockfile --production --prod --dev --peer --optional "
         "--exact --tilde --force --ignore-engines --ignore-optional --non-interactive --no-progress "
         "--mode=skip-build --cached --interactive"
@@ -200,8 +221,21 @@ _CARGO_SUBCOMMANDS = (
     ("fmt", _CARGO_FMT),
     *(
         (sub, _CARGO_DEPS)
-        for sub in ("fetch", "generate-lockfile", "update", "tree", "metadata", "add", "remove", "rm", "clean",
-                    "pkgid", "locate-project", "version", "help")
+        for sub in (
+            "fetch",
+            "generate-lockfile",
+            "update",
+            "tree",
+            "metadata",
+            "add",
+            "remove",
+            "rm",
+            "clean",
+            "pkgid",
+            "locate-project",
+            "version",
+            "help",
+        )
     ),
     *((sub, _CARGO_NEW) for sub in ("new", "init")),
 )
@@ -241,8 +275,12 @@ _GO_GENERATE = Allow(
     long_values=options("--run --skip --tags"),
     source="go 1.19 help generate",
 )
-_GO_GET = Allow(style="single_dash", long=options("--t --u --v --x --d --insecure-not-listed"), source="go 1.19 help get")
-_GO_ENV = Allow(style="single_dash", long=options("--json"), source="go 1.19 help env (not -w, -u: they write go's settings)")
+_GO_GET = Allow(
+    style="single_dash", long=options("--t --u --v --x --d --insecure-not-listed"), source="go 1.19 help get"
+)
+_GO_ENV = Allow(
+    style="single_dash", long=options("--json"), source="go 1.19 help env (not -w, -u: they write go's settings)"
+)
 _GO_VERSION = Allow(style="single_dash", long=options("--m --v --json"), source="go 1.19 help version")
 _GO_ALLOW = Allow(
     style="single_dash",

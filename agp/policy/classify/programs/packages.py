@@ -17,10 +17,10 @@ from agp.policy.classify.programs._model import Allow, Program, options
 
 __all__ = ("PROGRAMS",)
 
-_PIP_SOURCE = "pip 23.2.1 --help, pip install --help (Debian 12 has 23.0.1)"
+_PIP_SOURCE = "pip 26.3 and 23.2.1 --help, install --help (options in both; Debian 12 has 23.0.1)"
 _PIP_GENERAL_LONG = (
     "--help --quiet --verbose --version --isolated --require-virtualenv --no-input --no-cache-dir "
-    "--disable-pip-version-check --no-color --no-python-version-warning --debug"
+    "--disable-pip-version-check --no-color --debug"
 )
 _PIP_GENERAL_VALUES = "--timeout --retries --cache-dir --log"
 _PIP_GENERAL = Allow(
@@ -36,7 +36,7 @@ _PIP_INSTALL = Allow(
     short_values="rcitfe",
     long=options(
         _PIP_GENERAL_LONG + " --no-deps --pre --dry-run --ignore-installed --user --upgrade --force-reinstall "
-        "--ignore-requires-python --no-build-isolation --use-pep517 --no-use-pep517 --check-build-dependencies "
+        "--ignore-requires-python --no-build-isolation --check-build-dependencies "
         "--break-system-packages --compile --no-compile --no-warn-script-location --no-warn-conflicts "
         "--prefer-binary --require-hashes --no-clean --no-index"
     ),
@@ -70,8 +70,10 @@ _PIP_QUERY = Allow(  # list, show, freeze, check, inspect, hash, help
 _PIP_DOWNLOAD = Allow(  # download, wheel: into a directory (-d/-w), judged as a write
     short="hqvVd",
     short_values="rcidfw",
-    long=options(_PIP_GENERAL_LONG + " --no-deps --pre --no-build-isolation --use-pep517 --prefer-binary "
-                 "--require-hashes --no-clean --no-index --ignore-requires-python"),
+    long=options(
+        _PIP_GENERAL_LONG + " --no-deps --pre --no-build-isolation --prefer-binary "
+        "--require-hashes --no-clean --no-index --ignore-requires-python"
+    ),
     long_values=options(
         _PIP_GENERAL_VALUES + " " + _PIP_INDEX_VALUES + " --requirement --constraint --dest --wheel-dir "
         "--platform --python-version --implementation --abi --no-binary --only-binary --progress-bar"
@@ -101,10 +103,7 @@ _NPX = Allow(
 )
 
 PROGRAMS = (
-    *(
-        Program(n, allow=_PIP_GENERAL, subcommand_allow=_PIP_SUBCOMMANDS, subcommands_closed=True)
-        for n in PIP_NAMES
-    ),
+    *(Program(n, allow=_PIP_GENERAL, subcommand_allow=_PIP_SUBCOMMANDS, subcommands_closed=True) for n in PIP_NAMES),
     Program(
         "npx",
         role="wrapper",
