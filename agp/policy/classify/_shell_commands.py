@@ -63,6 +63,22 @@ __all__ = ("Commands",)
 #: a configuration file named by a plain relative path (config_values): letters, digits, . _ - /
 _PLAIN_RELATIVE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*")
 
+#: the programs program_rules has a rule of its own for (tests/unit/policy/classify/test_programs.py
+#: reads program_rules and checks every name it compares prog with is here); `python*` too
+RULED_PROGRAMS = (
+    frozenset(
+        {
+            *("cd", "pushd", "popd", "chdir", "eval", "alias", "hash", "enable", "shopt", "source", ".", "trap"),
+            *("coproc", "busybox", "toybox", "su", "xargs", "find", "parallel", "watch", "script"),
+            *("awk", "gawk", "mawk", "nawk", "busybox-awk", "sed", "gsed", "git"),
+        }
+    )
+    | WRAPPERS
+    | SHELLS
+    | NON_POSIX_SHELLS
+    | frozenset(INTERPRETERS)
+    | SQL_CLIENTS
+)
 #: programs whose allowlist also applies when they are named by a path (a project's own copy)
 BY_BASENAME = frozenset(
     {"ruff", "mypy", "black", "isort", "flake8", "tsc", "npx", *(p for p in ALLOWLISTS if p.startswith("pip"))}
@@ -151,6 +167,9 @@ class Commands:
         path_words = self.operand_paths(prog, args)
         if is_path:
             path_words = [first] + path_words
+        if prog not in RULED_PROGRAMS and not prog.startswith("python"):
+            # none of the rules below names it (most commands): straight to what every program gets
+            return self.program_generic(prog, words, args, env, text, flags, is_path, path_words)
         inner_env = Env(env.cwds, env.via + (prog,), env.depth)
 
         # --- directory changes
@@ -274,6 +293,19 @@ class Commands:
             self.sql_client(prog, args, env, stdin, text)
             return env.cwds
 
+        return self.program_generic(prog, words, args, env, text, flags, is_path, path_words)
+
+    def program_generic(
+        self,
+        prog: str,
+        words: list[Word],
+        args: list[Word],
+        env: Env,
+        text: str,
+        flags: tuple[str, ...],
+        is_path: bool,
+        path_words: list[Word],
+    ) -> tuple[str, ...]:
         self.code_options(prog, args, env, text)
         self.exec_stmt(prog, words, env, text, path_words, flags + self.exec_flags(prog, args))
         if prog in WRITERS:
