@@ -81,7 +81,8 @@ RULED_PROGRAMS = (
 )
 #: programs whose allowlist also applies when they are named by a path (a project's own copy)
 BY_BASENAME = frozenset(
-    {"ruff", "mypy", "black", "isort", "flake8", "tsc", "npx", *(p for p in ALLOWLISTS if p.startswith("pip"))}
+    {"ruff", "mypy", "black", "isort", "flake8", "pylint", "tsc", "eslint", "prettier", "npx", "gradlew", "mvnw"}
+    | {p for p in ALLOWLISTS if p.startswith("pip")}
     | {p for p in SUBCOMMAND_ALLOWLISTS if p.startswith("pip")}
 )
 #: python -m MODULE whose command line is that of the program of the same name

@@ -307,7 +307,41 @@ _MAKE_ALLOW = Allow(
     source="GNU make 4.3 --help (Debian 12)",
 )
 
+# gradle / ./gradlew: tasks are operands. Left out: -I/--init-script (a script run before the build),
+# -c/--settings-file, -b/--build-file, -p/--project-dir, --include-build (builds elsewhere),
+# -g/--gradle-user-home, --project-cache-dir, -D/--system-prop (JVM settings: -Dorg.gradle.jvmargs
+# can add an agent), --scan (uploads a build scan)
+_GRADLE = Allow(
+    short="qiwdsSmtvh",
+    short_values="xP",
+    long=options(
+        "--quiet --info --warn --debug --stacktrace --full-stacktrace --dry-run --continuous --version --help "
+        "--offline --no-daemon --daemon --parallel --no-parallel --continue --build-cache --no-build-cache "
+        "--refresh-dependencies --rerun-tasks --rerun --configure-on-demand --configuration-cache "
+        "--no-configuration-cache --profile --status --stop --write-locks --no-scan --no-watch-fs --watch-fs"
+    ),
+    long_values=options("--exclude-task --project-prop --console --warning-mode --max-workers --priority"),
+    source="gradle 8 --help (docs.gradle.org: command-line interface)",
+)
+# mvn / ./mvnw: goals are operands; its options are words of their own (-pl, -am: single_dash).
+# Left out: -D (user properties plugins read: -Dmaven.compiler.executable names a program), -s/-gs
+# (settings, with repositories and credentials), -f/--file (a POM elsewhere), -t/--toolchains,
+# -emp/-ep (password encryption), -l/--log-file (a file anywhere)
+_MVN = Allow(
+    style="single_dash",
+    long=options(
+        "--q --quiet --B --batch-mode --o --offline --U --update-snapshots --e --errors --X --debug --V "
+        "--show-version --v --version --h --help --N --non-recursive --am --also-make --amd "
+        "--also-make-dependents --fae --fail-at-end --ff --fail-fast --fn --fail-never --ntp "
+        "--no-transfer-progress --C --strict-checksums --c --lax-checksums --nsu --no-snapshot-updates"
+    ),
+    long_values=options("--T --threads --pl --projects --P --activate-profiles --rf --resume-from"),
+    source="Apache Maven 3.8.7 --help",
+)
+
 PROGRAMS = (
+    *(Program(n, allow=_GRADLE) for n in ("gradle", "gradlew")),
+    *(Program(n, allow=_MVN) for n in ("mvn", "mvnw")),
     Program("make", code_options=("--eval", "-E"), abbreviates=True, allow=_MAKE_ALLOW),
     Program("gmake", code_options=("--eval", "-E"), abbreviates=True, allow=_MAKE_ALLOW),
     # --config KEY=VALUE: a rule in the walker

@@ -1,6 +1,6 @@
 """Linters, formatters and type checkers the default policy lets an agent run in clone mode (ruff,
-mypy, black, isort, flake8, tsc): their option-allowlists for that role (check and rewrite the
-project's files).
+mypy, black, isort, flake8, pylint, tsc, eslint, prettier): their option-allowlists for that role
+(check and rewrite the project's files).
 
 Not listed on purpose, so a command line using one is unknown: options naming a program to run or
 an interpreter to query (mypy --python-executable, --install-types: pip from the network), a debugger
@@ -183,6 +183,61 @@ _TSC = Allow(
     source="tsc 5.9 --all (typescriptlang.org/docs/handbook/compiler-options)",
 )
 
+# pylint: --init-hook is Python code run before linting (code on the command line), --load-plugins
+# imports modules, --rcfile names the configuration: the first two are left out
+_PYLINT = Allow(
+    short="hvE",
+    short_values="jfde",
+    long=options("--help --version --verbose --errors-only --exit-zero"),
+    long_values=options(
+        "--rcfile --jobs --output-format --disable --enable --fail-under --fail-on --ignore --ignore-patterns "
+        "--ignore-paths --max-line-length --good-names --score --reports --recursive --py-version "
+        "--msg-template --output --persistent --source-roots"
+    ),
+    config_values=options("--rcfile"),
+    write_values=options("--output"),
+    source="pylint 3 --help (pylint.readthedocs.io: standard checkers and main options)",
+)
+
+# eslint: a configuration is JavaScript run when loaded; --plugin, --rulesdir, --resolve-plugins-
+# relative-to, --parser load modules: left out; -c/--config only by plain relative path
+_ESLINT = Allow(
+    short="hv",
+    short_values="cfo",
+    long=options(
+        "--help --version --fix --fix-dry-run --quiet --cache --no-cache --color --no-color --no-eslintrc "
+        "--no-config-lookup --no-ignore --no-inline-config --report-unused-disable-directives --debug "
+        "--no-error-on-unmatched-pattern --exit-on-fatal-error --no-warn-ignored --pass-on-no-patterns "
+        "--print-config"
+    ),
+    long_values=options(
+        "--config --format --output-file --max-warnings --ext --ignore-pattern --cache-location --fix-type "
+        "--cache-strategy --global --env --rule --stats"
+    ),
+    config_values=options("-c --config"),
+    write_values=options("-o --output-file --cache-location"),
+    source="eslint 9 --help (eslint.org/docs/latest/use/command-line-interface)",
+)
+
+# prettier: --plugin loads a module, a .prettierrc.js configuration is code: --plugin left out,
+# --config only by plain relative path
+_PRETTIER = Allow(
+    short="hvcwlu",
+    long=options(
+        "--help --version --check --write --list-different --ignore-unknown --no-config --no-editorconfig "
+        "--single-quote --no-semi --use-tabs --bracket-same-line --no-bracket-spacing --jsx-single-quote "
+        "--no-error-on-unmatched-pattern --cache --log-level --debug-check"
+    ),
+    long_values=options(
+        "--config --ignore-path --print-width --tab-width --trailing-comma --arrow-parens --end-of-line "
+        "--parser --prose-wrap --quote-props --cache-location --cache-strategy --log-level --stdin-filepath"
+    ),
+    config_values=options("--config"),
+    write_values=options("--cache-location"),
+    source="prettier 3 --help (prettier.io/docs/cli)",
+)
+
+
 PROGRAMS = (
     Program(
         "ruff",
@@ -204,7 +259,10 @@ PROGRAMS = (
     Program("isort", allow=_ISORT),
     Program("flake8", allow=_FLAKE8),
     Program("tsc", allow=_TSC),
+    Program("pylint", allow=_PYLINT),
+    Program("eslint", allow=_ESLINT),
+    Program("prettier", allow=_PRETTIER),
 )
 
 #: python -m MODULE whose command line is the program's own
-PYTHON_MODULE_PROGRAMS = frozenset({"ruff", "mypy", "black", "isort", "flake8"})
+PYTHON_MODULE_PROGRAMS = frozenset({"ruff", "mypy", "black", "isort", "flake8", "pylint"})
