@@ -37,6 +37,7 @@ from agp.policy.classify.programs import (
     PATTERN_FIRST,
     PROGRAMS,
     PYTHON_VERSIONED,
+    RUN_SUBCOMMANDS,
     SHELLS,
     SQL_CLIENTS,
     STDIN_INTERPRETERS,
@@ -78,6 +79,7 @@ RULED_PROGRAMS = (
     | NON_POSIX_SHELLS
     | frozenset(INTERPRETERS)
     | SQL_CLIENTS
+    | frozenset(RUN_SUBCOMMANDS)
 )
 #: programs whose allowlist also applies when they are named by a path (a project's own copy)
 BY_BASENAME = frozenset(
@@ -245,6 +247,8 @@ class Commands:
         if prog == "coproc" and any(a.literal and not a.quoted and a.value in RESERVED_WORDS for a in args):
             self.unknown(env, text, "coproc with a compound command")
             return env.cwds
+        if prog in RUN_SUBCOMMANDS:
+            return self.run_subcommand(prog, words, args, env, inner_env, stdin, text, flags, path_words)
         if prog == "busybox" or prog == "toybox":
             self.exec_stmt(prog, words, env, text, [], flags)
             if args:
@@ -295,6 +299,35 @@ class Commands:
             return env.cwds
 
         return self.program_generic(prog, words, args, env, text, flags, is_path, path_words)
+
+    def run_subcommand(
+        self,
+        prog: str,
+        words: list[Word],
+        args: list[Word],
+        env: Env,
+        inner_env: Env,
+        stdin: Stdin,
+        text: str,
+        flags: tuple[str, ...],
+        path_words: list[Word],
+    ) -> tuple[str, ...]:
+        """`poetry run CMD`, `uv run CMD`: CMD is a command of its own (its options were read by the
+        subcommand's allowlist, which ends at CMD); `uv run x.py` runs python on x.py."""
+        i = 0
+        while i < len(args) and args[i].literal and args[i].value[:1] == "-" and args[i].value != "-":
+            i += 1
+        if i >= len(args) or not (args[i].literal and args[i].value == RUN_SUBCOMMANDS[prog]):
+            return self.program_generic(prog, words, args, env, text, flags, False, path_words)
+        self.exec_stmt(prog, words, env, text, [], flags)
+        allow = SUBCOMMAND_ALLOWLISTS[prog][1].get(RUN_SUBCOMMANDS[prog])
+        rest = args[i + 1 :]
+        cmd = read_options(allow, rest, prog).operands if allow is not None else rest
+        if cmd and cmd[0].literal and cmd[0].value.endswith(".py"):
+            cmd = [Word("python")] + cmd
+        if cmd:
+            return self.dispatch(cmd, inner_env, stdin, text)
+        return env.cwds
 
     def program_generic(
         self,

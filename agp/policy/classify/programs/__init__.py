@@ -58,6 +58,7 @@ __all__ = (
     "PATTERN_FIRST",
     "PROGRAMS",
     "PYTHON_VERSIONED",
+    "RUN_SUBCOMMANDS",
     "SAFE_ENV",
     "SHELLS",
     "SQL_CLIENTS",
@@ -153,6 +154,8 @@ GNU_ABBREVIATES = frozenset(p.name for p in _ALL if p.abbreviates)
 #: program -> its option-allowlist; program -> {subcommand: allowlist} (the program's own allow then
 #: covers the words before the subcommand)
 ALLOWLISTS = {p.name: p.allow for p in _ALL if p.allow is not None and not p.subcommand_allow}
+#: program -> the subcommand that runs a command given after it (uv/poetry/pdm run)
+RUN_SUBCOMMANDS = {p.name: p.run_subcommand for p in _ALL if p.run_subcommand}
 SUBCOMMAND_ALLOWLISTS = {
     p.name: (p.allow, dict(p.subcommand_allow), p.subcommands_closed) for p in _ALL if p.subcommand_allow
 }

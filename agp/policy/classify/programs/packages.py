@@ -1,4 +1,4 @@
-"""Package installers the default policy lets an agent run in clone mode (pip, npx): their
+"""Package installers the default policy lets an agent run in clone mode (pip, npx, uv, poetry, pdm): their
 option-allowlists for that role (install the project's dependencies; where they connect is the
 egress door's decision).
 
@@ -102,7 +102,128 @@ _NPX = Allow(
     source="npm 11.19.1 exec --help (npx)",
 )
 
+# uv, poetry, pdm: `run` runs a command (judged as a command of its own, like a wrapper's); installs
+# and lock files by subcommand. Left out: uv run --with/--with-requirements/--env-file/--python
+# (packages, variables or an interpreter from elsewhere), uv tool/uvx (runs any package), uv python
+# install, poetry shell/self/source/config, pdm self/config/use; -C/--directory/--project (work
+# elsewhere); --index-url on uv add/sync (the egress door decides where installs connect, pip's
+# -i is the same)
+_UV_GLOBAL_LONG = "--quiet --verbose --offline --no-cache --frozen --locked --no-sync --help --version --no-progress"
+_UV_RUN = Allow(
+    short="qvh",
+    long=options(_UV_GLOBAL_LONG + " --no-project --isolated --all-extras --no-dev --exact --active"),
+    long_values=options("--extra --group --only-group --package --color"),
+    posix_order=True,
+    source="uv 0.8 run --help (docs.astral.sh/uv/reference/cli)",
+)
+_UV_PROJECT = Allow(  # sync, lock, add, remove, tree, export, version, init, venv, build
+    short="qvhU",
+    short_values="o",
+    long=options(
+        _UV_GLOBAL_LONG + " --all-extras --no-dev --dev --upgrade --check --dry-run --no-install-project "
+        "--inexact --exact --active --seed --lib --app --package --no-package --bare --all-packages --wheel --sdist"
+    ),
+    long_values=options(
+        "--extra --group --only-group --optional --package --color --format --output-file --depth --bump "
+        "--upgrade-package --out-dir --name"
+    ),
+    write_values=options("-o --output-file --out-dir"),
+    source="uv 0.8 sync/lock/add/remove/tree/export/venv/build --help",
+)
+_UV_PIP = Allow(  # uv pip install/uninstall/list/show/freeze/sync/compile: install by its own subcommand word
+    short="qvhreU",
+    short_values="rceo",
+    long=options(
+        _UV_GLOBAL_LONG + " --system --break-system-packages --upgrade --no-deps --editable --all-extras --dry-run "
+        "--reinstall --no-build-isolation --strict --pre"
+    ),
+    long_values=options("--requirement --constraint --extra --editable --output-file --color --format"),
+    file_values=options("-r --requirement -c --constraint"),
+    write_values=options("-o --output-file"),
+    source="uv 0.8 pip install --help",
+)
+_POETRY_GLOBAL_LONG = "--quiet --verbose --no-interaction --no-ansi --ansi --help --version --no-cache --no-plugins"
+_POETRY_RUN = Allow(short="qvnh", long=options(_POETRY_GLOBAL_LONG), posix_order=True, source="poetry 2 run --help")
+_POETRY_PROJECT = Allow(  # install, add, remove, lock, update, show, check, build, version, sync, env info
+    short="qvnhDE",
+    short_values="GE",
+    long=options(
+        _POETRY_GLOBAL_LONG + " --no-root --sync --all-extras --all-groups --dry-run --compile --dev --optional "
+        "--allow-prereleases --lock --tree --latest --outdated --top-level --regenerate --no-update --short "
+        "--next-phase --full-path"
+    ),
+    long_values=options("--only --with --without --extras --group --source --python --format --output"),
+    source="poetry 2 install/add/lock/show --help (python-poetry.org/docs/cli)",
+)
+_PDM_RUN = Allow(
+    short="qvh", long=options("--quiet --verbose --help --list"), posix_order=True, source="pdm 2 run --help"
+)
+_PDM_PROJECT = Allow(  # install, sync, add, remove, lock, update, list, show, build, info
+    short="qvhdG",
+    short_values="G",
+    long=options(
+        "--quiet --verbose --help --dev --prod --production --no-editable --no-self --frozen-lockfile --check "
+        "--dry-run --no-isolation --clean --only-keep --tree --json --save-exact --save-compatible --unconstrained"
+    ),
+    long_values=options("--group --lockfile --fields"),
+    source="pdm 2 install/add/lock --help (pdm-project.org: CLI reference)",
+)
+
 PROGRAMS = (
+    Program(
+        "uv",
+        allow=Allow(short="qvhV", long=options(_UV_GLOBAL_LONG), source=_UV_RUN.source),
+        subcommand_allow=(
+            ("run", _UV_RUN),
+            *(
+                (sub, _UV_PROJECT)
+                for sub in ("sync", "lock", "add", "remove", "tree", "export", "version", "init", "venv", "build")
+            ),
+            ("pip", _UV_PIP),
+            ("help", _UV_PROJECT),
+        ),
+        subcommands_closed=True,
+        run_subcommand="run",
+    ),
+    Program(
+        "poetry",
+        allow=Allow(short="qvnhV", long=options(_POETRY_GLOBAL_LONG), source=_POETRY_RUN.source),
+        subcommand_allow=(
+            ("run", _POETRY_RUN),
+            *(
+                (sub, _POETRY_PROJECT)
+                for sub in (
+                    "install",
+                    "add",
+                    "remove",
+                    "lock",
+                    "update",
+                    "show",
+                    "check",
+                    "build",
+                    "version",
+                    "sync",
+                    "help",
+                    "list",
+                )
+            ),
+        ),
+        subcommands_closed=True,
+        run_subcommand="run",
+    ),
+    Program(
+        "pdm",
+        allow=Allow(short="qvhV", long=options("--quiet --verbose --help --version"), source=_PDM_RUN.source),
+        subcommand_allow=(
+            ("run", _PDM_RUN),
+            *(
+                (sub, _PDM_PROJECT)
+                for sub in ("install", "sync", "add", "remove", "lock", "update", "list", "show", "build", "info")
+            ),
+        ),
+        subcommands_closed=True,
+        run_subcommand="run",
+    ),
     *(Program(n, allow=_PIP_GENERAL, subcommand_allow=_PIP_SUBCOMMANDS, subcommands_closed=True) for n in PIP_NAMES),
     Program(
         "npx",
