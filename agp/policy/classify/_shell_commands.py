@@ -621,9 +621,13 @@ class Commands:
                 out.append(values[-1])
             elif name not in arity and eq and looks_pathy(val):
                 out.append(values[0])  # an unknown --opt=/some/path: count it
-        if any(a.literal and a.value in ("--files", "--type-list") for a in args):
-            pattern_first = False  # rg --files lists files: every operand is a path
-        if pattern_first and not pattern_given and ops:
+        # rg --files lists files: every operand is a path
+        if (
+            pattern_first
+            and not pattern_given
+            and ops
+            and not any(a.literal and a.value in ("--files", "--type-list") for a in args)
+        ):
             ops = ops[1:]
         return out + ops
 

@@ -1042,7 +1042,7 @@ def classify_code(
                 kind="unknown", text=code[:500], via=via, reason=f"command nested more than {MAX_NESTING} levels deep"
             )
         ]
-    if CONTINUATION_IN_WORD.search(code):
+    if "\\\n" in code and CONTINUATION_IN_WORD.search(code):
         return [
             Statement(
                 kind="unknown",
