@@ -84,6 +84,7 @@ RULED_PROGRAMS = (
 #: programs whose allowlist also applies when they are named by a path (a project's own copy)
 BY_BASENAME = frozenset(
     {"ruff", "mypy", "black", "isort", "flake8", "pylint", "tsc", "eslint", "prettier", "npx", "gradlew", "mvnw"}
+    | {"coverage", "tox", "nox", "jest", "vitest"}
     | {p for p in ALLOWLISTS if p.startswith("pip")}
     | {p for p in SUBCOMMAND_ALLOWLISTS if p.startswith("pip")}
 )
@@ -317,13 +318,18 @@ class Commands:
         i = 0
         while i < len(args) and args[i].literal and args[i].value[:1] == "-" and args[i].value != "-":
             i += 1
-        if i >= len(args) or not (args[i].literal and args[i].value == RUN_SUBCOMMANDS[prog]):
+        if i >= len(args) or not (args[i].literal and args[i].value in RUN_SUBCOMMANDS[prog]):
             return self.program_generic(prog, words, args, env, text, flags, False, path_words)
         self.exec_stmt(prog, words, env, text, [], flags)
-        allow = SUBCOMMAND_ALLOWLISTS[prog][1].get(RUN_SUBCOMMANDS[prog])
+        table = SUBCOMMAND_ALLOWLISTS.get(prog)
+        allow = table[1].get(args[i].value) if table is not None else ALLOWLISTS.get(prog)
         rest = args[i + 1 :]
         cmd = read_options(allow, rest, prog).operands if allow is not None else rest
-        if cmd and cmd[0].literal and cmd[0].value.endswith(".py"):
+        if prog == "coverage":
+            # coverage run [-m] PROGRAM: python runs it
+            module = any(a.literal and a.value in ("-m", "--module") for a in rest[: len(rest) - len(cmd)])
+            cmd = [Word("python")] + ([Word("-m")] if module else []) + cmd
+        elif cmd and cmd[0].literal and cmd[0].value.endswith(".py"):
             cmd = [Word("python")] + cmd
         if cmd:
             return self.dispatch(cmd, inner_env, stdin, text)
@@ -397,7 +403,8 @@ class Commands:
                 self.unknown(
                     env,
                     text,
-                    f"{prog} {opt} loads {w.source[:60]!r}: configuration from outside the working directory, "
+                    f"{prog} {opt} loads {(w.value if w.literal else w.source)[:60]!r}: configuration from outside "
+                    "the working directory, "
                     "an inline setting or a descriptor",
                     program=prog.split(" ")[0],
                 )

@@ -154,7 +154,7 @@ GNU_ABBREVIATES = frozenset(p.name for p in _ALL if p.abbreviates)
 #: program -> its option-allowlist; program -> {subcommand: allowlist} (the program's own allow then
 #: covers the words before the subcommand)
 ALLOWLISTS = {p.name: p.allow for p in _ALL if p.allow is not None and not p.subcommand_allow}
-#: program -> the subcommand that runs a command given after it (uv/poetry/pdm run)
+#: program -> the subcommands that run a command given after them (uv/poetry/pdm run, tox exec)
 RUN_SUBCOMMANDS = {p.name: p.run_subcommand for p in _ALL if p.run_subcommand}
 SUBCOMMAND_ALLOWLISTS = {
     p.name: (p.allow, dict(p.subcommand_allow), p.subcommands_closed) for p in _ALL if p.subcommand_allow

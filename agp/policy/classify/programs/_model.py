@@ -129,6 +129,7 @@ class Program:
     subcommand_allow: tuple[tuple[str, Allow], ...] = ()
     #: a subcommand not in subcommand_allow makes the statement unknown (else its options go unread)
     subcommands_closed: bool = False
-    #: the subcommand whose operands are a command to run (`poetry run pytest`): judged as a command
-    #: of its own, as a wrapper's (its allowlist should be posix_order: options end at the command)
-    run_subcommand: str = ""
+    #: the subcommands whose operands are a command to run (`poetry run pytest`, `tox exec -- cmd`):
+    #: judged as a command of its own, as a wrapper's (the subcommand's allowlist, else the program's,
+    #: reads the options before it; posix_order ends them at the command)
+    run_subcommand: tuple[str, ...] = ()

@@ -408,3 +408,123 @@ PYTHON_MODULE_ALLOW = {"pytest": _PYTEST_ALLOW, "unittest": _UNITTEST_ALLOW}
 #: the interpreter's options before -m (python3.11 --help): no -c, -i, -X, -W (warnings filters can
 #: import a module: `-W ignore::mod.Cls`), -E is fine
 PYTHON_ALLOW = Allow(short="BbdEhIOqsSuvV", short_values="m", source="python3.11 --help (Debian 12)")
+
+# coverage: `coverage run` runs a Python program (`coverage run -m pytest -q` is judged as
+# `python -m pytest -q` too); --rcfile names the configuration (which can name plugins: modules it
+# imports)
+_COVERAGE_COMMON = "--help --debug"
+_COVERAGE_RUN = Allow(
+    short="amLph",
+    long=options(_COVERAGE_COMMON + " --append --branch --module --pylib --parallel-mode --timid"),
+    long_values=options("--concurrency --context --data-file --include --omit --source --save-signal --rcfile"),
+    config_values=options("--rcfile"),
+    write_values=options("--data-file"),
+    posix_order=True,
+    source="coverage 7.18.0 run --help",
+)
+_COVERAGE_REPORT = Allow(  # report, html, xml, json, lcov, annotate, combine, erase, debug
+    short="imqha",
+    short_values="od",
+    long=options(
+        _COVERAGE_COMMON + " --ignore-errors --keep-combined --show-missing --skip-covered --no-skip-covered "
+        "--skip-empty --show-contexts --pretty-print --quiet --append --keep"
+    ),
+    long_values=options(
+        "--contexts --data-file --fail-under --format --include --omit --precision --sort --rcfile --directory --title"
+    ),
+    config_values=options("--rcfile"),
+    write_values=options("-o -d --directory"),
+    source="coverage 7.18.0 report/html/xml/json/combine --help",
+)
+# tox 4: `exec` runs the command after it in an environment (judged as a command of its own), and
+# -c/--conf names the tox.ini (its commands run): the configuration only by plain relative path
+_TOX = Allow(
+    short="qvrmh",
+    short_values="ecp",
+    long=options(
+        "--quiet --verbose --recreate --parallel-live --skip-missing-interpreters --notest --help "
+        "--version --no-recreate-pkg --skip-pkg-install --list-dependencies --no-provision"
+    ),
+    long_values=options("--conf --workdir --root --parallel --colored --result-json --override --exit-and-dump-after"),
+    config_values=options("-c --conf"),
+    write_values=options("--workdir --result-json"),
+    source="tox 4 run --help (tox.wiki: CLI interface)",
+)
+_NOX = Allow(
+    short="slRrxh",
+    short_values="sekftp",
+    long=options(
+        "--list --list-sessions --reuse-existing-virtualenvs --no-reuse-existing-virtualenvs --no-venv "
+        "--stop-on-first-error --no-stop-on-first-error --error-on-missing-interpreters --forcecolor "
+        "--nocolor --no-install --install-only --help --version --json"
+    ),
+    long_values=options(
+        "--session --sessions --keywords --noxfile --python --tags --envdir --default-venv-backend --force-venv-backend"
+    ),
+    config_values=options("-f --noxfile"),
+    write_values=options("--envdir"),
+    source="nox 2025 --help (nox.thea.codes: usage)",
+)
+# ninja: -f names the build file (its rules run commands), -C another directory, -t tools
+# (browse starts a web server): -C and -t left out
+_NINJA = Allow(
+    short="nvwh",
+    short_values="fjkld",
+    long=options("--verbose --quiet --version --help"),
+    config_values=options("-f"),
+    source="ninja 1.11 -h (Debian 12)",
+)
+# jest / vitest: a configuration is JavaScript run when loaded, reporters and environments are
+# modules: the configuration only by plain relative path, those left out
+_JEST = Allow(
+    short="iuoth",
+    short_values="ct",
+    long=options(
+        "--ci --coverage --watch --watchAll --runInBand --verbose --silent --bail --passWithNoTests "
+        "--updateSnapshot --json --detectOpenHandles --forceExit --listTests --onlyChanged --clearCache "
+        "--no-cache --colors --no-watchman --help --version --changedSince"
+    ),
+    long_values=options(
+        "--config --testNamePattern --maxWorkers --testPathPattern --selectProjects --outputFile --testTimeout --shard"
+    ),
+    config_values=options("-c --config"),
+    write_values=options("--outputFile"),
+    source="jest 29 --help (jestjs.io/docs/cli)",
+)
+_VITEST = Allow(
+    short="uth",
+    short_values="ct",
+    long=options(
+        "--run --watch --coverage --update --silent --passWithNoTests --help --version --ui=false "
+        "--no-color --allowOnly --changed --globals"
+    ),
+    long_values=options(
+        "--config --testNamePattern --bail --maxWorkers --minWorkers --shard --outputFile --project --dir --testTimeout"
+    ),
+    config_values=options("-c --config"),
+    write_values=options("--outputFile"),
+    source="vitest 3 --help (vitest.dev/guide/cli)",
+)
+_VITEST_SUBCOMMANDS = tuple((sub, _VITEST) for sub in ("run", "watch", "dev", "related", "list"))
+
+PROGRAMS = (
+    *PROGRAMS,
+    Program(
+        "coverage",
+        allow=Allow(short="h", long=options("--help --version"), source=_COVERAGE_RUN.source),
+        subcommand_allow=(
+            ("run", _COVERAGE_RUN),
+            *(
+                (sub, _COVERAGE_REPORT)
+                for sub in ("report", "html", "xml", "json", "lcov", "annotate", "combine", "erase", "debug", "help")
+            ),
+        ),
+        subcommands_closed=True,
+        run_subcommand=("run",),
+    ),
+    Program("tox", allow=_TOX, run_subcommand=("exec", "e")),
+    Program("nox", allow=_NOX),
+    Program("ninja", allow=_NINJA),
+    Program("jest", allow=_JEST),
+    Program("vitest", allow=_VITEST, subcommand_allow=_VITEST_SUBCOMMANDS),
+)

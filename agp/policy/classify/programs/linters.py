@@ -265,4 +265,4 @@ PROGRAMS = (
 )
 
 #: python -m MODULE whose command line is the program's own
-PYTHON_MODULE_PROGRAMS = frozenset({"ruff", "mypy", "black", "isort", "flake8", "pylint"})
+PYTHON_MODULE_PROGRAMS = frozenset({"ruff", "mypy", "black", "isort", "flake8", "pylint", "coverage", "tox", "nox"})

@@ -183,7 +183,7 @@ PROGRAMS = (
             ("help", _UV_PROJECT),
         ),
         subcommands_closed=True,
-        run_subcommand="run",
+        run_subcommand=("run",),
     ),
     Program(
         "poetry",
@@ -209,7 +209,7 @@ PROGRAMS = (
             ),
         ),
         subcommands_closed=True,
-        run_subcommand="run",
+        run_subcommand=("run",),
     ),
     Program(
         "pdm",
@@ -222,7 +222,7 @@ PROGRAMS = (
             ),
         ),
         subcommands_closed=True,
-        run_subcommand="run",
+        run_subcommand=("run",),
     ),
     *(Program(n, allow=_PIP_GENERAL, subcommand_allow=_PIP_SUBCOMMANDS, subcommands_closed=True) for n in PIP_NAMES),
     Program(
