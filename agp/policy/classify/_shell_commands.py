@@ -54,7 +54,7 @@ from agp.policy.classify.programs import (
     env_is_dangerous,
 )
 from agp.policy.classify.programs._model import Allow
-from agp.policy.classify.programs.build import PYTHON_ALLOW, PYTHON_MODULE_ALLOW
+from agp.policy.classify.programs.build import CC_DRIVERS, PYTHON_ALLOW, PYTHON_MODULE_ALLOW
 from agp.policy.classify.programs.linters import PYTHON_MODULE_PROGRAMS as _LINTER_MODULES
 from agp.policy.classify.sql import classify_sql, dialect_for
 from agp.policy.classify.urls import url_host
@@ -484,6 +484,16 @@ class Commands:
                     if name in MAKE_DANGEROUS_VARIABLES or SHELL_META.search(val):
                         self.unknown(env, text, f"make variable override {name}= can change the commands recipes run")
                         return
+        if prog in CC_DRIVERS:
+            # -Wl,-plugin,X / -Xlinker -plugin: a linker plugin (a shared object the linker loads)
+            for i, a in enumerate(args):
+                v = a.value if a.literal else ""
+                nxt = args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else ""
+                if (v.startswith("-Wl,") and re.search(r",--?plugin(?:[,=]|$)", v)) or (
+                    v == "-Xlinker" and nxt.lstrip("-").startswith("plugin")
+                ):
+                    self.unknown(env, text, f"{prog} {v[:40]}: a linker plugin (code the linker loads)")
+                    return
         if prog == "cargo":
             for i, a in enumerate(args):
                 if a.literal and (a.value == "--config" or a.value.startswith("--config=")):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from agp.policy.classify.programs._model import Allow, Program, options
 
-__all__ = ("MAKE_DANGEROUS_VARIABLES", "PROGRAMS", "PYTHON_ALLOW", "PYTHON_MODULE_ALLOW")
+__all__ = ("CC_DRIVERS", "MAKE_DANGEROUS_VARIABLES", "PROGRAMS", "PYTHON_ALLOW", "PYTHON_MODULE_ALLOW")
 
 MAKE_DANGEROUS_VARIABLES = frozenset(
     {
@@ -527,4 +527,16 @@ PROGRAMS = (
     Program("ninja", allow=_NINJA),
     Program("jest", allow=_JEST),
     Program("vitest", allow=_VITEST, subcommand_allow=_VITEST_SUBCOMMANDS),
+)
+
+# C and C++ compiler drivers: not an allowlist (hundreds of -f, -W, -m flags), but the options that
+# make the driver run or load a program of the command line's choosing are unknown: -wrapper
+# (runs PROGRAM,ARGS around each subprocess: `-wrapper rm,-rf,.git`), -fplugin (a shared object),
+# -B (where it finds cc1, as, ld), -specs (rewrites the subprocess command lines), -fuse-ld and
+# --ld-path (the linker); -Wl,-plugin is a linker plugin (gcc 12 --help, clang 14 --help)
+_CC_CODE = ("-wrapper", "-fplugin", "-B", "-specs", "--specs", "-fuse-ld", "--ld-path")
+CC_DRIVERS = ("gcc", "cc", "clang", "g++", "c++", "clang++")
+PROGRAMS = (
+    *PROGRAMS,
+    *(Program(n, code_options=_CC_CODE) for n in CC_DRIVERS),
 )
