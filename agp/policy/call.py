@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+_new = object.__new__
+
 __all__ = ("WORKSPACE_MODES", "ClassifiedCall", "ClassifiedStatement", "PathFact", "ToolCall")
 
 #: how a call's workspace is backed (see ``ToolCall.workspace_mode``)
@@ -110,6 +112,51 @@ class ClassifiedStatement:
             raise ValueError("literal must have one flag per argv word")
         if not self.literal and self.argv:
             object.__setattr__(self, "literal", (True,) * len(self.argv))
+
+    @classmethod
+    def fast(
+        cls,
+        kind: str,
+        text: str,
+        program: str | None,
+        argv: tuple[str, ...],
+        literal: tuple[bool, ...],
+        paths: tuple[PathFact, ...],
+        host: str | None,
+        sql_kind: str | None,
+        sql_flags: tuple[str, ...],
+        via: tuple[str, ...],
+        reason: str | None,
+        facts: tuple[str, ...],
+    ) -> ClassifiedStatement:
+        """The same value as the constructor with these fields (mcp_server, mcp_tool, port, method,
+        url_path None), made without the frozen dataclass's per-field ``__init__``: the shell
+        classifier makes one per statement."""
+        if literal and len(literal) != len(argv):
+            raise ValueError("literal must have one flag per argv word")
+        if not literal and argv:
+            literal = (True,) * len(argv)
+        s = _new(cls)
+        s.__dict__.update(
+            kind=kind,
+            text=text,
+            program=program,
+            argv=argv,
+            literal=literal,
+            paths=paths,
+            host=host,
+            sql_kind=sql_kind,
+            sql_flags=sql_flags,
+            mcp_server=None,
+            mcp_tool=None,
+            port=None,
+            method=None,
+            url_path=None,
+            via=via,
+            reason=reason,
+            facts=facts,
+        )
+        return s
 
     def to_json_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "text": self.text}

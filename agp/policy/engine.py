@@ -31,6 +31,7 @@ from typing import Any
 
 from agp.errors import PolicyError
 from agp.policy._glob import compile_name, compile_path, has_magic
+from agp.policy._regex_safety import backtracking_problem
 from agp.policy.attest import policy_digest
 from agp.policy.call import ClassifiedCall, ClassifiedStatement, PathFact, ToolCall
 from agp.policy.classify.tools import classify
@@ -540,6 +541,11 @@ class _Compiled:
 
 @lru_cache(maxsize=1024)
 def _compile_re(pattern: str) -> re.Pattern[str]:
+    # the rule model refuses such a pattern when a policy is read; a rule built another way
+    # (model_construct, a copy) is refused here too, before the gate serves a call
+    problem = backtracking_problem(pattern)
+    if problem is not None:
+        raise PolicyError(f"regular expression {pattern!r} refused: {problem}")
     return re.compile(pattern)
 
 

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agp.errors import PolicyError
+from agp.policy._regex_safety import backtracking_problem
 
 __all__ = (
     "KINDS",
@@ -268,8 +269,11 @@ class Rule(_Strict):
             if p.startswith("re:"):
                 try:
                     re.compile(p[3:])
+                    problem = backtracking_problem(p[3:])
                 except re.error as exc:
                     raise ValueError(f"bad regular expression {p!r}: {exc}") from None
+                if problem is not None:
+                    raise ValueError(f"regular expression {p!r} refused: {problem}")
         return v
 
     @field_validator("sql_kind")

@@ -43,6 +43,7 @@ def load_corpus(name: str) -> list[tuple[str, str]]:
 
 MUST_NOT = load_corpus("must_not_allow.txt")
 MUST = load_corpus("must_allow.txt")
+MUST_NOT_CLONE = load_corpus("must_not_allow_clone.txt")
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +51,9 @@ def policy():
     return load_policy(str(ROOT / "policies" / "default.toml"))
 
 
-def decide(policy, command: str):
+def decide(policy, command: str, mode: str = "mount"):
     call = ToolCall(harness="claude-code", tool="Bash", input={"command": command}, cwd=WS, workspace=WS,
-                    session="adversarial", host_workspace="")
+                    session="adversarial", host_workspace="", workspace_mode=mode)
     return evaluate(call, policy, now=NOW)
 
 
@@ -95,3 +96,20 @@ def test_no_other_shipped_policy_allows_the_corpus(name):
     other = load_policy(str(path))
     allowed = [c for _, c in MUST_NOT if decide(other, c).effect == "allow"]
     assert allowed == [], allowed
+
+
+@pytest.mark.parametrize("group,command", MUST_NOT_CLONE, ids=[repr(c)[:60] for _, c in MUST_NOT_CLONE])
+def test_must_not_allow_in_clone_mode(policy, group, command):
+    """Clone mode lets builds, linters and installs run without asking: their options are read."""
+    d = decide(policy, command, "clone")
+    assert d.effect != "allow", (
+        f"ALLOWED in clone mode: {command!r} ({group}) via rule {d.rule}; statements: "
+        f"{[s.to_json_dict() for s in d.statements]}")
+
+
+def test_the_clone_corpus_is_allowed_nowhere_else(policy):
+    strict = load_policy(str(ROOT / "policies" / "strict.toml"))
+    assert len(MUST_NOT_CLONE) >= 80 and len({c for _, c in MUST_NOT_CLONE}) == len(MUST_NOT_CLONE)
+    allowed = [(p, m, c) for p, pol in (("default", policy), ("strict", strict)) for m in ("mount", "clone")
+               if not (p == "default" and m == "clone") for _, c in MUST_NOT_CLONE if decide(pol, c, m).effect == "allow"]
+    assert allowed == []

@@ -37,6 +37,7 @@ from agp.policy.classify.programs import (
     PATTERN_FIRST,
     PROGRAMS,
     PYTHON_VERSIONED,
+    RUN_SUBCOMMANDS,
     SHELLS,
     SQL_CLIENTS,
     STDIN_INTERPRETERS,
@@ -53,11 +54,42 @@ from agp.policy.classify.programs import (
     env_is_dangerous,
 )
 from agp.policy.classify.programs._model import Allow
-from agp.policy.classify.programs.build import PYTHON_ALLOW, PYTHON_MODULE_ALLOW
+from agp.policy.classify.programs.build import CC_DRIVERS, PYTHON_ALLOW, PYTHON_MODULE_ALLOW
+from agp.policy.classify.programs.linters import PYTHON_MODULE_PROGRAMS as _LINTER_MODULES
 from agp.policy.classify.sql import classify_sql, dialect_for
 from agp.policy.classify.urls import url_host
 
 __all__ = ("Commands",)
+
+#: a configuration file named by a plain relative path (config_values): letters, digits, . _ - /
+_PLAIN_RELATIVE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*")
+
+#: the programs program_rules has a rule of its own for (tests/unit/policy/classify/test_programs.py
+#: reads program_rules and checks every name it compares prog with is here); `python*` too
+RULED_PROGRAMS = (
+    frozenset(
+        {
+            *("cd", "pushd", "popd", "chdir", "eval", "alias", "hash", "enable", "shopt", "source", ".", "trap"),
+            *("coproc", "busybox", "toybox", "su", "xargs", "find", "parallel", "watch", "script"),
+            *("awk", "gawk", "mawk", "nawk", "busybox-awk", "sed", "gsed", "git"),
+        }
+    )
+    | WRAPPERS
+    | SHELLS
+    | NON_POSIX_SHELLS
+    | frozenset(INTERPRETERS)
+    | SQL_CLIENTS
+    | frozenset(RUN_SUBCOMMANDS)
+)
+#: programs whose allowlist also applies when they are named by a path (a project's own copy)
+BY_BASENAME = frozenset(
+    {"ruff", "mypy", "black", "isort", "flake8", "pylint", "tsc", "eslint", "prettier", "npx", "gradlew", "mvnw"}
+    | {"coverage", "tox", "nox", "jest", "vitest"}
+    | {p for p in ALLOWLISTS if p.startswith("pip")}
+    | {p for p in SUBCOMMAND_ALLOWLISTS if p.startswith("pip")}
+)
+#: python -m MODULE whose command line is that of the program of the same name
+PYTHON_MODULE_PROGRAMS = _LINTER_MODULES | {"pip"}
 
 
 class Commands:
@@ -107,13 +139,16 @@ class Commands:
         flags: tuple[str, ...],
         is_path: bool,
     ) -> tuple[str, ...]:
-        if prog not in ALLOWLISTS and prog not in SUBCOMMAND_ALLOWLISTS:
+        known = prog
+        if is_path and (base := prog.rsplit("/", 1)[-1]) in BY_BASENAME:
+            known = base  # .venv/bin/ruff, node_modules/.bin/tsc: the tool the project installed
+        if known not in ALLOWLISTS and known not in SUBCOMMAND_ALLOWLISTS:
             return self.program_rules(prog, first, args, env, stdin, text, flags, is_path)
         # the allowlist's statements come after the program's own (the exec statement names the rule
         # that decides, e.g. a deny on `git -c`)
         out = self.ctx.out
         mark = len(out)
-        self.allowlist(prog, args, env, text)
+        self.allowlist(known, args, env, text)
         extra = out[mark:]
         del out[mark:]
         try:
@@ -136,6 +171,9 @@ class Commands:
         path_words = self.operand_paths(prog, args)
         if is_path:
             path_words = [first] + path_words
+        if prog not in RULED_PROGRAMS and not prog.startswith("python"):
+            # none of the rules below names it (most commands): straight to what every program gets
+            return self.program_generic(prog, words, args, env, text, flags, is_path, path_words)
         inner_env = Env(env.cwds, env.via + (prog,), env.depth)
 
         # --- directory changes
@@ -210,6 +248,8 @@ class Commands:
         if prog == "coproc" and any(a.literal and not a.quoted and a.value in RESERVED_WORDS for a in args):
             self.unknown(env, text, "coproc with a compound command")
             return env.cwds
+        if prog in RUN_SUBCOMMANDS:
+            return self.run_subcommand(prog, words, args, env, inner_env, stdin, text, flags, path_words)
         if prog == "busybox" or prog == "toybox":
             self.exec_stmt(prog, words, env, text, [], flags)
             if args:
@@ -259,6 +299,53 @@ class Commands:
             self.sql_client(prog, args, env, stdin, text)
             return env.cwds
 
+        return self.program_generic(prog, words, args, env, text, flags, is_path, path_words)
+
+    def run_subcommand(
+        self,
+        prog: str,
+        words: list[Word],
+        args: list[Word],
+        env: Env,
+        inner_env: Env,
+        stdin: Stdin,
+        text: str,
+        flags: tuple[str, ...],
+        path_words: list[Word],
+    ) -> tuple[str, ...]:
+        """`poetry run CMD`, `uv run CMD`: CMD is a command of its own (its options were read by the
+        subcommand's allowlist, which ends at CMD); `uv run x.py` runs python on x.py."""
+        i = 0
+        while i < len(args) and args[i].literal and args[i].value[:1] == "-" and args[i].value != "-":
+            i += 1
+        if i >= len(args) or not (args[i].literal and args[i].value in RUN_SUBCOMMANDS[prog]):
+            return self.program_generic(prog, words, args, env, text, flags, False, path_words)
+        self.exec_stmt(prog, words, env, text, [], flags)
+        table = SUBCOMMAND_ALLOWLISTS.get(prog)
+        allow = table[1].get(args[i].value) if table is not None else ALLOWLISTS.get(prog)
+        rest = args[i + 1 :]
+        cmd = read_options(allow, rest, prog).operands if allow is not None else rest
+        if prog == "coverage":
+            # coverage run [-m] PROGRAM: python runs it
+            module = any(a.literal and a.value in ("-m", "--module") for a in rest[: len(rest) - len(cmd)])
+            cmd = [Word("python")] + ([Word("-m")] if module else []) + cmd
+        elif cmd and cmd[0].literal and cmd[0].value.endswith(".py"):
+            cmd = [Word("python")] + cmd
+        if cmd:
+            return self.dispatch(cmd, inner_env, stdin, text)
+        return env.cwds
+
+    def program_generic(
+        self,
+        prog: str,
+        words: list[Word],
+        args: list[Word],
+        env: Env,
+        text: str,
+        flags: tuple[str, ...],
+        is_path: bool,
+        path_words: list[Word],
+    ) -> tuple[str, ...]:
         self.code_options(prog, args, env, text)
         self.exec_stmt(prog, words, env, text, path_words, flags + self.exec_flags(prog, args))
         if prog in WRITERS:
@@ -275,7 +362,7 @@ class Commands:
         if allow is not None:
             self.apply_allow(prog, allow, args, env, text)
             return
-        before, table = SUBCOMMAND_ALLOWLISTS[prog]
+        before, table, closed = SUBCOMMAND_ALLOWLISTS[prog]
         i = 0
         while i < len(args) and args[i].literal and args[i].value[:1] == "-" and args[i].value != "-":
             i += 1
@@ -287,6 +374,10 @@ class Commands:
                 self.unknown(env, text, f"{prog}: subcommand decided at run time: {sub.source[:60]}", program=prog)
             elif sub.value in table:
                 self.apply_allow(f"{prog} {sub.value}", table[sub.value], args[i + 1 :], env, text)
+            elif closed:
+                self.unknown(
+                    env, text, f"{prog} {sub.value[:40]}: a subcommand the classifier does not know", program=prog
+                )
 
     def apply_allow(self, prog: str, allow: Allow, args: list[Word], env: Env, text: str) -> bool:
         """Read ``args`` against ``allow``; False when an unknown statement was emitted."""
@@ -307,6 +398,17 @@ class Commands:
                 ok = False
             else:
                 self.file_stmt("read", [w], env, text, prog.split(" ")[0])
+        for opt, w in r.configs:
+            if not (w.literal and _PLAIN_RELATIVE.fullmatch(w.value) and ".." not in w.value.split("/")):
+                self.unknown(
+                    env,
+                    text,
+                    f"{prog} {opt} loads {(w.value if w.literal else w.source)[:60]!r}: configuration from outside "
+                    "the working directory, "
+                    "an inline setting or a descriptor",
+                    program=prog.split(" ")[0],
+                )
+                ok = False
         for _opt, w in r.writes:
             self.file_stmt("write", [w], env, text, prog.split(" ")[0])
         if prog == "jq" and r.operands:
@@ -382,6 +484,16 @@ class Commands:
                     if name in MAKE_DANGEROUS_VARIABLES or SHELL_META.search(val):
                         self.unknown(env, text, f"make variable override {name}= can change the commands recipes run")
                         return
+        if prog in CC_DRIVERS:
+            # -Wl,-plugin,X / -Xlinker -plugin: a linker plugin (a shared object the linker loads)
+            for i, a in enumerate(args):
+                v = a.value if a.literal else ""
+                nxt = args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else ""
+                if (v.startswith("-Wl,") and re.search(r",--?plugin(?:[,=]|$)", v)) or (
+                    v == "-Xlinker" and nxt.lstrip("-").startswith("plugin")
+                ):
+                    self.unknown(env, text, f"{prog} {v[:40]}: a linker plugin (code the linker loads)")
+                    return
         if prog == "cargo":
             for i, a in enumerate(args):
                 if a.literal and (a.value == "--config" or a.value.startswith("--config=")):
@@ -526,9 +638,13 @@ class Commands:
                 out.append(values[-1])
             elif name not in arity and eq and looks_pathy(val):
                 out.append(values[0])  # an unknown --opt=/some/path: count it
-        if any(a.literal and a.value in ("--files", "--type-list") for a in args):
-            pattern_first = False  # rg --files lists files: every operand is a path
-        if pattern_first and not pattern_given and ops:
+        # rg --files lists files: every operand is a path
+        if (
+            pattern_first
+            and not pattern_given
+            and ops
+            and not any(a.literal and a.value in ("--files", "--type-list") for a in args)
+        ):
             ops = ops[1:]
         return out + ops
 
@@ -579,8 +695,12 @@ class Commands:
             )
 
     def urls(self, prog: str, args: list[Word], env: Env, text: str) -> None:
-        if prog not in NETWORK_PROGRAMS and not any("://" in a.value for a in args):
-            return
+        if prog not in NETWORK_PROGRAMS:
+            for a in args:
+                if "://" in a.value:
+                    break
+            else:
+                return
         for a in args:
             if not a.literal:
                 if prog in NETWORK_PROGRAMS:
@@ -925,6 +1045,10 @@ class Commands:
                     # the interpreter's own options, then the module's command line
                     self.apply_allow(prog, PYTHON_ALLOW, args[:i], env, text)
                     self.apply_allow(f"{prog} -m {mod}", PYTHON_MODULE_ALLOW[mod], rest, env, text)
+                elif mod in PYTHON_MODULE_PROGRAMS:
+                    # python -m mypy / pip / ...: the program's own command line
+                    self.apply_allow(prog, PYTHON_ALLOW, args[:i], env, text)
+                    self.allowlist(mod, rest, env, text)
                 elif mod in CODE_OPTIONS:
                     self.code_options(mod, rest, env, text)
                 break

@@ -32,34 +32,41 @@ def is_stdin_like(v: str) -> bool:
 @dataclass(slots=True)
 class OptionRead:
     """problem: why the command line is not understood (None: every option is known);
-    reads / writes: (option, value word) of file_values / write_values options; operands: the rest."""
+    reads / writes: (option, value word) of file_values (and config_values) / write_values options;
+    operands: the rest; configs: those of config_values options."""
 
     problem: str | None = None
     reads: list[tuple[str, Word]] = field(default_factory=list)
     writes: list[tuple[str, Word]] = field(default_factory=list)
     operands: list[Word] = field(default_factory=list)
+    #: (option, value word) of config_values options (also in reads)
+    configs: list[tuple[str, Word]] = field(default_factory=list)
+
+
+def _value(out: OptionRead, allow: Allow, args: list[Word], prog: str, opt: str, attached: str | None, j: int) -> int:
+    """Record the value of the value-taking option in args[j]; return how many extra words it took."""
+    if attached is not None:
+        a = args[j]
+        w, took = Word(attached, True, a.glob, source=a.source), 0
+    elif j + 1 < len(args):
+        w, took = args[j + 1], 1
+    else:
+        out.problem = out.problem or f"{prog} {opt} is missing its value"
+        return 0
+    if opt in allow.file_values or opt in allow.config_values:
+        out.reads.append((opt, w))
+    if opt in allow.config_values:
+        out.configs.append((opt, w))
+    if opt in allow.write_values:
+        out.writes.append((opt, w))
+    return took
 
 
 def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
-    out = OptionRead()
+    out = OptionRead(None, [], [], [], [])
     n = len(args)
     i = 0
     after_dd = False
-
-    def value(opt: str, attached: str | None, a: Word, j: int) -> int:
-        """Record the value of a value-taking option; return how many extra words it took."""
-        if attached is not None:
-            w, took = Word(attached, True, a.glob, source=a.source), 0
-        elif j + 1 < n:
-            w, took = args[j + 1], 1
-        else:
-            out.problem = out.problem or f"{prog} {opt} is missing its value"
-            return 0
-        if opt in allow.file_values:
-            out.reads.append((opt, w))
-        if opt in allow.write_values:
-            out.writes.append((opt, w))
-        return took
 
     while i < n:
         a = args[i]
@@ -98,14 +105,14 @@ def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
                 if eq:
                     out.problem = out.problem or f"{prog} {name} takes no value"
             elif key in allow.long_values:
-                i += value(key, val if eq else None, a, i)
+                i += _value(out, allow, args, prog, key, val if eq else None, i)
             elif key in allow.long_pairs and not eq:
                 if i + 2 >= n:
                     out.problem = out.problem or f"{prog} {name} is missing its values"
                 i += 2
             elif key in allow.long_optional:
                 if eq:
-                    value(key, val, a, i)
+                    _value(out, allow, args, prog, key, val, i)
             else:
                 out.problem = out.problem or f"{prog}: option {name[:60]!r} is not one the classifier knows"
             i += 1
@@ -121,12 +128,12 @@ def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
                 continue
             if ch in allow.short_values:
                 rest = v[j + 1 :]
-                i += value("-" + ch, rest if rest else None, a, i)
+                i += _value(out, allow, args, prog, "-" + ch, rest if rest else None, i)
                 break
             if ch in allow.short_optional:
                 rest = v[j + 1 :]
                 if rest:
-                    value("-" + ch, rest, a, i)
+                    _value(out, allow, args, prog, "-" + ch, rest, i)
                 break
             where = f" in {v[:40]!r}" if len(v) > 2 else ""
             out.problem = out.problem or f"{prog}: option -{ch}{where} is not one the classifier knows"

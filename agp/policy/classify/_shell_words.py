@@ -275,11 +275,14 @@ def nesting_exceeds(code: str, limit: int) -> bool:
     if code.count("(") + code.count("{") + code.count("`") <= limit:
         return False
     depth = peak = 0
-    for ch in code:
+    for ch in _BRACKETS.findall(code):  # the brackets alone: a long command has few
         if ch in "({":
             depth += 1
             if depth > peak:
                 peak = depth
-        elif ch in ")}" and depth:
+        elif depth:
             depth -= 1
     return peak > limit or code.count("`") > limit
+
+
+_BRACKETS = re.compile(r"[(){}]")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 __all__ = ("KINDS", "SQL_KINDS", "Kind", "Statement")
+
+_new = object.__new__
 
 Kind = Literal["exec", "read", "write", "sql", "url", "mcp", "task", "unknown"]
 KINDS: tuple[str, ...] = ("exec", "read", "write", "sql", "url", "mcp", "task", "unknown")
@@ -71,6 +73,42 @@ class Statement:
     text: str = ""
     reason: str = ""
 
+    @classmethod
+    def fast(
+        cls,
+        kind: Kind,
+        program: str,
+        argv: tuple[str, ...],
+        literal: tuple[bool, ...],
+        globs: tuple[bool, ...],
+        paths: tuple[str, ...],
+        paths_literal: tuple[bool, ...],
+        cwd: str,
+        flags: tuple[str, ...],
+        via: tuple[str, ...],
+        text: str,
+    ) -> Statement:
+        """``Statement(kind, program, argv, ..., text)`` (host, url, sql_kind None; reason ''), the
+        same value made through the slots' setters, without the frozen dataclass's ``__init__``
+        (object.__setattr__ per field): the shell walker makes one per command."""
+        s = _new(cls)
+        _set_kind(s, kind)
+        _set_program(s, program)
+        _set_argv(s, argv)
+        _set_literal(s, literal)
+        _set_globs(s, globs)
+        _set_paths(s, paths)
+        _set_paths_literal(s, paths_literal)
+        _set_cwd(s, cwd)
+        _set_host(s, None)
+        _set_url(s, None)
+        _set_sql_kind(s, None)
+        _set_flags(s, flags)
+        _set_via(s, via)
+        _set_text(s, text)
+        _set_reason(s, "")
+        return s
+
     @property
     def all_literal(self) -> bool:
         """True when every argv word and every path is a fixed string."""
@@ -108,3 +146,23 @@ class Statement:
         if self.reason:
             out["reason"] = self.reason
         return out
+
+
+# the slots' own setters (what the frozen dataclass's __init__ reaches through object.__setattr__)
+(
+    _set_kind,
+    _set_program,
+    _set_argv,
+    _set_literal,
+    _set_globs,
+    _set_paths,
+    _set_paths_literal,
+    _set_cwd,
+    _set_host,
+    _set_url,
+    _set_sql_kind,
+    _set_flags,
+    _set_via,
+    _set_text,
+    _set_reason,
+) = (Statement.__dict__[f.name].__set__ for f in fields(Statement))

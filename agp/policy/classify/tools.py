@@ -138,19 +138,19 @@ def _from_classifier(
                 # ./ls or /tmp/x/ls is not ls: name the program by its path
                 program = word
                 resolved.append(_resolve(word, literal[0] if literal else False, cwd, call))
-    return ClassifiedStatement(
-        kind=kind,
-        text=s.text if len(s.text) <= _TEXT_MAX else s.text[:_TEXT_MAX],
-        program=program,
-        argv=argv,
-        literal=literal,
-        paths=tuple(resolved),
-        host=s.host,
-        sql_kind=s.sql_kind,
-        sql_flags=s.flags if kind == "sql" else (),
-        via=s.via,
-        reason=s.reason or None,
-        facts=s.flags,
+    return ClassifiedStatement.fast(
+        kind,
+        s.text if len(s.text) <= _TEXT_MAX else s.text[:_TEXT_MAX],
+        program,
+        argv,
+        literal,
+        tuple(resolved),
+        s.host,
+        s.sql_kind,
+        s.flags if kind == "sql" else (),
+        s.via,
+        s.reason or None,
+        s.flags,
     )
 
 

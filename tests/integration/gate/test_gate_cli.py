@@ -128,3 +128,18 @@ def test_sigterm_answers_a_call_waiting_for_slack(setup):
     assert events[0] == "ready" and "pending" in events and "decision" in events
     # the Slack message was closed with the outcome
     assert "cancelled" in json.dumps(list(fake.messages.values())[0].updates[-1])
+
+
+def test_refuses_a_policy_with_a_backtracking_regex(setup):
+    """A matcher such as (a+)+$ would stall the gate on a crafted word: the gate does not start."""
+    (setup / "policy.toml").write_text(POLICY + '\n[[rule]]\nid = "slow-matcher"\neffect = "deny"\n'
+                                       'program = ["echo"]\nargs_any = [\'re:^(a+)+$\']\n')
+    p = agp(*base_args(setup, "--approver", "none"))
+    try:
+        _, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # it started: end it, and fail
+        p.kill()
+        p.communicate()
+        raise AssertionError("the gate started with a backtracking matcher in its policy") from None
+    assert p.returncode == 2 and "slow-matcher" in err and "backtrack" in err, err
+    assert not (setup / "sock" / "gate.sock").exists() and not (setup / "j.jsonl").exists()

@@ -14,7 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from agp.policy.classify.programs import basics, build, files, git, network, readers, shells, sql, wrappers
+from agp.policy.classify.programs import (
+    basics,
+    build,
+    files,
+    git,
+    linters,
+    network,
+    packages,
+    readers,
+    shells,
+    sql,
+    wrappers,
+)
 from agp.policy.classify.programs._model import Program
 from agp.policy.classify.programs.basics import FILE_TESTS
 from agp.policy.classify.programs.build import MAKE_DANGEROUS_VARIABLES
@@ -46,6 +58,7 @@ __all__ = (
     "PATTERN_FIRST",
     "PROGRAMS",
     "PYTHON_VERSIONED",
+    "RUN_SUBCOMMANDS",
     "SAFE_ENV",
     "SHELLS",
     "SQL_CLIENTS",
@@ -83,6 +96,8 @@ PROGRAMS = registry(
     files.PROGRAMS,
     git.PROGRAMS,
     build.PROGRAMS,
+    linters.PROGRAMS,
+    packages.PROGRAMS,
     network.PROGRAMS,
     sql.PROGRAMS,
     basics.PROGRAMS,
@@ -139,4 +154,8 @@ GNU_ABBREVIATES = frozenset(p.name for p in _ALL if p.abbreviates)
 #: program -> its option-allowlist; program -> {subcommand: allowlist} (the program's own allow then
 #: covers the words before the subcommand)
 ALLOWLISTS = {p.name: p.allow for p in _ALL if p.allow is not None and not p.subcommand_allow}
-SUBCOMMAND_ALLOWLISTS = {p.name: (p.allow, dict(p.subcommand_allow)) for p in _ALL if p.subcommand_allow}
+#: program -> the subcommands that run a command given after them (uv/poetry/pdm run, tox exec)
+RUN_SUBCOMMANDS = {p.name: p.run_subcommand for p in _ALL if p.run_subcommand}
+SUBCOMMAND_ALLOWLISTS = {
+    p.name: (p.allow, dict(p.subcommand_allow), p.subcommands_closed) for p in _ALL if p.subcommand_allow
+}

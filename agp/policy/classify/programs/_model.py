@@ -76,6 +76,11 @@ class Allow:
     at_files: bool = False
     #: long options that take the next two words (jq --arg NAME VALUE)
     long_pairs: frozenset[str] = frozenset()
+    #: options whose value is a configuration or plugin file the program loads (a subset of the
+    #: value options): a read statement, and a value that is not a plain relative path below the
+    #: working directory (``/``, ``~``, ``..``, blanks, quotes, ``=``: an inline setting) makes the
+    #: statement unknown, as do stdin and descriptors
+    config_values: frozenset[str] = frozenset()
     source: str = ""
 
 
@@ -122,3 +127,9 @@ class Program:
     allow: Allow | None = None
     #: per subcommand (git log, npm test): the options known for it, and for the words before it
     subcommand_allow: tuple[tuple[str, Allow], ...] = ()
+    #: a subcommand not in subcommand_allow makes the statement unknown (else its options go unread)
+    subcommands_closed: bool = False
+    #: the subcommands whose operands are a command to run (`poetry run pytest`, `tox exec -- cmd`):
+    #: judged as a command of its own, as a wrapper's (the subcommand's allowlist, else the program's,
+    #: reads the options before it; posix_order ends them at the command)
+    run_subcommand: tuple[str, ...] = ()

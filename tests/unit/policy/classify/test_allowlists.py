@@ -90,7 +90,7 @@ def test_reader_posix_order_runtime_words_and_at_files():
 def test_every_allowlisted_program_names_its_source():
     for name, allow in ALLOWLISTS.items():
         assert allow.source, name
-    for name, (before, table) in SUBCOMMAND_ALLOWLISTS.items():
+    for name, (before, table, _closed) in SUBCOMMAND_ALLOWLISTS.items():
         assert all(a.source for a in table.values()), name
 
 
@@ -307,3 +307,48 @@ def test_environment_is_not_leaked_to_the_differential_runs():
     assert set(line.split("=", 1)[0] for line in r.stdout.splitlines()) <= {"PATH", "LC_ALL", "HOME", "PWD", "SHLVL",
                                                                             "_", "OLDPWD"}
     assert os.environ.get("PATH")
+
+
+# The clone-mode tools' lists come from their own --help where they are installed here (ruff and
+# mypy in the project's environment, pip, npm, cargo): every listed long option must be in it.
+_TOOL_HELP = [
+    ("ruff", None, ["ruff", "--help"]),
+    ("ruff", "check", ["ruff", "check", "--help"]),
+    ("ruff", "format", ["ruff", "format", "--help"]),
+    ("mypy", None, ["mypy", "--help"]),
+    ("pip", "install", ["pip", "install", "--help"]),
+    ("pip", "uninstall", ["pip", "uninstall", "--help"]),
+    ("npm", "install", ["npm", "install", "--help"]),
+    ("cargo", "build", ["cargo", "build", "--help"]),  # build, check, run, doc, bench, clippy share one list
+    ("cargo", "fmt", ["cargo", "fmt", "--help"]),
+]
+
+
+@pytest.mark.parametrize("prog,sub,argv", _TOOL_HELP, ids=[" ".join(a[:-1]) for _, _, a in _TOOL_HELP])
+def test_tool_long_options_are_in_the_tools_help(prog, sub, argv):
+    import sys
+
+    exe = shutil.which(argv[0], path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if exe is None:
+        pytest.skip(f"{argv[0]} is not installed here")
+    if sub is None:
+        allow = PROGRAMS[prog].allow
+    else:
+        allow = dict(PROGRAMS[prog].subcommand_allow)[sub]
+    text = ""
+    for cmd in [argv[1:]] + ([[s, "--help"] for s in ("clippy", "fix", "doc", "bench")] if argv[:2] == ["cargo", "build"] else []):
+        out = subprocess.run([exe, *cmd], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "LC_ALL": "C", "NO_COLOR": "1"})
+        text += out.stdout + out.stderr
+    # options npm and pip take but print only in their long manual (aliases, negations, old names)
+    extra = {"--no-save", "--save-prod", "--save-dev", "--save-optional", "--save-peer", "--save-bundle",
+             "--legacy-peer-deps", "--prefer-offline", "--prefer-online", "--offline", "--force", "--no-optional",
+             "--production", "--quiet", "--silent", "--verbose", "--loglevel", "--help", "--no-use-pep517",
+             "--no-fix", "--no-unsafe-fixes", "--no-show-fixes", "--no-fix-only", "--no-preview",
+             "--no-respect-gitignore", "--no-force-exclude", "--line-length", "--config", "--color", "--version",
+             "--locked", "--frozen", "--offline", "--no-incremental", "--incremental", "--allow-untyped-defs",
+             "--namespace-packages", "--allow-redefinition-new", "--strict-allow-scripts", "--no-fund",
+             "--allow-scripts", "--no-audit"}
+    listed = (allow.long | allow.long_values | allow.long_optional) - extra
+    missing = sorted(o for o in listed if not re.search(re.escape(o) + r"(?![\w-])", text))
+    assert missing == [], f"{' '.join(argv)} does not mention {missing}"

@@ -11,7 +11,9 @@ from agp.policy.classify.programs import (
     build,
     files,
     git,
+    linters,
     network,
+    packages,
     readers,
     registry,
     shells,
@@ -20,7 +22,7 @@ from agp.policy.classify.programs import (
 )
 from agp.policy.classify.shell import classify_shell
 
-FAMILIES = (wrappers, shells, files, git, build, network, sql, basics, readers)
+FAMILIES = (wrappers, shells, files, git, build, linters, packages, network, sql, basics, readers)
 
 
 def test_a_program_listed_twice_is_refused():
@@ -57,3 +59,32 @@ def test_the_walker_reads_the_tables():
     assert arity["-f"] == 1 and "-f" in file_opts and "-e" in pattern_opts and pattern_first
     (st,) = [s for s in classify_shell("grep -e x a.txt", "/w") if s.kind == "exec"]
     assert st.paths == ("/w/a.txt",)
+
+
+def test_every_program_with_a_rule_of_its_own_is_in_ruled_programs():
+    """program_rules skips its chain of per-program rules for a program not in RULED_PROGRAMS: every
+    name the chain compares `prog` with (`prog == "x"`, `prog in ("x", ...)`, `prog in SET`) must be
+    there, or that program's rule would never run."""
+    import ast
+    import inspect
+    import textwrap
+
+    from agp.policy.classify import _shell_commands as sc
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(sc.Commands.program_rules)))
+    names: set[str] = set()
+    sets: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "prog"):
+            continue
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.Eq) and isinstance(right, ast.Constant):
+                names.add(right.value)
+            elif isinstance(op, ast.In) and isinstance(right, ast.Tuple):
+                names |= {e.value for e in right.elts if isinstance(e, ast.Constant)}
+            elif isinstance(op, ast.In) and isinstance(right, ast.Name) and right.id != "RULED_PROGRAMS":
+                sets.add(right.id)
+    assert len(names) > 25, names  # the chain was read
+    assert names - sc.RULED_PROGRAMS == set()
+    for s in sets:
+        assert set(getattr(sc, s)) <= sc.RULED_PROGRAMS, s
