@@ -30,6 +30,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -148,6 +149,7 @@ def throughput(path: Path, key, entries: int, appenders: int, progress: bool = T
             errors.append(exc)
 
     ts = [threading.Thread(target=work, args=(t,)) for t in range(appenders)]
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     [t.start() for t in ts]
     last, tick = 0, t0
@@ -160,10 +162,13 @@ def throughput(path: Path, key, entries: int, appenders: int, progress: bool = T
                 print(f"  … {done:,} entries written ({(done - last) / (now - tick):,.0f}/s)", file=sys.stderr, flush=True)
                 last, tick = done, now
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     j.close()
     if errors:
         raise errors[0]
-    return {"entries": per * appenders, "appenders": appenders, "seconds": wall, "per_s": per * appenders / wall}
+    n = per * appenders
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return {"entries": n, "appenders": appenders, "seconds": wall, "per_s": n / wall, "cpu_us": cpu / n * 1e6}
 
 
 def latency(path: Path, key: SigningKey, n: int) -> list[float]:
@@ -204,6 +209,14 @@ def child(args) -> int:
     key = init_keys(args.out / "keys")
     lat = latency(args.out / "latency.jsonl", key, args.latency_samples)
     t = throughput(args.out / "journal.jsonl", key, args.entries, args.appenders, progress=False)
+    shm = Path("/dev/shm")
+    if shm.is_dir():  # fdatasync is a no-op on tmpfs: what the CPU alone allows
+        d = Path(tempfile.mkdtemp(prefix="agp-jbench-", dir=shm))
+        try:
+            shm_t = throughput(d / "journal.jsonl", key, args.entries, args.appenders, progress=False)
+            t["tmpfs_per_s"], t["tmpfs_cpu_us"] = shm_t["per_s"], shm_t["cpu_us"]
+        finally:
+            shutil.rmtree(d)
     print(json.dumps({"tree": str(TREE), "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3, **t}))
     return 0
 
@@ -212,6 +225,8 @@ def compare(args) -> None:
     trees = [("this tree", Path(__file__).resolve().parent.parent), ("compared", args.compare.resolve())]
     rates: dict[str, list[float]] = {name: [] for name, _ in trees}
     p99s: dict[str, list[float]] = {name: [] for name, _ in trees}
+    shm_rates: dict[str, list[float]] = {name: [] for name, _ in trees}
+    cpus: dict[str, list[float]] = {name: [] for name, _ in trees}
     print(f"compare: {trees[0][1]} vs {trees[1][1]}: {args.compare_entries:,} entries, {args.appenders} appenders, "
           f"{args.rounds} rounds, alternating")
     for r in range(args.rounds):
@@ -229,12 +244,21 @@ def compare(args) -> None:
             doc = json.loads(proc.stdout.strip().splitlines()[-1])
             rates[name].append(doc["per_s"])
             p99s[name].append(doc["p99_ms"])
-            print(f"  round {r + 1} {name:9} ({tree}): {doc['per_s']:>8,.0f} entries/s; single appender p50 "
+            shm_rates[name].append(doc.get("tmpfs_per_s", float("nan")))
+            cpus[name].append(doc["cpu_us"])
+            print(f"  round {r + 1} {name:9} ({tree}): {doc['per_s']:>8,.0f} entries/s, {doc['cpu_us']:.0f} µs CPU an entry "
+                  f"(on tmpfs, no real sync: {doc.get('tmpfs_per_s', float('nan')):>7,.0f}/s, "
+                  f"{doc.get('tmpfs_cpu_us', float('nan')):.0f} µs CPU); single appender p50 "
                   f"{doc['p50_ms']:.3f} ms p99 {doc['p99_ms']:.3f} ms; load average before {load}", flush=True)
             shutil.rmtree(out)
     a, b = (sorted(rates[n])[len(rates[n]) // 2] for n, _ in trees)
     print(f"compare: median {a:,.0f} entries/s (this tree) vs {b:,.0f} entries/s (compared) = {a / b:.2f} x; "
           f"median single-appender p99 {pct(p99s['this tree'], 50):.3f} ms vs {pct(p99s['compared'], 50):.3f} ms")
+    a, b = (pct(cpus[n], 50) for n, _ in trees)
+    print(f"compare: median process CPU an entry (user + system, all threads) {a:.0f} µs (this tree) vs {b:.0f} µs "
+          f"(compared): on c free cores the CPU alone allows at most c x 1e6 / that many entries/s")
+    a, b = (pct(shm_rates[n], 50) for n, _ in trees)
+    print(f"compare on tmpfs (CPU only): median {a:,.0f} entries/s (this tree) vs {b:,.0f} entries/s (compared) = {a / b:.2f} x")
 
 
 def verify_run(path: Path, pub: Path, pool: str = "cli") -> dict:
@@ -317,12 +341,12 @@ def main() -> int:
     if args.many:
         t = throughput(args.out / "many.jsonl", key, args.entries // 4, args.appenders, progress=False, many=args.many)
         print(f"durable append_many, {t['appenders']} appenders x {args.many} entries a call: {t['per_s']:,.0f} entries/s "
-              f"({t['entries']:,} in {t['seconds']:.1f} s)", flush=True)
+              f"({t['entries']:,} in {t['seconds']:.1f} s; {t['cpu_us']:.0f} µs CPU an entry)", flush=True)
     print(f"writing {args.entries:,} entries with {args.appenders} concurrent appenders …", flush=True)
     t = throughput(args.out / "journal.jsonl", key, args.entries, args.appenders)
     size = (args.out / "journal.jsonl").stat().st_size
     print(f"durable append, {t['appenders']} appenders: {t['per_s']:,.0f} entries/s "
-          f"({t['entries']:,} in {t['seconds']:.1f} s; {size / 1e6:.0f} MB)")
+          f"({t['entries']:,} in {t['seconds']:.1f} s; {size / 1e6:.0f} MB; {t['cpu_us']:.0f} µs CPU an entry)")
     raw2 = c["verify_2t_per_s"]
     for pool, label in (("cli", "agp verify (processes)"), ("thread", "scan_journal(pool='thread')")):
         print(f"verifying with {label} … load average {loadavg()}", flush=True)
