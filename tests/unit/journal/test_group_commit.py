@@ -129,7 +129,7 @@ def test_append_many_refuses_a_reserved_kind_and_appends_nothing(tmp_path):
     key = init_keys(tmp_path / "k")
     with Journal.open(tmp_path / "j.jsonl", key) as j:
         before = j.last_seq
-        with pytest.raises(ValueError, match="journal.head"):
+        with pytest.raises(ValueError, match=r"journal\.head"):
             j.append_many([("gate.decision", "s", {"i": 1}), ("journal.head", "", {})])
         with pytest.raises(JournalWriteError, match="canonicalized"):
             j.append_many([("gate.decision", "s", {"i": 1}), ("gate.decision", "s", {"f": float("nan")})])
