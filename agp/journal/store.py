@@ -5,10 +5,15 @@ Append path (thread-safe; called from many threads, e.g. the gate's workers):
 1. redact secret values, canonicalize the body          (no lock)
 2. take the chain lock: assign seq, ts, prev; hash      (microseconds)
 3. sign                                                 (no lock; the GIL is released)
-4. hand the line to the commit queue; the first waiter whose line is next in
-   order becomes the leader, writes every contiguous ready line with one
-   ``write`` and one ``fdatasync``, and wakes the rest   (group commit)
-5. return only when the entry's line is durable
+4. queue the line for the writer thread, which writes every contiguous queued line
+   with one ``write`` and one ``fdatasync`` (group commit), then wakes their appenders
+5. return only when the entry's line is durable (its ``fdatasync`` has returned)
+
+The writer holds a batch open, never longer than its last sync took, while other
+appends are under way or while fewer appenders are queued than the last sync woke
+(see ``Journal._writer``): appenders that append again as soon as they return share
+one sync instead of alternating in two halves. ``append_many`` takes several entries
+through one chain-lock section and one wait. See adr/0015.
 
 A failed write or sync (disk full, read-only file system, I/O error) poisons
 the journal: that append and every later one raise :class:`JournalWriteError`
@@ -29,7 +34,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +52,8 @@ __all__ = ("FORMAT", "Journal", "RotatedKey", "read_first_entry", "read_last_ent
 
 FORMAT = "agp-journal/1"
 _BLOCK = 1 << 16
+#: a batch is never held open for appends under way longer than this (nor than the last sync took)
+_MAX_HOLD_S = 0.002
 
 
 def _read_block(fd: int, offset: int, size: int) -> bytes:
@@ -109,7 +116,13 @@ class Journal:
     _wcv: threading.Condition
     _stop_writer: bool
     _head_lock: threading.RLock
-    _ready: dict[int, tuple[bytes, Entry, threading.Event]]
+    _ready: dict[int, tuple[bytes, Entry, threading.Lock | None]]
+    _preparing: int
+    _queued: int
+    _holding: bool
+    _target: int
+    _sync_s: float
+    _local: threading.local
     _head_seq: int
     _tree: CompactRange
     _tree_at: dict[int, CompactRange]
@@ -162,6 +175,12 @@ class Journal:
         self._stop_writer = False
         self._head_lock = threading.RLock()  # rotate() holds it across its entry and the head
         self._ready = {}
+        self._local = threading.local()
+        self._preparing = 0  # appends between their start and their lines' queueing
+        self._queued = 0  # appends whose lines are queued, not yet taken by the writer
+        self._holding = False  # the writer holds a batch open (see _writer)
+        self._target = 0  # appends the writer expects in its next batch
+        self._sync_s = 0.0  # how long the last fdatasync took (bounds how long a batch is held open)
         self._head_seq = -1
         self._tree = CompactRange()  # RFC 6962 tree over every entry's raw hash
         self._tree_at = {}  # snapshots at head announcements
@@ -379,77 +398,172 @@ class Journal:
         """Append one entry; return it once its line is durable. Raises JournalWriteError."""
         if kind in self.RESERVED_KINDS:
             raise ValueError(f"kind {kind!r} is written by the journal itself")
-        return self._append(kind, session, body)
+        return self._append_batch(((kind, session, body),))[0]
+
+    def append_many(self, items: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[Entry]:
+        """Append several ``(kind, session, body)`` entries as consecutive entries of the chain (no
+        other append comes between them); return them once all their lines are durable.
+
+        One chain-lock section and one wait for the whole list: for a caller that has several
+        entries at once this costs about one append's overhead plus the signatures. Durability
+        is per entry as with :meth:`append`: a crash before this returns may keep a prefix of
+        the list (the journal stays valid). Nothing is appended if any item is refused before
+        sealing (a reserved kind, a body that cannot be canonicalized). Raises JournalWriteError.
+        """
+        items = tuple(items)
+        for kind, _, _ in items:
+            if kind in self.RESERVED_KINDS:
+                raise ValueError(f"kind {kind!r} is written by the journal itself")
+        return self._append_batch(items)
 
     def _append(self, kind: str, session: str, body: Mapping[str, Any], rotate_to: SigningKey | None = None) -> Entry:
+        return self._append_batch(((kind, session, body),), rotate_to)[0]
+
+    def _append_batch(
+        self, items: tuple[tuple[str, str, Mapping[str, Any]], ...], rotate_to: SigningKey | None = None
+    ) -> list[Entry]:
         if self._failed is not None:
             raise JournalWriteError(f"journal {self.path} failed earlier ({self._failed}); reopen it")
         if self._closed:
             raise JournalWriteError(f"journal {self.path} is closed")
-        if type(kind) is not str or not kind or type(session) is not str:
-            raise JournalWriteError("kind must be a non-empty string and session a string")
-        body = self._redactor.redact(dict(body))
+        if not items:
+            return []
+        wcv = self._wcv
+        with wcv:  # the writer may hold a batch open for appends under way (see _writer)
+            self._preparing += 1
+        queued = placed = False
         try:
-            body_c = canonicalize(body)
-        except CanonicalizationError as exc:
-            raise JournalWriteError(f"body cannot be canonicalized: {exc}") from exc
-        kind_c = jstr(kind)
-        session_c = jstr(session)
-        head = b'{"body":' + body_c
-        sha256 = hashlib.sha256
-        with self._chain_lock:  # keep this section short: it is the only serial part of an append
-            if self._failed is not None:
-                raise JournalWriteError(f"journal {self.path} failed earlier ({self._failed}); reopen it")
-            key = self._key
-            seq = self._next_seq
-            prev = self._prev
-            ts = format_ts(self._clock())
-            unsigned = (
-                head
-                + b',"kid":"'
-                + key.kid.encode()
-                + b'","kind":'
-                + kind_c
-                + b',"prev":"'
-                + prev.encode()
-                + b'","seq":'
-                + str(seq).encode()
-                + b',"session":'
-                + session_c
-                + b',"ts":"'
-                + ts.encode()
-                + b'"}'
-            )
-            digest = sha256(self._prev_raw + unsigned).digest()
-            self._prev_raw = digest
-            self._prev = h = digest.hex()
-            self._next_seq = seq + 1
-            self._tree.append(digest)
-            if kind == "journal.head":
-                self._tree_at[seq] = self._tree.copy()
-            if rotate_to is not None:
-                self._key = rotate_to  # entries after the rotation entry use the new key
-        # ts_c is the fixed-shape tail ,"ts":"...Z"} of the canonical text
-        cut = len(unsigned) - len(ts) - 9  # len(b',"ts":""}') == 9
-        tail, ts_c = unsigned[len(head) : cut], unsigned[cut:]
-        entry, line = finish(key, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
-        return self._commit(seq, line, entry)
-
-    def _commit(self, seq: int, line: bytes, entry: Entry) -> Entry:
-        done = threading.Event()
-        with self._wcv:
-            if self._failed is not None:
-                raise JournalWriteError(f"journal append failed: {self._failed}")
-            self._ready[seq] = (line, entry, done)
-            if seq == self._next_write:
-                self._wcv.notify()
-        done.wait()
-        if self._durable_seq < seq:
+            prepared = []
+            redact = self._redactor.redact
+            for kind, session, given in items:
+                if type(kind) is not str or not kind or type(session) is not str:
+                    raise JournalWriteError("kind must be a non-empty string and session a string")
+                body = redact(dict(given))
+                try:
+                    body_c = canonicalize(body)
+                except CanonicalizationError as exc:
+                    raise JournalWriteError(f"body cannot be canonicalized: {exc}") from exc
+                prepared.append((kind, session, body, b'{"body":' + body_c, jstr(kind), jstr(session)))
+            sealed = []
+            sha256 = hashlib.sha256
+            with self._chain_lock:  # keep this section short: it is the only serial part of an append
+                if self._failed is not None:
+                    raise JournalWriteError(f"journal {self.path} failed earlier ({self._failed}); reopen it")
+                key = self._key
+                kid_c = b',"kid":"' + key.kid.encode() + b'","kind":'
+                for kind, session, body, head, kind_c, session_c in prepared:
+                    seq = self._next_seq
+                    prev = self._prev
+                    ts = format_ts(self._clock())
+                    unsigned = (
+                        head
+                        + kid_c
+                        + kind_c
+                        + b',"prev":"'
+                        + prev.encode()
+                        + b'","seq":'
+                        + str(seq).encode()
+                        + b',"session":'
+                        + session_c
+                        + b',"ts":"'
+                        + ts.encode()
+                        + b'"}'
+                    )
+                    digest = sha256(self._prev_raw + unsigned).digest()
+                    self._prev_raw = digest
+                    self._prev = h = digest.hex()
+                    self._next_seq = seq + 1
+                    self._tree.append(digest)
+                    if kind == "journal.head":
+                        self._tree_at[seq] = self._tree.copy()
+                    sealed.append((kind, session, body, head, unsigned, ts, seq, prev, h))
+                placed = True
+                if rotate_to is not None:
+                    self._key = rotate_to  # entries after the rotation entry use the new key
+            done = []
+            for kind, session, body, head, unsigned, ts, seq, prev, h in sealed:
+                # ts_c is the fixed-shape tail ,"ts":"...Z"} of the canonical text
+                cut = len(unsigned) - len(ts) - 9  # len(b',"ts":""}') == 9
+                tail, ts_c = unsigned[len(head) : cut], unsigned[cut:]
+                done.append(
+                    finish(key, body, head, tail, ts_c, h, kind=kind, prev=prev, seq=seq, session=session, ts=ts)
+                )
+            last = sealed[-1][6]
+            w = self._waiter()
+            with wcv:
+                self._preparing -= 1
+                queued = True
+                if self._failed is not None:
+                    raise JournalWriteError(f"journal append failed: {self._failed}")
+                ready = self._ready
+                for entry, line in done:
+                    ready[entry.seq] = (line, entry, w if entry.seq == last else None)
+                self._queued += 1
+                if sealed[0][6] == self._next_write or (self._holding and self._batch_complete()):
+                    wcv.notify()
+        except BaseException as exc:
+            if placed and not queued:
+                # our seqs are taken but will never be queued: no later entry can be written
+                self._abandon(exc)
+                if not isinstance(exc, JournalWriteError) and isinstance(exc, Exception):
+                    raise JournalWriteError(
+                        f"journal append failed after taking its place in the chain: {exc!r}"
+                    ) from exc
+            raise
+        finally:
+            if not queued:
+                with wcv:
+                    self._preparing -= 1
+                    if self._holding and self._batch_complete():
+                        wcv.notify()
+        # The writer releases w once it has settled our last entry (durable or failed). A
+        # release left over from an interrupted wait cannot end this one early: the loop re-checks.
+        while self._durable_seq < last and self._failed is None:
+            w.acquire()
+        if self._durable_seq < last:
             raise JournalWriteError(f"journal append failed: {self._failed}")
-        return entry
+        return [entry for entry, _ in done]
+
+    def _abandon(self, exc: BaseException) -> None:
+        """Poison the journal after an append took seqs it will never queue (the chain has a gap
+        from there on): entries queued behind the gap fail instead of waiting forever. Nothing
+        past the gap was written, so the file needs no cut."""
+        with self._wcv:
+            if self._failed is None:
+                self._failed = JournalWriteError(
+                    f"an append to {self.path} failed after taking its place in the chain ({exc!r}); reopen it"
+                )
+            stranded = list(self._ready.values())
+            self._ready.clear()
+            self._queued = 0
+            self._wcv.notify()
+        for _, _, w in stranded:
+            if w is not None:
+                _wake(w)
+
+    def _batch_complete(self) -> bool:
+        """No append is under way and as many are queued as the writer expects (hold ``_wcv``)."""
+        return not self._preparing and self._queued >= self._target
+
+    def _waiter(self) -> threading.Lock:
+        """This thread's wake-up lock: held by the thread between appends; the writer releases
+        it once the thread's entry is durable (a bare lock costs far less than an Event)."""
+        w: threading.Lock | None = getattr(self._local, "waiter", None)
+        if w is None:
+            w = threading.Lock()
+            w.acquire()
+            self._local.waiter = w
+        return w
 
     def _writer(self) -> None:
-        """The committing thread: one write and one fdatasync per batch of contiguous entries."""
+        """The committing thread: one write and one fdatasync per batch of contiguous entries.
+
+        Before it writes a batch it may hold it open, at most as long as the last sync took,
+        while appends are under way (between their start and their queueing) or until as many
+        appenders are queued as were woken by the last sync plus those already waiting then:
+        appenders that call again as soon as they return then share one sync instead of
+        splitting into two halves that alternate. A lone appender never waits for this.
+        """
         wcv = self._wcv
         while True:
             with wcv:
@@ -457,11 +571,23 @@ class Journal:
                     wcv.wait()
                 if self._next_write not in self._ready:
                     return  # stopping and nothing left to write
+                if not self._batch_complete() and not self._stop_writer:
+                    deadline = time.monotonic() + self._sync_s
+                    self._holding = True
+                    while not self._batch_complete() and not self._stop_writer:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        wcv.wait(left)
+                    self._holding = False
                 batch = []
                 s = self._next_write
-                while s in self._ready:
-                    batch.append(self._ready.pop(s))
+                ready = self._ready
+                while s in ready:
+                    batch.append(ready.pop(s))
                     s += 1
+                woken = sum(1 for _, _, w in batch if w is not None)
+                self._queued -= woken
             try:
                 self._write_durably(b"".join(line for line, _, _ in batch))
             except BaseException as exc:  # noqa: BLE001 - every failure poisons the journal
@@ -469,24 +595,31 @@ class Journal:
                     self._poison(exc)
                     stranded = list(self._ready.values())
                     self._ready.clear()
-                for _, _, ev in batch + stranded:
-                    ev.set()
+                    self._queued = 0
+                for _, _, w in batch + stranded:
+                    if w is not None:
+                        _wake(w)
                 continue
             with wcv:
                 self._next_write = s
                 self._durable_seq = s - 1
-            for _, entry, ev in batch:
-                if self._on_append is not None:
+                self._target = woken + self._queued
+            on_append = self._on_append
+            for _, entry, w in batch:
+                if on_append is not None:
                     with contextlib.suppress(Exception):  # an observer must never break the journal
-                        self._on_append(entry)
-                ev.set()
+                        on_append(entry)
+                if w is not None:
+                    _wake(w)
 
     def _write_durably(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
+        t = time.monotonic()
         os.fdatasync(self._fd)
+        self._sync_s = min(time.monotonic() - t, _MAX_HOLD_S)
         self._durable_size += len(data)
 
     def _poison(self, exc: BaseException) -> None:
@@ -580,6 +713,11 @@ class Journal:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _wake(w: threading.Lock) -> None:
+    with contextlib.suppress(RuntimeError):  # already released: the waiter re-checks anyway
+        w.release()
 
 
 def checkpoint_fields(key: SigningKey, genesis: str, tree: CompactRange) -> dict[str, str]:
