@@ -87,6 +87,25 @@ def test_reader_posix_order_runtime_words_and_at_files():
     assert "expand to an option" in read_options(a, [Word("*", True, glob=True)], "printf").problem
 
 
+def test_reader_checked_values_and_attached_prefixes():
+    a = Allow(
+        style="single_dash",
+        long=options("--version"),
+        long_values=options("--cp"),
+        prefix_values=frozenset({"-X", "-XX:", "-D"}),
+        checked_values=(("--cp", r"[a-z]+"), ("-XX:", r"\+Use[A-Z]+"), ("-X", r"mx[0-9]+")),
+    )
+    assert read_options(a, words("-cp", "lib", "-XX:+UseZGC", "-Xmx4", "-Dk=v", "Main"), "java").problem is None
+    # the longest listed prefix decides (-XX: not -X); a value that does not match in full is unknown
+    assert "-XX: 'OnError=x'" in read_options(a, words("-XX:OnError=x"), "java").problem
+    assert "'/tmp'" in read_options(a, words("-cp", "/tmp"), "java").problem
+    assert "'/tmp'" in read_options(a, words("--cp=/tmp"), "java").problem
+    assert "mx4g" in read_options(a, words("-Xmx4g"), "java").problem
+    assert "not one the classifier knows" in read_options(a, words("-javaagent:x"), "java").problem
+    # a value decided at run time never matches
+    assert "a value the classifier" in read_options(a, [Word("-cp"), Word("$P", False, source="$P")], "java").problem
+
+
 def test_every_allowlisted_program_names_its_source():
     for name, allow in ALLOWLISTS.items():
         assert allow.source, name
@@ -352,3 +371,46 @@ def test_tool_long_options_are_in_the_tools_help(prog, sub, argv):
     listed = (allow.long | allow.long_values | allow.long_optional) - extra
     missing = sorted(o for o in listed if not re.search(re.escape(o) + r"(?![\w-])", text))
     assert missing == [], f"{' '.join(argv)} does not mention {missing}"
+
+
+# The compilers, runtimes and cmake the clone-mode policy allows: every listed long option (for the
+# single-dash programs, java and javac, the option as they spell it) is in their own help text,
+# where they are installed here.
+_TOOLCHAIN_HELP = [
+    ("node", [["--help"], ["--v8-options"]]),
+    ("rustc", [["--help", "-v"], ["-C", "help"]]),
+    ("rustfmt", [["--help"]]),
+    ("cmake", [["--help"], ["--build"], ["--install"]]),
+    ("java", [["--help"], ["-X"], ["-XX:+PrintFlagsFinal", "-version"]]),
+    ("javac", [["--help"], ["--help-extra"]]),
+    ("gofmt", [["-h"]]),
+    ("pyright", [["--help"]]),
+]
+
+
+@pytest.mark.parametrize("name,cmds", _TOOLCHAIN_HELP, ids=[n for n, _ in _TOOLCHAIN_HELP])
+def test_toolchain_options_are_in_the_programs_help(name, cmds):
+    exe = shutil.which(name)
+    if exe is None:
+        pytest.skip(f"{name} is not installed here")
+    allow = PROGRAMS[name].allow
+    assert allow is not None
+    text = ""
+    for cmd in cmds:
+        out = subprocess.run([exe, *cmd], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "LC_ALL": "C", "NO_COLOR": "1"})
+        text += out.stdout + out.stderr
+    listed = allow.long | allow.long_values | allow.long_optional
+    if allow.style == "single_dash":
+        # listed as --NAME; the program writes -NAME (and sometimes --NAME)
+        missing = sorted(o for o in listed if not re.search(r"(?<![\w-])--?" + re.escape(o[2:]) + r"(?![\w-])", text))
+    else:
+        missing = sorted(o for o in listed if not re.search(re.escape(o) + r"(?![\w-])", text))
+    # -XX: settings are not in the help: each flag the pattern names is one the JVM has
+    prefixes = sorted(p for p in allow.prefix_values if p != "-XX:" and p.rstrip(":") not in text)
+    for opt, pattern in allow.checked_values:
+        if opt == "-XX:":
+            flags = re.findall(r"[A-Z][A-Za-z0-9]+", re.sub(r"\[[^]]*\]", "", pattern))
+            assert len(flags) > 20
+            missing += [f"-XX:{f}" for f in flags if not re.search(rf"\b{f}\b", text)]
+    assert missing == [] and prefixes == [], f"{name} {cmds} does not mention {missing} {prefixes}"
