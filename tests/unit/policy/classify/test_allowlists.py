@@ -414,3 +414,30 @@ def test_toolchain_options_are_in_the_programs_help(name, cmds):
             assert len(flags) > 20
             missing += [f"-XX:{f}" for f in flags if not re.search(rf"\b{f}\b", text)]
     assert missing == [] and prefixes == [], f"{name} {cmds} does not mention {missing} {prefixes}"
+
+
+@pytest.mark.parametrize("cmd", [
+    "node app.js", "node --test", "node --test test/", "node --version", "node -r ./setup.js app.js",
+    "node -r dotenv/config app.js", "node --import tsx src/index.ts", "node --import @swc-node/register x.ts",
+    "node --max-old-space-size=4096 build.js --out dist", "node dist/cli.js --inspect",
+    "node --test-reporter=spec --test", "node --env-file=.env app.js",
+    "rustc --version", "rustc -O -o /tmp/hello hello.rs", "rustc --edition 2021 -C opt-level=2 src/main.rs",
+    "rustc -Copt-level=3 -C debuginfo=0 --crate-type lib lib.rs", "rustc --explain E0308", "rustc --test t.rs",
+    "rustc --print sysroot", "rustfmt --check src/main.rs", "rustfmt --edition 2021 src/lib.rs",
+    "gofmt -l .", "gofmt -s -w ./cmd", "gofmt -d main.go", "pyright", "pyright src tests",
+    "pyright --outputjson -p pyrightconfig.json", "node_modules/.bin/pyright --warnings",
+    "javac -d out -cp 'lib/*:.' src/Main.java", "javac -Xlint:all -g:none --release 17 -d build/classes Main.java",
+    "javac -proc:none -encoding UTF-8 -Xlint:unchecked,deprecation A.java", "java -cp out Main",
+    "java -Xmx2g -Dspring.profiles.active=test -jar target/app.jar --port 8080",
+    "java -XX:+UseG1GC -XX:MaxRAMPercentage=75 -cp 'target/classes:target/lib/*' com.example.Main",
+    "java Main.java", "java -version", "java -ea -Dfile.encoding=UTF-8 -cp build app.Main -javaagent:x",
+    "cmake -S . -B build -DCMAKE_BUILD_TYPE=Release", "cmake --build build -j8",
+    "cmake --build build --target test --parallel 4", "cmake -B build -G Ninja -DBUILD_TESTING=ON",
+    "cmake --install build --prefix /tmp/inst", "cmake -Wno-dev -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -B build",
+    "cmake --version", "cmake --preset default", "cmake -P cmake/check.cmake",
+])
+def test_toolchains_ordinary_uses_are_allowed_in_clone_mode(default_policy, cmd):
+    call = ToolCall(harness="claude-code", tool="Bash", input={"command": cmd}, cwd="/workspace",
+                    workspace="/workspace", session="t", host_workspace="", workspace_mode="clone")
+    d = evaluate(call, default_policy, now=NOW)
+    assert d.effect == "allow", (cmd, d.reason)
