@@ -84,10 +84,12 @@ RULED_PROGRAMS = (
 #: programs whose allowlist also applies when they are named by a path (a project's own copy)
 BY_BASENAME = frozenset(
     {"ruff", "mypy", "black", "isort", "flake8", "pylint", "tsc", "eslint", "prettier", "npx", "gradlew", "mvnw"}
-    | {"coverage", "tox", "nox", "jest", "vitest"}
+    | {"coverage", "tox", "nox", "jest", "vitest", "pyright"}
     | {p for p in ALLOWLISTS if p.startswith("pip")}
     | {p for p in SUBCOMMAND_ALLOWLISTS if p.startswith("pip")}
 )
+#: node options after which node reads no program from stdin when given no script
+_NODE_NO_PROGRAM = frozenset({"--test", "--version", "-v", "--help", "-h", "--v8-options"})
 #: python -m MODULE whose command line is that of the program of the same name
 PYTHON_MODULE_PROGRAMS = _LINTER_MODULES | {"pip"}
 
@@ -422,6 +424,10 @@ class Commands:
                     env, text, f"jq program reads the environment or loads modules ({outside.group(0)})", program="jq"
                 )
                 ok = False
+        if prog == "cmake" and any(a.literal and a.value == "--" for a in args):
+            # cmake --build DIR -- ARGS: ARGS go to the native build tool (make's SHELL=, -f, --eval)
+            self.unknown(env, text, "cmake passes the words after -- to the native build tool", program=prog)
+            ok = False
         if prog in ("make", "gmake"):
             # every goal is a run of its own: `make test deploy` runs deploy too
             goals = [a for a in r.operands if not (a.literal and "=" in a.value)]
@@ -1067,6 +1073,8 @@ class Commands:
             i += 1
         if module:
             return env.cwds
+        if base == "node" and operand is None and any(a.literal and a.value in _NODE_NO_PROGRAM for a in args):
+            return env.cwds  # node --test (finds the test files), --version, --help: no program on stdin
         if (operand is None or (operand.literal and operand.value == "-")) and (
             prog in STDIN_INTERPRETERS or base in STDIN_INTERPRETERS
         ):

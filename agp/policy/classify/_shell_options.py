@@ -9,6 +9,7 @@ program never sees the quotes), and a long option must be written out in full.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from agp.policy.classify._shell_words import Word
@@ -53,6 +54,7 @@ def _value(out: OptionRead, allow: Allow, args: list[Word], prog: str, opt: str,
     else:
         out.problem = out.problem or f"{prog} {opt} is missing its value"
         return 0
+    _check(out, allow, prog, opt, w)
     if opt in allow.file_values or opt in allow.config_values:
         out.reads.append((opt, w))
     if opt in allow.config_values:
@@ -60,6 +62,34 @@ def _value(out: OptionRead, allow: Allow, args: list[Word], prog: str, opt: str,
     if opt in allow.write_values:
         out.writes.append((opt, w))
     return took
+
+
+def _check(out: OptionRead, allow: Allow, prog: str, opt: str, w: Word) -> None:
+    """A value that must match the option's pattern (checked_values)."""
+    for o, pattern in allow.checked_values:
+        if o == opt and not (w.literal and re.fullmatch(pattern, w.value)):
+            shown = w.value if w.literal else w.source
+            out.problem = out.problem or f"{prog} {opt} {shown[:60]!r}: a value the classifier does not know"
+
+
+def _prefixed(out: OptionRead, allow: Allow, a: Word, prog: str) -> bool:
+    """An option written with its value attached (prefix_values): True when one matched."""
+    v = a.value
+    best = ""
+    for p in allow.prefix_values:
+        if v.startswith(p) and len(p) > len(best):
+            best = p
+    if not best:
+        return False
+    w = Word(v[len(best) :], True, a.glob, source=a.source)
+    _check(out, allow, prog, best, w)
+    if best in allow.file_values or best in allow.config_values:
+        out.reads.append((best, w))
+    if best in allow.config_values:
+        out.configs.append((best, w))
+    if best in allow.write_values:
+        out.writes.append((best, w))
+    return True
 
 
 def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
@@ -113,6 +143,8 @@ def read_options(allow: Allow, args: list[Word], prog: str) -> OptionRead:
             elif key in allow.long_optional:
                 if eq:
                     _value(out, allow, args, prog, key, val, i)
+            elif allow.prefix_values and _prefixed(out, allow, a, prog):
+                pass
             else:
                 out.problem = out.problem or f"{prog}: option {name[:60]!r} is not one the classifier knows"
             i += 1

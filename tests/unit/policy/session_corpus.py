@@ -108,6 +108,13 @@ SESSION = [
     _bash("go mod tidy"), _bash("go test -run TestParse ./internal/parse -v"),
     # jvm part
     _bash("./gradlew test"), _bash("mvn -q test"),
+    _bash("javac -d build/classes -cp 'lib/*' src/main/java/app/Main.java"), _bash("java -cp build/classes:lib/* app.Main"),
+    _bash("java -Xmx1g -Dapp.env=test -jar target/app.jar --help"), _bash("java -version"),
+    # node, rustc, cmake, formatters and type checkers called directly
+    _bash("node scripts/gen-types.js"), _bash("node --test web/test/"), _bash("node -r dotenv/config scripts/seed.js"),
+    _bash("node --version"), _bash("npx pyright web/py"), _bash("rustc --edition 2021 -O -o /tmp/probe /tmp/probe.rs"),
+    _bash("rustfmt --check crates/parser/src/lib.rs"), _bash("gofmt -s -w cmd/tool"),
+    _bash("cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release"), _bash("cmake --build build/native -j4"),
     # everyday shell
     _bash("mkdir -p src/app/plugins"), _bash("touch src/app/plugins/__init__.py"),
     _bash("cp src/app/config.py /tmp/config.py.bak"), _bash("mv src/app/old_loader.py src/app/loader.py"),

@@ -2,7 +2,7 @@
 
 One module per family of programs, each a tuple of :class:`Program` records (``_model.py`` says
 what each field means): ``wrappers`` (sudo, env, timeout, xargs, ...), ``shells`` (shells and
-interpreters), ``files`` (file tools), ``git``, ``build`` (build and test tools), ``network``,
+interpreters), ``files`` (file tools), ``git``, ``build`` (build and test tools), ``linters``, ``packages``, ``toolchains`` (compilers, runtimes, cmake), ``network``,
 ``sql`` (SQL clients), ``readers`` (read-only utilities), ``basics`` (builtins and utilities whose operands are never files); and
 ``variables`` (environment variables that change how programs run). A program is listed once.
 
@@ -25,6 +25,7 @@ from agp.policy.classify.programs import (
     readers,
     shells,
     sql,
+    toolchains,
     wrappers,
 )
 from agp.policy.classify.programs._model import Program
@@ -98,6 +99,7 @@ PROGRAMS = registry(
     build.PROGRAMS,
     linters.PROGRAMS,
     packages.PROGRAMS,
+    toolchains.PROGRAMS,
     network.PROGRAMS,
     sql.PROGRAMS,
     basics.PROGRAMS,

@@ -81,6 +81,14 @@ class Allow:
     #: working directory (``/``, ``~``, ``..``, blanks, quotes, ``=``: an inline setting) makes the
     #: statement unknown, as do stdin and descriptors
     config_values: frozenset[str] = frozenset()
+    #: options written with their value attached, in the program's own spelling (``-Xmx2g``,
+    #: ``-XX:+UseG1GC``, ``-Dkey=value``, ``-Xlint:all``; single_dash style): the longest listed
+    #: prefix of an option word that is not itself listed
+    prefix_values: frozenset[str] = frozenset()
+    #: (option, regular expression): the option's value must match it in full (a value decided at
+    #: run time never does), else the statement is unknown (``rustc -C opt-level=3`` but not
+    #: ``-C linker=PROGRAM``; ``java -XX:`` settings that load nothing)
+    checked_values: tuple[tuple[str, str], ...] = ()
     source: str = ""
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 
-from agp.policy.classify.programs._model import Program, options
+from agp.policy.classify.programs._model import Allow, Program, options
+from agp.policy.classify.programs.toolchains import NODE_ALLOW
 
 __all__ = ("PROGRAMS", "PYTHON_VERSIONED")
 
@@ -22,13 +23,16 @@ def _foreign(name: str) -> Program:
     return Program(name, role="foreign_shell")
 
 
-def _interp(name: str, text_options: str = "", value_options: str = "", stdin: bool = True) -> Program:
+def _interp(
+    name: str, text_options: str = "", value_options: str = "", stdin: bool = True, allow: Allow | None = None
+) -> Program:
     return Program(
         name,
         role="interpreter",
         program_text_options=tuple(text_options.split()),
         value_options=options(value_options),
         stdin_program=stdin,
+        allow=allow,
     )
 
 
@@ -46,8 +50,9 @@ PROGRAMS = (
         "node",
         "-e -p --eval --print",
         "-r --require --import --loader --experimental-loader --conditions -C --title --env-file",
+        allow=NODE_ALLOW,
     ),
-    _interp("nodejs", "-e -p --eval --print", "-r --require --import"),
+    _interp("nodejs", "-e -p --eval --print", "-r --require --import", allow=NODE_ALLOW),
     _interp("deno", "eval", stdin=False),
     Program("bun", role="interpreter", program_text_options=("-e", "--eval"), code_options=("--shell",)),
     _interp("php", "-r -R -B -E", "-d -c -z"),

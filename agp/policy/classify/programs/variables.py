@@ -60,6 +60,18 @@ DANGEROUS_ENV = frozenset(
         "CC",
         "CXX",
         "LD",
+        # the other compilers cmake reads from the environment, and where `make install` and
+        # `cmake --install` put their files
+        "FC",
+        "CUDACXX",
+        "CUDAHOSTCXX",
+        "HIPCXX",
+        "OBJC",
+        "OBJCXX",
+        "ASM",
+        "SWIFTC",
+        "ISPC",
+        "DESTDIR",
         "NPM_CONFIG_PREFIX",
         "npm_config_script_shell",
         "PIP_INDEX_URL",
@@ -98,6 +110,8 @@ DANGEROUS_ENV_PREFIXES = (
     "CARGO_",
     "RUSTC",
     "RUSTFLAGS",
+    # cmake reads CMAKE_TOOLCHAIN_FILE, CMAKE_<LANG>_COMPILER_LAUNCHER and others from the environment
+    "CMAKE_",
     "GOFLAGS",
     "GOPROXY",
     "PIP_",
@@ -172,6 +186,10 @@ SAFE_ENV = frozenset(
         "PYTEST_TIMEOUT",
         "NODE_NO_WARNINGS",
         "GOTRACEBACK",
+        "CMAKE_BUILD_PARALLEL_LEVEL",
+        "CMAKE_BUILD_TYPE",
+        "CMAKE_EXPORT_COMPILE_COMMANDS",
+        "CMAKE_COLOR_DIAGNOSTICS",
     }
 )
 

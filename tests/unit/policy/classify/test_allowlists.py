@@ -87,6 +87,25 @@ def test_reader_posix_order_runtime_words_and_at_files():
     assert "expand to an option" in read_options(a, [Word("*", True, glob=True)], "printf").problem
 
 
+def test_reader_checked_values_and_attached_prefixes():
+    a = Allow(
+        style="single_dash",
+        long=options("--version"),
+        long_values=options("--cp"),
+        prefix_values=frozenset({"-X", "-XX:", "-D"}),
+        checked_values=(("--cp", r"[a-z]+"), ("-XX:", r"\+Use[A-Z]+"), ("-X", r"mx[0-9]+")),
+    )
+    assert read_options(a, words("-cp", "lib", "-XX:+UseZGC", "-Xmx4", "-Dk=v", "Main"), "java").problem is None
+    # the longest listed prefix decides (-XX: not -X); a value that does not match in full is unknown
+    assert "-XX: 'OnError=x'" in read_options(a, words("-XX:OnError=x"), "java").problem
+    assert "'/tmp'" in read_options(a, words("-cp", "/tmp"), "java").problem
+    assert "'/tmp'" in read_options(a, words("--cp=/tmp"), "java").problem
+    assert "mx4g" in read_options(a, words("-Xmx4g"), "java").problem
+    assert "not one the classifier knows" in read_options(a, words("-javaagent:x"), "java").problem
+    # a value decided at run time never matches
+    assert "a value the classifier" in read_options(a, [Word("-cp"), Word("$P", False, source="$P")], "java").problem
+
+
 def test_every_allowlisted_program_names_its_source():
     for name, allow in ALLOWLISTS.items():
         assert allow.source, name
@@ -352,3 +371,73 @@ def test_tool_long_options_are_in_the_tools_help(prog, sub, argv):
     listed = (allow.long | allow.long_values | allow.long_optional) - extra
     missing = sorted(o for o in listed if not re.search(re.escape(o) + r"(?![\w-])", text))
     assert missing == [], f"{' '.join(argv)} does not mention {missing}"
+
+
+# The compilers, runtimes and cmake the clone-mode policy allows: every listed long option (for the
+# single-dash programs, java and javac, the option as they spell it) is in their own help text,
+# where they are installed here.
+_TOOLCHAIN_HELP = [
+    ("node", [["--help"], ["--v8-options"]]),
+    ("rustc", [["--help", "-v"], ["-C", "help"]]),
+    ("rustfmt", [["--help"]]),
+    ("cmake", [["--help"], ["--build"], ["--install"]]),
+    ("java", [["--help"], ["-X"], ["-XX:+PrintFlagsFinal", "-version"]]),
+    ("javac", [["--help"], ["--help-extra"]]),
+    ("gofmt", [["-h"]]),
+    ("pyright", [["--help"]]),
+]
+
+
+@pytest.mark.parametrize("name,cmds", _TOOLCHAIN_HELP, ids=[n for n, _ in _TOOLCHAIN_HELP])
+def test_toolchain_options_are_in_the_programs_help(name, cmds):
+    exe = shutil.which(name)
+    if exe is None:
+        pytest.skip(f"{name} is not installed here")
+    allow = PROGRAMS[name].allow
+    assert allow is not None
+    text = ""
+    for cmd in cmds:
+        out = subprocess.run([exe, *cmd], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "LC_ALL": "C", "NO_COLOR": "1"})
+        text += out.stdout + out.stderr
+    listed = allow.long | allow.long_values | allow.long_optional
+    if allow.style == "single_dash":
+        # listed as --NAME; the program writes -NAME (and sometimes --NAME)
+        missing = sorted(o for o in listed if not re.search(r"(?<![\w-])--?" + re.escape(o[2:]) + r"(?![\w-])", text))
+    else:
+        missing = sorted(o for o in listed if not re.search(re.escape(o) + r"(?![\w-])", text))
+    # -XX: settings are not in the help: each flag the pattern names is one the JVM has
+    prefixes = sorted(p for p in allow.prefix_values if p != "-XX:" and p.rstrip(":") not in text)
+    for opt, pattern in allow.checked_values:
+        if opt == "-XX:":
+            flags = re.findall(r"[A-Z][A-Za-z0-9]+", re.sub(r"\[[^]]*\]", "", pattern))
+            assert len(flags) > 20
+            missing += [f"-XX:{f}" for f in flags if not re.search(rf"\b{f}\b", text)]
+    assert missing == [] and prefixes == [], f"{name} {cmds} does not mention {missing} {prefixes}"
+
+
+@pytest.mark.parametrize("cmd", [
+    "node app.js", "node --test", "node --test test/", "node --version", "node -r ./setup.js app.js",
+    "node -r dotenv/config app.js", "node --import tsx src/index.ts", "node --import @swc-node/register x.ts",
+    "node --max-old-space-size=4096 build.js --out dist", "node dist/cli.js --inspect",
+    "node --test-reporter=spec --test", "node --env-file=.env app.js",
+    "rustc --version", "rustc -O -o /tmp/hello hello.rs", "rustc --edition 2021 -C opt-level=2 src/main.rs",
+    "rustc -Copt-level=3 -C debuginfo=0 --crate-type lib lib.rs", "rustc --explain E0308", "rustc --test t.rs",
+    "rustc --print sysroot", "rustfmt --check src/main.rs", "rustfmt --edition 2021 src/lib.rs",
+    "gofmt -l .", "gofmt -s -w ./cmd", "gofmt -d main.go", "pyright", "pyright src tests",
+    "pyright --outputjson -p pyrightconfig.json", "node_modules/.bin/pyright --warnings",
+    "javac -d out -cp 'lib/*:.' src/Main.java", "javac -Xlint:all -g:none --release 17 -d build/classes Main.java",
+    "javac -proc:none -encoding UTF-8 -Xlint:unchecked,deprecation A.java", "java -cp out Main",
+    "java -Xmx2g -Dspring.profiles.active=test -jar target/app.jar --port 8080",
+    "java -XX:+UseG1GC -XX:MaxRAMPercentage=75 -cp 'target/classes:target/lib/*' com.example.Main",
+    "java Main.java", "java -version", "java -ea -Dfile.encoding=UTF-8 -cp build app.Main -javaagent:x",
+    "cmake -S . -B build -DCMAKE_BUILD_TYPE=Release", "cmake --build build -j8",
+    "cmake --build build --target test --parallel 4", "cmake -B build -G Ninja -DBUILD_TESTING=ON",
+    "cmake --install build --prefix /tmp/inst", "cmake -Wno-dev -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -B build",
+    "cmake --version", "cmake --preset default", "cmake -P cmake/check.cmake",
+])
+def test_toolchains_ordinary_uses_are_allowed_in_clone_mode(default_policy, cmd):
+    call = ToolCall(harness="claude-code", tool="Bash", input={"command": cmd}, cwd="/workspace",
+                    workspace="/workspace", session="t", host_workspace="", workspace_mode="clone")
+    d = evaluate(call, default_policy, now=NOW)
+    assert d.effect == "allow", (cmd, d.reason)

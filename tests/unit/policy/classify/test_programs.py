@@ -1,5 +1,7 @@
 """agp/policy/classify/programs: the program tables the shell classifier reads."""
 
+import re
+
 import pytest
 
 from agp.policy.classify.programs import (
@@ -18,11 +20,12 @@ from agp.policy.classify.programs import (
     registry,
     shells,
     sql,
+    toolchains,
     wrappers,
 )
 from agp.policy.classify.shell import classify_shell
 
-FAMILIES = (wrappers, shells, files, git, build, linters, packages, network, sql, basics, readers)
+FAMILIES = (wrappers, shells, files, git, build, linters, packages, toolchains, network, sql, basics, readers)
 
 
 def test_a_program_listed_twice_is_refused():
@@ -46,6 +49,20 @@ def test_records_are_consistent(name):
         assert not p.sql_options and not p.sql_file_options, name
     if p.role != "wrapper":
         assert not p.positionals, name
+    for allow in [p.allow, *(a for _, a in p.subcommand_allow)]:
+        if allow is None:
+            continue
+        # a checked value belongs to an option that takes one, and its pattern compiles
+        takes = (
+            {"-" + c for c in allow.short_values + allow.short_optional}
+            | allow.long_values
+            | allow.long_optional
+            | allow.prefix_values
+        )
+        for opt, pattern in allow.checked_values:
+            assert opt in takes, (name, opt)
+            re.compile(pattern)
+        assert not allow.prefix_values or allow.style == "single_dash", name
 
 
 def test_the_walker_reads_the_tables():
