@@ -712,7 +712,9 @@ class ModelRelay:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
         try:
-            raw = bind_unix(self.socket_path, mode=self.socket_mode)
+            # the kernel's largest queue (somaxconn), as anyio's own listener asked: a flood waits to be
+            # accepted and counted against the connection cap rather than refused by the kernel unseen
+            raw = bind_unix(self.socket_path, mode=self.socket_mode, backlog=65536)
         except OSError as exc:
             raise SandboxError(f"cannot listen on {self.socket_path}: {exc.strerror or exc}") from exc
         listener = await anyio.abc.SocketListener.from_socket(raw)
