@@ -15,16 +15,18 @@ from tests.integration.gate.helpers import check, frame, raw_exchange
 
 pytestmark = pytest.mark.anyio
 
-#: a policy regex with nested quantifiers meets a word it backtracks on for minutes; the comment pads
-#: the frame past eval_inline_max (so it goes to a worker) while the command stays under the
-#: classifier's own size and node bounds (which now refuse the huge inputs that used to be slow)
+#: a policy regex that backtracks polynomially (twelve adjacent a*: about 32^12/12! steps on this word,
+#: minutes) meets a word it does not match; policies refuse the exponential kind ((a+)+) when they are
+#: read, not this one, so the deadline is what bounds it. The comment pads the frame past
+#: eval_inline_max (so it goes to a worker) while the command stays under the classifier's own size
+#: and node bounds (which refuse the huge inputs that used to be slow)
 SLOW = "grep " + "a" * 32 + "b # " + "x" * 9000
 SLOW_RULE = """
 [[rule]]
 id = "slow-regex"
 effect = "deny"
 program = ["grep"]
-args_any = ["re:^(a+)+$"]
+args_any = ["re:^a*a*a*a*a*a*a*a*a*a*a*a*c$"]
 """
 
 
