@@ -34,6 +34,12 @@ AGENT = 10001
 #: other options on the command line); no proxy among them
 NPMRC = "audit=false\nfund=false\nupdate-notifier=false\nfetch-retries=0\nloglevel=http\n"
 
+#: runs `npm ARGS...` with its output in LOG: python3 npmrun.py LOG ARGS...
+NPMRUN = """import subprocess, sys
+with open(sys.argv[1], "wb") as log:
+    subprocess.run(["npm", *sys.argv[2:]], stdout=log, stderr=subprocess.STDOUT, check=False)
+"""
+
 
 @pytest.fixture(scope="module")
 def node_image():
@@ -61,6 +67,7 @@ def test_npm_in_the_box_installs_only_through_the_door(tmp_path, node_image):
     ws = tmp_path / "ws"
     ws.mkdir()
     shutil.copy(ca.ca_pem, ws / "ca.pem")
+    (ws / "npmrun.py").write_text(NPMRUN)
     (ws / "pub").mkdir()
     (ws / "pub" / "package.json").write_text(json.dumps({"name": "pubpkg", "version": "1.0.0"}))
     (ws / "pub" / "index.js").write_text("module.exports = 'published from the box';\n")
@@ -84,7 +91,7 @@ def test_npm_in_the_box_installs_only_through_the_door(tmp_path, node_image):
 [[rule]]
 id = "tools"
 effect = "allow"
-program = ["npm"]
+program = ["npm", "python3", "cd"]
 
 [[rule]]
 id = "logs"
@@ -114,12 +121,14 @@ private = true
 """)
         script = [
             # what npm itself says its proxy is: agp's set-up, nothing from this test
-            {"tool": "Bash", "input": {"command": "npm config get https-proxy > npm-https-proxy.txt 2>&1"}},
-            {"tool": "Bash", "input": {"command": "npm config get proxy > npm-proxy.txt 2>&1"}},
-            {"tool": "Bash", "input": {"command": "npm install --prefix app egpkg > npm.log 2>&1"}},
-            {"tool": "Bash", "input": {"command": "npm install --prefix denied egpkg > npm-denied.log 2>&1"}},
-            {"tool": "Bash", "input": {"command": "npm install --prefix insp inspkg > npm-inspect.log 2>&1"}},
-            {"tool": "Bash", "input": {"command": "npm publish --prefix pub ./pub > npm-publish.log 2>&1"}},
+            # (npm config and npm publish are subcommands the classifier leaves unknown, so no rule can
+            # allow them as commands; a script runs them, as code in the box could, and the door decides)
+            {"tool": "Bash", "input": {"command": "python3 npmrun.py npm-https-proxy.txt config get https-proxy"}},
+            {"tool": "Bash", "input": {"command": "python3 npmrun.py npm-proxy.txt config get proxy"}},
+            {"tool": "Bash", "input": {"command": "cd app && npm install egpkg > /workspace/npm.log 2>&1"}},
+            {"tool": "Bash", "input": {"command": "cd denied && npm install egpkg > /workspace/npm-denied.log 2>&1"}},
+            {"tool": "Bash", "input": {"command": "cd insp && npm install inspkg > /workspace/npm-inspect.log 2>&1"}},
+            {"tool": "Bash", "input": {"command": "python3 npmrun.py npm-publish.log publish --prefix pub ./pub"}},
         ]
         (tmp_path / "script.json").write_text(json.dumps(script))
         resolve = [a for h in ("registry.test", "other.test", "inspect.test")
