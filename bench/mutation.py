@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import re
@@ -82,6 +83,18 @@ def loadavg() -> str:
         return "?"
 
 
+def basetemp(scratch: Path) -> str:
+    """pytest's base temp directory for the mutants of one scratch copy.
+
+    pyproject.toml pins --basetemp=/tmp/agp-pytest (short, for the Unix socket path limit), and
+    pytest empties its base temp directory when a session starts: every mutant's pytest session
+    would empty it under any other pytest run on the machine (another worktree's), and theirs
+    under ours. A short directory of this scratch copy's own instead, the same on every run of
+    it (--recheck reuses the pyproject written by the first run).
+    """
+    return "/tmp/agp-m" + hashlib.sha256(str(scratch.resolve()).encode()).hexdigest()[:8]
+
+
 def _ignore(_dir: str, names: list[str]) -> list[str]:
     return [n for n in names if n in {"__pycache__", ".hypothesis", ".pytest_cache", "mutants"}]
 
@@ -110,7 +123,7 @@ def prepare(scratch: Path, target: str, tests: list[str], args: argparse.Namespa
         f"also_copy = {json.dumps(['policies', 'images'])}",
         f"only_mutate = {json.dumps([target])}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
-        f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider'])}",
+        f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider', f'--basetemp={basetemp(scratch)}'])}",
         f"timeout_multiplier = {args.timeout_multiplier}",
         f"timeout_constant = {args.timeout_constant}",
         "use_git_change_detection = false",
@@ -162,7 +175,8 @@ def run_cosmic_ray(scratch: Path, target: str, tests: list[str], args: argparse.
                    recheck: bool) -> tuple[int | None, float]:
     """cosmic-ray on the scratch copy: init (unless rechecking), filter, exec within the budget."""
     env = dict(os.environ, AGP_HYPOTHESIS_PROFILE="ci", PYTHONPATH=str(scratch))
-    test_cmd = " ".join([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests])
+    test_cmd = " ".join([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                         f"--basetemp={basetemp(scratch)}", *tests])
     per_mutant = max(10.0, args.timeout_constant * args.timeout_multiplier * 2)
     (scratch / "cr.toml").write_text("\n".join([
         "[cosmic-ray]",

@@ -60,20 +60,20 @@ class _Spinning(BaseException):  # not an Exception: hypothesis must not catch i
 
 @pytest.fixture(autouse=True)
 def _cpu_ceiling():
-    """Each test here fails, rather than hangs, past 10 s of its own CPU time (the slowest takes
-    well under one): the verifiers loop over sizes and proofs that come from outside, and a loop
-    of theirs that never ends would hang `agp verify` instead of refusing the proof."""
+    """Each test here fails, rather than hangs, past 5 s of its own CPU time, user and system (the
+    slowest takes well under one): the verifiers loop over sizes and proofs that come from outside,
+    and a loop of theirs that never ends would hang `agp verify` instead of refusing the proof."""
 
     def _stop(_sig, _frame):
-        raise _Spinning("still running after 10 s of CPU time: a loop that does not end")
+        raise _Spinning("still running after 5 s of CPU time: a loop that does not end")
 
-    old = signal.signal(signal.SIGVTALRM, _stop)
-    signal.setitimer(signal.ITIMER_VIRTUAL, 10.0)
+    old = signal.signal(signal.SIGPROF, _stop)
+    signal.setitimer(signal.ITIMER_PROF, 5.0)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        signal.signal(signal.SIGVTALRM, old)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
 
 
 # ------------------------------------------------------------------ RFC basics
