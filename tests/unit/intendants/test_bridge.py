@@ -451,7 +451,7 @@ def test_arguments_in_both_forms():
     assert b.parse_args(["--session", "a", "--session=b"])["session"] == "b"  # the last one wins
     for argv in (["--socket"], ["--deadline"], ["--session"], ["--socket", "/s", "--session"], ["-x"], ["--sock=/s"],
                  ["--socket-/s"], ["/s.sock"]):
-        with pytest.raises(b._Deny, match="^the hook bridge was started with an unknown argument$"):
+        with pytest.raises(b._Deny, match=r"^the hook bridge was started with an unknown argument$"):
             b.parse_args(argv)
 
 
@@ -460,7 +460,7 @@ def test_deadline_bounds():
     for ok in ("0.05", "1", "3600", "3600.0"):
         assert b.parse_args(["--deadline", ok])["deadline"] == float(ok)
     for bad in ("0.0499", "0", "-1", "3600.01", "nan", "inf", "-inf"):
-        with pytest.raises(b._Deny, match="^the hook bridge deadline is out of range$"):
+        with pytest.raises(b._Deny, match=r"^the hook bridge deadline is out of range$"):
             b.parse_args(["--deadline", bad])
     with pytest.raises(ValueError):  # not a number: main turns it into a deny ("the hook bridge failed")
         b.parse_args(["--deadline", "soon"])

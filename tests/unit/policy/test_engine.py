@@ -383,3 +383,134 @@ def test_operands_min_and_max_count_run_time_words_as_anything():
     assert decide(p, ex("x", "a")).effect == "allow"
     assert decide(p, ex("x", "a", "b")).effect == "deny"
     assert decide(p, ex("x", "$@", literal=[True, False])).effect == "deny"
+
+
+def test_statement_json_names_the_deciding_rule():
+    d = decide(pol(rules(ALLOW_LS)), ex("ls", "a", paths=[inside("a")]))
+    (st,) = d.to_json_dict()["statements"]
+    assert (st["effect"], st["rule"], st["matched"]) == ("allow", "ls", ["ls"])
+
+
+# ------------------------------------------------------------------ matcher edges
+
+
+def _flags_rule(*patterns: str) -> Policy:
+    return pol(rules(f'id = "f"\neffect = "allow"\nprogram = "ls"\nflags_any = {json.dumps(list(patterns))}'))
+
+
+def test_a_glob_option_pattern_matches_options_only():
+    p = _flags_rule("-*")
+    assert decide(p, ex("ls", "-l")).effect == "allow"
+    for word in ("-", "x", "l-"):  # a lone dash is stdin, an operand: no option at all
+        assert decide(p, ex("ls", word)).effect == "deny", word
+
+
+def test_a_glob_option_pattern_matches_the_name_before_an_attached_value():
+    p = _flags_rule("--colo?")
+    for word in ("--color", "--color=auto", "--color=a=b"):
+        assert decide(p, ex("ls", word)).effect == "allow", word
+    assert decide(_flags_rule("--col?r=a"), ex("ls", "--color=a")).effect == "allow"
+    for word in ("--colors=auto", "--colour=auto", "-color=auto", "--color auto"):
+        assert decide(p, ex("ls", word)).effect == "deny", word
+
+
+def test_the_end_of_options_marker_is_no_long_option():
+    assert decide(_flags_rule("--"), ex("ls", "--", "x")).effect == "deny"
+
+
+def test_regex_words_longer_than_the_limit_are_maybe():
+    from agp.policy.engine import REGEX_WORD_MAX
+
+    allow = pol(rules('id = "a"\neffect = "allow"\nprogram = "echo"\nargs_any = ["re:^x+$"]'))
+    deny = pol(rules('id = "d"\neffect = "deny"\nprogram = "echo"\nargs_none = ["re:^x+$"]',
+                     'id = "a"\neffect = "allow"\nprogram = "echo"'))
+    at, over = "x" * REGEX_WORD_MAX, "x" * (REGEX_WORD_MAX + 1)
+    assert decide(allow, ex("echo", at)).effect == "allow"  # searched: a definite yes
+    assert decide(allow, ex("echo", over)).effect == "deny"  # not searched: maybe, and an allow needs a yes
+    assert decide(deny, ex("echo", at)).effect == "allow"  # searched: args_none is definitely false -> no deny
+    assert decide(deny, ex("echo", over)).effect == "deny"  # maybe: a deny rule matches on a maybe
+
+
+def test_not_before_is_inclusive():
+    p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_before = 2026-11-23T10:00:00Z'))
+    assert decide(p, ex("ls"), now=NOW).effect == "allow"
+    assert decide(p, ex("ls"), now=NOW - dt.timedelta(microseconds=1)).effect == "deny"
+
+
+# ------------------------------------------------------------------ building and naming policies
+
+
+def test_policy_names_and_repr():
+    from agp.policy.model import PolicyFile
+
+    e = Policy.empty()
+    assert e.sources == ("<empty>",) and e.rules == ()
+    assert repr(e) == f"Policy(tiers=['<empty>'], rules=0, digest={e.digest[:12]}…)"
+    pf = parse_policy_text(rules(ALLOW_LS))
+    p = Policy.from_files([pf, PolicyFile()], ["org.toml", "team.toml"])
+    assert p.tiers == (pf, PolicyFile()) and p.sources == ("org.toml", "team.toml")
+    assert repr(p) == f"Policy(tiers=['org.toml', 'team.toml'], rules=1, digest={p.digest[:12]}…)"
+    assert Policy.from_files([pf]).sources == ("<tier 0>",)
+
+
+def test_load_policy_needs_a_file():
+    from agp.errors import PolicyError
+    from agp.policy.engine import load_policy
+
+    with pytest.raises(PolicyError, match=r"^no policy file given$"):
+        load_policy([])
+
+
+# ------------------------------------------------------------------ the run's copy of the policy
+
+
+def _plain(tmp_path, name: str, text: str):
+    f = tmp_path / name
+    f.write_text(text, encoding="utf-8")
+    return f
+
+
+def test_run_policy_copy_is_verbatim_only_for_one_plain_file_given_alone(tmp_path):
+    from agp.policy.engine import load_policy, write_run_policy
+    from agp.policy.project import ProjectPolicy
+
+    a = _plain(tmp_path, "a.toml", f"# policy a: é\n{rules(ALLOW_LS)}")
+    b = _plain(tmp_path, "b.toml", "# policy b\n" + rules('id = "cat"\neffect = "allow"\nprogram = "cat"'))
+    pa = load_policy(a)
+    write_run_policy(pa, tmp_path / "same.toml", [a])
+    assert (tmp_path / "same.toml").read_bytes() == a.read_bytes()
+    # given names another file than the policy's: written from the policy, not copied from that file
+    write_run_policy(pa, tmp_path / "other.toml", [b])
+    assert load_policy(tmp_path / "other.toml").digest == pa.digest
+    assert "# tier 1: " + str(a) in (tmp_path / "other.toml").read_text(encoding="utf-8")
+    # one file given, but a project tier on top: composed, with each tier's source named
+    project = ProjectPolicy(parse_policy_text('[policy]\ntighten_only = true\n' + rules('id = "p"\neffect = "deny"\nprogram = "rm"')),
+                            "repo/.agp/policy.toml", "c0ffee", "n")
+    pp = load_policy(a, project=project)
+    write_run_policy(pp, tmp_path / "proj.toml", [a])
+    text = (tmp_path / "proj.toml").read_text(encoding="utf-8")
+    assert load_policy(tmp_path / "proj.toml").digest == pp.digest
+    assert f"# tier 1: {a}" in text and "# tier 2: repo/.agp/policy.toml" in text
+    # a file that names `extends` at all (here an empty list) is written composed, not copied
+    c = _plain(tmp_path, "c.toml", "extends = []\n" + rules(ALLOW_LS))
+    pc = load_policy(c)
+    write_run_policy(pc, tmp_path / "c-run.toml", [c])
+    assert (tmp_path / "c-run.toml").read_text(encoding="utf-8") != c.read_text(encoding="utf-8")
+    assert load_policy(tmp_path / "c-run.toml").digest == pc.digest
+
+
+def test_run_policy_copy_that_would_digest_differently_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
+    from agp.errors import PolicyError
+    from agp.policy import model
+    from agp.policy.engine import load_policy, write_run_policy
+
+    a = _plain(tmp_path, "a.toml", rules(ALLOW_LS))
+    b = _plain(tmp_path, "b.toml", rules(ALLOW_LS, 'id = "cat"\neffect = "allow"\nprogram = "cat"'))
+    pa, pb = load_policy(a), load_policy(b)
+    monkeypatch.setattr(model, "dump_composed_policy", lambda tiers, sources=(): b.read_text())  # a writer gone wrong
+    dest = tmp_path / "run" / "policy.toml"
+    dest.parent.mkdir()
+    with pytest.raises(PolicyError) as e:
+        write_run_policy(pa, dest, [])
+    assert str(e.value) == f"the policy written to {dest} digests to {pb.digest}, not {pa.digest}"
+    assert list(dest.parent.iterdir()) == []  # neither the copy nor its temporary file
