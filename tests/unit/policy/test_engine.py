@@ -414,6 +414,14 @@ def test_a_glob_option_pattern_matches_the_name_before_an_attached_value():
         assert decide(p, ex("ls", word)).effect == "deny", word
 
 
+def test_a_long_option_pattern_reads_the_name_before_the_first_equals_sign():
+    p = _flags_rule("--color")
+    for word in ("--color", "--color=auto", "--color=a=b", "--color="):
+        assert decide(p, ex("ls", word)).effect == "allow", word
+    for word in ("--colors", "--colour=a=b", "-color"):
+        assert decide(p, ex("ls", word)).effect == "deny", word
+
+
 def test_the_end_of_options_marker_is_no_long_option():
     assert decide(_flags_rule("--"), ex("ls", "--", "x")).effect == "deny"
 
@@ -429,6 +437,16 @@ def test_regex_words_longer_than_the_limit_are_maybe():
     assert decide(allow, ex("echo", over)).effect == "deny"  # not searched: maybe, and an allow needs a yes
     assert decide(deny, ex("echo", at)).effect == "allow"  # searched: args_none is definitely false -> no deny
     assert decide(deny, ex("echo", over)).effect == "deny"  # maybe: a deny rule matches on a maybe
+
+
+@pytest.mark.parametrize(
+    "glob, path",
+    [("src/**/x.py", "src/a/x.py"), ("src/**/x.py", "src/x.py"), ("ab*", "abc.txt"), ("ab*/c", "abd/c"),
+     ("src/a*/b.py", "src/ax/b.py"), ("x.py", "x.py"), ("src/x.py", "src/x.py")],
+)
+def test_the_path_index_never_hides_a_rule_that_matches(glob, path):
+    p = pol(rules(f'id = "r"\neffect = "allow"\nprogram = "cat"\npath = ["{glob}"]'))
+    assert decide(p, ex("cat", path, paths=[inside(path)])).effect == "allow"
 
 
 def test_not_before_is_inclusive():
