@@ -442,11 +442,28 @@ def test_regex_words_longer_than_the_limit_are_maybe():
 @pytest.mark.parametrize(
     "glob, path",
     [("src/**/x.py", "src/a/x.py"), ("src/**/x.py", "src/x.py"), ("ab*", "abc.txt"), ("ab*/c", "abd/c"),
-     ("src/a*/b.py", "src/ax/b.py"), ("x.py", "x.py"), ("src/x.py", "src/x.py")],
+     ("src/a*/b.py", "src/ax/b.py"), ("src/ab*", "src/abc.txt"), ("x.py", "x.py"), ("src/x.py", "src/x.py")],
 )
 def test_the_path_index_never_hides_a_rule_that_matches(glob, path):
     p = pol(rules(f'id = "r"\neffect = "allow"\nprogram = "cat"\npath = ["{glob}"]'))
     assert decide(p, ex("cat", path, paths=[inside(path)])).effect == "allow"
+
+
+def test_a_rule_for_the_workspace_itself_is_not_hidden_by_the_path_index():
+    p = pol(rules('id = "r"\neffect = "allow"\nprogram = "ls"\npath = ["."]'))
+    assert decide(p, ex("ls", ".", paths=[PathFact(".", WS, "root")])).effect == "allow"
+    assert decide(p, ex("ls", "a", paths=[inside("a")])).effect == "deny"
+
+
+def test_a_deny_rule_meets_a_wildcard_path_by_whole_directories():
+    p = pol(rules('id = "no-x"\neffect = "deny"\nkind = "write"\npath = ["src/x.py"]',
+                  'id = "no-gen"\neffect = "deny"\nkind = "write"\npath = ["lib/**/gen.py"]',
+                  'id = "any"\neffect = "allow"\nkind = "write"'))
+    w = lambda d: ClassifiedStatement(kind="write", text="w", paths=(PathFact(d + "/*", f"{WS}/{d}", "inside", glob=True),))  # noqa: E731
+    assert decide(p, w("src")).rule == "no-x"  # src/* may be src/x.py
+    assert decide(p, w("src/y")).rule == "any"  # src/y/* never is
+    assert decide(p, w("lib")).rule == "no-gen" and decide(p, w("lib/a")).rule == "no-gen"  # lib/a/* may be lib/a/gen.py
+    assert decide(p, w("docs")).rule == "any"
 
 
 def test_not_before_is_inclusive():
