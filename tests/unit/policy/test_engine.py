@@ -466,6 +466,23 @@ def test_a_deny_rule_meets_a_wildcard_path_by_whole_directories():
     assert decide(p, w("docs")).rule == "any"
 
 
+def test_only_a_directory_tree_rule_is_sure_of_a_wildcard_path():
+    def w(d, loc="inside"):
+        path = d if d.startswith("/") else f"{WS}/{d}"
+        return ClassifiedStatement(kind="write", text="w", paths=(PathFact(d + "/*", path, loc, glob=True),))
+
+    def allowed(glob, d, loc="inside"):
+        p = pol(rules(f'id = "r"\neffect = "allow"\nkind = "write"\npath = ["{glob}"]'))
+        return decide(p, w(d, loc)).effect == "allow"
+
+    assert allowed("**", "src") and allowed("**", "src/a")
+    assert allowed("/tmp/**", "/tmp/x", "outside") and allowed("/data/X/**", "/data/X/sub", "outside")
+    assert not allowed("/data/X/**", "/data/Y", "outside")  # a sibling of the tree, not in it
+    assert not allowed("src/x.py", "src/x.py")  # a rule for a file is no tree below a directory of that name
+    assert not allowed("src/a*/**", "src/b")  # the tree's root is itself a pattern: src/b is not under src/a*
+    assert not allowed("src/a*/**", "src/ab")  # ... and even where it may be, it is a maybe, not a yes
+
+
 def test_not_before_is_inclusive():
     p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_before = 2026-11-23T10:00:00Z'))
     assert decide(p, ex("ls"), now=NOW).effect == "allow"
