@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import re
-import signal
 import struct
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from agp.journal.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.support.cpu_ceiling import cpu_ceiling_fixture
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "transparency_dev_merkle.json").read_text())
 LEAVES = [bytes.fromhex(x) for x in VECTORS["leaf_inputs_hex"]]
@@ -54,26 +54,9 @@ def _proof(p):
     return [_b(x) for x in (p or [])]
 
 
-class _Spinning(BaseException):  # not an Exception: hypothesis must not catch it and replay the spin while shrinking
-    pass
-
-
-@pytest.fixture(autouse=True)
-def _cpu_ceiling():
-    """Each test here fails, rather than hangs, past 5 s of its own CPU time, user and system (the
-    slowest takes well under one): the verifiers loop over sizes and proofs that come from outside,
-    and a loop of theirs that never ends would hang `agp verify` instead of refusing the proof."""
-
-    def _stop(_sig, _frame):
-        raise _Spinning("still running after 5 s of CPU time: a loop that does not end")
-
-    old = signal.signal(signal.SIGPROF, _stop)
-    signal.setitimer(signal.ITIMER_PROF, 5.0)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.signal(signal.SIGPROF, old)
+# each test here fails, rather than hangs, past 5 s of its own CPU time (the slowest takes well
+# under one): the verifiers loop over sizes and proofs that come from outside
+_cpu_ceiling = cpu_ceiling_fixture(5.0)
 
 
 # ------------------------------------------------------------------ RFC basics
