@@ -504,6 +504,26 @@ def test_the_subcommand_is_the_first_operand_after_the_options():
     assert decide(p, ex("git", "log")).rule == "any"
 
 
+def test_word_matchers_look_at_the_arguments_not_the_program():
+    p = pol(rules('id = "a"\neffect = "allow"\nprogram = "echo"\nargs_any = ["echo"]'))
+    assert decide(p, ex("echo", "hi")).effect == "deny"
+    assert decide(p, ex("echo", "echo")).effect == "allow"
+
+
+def test_a_run_time_word_does_not_stop_the_scan_for_a_sure_match():
+    p = pol(rules('id = "a"\neffect = "allow"\nprogram = "echo"\nargs_any = ["x"]'))
+    assert decide(p, ex("echo", "$A", "x", literal=[True, False, True])).effect == "allow"
+    assert decide(p, ex("echo", "$A", "y", literal=[True, False, True])).effect == "deny"
+
+
+def test_args_prefix_tries_every_alternative_and_never_matches_a_run_time_word():
+    p = pol(rules('id = "a"\neffect = "allow"\nprogram = "git"\nargs_prefix = ["push origin main", "push"]'))
+    assert decide(p, ex("git", "push")).effect == "allow"  # the first alternative is longer than the call
+    q = pol(rules('id = "a"\neffect = "allow"\nprogram = "git"\nargs_prefix = ["push *"]'))
+    assert decide(q, ex("git", "push", "topic")).effect == "allow"
+    assert decide(q, ex("git", "push", "$BR", literal=[True, True, False])).effect == "deny"  # maybe, not yes
+
+
 def test_not_before_is_inclusive():
     p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_before = 2026-11-23T10:00:00Z'))
     assert decide(p, ex("ls"), now=NOW).effect == "allow"
