@@ -182,7 +182,20 @@ def run_cosmic_ray(scratch: Path, target: str, tests: list[str], args: argparse.
     env = dict(os.environ, AGP_HYPOTHESIS_PROFILE="ci", PYTHONPATH=str(scratch))
     test_cmd = " ".join([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                          f"--basetemp={basetemp(scratch)}", *tests])
-    per_mutant = max(10.0, args.timeout_constant * args.timeout_multiplier * 2)
+    # cosmic-ray's timeout is wall time for the whole test command: as mutmut's limit, from the time
+    # the tests take on the unmutated copy (a fixed 12 s, shorter than the bridge's tests, made every
+    # mutant the tests did not kill at once a "timeout")
+    shutil.copy2(ROOT / target, scratch / target)
+    t0 = time.monotonic()
+    base = subprocess.run(test_cmd.split(), cwd=scratch, env=env, capture_output=True, check=False)
+    baseline = time.monotonic() - t0
+    if base.returncode != 0:
+        (scratch / "mutmut.log").write_bytes(base.stdout + base.stderr)
+        print(f"  the tests fail on the unmutated copy (exit {base.returncode}); see {scratch}/mutmut.log",
+              file=sys.stderr)
+        return 1, baseline
+    per_mutant = max(10.0, (baseline + args.timeout_constant) * args.timeout_multiplier * 2)
+    print(f"  baseline: the tests take {baseline:.1f}s unmutated; {per_mutant:.0f}s per mutant at most", flush=True)
     (scratch / "cr.toml").write_text("\n".join([
         "[cosmic-ray]",
         f"module-path = {json.dumps(target)}",
