@@ -57,7 +57,9 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "verify": ("agp/journal/verify.py", JOURNAL),
     # the eval-pool teardown test counts pipe closes, which mutmut's own forked workers upset
     "protocol": ("agp/gate/protocol.py", ["tests/unit/gate", "--ignore=tests/unit/gate/test_evalpool_teardown.py"]),
-    "bridge": ("intendants/_agp_bridge.py", ["tests/unit/intendants/test_bridge.py",
+    # the parts' tests first: most of them run in process, so a mutant they kill costs a second, not a run
+    "bridge": ("intendants/_agp_bridge.py", ["tests/unit/intendants/test_bridge_parts.py",
+                                             "tests/unit/intendants/test_bridge.py",
                                              "tests/unit/intendants/test_bridge_dumpable.py"]),
     # the policy CLI tests run `agp` in subprocesses and the classifier tests other than the allowlists'
     # never call the engine in process: mutmut would select none of them for an engine mutant, and
