@@ -524,6 +524,31 @@ def test_args_prefix_tries_every_alternative_and_never_matches_a_run_time_word()
     assert decide(q, ex("git", "push", "$BR", literal=[True, True, False])).effect == "deny"  # maybe, not yes
 
 
+def test_a_lone_dash_counts_as_an_operand():
+    p = pol(rules('id = "a"\neffect = "allow"\nprogram = "cat"\noperands_max = 1'))
+    assert decide(p, ex("cat", "-n", "x")).effect == "allow"
+    assert decide(p, ex("cat", "-", "x")).effect == "deny"  # stdin and x: two operands
+
+
+def test_facts_any_and_facts_none():
+    p = pol(rules('id = "a"\neffect = "allow"\nprogram = "x"\nfacts_any = ["glob", "pipe"]'))
+    assert decide(p, ex("x", facts=("pipe",))).effect == "allow"
+    assert decide(p, ex("x", facts=("other", "glob"))).effect == "allow"
+    assert decide(p, ex("x")).effect == "deny" and decide(p, ex("x", facts=("other",))).effect == "deny"
+    q = pol(rules('id = "a"\neffect = "allow"\nprogram = "x"\nfacts_none = ["interpreter"]'))
+    assert decide(q, ex("x")).effect == "allow" and decide(q, ex("x", facts=("glob",))).effect == "allow"
+    assert decide(q, ex("x", facts=("glob", "interpreter"))).effect == "deny"
+
+
+def test_an_unknown_sql_kind_is_a_maybe():
+    p = pol(rules('id = "d"\neffect = "deny"\nkind = "sql"\nsql_kind = ["ddl"]', 'id = "a"\neffect = "allow"\nkind = "sql"'))
+    sql = lambda k: ClassifiedStatement(kind="sql", text="q", sql_kind=k)  # noqa: E731
+    assert decide(p, sql("ddl")).rule == "d" and decide(p, sql(None)).rule == "d"  # could be DDL: the deny holds
+    assert decide(p, sql("select")).rule == "a"
+    q = pol(rules('id = "a"\neffect = "allow"\nkind = "sql"\nsql_kind = ["select"]'))
+    assert decide(q, sql("select")).effect == "allow" and decide(q, sql(None)).effect == "deny"
+
+
 def test_not_before_is_inclusive():
     p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_before = 2026-11-23T10:00:00Z'))
     assert decide(p, ex("ls"), now=NOW).effect == "allow"
