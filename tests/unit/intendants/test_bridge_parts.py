@@ -205,3 +205,13 @@ def test_a_reply_that_arrives_in_pieces_is_read_to_its_length_and_no_further(tmp
         p.close()
     assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
     assert len(p.requests) == 1
+
+
+def test_a_number_too_large_for_a_float_is_not_forwarded(peer):
+    # 1e999 parses as a float infinity, which JSON cannot carry: the bridge denies instead of
+    # sending the gate `Infinity` (which Python's json, for one, would read back)
+    p = peer(lambda req: verdict(req))
+    raw = json.dumps(HOOK).encode().replace(b'"ls -la"', b'"ls -la", "n": 1e999')
+    assert b"1e999" in raw
+    assert_deny(run_bridge(raw, "--socket", p.path), "the hook bridge failed")
+    assert p.requests == []
