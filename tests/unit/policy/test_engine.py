@@ -549,6 +549,23 @@ def test_an_unknown_sql_kind_is_a_maybe():
     assert decide(q, sql("select")).effect == "allow" and decide(q, sql(None)).effect == "deny"
 
 
+def test_sql_flags_none():
+    p = pol(rules('id = "a"\neffect = "allow"\nkind = "sql"\nsql_flags_none = ["no_where"]'))
+    sql = lambda *f: ClassifiedStatement(kind="sql", text="q", sql_kind="delete", sql_flags=f)  # noqa: E731
+    assert decide(p, sql()).effect == "allow" and decide(p, sql("other")).effect == "allow"
+    assert decide(p, sql("other", "no_where")).effect == "deny"
+
+
+@pytest.mark.parametrize("field, value", [("port", 22), ("method", "DELETE")])
+def test_an_unknown_port_or_method_is_a_maybe(field, value):
+    p = pol(rules(f'id = "d"\neffect = "deny"\nkind = "egress"\n{field} = [{json.dumps(value)}]',
+                  'id = "a"\neffect = "allow"\nkind = "egress"\nhost = ["example.com"]'))
+    q = pol(rules(f'id = "a"\neffect = "allow"\nkind = "egress"\n{field} = [{json.dumps(value)}]'))
+    eg = lambda **kw: ClassifiedStatement(kind="egress", text="e", host="example.com", **kw)  # noqa: E731
+    assert decide(p, eg(**{field: value})).rule == "d" and decide(p, eg()).rule == "d"  # unknown: the deny holds
+    assert decide(q, eg(**{field: value})).effect == "allow" and decide(q, eg()).effect == "deny"  # and no allow
+
+
 def test_not_before_is_inclusive():
     p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_before = 2026-11-23T10:00:00Z'))
     assert decide(p, ex("ls"), now=NOW).effect == "allow"
