@@ -566,6 +566,29 @@ def test_an_unknown_port_or_method_is_a_maybe(field, value):
     assert decide(q, eg(**{field: value})).effect == "allow" and decide(q, eg()).effect == "deny"  # and no allow
 
 
+def test_not_after_alone_ends_a_rule():
+    p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_after = 2026-11-23T10:00:00Z'))
+    assert decide(p, ex("ls"), now=NOW - dt.timedelta(microseconds=1)).effect == "allow"
+    assert decide(p, ex("ls"), now=NOW).effect == "deny"
+
+
+def test_url_path_patterns_and_paths_lose_only_their_leading_slashes():
+    p = pol(rules('id = "a"\neffect = "allow"\nkind = "egress"\nhost = ["example.com"]\nurl_path = ["/XRPC/*"]'))
+    eg = lambda path: ClassifiedStatement(kind="egress", text="e", host="example.com", port=443, method="GET", url_path=path)  # noqa: E731
+    assert decide(p, eg("/XRPC/call")).effect == "allow" and decide(p, eg("XRPC/call")).effect == "allow"
+    assert decide(p, eg("/RPC/call")).effect == "deny" and decide(p, eg("/XXRPC/call")).effect == "deny"
+
+
+@pytest.mark.parametrize("field", ["mcp_server", "mcp_tool"])
+def test_an_unknown_mcp_server_or_tool_is_a_maybe(field):
+    p = pol(rules(f'id = "d"\neffect = "deny"\nkind = "mcp"\n{field} = ["db*"]', 'id = "a"\neffect = "allow"\nkind = "mcp"'))
+    q = pol(rules(f'id = "a"\neffect = "allow"\nkind = "mcp"\n{field} = ["db*"]'))
+    mcp = lambda **kw: ClassifiedStatement(kind="mcp", text="m", **kw)  # noqa: E731
+    assert decide(p, mcp(**{field: "dbx"})).rule == "d" and decide(p, mcp()).rule == "d"
+    assert decide(p, mcp(**{field: "web"})).rule == "a"
+    assert decide(q, mcp(**{field: "dbx"})).effect == "allow" and decide(q, mcp()).effect == "deny"
+
+
 def test_not_before_is_inclusive():
     p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_before = 2026-11-23T10:00:00Z'))
     assert decide(p, ex("ls"), now=NOW).effect == "allow"
