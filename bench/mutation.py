@@ -381,6 +381,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "mutation")
     ap.add_argument("--recheck", action="store_true",
                     help="reuse the scratch copy of an earlier run and re-test only its survivors")
+    ap.add_argument("--only-tested", action="store_true",
+                    help="with --recheck (mutmut modules): re-test only mutants that were tested and not killed, not those a budget "
+                         "left unchecked (the score after new tests, when the first run was partial)")
     ap.add_argument("--tests-at", metavar="REV",
                     help="run the tests as committed at REV (e.g. `git merge-base main HEAD`) instead of this "
                          "tree's: a baseline; then --recheck runs this tree's tests on the survivors")
@@ -420,7 +423,8 @@ def main() -> int:
                 failed = True
                 continue
             refresh_tests(scratch)
-            names = sorted(n for n, s in before.items() if s not in KILLED)
+            skip = KILLED | ({"not checked"} if args.only_tested else set())
+            names = sorted(n for n, s in before.items() if s not in skip)
         else:
             prepare(scratch, target, tests, args)
             names = []
