@@ -589,6 +589,20 @@ def test_an_unknown_mcp_server_or_tool_is_a_maybe(field):
     assert decide(q, mcp(**{field: "dbx"})).effect == "allow" and decide(q, mcp()).effect == "deny"
 
 
+def test_policy_construction_errors_say_what_and_where():
+    from agp.errors import PolicyError
+
+    with pytest.raises(ValueError, match="^one source name per tier$"):
+        Policy([parse_policy_text(""), parse_policy_text("")], ["only-one.toml"])
+    with pytest.raises(PolicyError) as e:
+        pol(rules('id = "r"\neffect = "allow"\nkind = ["read"]\nprogram = "ls"\nhost = ["x"]'), names=["p.toml"])
+    assert str(e.value) == ("p.toml: rule 'r' can never match: its matchers apply to different statement kinds "
+                            "(kind = ['read'], with program, host)")
+    with pytest.raises(PolicyError) as e:
+        pol(rules('id = "r"\neffect = "allow"\nkind = "write"\npath = ["src/[x"]'), names=["p.toml"])
+    assert str(e.value) == "p.toml: rule 'r': bad pattern: unterminated character class in glob 'src/[x'"
+
+
 def test_not_before_is_inclusive():
     p = pol(rules('id = "t"\neffect = "allow"\nprogram = "ls"\nnot_before = 2026-11-23T10:00:00Z'))
     assert decide(p, ex("ls"), now=NOW).effect == "allow"
