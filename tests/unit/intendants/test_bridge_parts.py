@@ -15,7 +15,11 @@ import time
 
 import pytest
 
+from tests.support.cpu_ceiling import cpu_ceiling_fixture
 from tests.unit.intendants.test_bridge import CORE, HOOK, Peer, assert_deny, peer, run_bridge, verdict  # noqa: F401 - peer is a fixture
+
+# the argument loop runs in this process here: a loop that does not end fails the test instead of hanging it
+_cpu_ceiling = cpu_ceiling_fixture(5.0)
 
 
 def _core():
