@@ -592,6 +592,9 @@ def test_an_unknown_mcp_server_or_tool_is_a_maybe(field):
 def test_policy_construction_errors_say_what_and_where():
     from agp.errors import PolicyError
 
+    with pytest.raises(PolicyError) as e:
+        pol(rules(ALLOW_LS), "", rules(ALLOW_LS), names=["org.toml", "team.toml", "project.toml"])
+    assert str(e.value) == "rule id 'ls' appears in both org.toml and project.toml; ids must be unique across tiers"
     with pytest.raises(ValueError, match="^one source name per tier$"):
         Policy([parse_policy_text(""), parse_policy_text("")], ["only-one.toml"])
     with pytest.raises(PolicyError) as e:
