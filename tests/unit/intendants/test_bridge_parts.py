@@ -219,3 +219,24 @@ def test_a_number_too_large_for_a_float_is_not_forwarded(peer):
     assert b"1e999" in raw
     assert_deny(run_bridge(raw, "--socket", p.path), "the hook bridge failed")
     assert p.requests == []
+
+
+def test_a_reply_of_exactly_the_frame_limit_is_read_one_byte_more_is_not(peer):
+    def padded(req, size):
+        body = json.dumps({"v": 1, "type": "verdict", "id": req["id"], "decision": "allow"}).encode()
+        body += b" " * (size - len(body))  # trailing whitespace: the same JSON value
+        return struct.pack(">I", len(body)) + body
+
+    b = _core()
+    p = peer(lambda req: padded(req, b.MAX_FRAME))
+    r = run_bridge(HOOK, "--socket", p.path)
+    assert (r.returncode, r.stderr) == (0, b"")
+    q = peer(lambda req: padded(req, b.MAX_FRAME + 1), name="over.sock")
+    assert_deny(run_bridge(HOOK, "--socket", q.path), "the gate sent a malformed reply")
+
+
+def test_the_socket_variable_is_refused_when_only_its_target_is_in_the_trusted_directory(tmp_path):
+    b = _core()
+    link = tmp_path / "gate.sock"
+    link.symlink_to("/run/agp/gate-of-my-own.sock")  # the path outside, the target inside: still outside
+    assert b.socket_path(None, {"AGP_GATE_SOCKET": str(link)}) == "/run/agp/gate.sock"
