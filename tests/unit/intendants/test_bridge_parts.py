@@ -240,3 +240,30 @@ def test_the_socket_variable_is_refused_when_only_its_target_is_in_the_trusted_d
     link = tmp_path / "gate.sock"
     link.symlink_to("/run/agp/gate-of-my-own.sock")  # the path outside, the target inside: still outside
     assert b.socket_path(None, {"AGP_GATE_SOCKET": str(link)}) == "/run/agp/gate.sock"
+
+
+def test_a_deny_is_written_whole_when_the_harness_reads_it_after_the_deadline(peer, tmp_path):
+    # the answer is bigger than a pipe holds, and the harness reads it only after the deadline has
+    # passed: the deadline was disarmed when the answer began, so it cannot cut the answer short
+    import subprocess
+
+    from tests.unit.intendants.test_bridge import BRIDGES, PY
+
+    long_reason = "no " * 100_000  # ~300 KB: the write blocks until the harness reads
+    p = peer(lambda req: verdict(req, decision="deny", reason=long_reason, rule="r1"))
+    (tmp_path / "hook.json").write_text(json.dumps(HOOK))
+    with open(tmp_path / "hook.json", "rb") as stdin:
+        proc = subprocess.Popen([PY, "-I", "-S", str(BRIDGES["codex"]), "--socket", p.path, "--deadline", "1"],
+                                stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={"PATH": "/usr/bin:/bin"})
+        try:
+            time.sleep(2.5)  # past the 1 s deadline, with the bridge blocked writing its answer
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 2
+    reason = json.loads(out)["hookSpecificOutput"]["permissionDecisionReason"]
+    assert reason == "agp gate denied this call: " + long_reason.strip() + " (rule: r1)"
+    assert err.decode().strip() == reason
