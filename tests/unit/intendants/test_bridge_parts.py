@@ -9,6 +9,7 @@ test_bridge.py.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 import time
@@ -43,7 +44,8 @@ def test_arguments_in_both_forms():
     assert b.parse_args(["--socket", "/s.sock", "--deadline", "5", "--session", "run=1"]) == want
     assert b.parse_args(["--socket=/s.sock", "--deadline=5", "--session=run=1"]) == want
     assert b.parse_args(["--session", "a", "--session=b"])["session"] == "b"  # the last one wins
-    for argv in (["--socket"], ["--deadline"], ["--session"], ["--socket", "/s", "--session"], ["-x"], ["--sock=/s"],
+    assert b.parse_args(["--deadline=5", "--session", "x"])["session"] == "x"
+    for argv in (["--socket"], ["--deadline"], ["--session"], ["--socket", "/s", "--session"], ["--socket=/s", "--session"], ["-x"], ["--sock=/s"],
                  ["--socket-/s"], ["/s.sock"]):
         with pytest.raises(b._Deny, match=r"^the hook bridge was started with an unknown argument$"):
             b.parse_args(argv)
@@ -267,3 +269,38 @@ def test_a_deny_is_written_whole_when_the_harness_reads_it_after_the_deadline(pe
     reason = json.loads(out)["hookSpecificOutput"]["permissionDecisionReason"]
     assert reason == "agp gate denied this call: " + long_reason.strip() + " (rule: r1)"
     assert err.decode().strip() == reason
+
+
+def test_control_characters_inside_strings_are_not_json(peer):
+    p = peer(lambda req: verdict(req))
+    raw = json.dumps(HOOK).encode().replace(b"ls -la", b"ls\t-la")  # a raw tab inside a string
+    assert b"\t" in raw
+    assert_deny(run_bridge(raw, "--socket", p.path), "the hook input is not valid JSON")
+    assert p.requests == []
+
+
+def test_without_a_pinned_socket_the_environment_is_read():
+    # no --socket: AGP_GATE_SOCKET inside /run/agp/ is used (nothing listens there in this test)
+    r = run_bridge(HOOK, env={"PATH": "/usr/bin:/bin", "AGP_GATE_SOCKET": "/run/agp/none-here.sock"})
+    assert_deny(r, "the gate is not reachable")
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_harness_that_closed_a_channel_still_gets_exit_2(peer, tmp_path, closed):
+    import subprocess
+
+    from tests.unit.intendants.test_bridge import BRIDGES, PY
+
+    p = peer(lambda req: verdict(req, decision="deny", reason="no"))
+    r, w = os.pipe()
+    os.close(r)  # the harness stopped reading: every write fails with EPIPE
+    (tmp_path / "hook.json").write_text(json.dumps(HOOK))
+    other = subprocess.PIPE
+    with open(tmp_path / "hook.json", "rb") as stdin:
+        kw = {"stdout": w, "stderr": other} if closed == "stdout" else {"stdout": other, "stderr": w}
+        proc = subprocess.run([PY, "-I", "-S", str(BRIDGES["codex"]), "--socket", p.path], stdin=stdin,
+                              env={"PATH": "/usr/bin:/bin"}, timeout=20, check=False, **kw)
+    os.close(w)
+    assert proc.returncode == 2  # still a deny: exit 2 does not depend on the answer being read
+    left = proc.stderr if closed == "stdout" else proc.stdout
+    assert b"no" in left and b"Traceback" not in left
