@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import re
@@ -56,9 +57,16 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "verify": ("agp/journal/verify.py", JOURNAL),
     # the eval-pool teardown test counts pipe closes, which mutmut's own forked workers upset
     "protocol": ("agp/gate/protocol.py", ["tests/unit/gate", "--ignore=tests/unit/gate/test_evalpool_teardown.py"]),
-    "bridge": ("intendants/_agp_bridge.py", ["tests/unit/intendants/test_bridge.py",
+    # the parts' tests first: most of them run in process, so a mutant they kill costs a second, not a run
+    "bridge": ("intendants/_agp_bridge.py", ["tests/unit/intendants/test_bridge_parts.py",
+                                             "tests/unit/intendants/test_bridge.py",
                                              "tests/unit/intendants/test_bridge_dumpable.py"]),
-    "engine": ("agp/policy/engine.py", ["tests/unit/policy"]),
+    # the policy CLI tests run `agp` in subprocesses and the classifier tests other than the allowlists'
+    # never call the engine in process: mutmut would select none of them for an engine mutant, and
+    # collecting their stats costs a minute and a half
+    "engine": ("agp/policy/engine.py", ["tests/unit/policy", "--ignore=tests/unit/policy/test_cli.py",
+                                        *(f"--ignore=tests/unit/policy/classify/test_{n}.py"
+                                          for n in ("paths", "programs", "shell", "sql", "tools", "urls"))]),
 }
 # The bridge runs as `python3 -I -S bridge.py` in its tests, as in the sandbox: mutmut's mutants
 # import mutmut (its trampolines), which neither -I -S nor the bridge's stdlib-only test allow.
@@ -80,6 +88,18 @@ def loadavg() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def basetemp(scratch: Path) -> str:
+    """pytest's base temp directory for the mutants of one scratch copy.
+
+    pyproject.toml pins --basetemp=/tmp/agp-pytest (short, for the Unix socket path limit), and
+    pytest empties its base temp directory when a session starts: every mutant's pytest session
+    would empty it under any other pytest run on the machine (another worktree's), and theirs
+    under ours. A short directory of this scratch copy's own instead, the same on every run of
+    it (--recheck reuses the pyproject written by the first run).
+    """
+    return "/tmp/agp-m" + hashlib.sha256(str(scratch.resolve()).encode()).hexdigest()[:8]
 
 
 def _ignore(_dir: str, names: list[str]) -> list[str]:
@@ -110,7 +130,7 @@ def prepare(scratch: Path, target: str, tests: list[str], args: argparse.Namespa
         f"also_copy = {json.dumps(['policies', 'images'])}",
         f"only_mutate = {json.dumps([target])}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
-        f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider'])}",
+        f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider', f'--basetemp={basetemp(scratch)}'])}",
         f"timeout_multiplier = {args.timeout_multiplier}",
         f"timeout_constant = {args.timeout_constant}",
         "use_git_change_detection = false",
@@ -162,8 +182,22 @@ def run_cosmic_ray(scratch: Path, target: str, tests: list[str], args: argparse.
                    recheck: bool) -> tuple[int | None, float]:
     """cosmic-ray on the scratch copy: init (unless rechecking), filter, exec within the budget."""
     env = dict(os.environ, AGP_HYPOTHESIS_PROFILE="ci", PYTHONPATH=str(scratch))
-    test_cmd = " ".join([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests])
-    per_mutant = max(10.0, args.timeout_constant * args.timeout_multiplier * 2)
+    test_cmd = " ".join([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                         f"--basetemp={basetemp(scratch)}", *tests])
+    # cosmic-ray's timeout is wall time for the whole test command: as mutmut's limit, from the time
+    # the tests take on the unmutated copy (a fixed 12 s, shorter than the bridge's tests, made every
+    # mutant the tests did not kill at once a "timeout")
+    shutil.copy2(ROOT / target, scratch / target)
+    t0 = time.monotonic()
+    base = subprocess.run(test_cmd.split(), cwd=scratch, env=env, capture_output=True, check=False)
+    baseline = time.monotonic() - t0
+    if base.returncode != 0:
+        (scratch / "mutmut.log").write_bytes(base.stdout + base.stderr)
+        print(f"  the tests fail on the unmutated copy (exit {base.returncode}); see {scratch}/mutmut.log",
+              file=sys.stderr)
+        return 1, baseline
+    per_mutant = max(10.0, (baseline + args.timeout_constant) * args.timeout_multiplier * 2)
+    print(f"  baseline: the tests take {baseline:.1f}s unmutated; {per_mutant:.0f}s per mutant at most", flush=True)
     (scratch / "cr.toml").write_text("\n".join([
         "[cosmic-ray]",
         f"module-path = {json.dumps(target)}",
@@ -347,6 +381,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "mutation")
     ap.add_argument("--recheck", action="store_true",
                     help="reuse the scratch copy of an earlier run and re-test only its survivors")
+    ap.add_argument("--only-tested", action="store_true",
+                    help="with --recheck (mutmut modules): re-test only mutants that were tested and not killed, not those a budget "
+                         "left unchecked (the score after new tests, when the first run was partial)")
     ap.add_argument("--tests-at", metavar="REV",
                     help="run the tests as committed at REV (e.g. `git merge-base main HEAD`) instead of this "
                          "tree's: a baseline; then --recheck runs this tree's tests on the survivors")
@@ -386,7 +423,8 @@ def main() -> int:
                 failed = True
                 continue
             refresh_tests(scratch)
-            names = sorted(n for n, s in before.items() if s not in KILLED)
+            skip = KILLED | ({"not checked"} if args.only_tested else set())
+            names = sorted(n for n, s in before.items() if s not in skip)
         else:
             prepare(scratch, target, tests, args)
             names = []

@@ -228,6 +228,8 @@ class ListNodeSource:
         return len(self._levels[0])
 
     def node(self, level: int, index: int) -> bytes:
+        if level < 0 or index < 0:  # a negative list index would answer with a node from the other end
+            raise ValueError(f"no node at level {level} index {index}: both must be non-negative")
         try:
             return self._levels[level][index]
         except IndexError:
@@ -253,18 +255,19 @@ def subtree_hash(src: NodeSource, start: int, end: int) -> bytes:
     """MTH(D[start:end]) for a range that RFC 6962's recursion produces (``start`` aligned).
 
     The range splits into perfect subtrees, largest first; they fold right to
-    left, as the RFC's unbalanced split does.
+    left, as the RFC's unbalanced split does. That equals MTH(D[start:end]) only
+    when ``start`` is a multiple of the largest power of two <= ``end - start``
+    (as every range of the recursion is); any other range is refused, since no
+    fold of the tree's nodes gives its MTH.
     """
     if end <= start:
         raise ValueError(f"empty range [{start}, {end})")
+    if start < 0 or start & ((1 << ((end - start).bit_length() - 1)) - 1):
+        raise ValueError(f"[{start}, {end}) is not a range of the RFC 6962 recursion (start not aligned)")
     parts: list[bytes] = []
     a = start
-    while a < end:
-        n = end - a
-        level = n.bit_length() - 1
-        # largest perfect subtree aligned at a that fits
-        while a & ((1 << level) - 1):
-            level -= 1
+    while a < end:  # each part is aligned: a stays a multiple of the (shrinking) part size
+        level = (end - a).bit_length() - 1
         parts.append(src.node(level, a >> level))
         a += 1 << level
     h = parts[-1]

@@ -423,3 +423,4 @@ def test_hook_command_keeps_allow_and_deny(tmp_path, peer):
     r = _wrapped(bridge, d.path)
     assert r.returncode == 2 and b"nope" in r.stderr
     assert b"hook bridge failed" not in r.stderr  # the bridge's own deny is passed through as is
+

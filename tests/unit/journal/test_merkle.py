@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -19,16 +21,21 @@ from agp.journal.merkle import (
     CompactRange,
     ListNodeSource,
     consistency_proof,
+    consistency_proof_ranges,
     hash_children,
     hash_leaf,
     inclusion_proof,
+    inclusion_proof_ranges,
+    largest_power_of_two_below,
     mth,
     node_count,
     postorder_index,
     root_from_inclusion_proof,
+    subtree_hash,
     verify_consistency,
     verify_inclusion,
 )
+from tests.support.cpu_ceiling import cpu_ceiling_fixture
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "transparency_dev_merkle.json").read_text())
 LEAVES = [bytes.fromhex(x) for x in VECTORS["leaf_inputs_hex"]]
@@ -45,6 +52,11 @@ def _all_hashes(*hs):
 
 def _proof(p):
     return [_b(x) for x in (p or [])]
+
+
+# each test here fails, rather than hangs, past 5 s of its own CPU time (the slowest takes well
+# under one): the verifiers loop over sizes and proofs that come from outside
+_cpu_ceiling = cpu_ceiling_fixture(5.0)
 
 
 # ------------------------------------------------------------------ RFC basics
@@ -128,7 +140,7 @@ def test_generated_proofs_equal_the_vector_proofs():
             assert inclusion_proof(src, probe["leafIdx"], probe["treeSize"]) == _proof(probe["proof"])
             checked += 1
     for probe in VECTORS["consistency"]:
-        if not probe["wantErr"] and probe["file"].endswith("happy-path.json") and 0 < probe["size1"] and probe["size2"] <= 8:
+        if not probe["wantErr"] and probe["file"].endswith("happy-path.json") and probe["size1"] > 0 and probe["size2"] <= 8:
             assert consistency_proof(src, probe["size1"], probe["size2"]) == _proof(probe["proof"])
             checked += 1
     assert checked >= 8
@@ -210,8 +222,6 @@ def test_bad_hash_lengths_are_refused():
 
 
 def test_proof_ranges_are_disjoint_and_cover_what_the_proof_needs():
-    from agp.journal.merkle import consistency_proof_ranges, inclusion_proof_ranges
-
     for n in range(1, 70):
         for m in range(1, n + 1):
             rs = sorted(consistency_proof_ranges(m, n))
@@ -306,3 +316,242 @@ def test_all_sizes_up_to_200_exhaustive_roots_and_proofs():
             verify_inclusion(i, n, hash_leaf(leaves[i]), inclusion_proof(src, i, n), roots[n])
         for m in range(1, n + 1, max(1, n // 9)):
             verify_consistency(m, n, consistency_proof(src, m, n), roots[m], roots[n])
+
+
+# ------------------------------------------- the RFC recursion, written out as a reference
+def _k(n: int) -> int:
+    """RFC 6962's k: the largest power of two smaller than n, by counting up."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def _path(m: int, a: int, b: int) -> list[tuple[int, int]]:
+    """RFC 9162 §2.1.3.1 PATH(m, D[a:b]) as leaf ranges, leaf upwards (m absolute)."""
+    if b - a == 1:
+        return []
+    k = _k(b - a)
+    if m < a + k:
+        return [*_path(m, a, a + k), (a + k, b)]
+    return [*_path(m, a + k, b), (a, a + k)]
+
+
+def _subproof(m: int, a: int, b: int, complete: bool) -> list[tuple[int, int]]:
+    """RFC 9162 §2.1.4.1 SUBPROOF(m, D[a:b], b) as leaf ranges (m relative to a)."""
+    if m == b - a:
+        return [] if complete else [(a, b)]
+    k = _k(b - a)
+    if m <= k:
+        return [*_subproof(m, a, a + k, complete), (a + k, b)]
+    return [*_subproof(m - k, a + k, b, False), (a, a + k)]
+
+
+def test_largest_power_of_two_below_every_n_up_to_300():
+    for n in range(2, 301):
+        assert largest_power_of_two_below(n) == _k(n), n
+    for n in (1, 0, -3):
+        with pytest.raises(ValueError, match=f"needs n >= 2, found {n}"):
+            largest_power_of_two_below(n)
+
+
+def test_proof_ranges_are_the_rfc_recursion_for_every_size_up_to_40():
+    for n in range(1, 41):
+        for i in range(n):
+            assert inclusion_proof_ranges(i, n) == _path(i, 0, n), (i, n)
+        for m in range(1, n + 1):
+            assert consistency_proof_ranges(m, n) == _subproof(m, 0, n, True), (m, n)
+
+
+@pytest.mark.parametrize(("index", "size"), [(5, 5), (6, 5), (-1, 5), (0, 0)])
+def test_inclusion_proof_ranges_refuse_a_leaf_outside_the_tree(index, size):
+    with pytest.raises(ValueError, match=rf"^leaf index {index} is outside a tree of size {size}$"):
+        inclusion_proof_ranges(index, size)
+
+
+@pytest.mark.parametrize(("old", "new"), [(0, 0), (0, 5), (6, 5), (-1, 5)])
+def test_consistency_proof_ranges_refuse_sizes_out_of_order(old, new):
+    with pytest.raises(ValueError, match=rf"needs 0 < old size <= new size, found {old} and {new}$"):
+        consistency_proof_ranges(old, new)
+
+
+def test_subtree_hash_is_the_mth_of_every_aligned_range_and_refuses_the_others():
+    leaves = _leaves(24)
+    src = ListNodeSource.from_leaf_data(leaves)
+    for start in range(24):
+        for end in range(start + 1, 25):
+            k = 1 << ((end - start).bit_length() - 1)  # the largest power of two <= the length
+            if start % k == 0:
+                assert subtree_hash(src, start, end) == mth(leaves[start:end]), (start, end)
+            else:  # [1, 4) once came back as H(leaf 1, H(leaf 2, leaf 3)), which is not MTH(D[1:4])
+                with pytest.raises(ValueError, match=rf"\[{start}, {end}\) is not a range of the RFC 6962 recursion"):
+                    subtree_hash(src, start, end)
+    with pytest.raises(ValueError, match="not a range of the RFC 6962 recursion"):
+        subtree_hash(src, -4, 0)
+    for start, end in ((3, 3), (4, 3)):
+        with pytest.raises(ValueError, match=rf"^empty range \[{start}, {end}\)$"):
+            subtree_hash(src, start, end)
+
+
+def test_list_node_source_answers_only_complete_nodes():
+    leaves = _leaves(5)
+    src = ListNodeSource.from_leaf_data(leaves)
+    assert src.size == 5
+    assert src.node(2, 0) == mth(leaves[:4]) and src.node(0, 4) == hash_leaf(leaves[4])
+    for level, index in ((3, 0), (2, 1), (0, 5)):
+        with pytest.raises(ValueError, match=rf"^no complete node at level {level} index {index}$"):
+            src.node(level, index)
+    for level, index in ((-1, 0), (0, -1)):  # a negative list index would answer from the other end
+        with pytest.raises(ValueError, match=rf"^no node at level {level} index {index}: both must be non-negative$"):
+            src.node(level, index)
+    one = ListNodeSource.from_leaf_data(leaves[:1])
+    assert one.node(0, 0) == hash_leaf(leaves[0])
+    with pytest.raises(ValueError, match="no complete node at level 1 index 0"):
+        one.node(1, 0)
+
+
+# ---------------------------------------------------- the compact range's own checks
+def test_compact_range_refuses_inconsistent_state():
+    h = hash_leaf(b"x")
+    with pytest.raises(ValueError, match=r"^size must be non-negative$"):
+        CompactRange(-1)
+    with pytest.raises(ValueError, match=r"^a compact range of size 3 has 2 nodes, found 1$"):
+        CompactRange(3, [h])
+    for bad in (bytearray(h), h[:31], h + b"\0", "x" * 32):
+        with pytest.raises(ValueError, match=r"^every node must be 32 bytes$"):
+            CompactRange(1, [bad])
+
+
+def test_compact_range_equality_needs_the_same_size_and_nodes():
+    three = CompactRange.from_leaf_data(LEAVES[:3])
+    assert three == three.copy() == CompactRange.from_bytes(three.to_bytes())
+    assert three != CompactRange.from_leaf_data(LEAVES[:4])
+    assert three != CompactRange.from_leaf_data([LEAVES[0], LEAVES[2], LEAVES[1]])
+    h = hash_leaf(b"x")
+    assert CompactRange(1, [h]) != CompactRange(2, [h])  # the same nodes, another size
+    for other in ("not a compact range", None, three.to_bytes()):
+        assert three != other
+
+
+def test_compact_range_repr_shows_size_and_root_prefix():
+    cr = CompactRange.from_leaf_data(LEAVES[:3])
+    assert repr(cr) == f"CompactRange(size=3, root={ROOTS[3].hex()[:16]}…)"
+
+
+def test_compact_range_serialization_edges():
+    empty = CompactRange().to_bytes()
+    assert empty == b"agp-cr1\n" + bytes(8)
+    assert CompactRange.from_bytes(empty) == CompactRange()
+    # the size is an unsigned 64-bit field: the top bit is a size, not a sign
+    big = CompactRange(1 << 63, [hash_leaf(b"x")])
+    blob = big.to_bytes()
+    assert blob[8:16] == struct.pack(">Q", 1 << 63)
+    assert CompactRange.from_bytes(blob) == big
+    for bad in (b"agp-cr0\n" + bytes(8), b"Xgp-cr1\n" + bytes(40), b"agp-cr1\n" + bytes(7), b"agp-cr1\n"):
+        with pytest.raises(ValueError, match=r"^not a serialized compact range \(bad magic or too short\)$"):
+            CompactRange.from_bytes(bad)
+    three = CompactRange.from_leaf_data(LEAVES[:3]).to_bytes()
+    with pytest.raises(ValueError, match=r"^a compact range of size 3 needs 64 bytes of nodes, found 63$"):
+        CompactRange.from_bytes(three[:-1])
+    with pytest.raises(ValueError, match=r"^a compact range of size 3 needs 64 bytes of nodes, found 65$"):
+        CompactRange.from_bytes(three + b"\0")
+
+
+# ------------------------------------------------------- what the verifiers say, exactly
+def _b64s(h: bytes) -> str:
+    return base64.b64encode(h).decode()
+
+
+@pytest.mark.parametrize(("index", "size"), [("0", 1), (0, "1"), (True, 2), (0, 1.0), (-1, 5), (0, -1), (-2, -1)])
+def test_inclusion_refuses_sizes_that_are_not_non_negative_integers(index, size):
+    with pytest.raises(JournalVerificationError,
+                       match=rf"^leaf index and tree size must be non-negative integers, found {index!r} and {size!r}$"):
+        verify_inclusion(index, size, hash_leaf(LEAVES[0]), [], ROOTS[1])
+
+
+def test_inclusion_in_an_empty_tree_is_refused_as_outside():
+    with pytest.raises(JournalVerificationError, match=r"^leaf index 0 is not inside a tree of size 0$"):
+        root_from_inclusion_proof(0, 0, hash_leaf(LEAVES[0]), [])
+
+
+def test_inclusion_says_which_hash_is_malformed_and_what_it_was():
+    src = ListNodeSource.from_leaf_data(LEAVES)
+    lh, proof = hash_leaf(LEAVES[2]), inclusion_proof(src, 2, 8)
+    verify_inclusion(2, 8, lh, proof, ROOTS[8])
+    cases = [
+        ((2, 8, b"short", proof, ROOTS[8]), "the leaf hash must be a 32-byte SHA-256 hash, found 5"),
+        ((2, 8, lh, [proof[0], b"x", proof[2]], ROOTS[8]), "inclusion proof hash 1 must be a 32-byte SHA-256 hash, found 1"),
+        ((2, 8, lh, proof, None), "the root hash must be a 32-byte SHA-256 hash, found NoneType"),
+        ((2, 8, lh, proof, bytearray(ROOTS[8])), "the root hash must be a 32-byte SHA-256 hash, found 32"),
+        ((2, 8, lh, proof, ROOTS[8].hex()), "the root hash must be a 32-byte SHA-256 hash, found str"),
+    ]
+    for args, msg in cases:
+        with pytest.raises(JournalVerificationError, match=f"^{msg}$"):
+            verify_inclusion(*args)
+
+
+@pytest.mark.parametrize(("s1", "s2"), [("3", 5), (3, "5"), (-1, 5), (3, -1), (True, 2), (1, 2.0)])
+def test_consistency_refuses_sizes_that_are_not_non_negative_integers(s1, s2):
+    with pytest.raises(JournalVerificationError,
+                       match=rf"^tree sizes must be non-negative integers, found {s1!r} and {s2!r}$"):
+        verify_consistency(s1, s2, [], ROOTS[1], ROOTS[2])
+
+
+def test_consistency_from_the_empty_tree():
+    verify_consistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT)
+    for n in (1, 2, 5, 8):
+        verify_consistency(0, n, [], EMPTY_ROOT, ROOTS[n])
+    with pytest.raises(JournalVerificationError,
+                       match=re.escape(f"a tree of size 0 has root {_b64s(EMPTY_ROOT)}, found {_b64s(ROOTS[1])}")):
+        verify_consistency(0, 5, [], ROOTS[1], ROOTS[5])
+    with pytest.raises(JournalVerificationError,
+                       match=r"^a consistency proof from the empty tree must be empty, found 1 hashes$"):
+        verify_consistency(0, 5, [ROOTS[5]], EMPTY_ROOT, ROOTS[5])
+
+
+def test_consistency_says_which_hash_is_malformed():
+    src = ListNodeSource.from_leaf_data(LEAVES)
+    proof = consistency_proof(src, 3, 8)
+    verify_consistency(3, 8, proof, ROOTS[3], ROOTS[8])
+    cases = [
+        ((3, 8, proof, b"short", ROOTS[8]), "the old root must be a 32-byte SHA-256 hash, found 5"),
+        ((3, 8, proof, ROOTS[3], None), "the new root must be a 32-byte SHA-256 hash, found NoneType"),
+        ((3, 8, [proof[0], b"xy", *proof[2:]], ROOTS[3], ROOTS[8]),
+         "consistency proof hash 1 must be a 32-byte SHA-256 hash, found 2"),
+    ]
+    for args, msg in cases:
+        with pytest.raises(JournalVerificationError, match=f"^{msg}$"):
+            verify_consistency(*args)
+
+
+def test_rewritten_history_is_named_as_such():
+    rewritten = list(LEAVES)
+    rewritten[0] = b"rewritten"
+    proof = consistency_proof(ListNodeSource.from_leaf_data(rewritten), 3, 8)
+    with pytest.raises(JournalVerificationError) as e:
+        verify_consistency(3, 8, proof, ROOTS[3], mth(rewritten))
+    assert str(e.value).endswith("(history before the old checkpoint was rewritten, or the proof is forged)")
+
+
+def test_verifiers_answer_every_size_and_proof_shape_up_to_33():
+    """Valid proofs pass, and proofs one hash short, one hash long, or meant for a neighbouring
+    size are refused (the autouse CPU ceiling turns a verifier loop that never ends into a failure)."""
+    leaves = _leaves(33)
+    src = ListNodeSource.from_leaf_data(leaves)
+    roots = [mth(leaves[:n]) for n in range(34)]
+    extra = hashlib.sha256(b"extra").digest()
+    for n in range(1, 34):
+        for i in range(n):
+            proof = inclusion_proof(src, i, n)
+            verify_inclusion(i, n, hash_leaf(leaves[i]), proof, roots[n])
+            for bad in (proof[:-1], [*proof, extra]):
+                if bad != proof:
+                    with pytest.raises(JournalVerificationError):
+                        verify_inclusion(i, n, hash_leaf(leaves[i]), bad, roots[n])
+        for m in range(n + 1):
+            proof = consistency_proof(src, m, n) if m else []
+            verify_consistency(m, n, proof, roots[m], roots[n])
+            for bad in (proof[:-1], [*proof, extra]):
+                if bad != proof:
+                    with pytest.raises(JournalVerificationError):
+                        verify_consistency(m, n, bad, roots[m], roots[n])
