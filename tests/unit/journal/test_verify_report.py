@@ -267,3 +267,262 @@ def test_verify_journal_raises_the_first_error_and_counts_the_rest(tmp_path):
     with pytest.raises(JournalVerificationError) as exc:
         verify_journal(path, ring, workers=1)
     assert exc.value.reason == f"no signed head at {head_path_for(path)}: truncation cannot be ruled out"
+
+
+# ------------------------------------------------------------------ each message, exactly
+def _errors(path, ring, **kw):
+    r = scan_journal(path, ring, workers=1, **kw)
+    return r, [str(e) for e in r.errors]
+
+
+def _obj(raw):
+    return json.loads(raw)
+
+
+def _raw(obj):
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+def test_messages_for_entries_edited_removed_or_unreadable(tmp_path):
+    from tests.unit.journal.test_verify import reseal
+
+    path, key, ring = make_journal(tmp_path / "sig", 6)
+    ls = lines(path)
+    ls[3] = _raw({**_obj(ls[3]), "sig": _obj(ls[4])["sig"]})
+    write_lines(path, ls)
+    assert _errors(path, ring)[1] == [f"line 4, entry 3: bad signature for key {key.kid}"]
+
+    path, key, ring = make_journal(tmp_path / "del", 6)
+    ls = lines(path)
+    gone, after = _obj(ls[4]), _obj(ls[5])
+    del ls[4]
+    write_lines(path, ls)
+    assert _errors(path, ring)[1] == [
+        f"line 5, entry 5: prev {after['prev'][:16]}… is not the hash of the line before ({gone['prev'][:16]}…): "
+        "lines removed, inserted or reordered",
+        "line 5, entry 5: seq 5 follows seq 3: lines removed, duplicated or reordered",
+        "line 8, entry 8: the head's checkpoint root is not the Merkle root of entries 0..8: history rewritten",
+    ]
+
+    path, key, ring = make_journal(tmp_path / "edit", 6)
+    ls = lines(path)
+    was = _obj(ls[5])
+    ls[5] = ls[5].replace(b'"decision":"allow"', b'"decision":"deny"')
+    write_lines(path, ls)
+    only, sig = _errors(path, ring)[1]
+    assert sig == f"line 6, entry 5: bad signature for key {key.kid}"
+    import re
+
+    assert re.fullmatch(rf"line 6, entry 5: hash mismatch: the entry hashes to [0-9a-f]{{16}}…, its hash member says "
+                        rf"{was['hash'][:16]}… \(entry edited\)", only), only
+    assert not only.startswith(f"line 6, entry 5: hash mismatch: the entry hashes to {was['hash'][:16]}")
+
+    path, key, ring = make_journal(tmp_path / "junk", 6)
+    ls = lines(path)
+    ls[3] = b"not json\n"
+    write_lines(path, ls)
+    assert _errors(path, ring)[1] == [
+        "line 4: not a valid entry: Expecting value: line 1 column 1 (char 0)",
+        "line 9, entry 8: the head's checkpoint root is not the Merkle root of entries 0..8: history rewritten",
+    ]
+
+    path, key, ring = make_journal(tmp_path / "torn", 6)
+    ls = lines(path)
+    ls.append(ls[-1][:40])
+    write_lines(path, ls)
+    assert _errors(path, ring)[1] == [
+        "line 10: torn final line (40 bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal"
+    ]
+
+    path, key, ring = make_journal(tmp_path / "empty", 6)
+    path.write_bytes(b"")
+    r, errs = _errors(path, ring)
+    assert errs == ["line 1: the journal is empty"] and r.head == {} and r.entries == 0
+
+    path, key, ring = make_journal(tmp_path / "first", 6)
+    write_lines(path, lines(path)[1:])
+    assert _errors(path, ring)[1] == [
+        "line 1, entry 1: the first line is not entry 0",
+        "line 8, entry 8: the head's checkpoint root is not the Merkle root of entries 0..8: history rewritten",
+    ]
+
+    path, key, ring = make_journal(tmp_path / "trunc", 6)
+    ls = lines(path)
+    write_lines(path, ls[:5])
+    assert _errors(path, ring)[1] == [
+        "line 5, entry 4: the journal ends at entry 4 but its signed head covers entry 8: truncated or rolled back"
+    ]
+    head_path_for(path).unlink()
+    assert _errors(path, ring)[1] == [
+        f"line 5, entry 4: no signed head at {head_path_for(path)}: truncation cannot be ruled out"
+    ]
+    assert scan_journal(path, ring, workers=1).head == {"present": False}
+
+    path, key, ring = make_journal(tmp_path / "many", 6)
+    ls = lines(path)
+    for i in (2, 3, 4, 5):
+        ls[i] = b"{}\n"
+    write_lines(path, ls)
+    r, errs = _errors(path, ring, max_errors=2)
+    assert [e.line for e in r.errors] == [3, 4]
+    r, errs = _errors(path, ring, max_errors=5)
+    assert [e.line for e in r.errors] == [3, 4, 5, 6, 9]
+
+
+def test_messages_for_a_forged_entry_0(tmp_path):
+    from tests.unit.journal.test_verify import reseal
+
+    from agp.journal import Keyring, SigningKey
+
+    other = "the head belongs to another journal (its genesis is not this journal's entry 0)"
+    path, key, ring = make_journal(tmp_path / "kind", 6)
+    ls = lines(path)
+    ls[0] = _raw({**_obj(ls[0]), "kind": "gate.decision"})
+    write_lines(path, reseal(ls, 0, key))
+    assert _errors(path, ring)[1] == ["line 1, entry 0: entry 0 is 'gate.decision', not 'journal.open'", f"line 1, entry 0: {other}"]
+
+    path, key, ring = make_journal(tmp_path / "pub", 6)
+    ls = lines(path)
+    o = _obj(ls[0])
+    o["body"]["public_key"] = SigningKey.generate().public.to_b64()
+    ls[0] = _raw(o)
+    write_lines(path, reseal(ls, 0, key))
+    assert _errors(path, ring)[1] == [
+        "line 1, entry 0: entry 0 names a public key other than the one that signed it", f"line 1, entry 0: {other}"]
+
+    path, key, ring = make_journal(tmp_path / "prev", 6)
+    write_lines(path, reseal(lines(path), 0, key, first_prev="11" * 32))
+    assert _errors(path, ring)[1] == ["line 1, entry 0: entry 0 must have prev = 64 zeros", f"line 1, entry 0: {other}"]
+
+    path, key, ring = make_journal(tmp_path / "trust", 3)
+    stranger = SigningKey.generate()
+    ring2 = Keyring.from_public_key(stranger.public)
+    unknown = "which neither the verifier trusts nor any rotation introduced"
+    assert _errors(path, ring2)[1] == [
+        f"line 1, entry 0: signed by key {key.kid}, {unknown}",
+        f"line 1, entry 0: entry 0 is signed by key {key.kid}, which the verifier does not trust (expected {stranger.kid})",
+        *(f"line {n + 1}, entry {n}: signed by key {key.kid}, {unknown}" for n in range(1, 6)),
+        f"line 6, entry 5: the head is signed by unknown key {key.kid}",
+        f"line 6, entry 5: the head's checkpoint does not verify: {key.kid!r}",
+    ]
+
+
+def test_messages_for_a_head_that_does_not_fit(tmp_path):
+    from agp.journal import SigningKey
+    from agp.journal.head import Head, read_head, write_head_file
+
+    def rewrite(path, signer, **changes):
+        h = read_head(head_path_for(path))
+        fields = {"genesis": h.genesis, "seq": h.seq, "hash": h.hash, "ts": h.ts, "extra": dict(h.extra), **changes}
+        write_head_file(head_path_for(path), Head.create(signer, **fields))
+
+    path, key, ring = make_journal(tmp_path / "on", 6)
+    rewrite(path, key, seq=5, hash=_obj(lines(path)[5])["hash"])
+    r, errs = _errors(path, ring)
+    assert errs == [
+        "line 6, entry 5: the head covers entry 5, which is a 'gate.decision' entry, not a head announcement",
+        "line 6, entry 5: the head's checkpoint covers 9 entries, the head 6",
+    ]
+    assert r.notes == ["3 entries after the head (seq 6..8) verify but are not covered by the signed head",
+                       "the head announced at entry 8 was not written (crash during the head write?)"]
+
+    path, key, ring = make_journal(tmp_path / "hash", 6)
+    real = _obj(lines(path)[8])["hash"]
+    rewrite(path, key, hash="ab" * 32)
+    assert _errors(path, ring)[1] == [
+        f"line 9, entry 8: entry 8 has hash {real[:16]}…, the signed head says abababababababab…: history rewritten"]
+
+    path, key, ring = make_journal(tmp_path / "kid", 6)
+    stranger = SigningKey.generate()
+    rewrite(path, stranger)
+    assert _errors(path, ring)[1] == [
+        f"line 9, entry 8: the head is signed by key {stranger.kid}, but entry 8 was under key {key.kid}",
+        f"line 9, entry 8: the head's checkpoint does not verify: {stranger.kid!r}",
+    ]
+
+    path, key, ring = make_journal(tmp_path / "nocp", 6)
+    rewrite(path, key, extra={})
+    r, errs = _errors(path, ring)
+    assert errs == [] and r.notes == ["the head carries no Merkle checkpoint (written before heads carried checkpoints)"]
+    assert "checkpoint" not in r.head and r.head["covered"] is True
+
+    path, key, ring = make_journal(tmp_path / "sig", 6)
+    d = json.loads(head_path_for(path).read_text())
+    d["ts"] = "2000-01-01T00:00:00.000000Z"
+    head_path_for(path).write_text(json.dumps(d))
+    assert _errors(path, ring)[1] == ["line 9, entry 8: the signature of the head covering this entry does not verify"]
+
+    path, key, ring = make_journal(tmp_path / "fmt", 6)
+    head_path_for(path).write_text("{}")
+    (only,) = _errors(path, ring)[1]
+    assert only.startswith(f"line 9, entry 8: head {head_path_for(path)}: ") and "lacks" in only
+
+
+def test_a_rotation_is_reported_and_a_malformed_one_is_refused(tmp_path):
+    from agp.journal import Keyring, SigningKey
+    from tests.unit.journal.test_verify import reseal
+
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    j = Journal.open(path, key)
+    j.append("gate.decision", "s", {"i": 1})
+    new = SigningKey.generate()
+    j.rotate(new)
+    j.append("gate.decision", "s", {"i": 2})
+    j.close()
+    ring = Keyring.from_public_key(key.public)
+    r = scan_journal(path, ring, workers=1)
+    assert r.ok, r.errors
+    assert (r.kids, r.rotations, r.sessions, r.head["kid"]) == ([key.kid, new.kid], 1, 1, new.kid)
+    assert r.summary_lines()[1] == ("", f"  entries   7 (seq 0..6), 1 sessions, 2 key(s) {key.kid}, {new.kid}, 1 rotation(s)")
+    ls = lines(path)
+    idx = next(i for i, ln in enumerate(ls) if b'"kind":"key.rotate"' in ln)
+    o = _obj(ls[idx])
+    o["body"]["new_kid"] = "0" * 16
+    ls[idx] = _raw(o)
+    ls = reseal(ls, idx, key)
+    head = json.loads(head_path_for(path).read_text())
+    ls = reseal(ls, idx + 1, new)
+    write_lines(path, ls)
+    assert _errors(path, ring)[1] == [
+        f"line {idx + 1}, entry {idx}: malformed key rotation: new_kid does not match new_public_key",
+        f"line {idx + 2}, entry {idx + 1}: signed by key {new.kid}, but the key in force is {key.kid} "
+        "(a key no rotation introduced, or one already retired)",
+        f"line 7, entry 6: entry 6 has hash {_obj(ls[6])['hash'][:16]}…, the signed head says {head['hash'][:16]}…: "
+        "history rewritten",
+        "line 7, entry 6: the head's checkpoint root is not the Merkle root of entries 0..6: history rewritten",
+    ]
+
+
+@pytest.mark.parametrize("edit", ["delete", "swap", "junk", "junk-run", "first", "dup"])
+def test_small_ranges_report_exactly_what_one_range_reports(tmp_path, monkeypatch, edit):
+    """Problems at the seams between ranges are found by the parent: the same report, line for line
+    (an unreadable line at the end or start of a range adds no error about the line next to it,
+    as in one range)."""
+    path, key, ring = make_journal(tmp_path, 40)
+    ls = lines(path)
+    if edit == "delete":
+        del ls[20]
+    elif edit == "swap":
+        ls[20], ls[21] = ls[21], ls[20]
+    elif edit == "junk":
+        ls[20] = b"[]\n"
+    elif edit == "junk-run":  # some ranges hold nothing readable
+        ls[20:23] = [b"[]\n", b"{}\n", b"x\n"]
+        ls[30:31] = [b"{}\n"]
+    elif edit == "first":
+        del ls[0]
+    else:
+        ls.insert(20, ls[19])
+    write_lines(path, ls)
+    serial = scan_journal(path, ring, workers=1)
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", 512)
+    for cut in range(200, 2000, 300):  # seams at different places
+        monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", cut)
+        split = scan_journal(path, ring, workers=2, pool="thread")
+        assert split.workers == 2
+        assert [str(e) for e in split.errors] == [str(e) for e in serial.errors]
+        assert split.to_json_dict() == serial.to_json_dict()
+        assert (split.last_seq, split.last_hash) == (serial.last_seq, serial.last_hash)
+    assert not serial.ok
