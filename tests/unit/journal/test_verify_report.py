@@ -526,3 +526,87 @@ def test_small_ranges_report_exactly_what_one_range_reports(tmp_path, monkeypatc
         assert split.to_json_dict() == serial.to_json_dict()
         assert (split.last_seq, split.last_hash) == (serial.last_seq, serial.last_hash)
     assert not serial.ok
+
+
+def test_each_reason_maps_to_its_code():
+    table = {
+        "not a valid entry: x": "entry_malformed",
+        "torn final line (3 bytes, no newline)": "entry_torn",
+        "the journal is empty": "journal_empty",
+        "hash mismatch: a": "entry_hash_mismatch",
+        "prev a… is not the hash of the line before (b…): lines removed": "chain_broken",
+        "seq 5 follows seq 3: lines removed": "seq_gap",
+        "bad signature for key k": "signature_invalid",
+        "malformed key rotation: x": "key_rotation_invalid",
+        "signed by key k, which neither the verifier trusts nor any rotation introduced": "key_unknown",
+        "entry 0 is signed by key k, which the verifier does not trust (expected j)": "key_untrusted",
+        "signed by key k, but the key in force is j (a key no rotation introduced)": "key_not_in_force",
+        "the first line is not entry 0": "genesis_invalid",
+        "entry 0 must have prev = 64 zeros": "genesis_invalid",
+        "no signed head at h: truncation cannot be ruled out": "head_missing",
+        "the journal ends at entry 4 but its signed head covers entry 8: truncated or rolled back": "journal_truncated",
+        "head rolled back: entry 9 announces a head": "head_rolled_back",
+        "entry 8 has hash a…, the signed head says b…: history rewritten": "history_rewritten",
+        "the head's checkpoint covers 9 entries, the head 6": "checkpoint_invalid",
+        "the head is signed by unknown key k": "head_invalid",
+        "something else": "journal_invalid",
+    }
+    assert {reason: VerifyError(None, None, reason).code for reason in table} == table
+
+
+def test_usage_errors_name_the_problem(tmp_path):
+    from agp.errors import UsageError
+
+    path, _, ring = make_journal(tmp_path, 2)
+    with pytest.raises(UsageError) as exc:
+        scan_journal(path, ring, pool="fibers")
+    assert str(exc.value) == "pool must be 'process' or 'thread', not 'fibers'"
+    with pytest.raises(UsageError) as exc:
+        scan_journal(tmp_path / "nope.jsonl", ring)
+    assert str(exc.value) == f"no journal file at {tmp_path / 'nope.jsonl'}"
+    with pytest.raises(UsageError):
+        scan_journal(tmp_path, ring)  # a directory
+    assert scan_journal(path, ring, pool="thread").ok and scan_journal(path, ring, pool="process").ok
+
+
+def test_ranges_split_on_line_boundaries_and_cover_the_file(tmp_path, monkeypatch):
+    path, _, _ = make_journal(tmp_path, 60)
+    data = path.read_bytes()
+    size = len(data)
+    assert verify_mod._chunks(str(path), size, 1) == [(0, size)]
+    assert verify_mod._chunks(str(path), size, 8) == [(0, size)]  # smaller than _PARALLEL_MIN_BYTES
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", size)
+    for n in (2, 3, 7, 50, 1000):
+        ranges = verify_mod._chunks(str(path), size, n)
+        assert ranges[0][0] == 0 and ranges[-1][1] == size
+        assert all(a < b for a, b in ranges)
+        assert all(b == c for (_, b), (c, _) in zip(ranges, ranges[1:], strict=False))
+        assert all(data[a - 1 : a] == b"\n" for a, _ in ranges[1:])
+        assert len(ranges) == min(n, data.count(b"\n"))
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", size + 1)
+    assert verify_mod._chunks(str(path), size, 4) == [(0, size)]
+
+
+def test_rotation_keys_are_found_by_a_byte_scan(tmp_path, monkeypatch):
+    from agp.journal import SigningKey
+
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    j = Journal.open(path, key)
+    j.append("gate.decision", "s", {"note": "key.rotate", "new_public_key": SigningKey.generate().public.to_b64()})
+    new = SigningKey.generate()
+    j.rotate(new)
+    j.append("gate.decision", "s", {"pad": "y" * 300})
+    newer = SigningKey.generate()
+    j.rotate(newer)
+    j.close()
+    expect = {new.kid: new.public.raw, newer.kid: newer.public.raw}
+    assert verify_mod._rotation_keys(str(path)) == expect
+    for block in (7, 64, 333):  # rotation lines cut across reads
+        monkeypatch.setattr(verify_mod, "_READ", block)
+        assert verify_mod._rotation_keys(str(path)) == expect
+    ls = lines(path)
+    idx = max(i for i, ln in enumerate(ls) if b'"kind":"key.rotate"' in ln)
+    ls[idx] = ls[idx].replace(b'"new_public_key":"', b'"new_public_key":"!')
+    write_lines(path, ls)
+    assert verify_mod._rotation_keys(str(path)) == {new.kid: new.public.raw}
