@@ -610,3 +610,21 @@ def test_rotation_keys_are_found_by_a_byte_scan(tmp_path, monkeypatch):
     ls[idx] = ls[idx].replace(b'"new_public_key":"', b'"new_public_key":"!')
     write_lines(path, ls)
     assert verify_mod._rotation_keys(str(path)) == {new.kid: new.public.raw}
+
+
+@pytest.mark.parametrize("torn", [False, True])
+def test_reading_in_small_blocks_changes_nothing(tmp_path, monkeypatch, torn):
+    path, _, ring = make_journal(tmp_path, 20)
+    ls = lines(path)
+    ls[7] = b"{}\n"
+    if torn:
+        ls.append(ls[-1][:50])
+    write_lines(path, ls)
+    whole = scan_journal(path, ring, workers=1)
+    for block in (1, 50, 333, 4096):
+        monkeypatch.setattr(verify_mod, "_READ", block)
+        assert scan_journal(path, ring, workers=1).to_json_dict() == whole.to_json_dict()
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", 700)
+    assert scan_journal(path, ring, workers=2, pool="thread").to_json_dict() == whole.to_json_dict()
+    assert [e.code for e in whole.errors] == ["entry_malformed", "history_rewritten"] + (["entry_torn"] if torn else [])
