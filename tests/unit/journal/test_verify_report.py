@@ -628,3 +628,25 @@ def test_reading_in_small_blocks_changes_nothing(tmp_path, monkeypatch, torn):
     monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", 700)
     assert scan_journal(path, ring, workers=2, pool="thread").to_json_dict() == whole.to_json_dict()
     assert [e.code for e in whole.errors] == ["entry_malformed", "history_rewritten"] + (["entry_torn"] if torn else [])
+
+
+def test_worker_processes_started_fresh_from_a_threaded_process_report_the_same(tmp_path, monkeypatch):
+    """With other threads running, worker processes are spawned, not forked: the same report."""
+    import threading
+
+    path, _, ring = make_journal(tmp_path, 30)
+    ls = lines(path)
+    ls[12] = ls[12].replace(b'"decision":"', b'"decision":"x')
+    write_lines(path, ls)
+    whole = scan_journal(path, ring, workers=1)
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        r = scan_journal(path, ring, workers=2, pool="process")
+    finally:
+        stop.set()
+        t.join()
+    assert r.workers == 2
+    assert r.to_json_dict() == whole.to_json_dict()
