@@ -17,12 +17,13 @@ from agp.journal.verify import VerifyError, VerifyReport, scan_journal
 from tests.support.journal import lines, make_journal, write_lines
 
 
-@pytest.fixture(params=["serial", "threads"])
+@pytest.fixture(params=["serial", "threads", "line-ranges"])
 def split(request, monkeypatch):
-    """One range, or many small ranges checked by threads (the seams are merged by the parent)."""
-    if request.param == "threads":
+    """One range, or many small ranges checked by threads (the seams are merged by the parent);
+    line-ranges: ranges of about one line each."""
+    if request.param != "serial":
         monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
-        monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", 1024)
+        monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", 1024 if request.param == "threads" else 100)
         return {"workers": 2, "pool": "thread"}
     return {"workers": 1}
 
