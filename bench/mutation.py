@@ -95,7 +95,8 @@ def loadavg() -> str:
 
 
 def basetemp(scratch: Path) -> str:
-    """pytest's base temp directory for the mutants of one scratch copy.
+    """pytest's base temp directory for the cosmic-ray mutants of one scratch copy (one session at a time;
+    mutmut's sessions run --children at once, so each gets a directory of its own from tests/conftest.py).
 
     pyproject.toml pins --basetemp=/tmp/agp-pytest (short, for the Unix socket path limit), and
     pytest empties its base temp directory when a session starts: every mutant's pytest session
@@ -108,12 +109,14 @@ def basetemp(scratch: Path) -> str:
 
 def leftover_mounts(scratch: Path) -> list[str]:
     """Mount points under the scratch copy's pytest base temp directory (a test killed before its teardown)."""
-    base = basetemp(scratch) + "/"
+    # only cosmic-ray's sessions use this directory now; mutmut's each get their own (tests/conftest.py),
+    # where a left mount harms no later session
+    bases = (basetemp(scratch) + "/",)
     try:
         mounts = Path("/proc/self/mounts").read_text().splitlines()
     except OSError:
         return []
-    return [m.split()[1] for m in mounts if len(m.split()) > 1 and m.split()[1].startswith(base)]
+    return [m.split()[1] for m in mounts if len(m.split()) > 1 and m.split()[1].startswith(bases)]
 
 
 def _ignore(_dir: str, names: list[str]) -> list[str]:
@@ -144,7 +147,10 @@ def prepare(scratch: Path, target: str, tests: list[str], args: argparse.Namespa
         f"also_copy = {json.dumps(['policies', 'images'])}",
         f"only_mutate = {json.dumps([target])}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
-        f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider', f'--basetemp={basetemp(scratch)}'])}",
+        # no --basetemp: mutmut runs --children pytest sessions at once, and each empties its base temp
+        # directory when it starts, under the others' feet (their failures counted as kills); without
+        # one, tests/conftest.py gives each session a directory of its own
+        f"pytest_add_cli_args = {json.dumps(['-p', 'no:cacheprovider'])}",
         f"timeout_multiplier = {args.timeout_multiplier}",
         f"timeout_constant = {args.timeout_constant}",
         "use_git_change_detection = false",
