@@ -651,3 +651,21 @@ def test_worker_processes_started_fresh_from_a_threaded_process_report_the_same(
         t.join()
     assert r.workers == 2
     assert r.to_json_dict() == whole.to_json_dict()
+
+
+def test_a_head_on_a_rotation_entry_is_checked_against_the_new_key(tmp_path):
+    from agp.journal import Keyring, SigningKey
+    from agp.journal.head import Head, read_head, write_head_file
+
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    j = Journal.open(path, key)
+    new = SigningKey.generate()
+    j.rotate(new)
+    j.close()
+    objs = [json.loads(ln) for ln in lines(path)]
+    idx = next(i for i, o in enumerate(objs) if o["kind"] == "key.rotate")
+    h = read_head(head_path_for(path))
+    write_head_file(head_path_for(path), Head.create(new, genesis=h.genesis, seq=idx, hash=objs[idx]["hash"], ts=h.ts))
+    r, errs = _errors(path, Keyring.from_public_key(key.public))
+    assert errs == [f"line {idx + 1}, entry {idx}: the head covers entry {idx}, which is a 'key.rotate' entry, not a head announcement"]
