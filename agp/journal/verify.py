@@ -190,6 +190,7 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
         "lines": 0,
         "first": None,
         "last": None,
+        "tail": (None, None),
         "errors": [],
         "kinds": Counter(),
         "sessions": set(),
@@ -315,6 +316,7 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
                     f"torn final line ({len(torn)} bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal",
                 )
     res["lines"] = local
+    res["tail"] = (prev_seq, prev_hash)  # what the line after this range is checked against
     res["leaves"] = bytes(leaves)
     return res
 
@@ -486,29 +488,38 @@ def _merge(
     rotations: list[tuple[int, int, str, str]] = []
     markers: list[tuple[int, int]] = []
     prev_last: tuple[int, str] | None = None
+    # (seq, hash) the next line is checked against, as a one-range scan does: an unreadable line
+    # leaves no hash to check the next prev against, and counts as one seq
+    state: tuple[int | None, str | None] = (None, None)
     genesis = None
     at_head = None
     for r in results:
         for seq, local, reason in r["errors"]:
             errors.append(VerifyError(seq, base + local, reason))
-        if r["first"] is not None and prev_last is not None:
+        pseq, phash = state
+        if r["first"] is not None:
             fseq, fprev, flocal = r["first"]
-            if fprev != prev_last[1]:
+            if flocal > 1:  # unreadable lines open this range
+                pseq, phash = (None if pseq is None else pseq + flocal - 1), None
+            if phash is not None and fprev != phash:
                 errors.append(
                     VerifyError(
                         fseq,
                         base + flocal,
-                        f"prev {fprev[:16]}… is not the hash of the line before ({prev_last[1][:16]}…): lines removed, inserted or reordered",
+                        f"prev {fprev[:16]}… is not the hash of the line before ({phash[:16]}…): lines removed, inserted or reordered",
                     )
                 )
-            if fseq != prev_last[0] + 1:
+            if pseq is not None and fseq != pseq + 1:
                 errors.append(
                     VerifyError(
                         fseq,
                         base + flocal,
-                        f"seq {fseq} follows seq {prev_last[0]}: lines removed, duplicated or reordered",
+                        f"seq {fseq} follows seq {pseq}: lines removed, duplicated or reordered",
                     )
                 )
+            state = r["tail"]
+        else:  # not one readable line
+            state = (None if pseq is None else pseq + r["lines"], None)
         if r["last"] is not None:
             prev_last = r["last"]
         kinds.update(r["kinds"])
