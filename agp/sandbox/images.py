@@ -505,23 +505,32 @@ def build_intendant(
             labels["agp.harness.version"] = version
         tag = f"agp/{name}:{digest[:12]}"
         log(f"    {name}: docker build --network none --build-arg BASE={base_id[:19]}…")
-        try:
-            image, _logs = client.images.build(
-                path=str(ctx),
-                tag=tag,
-                buildargs={"BASE": base_id},
-                network_mode="none",
-                labels=labels,
-                rm=True,
-                forcerm=True,
-                pull=False,
-            )
-        except Exception as exc:  # docker.errors.BuildError / APIError
-            raise SandboxError(f"building {name} failed: {exc}") from exc
-        log(f"    {name}: built {image.id[:19]} in {time.monotonic() - t0:.0f}s")
-        return {"id": image.id, "inputs": digest, "tag": tag, "built": True, "harness_version": version}
+        image_id = _docker_build(client, ctx, name, tag, base_id, labels)
+        log(f"    {name}: built {image_id[:19]} in {time.monotonic() - t0:.0f}s")
+        return {"id": image_id, "inputs": digest, "tag": tag, "built": True, "harness_version": version}
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
+
+
+def _docker_build(client: Any, ctx: Path, name: str, tag: str, base_id: str, labels: dict[str, str]) -> str:
+    """``docker build`` of ``ctx`` FROM ``base_id`` (build arg BASE) with no network; the new image's
+    id. A failed build is a SandboxError that carries the tail of the build's log."""
+    try:
+        image, _logs = client.images.build(
+            path=str(ctx),
+            tag=tag,
+            buildargs={"BASE": base_id},
+            network_mode="none",
+            labels=labels,
+            rm=True,
+            forcerm=True,
+            pull=False,
+        )
+    except Exception as exc:  # docker.errors.BuildError / APIError
+        steps = [str(x.get("stream") or x.get("error") or "") for x in getattr(exc, "build_log", None) or []]
+        tail = "".join(steps)[-1500:].strip()
+        raise SandboxError(f"building {name} failed: {exc}" + (f"\n{tail}" if tail else "")) from exc
+    return str(image.id)
 
 
 # --------------------------------------------------------------------------- toolchain images
@@ -725,23 +734,9 @@ def build_toolchain(
             f"    {name}: docker build --network none --build-arg BASE={parent_id[:19]}… "
             f"({len(deb_paths)} .debs, {npm_pin['package']}@{npm_pin['version']})"
         )
-        try:
-            image, _logs = client.images.build(
-                path=str(ctx),
-                tag=tag,
-                buildargs={"BASE": parent_id},
-                network_mode="none",
-                labels=labels,
-                rm=True,
-                forcerm=True,
-                pull=False,
-            )
-        except Exception as exc:  # docker.errors.BuildError / APIError
-            steps = [str(x.get("stream") or x.get("error") or "") for x in getattr(exc, "build_log", None) or []]
-            tail = "".join(steps)[-1500:].strip()
-            raise SandboxError(f"building {name} failed: {exc}" + (f"\n{tail}" if tail else "")) from exc
-        log(f"    {name}: built {image.id[:19]} in {time.monotonic() - t0:.0f}s")
-        return {"id": image.id, "inputs": digest, "tag": tag, "built": True, "harness_version": None}
+        image_id = _docker_build(client, ctx, name, tag, parent_id, labels)
+        log(f"    {name}: built {image_id[:19]} in {time.monotonic() - t0:.0f}s")
+        return {"id": image_id, "inputs": digest, "tag": tag, "built": True, "harness_version": None}
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
 
