@@ -186,7 +186,6 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
     for kid, raw in kid_raw.items():
         keys[kid] = PublicKey.from_raw(raw)
     res: dict[str, Any] = {
-        "start": start,
         "lines": 0,
         "first": None,
         "last": None,
@@ -202,7 +201,6 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
         "genesis": None,
         "first_ts": None,
         "last_ts": None,
-        "torn": None,
         "leaves": b"",
     }
     leaves = bytearray()  # each line's raw hash in order (zeros for an unreadable line): the Merkle leaves
@@ -310,7 +308,6 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
                 res["last"] = (seq, entry.hash)
             if torn is not None:
                 local += 1
-                res["torn"] = len(torn)
                 err(
                     None,
                     f"torn final line ({len(torn)} bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal",
