@@ -96,6 +96,40 @@ SQL_KINDS: tuple[str, ...] = (
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+_CALL_MATCHERS = ("harness", "tool", "workspace_mode")
+_STATEMENT_MATCHERS = (
+    "kind",
+    "program",
+    "subcommand",
+    "flags_any",
+    "flags_none",
+    "args_any",
+    "args_none",
+    "args_prefix",
+    "operands_max",
+    "operands_min",
+    "facts_any",
+    "facts_none",
+    "location",
+    "touches",
+    "path",
+    "touches_path",
+    "sql_kind",
+    "sql_flags_any",
+    "sql_flags_none",
+    "host",
+    "mcp_server",
+    "mcp_tool",
+    "port",
+    "method",
+    "url_path",
+)
+# the matchers written as lists of strings (the others are numbers); each must be non-empty
+_LIST_MATCHERS = tuple(
+    k for k in _CALL_MATCHERS + _STATEMENT_MATCHERS if k not in ("operands_max", "operands_min", "port")
+)
+
+
 def _listify(v: Any) -> Any:
     """Let a matcher be written as one string or as a list of strings."""
     if isinstance(v, str):
@@ -224,33 +258,7 @@ class Rule(_Strict):
     approver_group: str | None = None
     quorum: int | None = Field(default=None, ge=1, le=16)
 
-    @field_validator(
-        "harness",
-        "tool",
-        "workspace_mode",
-        "kind",
-        "program",
-        "subcommand",
-        "flags_any",
-        "flags_none",
-        "args_any",
-        "args_none",
-        "args_prefix",
-        "facts_any",
-        "facts_none",
-        "location",
-        "touches",
-        "path",
-        "touches_path",
-        "sql_kind",
-        "sql_flags_any",
-        "sql_flags_none",
-        "host",
-        "mcp_server",
-        "mcp_tool",
-        "method",
-        "url_path",
-    )
+    @field_validator(*_LIST_MATCHERS)
     @classmethod
     def check_nonempty(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return _nonempty(v)
@@ -351,36 +359,6 @@ class Rule(_Strict):
         if self.inspect:
             out["inspect"] = True
         return out
-
-
-_CALL_MATCHERS = ("harness", "tool", "workspace_mode")
-_STATEMENT_MATCHERS = (
-    "kind",
-    "program",
-    "subcommand",
-    "flags_any",
-    "flags_none",
-    "args_any",
-    "args_none",
-    "args_prefix",
-    "operands_max",
-    "operands_min",
-    "facts_any",
-    "facts_none",
-    "location",
-    "touches",
-    "path",
-    "touches_path",
-    "sql_kind",
-    "sql_flags_any",
-    "sql_flags_none",
-    "host",
-    "mcp_server",
-    "mcp_tool",
-    "port",
-    "method",
-    "url_path",
-)
 
 
 class PolicyHeader(_Strict):

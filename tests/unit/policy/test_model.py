@@ -134,3 +134,32 @@ def test_digest_ignores_defaults_written_out():
     assert policy_digest([a]) == policy_digest([b])
     c = parse_policy_text(BASE.replace('[policy]\nname = "t"', '[policy]\nname = "t"\napprovals = false'))
     assert policy_digest([a]) != policy_digest([c])
+
+
+def test_every_list_matcher_refuses_an_empty_list_and_an_empty_string() -> None:
+    """Each matcher written as a list is checked, and the list of them is derived, not repeated."""
+    import typing
+
+    from pydantic import ValidationError
+
+    from agp.policy.model import _CALL_MATCHERS, _LIST_MATCHERS, _STATEMENT_MATCHERS, Rule
+
+    # every Rule field that is a tuple of strings (or of literal names) is a list matcher
+    def is_str_tuple(ann: object) -> bool:
+        for arg in typing.get_args(ann) or (ann,):
+            if typing.get_origin(arg) is typing.Annotated:
+                return is_str_tuple(typing.get_args(arg)[0])
+            if typing.get_origin(arg) is tuple:
+                inner = typing.get_args(arg)[0]
+                return inner is str or typing.get_origin(inner) is typing.Literal
+        return False
+
+    str_tuples = {name for name, f in Rule.model_fields.items() if is_str_tuple(f.annotation)}
+    assert str_tuples == set(_LIST_MATCHERS)
+    assert set(_LIST_MATCHERS) < set(_CALL_MATCHERS + _STATEMENT_MATCHERS)
+    for name in _LIST_MATCHERS:
+        with pytest.raises(ValidationError, match="must not be an empty list"):
+            Rule(id="r", effect="deny", **{name: []})
+    for name in ("program", "host", "url_path", "tool", "method"):
+        with pytest.raises(ValidationError, match="must not contain an empty string"):
+            Rule(id="r", effect="deny", **{name: [""]})
