@@ -88,6 +88,9 @@ _WORD_TYPES = frozenset(
         "brace_expression",
     }
 )
+# the words of a case statement (its subject and patterns) and of a for loop's list
+_CASE_WORD_TYPES = _WORD_TYPES | {"extglob_pattern"}
+_LOOP_WORD_TYPES = _WORD_TYPES | {"command_substitution", "process_substitution"}
 _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _STATEMENT_TYPES = frozenset(
     {
@@ -427,16 +430,7 @@ class Walker(Commands):
     def branches(self, node: Node, env: Env, stdin: Stdin) -> tuple[str, ...]:
         cwds = env.cwds
         for c in node.named_children:
-            if c.type in (
-                "word",
-                "string",
-                "raw_string",
-                "concatenation",
-                "simple_expansion",
-                "expansion",
-                "number",
-                "extglob_pattern",
-            ):
+            if c.type in _CASE_WORD_TYPES:
                 self.word(c, env)  # case subjects/patterns: walk substitutions
                 continue
             after = self.stmt(c, Env(cwds, env.via, env.depth), stdin)
@@ -457,24 +451,11 @@ class Walker(Commands):
                                 self._numeric_vars.add(self.ctx.text(left))
         else:
             for c in node.children:
-                f = None
-                if c.type in (
-                    "word",
-                    "string",
-                    "raw_string",
-                    "concatenation",
-                    "simple_expansion",
-                    "expansion",
-                    "command_substitution",
-                    "process_substitution",
-                    "number",
-                    "arithmetic_expansion",
-                ):
+                if c.type in _LOOP_WORD_TYPES:
                     w = self.word(c, env)
                     if w.glob:
                         # `for f in /etc/*`: the expansion lists that directory, and the body prints it
                         self.file_stmt("read", [w], env, self.ctx.text(node), "for", flags=("glob",))
-                del f
         body = node.child_by_field_name("body")
         cond = list(node.children_by_field_name("condition")) if node.type == "while_statement" else []
         # a cd inside a loop body repeats: after one, the directory is unknown
