@@ -277,3 +277,49 @@ def npm_package(root: Path, name: str, version: str, base_url: str, files: dict[
                  "versions": {version: {**manifest, "dist": dist}}}
     (root / name).write_text(json.dumps(packument))
     return dist
+
+
+AGENT_UID = 10001  # the box's agent user: files the box writes to must be its own
+
+
+def own_for_the_box(ws: Path) -> None:
+    """Give the workspace and everything in it to the box's agent user."""
+    for p in [ws, *ws.rglob("*")]:
+        os.lchown(p, AGENT_UID, AGENT_UID)
+
+
+@dataclass
+class DoorRun:
+    """An ``agp run`` of the reference intendant whose box reached local upstreams through the door."""
+
+    proc: subprocess.CompletedProcess[str]
+    doc: dict[str, Any]  # what `agp run --json` printed
+    run_dir: Path
+    entries: list[dict[str, Any]]
+
+    def bodies(self, kind: str) -> list[dict[str, Any]]:
+        return [e["body"] for e in self.entries if e["kind"] == kind]
+
+
+def run_through_door(tmp: Path, ws: Path, policy: Path, script: list[dict[str, Any]], *, ca: TestCA,
+                     port: int, hosts: list[str], extra: list[str] | None = None) -> DoorRun:
+    """Run the scripted reference intendant on ``ws`` under ``policy``, each of ``hosts`` pinned to
+    127.0.0.1:``port`` (``--resolve``), the door on the host trusting ``ca`` for those upstreams.
+
+    Fails the test with agp's stderr when the run printed no JSON document."""
+    import pytest
+
+    (tmp / "script.json").write_text(json.dumps(script))
+    resolve = [a for h in hosts for a in ("--resolve", f"{h}:{port}:127.0.0.1")]
+    proc = subprocess.run([sys.executable, "-m", "agp.cli", "run", "--intendant", "reference", *(extra or []),
+                           "--script", tmp / "script.json", "--workspace", ws, "--policy", policy,
+                           "--approver", "none", *resolve, "--out", tmp / "runs", "--json"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600,
+                          # the door (on the host) verifies the local upstream with the test CA
+                          env={**os.environ, "PYTHONPATH": str(REPO), "SSL_CERT_FILE": str(ca.ca_pem)})
+    if not proc.stdout:
+        pytest.fail(f"agp run printed nothing (exit {proc.returncode}):\n{proc.stderr[-3000:]}", pytrace=False)
+    doc = json.loads(proc.stdout)
+    run_dir = Path(doc["run_dir"])
+    entries = [json.loads(x) for x in (run_dir / "journal.jsonl").read_text().splitlines() if x.strip()]
+    return DoorRun(proc, doc, run_dir, entries)

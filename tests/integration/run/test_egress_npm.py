@@ -16,20 +16,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from agp.errors import AgpError
-from tests.support.egress import SEEN, http_server, make_ca, npm_package
+from tests.support.egress import SEEN, http_server, make_ca, npm_package, own_for_the_box, run_through_door
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
-AGP = [sys.executable, "-m", "agp.cli"]
-AGENT = 10001
 #: npm's settings for each project directory (its .npmrc: the policy's classifier does not know npm's
 #: other options on the command line); no proxy among them
 NPMRC = "audit=false\nfund=false\nupdate-notifier=false\nfetch-retries=0\nloglevel=http\n"
@@ -56,10 +50,6 @@ def node_image():
         pytest.fail(msg, pytrace=False)
 
 
-def _journal(run_dir: Path) -> list[dict]:
-    return [json.loads(x) for x in (run_dir / "journal.jsonl").read_text().splitlines() if x.strip()]
-
-
 def test_npm_in_the_box_installs_only_through_the_door(tmp_path, node_image):
     www = tmp_path / "www"
     www.mkdir()
@@ -84,8 +74,7 @@ def test_npm_in_the_box_installs_only_through_the_door(tmp_path, node_image):
                             ("pub", f"{insp}/\n//inspect.test:{port}/:_authToken=box-token")):
             (ws / d).mkdir(exist_ok=True)
             (ws / d / ".npmrc").write_text(f"{NPMRC}registry={registry}\n")
-        for p in [ws, *ws.rglob("*")]:
-            os.lchown(p, AGENT, AGENT)
+        own_for_the_box(ws)
         policy = tmp_path / "policy.toml"
         policy.write_text(f"""
 [[rule]]
@@ -130,21 +119,12 @@ private = true
             {"tool": "Bash", "input": {"command": "cd insp && npm install inspkg > /workspace/npm-inspect.log 2>&1"}},
             {"tool": "Bash", "input": {"command": "python3 npmrun.py npm-publish.log publish --prefix pub ./pub"}},
         ]
-        (tmp_path / "script.json").write_text(json.dumps(script))
-        resolve = [a for h in ("registry.test", "other.test", "inspect.test")
-                   for a in ("--resolve", f"{h}:{port}:127.0.0.1")]
         seen_before = len(SEEN)
-        r = subprocess.run([*AGP, "run", "--intendant", "reference", "--image", "reference-node",
-                            "--script", tmp_path / "script.json", "--workspace", ws, "--policy", policy,
-                            "--approver", "none", *resolve, "--out", tmp_path / "runs", "--json"],
-                           capture_output=True, text=True, cwd=ROOT, timeout=600,
-                           # the door (on the host) verifies the local upstream with the test CA
-                           env={**os.environ, "PYTHONPATH": str(ROOT), "SSL_CERT_FILE": str(ca.ca_pem)})
+        done = run_through_door(tmp_path, ws, policy, script, ca=ca, port=port,
+                                hosts=["registry.test", "other.test", "inspect.test"],
+                                extra=["--image", "reference-node"])
         upstream_saw = [p for p, _auth in SEEN[seen_before:]]
-    assert r.stdout, r.stderr[-3000:]
-    doc = json.loads(r.stdout)
-    run_dir = Path(doc["run_dir"])
-    entries = _journal(run_dir)
+    doc, run_dir, entries = done.doc, done.run_dir, done.entries
     logs = {n: (ws / n).read_text() if (ws / n).exists() else "(missing)"
             for n in ("npm.log", "npm-denied.log", "npm-inspect.log", "npm-publish.log")}
 

@@ -26,13 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.egress import http_server, make_ca
+from tests.support.egress import http_server, make_ca, own_for_the_box, run_through_door
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[3]
 AGP = [sys.executable, "-m", "agp.cli"]
-AGENT = 10001
 
 PROBE = r'''
 import json, os, socket, ssl, sys, urllib.request, urllib.error
@@ -166,8 +165,7 @@ def test_box_reaches_only_what_the_policy_allows_through_the_door(tmp_path):
     shutil.copy(ca.ca_pem, ws / "ca.pem")
     pip_whl = ws / _pip_wheel().name
     shutil.copy(_pip_wheel(), pip_whl)
-    for p in [ws, *ws.rglob("*")]:
-        os.lchown(p, AGENT, AGENT)
+    own_for_the_box(ws)
     with http_server(root, tls=ca) as port:
         policy = tmp_path / "policy.toml"
         policy.write_text(f"""
@@ -223,19 +221,9 @@ host = ["public.test"]
                                                   f"--index-url https://other.test:{port}/simple/ --no-deps -d dl "
                                                   f"egpkg > pip-denied.log 2>&1"}},
         ]
-        (tmp_path / "script.json").write_text(json.dumps(script))
-        resolve = [a for h in ("registry.test", "other.test", "public.test", "inspect.test")
-                   for a in ("--resolve", f"{h}:{port}:127.0.0.1")]
-        r = subprocess.run([*AGP, "run", "--intendant", "reference", "--script", tmp_path / "script.json",
-                            "--workspace", ws, "--policy", policy, "--approver", "none", *resolve,
-                            "--out", tmp_path / "runs", "--json"],
-                           capture_output=True, text=True, cwd=ROOT, timeout=600,
-                           # the door (on the host) verifies the local upstream with the test CA
-                           env={**os.environ, "PYTHONPATH": str(ROOT), "SSL_CERT_FILE": str(ca.ca_pem)})
-    assert r.stdout, r.stderr[-3000:]
-    doc = json.loads(r.stdout)
-    run_dir = Path(doc["run_dir"])
-    entries = [json.loads(x) for x in (run_dir / "journal.jsonl").read_text().splitlines() if x.strip()]
+        done = run_through_door(tmp_path, ws, policy, script, ca=ca, port=port,
+                                hosts=["registry.test", "other.test", "public.test", "inspect.test"])
+    doc, run_dir, entries = done.doc, done.run_dir, done.entries
     gate = [e["body"] for e in entries if e["kind"] == "gate.decision"]
     assert [g["decision"] for g in gate] == ["allow"] * 4, [g["reason"] for g in gate]
 
@@ -351,8 +339,7 @@ def test_an_injected_credential_never_reaches_the_box(tmp_path):
     ws.mkdir()
     (ws / "cred.py").write_text(CRED_PROBE)
     os.mkfifo(ws / "wait.fifo")
-    for p in [ws, *ws.rglob("*")]:
-        os.lchown(p, AGENT, AGENT)
+    own_for_the_box(ws)
     SEEN.clear()
     with http_server(root, tls=ca) as port:
         policy = tmp_path / "policy.toml"
