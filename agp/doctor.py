@@ -140,6 +140,31 @@ def check_images(intendants: Iterable[str]) -> list[Check]:
     return out
 
 
+def check_toolchain_images(intendants: Iterable[str]) -> list[Check]:
+    """The optional toolchain images built on the intendants named (``agp run --image``): a warning,
+    not a failure, when one is not built (a run without ``--image`` does not need it)."""
+    from agp.sandbox import images as images_mod
+
+    out = []
+    for name, base in images_mod.TOOLCHAINS.items():
+        if base not in intendants:
+            continue
+        try:
+            ref = images_mod.resolve_toolchain_image(name, base)
+        except Exception as exc:  # noqa: BLE001 - the finding is the message
+            out.append(
+                Check(
+                    f"image {name}",
+                    "warn",
+                    f"optional, for `agp run --intendant {base} --image {name}`: {exc}",
+                    f"agp images build {name}",
+                )
+            )
+            continue
+        out.append(Check(f"image {name}", "pass", f"{ref} (optional, built on the {base} image)"))
+    return out
+
+
 def check_harness_versions() -> Check:
     from agp.paths import intendant_pins
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from agp.commands._util import HelpFormatter, out_console, policy_file, print_json
-from agp.doctor import Check, run_checks
+from agp.doctor import Check, check_toolchain_images, run_checks
 from agp.errors import UsageError
 from agp.paths import default_key_dir
 from intendants import registry
@@ -26,9 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "present and pinned by id, the signing key present with safe permissions, the\n"
             "harness binaries at the validated versions, Unix sockets creatable, the policy\n"
             "valid. Each line passes or fails with the fix. `agp run` performs the same checks\n"
-            "first and refuses to start on a failure. With --intendant claude-code or codex it\n"
-            "also checks that intendant's model key: set, and taken by the model API (one\n"
-            "GET /v1/models, no tokens spent).\n\n"
+            "first and refuses to start on a failure. The optional toolchain images (`agp run\n"
+            "--image`) are checked too: one not built is a warning. With --intendant claude-code\n"
+            "or codex it also checks that intendant's model key: set, and taken by the model\n"
+            "API (one GET /v1/models, no tokens spent).\n\n"
             "Exit status: 0 when nothing failed, 1 otherwise."
         ),
     )
@@ -61,6 +62,8 @@ def _doctor(args: argparse.Namespace) -> int:
     checks = run_checks(
         key_dir=args.key_dir or default_key_dir(), policy=args.policy, intendants=intendants, harness=harness
     )
+    # images a run uses only when asked for (`agp run --image`): a warning when missing, not a failure
+    checks.extend(check_toolchain_images(intendants))
     # the model key, for the intendants named: is it set, and does the model API take it (no tokens spent)
     for name in dict.fromkeys(args.intendant or []):
         if name not in registry.REAL:  # the reference agent has no model
@@ -82,9 +85,9 @@ def _doctor(args: argparse.Namespace) -> int:
         c = out_console()
         marks = {"pass": "[green]✓ pass[/]", "warn": "[yellow]! warn[/]", "fail": "[red]✗ fail[/]"}
         for ch in checks:
-            c.print(f"{marks[ch.status]}  [bold]{ch.name:<18}[/] {escape(ch.detail)}")
+            c.print(f"{marks[ch.status]}  [bold]{ch.name:<20}[/] {escape(ch.detail)}")
             if ch.status != "pass" and ch.fix:
-                c.print(f"{'':8}{'':18} fix: {escape(ch.fix)}")
+                c.print(f"{'':8}{'':20} fix: {escape(ch.fix)}")
         failed = sum(1 for ch in checks if ch.status == "fail")
         c.print("[green]ready[/]" if not failed else f"[red]{failed} check(s) failed[/]")
     return 0 if all(ch.ok for ch in checks) else 1

@@ -78,3 +78,47 @@ def test_python_with_the_fixes_passes(version):
 
 def test_the_new_checks_are_listed():
     assert {"seccomp profile", "apparmor", "python"} <= set(CHECKS)
+
+
+@pytest.mark.docker
+def test_toolchain_images_pass_when_pinned_and_warn_when_not(tmp_path, monkeypatch):
+    """The optional toolchain images: the pinned reference-node passes with its id; with no pin for it
+    (another pin file) it is a warning naming the build command, and `agp doctor` still exits 0."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from agp.doctor import check_toolchain_images
+    from agp.sandbox.images import load_pins, pin_file
+
+    pins = load_pins()
+    if "reference-node" not in pins:
+        if os.environ.get("AGP_SKIP_DOCKER") == "1":
+            pytest.skip("the reference-node image is not built (AGP_SKIP_DOCKER=1)")
+        pytest.fail("the reference-node image is not built: run `agp images build reference-node`", pytrace=False)
+    (ok,) = check_toolchain_images(["reference"])
+    assert (ok.name, ok.status) == ("image reference-node", "pass")
+    assert pins["reference-node"]["id"] in ok.detail
+    assert check_toolchain_images(["codex"]) == []  # no toolchain image is built on codex's
+
+    other = tmp_path / "images.json"
+    kept = json.loads(pin_file().read_text())
+    del kept["images"]["reference-node"]
+    other.write_text(json.dumps(kept))
+    monkeypatch.setenv("AGP_IMAGES_FILE", str(other))
+    assert pin_file() == other
+    (missing,) = check_toolchain_images(["reference"])
+    assert missing.status == "warn" and missing.ok
+    assert "agp run --intendant reference --image reference-node" in missing.detail
+    assert missing.fix == "agp images build reference-node"
+
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "agp.cli", "doctor", "--intendant", "reference", "--json"],
+                       capture_output=True, text=True, cwd=root, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(root), "AGP_IMAGES_FILE": str(other)})
+    rows = {c["name"]: c for c in json.loads(r.stdout)}
+    assert rows["image reference-node"]["status"] == "warn", rows
+    assert rows["image reference"]["status"] == "pass", rows
+    assert r.returncode == (0 if all(c["status"] != "fail" for c in rows.values()) else 1)
