@@ -14,7 +14,11 @@ from agp.journal import verify as verify_mod
 from agp.journal.head import head_path_for
 from agp.journal.merkle import CompactRange
 from agp.journal.verify import VerifyError, VerifyReport, scan_journal
+from tests.support.cpu_ceiling import cpu_ceiling_fixture
 from tests.support.journal import lines, make_journal, write_lines
+
+# a read loop of the verifier that never ends fails the test instead of hanging it
+_cpu_ceiling = cpu_ceiling_fixture(30.0)
 
 
 @pytest.fixture(params=["serial", "threads", "line-ranges"])
@@ -669,3 +673,25 @@ def test_a_head_on_a_rotation_entry_is_checked_against_the_new_key(tmp_path):
     write_head_file(head_path_for(path), Head.create(new, genesis=h.genesis, seq=idx, hash=objs[idx]["hash"], ts=h.ts))
     r, errs = _errors(path, Keyring.from_public_key(key.public))
     assert errs == [f"line {idx + 1}, entry {idx}: the head covers entry {idx}, which is a 'key.rotate' entry, not a head announcement"]
+
+
+@pytest.mark.parametrize("block", [1, 64, 4096])
+def test_a_journal_cut_short_under_the_verifier_ends_the_range_at_its_last_line(tmp_path, monkeypatch, block):
+    """The file shrank after its size was read (cut by another process): the range's read ends where
+    the file does, its last partial line is reported torn, and nothing is read twice or invented."""
+    path, key, _ = make_journal(tmp_path, 12)
+    ls = lines(path)
+    size = path.stat().st_size
+    keep = b"".join(ls[:5]) + ls[5][:40]
+    path.write_bytes(keep)
+    monkeypatch.setattr(verify_mod, "_READ", block)
+    res = verify_mod._scan_chunk((str(path), 0, size, {key.kid: key.public.raw}, None, 100))
+    objs = [json.loads(ln) for ln in ls[:5]]
+    assert res["lines"] == 6
+    assert res["last"] == (4, objs[4]["hash"])
+    assert res["tail"] == (4, objs[4]["hash"])
+    assert res["leaves"] == b"".join(bytes.fromhex(o["hash"]) for o in objs)
+    assert [r for _, _, r in res["errors"]] == [
+        "torn final line (40 bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal"
+    ]
+    assert sum(res["kinds"].values()) == 5
