@@ -190,8 +190,10 @@ def _hex64(v: Any, name: str) -> str:
     return v
 
 
-def parse_entry(obj: Any) -> tuple[Entry, bytes, bytes, bytes]:
+def parse_entry(obj: Any, *, plain: bool = False) -> tuple[Entry, bytes, bytes, bytes]:
     """Check the shape of a parsed line; return (entry, unsigned_bytes, signed_bytes, signature).
+
+    ``plain``: :func:`agp.journal.canonical.loads` parsed the line and called it plain.
 
     Raises :class:`EntryFormatError` naming the member. The caller still has to
     compare ``entry.hash`` with :func:`entry_hash` of ``entry.prev`` and the
@@ -225,7 +227,7 @@ def parse_entry(obj: Any) -> tuple[Entry, bytes, bytes, bytes]:
         raise EntryFormatError("member 'sig' is not base64") from None
     if len(sig) != 64:
         raise EntryFormatError(f"member 'sig' must decode to 64 bytes, found {len(sig)}")
-    body_c = _J(obj["body"])
+    body_c = _J(obj["body"], plain=plain)
     head, tail = _parts(body_c, obj["kid"], obj["kind"], prev, seq, obj["session"])
     ts_c = b',"ts":' + jstr(obj["ts"]) + b"}"
     entry = Entry(

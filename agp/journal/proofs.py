@@ -47,6 +47,7 @@ from typing import Any
 from agp.errors import JournalVerificationError, UsageError
 from agp.journal import _crypto
 from agp.journal.canonical import CanonicalizationError
+from agp.journal.canonical import loads as canonical_loads
 from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, parse_entry
 from agp.journal.checkpoint import (
     SIG_TYPE_COSIGNATURE_V1,
@@ -691,7 +692,8 @@ def verify_entry(
         entry_line = entry_line.encode("utf-8")
     entry_line = entry_line.rstrip(b"\n")
     try:
-        entry, unsigned, signed, sig = parse_entry(json.loads(entry_line))
+        obj, plain = canonical_loads(entry_line)
+        entry, unsigned, signed, sig = parse_entry(obj, plain=plain)
     except (ValueError, EntryFormatError, CanonicalizationError) as exc:
         raise JournalVerificationError(f"not a valid journal entry: {exc}") from None
     expect = _crypto.sha256(bytes.fromhex(entry.prev) + unsigned).hex()
@@ -769,9 +771,9 @@ def _stream_entries(journal_path: Path, *, recheck: bool = True) -> Iterator[tup
                 lineno += 1
                 seq = lineno - 1
                 try:
-                    obj = json.loads(line)
+                    obj, plain = canonical_loads(line)
                     if recheck:
-                        entry, unsigned, _, _ = parse_entry(obj)
+                        entry, unsigned, _, _ = parse_entry(obj, plain=plain)
                         e_seq, e_prev, e_hash = entry.seq, entry.prev, entry.hash
                     else:
                         e_seq, e_prev, e_hash = obj["seq"], obj["prev"], obj["hash"]

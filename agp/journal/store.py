@@ -42,6 +42,7 @@ from typing import Any
 from agp.errors import JournalError, JournalVerificationError, JournalWriteError, UsageError
 from agp.journal import _crypto
 from agp.journal.canonical import CanonicalizationError, canonicalize
+from agp.journal.canonical import loads as canonical_loads
 from agp.journal.chain import GENESIS_PREV, Entry, EntryFormatError, finish, format_ts, jstr, parse_entry
 from agp.journal.head import Head, HeadFormatError, head_path_for, read_head, write_head_file
 from agp.journal.keys import KEY_FILE, PUB_FILE, KeyRotation, PublicKey, SigningKey
@@ -322,7 +323,8 @@ class Journal:
     def _check_line(self, offset: int, line: bytes) -> Entry:
         """Check one line's shape, hash and (when the key is ours) signature."""
         try:
-            entry, unsigned, signed, sig = parse_entry(json.loads(line))
+            obj, plain = canonical_loads(line)
+            entry, unsigned, signed, sig = parse_entry(obj, plain=plain)
         except (ValueError, EntryFormatError, CanonicalizationError) as exc:
             raise JournalVerificationError(f"entry at byte {offset} is not a valid entry: {exc}") from exc
         expect = _crypto.sha256(bytes.fromhex(entry.prev) + unsigned).hex()

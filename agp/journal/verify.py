@@ -36,6 +36,7 @@ from typing import Any
 from agp.errors import JournalVerificationError, UsageError
 from agp.journal import _crypto
 from agp.journal.canonical import CanonicalizationError
+from agp.journal.canonical import loads as canonical_loads
 from agp.journal.chain import GENESIS_PREV, EntryFormatError, parse_entry
 from agp.journal.head import Head, HeadFormatError, head_path_for, read_head
 from agp.journal.keys import Keyring, PublicKey
@@ -239,7 +240,8 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
             for raw in lines:
                 local += 1
                 try:
-                    entry, unsigned, signed, sig = parse_entry(json.loads(raw))
+                    obj, plain = canonical_loads(raw)
+                    entry, unsigned, signed, sig = parse_entry(obj, plain=plain)
                 except (ValueError, EntryFormatError, CanonicalizationError, RecursionError) as exc:
                     err(None, f"not a valid entry: {exc}")
                     leaves += bytes(32)

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from agp.errors import JournalVerificationError
-from agp.journal import Journal, init_keys, verify_journal
+from agp.journal import Journal, Keyring, init_keys, verify_journal
 from agp.journal import verify as verify_mod
 from agp.journal.head import head_path_for
 from agp.journal.merkle import CompactRange
@@ -695,3 +695,26 @@ def test_a_journal_cut_short_under_the_verifier_ends_the_range_at_its_last_line(
         "torn final line (40 bytes, no newline): the writer crashed mid-append; agp cuts it when it reopens the journal"
     ]
     assert sum(res["kinds"].values()) == 5
+
+
+def test_bodies_outside_the_plain_subset_verify_in_every_split(tmp_path, split):
+    """Numbers with fractions, large floats, non-ASCII and astral keys (sorted by UTF-16 units, not code
+    points), \\u escapes: the verifier takes the full canonicalization for them and the journal verifies;
+    a body written with plain JSON next to them is checked the quick way and verifies too."""
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    bodies = [
+        {"n": 1e16, "f": 0.1, "big": 1e30, "neg": -2.5e-7},
+        {"\U0001F600": 1, "\ufb33": 2, "é": "ü", "\u20ac": "\U0001F4A9"},
+        {"ctl": "a\u0001b\u001fc", "quote": '"\\'},
+        {"plain": ["x", 1, True, None, {"k": -9007199254740991}]},
+    ]
+    with Journal.open(path, key) as j:
+        for i, b in enumerate(bodies * 5):
+            j.append("gate.decision", f"s{i % 2}", b)
+    raw = path.read_bytes()
+    assert b'"n":10000000000000000' in raw  # ES6 form, not repr's 1e+16
+    assert '"\U0001F600":1,"\ufb33":2}'.encode() in raw  # UTF-16 order: the emoji's high surrogate first
+    r = scan_journal(path, Keyring.from_public_key(key.public), **split)
+    assert r.errors == [] and r.ok
+    assert r.to_json_dict()["kinds"]["gate.decision"] == 20
