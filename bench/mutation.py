@@ -96,22 +96,25 @@ def loadavg() -> str:
 
 def basetemp(scratch: Path) -> str:
     """pytest's base temp directory for the cosmic-ray mutants of one scratch copy (one session at a time;
-    mutmut's sessions run --children at once, so each gets a directory of its own from tests/conftest.py).
+    mutmut's sessions run --children at once, so each gets a directory of its own from tests/conftest.py,
+    under this name + "s").
 
-    pyproject.toml pins --basetemp=/tmp/agp-pytest (short, for the Unix socket path limit), and
-    pytest empties its base temp directory when a session starts: every mutant's pytest session
-    would empty it under any other pytest run on the machine (another worktree's), and theirs
-    under ours. A short directory of this scratch copy's own instead, the same on every run of
-    it (--recheck reuses the pyproject written by the first run).
+    Short, for the Unix socket path limit; pytest empties a --basetemp when a session starts, so it is
+    this scratch copy's own, the same on every run of it (--recheck reuses the pyproject the first run
+    wrote).
     """
     return "/tmp/agp-m" + hashlib.sha256(str(scratch.resolve()).encode()).hexdigest()[:8]
 
 
 def leftover_mounts(scratch: Path) -> list[str]:
     """Mount points under the scratch copy's pytest base temp directory (a test killed before its teardown)."""
-    # only cosmic-ray's sessions use this directory now; mutmut's each get their own (tests/conftest.py),
+    # only cosmic-ray's sessions use this directory; mutmut's each get their own (tests/conftest.py),
     # where a left mount harms no later session
-    bases = (basetemp(scratch) + "/",)
+    return leftover_mounts_under(Path(basetemp(scratch)))
+
+
+def leftover_mounts_under(base: Path) -> list[str]:
+    bases = (str(base) + "/",)
     try:
         mounts = Path("/proc/self/mounts").read_text().splitlines()
     except OSError:
@@ -178,6 +181,12 @@ def run_mutmut(scratch: Path, names: list[str], args: argparse.Namespace) -> tup
     env = dict(os.environ)
     env["AGP_HYPOTHESIS_PROFILE"] = "ci"  # examples are a function of the test: no flaky kills
     env.pop("PYTHONPATH", None)  # mutmut puts <scratch>/mutants first on sys.path itself
+    # each mutant's pytest session makes its own base temp directory (tests/conftest.py) and keeps it
+    # when a test fails, which is what a killed mutant is: under a parent of this run's, removed after
+    sessions = Path(basetemp(scratch) + "s")
+    shutil.rmtree(sessions, ignore_errors=True)
+    sessions.mkdir()
+    env["AGP_PYTEST_TMP_PARENT"] = str(sessions)
     cmd = [str(VENV_BIN / "mutmut"), "run", "--max-children", str(args.children), *names]
     log = open(scratch / "mutmut.log", "a")
     t0 = time.monotonic()
@@ -195,6 +204,11 @@ def run_mutmut(scratch: Path, names: list[str], args: argparse.Namespace) -> tup
         rc = None
     finally:
         log.close()
+        left = leftover_mounts_under(sessions)
+        if left:  # a test killed before its teardown: leave it for a look, and say so
+            print(f"  mounts left under {sessions}: {', '.join(left)} (unmount them, then remove it)", file=sys.stderr)
+        else:
+            shutil.rmtree(sessions, ignore_errors=True)
     return rc, time.monotonic() - t0
 
 

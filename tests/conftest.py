@@ -12,7 +12,8 @@ then), so the tests' own clients of a run's Unix sockets stay under the 107 byte
 address holds (agp itself binds and connects through the socket directory's descriptor, and
 tests/unit/test_unix_sockets.py runs it far deeper), and private to the process, so suites run
 side by side do not remove each other's files. It is removed when the session passes, and kept
-for a look when anything failed.
+for a look when anything failed. ``AGP_PYTEST_TMP_PARENT`` names another (short) parent for it:
+bench/mutation.py gives its sessions, most of which fail on purpose, one it removes afterwards.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ settings.load_profile(os.environ.get("AGP_HYPOTHESIS_PROFILE") or ("ci" if os.en
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not config.option.basetemp and not hasattr(config, "workerinput"):
-        config.option.basetemp = tempfile.mkdtemp(prefix="agp-pytest-", dir="/tmp")
+        parent = os.environ.get("AGP_PYTEST_TMP_PARENT") or "/tmp"
+        config.option.basetemp = tempfile.mkdtemp(prefix="agp-pytest-", dir=parent)
         config._agp_own_basetemp = config.option.basetemp  # type: ignore[attr-defined]
 
 
