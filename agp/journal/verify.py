@@ -186,15 +186,12 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
     keys: dict[str, PublicKey] = {}
     for kid, raw in kid_raw.items():
         keys[kid] = PublicKey.from_raw(raw)
-    res: dict[str, Any] = {
-        "lines": 0,
+    res: dict[str, Any] = {  # and, once the range is read: "lines", "tail", "leaves"
         "first": None,
         "last": None,
-        "tail": (None, None),
         "errors": [],
         "kinds": Counter(),
         "sessions": set(),
-        "sessions_capped": False,
         "runs": [],
         "rotations": [],
         "markers": [],
@@ -202,7 +199,6 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
         "genesis": None,
         "first_ts": None,
         "last_ts": None,
-        "leaves": b"",
     }
     leaves = bytearray()  # each line's raw hash in order (zeros for an unreadable line): the Merkle leaves
     errors = res["errors"]
@@ -279,11 +275,8 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
                         err(seq, f"bad signature for key {entry.kid}")
                 kind = entry.kind
                 kinds[kind] += 1
-                if entry.session:
-                    if len(sessions) < _SESSION_CAP:
-                        sessions.add(entry.session)
-                    else:
-                        res["sessions_capped"] = True
+                if entry.session and len(sessions) < _SESSION_CAP:
+                    sessions.add(entry.session)  # past the cap the parent reports the count with a "+"
                 if runs and runs[-1][0] == entry.kid and runs[-1][2] == seq - 1:
                     runs[-1][2] = seq
                 else:
@@ -298,10 +291,10 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
                         err(seq, f"malformed key rotation: {exc}")
                     else:
                         keys.setdefault(new.kid, new)
-                        res["rotations"].append((seq, local, entry.kid, new.kid))
+                        res["rotations"].append((seq, entry.kid, new.kid))
                 elif kind == "journal.head":
                     res["markers"].append((seq, local))
-                if seq == 0:
+                if seq == 0 and res["genesis"] is None:  # the first entry 0, as the parent takes the first range's
                     res["genesis"] = (entry.kind, entry.kid, entry.prev, entry.hash, entry.body.get("public_key"))
                 if head_seq is not None and seq == head_seq:
                     res["at_head"] = (entry.hash, entry.kid, entry.kind, entry.body.get("new_kid"), local)
@@ -364,11 +357,11 @@ def _chunks(path: str, size: int, n: int) -> list[tuple[int, int]]:
                 continue
             f.seek(off)
             f.readline()
-            pos = f.tell()
-            if bounds[-1] < pos < size:
+            pos = f.tell()  # > off > bounds[-1]: readline from inside the file reads a byte at least
+            if pos < size:
                 bounds.append(pos)
     bounds.append(size)
-    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+    return list(itertools.pairwise(bounds))
 
 
 def scan_journal(
@@ -484,7 +477,7 @@ def _merge(
     kinds: Counter[str] = Counter()
     sessions: set[str] = set()
     runs: list[tuple[str, int, int, int]] = []
-    rotations: list[tuple[int, int, str, str]] = []
+    rotations: list[tuple[int, str, str]] = []
     markers: list[tuple[int, int]] = []
     prev_last: tuple[int, str] | None = None
     # (seq, hash) the next line is checked against, as a one-range scan does: an unreadable line
@@ -524,9 +517,9 @@ def _merge(
         kinds.update(r["kinds"])
         if len(sessions) < _SESSION_CAP:
             sessions.update(r["sessions"])
-        report.sessions_capped |= r["sessions_capped"] or len(sessions) >= _SESSION_CAP
+        report.sessions_capped |= len(sessions) >= _SESSION_CAP
         runs.extend((kid, a, b, base + line) for kid, a, b, line in r["runs"])
-        rotations.extend((seq, base + line, old, new) for seq, line, old, new in r["rotations"])
+        rotations.extend(r["rotations"])
         markers.extend((seq, base + line) for seq, line in r["markers"])
         if r["genesis"] is not None and genesis is None:
             genesis = r["genesis"]
@@ -546,9 +539,10 @@ def _merge(
         report.last_seq, report.last_hash = prev_last
 
     # entry 0: journal.open, genesis prev, signed by a trusted key
-    first = results[0]["first"]
-    if first is None or first[0] != 0:
-        errors.append(VerifyError(first[0] if first else None, 1, "the first line is not entry 0"))
+    first = results[0]["first"]  # the first readable line of the first range
+    line1 = first if first is not None and first[2] == 1 else None  # line 1, when it is readable
+    if line1 is None or line1[0] != 0:
+        errors.append(VerifyError(line1[0] if line1 is not None else None, 1, "the first line is not entry 0"))
     if genesis is not None:
         kind, kid, prev, _ghash, pub = genesis
         if kind != "journal.open":
@@ -577,7 +571,7 @@ def _merge(
         s = a
         while s <= b:
             while ri < len(rot_iter) and rot_iter[ri][0] < s:
-                _rseq, _rline, old, new = rot_iter[ri]
+                _rseq, old, new = rot_iter[ri]
                 if old == current:
                     current = new
                 ri += 1

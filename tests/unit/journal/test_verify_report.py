@@ -445,6 +445,15 @@ def test_messages_for_a_head_that_does_not_fit(tmp_path):
         f"line 9, entry 8: the head's checkpoint does not verify: {stranger.kid!r}",
     ]
 
+    # a checkpoint the same key signed for another journal (same size): its origin names that journal
+    path, key, ring = make_journal(tmp_path / "origin", 6)
+    (tmp_path / "origin-other").mkdir()
+    other, _, _ = make_journal(tmp_path / "origin-other", 6, key=key)
+    rewrite(path, key, extra=dict(read_head(head_path_for(other)).extra))
+    origin = f"agp.local/journal/{_obj(lines(path)[0])['hash'][:32]}"
+    [msg] = _errors(path, ring)[1]
+    assert msg.startswith("line 9, entry 8: the head's checkpoint does not verify: ") and origin in msg, msg
+
     path, key, ring = make_journal(tmp_path / "nocp", 6)
     rewrite(path, key, extra={})
     r, errs = _errors(path, ring)
@@ -499,7 +508,9 @@ def test_a_rotation_is_reported_and_a_malformed_one_is_refused(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("edit", ["delete", "swap", "junk", "junk-run", "first", "dup"])
+@pytest.mark.parametrize(
+    "edit", ["delete", "swap", "junk", "junk-run", "junk-long", "junk-first", "second-zero", "first", "dup"]
+)
 def test_small_ranges_report_exactly_what_one_range_reports(tmp_path, monkeypatch, edit):
     """Problems at the seams between ranges are found by the parent: the same report, line for line
     (an unreadable line at the end or start of a range adds no error about the line next to it,
@@ -515,6 +526,19 @@ def test_small_ranges_report_exactly_what_one_range_reports(tmp_path, monkeypatc
     elif edit == "junk-run":  # some ranges hold nothing readable
         ls[20:23] = [b"[]\n", b"{}\n", b"x\n"]
         ls[30:31] = [b"{}\n"]
+    elif edit == "junk-long":  # lines longer than a range: ranges holding only them
+        ls[20:22] = [b"x" * 2500 + b"\n", b"[" + b"1," * 1500 + b"1]\n"]
+        ls[30:31] = [b"{" * 3000 + b"\n"]
+    elif edit == "junk-first":  # line 1 unreadable, and a range of its own
+        ls[0] = b"x" * 2500 + b"\n"
+    elif edit == "second-zero":  # a second entry 0 further on: the first one is entry 0 in every split
+        from agp.journal.canonical import canonicalize
+        from agp.journal.chain import GENESIS_PREV, seal
+
+        body = {"forged": True}
+        _, forged = seal(signer=key, body=body, body_c=canonicalize(body), kind="gate.decision", prev=GENESIS_PREV,
+                         seq=0, session="", ts=_obj(ls[0])["ts"])
+        ls.insert(25, forged)
     elif edit == "first":
         del ls[0]
     else:
@@ -718,3 +742,28 @@ def test_bodies_outside_the_plain_subset_verify_in_every_split(tmp_path, split):
     r = scan_journal(path, Keyring.from_public_key(key.public), **split)
     assert r.errors == [] and r.ok
     assert r.to_json_dict()["kinds"]["gate.decision"] == 20
+
+
+def test_a_journal_of_no_readable_line_reports_each_line_and_no_last_entry(tmp_path, split):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b"x\n" + b"{}\n" + b"[" * 3000 + b"\n")
+    ring = Keyring.from_public_key(init_keys(tmp_path / "keys").public)
+    r = scan_journal(path, ring, **split)
+    assert (r.last_seq, r.last_hash, r.entries) == (None, None, 0)
+    assert [(e.code, e.line, e.seq) for e in r.errors] == [
+        ("entry_malformed", 1, None),
+        ("genesis_invalid", 1, None),
+        ("entry_malformed", 2, None),
+        ("entry_malformed", 3, None),
+        ("head_missing", 3, None),
+    ]
+
+
+def test_the_trust_message_lists_every_trusted_key(tmp_path):
+    from agp.journal import SigningKey
+
+    path, key, _ = make_journal(tmp_path, 2)
+    a, b = SigningKey.generate(), SigningKey.generate()
+    ring = Keyring([a.public, b.public])
+    msgs = [str(e) for e in scan_journal(path, ring, workers=1).errors]
+    assert f"line 1, entry 0: entry 0 is signed by key {key.kid}, which the verifier does not trust (expected {a.kid}, {b.kid})" in msgs
