@@ -767,3 +767,31 @@ def test_the_trust_message_lists_every_trusted_key(tmp_path):
     ring = Keyring([a.public, b.public])
     msgs = [str(e) for e in scan_journal(path, ring, workers=1).errors]
     assert f"line 1, entry 0: entry 0 is signed by key {key.kid}, which the verifier does not trust (expected {a.kid}, {b.kid})" in msgs
+
+
+def test_two_errors_say_one_more_and_the_default_cap_is_a_hundred(tmp_path):
+    path, _, ring = make_journal(tmp_path, 10)
+    head_path_for(path).unlink()
+    write_lines(path, [*lines(path), b"y"])  # a torn final line, and no head
+    report = scan_journal(path, ring, workers=1)
+    assert [e.code for e in report.errors] == ["entry_torn", "head_missing"]
+    with pytest.raises(JournalVerificationError) as exc:
+        verify_journal(path, ring, workers=1)
+    assert exc.value.reason == f"{report.errors[0].reason} (and 1 more)"
+
+    path, _, ring = make_journal(tmp_path / "many", 150)
+    ls = lines(path)
+    write_lines(path, ls[:2] + [b"x\n"] * 140 + ls[2:])
+    assert len(scan_journal(path, ring, workers=1).errors) == 100
+    assert len(scan_journal(path, ring, workers=1, max_errors=7).errors) == 7
+
+
+def test_a_head_named_elsewhere_is_the_one_checked(tmp_path):
+    path, _, ring = make_journal(tmp_path, 5)
+    elsewhere = tmp_path / "kept" / "the.head"
+    elsewhere.parent.mkdir()
+    head_path_for(path).rename(elsewhere)
+    assert scan_journal(path, ring, workers=1).errors[-1].code == "head_missing"
+    r = scan_journal(path, ring, workers=1, head_path=elsewhere)
+    assert r.ok and r.head["present"] is True
+    assert verify_journal(path, ring, workers=1, head_path=elsewhere).head["covered"] is True
