@@ -217,21 +217,14 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
         f.seek(start)
         remaining = end - start
         pending = b""
-        while remaining > 0 or pending:
-            if remaining > 0:
-                block = f.read(min(_READ, remaining))
-                if not block:
-                    remaining = 0
-                remaining -= len(block)
-                data = pending + block
-            else:
-                data = pending
-            lines = data.split(b"\n")
+        while remaining > 0:
+            block = f.read(min(_READ, remaining))
+            remaining = remaining - len(block) if block else 0  # a file cut short ends the range here
+            lines = (pending + block).split(b"\n")
             torn = None
             if remaining > 0:
                 pending = lines.pop()
             else:
-                pending = b""
                 torn = lines.pop() or None  # empty after a final newline
             for raw in lines:
                 local += 1
@@ -289,8 +282,7 @@ def _scan_chunk(args: tuple[str, int, int, dict[str, bytes], int | None, int]) -
                             raise ValueError("new_kid does not match new_public_key")
                     except Exception as exc:  # noqa: BLE001 - any malformed rotation is an error
                         err(seq, f"malformed key rotation: {exc}")
-                    else:
-                        keys.setdefault(new.kid, new)
+                    else:  # its key is in ``keys`` already: the parent's byte scan found every rotation
                         res["rotations"].append((seq, entry.kid, new.kid))
                 elif kind == "journal.head":
                     res["markers"].append((seq, local))
@@ -386,12 +378,11 @@ def scan_journal(
         raise UsageError(f"no journal file at {p}")
     hp = Path(head_path) if head_path is not None else head_path_for(p)
     report = VerifyReport(path=str(p))
-    head: Head | None = None
+    head: Head | str  # the signed head, or why there is none
     try:
-        head = read_head(hp)
-        head_problem = None if head is not None else f"no signed head at {hp}: truncation cannot be ruled out"
+        head = read_head(hp) or f"no signed head at {hp}: truncation cannot be ruled out"
     except HeadFormatError as exc:
-        head_problem = f"head {hp}: {exc}"
+        head = f"head {hp}: {exc}"
     size = p.stat().st_size
     if size == 0:
         report.errors.append(VerifyError(None, 1, "the journal is empty"))
@@ -401,7 +392,7 @@ def scan_journal(
     for kid, raw in _rotation_keys(str(p)).items():
         kid_raw.setdefault(kid, raw)
     ranges = _chunks(str(p), size, max(nproc * 4, -(-size // _CHUNK_BYTES)))
-    head_seq = head.seq if head is not None else None
+    head_seq = head.seq if isinstance(head, Head) else None
     args = [(str(p), a, b, kid_raw, head_seq, max_errors) for a, b in ranges]
     fold = _LeafFold(head_seq + 1 if head_seq is not None else 0)
 
@@ -428,7 +419,7 @@ def scan_journal(
         with ctx.Pool(processes=min(nproc, len(args))) as procs:
             results = collect(procs.imap(_scan_chunk, args))
         report.workers = min(nproc, len(args))
-    _merge(report, results, keyring, kid_raw, head, head_problem, max_errors, fold)
+    _merge(report, results, keyring, kid_raw, head, max_errors, fold)
     return report
 
 
@@ -444,9 +435,7 @@ class _LeafFold:
 
     def add(self, blob: bytes) -> None:
         tree = self.tree
-        room = self.need - tree.size
-        if room <= 0:
-            return
+        room = self.need - tree.size  # <= 0 once the head's entries are in: nothing more is folded
         append = tree.append
         for i in range(0, min(len(blob), room * 32), 32):
             append(blob[i : i + 32])
@@ -467,8 +456,7 @@ def _merge(
     results: list[dict[str, Any]],
     keyring: Keyring,
     kid_raw: dict[str, bytes],
-    head: Head | None,
-    head_problem: str | None,
+    head: Head | str,
     max_errors: int,
     fold: _LeafFold,
 ) -> None:
@@ -517,7 +505,6 @@ def _merge(
         kinds.update(r["kinds"])
         if len(sessions) < _SESSION_CAP:
             sessions.update(r["sessions"])
-        report.sessions_capped |= len(sessions) >= _SESSION_CAP
         runs.extend((kid, a, b, base + line) for kid, a, b, line in r["runs"])
         rotations.extend(r["rotations"])
         markers.extend((seq, base + line) for seq, line in r["markers"])
@@ -534,6 +521,7 @@ def _merge(
     report.entries = sum(kinds.values())
     report.kinds = dict(kinds)
     report.sessions = len(sessions)
+    report.sessions_capped = len(sessions) >= _SESSION_CAP
     report.rotations = len(rotations)
     if prev_last is not None:
         report.last_seq, report.last_hash = prev_last
@@ -590,7 +578,7 @@ def _merge(
     report.kids = kids_seen
 
     # the signed head
-    if head is not None:
+    if isinstance(head, Head):
         report.head = {
             "present": True,
             "seq": head.seq,
@@ -673,9 +661,9 @@ def _merge(
                 )
     else:
         report.head = {"present": False}
-        errors.append(VerifyError(report.last_seq, base, head_problem or "no signed head"))
-    errors.sort(key=lambda e: (e.line is None, e.line or 0))
-    report.errors = errors[:max_errors] if len(errors) > max_errors else errors
+        errors.append(VerifyError(report.last_seq, base, head))
+    errors.sort(key=lambda e: e.line or 0)  # every error found here names its line
+    report.errors = errors[:max_errors]
 
 
 def _check_checkpoint(

@@ -124,9 +124,11 @@ def test_entries_after_the_head_are_reported_as_not_covered(tmp_path, split):
     ]
 
 
-def test_a_head_file_older_than_two_announcements_is_a_rollback(tmp_path, split):
+@pytest.mark.parametrize("times", [2, 3])
+def test_a_head_file_older_than_two_announcements_is_a_rollback(tmp_path, split, times):
+    """The error names the last announcement the head file does not cover."""
     path, key, ring = make_journal(tmp_path, 10)
-    head, objs = _reopen_and_restore_head(path, key, 2)
+    head, objs = _reopen_and_restore_head(path, key, times)
     late = len(objs) - 1 - head["seq"]
     mark = objs[-1]["seq"]
     r = scan_journal(path, ring, **split)
@@ -641,13 +643,15 @@ def test_rotation_keys_are_found_by_a_byte_scan(tmp_path, monkeypatch):
     assert verify_mod._rotation_keys(str(path)) == {new.kid: new.public.raw}
 
 
-@pytest.mark.parametrize("torn", [False, True])
+@pytest.mark.parametrize("torn", [None, 50, 1])
 def test_reading_in_small_blocks_changes_nothing(tmp_path, monkeypatch, torn):
+    """Blocks that end anywhere, one byte ones too (then the last read of a one-byte torn line
+    starts just after the newline before it)."""
     path, _, ring = make_journal(tmp_path, 20)
     ls = lines(path)
     ls[7] = b"{}\n"
     if torn:
-        ls.append(ls[-1][:50])
+        ls.append(ls[-1][:torn])
     write_lines(path, ls)
     whole = scan_journal(path, ring, workers=1)
     for block in (1, 50, 333, 4096):
@@ -795,3 +799,102 @@ def test_a_head_named_elsewhere_is_the_one_checked(tmp_path):
     r = scan_journal(path, ring, workers=1, head_path=elsewhere)
     assert r.ok and r.head["present"] is True
     assert verify_journal(path, ring, workers=1, head_path=elsewhere).head["covered"] is True
+
+
+def test_a_head_over_an_unreadable_line_leaves_that_line_the_only_error(tmp_path, split):
+    """The line the head covers is unreadable: that line is the error, and the head's own
+    checks (its entry's hash, its checkpoint) have nothing to compare against."""
+    path, key, ring = make_journal(tmp_path, 10)
+    head, objs = _reopen_and_restore_head(path, key, 1)
+    ls = lines(path)
+    ls[head["seq"]] = b"[]\n"
+    write_lines(path, ls)
+    r = scan_journal(path, ring, **split)
+    assert [str(e) for e in r.errors] == [
+        f"line {head['seq'] + 1}: not a valid entry: line is not a JSON object"
+    ]
+    assert r.head == {"present": True, "seq": head["seq"], "hash": head["hash"], "kid": key.kid, "ts": head["ts"],
+                      "covered": None}
+
+
+@pytest.mark.parametrize("junk", [b"[]\n", b"x" * 2500 + b"\n"])
+def test_a_seq_gap_after_an_unreadable_line_is_reported_wherever_the_ranges_fall(tmp_path, monkeypatch, junk):
+    """An unreadable line counts as one seq: the entry after it is checked against the seq before
+    it plus one, in one range, at the start of a range and after a range of nothing readable."""
+    path, key, ring = make_journal(tmp_path, 40)
+    ls = lines(path)
+    ls[20] = junk
+    del ls[21]  # entry 21 removed: the next line is entry 22
+    write_lines(path, ls)
+    serial = scan_journal(path, ring, workers=1)
+    errs = [str(e) for e in serial.errors]
+    assert errs[:2] == [
+        f"line 21: not a valid entry: {errs[0].split('not a valid entry: ')[1]}",
+        "line 22, entry 22: seq 22 follows seq 20: lines removed, duplicated or reordered",
+    ]
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    starts = set()
+    for cut in range(60, 1600, 23):
+        monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", cut)
+        starts.update(a for a, _ in verify_mod._chunks(str(path), path.stat().st_size, -(-path.stat().st_size // cut)))
+        split = scan_journal(path, ring, workers=2, pool="thread")
+        assert split.to_json_dict() == serial.to_json_dict(), cut
+    at_junk = sum(len(ln) for ln in ls[:20])
+    assert at_junk in starts  # some split put the unreadable line first in its range
+
+
+def test_two_ranges_are_both_checked(tmp_path, monkeypatch):
+    """A journal that splits into exactly two ranges: the second is checked too."""
+    path, _, ring = make_journal(tmp_path, 0)
+    ls = lines(path)[:1] + [b"x\n"]
+    write_lines(path, ls)
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    size = path.stat().st_size
+    assert verify_mod._chunks(str(path), size, 8) == [(0, len(ls[0])), (len(ls[0]), size)]
+    r = scan_journal(path, ring, workers=2, pool="thread")
+    assert r.workers == 2
+    assert [str(e) for e in r.errors][:1] == ["line 2: not a valid entry: Expecting value: line 1 column 1 (char 0)"]
+
+
+def test_without_a_worker_count_every_core_is_used(tmp_path, monkeypatch):
+    import os
+
+    path, _, ring = make_journal(tmp_path, 40)
+    monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", 100)
+    r = scan_journal(path, ring, pool="thread")
+    assert r.ok and r.workers == os.cpu_count()
+
+
+def test_a_journal_whose_first_line_is_a_rotation_still_knows_the_new_key(tmp_path):
+    """Entry 0 removed and line 1 a rotation: the entries under the new key still verify their
+    signatures (the rotation is found on line 1 too); the errors are about entry 0."""
+    from agp.journal import SigningKey
+
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    j = Journal.open(path, key)
+    new = SigningKey.generate()
+    j.rotate(new)
+    j.append("gate.decision", "s", {"i": 1})
+    j.close()
+    ls = lines(path)
+    idx = next(i for i, ln in enumerate(ls) if b'"kind":"key.rotate"' in ln)
+    write_lines(path, ls[idx:])
+    r, errs = _errors(path, Keyring.from_public_key(key.public))
+    assert "the first line is not entry 0" in errs[0]
+    assert not [e for e in errs if "neither the verifier trusts" in e or "bad signature" in e], errs
+
+
+def test_a_head_over_entry_0_leaves_no_entry_uncovered(tmp_path):
+    from agp.journal.head import Head, write_head_file
+
+    path, key, ring = make_journal(tmp_path, 0)
+    ls = lines(path)[:1]
+    write_lines(path, ls)
+    e0 = _obj(ls[0])
+    write_head_file(head_path_for(path), Head.create(key, genesis=e0["hash"], seq=0, hash=e0["hash"], ts=e0["ts"]))
+    r, errs = _errors(path, ring)
+    assert errs == ["line 1, entry 0: the head covers entry 0, which is a 'journal.open' entry, not a head announcement"]
+    assert r.head["covered"] is True and r.head["uncovered_entries"] == 0
+    assert not [n for n in r.notes if "after the head" in n], r.notes
