@@ -898,3 +898,16 @@ def test_a_head_over_entry_0_leaves_no_entry_uncovered(tmp_path):
     assert errs == ["line 1, entry 0: the head covers entry 0, which is a 'journal.open' entry, not a head announcement"]
     assert r.head["covered"] is True and r.head["uncovered_entries"] == 0
     assert not [n for n in r.notes if "after the head" in n], r.notes
+
+
+def test_an_unreadable_line_after_the_head_leaves_the_checkpoint_verifying(tmp_path, split):
+    """The Merkle leaves are the lines in order, an unreadable one counted as a zero leaf: one
+    after the head changes nothing the head's checkpoint covers."""
+    path, key, ring = make_journal(tmp_path, 10)
+    head, objs = _reopen_and_restore_head(path, key, 1)
+    ls = lines(path)
+    ls[head["seq"] + 2] = b"[]\n"
+    write_lines(path, ls)
+    r = scan_journal(path, ring, **split)
+    assert [str(e) for e in r.errors] == [f"line {head['seq'] + 3}: not a valid entry: line is not a JSON object"]
+    assert r.head["checkpoint"]["size"] == head["seq"] + 1
