@@ -51,3 +51,24 @@ def test_its_checkpoint_is_signed_after_a_recheck_and_each_entry_proves(journal)
     for seq, line in enumerate(lines(path)):
         v = verify_entry(line, prove_inclusion(path, seq, checkpoint=note), note, key.public)
         assert v.entry.seq == seq
+
+
+def test_parse_entry_checks_the_canonical_form_unless_told_the_line_is_plain(tmp_path):
+    """parse_entry re-canonicalizes the body by the full rules unless its caller says loads called
+    the line plain: a body with floats (1.0 is written 1, 1e16 as sixteen digits) hashes to what
+    the writer hashed."""
+    import json
+
+    from agp.journal import _crypto
+    from agp.journal.canonical import loads
+    from agp.journal.chain import parse_entry
+
+    key = init_keys(tmp_path / "keys")
+    path = tmp_path / "j.jsonl"
+    with Journal.open(path, key) as j:
+        j.append("gate.decision", "s", {"a": 1.0, "b": 1e16, "c": 1e-7})
+    line = next(ln for ln in lines(path) if b'"kind":"gate.decision"' in ln).rstrip(b"\n")
+    obj, plain = loads(line)
+    assert plain is False and obj == json.loads(line) | {"body": {"a": 1, "b": 1e16, "c": 1e-7}}
+    entry, unsigned, _, _ = parse_entry(obj)
+    assert _crypto.sha256(bytes.fromhex(entry.prev) + unsigned).hex() == entry.hash
