@@ -157,3 +157,33 @@ def test_the_head_file_is_written_0644(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "j.head").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("step", ["fsync", "replace"])
+@pytest.mark.parametrize("temp_gone", [False, True])
+def test_a_head_write_that_fails_closes_removes_its_temp_and_raises_the_failure(tmp_path, monkeypatch, step, temp_gone):
+    """A sync or rename that fails (EIO here) leaves the old head, no temp file and no open
+    descriptor, and the caller sees that failure, also when the temp file is already gone."""
+    import errno
+
+    from agp.journal import head as head_mod
+
+    p = tmp_path / "j.head"
+    write_head_file(p, make(checkpoint="old"))
+    before = p.read_bytes()
+
+    def fail(*args, **kwargs):
+        if temp_gone:
+            for name in os.listdir(tmp_path):
+                if name.startswith("j.head.tmp."):
+                    os.unlink(tmp_path / name)
+        raise OSError(errno.EIO, "injected")
+
+    fds = sorted(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(head_mod.os, step, fail)
+    with pytest.raises(OSError) as info:
+        write_head_file(p, make(checkpoint="new"))
+    monkeypatch.undo()
+    assert info.value.errno == errno.EIO
+    assert sorted(os.listdir("/proc/self/fd")) == fds
+    assert sorted(os.listdir(tmp_path)) == ["j.head"] and p.read_bytes() == before
