@@ -828,15 +828,20 @@ def test_a_seq_gap_after_an_unreadable_line_is_reported_wherever_the_ranges_fall
     write_lines(path, ls)
     serial = scan_journal(path, ring, workers=1)
     errs = [str(e) for e in serial.errors]
-    assert errs[:2] == [
-        f"line 21: not a valid entry: {errs[0].split('not a valid entry: ')[1]}",
-        "line 22, entry 22: seq 22 follows seq 20: lines removed, duplicated or reordered",
-    ]
+    assert errs[0].startswith("line 21: not a valid entry: ")
+    assert errs[1] == "line 22, entry 22: seq 22 follows seq 20: lines removed, duplicated or reordered"
     monkeypatch.setattr(verify_mod, "_PARALLEL_MIN_BYTES", 0)
     starts = set()
+    chunks = verify_mod._chunks
+
+    def recorded(*args):  # the ranges each scan below really used
+        ranges = chunks(*args)
+        starts.update(a for a, _ in ranges)
+        return ranges
+
+    monkeypatch.setattr(verify_mod, "_chunks", recorded)
     for cut in range(60, 1600, 23):
         monkeypatch.setattr(verify_mod, "_CHUNK_BYTES", cut)
-        starts.update(a for a, _ in verify_mod._chunks(str(path), path.stat().st_size, -(-path.stat().st_size // cut)))
         split = scan_journal(path, ring, workers=2, pool="thread")
         assert split.to_json_dict() == serial.to_json_dict(), cut
     at_junk = sum(len(ln) for ln in ls[:20])
